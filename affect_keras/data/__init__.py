@@ -1,0 +1,1 @@
+"""Reading sources, preparing class folders, and feeding them to training."""

@@ -1,0 +1,80 @@
+"""Reading, cropping and writing face images, robust to what real datasets contain.
+
+Every failure becomes an `ImageError` whose message is the reason reported for the skipped item.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+JPEG_QUALITY = 95
+
+
+class ImageError(Exception):
+    """An image that cannot be used; `str(error)` is the skip reason."""
+
+
+def inside_root(root: Path, rel: str) -> Path | None:
+    """`root / rel` if it stays inside `root` once resolved (no `../` or absolute escape), else None."""
+    root = root.resolve()
+    path = (root / rel).resolve()
+    return path if path.is_relative_to(root) else None
+
+
+def load_rgb(path: Path) -> Image.Image:
+    """Decode an image fully and return it as 8-bit RGB.
+
+    Grayscale, palette, CMYK and 16-bit images are converted; transparency is composited onto black.
+    A missing, truncated or undecodable file raises `ImageError`.
+    """
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                rgba = image.convert("RGBA")
+                background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+                return Image.alpha_composite(background, rgba).convert("RGB")
+            if image.mode.startswith("I"):  # 16/32-bit grayscale: scale to 8 bits
+                return image.point(lambda v: v / 256).convert("L").convert("RGB")
+            return image.convert("RGB")
+    except FileNotFoundError:
+        raise ImageError("missing image") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"unreadable image ({type(error).__name__})") from None
+
+
+def crop_box(image: Image.Image, box: tuple[int, int, int, int] | None, margin: float) -> Image.Image:
+    """Crop the face box widened by `margin` (a fraction of its size on each side), clamped to the image.
+
+    A box with no area, or one that lies entirely outside the image, raises `ImageError`.
+    """
+    if box is None:
+        return image
+    x, y, w, h = box
+    width, height = image.size
+    if w <= 0 or h <= 0:
+        raise ImageError("empty face box")
+    left, top = x - margin * w, y - margin * h
+    right, bottom = x + w + margin * w, y + h + margin * h
+    left, top = max(0, round(left)), max(0, round(top))
+    right, bottom = min(width, round(right)), min(height, round(bottom))
+    if right - left < 2 or bottom - top < 2:
+        raise ImageError("face box outside image")
+    return image.crop((left, top, right, bottom))
+
+
+def write_jpeg(image: Image.Image, destination: Path) -> None:
+    """Write atomically: a killed run leaves a temporary file, never a half-written JPEG."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+    image.save(temporary, format="JPEG", quality=JPEG_QUALITY)
+    os.replace(temporary, destination)
+
+
+def prepare_image(source: Path, destination: Path, box, margin: float, size: int) -> None:
+    """Load, crop, resize to `size` x `size` and write one face; raises `ImageError` with the reason."""
+    face = crop_box(load_rgb(source), box, margin)
+    write_jpeg(face.resize((size, size), Image.Resampling.BILINEAR), destination)

@@ -1,0 +1,98 @@
+"""Shared fixtures: small datasets in each source's own layout, built on the fly."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+FERPLUS = Path(__import__("os").environ.get("AFFECT_KERAS_FERPLUS", REPO.parent / "shared/data/ferplus"))
+LANDMARKS = "".join(f"{x}.0;{y}.0;" for x, y in zip(range(68), range(68)))
+
+
+def face_image(size=(120, 100), mode="RGB", seed=0) -> Image.Image:
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    return Image.fromarray(pixels).convert(mode)
+
+
+def jpeg_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def affectnet_row(rel, code, box=(10, 10, 60, 60), valence=0.5, arousal=-0.25):
+    return [rel, *box, LANDMARKS, code, valence, arousal]
+
+
+@pytest.fixture
+def affectnet_original(tmp_path) -> Path:
+    """An original-release tree holding one of each problem real AffectNet copies have."""
+    root = tmp_path / "affectnet"
+    images = root / "Manually_Annotated_Images"
+    (images / "1").mkdir(parents=True)
+    (images / "2").mkdir()
+    face_image().save(images / "1/good.jpg")
+    face_image(mode="CMYK", seed=1).save(images / "1/cmyk.jpg")
+    face_image(mode="RGBA", seed=2).save(images / "2/alpha.png")
+    face_image(seed=3).save(images / "2/noaffect.jpg")
+    face_image(seed=4).save(images / "2/offbox.jpg")
+    face_image(seed=5).save(images / "2/uncertain.jpg")
+    (images / "2/corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    (images / "2/truncated.jpg").write_bytes(jpeg_bytes(face_image(seed=6))[:400])
+    face_image(seed=7).save(tmp_path / "outside.jpg")
+    for k in range(3):
+        face_image(seed=10 + k).save(images / f"1/val{k}.jpg")
+    lists = root / "Manually_Annotated_file_lists"
+    lists.mkdir()
+    training = [
+        affectnet_row("1/good.jpg", 1),
+        affectnet_row("1/cmyk.jpg", 2),
+        affectnet_row("2/alpha.png", 3),
+        affectnet_row("2/noaffect.jpg", 0, valence=-2, arousal=-2),
+        affectnet_row("2/offbox.jpg", 4, box=(500, 500, 60, 60)),
+        affectnet_row("2/uncertain.jpg", 9, valence=-2, arousal=-2),
+        affectnet_row("2/corrupt.jpg", 5),
+        affectnet_row("2/truncated.jpg", 6),
+        affectnet_row("2/missing.jpg", 7),
+        affectnet_row("../outside.jpg", 1),
+        ["1/short.jpg", 1, 2, 3],
+        affectnet_row("1/good.jpg", "happy"),
+    ]
+    with open(lists / "training.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
+                         "facial_landmarks", "expression", "valence", "arousal"])
+        writer.writerows(training)
+    with open(lists / "validation.csv", "w", newline="") as handle:  # shipped without a header
+        csv.writer(handle).writerows([affectnet_row(f"1/val{k}.jpg", k) for k in range(3)])
+    return root
+
+
+@pytest.fixture
+def affectnet_newer(tmp_path) -> Path:
+    """A newer-release tree: cropped images with one .npy file per annotation."""
+    root = tmp_path / "affectnet_new"
+    for folder, ids in (("train_set", range(0, 4)), ("val_set", range(10, 12))):
+        (root / folder / "images").mkdir(parents=True)
+        (root / folder / "annotations").mkdir()
+        for i in ids:
+            face_image(size=(64, 64), seed=i).save(root / folder / "images" / f"{i}.jpg")
+            notes = {"exp": str(i % 8), "val": "0.25", "aro": "-0.5", "lnd": LANDMARKS}
+            if i == 2:
+                notes["val"] = "-2"
+            if i == 3:
+                del notes["aro"]
+            for key, value in notes.items():
+                np.save(root / folder / "annotations" / f"{i}_{key}.npy", np.array(value))
+    return root
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))

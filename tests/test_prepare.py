@@ -1,0 +1,167 @@
+"""prepare(): counts, reasons and files on fixtures; splits, balancing, re-runs and resuming."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from affect_keras.data.prepare import PrepareConfig, prepare
+from affect_keras.data.sources import sample
+from conftest import FERPLUS, REPO, read_csv
+
+
+@pytest.fixture(scope="session")
+def sample_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sample")
+    sample.generate(root, count=600, seed=0, workers=2)
+    return root
+
+
+def run_sample(sample_root, out, **settings) -> "Summary":
+    settings = {"size": 32, "count": 600, **settings}
+    return prepare(PrepareConfig(source="sample", root=sample_root, out=out, **settings))
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_original_release_end_to_end(affectnet_original, tmp_path):
+    out = tmp_path / "out"
+    before = {p for p in tmp_path.rglob("*")}
+    summary = prepare(PrepareConfig(source="affectnet", root=affectnet_original, out=out, size=32,
+                                    val_fraction=0.0))
+    assert summary.counts["train"] == {"Neutral": 1, "Happy": 1, "Sad": 1, "Surprise": 1, "Fear": 0,
+                                       "Disgust": 0, "Anger": 0, "Contempt": 0}
+    assert sum(summary.counts["test"].values()) == 3
+    assert summary.skipped == Counter({
+        "face box outside image": 1, "label outside affectnet8: 9 Uncertain": 1, "missing image": 1,
+        "unreadable image (OSError)": 2,
+        "path outside the dataset root": 1, "malformed row (4 columns, expected 9)": 1,
+        "malformed row (could not convert string to float: 'happy')": 1})
+    skipped = read_csv(out / "skipped.csv")
+    assert {r["source"] for r in skipped} >= {"2/offbox.jpg", "2/missing.jpg", "2/corrupt.jpg", "../outside.jpg"}
+    train = read_csv(out / "train.csv")
+    assert {r["file"] for r in train} == {"train/Happy/1_good.jpg", "train/Sad/1_cmyk.jpg",
+                                          "train/Surprise/2_alpha.jpg", "train/Neutral/2_noaffect.jpg"}
+    noaffect = next(r for r in train if r["source"] == "2/noaffect.jpg")
+    assert noaffect["valence"] == "" and noaffect["label_index"] == "0"
+    assert summary.notes["kept with valence/arousal not applicable (-2) or missing"] == 1
+    for row in train:
+        with Image.open(out / row["file"]) as image:
+            assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (32, 32))
+    # nothing was written outside --out
+    assert {p for p in tmp_path.rglob("*") if not p.is_relative_to(out)} == before - {out}
+
+
+def test_newer_release_end_to_end(affectnet_newer, tmp_path):
+    summary = prepare(PrepareConfig(source="affectnet", root=affectnet_newer, out=tmp_path / "o", size=16,
+                                    val_fraction=0.0, labels="affectnet7"))
+    assert sum(summary.counts["train"].values()) == 3 and sum(summary.counts["test"].values()) == 2
+    assert summary.skipped == {"missing annotation 3_aro.npy": 1}
+
+
+def test_stratified_val_split(sample_root, tmp_path):
+    summary = run_sample(sample_root, tmp_path, val_fraction=0.25)
+    for name in summary.class_names:
+        total = summary.counts["train"][name] + summary.counts["val"][name]
+        assert summary.counts["val"][name] == round(total * 0.25)
+    assert sum(summary.counts["test"].values()) == 120  # AffectNet's validation part, 15 per class
+
+
+def test_balanced_eval_copies_are_hard_links(sample_root, tmp_path):
+    summary = run_sample(sample_root, tmp_path, balance_eval=10)
+    assert all(n == 10 for n in summary.counts["test_balanced"].values())
+    assert summary.counts["val_balanced"] == {k: min(10, v) for k, v in summary.counts["val"].items()}
+    row = read_csv(tmp_path / "test_balanced.csv")[0]
+    assert row["file"].startswith("test_balanced/")
+    assert os.path.samefile(tmp_path / row["file"], tmp_path / row["file"].replace("test_balanced/", "test/"))
+
+
+def test_down_and_up_sampling_counts(sample_root, tmp_path):
+    plain = run_sample(sample_root, tmp_path / "plain").counts["train"]
+    down = run_sample(sample_root, tmp_path / "down", train_sampling="down", sampling_target=30)
+    assert down.counts["train"] == {k: min(30, v) for k, v in plain.items()}
+    assert down.notes["training images left out by down-sampling"] == sum(max(0, v - 30) for v in plain.values())
+    smallest = run_sample(sample_root, tmp_path / "smallest", train_sampling="down").counts["train"]
+    assert set(smallest.values()) == {min(plain.values())}
+    up = run_sample(sample_root, tmp_path / "up", train_sampling="up", sampling_target=80)
+    assert up.counts["train"] == {k: max(80, v) for k, v in plain.items()}
+    files = [r["file"] for r in read_csv(tmp_path / "up/train.csv")]
+    assert len(files) == len(set(files)) and all((tmp_path / "up" / f).is_file() for f in files)
+    assert sum("__dup" in f for f in files) == sum(max(0, 80 - v) for v in plain.values())
+
+
+def test_rerun_is_idempotent_and_reuses_images(sample_root, tmp_path):
+    first = run_sample(sample_root, tmp_path, balance_eval=5)
+    files = files_under(tmp_path)
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "train").rglob("*.jpg")}
+    second = run_sample(sample_root, tmp_path, balance_eval=5)
+    assert (second.written, second.reused) == (0, first.written)
+    assert second.counts == first.counts
+    assert {k: v for k, v in files_under(tmp_path).items() if k != "summary.json"} == \
+           {k: v for k, v in files.items() if k != "summary.json"}
+    assert mtimes == {p: p.stat().st_mtime_ns for p in (tmp_path / "train").rglob("*.jpg")}
+
+
+def test_changed_settings_rewrite_and_leave_no_stale_files(sample_root, tmp_path):
+    run_sample(sample_root, tmp_path, balance_eval=5, train_sampling="up")
+    summary = run_sample(sample_root, tmp_path, size=24)
+    assert summary.reused == 0
+    listed = {r["file"] for split in ("train", "val", "test") for r in read_csv(tmp_path / f"{split}.csv")}
+    on_disk = {p.relative_to(tmp_path).as_posix() for s in ("train", "val", "test")
+               for p in (tmp_path / s).rglob("*") if p.is_file()}
+    assert on_disk == listed
+    assert not (tmp_path / "val_balanced").exists()
+    with Image.open(tmp_path / sorted(listed)[0]) as image:
+        assert image.size == (24, 24)
+
+
+def test_killed_run_resumes_to_the_same_result(sample_root, tmp_path):
+    command = [sys.executable, str(REPO / "prepare_dataset.py"), "--source", "sample", "--root", str(sample_root),
+               "--size", "256", "--workers", "1"]
+    victim = subprocess.Popen(command + ["--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((tmp_path / "killed").glob("train/*/*.jpg"))) < 20:
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    partial = len(list((tmp_path / "killed").glob("train/*/*.jpg")))
+    assert 20 <= partial < 400, "the kill did not land mid-run"
+    # what a kill during a write leaves behind
+    (tmp_path / "killed/train/Happy/.half.jpg.123.tmp").write_bytes(b"\xff\xd8")
+    resumed = subprocess.run(command + ["--out", str(tmp_path / "killed")], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{partial} reused" in resumed.stdout
+    subprocess.run(command + ["--out", str(tmp_path / "clean")], check=True, capture_output=True)
+    killed, clean = files_under(tmp_path / "killed"), files_under(tmp_path / "clean")
+    for name in ("summary.json", "prepare_config.yaml"):
+        killed.pop(name), clean.pop(name)
+    assert killed == clean
+
+
+@pytest.mark.skipif(not (FERPLUS / "FER2013Train/label.csv").is_file(), reason="FER+ data not beside the repo")
+def test_ferplus_prepare_reproduces_the_readme_counts(tmp_path):
+    summary = prepare(PrepareConfig(source="ferplus", root=FERPLUS, out=tmp_path, size=48))
+    train, val = summary.counts["train"], summary.counts["val"]
+    assert (sum(train.values()), sum(val.values())) == (25045, 3191)
+    assert train == {"Neutral": 8733, "Happy": 7284, "Sad": 3022, "Surprise": 3136, "Fear": 536,
+                     "Disgust": 116, "Anger": 2098, "Contempt": 120}
+    manifest = pd.read_csv(tmp_path / "train.csv")
+    assert len(manifest) == 25045 and len(list((tmp_path / "train").rglob("*.jpg"))) == 25045
+    votes = manifest[[f"vote_{c}" for c in summary.class_names]].to_numpy()
+    assert (votes.argmax(axis=1) == manifest["label_index"].to_numpy()).all()
+    print(f"FER+ prepare: {summary.images_per_second:.0f} images/s")
+
+
+def test_out_inside_root_is_refused(affectnet_original):
+    with pytest.raises(ValueError, match="--out .* must lie outside --root"):
+        prepare(PrepareConfig(source="affectnet", root=affectnet_original, out=affectnet_original / "prepared"))
