@@ -1,0 +1,84 @@
+"""train.py: transfer learning on prepared class folders."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from affect_keras.cli.common import ArgumentParser
+from affect_keras.models.augment import PRESETS
+from affect_keras.models.backbones import BACKBONES
+from affect_keras.models.heads import POOLINGS
+from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
+from affect_keras.training.run import PRECISIONS, TrainConfig, train
+
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+
+
+def build_parser() -> ArgumentParser:
+    d = DEFAULTS
+    parser = ArgumentParser(prog="train.py", description="Train an expression classifier on folders written "
+                                                         "by prepare_dataset.py; writes models/<run>/.")
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", help="prepared dataset folder (required)")
+    data.add_argument("--image-size", type=int, default=d["image_size"], help="input side (0: backbone default)")
+    data.add_argument("--batch-size", type=int, default=d["batch_size"])
+    model = parser.add_argument_group("model")
+    model.add_argument("--backbone", choices=list(BACKBONES), default=d["backbone"])
+    model.add_argument("--weights", default=d["weights"], help="imagenet | none (train from scratch) | PATH of "
+                                                               "a backbone.weights.h5 from an earlier run")
+    model.add_argument("--pooling", choices=POOLINGS, default=d["pooling"])
+    model.add_argument("--dense", type=lambda s: [int(v) for v in s.split(",") if v], default=[256],
+                       help="hidden dense sizes of the head, comma-separated (empty: none)")
+    model.add_argument("--dropout", type=float, default=d["dropout"])
+    model.add_argument("--no-head-batch-norm", dest="head_batch_norm", action="store_false")
+    model.add_argument("--l2", type=float, default=d["l2"], help="L2 penalty on the head")
+    model.add_argument("--augment", choices=PRESETS, default=d["augment"])
+    loss = parser.add_argument_group("loss")
+    loss.add_argument("--class-weights", default=d["class_weights"],
+                      help="auto (inverse frequency, mean 1) | effective (effective number) | none | FILE")
+    loss.add_argument("--label-smoothing", type=float, default=d["label_smoothing"])
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--optimizer", choices=OPTIMIZERS, default=d["optimizer"])
+    optim.add_argument("--lr", type=float, default=d["lr"])
+    optim.add_argument("--momentum", type=float, default=d["momentum"], help="SGD momentum")
+    optim.add_argument("--nesterov", action="store_true", help="SGD with Nesterov momentum")
+    optim.add_argument("--weight-decay", type=float, default=d["weight_decay"])
+    optim.add_argument("--schedule", choices=SCHEDULES, default=d["schedule"])
+    optim.add_argument("--warmup-epochs", type=int, default=d["warmup_epochs"], help="cosine warm-up")
+    optim.add_argument("--step-every", type=int, default=d["step_every"], help="step schedule: steps per decay")
+    optim.add_argument("--step-factor", type=float, default=d["step_factor"], help="step schedule: factor")
+    optim.add_argument("--epochs", type=int, default=d["epochs"], help="phase 1: head on the frozen backbone")
+    optim.add_argument("--precision", choices=PRECISIONS, default=d["precision"])
+    tune = parser.add_argument_group("fine-tuning (phase 2)")
+    tune.add_argument("--finetune-epochs", type=int, default=d["finetune_epochs"])
+    tune.add_argument("--unfreeze", default=d["unfreeze"],
+                      help="top backbone layers to unfreeze: a number, or block names such as block5,stage4")
+    tune.add_argument("--finetune-lr", type=float, default=d["finetune_lr"])
+    run = parser.add_argument_group("run")
+    run.add_argument("--run-dir", help="default: models/<backbone>-<date-time>")
+    run.add_argument("--monitor", default=d["monitor"], help="metric for the best checkpoint and early stopping")
+    run.add_argument("--patience", type=int, default=d["patience"], help="early stopping (0: off)")
+    run.add_argument("--seed", type=int, default=d["seed"])
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    args.pop("config")
+    if not args["data"]:
+        parser.error("argument --data is required")
+    args["run_dir"] = args["run_dir"] or str(Path("models") / f"{args['backbone']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    config = TrainConfig(**args)
+    try:
+        config.validate()
+    except ValueError as error:
+        parser.fail(error)
+    try:
+        train(config)
+    except (ValueError, RuntimeError) as error:
+        parser.exit(1, f"train.py: error: {error}\n")
+    print(f"Run written to {config.run_dir}")
+    return 0

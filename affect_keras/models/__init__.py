@@ -1,0 +1,1 @@
+"""Backbones, preprocessing, augmentation and heads, assembled into models that take raw images."""

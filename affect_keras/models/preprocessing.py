@@ -1,0 +1,49 @@
+"""The backbone's own input preprocessing, as a layer inside the model (so saved models take raw images)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+TORCH_MEAN = (0.485, 0.456, 0.406)
+TORCH_STD = (0.229, 0.224, 0.225)
+MODES = ("caffe", "tf", "torch", "raw")
+
+
+@keras.saving.register_keras_serializable(package="affect_keras")
+class BackbonePreprocessing(keras.layers.Layer):
+    """Maps 0-255 RGB images to what a backbone was trained on.
+
+    Args:
+        mode: "caffe" (RGB->BGR, ImageNet mean subtracted: VGG16, ResNet50), "tf" (scaled to [-1, 1]:
+            MobileNetV2), "torch" (scaled to [0, 1], ImageNet mean/std), or "raw" (0-255 unchanged:
+            EfficientNet rescales inside itself, and dividing by 255 first ruins it).
+
+    Example:
+        >>> BackbonePreprocessing("tf")(keras.ops.full((1, 2, 2, 3), 255.0))[0, 0, 0]  # [1., 1., 1.]
+    """
+
+    def __init__(self, mode: str, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+
+    def call(self, images):
+        x = ops.cast(images, self.compute_dtype)
+        if self.mode == "caffe":
+            return ops.flip(x, axis=-1) - ops.convert_to_tensor(CAFFE_MEAN_BGR, self.compute_dtype)
+        if self.mode == "tf":
+            return x / 127.5 - 1.0
+        if self.mode == "torch":
+            mean = ops.convert_to_tensor(TORCH_MEAN, self.compute_dtype)
+            std = ops.convert_to_tensor(TORCH_STD, self.compute_dtype)
+            return (x / 255.0 - mean) / std
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}

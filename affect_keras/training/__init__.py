@@ -1,0 +1,1 @@
+"""Class weights, optimisers and schedules, callbacks, and the two-phase fit."""

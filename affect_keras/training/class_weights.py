@@ -1,0 +1,64 @@
+"""Per-class loss weights from training counts, printed at the start of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import yaml
+
+METHODS = ("auto", "effective", "none")
+
+
+def inverse_frequency(counts: Sequence[int]) -> np.ndarray:
+    """w_c proportional to 1 / n_c, normalised so that the mean weight over classes is 1.
+
+    A class with no training images gets weight 0 (it cannot contribute to the loss anyway), and the
+    mean is taken over the classes that have images.
+    """
+    return _normalised(np.array([1.0 / n if n > 0 else 0.0 for n in counts]))
+
+
+def effective_number(counts: Sequence[int], beta: float = 0.999) -> np.ndarray:
+    """Cui et al. 2019: w_c proportional to (1 - beta) / (1 - beta ** n_c), normalised to mean 1."""
+    return _normalised(np.array([(1 - beta) / (1 - beta ** n) if n > 0 else 0.0 for n in counts]))
+
+
+def _normalised(raw: np.ndarray) -> np.ndarray:
+    present = raw > 0
+    return raw / raw[present].mean() if present.any() else raw
+
+
+def class_weights(method: str, counts: Mapping[str, int], class_names: Sequence[str]) -> dict[int, float] | None:
+    """`fit`'s class_weight dict (covering every class) for "auto", "effective", "none" or a YAML/JSON
+    file of class name -> weight."""
+    n = [counts.get(name, 0) for name in class_names]
+    if method == "none":
+        return None
+    if method == "auto":
+        weights = inverse_frequency(n)
+    elif method == "effective":
+        weights = effective_number(n)
+    else:
+        weights = _from_file(Path(method), class_names)
+    return {k: float(w) for k, w in enumerate(weights)}
+
+
+def _from_file(path: Path, class_names: Sequence[str]) -> np.ndarray:
+    if not path.is_file():
+        raise ValueError(f"--class-weights {path}: not auto, effective, none or an existing file")
+    values = yaml.safe_load(path.read_text()) or {}
+    missing = [c for c in class_names if c not in values]
+    unknown = [c for c in values if c not in class_names]
+    if missing or unknown:
+        raise ValueError(f"--class-weights {path}: missing classes {missing}, unknown classes {unknown}")
+    return np.array([float(values[c]) for c in class_names])
+
+
+def describe(weights: dict[int, float] | None, counts: Mapping[str, int], class_names: Sequence[str]) -> str:
+    lines = [f"{'class':<12}{'train images':>14}{'weight':>10}"]
+    for k, name in enumerate(class_names):
+        weight = "1.000" if weights is None else f"{weights[k]:.3f}"
+        lines.append(f"{name:<12}{counts.get(name, 0):>14}{weight:>10}")
+    return "\n".join(lines)

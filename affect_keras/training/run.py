@@ -1,0 +1,168 @@
+"""One training run: phase 1 (head on the frozen backbone), optional phase 2 (fine-tune the top).
+
+A run directory `models/<run>/` receives::
+
+    config.yaml             the resolved settings (re-run with train.py --config models/<run>/config.yaml)
+    history.csv, curves.png loss and accuracy per epoch, train vs val
+    best.keras, last.keras  checkpoints (best by --monitor)
+    backbone.weights.h5     the trained backbone, reusable with --weights PATH
+    logs/                   TensorBoard
+    backup/                 BackupAndRestore state: the same command continues a killed run
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+
+from affect_keras.data.pipeline import image_dataset, read_summary
+from affect_keras.models.augment import PRESETS
+from affect_keras.models.backbones import BACKBONES, get_backbone
+from affect_keras.models.build import backbone_of, build_model, unfreeze
+from affect_keras.models.heads import POOLINGS, HeadConfig
+from affect_keras.training import class_weights as cw
+from affect_keras.training.optim import OPTIMIZERS, SCHEDULES, learning_rate, optimizer
+from affect_keras.training.plots import plot_curves
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    run_dir: str
+    backbone: str = "vgg16"
+    weights: str = "imagenet"
+    image_size: int = 0
+    augment: str = "light"
+    pooling: str = "avg"
+    dense: list[int] = field(default_factory=lambda: [256])
+    dropout: float = 0.3
+    head_batch_norm: bool = True
+    l2: float = 1e-4
+    class_weights: str = "auto"
+    label_smoothing: float = 0.0
+    batch_size: int = 32
+    epochs: int = 10
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    step_every: int = 1000
+    step_factor: float = 0.9
+    finetune_epochs: int = 0
+    unfreeze: str = "4"
+    finetune_lr: float = 1e-5
+    monitor: str = "val_accuracy"
+    patience: int = 0
+    precision: str = "float32"
+    seed: int = 0
+
+    def validate(self) -> None:
+        checks = [
+            (self.backbone in BACKBONES, "backbone", f"must be one of {', '.join(BACKBONES)}"),
+            (self.augment in PRESETS, "augment", f"must be one of {', '.join(PRESETS)}"),
+            (self.pooling in POOLINGS, "pooling", f"must be one of {', '.join(POOLINGS)}"),
+            (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"),
+            (self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}"),
+            (self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}"),
+            (self.image_size == 0 or self.image_size >= 32, "image-size", "must be 0 (backbone default) or >= 32"),
+            (self.batch_size >= 1, "batch-size", "must be >= 1"),
+            (self.epochs >= 1, "epochs", "must be >= 1"),
+            (self.finetune_epochs >= 0, "finetune-epochs", "must be >= 0"),
+            (self.lr > 0, "lr", "must be > 0"),
+            (self.finetune_lr > 0, "finetune-lr", "must be > 0"),
+            (0 <= self.dropout < 1, "dropout", "must be in [0, 1)"),
+            (0 <= self.label_smoothing < 1, "label-smoothing", "must be in [0, 1)"),
+            (all(d >= 1 for d in self.dense), "dense", "sizes must be >= 1"),
+            (self.weights in ("imagenet", "none") or Path(self.weights).is_file(), "weights",
+             "must be imagenet, none, or an existing backbone.weights.h5"),
+            (self.class_weights in cw.METHODS or Path(self.class_weights).is_file(), "class-weights",
+             "must be auto, effective, none, or an existing YAML/JSON file"),
+        ]
+        for ok, option, message in checks:
+            if not ok:
+                raise ValueError(f"--{option} {message}")
+
+    @property
+    def size(self) -> int:
+        return self.image_size or get_backbone(self.backbone).default_size
+
+    @property
+    def unfreeze_spec(self) -> int | list[str]:
+        return int(self.unfreeze) if self.unfreeze.isdigit() else self.unfreeze.split(",")
+
+
+def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
+    """Run both phases and write the run directory; returns the trained model."""
+    import yaml
+
+    config.validate()
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_dtype_policy(config.precision)
+    run = Path(config.run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+
+    summary = read_summary(Path(config.data))
+    names = summary["class_names"]
+    datasets = {split: image_dataset(Path(config.data), split, names, config.size, config.batch_size,
+                                     shuffle=split == "train", seed=config.seed) for split in ("train", "val")}
+    if datasets["train"] is None:
+        raise ValueError(f"--data {config.data}: the train split has no images")
+    weights = cw.class_weights(config.class_weights, summary["counts"]["train"], names)
+    print(cw.describe(weights, summary["counts"]["train"], names))
+
+    model = build_model(config.backbone, len(names), config.size,
+                        weights=None if config.weights == "none" else config.weights, augment=config.augment,
+                        head_config=HeadConfig(config.pooling, tuple(config.dense), config.dropout,
+                                               config.head_batch_norm, config.l2), seed=config.seed)
+    steps = math.ceil(sum(summary["counts"]["train"].values()) / config.batch_size)
+    rate = learning_rate(config.schedule, config.lr, steps * config.epochs, steps * config.warmup_epochs,
+                         config.step_every, config.step_factor)
+    _compile(model, optimizer(config.optimizer, rate, config.momentum, config.nesterov, config.weight_decay),
+             config)
+    fit = dict(validation_data=datasets["val"], class_weight=weights, verbose=verbose)
+    model.fit(datasets["train"], epochs=config.epochs, callbacks=_callbacks(run, config, "phase1"), **fit)
+    if config.finetune_epochs:
+        trainable = unfreeze(model, config.unfreeze_spec)
+        print(f"Fine-tuning {len(trainable)} backbone layers at lr {config.finetune_lr}")
+        _compile(model, optimizer(config.optimizer, config.finetune_lr, config.momentum, config.nesterov,
+                                  config.weight_decay), config)
+        model.fit(datasets["train"], initial_epoch=config.epochs, epochs=config.epochs + config.finetune_epochs,
+                  callbacks=_callbacks(run, config, "phase2"), **fit)
+    model.save(run / "last.keras")
+    backbone_of(model).save_weights(run / "backbone.weights.h5")
+    plot_curves(run / "history.csv", run / "curves.png")
+    return model
+
+
+def _compile(model: keras.Model, opt, config: TrainConfig) -> None:
+    model.compile(optimizer=opt,
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+                  metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(2, name="top2")],
+                  jit_compile="auto")
+
+
+def _callbacks(run: Path, config: TrainConfig, phase: str) -> list[keras.callbacks.Callback]:
+    monitor = config.monitor
+    mode = "min" if "loss" in monitor else "max"
+    callbacks = [
+        # the finished phase's state is kept, so a re-run after a kill in phase 2 skips phase 1
+        keras.callbacks.BackupAndRestore(str(run / "backup" / phase), delete_checkpoint=False),
+        keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
+        keras.callbacks.ModelCheckpoint(str(run / "best.keras"), monitor=monitor, mode=mode, save_best_only=True),
+        keras.callbacks.TensorBoard(str(run / "logs")),
+    ]
+    if config.patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=config.patience, mode=mode,
+                                                       restore_best_weights=True))
+    if config.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor, factor=0.5, patience=2, mode=mode))
+    return callbacks

@@ -1,0 +1,127 @@
+"""Model assembly: preprocessing per backbone, frozen backbones, fine-tuning, saved backbones."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from affect_keras.models.backbones import BACKBONES  # noqa: E402
+from affect_keras.models.build import backbone_of, build_model, unfreeze  # noqa: E402
+from affect_keras.models.heads import HeadConfig  # noqa: E402
+
+SIZE = 32
+IMAGES = np.random.default_rng(0).integers(0, 256, size=(16, SIZE, SIZE, 3), dtype=np.uint8)
+LABELS = keras.utils.to_categorical(np.arange(16) % 4, 4)
+
+
+def to_backbone(model):
+    """The tensor the backbone receives, for raw images."""
+    return keras.Model(model.input, model.get_layer("preprocessing").output).predict(IMAGES, verbose=0)
+
+
+def test_efficientnet_receives_0_to_255_and_rescales_inside():
+    model = build_model("efficientnetb3", 4, SIZE, weights=None, augment="none")
+    np.testing.assert_allclose(to_backbone(model), IMAGES.astype("float32"))
+    assert any(isinstance(layer, keras.layers.Rescaling) for layer in backbone_of(model).layers)
+
+
+def test_vgg16_gets_caffe_preprocessing():
+    model = build_model("vgg16", 4, SIZE, weights=None, augment="none")
+    expected = keras.applications.vgg16.preprocess_input(IMAGES.astype("float32"))
+    np.testing.assert_allclose(to_backbone(model), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_every_backbone_maps_raw_uint8_to_probabilities(name):
+    model = build_model(name, 4, SIZE, weights=None, augment="light")
+    assert model.input.dtype == "uint8"
+    probabilities = model.predict(IMAGES[:2], verbose=0)
+    assert probabilities.shape == (2, 4) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_output_is_float32_under_mixed_precision():
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        model = build_model("resnet18", 4, SIZE, weights=None, augment="none")
+        assert backbone_of(model).get_layer("stem_conv").compute_dtype == "float16"
+        assert model.output.dtype == "float32"
+        assert model.predict(IMAGES[:2], verbose=0).dtype == np.float32
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+
+
+@pytest.fixture
+def saved_backbone(tmp_path):
+    model = build_model("resnet18", 4, SIZE, weights=None, augment="none")
+    path = tmp_path / "backbone.weights.h5"
+    backbone_of(model).save_weights(path)
+    return model, path
+
+
+def test_weights_path_round_trip(saved_backbone):
+    source, path = saved_backbone
+    reused = build_model("resnet18", 7, SIZE, weights=str(path), augment="none")
+    for a, b in zip(backbone_of(source).weights, backbone_of(reused).weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match="does not fit backbone"):
+        build_model("resnet34", 4, SIZE, weights=str(path))
+
+
+def snapshot(layer):
+    return [w.numpy().copy() for w in layer.weights]
+
+
+def train_one_epoch(model):
+    model.compile(keras.optimizers.Adam(1e-2), "categorical_crossentropy")
+    model.fit(IMAGES, LABELS, epochs=1, batch_size=8, verbose=0)
+
+
+def test_frozen_backbone_weights_and_batchnorm_statistics_do_not_move(saved_backbone):
+    _, path = saved_backbone
+    model = build_model("resnet18", 4, SIZE, weights=str(path), augment="light",
+                        head_config=HeadConfig(dense=(16,)))
+    backbone, head = backbone_of(model), model.get_layer("logits")
+    before, head_before = snapshot(backbone), snapshot(head)
+    assert not backbone.trainable_weights
+    train_one_epoch(model)
+    for a, b in zip(before, snapshot(backbone)):  # moving means and variances included
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(head_before, snapshot(head)))
+
+
+def test_finetuning_changes_only_the_unfrozen_layers(saved_backbone):
+    _, path = saved_backbone
+    model = build_model("resnet18", 4, SIZE, weights=str(path), augment="none")
+    trainable = unfreeze(model, ["stage4"])
+    assert trainable and all(name.startswith("stage4") and "_bn" not in name for name in trainable)
+    backbone = backbone_of(model)
+    before = {layer.name: snapshot(layer) for layer in backbone.layers if layer.weights}
+    train_one_epoch(model)
+    for layer in backbone.layers:
+        if not layer.weights:
+            continue
+        changed = any(not np.array_equal(a, b) for a, b in zip(before[layer.name], snapshot(layer)))
+        assert changed == (layer.name in trainable), layer.name
+    weighted = [layer for layer in backbone.layers if layer.weights]
+    assert unfreeze(model, 3) == [layer.name for layer in weighted[-3:]
+                                  if not isinstance(layer, keras.layers.BatchNormalization)]
+    with pytest.raises(ValueError, match="names no layer"):
+        unfreeze(model, ["block9"])
+
+
+def test_imagenet_weights_offline_say_which_file_to_place(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://example: None -- name resolution")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    monkeypatch.setattr("keras.src.applications.vgg16.file_utils.get_file", offline)
+    with pytest.raises(RuntimeError, match=f"place vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 in {tmp_path}"):
+        build_model("vgg16", 4, SIZE, weights="imagenet")
+    with pytest.raises(ValueError, match="no ImageNet weights for resnet18"):
+        build_model("resnet18", 4, SIZE, weights="imagenet")

@@ -1,0 +1,81 @@
+"""Class weights, schedules, and train.py on a small prepared sample."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from affect_keras.cli.train import main  # noqa: E402
+from affect_keras.data.prepare import PrepareConfig, prepare  # noqa: E402
+from affect_keras.training import class_weights as cw  # noqa: E402
+from affect_keras.training.optim import learning_rate  # noqa: E402
+
+
+def test_inverse_frequency_weights_follow_the_formula():
+    weights = cw.inverse_frequency([100, 50, 25, 0])
+    raw = np.array([1 / 100, 1 / 50, 1 / 25])
+    np.testing.assert_allclose(weights[:3], raw / raw.mean())
+    assert weights[3] == 0 and weights[:3].mean() == pytest.approx(1.0)
+
+
+def test_effective_number_weights_follow_the_formula():
+    beta = 0.999
+    weights = cw.effective_number([1000, 10], beta)
+    raw = np.array([(1 - beta) / (1 - beta ** 1000), (1 - beta) / (1 - beta ** 10)])
+    np.testing.assert_allclose(weights, raw / raw.mean())
+
+
+def test_class_weights_cover_every_class_and_files_are_checked(tmp_path):
+    names = ["Neutral", "Happy", "Sad"]
+    assert cw.class_weights("auto", {"Neutral": 10, "Happy": 30, "Sad": 60}, names).keys() == {0, 1, 2}
+    assert cw.class_weights("none", {}, names) is None
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("Neutral: 1\nHappy: 2\nSad: 3\n")
+    bad.write_text("Neutral: 1\nJoy: 2\n")
+    assert cw.class_weights(str(good), {}, names) == {0: 1.0, 1: 2.0, 2: 3.0}
+    with pytest.raises(ValueError, match=r"missing classes \['Happy', 'Sad'\], unknown classes \['Joy'\]"):
+        cw.class_weights(str(bad), {}, names)
+
+
+def test_step_schedule_multiplies_every_n_steps():
+    schedule = learning_rate("step", 0.1, total_steps=100, step_every=10, step_factor=0.9)
+    assert float(schedule(9)) == pytest.approx(0.1) and float(schedule(25)) == pytest.approx(0.1 * 0.81)
+    cosine = learning_rate("cosine", 0.1, total_steps=100, warmup_steps=10)
+    assert float(cosine(5)) == pytest.approx(0.05) and float(cosine(100)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_bad_flag_is_one_line_naming_it(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--data", str(tmp_path), "--optimizer", "rmsprop"])
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "argument --optimizer: invalid choice: 'rmsprop'" in error
+    with pytest.raises(SystemExit):
+        main(["--data", str(tmp_path), "--dropout", "1.5"])
+    assert "argument --dropout must be in [0, 1)" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data")
+    prepare(PrepareConfig(source="sample", out=out, count=200, size=32))
+    return out
+
+
+def test_two_phase_run_writes_its_run_directory(small_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["--data", str(small_data), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
+            "--epochs", "1", "--finetune-epochs", "1", "--unfreeze", "stage4", "--batch-size", "32",
+            "--run-dir", str(run), "--optimizer", "sgd", "--schedule", "cosine"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "Happy" in printed and "weight" in printed  # class weights printed at the start
+    for name in ("config.yaml", "history.csv", "curves.png", "best.keras", "last.keras", "backbone.weights.h5"):
+        assert (run / name).is_file(), name
+    history = pd.read_csv(run / "history.csv")
+    assert list(history["epoch"]) == [0, 1] and {"val_accuracy", "top2"} <= set(history.columns)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert (config["optimizer"], config["finetune_epochs"], config["image_size"]) == ("sgd", 1, 32)
