@@ -36,6 +36,7 @@ from affect_keras.data.images import ImageError, prepare_image
 from affect_keras.data.records import Record, Skipped
 from affect_keras.data.sources import affectnet, ferplus, folders, sample
 from affect_keras.labels import AFFECTNET_CODES, LabelScheme, get_scheme
+from affect_keras.options import check
 
 SOURCES = ("affectnet", "ferplus", "folders", "sample")
 SPLITS = ("train", "val", "test")
@@ -83,9 +84,7 @@ class PrepareConfig:
             (self.workers >= 0, "workers", "must be >= 0"),
             (self.root is not None or self.source == "sample", "root", f"is required for --source {self.source}"),
         ]
-        for ok, option, message in checks:
-            if not ok:
-                raise ValueError(f"--{option} {message}")
+        check(checks)
         get_scheme(self.labels)
         if self.root is not None and self.source != "sample":
             root, out = Path(self.root).resolve(), Path(self.out).resolve()

@@ -23,6 +23,7 @@ from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES, get_backbone
 from affect_keras.models.build import backbone_of, build_model, unfreeze
 from affect_keras.models.heads import POOLINGS, HeadConfig
+from affect_keras.options import check
 from affect_keras.training import class_weights as cw
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES, learning_rate, optimizer
 from affect_keras.training.plots import plot_curves
@@ -86,9 +87,7 @@ class TrainConfig:
             (self.class_weights in cw.METHODS or Path(self.class_weights).is_file(), "class-weights",
              "must be auto, effective, none, or an existing YAML/JSON file"),
         ]
-        for ok, option, message in checks:
-            if not ok:
-                raise ValueError(f"--{option} {message}")
+        check(checks)
 
     @property
     def size(self) -> int:
