@@ -13,7 +13,8 @@ from affect_keras.models.heads import POOLINGS
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
 from affect_keras.training.run import PRECISIONS, TrainConfig, train
 
-DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+DEFAULTS = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(TrainConfig)}
 
 
 def build_parser() -> ArgumentParser:
@@ -29,7 +30,7 @@ def build_parser() -> ArgumentParser:
     model.add_argument("--weights", default=d["weights"], help="imagenet | none (train from scratch) | PATH of "
                                                                "a backbone.weights.h5 from an earlier run")
     model.add_argument("--pooling", choices=POOLINGS, default=d["pooling"])
-    model.add_argument("--dense", type=lambda s: [int(v) for v in s.split(",") if v], default=[256],
+    model.add_argument("--dense", type=lambda s: [int(v) for v in s.split(",") if v], default=d["dense"],
                        help="hidden dense sizes of the head, comma-separated (empty: none)")
     model.add_argument("--dropout", type=float, default=d["dropout"])
     model.add_argument("--no-head-batch-norm", dest="head_batch_norm", action="store_false")

@@ -75,7 +75,7 @@ def unfreeze(model: keras.Model, top: int | list[str]) -> list[str]:
     net.trainable = True
     weighted = [layer for layer in net.layers if layer.weights]
     if isinstance(top, int):
-        chosen = {layer.name for layer in weighted[len(weighted) - top:]} if top > 0 else set()
+        chosen = {layer.name for layer in weighted[max(0, len(weighted) - top):]} if top > 0 else set()
     else:
         chosen = {layer.name for layer in weighted if any(layer.name.startswith(p) for p in top)}
         if not chosen:
