@@ -81,9 +81,7 @@ def build_backbone(name: str, input_shape: tuple, weights: str | None) -> keras.
     backbone = get_backbone(name)
     if weights != "imagenet":
         return backbone.build(input_shape, None)
-    if backbone.imagenet_file is None:
-        return backbone.build(input_shape, "imagenet")  # raises the backbone's own explanation
-    try:
+    try:  # a backbone without ImageNet weights raises its own explanation, passed on below
         return backbone.build(input_shape, "imagenet")
     except Exception as error:  # keras raises a bare Exception when the download fails
         if not any(word in str(error) for word in ("URL fetch failure", "urlopen", "HTTP", "resolve")):

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
+import yaml
 
 from affect_keras.data.pipeline import image_dataset, read_summary
 from affect_keras.models.augment import PRESETS
@@ -100,8 +101,6 @@ class TrainConfig:
 
 def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     """Run both phases and write the run directory; returns the trained model."""
-    import yaml
-
     config.validate()
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)
@@ -115,25 +114,24 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
                                      shuffle=split == "train", seed=config.seed) for split in ("train", "val")}
     if datasets["train"] is None:
         raise ValueError(f"--data {config.data}: the train split has no images")
-    weights = cw.class_weights(config.class_weights, summary["counts"]["train"], names)
-    print(cw.describe(weights, summary["counts"]["train"], names))
+    train_counts = summary["counts"]["train"]
+    weights = cw.class_weights(config.class_weights, train_counts, names)
+    print(cw.describe(weights, train_counts, names))
 
     model = build_model(config.backbone, len(names), config.size,
                         weights=None if config.weights == "none" else config.weights, augment=config.augment,
                         head_config=HeadConfig(config.pooling, tuple(config.dense), config.dropout,
                                                config.head_batch_norm, config.l2), seed=config.seed)
-    steps = math.ceil(sum(summary["counts"]["train"].values()) / config.batch_size)
+    steps = math.ceil(sum(train_counts.values()) / config.batch_size)
     rate = learning_rate(config.schedule, config.lr, steps * config.epochs, steps * config.warmup_epochs,
                          config.step_every, config.step_factor)
-    _compile(model, optimizer(config.optimizer, rate, config.momentum, config.nesterov, config.weight_decay),
-             config)
+    _compile(model, rate, config)
     fit = dict(validation_data=datasets["val"], class_weight=weights, verbose=verbose)
     model.fit(datasets["train"], epochs=config.epochs, callbacks=_callbacks(run, config, "phase1"), **fit)
     if config.finetune_epochs:
         trainable = unfreeze(model, config.unfreeze_spec)
         print(f"Fine-tuning {len(trainable)} backbone layers at lr {config.finetune_lr}")
-        _compile(model, optimizer(config.optimizer, config.finetune_lr, config.momentum, config.nesterov,
-                                  config.weight_decay), config)
+        _compile(model, config.finetune_lr, config)
         model.fit(datasets["train"], initial_epoch=config.epochs, epochs=config.epochs + config.finetune_epochs,
                   callbacks=_callbacks(run, config, "phase2"), **fit)
     model.save(run / "last.keras")
@@ -142,7 +140,9 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     return model
 
 
-def _compile(model: keras.Model, opt, config: TrainConfig) -> None:
+def _compile(model: keras.Model, rate, config: TrainConfig) -> None:
+    """Compile with the configured optimiser at `rate` (a float or a schedule); phase 2 compiles again."""
+    opt = optimizer(config.optimizer, rate, config.momentum, config.nesterov, config.weight_decay)
     model.compile(optimizer=opt,
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
                   metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(2, name="top2")],
