@@ -1,6 +1,10 @@
 """Class weights, schedules, and train.py on a small prepared sample."""
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -13,6 +17,7 @@ from affect_keras.cli.train import main  # noqa: E402
 from affect_keras.data.prepare import PrepareConfig, prepare  # noqa: E402
 from affect_keras.training import class_weights as cw  # noqa: E402
 from affect_keras.training.optim import learning_rate  # noqa: E402
+from conftest import REPO  # noqa: E402
 
 
 def test_inverse_frequency_weights_follow_the_formula():
@@ -79,3 +84,44 @@ def test_two_phase_run_writes_its_run_directory(small_data, tmp_path, capsys):
     assert list(history["epoch"]) == [0, 1] and {"val_accuracy", "top2"} <= set(history.columns)
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert (config["optimizer"], config["finetune_epochs"], config["image_size"]) == ("sgd", 1, 32)
+
+
+def train_command(data, run, epochs):
+    return [sys.executable, "train.py", "--data", str(data), "--backbone", "resnet18", "--weights", "none",
+            "--image-size", "32", "--epochs", str(epochs), "--batch-size", "16", "--augment", "light",
+            "--run-dir", str(run), "--schedule", "cosine", "--mix", "mixup"]
+
+
+def final_weights(run):
+    import keras
+    return keras.saving.load_model(run / "last.keras").get_weights()
+
+
+def test_a_killed_run_resumes_and_ends_where_an_uninterrupted_run_does(small_data, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(train_command(small_data, whole, 4), cwd=REPO, env=env, check=True, capture_output=True)
+    process = subprocess.Popen(train_command(small_data, killed, 4), cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = killed / "history.csv"
+    while process.poll() is None and not (history.is_file() and len(pd.read_csv(history)) >= 2):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (killed / "last.keras").exists()
+    subprocess.run(train_command(small_data, killed, 4), cwd=REPO, env=env, check=True, capture_output=True)
+    for a, b in zip(final_weights(whole), final_weights(killed)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    resumed, uninterrupted = pd.read_csv(history), pd.read_csv(whole / "history.csv")
+    assert list(resumed["epoch"]) == [0, 1, 2, 3]  # one row per epoch despite the restart
+    np.testing.assert_allclose(resumed["val_loss"], uninterrupted["val_loss"], rtol=1e-4)
+
+
+def test_another_run_in_the_same_directory_is_refused(small_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    (run).mkdir()
+    (run / "config.yaml").write_text("backbone: vgg16\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--data", str(small_data), "--run-dir", str(run), "--weights", "none"])
+    assert exit_.value.code == 1
+    assert f"--run-dir {run} holds a run with other settings" in capsys.readouterr().err

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 from affect_keras.cli.common import ArgumentParser
+from affect_keras.data.loader import MIXES, SAMPLINGS, TARGETS
 from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES
 from affect_keras.models.heads import POOLINGS
@@ -36,10 +36,16 @@ def build_parser() -> ArgumentParser:
     model.add_argument("--no-head-batch-norm", dest="head_batch_norm", action="store_false")
     model.add_argument("--l2", type=float, default=d["l2"], help="L2 penalty on the head")
     model.add_argument("--augment", choices=PRESETS, default=d["augment"])
+    model.add_argument("--mix", choices=MIXES, default=d["mix"], help="MixUp or CutMix on training batches")
+    model.add_argument("--mix-alpha", type=float, default=d["mix_alpha"], help="Beta(alpha, alpha) mixing ratio")
     loss = parser.add_argument_group("loss")
     loss.add_argument("--class-weights", default=d["class_weights"],
                       help="auto (inverse frequency, mean 1) | effective (effective number) | none | FILE")
     loss.add_argument("--label-smoothing", type=float, default=d["label_smoothing"])
+    loss.add_argument("--targets", choices=TARGETS, default=d["targets"],
+                      help="majority: one-hot labels | votes: FER+ vote distributions as soft targets")
+    loss.add_argument("--sampling", choices=SAMPLINGS, default=d["sampling"],
+                      help="oversample: class-balanced batches instead of class weights")
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--optimizer", choices=OPTIMIZERS, default=d["optimizer"])
     optim.add_argument("--lr", type=float, default=d["lr"])
@@ -58,7 +64,8 @@ def build_parser() -> ArgumentParser:
                       help="top backbone layers to unfreeze: a number, or block names such as block5,stage4")
     tune.add_argument("--finetune-lr", type=float, default=d["finetune_lr"])
     run = parser.add_argument_group("run")
-    run.add_argument("--run-dir", help="default: models/<backbone>-<date-time>")
+    run.add_argument("--run-dir", help="default: models/<backbone>-<data folder name>; the same command "
+                                        "again continues an interrupted run there")
     run.add_argument("--monitor", default=d["monitor"], help="metric for the best checkpoint and early stopping")
     run.add_argument("--patience", type=int, default=d["patience"], help="early stopping (0: off)")
     run.add_argument("--seed", type=int, default=d["seed"])
@@ -71,7 +78,7 @@ def main(argv=None) -> int:
     args.pop("config")
     if not args["data"]:
         parser.error("argument --data is required")
-    args["run_dir"] = args["run_dir"] or str(Path("models") / f"{args['backbone']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    args["run_dir"] = args["run_dir"] or str(Path("models") / f"{args['backbone']}-{Path(args['data']).resolve().name}")
     config = TrainConfig(**args)
     try:
         config.validate()

@@ -3,7 +3,8 @@
 A run directory `models/<run>/` receives::
 
     config.yaml             the resolved settings (re-run with train.py --config models/<run>/config.yaml)
-    history.csv, curves.png loss and accuracy per epoch, train vs val
+    history.csv, curves.png loss and accuracy per epoch, train vs val (one row per epoch, also after a
+                            resume)
     best.keras, last.keras  checkpoints (best by --monitor)
     backbone.weights.h5     the trained backbone, reusable with --weights PATH
     logs/                   TensorBoard
@@ -12,20 +13,22 @@ A run directory `models/<run>/` receives::
 
 from __future__ import annotations
 
-import math
+import importlib.util
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
 import yaml
 
-from affect_keras.data.pipeline import image_dataset, read_summary
+from affect_keras.data.loader import MIXES, SAMPLINGS, TARGETS, EpochOrder, FaceBatches, read_summary
 from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES, get_backbone
 from affect_keras.models.build import backbone_of, build_model, unfreeze
 from affect_keras.models.heads import POOLINGS, HeadConfig
 from affect_keras.options import check
 from affect_keras.training import class_weights as cw
+from affect_keras.training.history import HistoryCSV, best_so_far
+from affect_keras.training.resume import RandomStateBackup
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES, learning_rate, optimizer
 from affect_keras.training.plots import plot_curves
 
@@ -47,6 +50,10 @@ class TrainConfig:
     l2: float = 1e-4
     class_weights: str = "auto"
     label_smoothing: float = 0.0
+    targets: str = "majority"
+    sampling: str = "none"
+    mix: str = "none"
+    mix_alpha: float = 0.2
     batch_size: int = 32
     epochs: int = 10
     optimizer: str = "adam"
@@ -73,6 +80,10 @@ class TrainConfig:
             (self.pooling in POOLINGS, "pooling", f"must be one of {', '.join(POOLINGS)}"),
             (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"),
             (self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}"),
+            (self.targets in TARGETS, "targets", f"must be one of {', '.join(TARGETS)}"),
+            (self.sampling in SAMPLINGS, "sampling", f"must be one of {', '.join(SAMPLINGS)}"),
+            (self.mix in MIXES, "mix", f"must be one of {', '.join(MIXES)}"),
+            (self.mix_alpha > 0, "mix-alpha", "must be > 0"),
             (self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}"),
             (self.image_size == 0 or self.image_size >= 32, "image-size", "must be 0 (backbone default) or >= 32"),
             (self.batch_size >= 1, "batch-size", "must be >= 1"),
@@ -104,16 +115,26 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     config.validate()
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)
+    if config.sampling == "oversample" and config.class_weights != "none":
+        print("--sampling oversample balances the batches, so class weights are off (--class-weights none)")
+        config.class_weights = "none"
     run = Path(config.run_dir)
+    settings = yaml.safe_dump(asdict(config), sort_keys=False)
+    if (run / "config.yaml").is_file() and (run / "config.yaml").read_text() != settings:
+        raise ValueError(f"--run-dir {run} holds a run with other settings; choose another --run-dir, or "
+                         f"continue that run with --config {run / 'config.yaml'}")
     run.mkdir(parents=True, exist_ok=True)
-    (run / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+    (run / "config.yaml").write_text(settings)
 
     summary = read_summary(Path(config.data))
     names = summary["class_names"]
-    datasets = {split: image_dataset(Path(config.data), split, names, config.size, config.batch_size,
-                                     shuffle=split == "train", seed=config.seed) for split in ("train", "val")}
-    if datasets["train"] is None:
-        raise ValueError(f"--data {config.data}: the train split has no images")
+    train_data = FaceBatches(config.data, "train", names, config.size, config.batch_size, shuffle=True,
+                             seed=config.seed, targets=config.targets, sampling=config.sampling,
+                             mix=config.mix, mix_alpha=config.mix_alpha)
+    val_data = FaceBatches(config.data, "val", names, config.size, config.batch_size)
+    for split, data in (("train", train_data), ("val", val_data)):
+        if not len(data):
+            raise ValueError(f"--data {config.data}: the {split} split has no images")
     train_counts = summary["counts"]["train"]
     weights = cw.class_weights(config.class_weights, train_counts, names)
     print(cw.describe(weights, train_counts, names))
@@ -122,18 +143,20 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
                         weights=None if config.weights == "none" else config.weights, augment=config.augment,
                         head_config=HeadConfig(config.pooling, tuple(config.dense), config.dropout,
                                                config.head_batch_norm, config.l2), seed=config.seed)
-    steps = math.ceil(sum(train_counts.values()) / config.batch_size)
+    steps = len(train_data)
     rate = learning_rate(config.schedule, config.lr, steps * config.epochs, steps * config.warmup_epochs,
                          config.step_every, config.step_factor)
     _compile(model, rate, config)
-    fit = dict(validation_data=datasets["val"], class_weight=weights, verbose=verbose)
-    model.fit(datasets["train"], epochs=config.epochs, callbacks=_callbacks(run, config, "phase1"), **fit)
+    # shuffle=False: FaceBatches draws its own order from (seed, epoch), which survives a restore
+    fit = dict(validation_data=val_data, class_weight=weights, verbose=verbose, shuffle=False)
+    callbacks = lambda phase: [EpochOrder(train_data), *_callbacks(run, config, phase)]  # noqa: E731
+    model.fit(train_data, epochs=config.epochs, callbacks=callbacks("phase1"), **fit)
     if config.finetune_epochs:
         trainable = unfreeze(model, config.unfreeze_spec)
         print(f"Fine-tuning {len(trainable)} backbone layers at lr {config.finetune_lr}")
         _compile(model, config.finetune_lr, config)
-        model.fit(datasets["train"], initial_epoch=config.epochs, epochs=config.epochs + config.finetune_epochs,
-                  callbacks=_callbacks(run, config, "phase2"), **fit)
+        model.fit(train_data, initial_epoch=config.epochs, epochs=config.epochs + config.finetune_epochs,
+                  callbacks=callbacks("phase2"), **fit)
     model.save(run / "last.keras")
     backbone_of(model).save_weights(run / "backbone.weights.h5")
     plot_curves(run / "history.csv", run / "curves.png")
@@ -153,12 +176,15 @@ def _callbacks(run: Path, config: TrainConfig, phase: str) -> list[keras.callbac
     monitor = config.monitor
     mode = "min" if "loss" in monitor else "max"
     callbacks = [
+        RandomStateBackup(run / "backup" / "random_state.json"),
         # the finished phase's state is kept, so a re-run after a kill in phase 2 skips phase 1
         keras.callbacks.BackupAndRestore(str(run / "backup" / phase), delete_checkpoint=False),
-        keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
-        keras.callbacks.ModelCheckpoint(str(run / "best.keras"), monitor=monitor, mode=mode, save_best_only=True),
-        keras.callbacks.TensorBoard(str(run / "logs")),
+        HistoryCSV(run / "history.csv"),
+        keras.callbacks.ModelCheckpoint(str(run / "best.keras"), monitor=monitor, mode=mode, save_best_only=True,
+                                        initial_value_threshold=best_so_far(run / "history.csv", monitor, mode)),
     ]
+    if importlib.util.find_spec("tensorflow"):  # keras writes TensorBoard logs through tf.summary
+        callbacks.append(keras.callbacks.TensorBoard(str(run / "logs")))
     if config.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=config.patience, mode=mode,
                                                        restore_best_weights=True))

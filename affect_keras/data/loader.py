@@ -1,0 +1,174 @@
+"""A prepared split's manifest -> batches of (uint8 images, target distributions) for fit/evaluate.
+
+A `keras.utils.PyDataset` over the manifest that prepare_dataset.py wrote (`OUT/<split>.csv`), so one
+input path serves every backend and needs no TensorFlow (the JAX machines have none). Reading the
+manifest rather than the folders also gives what a folder reader cannot:
+
+* soft targets from the FER+ vote columns (`targets="votes"`);
+* class-balanced batches (`sampling="oversample"`);
+* an order that is a function of (seed, epoch) alone, so a run resumed by `BackupAndRestore` sees the
+  same batches an uninterrupted run would. `EpochOrder` tells the dataset which epoch is starting;
+* MixUp / CutMix drawn per (seed, epoch, batch) for the same reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+TARGETS = ("majority", "votes")
+SAMPLINGS = ("none", "oversample")
+MIXES = ("none", "mixup", "cutmix")
+CACHE_LIMIT_BYTES = 2 << 30  # decoded images are kept in memory when the split fits (FER+ at 48 px: 0.2 GB)
+
+
+class FaceBatches(keras.utils.PyDataset):
+    """Batches of one prepared split.
+
+    Args:
+        data_dir: the `--out` folder of prepare_dataset.py.
+        split: "train", "val", "test", "val_balanced", ...
+        class_names: the model's class order (summary.json's `class_names`).
+        image_size: side the images are resized to when they are not already that size.
+        shuffle: a new order every epoch, drawn from (seed, epoch).
+        targets: "majority" (one-hot) or "votes" (the manifest's vote_<Class> columns, normalised).
+        sampling: "oversample" draws each epoch's images with probability 1 / (count of their class),
+            so classes are equally frequent in expectation; the epoch keeps the split's length.
+        mix: "mixup" or "cutmix" with Beta(mix_alpha, mix_alpha) mixing ratios.
+    """
+
+    def __init__(self, data_dir, split: str, class_names, image_size: int, batch_size: int, *,
+                 shuffle: bool = False, seed: int = 0, targets: str = "majority", sampling: str = "none",
+                 mix: str = "none", mix_alpha: float = 0.2, workers: int = 2):
+        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=4 * workers)
+        self.root = Path(data_dir)
+        self.split = split
+        self.class_names = list(class_names)
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.shuffle, self.seed, self.sampling = shuffle, seed, sampling
+        self.mix, self.mix_alpha = mix, mix_alpha
+        self.epoch = 0
+        manifest = read_manifest(self.root, split, self.class_names)
+        self.files = [str(self.root / f) for f in manifest["file"]]
+        self.labels = manifest["label"].map({n: k for k, n in enumerate(self.class_names)}).to_numpy()
+        self.targets = _targets(manifest, self.labels, self.class_names, targets)
+        self._cache = None
+        if len(self.files) * image_size * image_size * 3 <= CACHE_LIMIT_BYTES:
+            self._cache = np.zeros((len(self.files), image_size, image_size, 3), np.uint8)
+            self._cached = np.zeros(len(self.files), bool)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.files) / self.batch_size)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The image indices of `epoch`, in batch order."""
+        n = len(self.files)
+        rng = np.random.default_rng([self.seed, epoch])
+        if self.sampling == "oversample":
+            counts = np.bincount(self.labels, minlength=len(self.class_names))
+            p = 1.0 / counts[self.labels]
+            return rng.choice(n, size=n, p=p / p.sum())
+        return rng.permutation(n) if self.shuffle else np.arange(n)
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        chosen = self.order(self.epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+        images = np.stack([self.image(i) for i in chosen])
+        targets = self.targets[chosen]
+        if self.mix != "none":
+            rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+            images, targets = (mixup if self.mix == "mixup" else cutmix)(images, targets, self.mix_alpha, rng)
+        return images, targets
+
+    def image(self, i: int) -> np.ndarray:
+        """Image `i` of the manifest as (size, size, 3) uint8."""
+        if self._cache is not None and self._cached[i]:
+            return self._cache[i]
+        pixels = load_image(self.files[i], self.image_size)
+        if self._cache is not None:
+            self._cache[i] = pixels
+            self._cached[i] = True
+        return pixels
+
+
+class EpochOrder(keras.callbacks.Callback):
+    """Tells a `FaceBatches` which epoch starts, including the first epoch after a restore."""
+
+    def __init__(self, dataset: FaceBatches):
+        super().__init__()
+        self.dataset = dataset
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.dataset.epoch = epoch
+
+
+def read_summary(data_dir: Path) -> dict:
+    """What prepare_dataset.py wrote: class order, per-split counts."""
+    path = Path(data_dir) / "summary.json"
+    if not path.is_file():
+        raise ValueError(f"--data {data_dir}: no summary.json; prepare it with prepare_dataset.py first")
+    return json.loads(path.read_text())
+
+
+def read_manifest(data_dir: Path, split: str, class_names) -> pd.DataFrame:
+    path = Path(data_dir) / f"{split}.csv"
+    if not path.is_file():
+        raise ValueError(f"--data {data_dir}: no {split}.csv manifest; prepare it with prepare_dataset.py")
+    manifest = pd.read_csv(path, keep_default_na=False)
+    unknown = sorted(set(manifest["label"]) - set(class_names))
+    if unknown:
+        raise ValueError(f"--data {data_dir}: {split}.csv has labels {unknown} outside summary.json's classes")
+    return manifest
+
+
+def load_image(path: str, size: int) -> np.ndarray:
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(image, dtype=np.uint8)
+
+
+def _targets(manifest: pd.DataFrame, labels: np.ndarray, class_names: list[str], kind: str) -> np.ndarray:
+    one_hot = np.eye(len(class_names), dtype="float32")[labels]
+    if kind == "majority":
+        return one_hot
+    columns = [f"vote_{name}" for name in class_names]
+    missing = [c for c in columns if c not in manifest]
+    if missing:
+        raise ValueError(f"--targets votes: the manifest has no vote columns ({', '.join(missing)}); "
+                         f"only FER+ provides votes, use --targets majority")
+    votes = manifest[columns].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy("float32")
+    totals = votes.sum(axis=1, keepdims=True)
+    return np.where(totals > 0, votes / np.maximum(totals, 1), one_hot)
+
+
+def mixup(images: np.ndarray, targets: np.ndarray, alpha: float, rng: np.random.Generator):
+    """Zhang et al. 2018: each image blended with another of the batch, targets in the same ratio."""
+    ratio = rng.beta(alpha, alpha, size=len(images)).astype("float32")
+    partner = rng.permutation(len(images))
+    mixed = ratio[:, None, None, None] * images + (1 - ratio[:, None, None, None]) * images[partner]
+    targets = ratio[:, None] * targets + (1 - ratio[:, None]) * targets[partner]
+    return np.round(mixed).astype(np.uint8), targets
+
+
+def cutmix(images: np.ndarray, targets: np.ndarray, alpha: float, rng: np.random.Generator):
+    """Yun et al. 2019: a box of another image pasted in; targets weighted by the pasted area."""
+    source, images = images, images.copy()
+    height, width = images.shape[1:3]
+    partner = rng.permutation(len(images))
+    kept = np.empty(len(images), "float32")
+    for k, ratio in enumerate(rng.beta(alpha, alpha, size=len(images))):
+        h, w = int(height * math.sqrt(1 - ratio)), int(width * math.sqrt(1 - ratio))
+        y, x = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
+        images[k, y:y + h, x:x + w] = source[partner[k], y:y + h, x:x + w]
+        kept[k] = 1 - h * w / (height * width)
+    return images, kept[:, None] * targets + (1 - kept[:, None]) * targets[partner]

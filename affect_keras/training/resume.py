@@ -1,0 +1,45 @@
+"""What `keras.callbacks.BackupAndRestore` leaves out: the state of the model's random generators.
+
+BackupAndRestore saves weights and optimizer state, but not the SeedGenerator states that drive the
+augmentation layers and dropout; a resumed run would redraw the augmentations of its first epochs and
+drift from an uninterrupted run. This callback records those states at the end of every epoch, keyed by
+the epoch that comes next, and puts them back when the run starts that epoch again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+
+class RandomStateBackup(keras.callbacks.Callback):
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self._checked = False
+
+    def _generators(self) -> list:
+        return [v for v in self.model.variables if "seed_generator_state" in v.path]
+
+    def _saved(self) -> dict:
+        return json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._checked:
+            return
+        self._checked = True
+        states = self._saved().get(str(epoch))
+        if states is not None:
+            for variable, state in zip(self._generators(), states, strict=True):
+                variable.assign(np.array(state, dtype=variable.dtype))
+
+    def on_epoch_end(self, epoch, logs=None):
+        saved = self._saved()
+        saved[str(epoch + 1)] = [keras.ops.convert_to_numpy(v).tolist() for v in self._generators()]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(saved))
+        temporary.replace(self.path)

@@ -1,0 +1,95 @@
+"""The manifest-driven input path: order, oversampling, vote targets, MixUp/CutMix."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from affect_keras.data.loader import FaceBatches, cutmix, mixup
+
+NAMES = ["Neutral", "Happy", "Sad"]
+
+
+@pytest.fixture
+def data(tmp_path):
+    """A prepared-looking folder: 30 train images (20 Neutral, 8 Happy, 2 Sad) with FER+ vote columns."""
+    rows = []
+    labels = ["Neutral"] * 20 + ["Happy"] * 8 + ["Sad"] * 2
+    for k, label in enumerate(labels):
+        path = tmp_path / "train" / label / f"{k}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((8, 8, 3), k, np.uint8)).save(path)  # pixel value = manifest row
+        votes = {f"vote_{n}": 0 for n in NAMES} | {f"vote_{label}": 6, "vote_Sad" if label != "Sad" else
+                                                 "vote_Neutral": 2}
+        rows.append({"file": f"train/{label}/{k}.png", "label": label, **votes})
+    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
+    (tmp_path / "summary.json").write_text(json.dumps({"class_names": NAMES}))
+    return tmp_path
+
+
+def rows_of(batches, epoch):
+    batches.epoch = epoch
+    return np.concatenate([images[:, 0, 0, 0] for images, _ in (batches[i] for i in range(len(batches)))])
+
+
+def test_each_epoch_is_a_new_permutation_fixed_by_seed_and_epoch(data):
+    batches = FaceBatches(data, "train", NAMES, 8, 4, shuffle=True, seed=3)
+    first, second = rows_of(batches, 0), rows_of(batches, 1)
+    assert sorted(first) == list(range(30)) and sorted(second) == list(range(30))
+    assert list(first) != list(second)
+    again = FaceBatches(data, "train", NAMES, 8, 4, shuffle=True, seed=3)
+    np.testing.assert_array_equal(rows_of(again, 1), second)  # what a resumed run sees in epoch 1
+    assert list(rows_of(FaceBatches(data, "train", NAMES, 8, 4), 5)) == list(range(30))  # no shuffle
+
+
+def test_images_are_resized_uint8_and_targets_match_them(data):
+    images, targets = FaceBatches(data, "train", NAMES, 16, 30)[0]
+    assert images.shape == (30, 16, 16, 3) and images.dtype == np.uint8
+    np.testing.assert_array_equal(targets.argmax(1), [0] * 20 + [1] * 8 + [2] * 2)
+
+
+def test_oversampling_balances_classes(data):
+    batches = FaceBatches(data, "train", NAMES, 8, 10, sampling="oversample", seed=0)
+    labels = np.concatenate([batches.labels[batches.order(epoch)] for epoch in range(200)])
+    shares = np.bincount(labels) / len(labels)
+    np.testing.assert_allclose(shares, [1 / 3] * 3, atol=0.02)
+    assert len(batches.order(0)) == 30
+
+
+def test_vote_targets_are_the_normalised_votes(data):
+    _, targets = FaceBatches(data, "train", NAMES, 8, 30, targets="votes")[0]
+    np.testing.assert_allclose(targets[0], [0.75, 0, 0.25])   # Neutral 6, Sad 2
+    np.testing.assert_allclose(targets[29], [0.25, 0, 0.75])  # Sad 6, Neutral 2
+    (data / "plain.csv").write_text("file,label\ntrain/Sad/28.png,Sad\n")
+    with pytest.raises(ValueError, match="--targets votes: the manifest has no vote columns"):
+        FaceBatches(data, "plain", NAMES, 8, 4, targets="votes")
+
+
+def test_manifest_problems_are_clear_errors(data):
+    with pytest.raises(ValueError, match="no val.csv manifest"):
+        FaceBatches(data, "val", NAMES, 8, 4)
+    (data / "odd.csv").write_text("file,label\ntrain/Sad/28.png,Joy\n")
+    with pytest.raises(ValueError, match=r"odd.csv has labels \['Joy'\] outside"):
+        FaceBatches(data, "odd", NAMES, 8, 4)
+
+
+def test_mixup_blends_images_and_targets_in_the_same_ratio():
+    rng = np.random.default_rng(0)
+    images = np.stack([np.full((4, 4, 3), 0, np.uint8), np.full((4, 4, 3), 200, np.uint8)])
+    targets = np.eye(2, dtype="float32")
+    mixed, mixed_targets = mixup(images, targets, 0.4, rng)
+    np.testing.assert_allclose(mixed_targets.sum(1), 1, rtol=1e-6)
+    # image 0 is black: its brightness is the share of the white image, which is its target for class 1
+    np.testing.assert_allclose(mixed[0, 0, 0, 0] / 200, mixed_targets[0, 1], atol=1 / 200)
+    assert mixed.dtype == np.uint8
+
+
+def test_cutmix_targets_are_the_pasted_area():
+    rng = np.random.default_rng(1)
+    images = np.stack([np.zeros((20, 20, 3), np.uint8), np.full((20, 20, 3), 255, np.uint8)])
+    mixed, mixed_targets = cutmix(images, np.eye(2, dtype="float32"), 1.0, rng)
+    for k in range(2):
+        white = (mixed[k, :, :, 0] == 255).mean()
+        assert mixed_targets[k, 1] == pytest.approx(white, abs=1e-6)
