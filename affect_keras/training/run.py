@@ -183,7 +183,7 @@ def _callbacks(run: Path, config: TrainConfig, phase: str) -> list[keras.callbac
         keras.callbacks.ModelCheckpoint(str(run / "best.keras"), monitor=monitor, mode=mode, save_best_only=True,
                                         initial_value_threshold=best_so_far(run / "history.csv", monitor, mode)),
     ]
-    if importlib.util.find_spec("tensorflow"):  # keras writes TensorBoard logs through tf.summary
+    if _has_tensorflow():  # keras writes TensorBoard logs through tf.summary
         callbacks.append(keras.callbacks.TensorBoard(str(run / "logs")))
     if config.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=config.patience, mode=mode,
@@ -191,3 +191,10 @@ def _callbacks(run: Path, config: TrainConfig, phase: str) -> list[keras.callbac
     if config.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor, factor=0.5, patience=2, mode=mode))
     return callbacks
+
+
+def _has_tensorflow() -> bool:
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except ImportError:
+        return False
