@@ -1,0 +1,78 @@
+"""evaluate.py: score a trained model on a prepared split, or compare evaluated runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import yaml
+
+from affect_keras.cli.common import ArgumentParser
+from affect_keras.evaluation.report import EvaluateConfig
+from affect_keras.options import check
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="evaluate.py", description="Accuracy, balanced accuracy, F1, kappa, top-2, "
+                            "AUC, per-class and skew-normalised scores, confusion matrices and mistakes.")
+    parser.add_argument("model", nargs="?", help="run directory (its best.keras) or a .keras file")
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", help="prepared dataset folder (required unless --compare)")
+    data.add_argument("--split", default="test", help="train, val, test, val_balanced, test_balanced, ...")
+    data.add_argument("--batch-size", type=int, default=64)
+    scoring = parser.add_argument_group("scoring")
+    scoring.add_argument("--drop-class", default="", metavar="CLASS",
+                         help="score without this class: its images and its output removed (e.g. Contempt)")
+    scoring.add_argument("--repeats", type=int, default=10, help="class-balanced resamples for skew-normalised scores")
+    scoring.add_argument("--seed", type=int, default=0, help="seed of the resamples")
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", default="", help="default: <run>/evaluation-<split>/ (with --compare: .)")
+    output.add_argument("--save-predictions", action="store_true", help="also write predictions.csv")
+    output.add_argument("--compare", nargs="+", metavar="RUN",
+                        help="one table of evaluated runs side by side (uses their --split report)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    args.pop("config")
+    runs = args.pop("compare")
+    try:
+        if runs:
+            return _compare(runs, args["split"], Path(args["out"] or "."))
+        if not args["model"] or not args["data"]:
+            parser.error("argument model and --data are required (or use --compare)")
+        config = EvaluateConfig(**args)
+        _validate(config)
+        return _evaluate(config)
+    except ValueError as error:
+        parser.fail(error)
+
+
+def _validate(config: EvaluateConfig) -> None:
+    check([(Path(config.model).exists(), "model", f"{config.model} does not exist"),
+           (Path(config.data, "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
+           (config.repeats >= 1, "repeats", "must be >= 1"),
+           (config.batch_size >= 1, "batch-size", "must be >= 1")])
+
+
+def _evaluate(config: EvaluateConfig) -> int:
+    from affect_keras.evaluation.report import default_out, evaluate, format_report
+    report = evaluate(config)
+    out = Path(config.out) if config.out else default_out(config)
+    (out / "evaluate_config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+    print(format_report(report))
+    print(f"\nReport: {out / 'report.json'}")
+    for name, path in report["pictures"].items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _compare(runs: list[str], split: str, out: Path) -> int:
+    from affect_keras.evaluation.compare import compare, write_comparison
+    table = compare(runs, split)
+    print(table.to_string(index=False, float_format="%.4f"))
+    csv, markdown = write_comparison(table, out)
+    print(f"\nWritten: {csv}, {markdown}")
+    return 0

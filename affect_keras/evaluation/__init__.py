@@ -1,0 +1,1 @@
+"""Scoring a trained model: metrics, the report, its pictures, and run comparisons."""

@@ -1,0 +1,77 @@
+"""The report's pictures: confusion matrices, per-class F1, the most confident mistakes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], png: Path, title: str) -> Path:
+    """Counts and row-normalised (recall) matrices side by side, values written in the cells."""
+    n = len(class_names)
+    side = max(4.5, 0.6 * n + 2)
+    figure, axes = plt.subplots(1, 2, figsize=(2 * side + 1, side), constrained_layout=True)
+    rows = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
+    for axis, values, name, fmt in ((axes[0], matrix, "counts", "d"), (axes[1], normalised, "row-normalised", ".2f")):
+        image = axis.imshow(values, cmap="Blues", vmin=0)
+        figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
+        axis.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true", title=f"{title} ({name})")
+        axis.set_xticklabels(class_names, rotation=45, ha="right")
+        axis.set_yticklabels(class_names)
+        threshold = values.max() / 2 if values.max() else 1
+        for i in range(n):
+            for j in range(n):
+                axis.text(j, i, format(values[i, j], fmt), ha="center", va="center", fontsize=8,
+                          color="white" if values[i, j] > threshold else "black")
+    figure.savefig(png, dpi=110)
+    plt.close(figure)
+    return png
+
+
+def plot_f1(per_class: dict, png: Path) -> Path:
+    """Top-1 and top-2 F1 per class as grouped bars."""
+    names = list(per_class)
+    x = np.arange(len(names))
+    figure, axis = plt.subplots(figsize=(max(6, 0.8 * len(names) + 2), 4), constrained_layout=True)
+    for offset, key in ((-0.2, "top1_f1"), (0.2, "top2_f1")):
+        values = [per_class[n][key] for n in names]
+        bars = axis.bar(x + offset, values, width=0.4, label=key.replace("_", " "))
+        axis.bar_label(bars, fmt="%.2f", fontsize=7)
+    axis.set(xticks=x, ylim=(0, 1.25), ylabel="F1", title="F1 per class")
+    axis.set_xticklabels(names, rotation=30, ha="right")
+    axis.legend(loc="upper right", ncol=2)
+    axis.grid(axis="y", alpha=0.3)
+    figure.savefig(png, dpi=110)
+    plt.close(figure)
+    return png
+
+
+def plot_mistakes(labels: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str],
+                  image: Callable[[int], np.ndarray], png: Path, count: int = 16) -> Path | None:
+    """The `count` wrong predictions made with the highest confidence, as a captioned grid."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    if not len(wrong):
+        return None
+    worst = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:count]
+    columns = min(4, len(worst))
+    rows = int(np.ceil(len(worst) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.9 * rows), squeeze=False,
+                                constrained_layout=True)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, i in zip(axes.flat, worst):
+        axis.imshow(image(i))
+        axis.set_title(f"true {class_names[labels[i]]}\npredicted {class_names[predicted[i]]} "
+                       f"{probabilities[i, predicted[i]]:.2f}", fontsize=8)
+    figure.suptitle("Most confident mistakes")
+    figure.savefig(png, dpi=110)
+    plt.close(figure)
+    return png

@@ -1,0 +1,128 @@
+"""Evaluate a trained model on a prepared split: report.json, pictures, a printed table."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.metrics import confusion_matrix
+
+import affect_keras.models.preprocessing  # noqa: F401  registers the layer saved models refer to
+from affect_keras.data.loader import FaceBatches, load_image, read_summary
+from affect_keras.evaluation import metrics
+from affect_keras.evaluation.plots import plot_confusion, plot_f1, plot_mistakes
+from affect_keras.training.plots import plot_curves
+
+
+@dataclass
+class EvaluateConfig:
+    model: str
+    data: str
+    split: str = "test"
+    out: str = ""
+    drop_class: str = ""
+    repeats: int = 10
+    batch_size: int = 64
+    save_predictions: bool = False
+    seed: int = 0
+
+
+def model_file(path: Path) -> Path:
+    """A run directory's best checkpoint (else its last), or a .keras file itself."""
+    if path.is_dir():
+        for name in ("best.keras", "last.keras"):
+            if (path / name).is_file():
+                return path / name
+        raise ValueError(f"model {path}: a directory without best.keras or last.keras (not a run directory)")
+    if path.suffix != ".keras" or not path.is_file():
+        raise ValueError(f"model {path}: expected a run directory or an existing .keras file")
+    return path
+
+
+def default_out(config: EvaluateConfig) -> Path:
+    """`<run>/evaluation-<split>/`, so the reports of several splits sit side by side in the run."""
+    model = Path(config.model)
+    run = model if model.is_dir() else model.parent
+    return run / f"evaluation-{config.split}"
+
+
+def evaluate(config: EvaluateConfig) -> dict:
+    """Predict the split, score it, write report.json and the pictures; returns the report."""
+    path = model_file(Path(config.model))
+    names = read_summary(Path(config.data))["class_names"]
+    model = keras.saving.load_model(path)
+    if model.output_shape[-1] != len(names):
+        raise ValueError(f"--data {config.data}: {len(names)} classes, but the model predicts "
+                         f"{model.output_shape[-1]}")
+    size = model.input_shape[1]
+    data = FaceBatches(config.data, config.split, names, size, config.batch_size)
+    if not len(data):
+        raise ValueError(f"--split {config.split}: no images in {config.data}")
+    probabilities = model.predict(data, verbose=0)
+    labels = data.labels
+    files = np.array(data.files)
+    out = Path(config.out) if config.out else default_out(config)
+    out.mkdir(parents=True, exist_ok=True)
+    if config.save_predictions:
+        write_predictions(out / "predictions.csv", files, labels, probabilities, names)
+    if config.drop_class:
+        keep, labels, probabilities, names = metrics.drop_class(labels, probabilities, names, config.drop_class)
+        files = files[keep]
+
+    report = {
+        "model": str(path), "data": str(config.data), "split": config.split, "images": int(len(labels)),
+        "class_names": list(names), "dropped_class": config.drop_class or None,
+        **metrics.summary_scores(labels, probabilities, len(names)),
+        "per_class": metrics.per_class(labels, probabilities, names),
+        "confusion_matrix": confusion_matrix(labels, probabilities.argmax(1), labels=range(len(names))).tolist(),
+        "skew_normalized": metrics.skew_normalized(labels, probabilities, len(names), config.repeats,
+                                                   config.seed),
+    }
+    report["pictures"] = _pictures(report, labels, probabilities, files, size, out, path.parent)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _pictures(report, labels, probabilities, files, size, out: Path, run: Path) -> dict[str, str]:
+    names = report["class_names"]
+    title = f"{report['split']}, {len(labels)} images"
+    pictures = {
+        "confusion_matrix": plot_confusion(np.array(report["confusion_matrix"]), names,
+                                           out / "confusion_matrix.png", title),
+        "per_class_f1": plot_f1(report["per_class"], out / "per_class_f1.png"),
+        "mistakes": plot_mistakes(labels, probabilities, names,
+                                  lambda i: load_image(files[i], size), out / "mistakes.png"),
+    }
+    if (run / "history.csv").is_file():
+        pictures["curves"] = plot_curves(run / "history.csv", out / "curves.png")
+    return {key: str(value) for key, value in pictures.items() if value is not None}
+
+
+def write_predictions(path: Path, files, labels, probabilities, names) -> None:
+    table = pd.DataFrame({"file": files, "label": [names[k] for k in labels],
+                          "predicted": [names[k] for k in probabilities.argmax(1)],
+                          "confidence": probabilities.max(1)})
+    for k, name in enumerate(names):
+        table[f"p_{name}"] = probabilities[:, k]
+    table.to_csv(path, index=False, float_format="%.5f")
+
+
+def format_report(report: dict) -> str:
+    """The printed table: overall scores as they are and on class-balanced resamples, then per class."""
+    skew = report["skew_normalized"]
+    rows = []
+    for m in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "top2_accuracy", "kappa", "auc_ovr"):
+        balanced = f"{skew[m]['mean']:.4f} ± {skew[m]['std']:.4f}" if m in skew else ""
+        rows.append([m, report[m], balanced])
+    overall = pd.DataFrame(rows, columns=["metric", "unbalanced",
+                                          f"balanced ({skew['per_class_size']}/class x {skew['repeats']})"])
+    classes = pd.DataFrame(report["per_class"]).T[["precision", "recall", "f1", "top2_f1", "support"]]
+    classes["support"] = classes["support"].astype(int)
+    head = (f"{report['model']} on {report['data']} [{report['split']}], {report['images']} images"
+            + (f", without {report['dropped_class']}" if report["dropped_class"] else ""))
+    return "\n\n".join([head, overall.to_string(index=False, float_format="%.4f"),
+                        classes.to_string(float_format="%.4f")])

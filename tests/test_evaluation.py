@@ -1,0 +1,118 @@
+"""Metrics on fixed predictions (hand-computed where scikit-learn has no equivalent), and evaluate.py."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from affect_keras.cli.evaluate import main
+from affect_keras.evaluation import metrics
+
+# 3 classes, 6 images. Rows: probabilities; the true labels below.
+PROBS = np.array([
+    [0.7, 0.2, 0.1],   # true 0: right
+    [0.6, 0.3, 0.1],   # true 0: right
+    [0.5, 0.4, 0.1],   # true 1: wrong, 1 is second -> top-2 hit
+    [0.6, 0.1, 0.3],   # true 1: wrong, 1 is third -> top-2 miss
+    [0.1, 0.2, 0.7],   # true 2: right
+    [0.2, 0.5, 0.3],   # true 2: wrong, 2 is second -> top-2 hit
+])
+LABELS = np.array([0, 0, 1, 1, 2, 2])
+NAMES = ["Neutral", "Happy", "Sad"]
+
+
+def test_top2_f1_counts_a_true_class_among_the_two_most_probable():
+    # top-2 predictions: [0, 0, 1, 0, 2, 2]
+    # class 0: tp 2, fp 1 (image 3), fn 0 -> F1 = 2*2 / (2*2 + 1) = 0.8
+    # class 1: tp 1, fp 0, fn 1 -> F1 = 2 / 3;  class 2: tp 2, fp 0, fn 0 -> F1 = 1
+    table = metrics.per_class(LABELS, PROBS, NAMES)
+    assert [table[n]["top2_f1"] for n in NAMES] == pytest.approx([0.8, 2 / 3, 1.0])
+    # top-1 predictions [0, 0, 0, 0, 2, 1]: class 0 tp 2 fp 2 -> 2/3; class 1 tp 0 -> 0; class 2 tp 1 fn 1 -> 2/3
+    assert [table[n]["top1_f1"] for n in NAMES] == pytest.approx([2 / 3, 0.0, 2 / 3])
+    assert [table[n]["support"] for n in NAMES] == [2, 2, 2]
+
+
+def test_summary_scores_agree_with_scikit_learn():
+    scores = metrics.summary_scores(LABELS, PROBS, 3)
+    predicted = PROBS.argmax(1)
+    assert scores["accuracy"] == pytest.approx(skm.accuracy_score(LABELS, predicted)) == pytest.approx(0.5)
+    assert scores["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(LABELS, predicted))
+    assert scores["macro_f1"] == pytest.approx(skm.f1_score(LABELS, predicted, average="macro"))
+    assert scores["weighted_f1"] == pytest.approx(skm.f1_score(LABELS, predicted, average="weighted"))
+    assert scores["kappa"] == pytest.approx(skm.cohen_kappa_score(LABELS, predicted))
+    assert scores["top2_accuracy"] == pytest.approx(skm.top_k_accuracy_score(LABELS, PROBS, k=2)) == 5 / 6
+    assert scores["auc_ovr"] == pytest.approx(skm.roc_auc_score(LABELS, PROBS, multi_class="ovr"))
+
+
+def test_skew_normalised_scores_are_those_of_balanced_resamples():
+    # class 0: 2 images, both right; class 1: 6 images, all wrong. Every balanced resample holds 2 + 2
+    # images, half right: accuracy 0.5 on each repeat, against 2/8 on the set as it is.
+    labels = np.array([0, 0] + [1] * 6)
+    probs = np.array([[0.9, 0.1]] * 8)
+    skew = metrics.skew_normalized(labels, probs, 2, repeats=5)
+    assert skew["per_class_size"] == 2 and skew["repeats"] == 5
+    assert skew["accuracy"] == {"mean": pytest.approx(0.5), "std": pytest.approx(0.0)}
+    assert metrics.summary_scores(labels, probs, 2)["accuracy"] == pytest.approx(0.25)
+    # with a mixed class the repeats differ: the spread is reported
+    labels = np.array([0, 0, 1, 1, 1, 1])
+    probs = np.array([[0.9, 0.1]] * 2 + [[0.9, 0.1], [0.1, 0.9], [0.9, 0.1], [0.1, 0.9]])
+    skew = metrics.skew_normalized(labels, probs, 2, repeats=50)
+    assert 0.5 < skew["accuracy"]["mean"] < 1.0 and skew["accuracy"]["std"] > 0
+
+
+def test_dropping_a_class_removes_its_images_and_output():
+    keep, labels, probs, names = metrics.drop_class(LABELS, PROBS, NAMES, "Happy")
+    assert names == ["Neutral", "Sad"] and keep.tolist() == [True, True, False, False, True, True]
+    assert labels.tolist() == [0, 0, 1, 1]
+    np.testing.assert_allclose(probs[0], [0.7 / 0.8, 0.1 / 0.8])
+    with pytest.raises(ValueError, match="--drop-class Joy"):
+        metrics.drop_class(LABELS, PROBS, NAMES, "Joy")
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A tiny ResNet18 run on the sample (one epoch: the numbers do not matter, the files do)."""
+    from affect_keras.cli.train import main as train
+    from affect_keras.data.prepare import PrepareConfig, prepare
+    root = tmp_path_factory.mktemp("eval")
+    prepare(PrepareConfig(source="sample", out=root / "data", count=200, size=32, balance_eval=5))
+    train(["--data", str(root / "data"), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
+           "--epochs", "1", "--run-dir", str(root / "run"), "--augment", "none"])
+    return root
+
+
+def test_evaluate_writes_report_pictures_and_predictions(trained_run, capsys):
+    run, data = trained_run / "run", trained_run / "data"
+    assert main([str(run), "--data", str(data), "--split", "test", "--save-predictions", "--repeats", "3"]) == 0
+    out = run / "evaluation-test"
+    report = json.loads((out / "report.json").read_text())
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "top2_accuracy", "kappa",
+                "per_class", "confusion_matrix", "class_names", "skew_normalized", "model", "data", "split"):
+        assert key in report, key
+    matrix = np.array(report["confusion_matrix"])
+    assert matrix.sum() == report["images"] == sum(v["support"] for v in report["per_class"].values())
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(report["accuracy"])
+    for name in ("confusion_matrix.png", "per_class_f1.png", "curves.png", "predictions.csv",
+                 "evaluate_config.yaml"):
+        assert (out / name).stat().st_size > 0, name
+    printed = capsys.readouterr().out
+    assert "balanced (" in printed and "top2_f1" in printed and str(out / "confusion_matrix.png") in printed
+
+    assert main([str(run), "--data", str(data), "--split", "test", "--drop-class", "Contempt",
+                 "--out", str(trained_run / "seven")]) == 0
+    seven = json.loads((trained_run / "seven" / "report.json").read_text())
+    assert len(seven["class_names"]) == 7 and "Contempt" not in seven["per_class"]
+
+    assert main(["--compare", str(run), str(run), "--split", "test", "--out", str(trained_run / "cmp")]) == 0
+    table = (trained_run / "cmp" / "comparison.md").read_text()
+    assert table.count("resnet18") == 2 and "weighted loss (auto)" in table
+
+
+def test_evaluate_errors_name_the_problem(trained_run, capsys):
+    with pytest.raises(SystemExit):
+        main([str(trained_run / "missing"), "--data", str(trained_run / "data")])
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--compare", str(trained_run / "run"), "--split", "val_balanced"])
+    assert "no val_balanced report yet" in capsys.readouterr().err
