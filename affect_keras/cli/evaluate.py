@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-
-import yaml
 
 from affect_keras.cli.common import ArgumentParser
 from affect_keras.evaluation.report import EvaluateConfig
@@ -58,12 +55,10 @@ def _validate(config: EvaluateConfig) -> None:
 
 
 def _evaluate(config: EvaluateConfig) -> int:
-    from affect_keras.evaluation.report import default_out, evaluate, format_report
+    from affect_keras.evaluation.report import evaluate, format_report
     report = evaluate(config)
-    out = Path(config.out) if config.out else default_out(config)
-    (out / "evaluate_config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
     print(format_report(report))
-    print(f"\nReport: {out / 'report.json'}")
+    print(f"\nReport: {Path(config.out) / 'report.json'}")
     for name, path in report["pictures"].items():
         print(f"{name}: {path}")
     return 0

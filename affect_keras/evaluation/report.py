@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
+import yaml
 from sklearn.metrics import confusion_matrix
 
 import affect_keras.models.preprocessing  # noqa: F401  registers the layer saved models refer to
@@ -51,7 +52,8 @@ def default_out(config: EvaluateConfig) -> Path:
 
 
 def evaluate(config: EvaluateConfig) -> dict:
-    """Predict the split, score it, write report.json and the pictures; returns the report."""
+    """Predict the split, score it, write report.json, the pictures and the resolved settings (config.out
+    is filled in when it was empty); returns the report."""
     path = model_file(Path(config.model))
     names = read_summary(Path(config.data))["class_names"]
     model = keras.saving.load_model(path)
@@ -65,8 +67,10 @@ def evaluate(config: EvaluateConfig) -> dict:
     probabilities = model.predict(data, verbose=0)
     labels = data.labels
     files = np.array(data.files)
-    out = Path(config.out) if config.out else default_out(config)
+    config.out = config.out or str(default_out(config))
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluate_config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     if config.save_predictions:
         write_predictions(out / "predictions.csv", files, labels, probabilities, names)
     if config.drop_class:

@@ -11,6 +11,8 @@ from pathlib import Path
 import keras
 import pandas as pd
 
+from affect_keras.atomic import write_text
+
 
 class HistoryCSV(keras.callbacks.Callback):
     def __init__(self, path: Path):
@@ -22,9 +24,7 @@ class HistoryCSV(keras.callbacks.Callback):
         if self.path.is_file():
             earlier = pd.read_csv(self.path)
             row = pd.concat([earlier[earlier["epoch"] < epoch], row], ignore_index=True)
-        temporary = self.path.with_suffix(".tmp")
-        row.to_csv(temporary, index=False)
-        temporary.replace(self.path)
+        write_text(self.path, row.to_csv(index=False))
 
 
 def best_so_far(path: Path, monitor: str, mode: str) -> float | None:

@@ -14,6 +14,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from affect_keras.atomic import write_text
+
 
 class RandomStateBackup(keras.callbacks.Callback):
     def __init__(self, path: Path):
@@ -39,7 +41,4 @@ class RandomStateBackup(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         saved = self._saved()
         saved[str(epoch + 1)] = [keras.ops.convert_to_numpy(v).tolist() for v in self._generators()]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(saved))
-        temporary.replace(self.path)
+        write_text(self.path, json.dumps(saved))
