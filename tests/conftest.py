@@ -96,3 +96,16 @@ def affectnet_newer(tmp_path) -> Path:
 def read_csv(path: Path) -> list[dict]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A one-epoch ResNet18 run on a small sample at 32 px (root/data, root/run), shared by the evaluation,
+    export and predict tests: the numbers do not matter there, the files do."""
+    from affect_keras.cli.train import main as train
+    from affect_keras.data.prepare import PrepareConfig, prepare
+    root = tmp_path_factory.mktemp("tiny_run")
+    prepare(PrepareConfig(source="sample", out=root / "data", count=200, size=32, balance_eval=5))
+    assert train(["--data", str(root / "data"), "--backbone", "resnet18", "--weights", "none", "--image-size",
+                  "32", "--epochs", "1", "--run-dir", str(root / "run"), "--augment", "strong"]) == 0
+    return root

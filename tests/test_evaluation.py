@@ -70,16 +70,9 @@ def test_dropping_a_class_removes_its_images_and_output():
         metrics.drop_class(LABELS, PROBS, NAMES, "Joy")
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """A tiny ResNet18 run on the sample (one epoch: the numbers do not matter, the files do)."""
-    from affect_keras.cli.train import main as train
-    from affect_keras.data.prepare import PrepareConfig, prepare
-    root = tmp_path_factory.mktemp("eval")
-    prepare(PrepareConfig(source="sample", out=root / "data", count=200, size=32, balance_eval=5))
-    train(["--data", str(root / "data"), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
-           "--epochs", "1", "--run-dir", str(root / "run"), "--augment", "none"])
-    return root
+@pytest.fixture
+def trained_run(tiny_run):
+    return tiny_run
 
 
 def test_evaluate_writes_report_pictures_and_predictions(trained_run, capsys):
@@ -96,6 +89,9 @@ def test_evaluate_writes_report_pictures_and_predictions(trained_run, capsys):
     for name in ("confusion_matrix.png", "per_class_f1.png", "curves.png", "predictions.csv",
                  "evaluate_config.yaml"):
         assert (out / name).stat().st_size > 0, name
+    card = (run / "README.md").read_text()  # the model card now carries this evaluation
+    assert "Split `test`" in card and "| accuracy |" in card and "Intended use and limits" in card
+    assert "Classes, in output order: Neutral, Happy" in card and "Backbone `resnet18`" in card
     printed = capsys.readouterr().out
     assert "balanced (" in printed and "top2_f1" in printed and str(out / "confusion_matrix.png") in printed
 
@@ -116,3 +112,16 @@ def test_evaluate_errors_name_the_problem(trained_run, capsys):
     with pytest.raises(SystemExit):
         main(["--compare", str(trained_run / "run"), "--split", "val_balanced"])
     assert "no val_balanced report yet" in capsys.readouterr().err
+
+
+def test_an_exported_model_scores_like_its_run(trained_run, tmp_path):
+    from affect_keras.cli.export import main as export
+    run, data = trained_run / "run", trained_run / "data"
+    assert export([str(run), "--format", "saved_model", "keras", "--out", str(tmp_path / "export")]) == 0
+    scores = []
+    for model in (run, tmp_path / "export" / "saved_model", tmp_path / "export" / "model.keras"):
+        assert main([str(model), "--data", str(data), "--split", "val", "--out", str(tmp_path / model.name)]) == 0
+        scores.append(json.loads((tmp_path / model.name / "report.json").read_text()))
+    for report in scores[1:]:
+        assert report["accuracy"] == pytest.approx(scores[0]["accuracy"])
+        assert report["confusion_matrix"] == scores[0]["confusion_matrix"]

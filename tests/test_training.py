@@ -78,7 +78,8 @@ def test_two_phase_run_writes_its_run_directory(small_data, tmp_path, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "Happy" in printed and "weight" in printed  # class weights printed at the start
-    for name in ("config.yaml", "history.csv", "curves.png", "best.keras", "last.keras", "backbone.weights.h5"):
+    for name in ("config.yaml", "history.csv", "curves.png", "best.keras", "last.keras", "backbone.weights.h5",
+                 "class_names.json", "README.md"):
         assert (run / name).is_file(), name
     history = pd.read_csv(run / "history.csv")
     assert list(history["epoch"]) == [0, 1] and {"val_accuracy", "top2"} <= set(history.columns)

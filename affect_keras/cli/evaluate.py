@@ -12,7 +12,8 @@ from affect_keras.options import check
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="evaluate.py", description="Accuracy, balanced accuracy, F1, kappa, top-2, "
                             "AUC, per-class and skew-normalised scores, confusion matrices and mistakes.")
-    parser.add_argument("model", nargs="?", help="run directory (its best.keras) or a .keras file")
+    parser.add_argument("model", nargs="?", help="run directory (its best.keras), or a model exported by "
+                                                 "export.py: its .keras file or SavedModel folder")
     data = parser.add_argument_group("data")
     data.add_argument("--data", help="prepared dataset folder (required unless --compare)")
     data.add_argument("--split", default="test", help="train, val, test, val_balanced, test_balanced, ...")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from affect_keras.cli.common import ArgumentParser
 from affect_keras.data.loader import MIXES, SAMPLINGS, TARGETS
+from affect_keras.deploy.export import FORMATS
 from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES
 from affect_keras.models.heads import POOLINGS
@@ -69,6 +70,8 @@ def build_parser() -> ArgumentParser:
     run.add_argument("--monitor", default=d["monitor"], help="metric for the best checkpoint and early stopping")
     run.add_argument("--patience", type=int, default=d["patience"], help="early stopping (0: off)")
     run.add_argument("--seed", type=int, default=d["seed"])
+    run.add_argument("--export", nargs="+", choices=FORMATS, default=d["export"], metavar="FORMAT",
+                     help=f"export the finished model: {', '.join(FORMATS)} (see export.py)")
     return parser
 
 

@@ -6,14 +6,14 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 import yaml
 from sklearn.metrics import confusion_matrix
 
-import affect_keras.models.preprocessing  # noqa: F401  registers the layer saved models refer to
 from affect_keras.data.loader import FaceBatches, load_image, read_summary
+from affect_keras.deploy.model_card import write_model_card
+from affect_keras.deploy.predictor import load_predictor
 from affect_keras.evaluation import metrics
 from affect_keras.evaluation.plots import plot_confusion, plot_f1, plot_mistakes
 from affect_keras.training.plots import plot_curves
@@ -32,39 +32,29 @@ class EvaluateConfig:
     seed: int = 0
 
 
-def model_file(path: Path) -> Path:
-    """A run directory's best checkpoint (else its last), or a .keras file itself."""
-    if path.is_dir():
-        for name in ("best.keras", "last.keras"):
-            if (path / name).is_file():
-                return path / name
-        raise ValueError(f"model {path}: a directory without best.keras or last.keras (not a run directory)")
-    if path.suffix != ".keras" or not path.is_file():
-        raise ValueError(f"model {path}: expected a run directory or an existing .keras file")
-    return path
-
-
 def default_out(config: EvaluateConfig) -> Path:
-    """`<run>/evaluation-<split>/`, so the reports of several splits sit side by side in the run."""
+    """`<run>/evaluation-<split>/` (for an exported model: beside it), so the reports of several splits
+    sit side by side."""
     model = Path(config.model)
-    run = model if model.is_dir() else model.parent
-    return run / f"evaluation-{config.split}"
+    home = model if (model / "config.yaml").is_file() else model.parent
+    return home / f"evaluation-{config.split}"
 
 
 def evaluate(config: EvaluateConfig) -> dict:
     """Predict the split, score it, write report.json, the pictures and the resolved settings (config.out
     is filled in when it was empty); returns the report."""
-    path = model_file(Path(config.model))
-    names = read_summary(Path(config.data))["class_names"]
-    model = keras.saving.load_model(path)
-    if model.output_shape[-1] != len(names):
-        raise ValueError(f"--data {config.data}: {len(names)} classes, but the model predicts "
-                         f"{model.output_shape[-1]}")
-    size = model.input_shape[1]
+    path = Path(config.model)
+    predictor = load_predictor(path)
+    names = predictor.class_names
+    data_names = read_summary(Path(config.data))["class_names"]
+    if data_names != names:
+        raise ValueError(f"--data {config.data}: classes {', '.join(data_names)} are not the model's "
+                         f"{', '.join(names)}")
+    size = predictor.size
     data = FaceBatches(config.data, config.split, names, size, config.batch_size)
     if not len(data):
         raise ValueError(f"--split {config.split}: no images in {config.data}")
-    probabilities = model.predict(data, verbose=0)
+    probabilities = np.concatenate([predictor.predict(images) for images, _ in data])
     labels = data.labels
     files = np.array(data.files)
     config.out = config.out or str(default_out(config))
@@ -86,8 +76,10 @@ def evaluate(config: EvaluateConfig) -> dict:
         "skew_normalized": metrics.skew_normalized(labels, probabilities, len(names), config.repeats,
                                                    config.seed),
     }
-    report["pictures"] = _pictures(report, labels, probabilities, files, size, out, path.parent)
+    report["pictures"] = _pictures(report, labels, probabilities, files, size, out, path)
     (out / "report.json").write_text(json.dumps(report, indent=2))
+    if (path / "config.yaml").is_file():  # a run directory: its model card gains this evaluation
+        write_model_card(path)
     return report
 
 

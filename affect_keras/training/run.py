@@ -14,6 +14,7 @@ A run directory `models/<run>/` receives::
 from __future__ import annotations
 
 import importlib.util
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,9 @@ import keras
 import yaml
 
 from affect_keras.data.loader import MIXES, SAMPLINGS, TARGETS, EpochOrder, FaceBatches, read_summary
+from affect_keras.deploy.export import FORMATS, export
+from affect_keras.deploy.inference import CLASS_NAMES
+from affect_keras.deploy.model_card import write_model_card
 from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES, get_backbone
 from affect_keras.models.build import backbone_of, build_model, unfreeze
@@ -72,6 +76,7 @@ class TrainConfig:
     patience: int = 0
     precision: str = "float32"
     seed: int = 0
+    export: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         checks = [
@@ -84,6 +89,7 @@ class TrainConfig:
             (self.sampling in SAMPLINGS, "sampling", f"must be one of {', '.join(SAMPLINGS)}"),
             (self.mix in MIXES, "mix", f"must be one of {', '.join(MIXES)}"),
             (self.mix_alpha > 0, "mix-alpha", "must be > 0"),
+            (set(self.export) <= set(FORMATS), "export", f"formats must be among {', '.join(FORMATS)}"),
             (self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}"),
             (self.image_size == 0 or self.image_size >= 32, "image-size", "must be 0 (backbone default) or >= 32"),
             (self.batch_size >= 1, "batch-size", "must be >= 1"),
@@ -118,6 +124,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     if config.sampling == "oversample" and config.class_weights != "none":
         print("--sampling oversample balances the batches, so class weights are off (--class-weights none)")
         config.class_weights = "none"
+    summary = read_summary(Path(config.data))
+    names = summary["class_names"]
     run = Path(config.run_dir)
     settings = yaml.safe_dump(asdict(config), sort_keys=False)
     if (run / "config.yaml").is_file() and (run / "config.yaml").read_text() != settings:
@@ -125,9 +133,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
                          f"continue that run with --config {run / 'config.yaml'}")
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.yaml").write_text(settings)
+    (run / CLASS_NAMES).write_text(json.dumps(names))
 
-    summary = read_summary(Path(config.data))
-    names = summary["class_names"]
     train_data = FaceBatches(config.data, "train", names, config.size, config.batch_size, shuffle=True,
                              seed=config.seed, targets=config.targets, sampling=config.sampling,
                              mix=config.mix, mix_alpha=config.mix_alpha)
@@ -160,6 +167,10 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     model.save(run / "last.keras")
     backbone_of(model).save_weights(run / "backbone.weights.h5")
     plot_curves(run / "history.csv", run / "curves.png")
+    write_model_card(run)
+    if config.export:
+        for fmt, path in export(run, config.export).items():
+            print(f"Exported {fmt}: {path}")
     return model
 
 

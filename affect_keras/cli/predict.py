@@ -1,0 +1,202 @@
+"""predict.py: expressions of the faces in an image, a folder of images or a video."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from tqdm import tqdm
+
+from affect_keras.cli.common import ArgumentParser
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+
+@dataclass
+class Face:
+    box: tuple[int, int, int, int]
+    probabilities: np.ndarray
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="predict.py", description="Find faces, crop them as prepare_dataset.py does, "
+                                                           "and print the most probable expressions.")
+    parser.add_argument("input", help="an image, a folder of images, or a video")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", required=True, help="run directory, exported .keras file or SavedModel folder")
+    model.add_argument("--top-k", type=int, default=3, help="expressions printed per face")
+    faces = parser.add_argument_group("faces")
+    faces.add_argument("--no-detect", action="store_true", help="the images are already face crops")
+    faces.add_argument("--margin", type=float, default=0.0, help="widen each face box (as prepare's --margin)")
+    faces.add_argument("--min-face", type=int, default=24, help="smallest face side searched, pixels")
+    faces.add_argument("--every", type=int, default=5, help="video: analyse every N-th frame")
+    output = parser.add_argument_group("output")
+    output.add_argument("--csv", default="", help="write one row per face (folders: default predictions.csv)")
+    output.add_argument("--annotate", default="", help="write a copy with boxes and labels: an image or video "
+                                                       "path, or a folder for a folder input")
+    return parser
+
+
+class Analyser:
+    """Faces of one RGB frame and their probabilities."""
+
+    def __init__(self, model: Path, detect: bool, margin: float, min_face: int):
+        from affect_keras.deploy.faces import FaceDetector, face_crops
+        from affect_keras.deploy.predictor import load_predictor
+        self.predictor = load_predictor(model)
+        self.detector = FaceDetector(min_face) if detect else None
+        self.crops, self.margin = face_crops, margin
+
+    def __call__(self, rgb: np.ndarray) -> list[Face]:
+        boxes = self.detector(rgb) if self.detector else [(0, 0, rgb.shape[1], rgb.shape[0])]
+        if not boxes:
+            return []
+        probabilities = self.predictor.predict(self.crops(rgb, boxes, self.predictor.size, self.margin))
+        return [Face(box, p) for box, p in zip(boxes, probabilities)]
+
+
+def describe(faces: list[Face], names: list[str], k: int) -> list[str]:
+    lines = []
+    for n, face in enumerate(faces, start=1):
+        top = np.argsort(-face.probabilities)[:k]
+        lines.append(f"face {n} at {face.box}: " + ", ".join(f"{names[i]} {face.probabilities[i]:.3f}" for i in top))
+    return lines
+
+
+def annotate(rgb: np.ndarray, faces: list[Face], names: list[str]) -> Image.Image:
+    image = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=max(12, rgb.shape[0] // 30))
+    for face in faces:
+        x, y, w, h = face.box
+        best = int(face.probabilities.argmax())
+        draw.rectangle((x, y, x + w, y + h), outline=(255, 40, 40), width=max(2, rgb.shape[0] // 200))
+        label = f"{names[best]} {face.probabilities[best]:.2f}"
+        draw.text((x, max(0, y - font.size - 4)), label, fill=(255, 40, 40), font=font,
+                  stroke_width=2, stroke_fill=(0, 0, 0))
+    return image
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def csv_rows(source: str, faces: list[Face], names: list[str], frame: int | None = None) -> list[dict]:
+    rows = []
+    for n, face in enumerate(faces, start=1):
+        best = int(face.probabilities.argmax())
+        row = {"file": source, **({"frame": frame} if frame is not None else {}), "face": n,
+               "x": face.box[0], "y": face.box[1], "width": face.box[2], "height": face.box[3],
+               "expression": names[best], "confidence": round(float(face.probabilities[best]), 5)}
+        rows.append(row | {f"p_{name}": round(float(p), 5) for name, p in zip(names, face.probabilities)})
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    source = Path(args.input)
+    if not source.exists():
+        parser.error(f"argument input: {source} does not exist")
+    if args.top_k < 1 or args.every < 1:
+        parser.error("argument --top-k and --every must be >= 1")
+    try:
+        analyser = Analyser(Path(args.model), not args.no_detect, args.margin, args.min_face)
+    except (ValueError, RuntimeError) as error:
+        parser.exit(1, f"predict.py: error: {error}\n")
+    names = analyser.predictor.class_names
+    if source.is_dir():
+        return _folder(source, analyser, names, args)
+    if source.suffix.lower() in VIDEO_SUFFIXES:
+        return _video(source, analyser, names, args, parser)
+    try:
+        rgb = read_rgb(source)
+    except (UnidentifiedImageError, OSError) as error:
+        parser.exit(1, f"predict.py: error: {source} is not an image this can read ({error.__class__.__name__})\n")
+    faces = analyser(rgb)
+    print(f"{source}: " + ("no face found" if not faces else f"{len(faces)} face(s)"))
+    for line in describe(faces, names, args.top_k):
+        print(line)
+    if args.csv:
+        write_csv(Path(args.csv), csv_rows(str(source), faces, names))
+    if args.annotate:
+        annotate(rgb, faces, names).save(args.annotate)
+        print(f"Annotated image: {args.annotate}")
+    return 0
+
+
+def _folder(folder: Path, analyser: Analyser, names, args) -> int:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    rows, no_face, unreadable = [], 0, []
+    annotated = Path(args.annotate) if args.annotate else None
+    for path in tqdm(files, desc="images", unit="image"):
+        try:
+            rgb = read_rgb(path)
+        except (UnidentifiedImageError, OSError):
+            unreadable.append(path)
+            continue
+        faces = analyser(rgb)
+        no_face += not faces
+        rows += csv_rows(str(path.relative_to(folder)), faces, names)
+        if annotated:
+            target = annotated / path.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            annotate(rgb, faces, names).save(target)
+    out = Path(args.csv or "predictions.csv")
+    write_csv(out, rows)
+    print(f"{len(files) - len(unreadable)} images read, {len(rows)} faces, {no_face} images without a face, "
+          f"{len(unreadable)} unreadable{': ' + ', '.join(map(str, unreadable[:5])) if unreadable else ''}")
+    print(f"Predictions: {out}" + (f"; annotated images: {annotated}" if annotated else ""))
+    return 0
+
+
+def _video(path: Path, analyser: Analyser, names, args, parser) -> int:
+    import cv2
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        parser.exit(1, f"predict.py: error: {path} is not a video this can read\n")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    writer, faces, rows, frame = None, [], [], 0
+    with tqdm(total=total, desc="frames", unit="frame") as progress:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            if frame % args.every == 0:
+                faces = analyser(rgb)
+                rows += csv_rows(str(path), faces, names, frame)
+            if args.annotate:
+                if writer is None:
+                    writer = cv2.VideoWriter(args.annotate, cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                             (rgb.shape[1], rgb.shape[0]))
+                writer.write(cv2.cvtColor(np.asarray(annotate(rgb, faces, names)), cv2.COLOR_RGB2BGR))
+            frame += 1
+            progress.update()
+    capture.release()
+    if writer is not None:
+        writer.release()
+    if frame == 0:
+        parser.exit(1, f"predict.py: error: {path} has no frames this can read\n")
+    analysed = len(range(0, frame, args.every))
+    print(f"{path}: {frame} frames, {analysed} analysed, {len(rows)} faces found")
+    if args.csv:
+        write_csv(Path(args.csv), rows)
+        print(f"Predictions: {args.csv}")
+    if args.annotate:
+        print(f"Annotated video: {args.annotate}")
+    return 0

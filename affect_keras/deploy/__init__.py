@@ -1,0 +1,1 @@
+"""From a trained run to models other programs use: inference model, exports, model card, prediction."""

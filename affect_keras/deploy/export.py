@@ -1,0 +1,64 @@
+"""Export a run: SavedModel, .keras, TFLite, ONNX. Every format takes uint8 images (any batch size, the
+trained resolution) and returns class probabilities; class names travel as class_names.json beside the
+files and, in the SavedModel, as assets/class_names.txt."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+
+from affect_keras.deploy.inference import CLASS_NAMES, load_run
+
+FORMATS = ("saved_model", "keras", "tflite", "onnx")
+FILES = {"saved_model": "saved_model", "keras": "model.keras", "tflite": "model.tflite", "onnx": "model.onnx"}
+
+
+def export(run: Path, formats: list[str], out: Path | None = None) -> dict[str, Path]:
+    """Write the chosen formats into `out` (default `<run>/export/`); returns format -> path."""
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ValueError(f"--format {','.join(unknown)}: choose from {', '.join(FORMATS)}")
+    model, names = load_run(Path(run))
+    out = Path(out) if out else Path(run) / "export"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / CLASS_NAMES).write_text(json.dumps(names))
+    formats = set(formats)
+    if formats & {"saved_model", "tflite", "onnx"}:  # TFLite and ONNX are converted from the SavedModel
+        _saved_model(model, names, out / FILES["saved_model"])
+    if "keras" in formats:
+        model.save(out / FILES["keras"])
+    if "tflite" in formats:
+        _tflite(out / FILES["saved_model"], out / FILES["tflite"])
+    if "onnx" in formats:
+        _onnx(out / FILES["saved_model"], out / FILES["onnx"])
+    return {fmt: out / FILES[fmt] for fmt in FORMATS if fmt in formats}
+
+
+def _saved_model(model: keras.Model, names: list[str], path: Path) -> None:
+    import tensorflow as tf
+
+    model.export(str(path), format="tf_saved_model", verbose=False,
+                 input_signature=[tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8, name="image")])
+    (path / "assets").mkdir(exist_ok=True)
+    (path / "assets" / "class_names.txt").write_text("\n".join(names) + "\n")
+
+
+def _tflite(saved_model: Path, path: Path) -> None:
+    import tensorflow as tf
+
+    path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved_model)).convert())
+
+
+def _onnx(saved_model: Path, path: Path) -> None:
+    if importlib.util.find_spec("tf2onnx") is None:
+        raise RuntimeError("--format onnx needs tf2onnx: pip install -e '.[onnx]'")
+    result = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved_model),
+                             "--signature_def", "serve", "--output", str(path), "--opset", "17"],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"--format onnx: tf2onnx failed: {result.stderr.strip().splitlines()[-1]}")

@@ -1,0 +1,52 @@
+"""A run's model for inference: the trained layers without the augmentation block, and its class names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import yaml
+
+import affect_keras.models.preprocessing  # noqa: F401  registers the layer saved models refer to
+
+CLASS_NAMES = "class_names.json"
+
+
+def run_checkpoint(run: Path) -> Path:
+    for name in ("best.keras", "last.keras"):
+        if (run / name).is_file():
+            return run / name
+    raise ValueError(f"model {run}: no best.keras or last.keras (not a finished run directory)")
+
+
+def class_names_of(run: Path) -> list[str]:
+    """The run's class order: class_names.json, written by train.py (older runs: their data's summary)."""
+    if (run / CLASS_NAMES).is_file():
+        return json.loads((run / CLASS_NAMES).read_text())
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    summary = Path(config["data"]) / "summary.json"
+    if not summary.is_file():
+        raise ValueError(f"model {run}: no {CLASS_NAMES}, and its data {config['data']} is gone")
+    return json.loads(summary.read_text())["class_names"]
+
+
+def without_augmentation(model: keras.Model) -> keras.Model:
+    """The same layers (shared weights) re-wired without the augmentation block: the model is a chain at
+    its top level, so every layer but "augmentation" is applied in order to a fresh uint8 input."""
+    inputs = keras.Input(model.input_shape[1:], dtype="uint8", name="image")
+    x = inputs
+    for layer in model.layers[1:]:
+        if layer.name != "augmentation":
+            x = layer(x)
+    return keras.Model(inputs, x, name=model.name)
+
+
+def load_run(run: Path) -> tuple[keras.Model, list[str]]:
+    """(inference model, class names) of a run directory."""
+    run = Path(run)
+    model = without_augmentation(keras.saving.load_model(run_checkpoint(run)))
+    names = class_names_of(run)
+    if model.output_shape[-1] != len(names):
+        raise ValueError(f"model {run}: {model.output_shape[-1]} outputs but {len(names)} class names")
+    return model, names

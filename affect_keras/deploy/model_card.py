@@ -1,0 +1,73 @@
+"""The run directory's README.md: what the model is, how it was trained, how well it does, what not to use
+it for. Written by train.py and brought up to date by evaluate.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from affect_keras.deploy.inference import class_names_of
+
+LIMITS = """\
+## Intended use and limits
+
+For research on facial-expression recognition: comparing backbones, losses and imbalance strategies on
+datasets such as AffectNet and FER+. Expressions are labelled by annotators from a single face image;
+the model predicts those labels, not what a person feels. Its accuracy drops for faces unlike its
+training data (pose, occlusion, lighting, age, skin tone, image quality), and the classes it saw least
+(see the training counts) are the least reliable. It must not be used to make decisions about people
+(hiring, policing, health, education, surveillance). A model trained on the built-in synthetic sample
+has learned cartoon faces only.
+"""
+
+
+def write_model_card(run: Path) -> Path:
+    run = Path(run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    data = Path(config["data"])
+    prepared = yaml.safe_load((data / "prepare_config.yaml").read_text()) if (data / "prepare_config.yaml").is_file() else {}
+    summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").is_file() else {}
+    names = class_names_of(run)
+    lines = [f"# {run.name}: {config['backbone']} expression classifier", "",
+             "## Data and labels", "",
+             f"- Data: `{data}` (source `{prepared.get('source', '?')}`, label scheme "
+             f"`{prepared.get('labels', '?')}`, faces at {prepared.get('size', '?')} px)",
+             f"- Classes, in output order: {', '.join(names)}"]
+    counts = summary.get("counts", {}).get("train")
+    if counts:
+        lines.append("- Training images per class: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    weights = config["weights"]
+    lines += ["", "## Model and training", "",
+              f"- Backbone `{config['backbone']}`, weights `{weights}`"
+              + (" (frozen in phase 1)" if weights != "none" else " (trained from scratch)")
+              + f", input {config['image_size'] or 'backbone default'} px uint8, preprocessing inside the model",
+              f"- Head: {config['pooling']} pooling, dense {config['dense'] or 'none'}, dropout {config['dropout']}",
+              f"- {config['optimizer']} lr {config['lr']} ({config['schedule']}), {config['epochs']} epochs"
+              + (f" + {config['finetune_epochs']} fine-tuning at {config['finetune_lr']}" if config["finetune_epochs"] else ""),
+              f"- Imbalance: class weights `{config['class_weights']}`, sampling `{config['sampling']}`; "
+              f"targets `{config['targets']}`, augmentation `{config['augment']}`, mix `{config['mix']}`",
+              f"- Re-run: `python train.py --config {run / 'config.yaml'}`"]
+    if (run / "history.csv").is_file():
+        history = pd.read_csv(run / "history.csv")
+        if "val_accuracy" in history:
+            best = history.loc[history["val_accuracy"].idxmax()]
+            lines.append(f"- Best validation accuracy {best['val_accuracy']:.4f} at epoch {int(best['epoch']) + 1} "
+                         f"of {len(history)}")
+    lines += ["", "## Evaluation", ""]
+    reports = sorted(run.glob("evaluation-*/report.json"))
+    if not reports:
+        lines.append(f"Not evaluated yet: `python evaluate.py {run} --data {data} --split test`.")
+    for path in reports:
+        report = json.loads(path.read_text())
+        skew = report["skew_normalized"]
+        lines += [f"Split `{report['split']}`, {report['images']} images:", "",
+                  "| metric | as is | class-balanced |", "| --- | --- | --- |"]
+        for metric in ("accuracy", "macro_f1", "top2_accuracy", "kappa"):
+            lines.append(f"| {metric} | {report[metric]:.4f} | {skew[metric]['mean']:.4f} ± {skew[metric]['std']:.4f} |")
+        lines.append("")
+    path = run / "README.md"
+    path.write_text("\n".join(lines) + "\n\n" + LIMITS)
+    return path

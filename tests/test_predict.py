@@ -1,0 +1,88 @@
+"""predict.py on a real photograph, on an image without a face, a non-image, a folder and a video."""
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from affect_keras.cli.predict import main
+
+skimage_data = pytest.importorskip("skimage.data")
+ASTRONAUT_FACE = (160, 40, 290, 190)  # left, top, right, bottom of Eileen Collins' face in the 512x512 photo
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(skimage_data.astronaut()).save(folder / "astronaut.png")
+    Image.fromarray(np.full((200, 300, 3), 128, np.uint8)).save(folder / "blank.png")
+    return folder
+
+
+def face_box(printed):
+    line = next(line for line in printed.splitlines() if line.startswith("face 1 at ("))
+    return tuple(int(v) for v in line[len("face 1 at ("):line.index(")")].split(","))
+
+
+def test_a_face_in_a_photograph_gets_a_box_and_an_expression(tiny_run, photos, tmp_path, capsys):
+    annotated = tmp_path / "annotated.png"
+    assert main([str(photos / "astronaut.png"), "--model", str(tiny_run / "run"), "--annotate", str(annotated)]) == 0
+    printed = capsys.readouterr().out
+    x, y, w, h = face_box(printed)
+    left, top, right, bottom = ASTRONAUT_FACE
+    assert left <= x + w / 2 <= right and top <= y + h / 2 <= bottom and 50 <= w <= 160
+    assert any(name in printed.split("face 1 at")[1] for name in ("Happy", "Neutral", "Anger", "Sad"))
+    assert Image.open(annotated).size == (512, 512)
+
+
+def test_no_face_is_said_and_exits_0(tiny_run, photos, capsys):
+    assert main([str(photos / "blank.png"), "--model", str(tiny_run / "run")]) == 0
+    assert "no face found" in capsys.readouterr().out
+
+
+def test_a_non_image_is_a_clear_error(tiny_run, tmp_path, capsys):
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a picture")
+    with pytest.raises(SystemExit) as exit_:
+        main([str(text), "--model", str(tiny_run / "run")])
+    assert exit_.value.code == 1
+    assert f"{text} is not an image this can read" in capsys.readouterr().err
+
+
+def test_a_folder_gives_a_csv_counting_what_it_read(tiny_run, photos, tmp_path, capsys):
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 broken")
+    out = tmp_path / "faces.csv"
+    assert main([str(photos), "--model", str(tiny_run / "run"), "--csv", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table["file"]) == ["astronaut.png"] and {"expression", "p_Happy", "x"} <= set(table.columns)
+    assert "2 images read, 1 faces, 1 images without a face, 1 unreadable" in capsys.readouterr().out
+
+
+def test_a_video_is_annotated_frame_by_frame(tiny_run, photos, tmp_path, capsys):
+    video, annotated = tmp_path / "clip.mp4", tmp_path / "annotated.mp4"
+    frame = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (512, 512))
+    for _ in range(6):
+        writer.write(frame)
+    writer.release()
+    assert main([str(video), "--model", str(tiny_run / "run"), "--every", "3", "--annotate", str(annotated),
+                 "--csv", str(tmp_path / "video.csv")]) == 0
+    assert "6 frames, 2 analysed, 2 faces found" in capsys.readouterr().out
+    assert int(cv2.VideoCapture(str(annotated)).get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    assert list(pd.read_csv(tmp_path / "video.csv")["frame"]) == [0, 3]
+
+
+def test_an_exported_model_predicts_the_same_as_the_run(tiny_run, photos, capsys):
+    from affect_keras.cli.export import main as export
+    export([str(tiny_run / "run"), "--format", "saved_model", "keras"])
+    capsys.readouterr()
+    outputs = []
+    for model in (tiny_run / "run", tiny_run / "run/export/saved_model", tiny_run / "run/export/model.keras"):
+        assert main([str(photos / "astronaut.png"), "--model", str(model), "--top-k", "8"]) == 0
+        box, scores = capsys.readouterr().out.splitlines()[1].split(": ")
+        outputs.append((box, {s.split()[0]: float(s.split()[1]) for s in scores.split(", ")}))
+    for box, scores in outputs[1:]:
+        assert box == outputs[0][0]
+        for name, p in scores.items():
+            assert p == pytest.approx(outputs[0][1][name], abs=2e-3)
