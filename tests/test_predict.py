@@ -86,3 +86,9 @@ def test_an_exported_model_predicts_the_same_as_the_run(tiny_run, photos, capsys
         assert box == outputs[0][0]
         for name, p in scores.items():
             assert p == pytest.approx(outputs[0][1][name], abs=2e-3)
+
+
+def test_a_bad_flag_is_one_line_naming_it(photos, capsys):
+    with pytest.raises(SystemExit):
+        main([str(photos / "blank.png"), "--model", "x", "--top-k", "0"])
+    assert "argument --top-k must be >= 1 (see --help)" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 from tqdm import tqdm
 
 from affect_keras.cli.common import ArgumentParser
+from affect_keras.options import check
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
@@ -111,8 +112,11 @@ def main(argv=None) -> int:
     source = Path(args.input)
     if not source.exists():
         parser.error(f"argument input: {source} does not exist")
-    if args.top_k < 1 or args.every < 1:
-        parser.error("argument --top-k and --every must be >= 1")
+    try:
+        check([(args.top_k >= 1, "top-k", "must be >= 1"), (args.every >= 1, "every", "must be >= 1"),
+               (args.margin >= 0, "margin", "must be >= 0"), (args.min_face >= 1, "min-face", "must be >= 1")])
+    except ValueError as error:
+        parser.fail(error)
     try:
         analyser = Analyser(Path(args.model), not args.no_detect, args.margin, args.min_face)
     except (ValueError, RuntimeError) as error:
