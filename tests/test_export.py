@@ -43,7 +43,7 @@ def test_saved_model_round_trip(exported, expected):
     loaded = tf.saved_model.load(str(exported / "saved_model"))
     for batch in (IMAGES, IMAGES[:1]):  # any batch size
         np.testing.assert_allclose(loaded.serve(tf.constant(batch)).numpy(), expected[:len(batch)], atol=1e-4)
-    names = (exported / "saved_model" / "assets" / "class_names.txt").read_text().split()
+    names = (exported / "saved_model" / "assets" / "class_names.txt").read_text().splitlines()
     assert names == json.loads((exported / "class_names.json").read_text())
 
 

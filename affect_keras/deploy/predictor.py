@@ -32,7 +32,7 @@ def load_predictor(path: Path) -> Predictor:
     if (path / "saved_model.pb").is_file():
         import tensorflow as tf
         loaded = tf.saved_model.load(str(path))
-        names = (path / "assets" / "class_names.txt").read_text().split()
+        names = (path / "assets" / "class_names.txt").read_text().splitlines()
         size = int(loaded.serve.concrete_functions[0].structured_input_signature[0][0].shape[1])
         return Predictor(lambda x: loaded.serve(tf.constant(x)).numpy(), names, size)
     raise ValueError(f"--model {path}: expected a run directory, an exported .keras file or a SavedModel folder")
