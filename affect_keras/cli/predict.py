@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from affect_keras.cli.common import ArgumentParser
+from affect_keras.data.images import ImageError, load_rgb
 from affect_keras.options import check
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
@@ -83,8 +84,8 @@ def annotate(rgb: np.ndarray, faces: list[Face], names: list[str]) -> Image.Imag
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    """The image as prepare_dataset.py reads it (any mode to RGB); raises ImageError."""
+    return np.asarray(load_rgb(path))
 
 
 def csv_rows(source: str, faces: list[Face], names: list[str], frame: int | None = None) -> list[dict]:
@@ -128,8 +129,8 @@ def main(argv=None) -> int:
         return _video(source, analyser, names, args, parser)
     try:
         rgb = read_rgb(source)
-    except (UnidentifiedImageError, OSError) as error:
-        parser.exit(1, f"predict.py: error: {source} is not an image this can read ({error.__class__.__name__})\n")
+    except ImageError as error:
+        parser.exit(1, f"predict.py: error: {source} is not an image this can read: {error}\n")
     faces = analyser(rgb)
     print(f"{source}: " + ("no face found" if not faces else f"{len(faces)} face(s)"))
     for line in describe(faces, names, args.top_k):
@@ -149,7 +150,7 @@ def _folder(folder: Path, analyser: Analyser, names, args) -> int:
     for path in tqdm(files, desc="images", unit="image"):
         try:
             rgb = read_rgb(path)
-        except (UnidentifiedImageError, OSError):
+        except ImageError:
             unreadable.append(path)
             continue
         faces = analyser(rgb)

@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from affect_keras.data.images import load_rgb
+
 TARGETS = ("majority", "votes")
 SAMPLINGS = ("none", "oversample")
 MIXES = ("none", "mixup", "cutmix")
@@ -55,6 +57,7 @@ class FaceBatches(keras.utils.PyDataset):
         self.shuffle, self.seed, self.sampling = shuffle, seed, sampling
         self.mix, self.mix_alpha = mix, mix_alpha
         self.epoch = 0
+        self._order = (None, None)  # (epoch, its order): drawn once per epoch, not once per batch
         manifest = read_manifest(self.root, split, self.class_names)
         self.files = [str(self.root / f) for f in manifest["file"]]
         self.labels = manifest["label"].map({n: k for k, n in enumerate(self.class_names)}).to_numpy()
@@ -80,7 +83,11 @@ class FaceBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         if not 0 <= index < len(self):
             raise IndexError(index)
-        chosen = self.order(self.epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+        epoch, order = self._order
+        if epoch != self.epoch:
+            epoch, order = self.epoch, self.order(self.epoch)
+            self._order = (epoch, order)  # one tuple assignment, so worker threads never see a mixed pair
+        chosen = order[index * self.batch_size:(index + 1) * self.batch_size]
         images = np.stack([self.image(i) for i in chosen])
         targets = self.targets[chosen]
         if self.mix != "none":
@@ -130,11 +137,11 @@ def read_manifest(data_dir: Path, split: str, class_names) -> pd.DataFrame:
 
 
 def load_image(path: str, size: int) -> np.ndarray:
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        if image.size != (size, size):
-            image = image.resize((size, size), Image.Resampling.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+    """A prepared face as (size, size, 3) uint8; raises ImageError naming what is wrong with the file."""
+    image = load_rgb(Path(path))
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
 
 
 def _targets(manifest: pd.DataFrame, labels: np.ndarray, class_names: list[str], kind: str) -> np.ndarray:
