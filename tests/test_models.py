@@ -8,6 +8,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from affect_keras.models.augment import PRESETS, augmentation  # noqa: E402
 from affect_keras.models.backbones import BACKBONES  # noqa: E402
 from affect_keras.models.build import backbone_of, build_model, unfreeze  # noqa: E402
 from affect_keras.models.heads import HeadConfig  # noqa: E402
@@ -20,6 +21,14 @@ LABELS = keras.utils.to_categorical(np.arange(16) % 4, 4)
 def to_backbone(model):
     """The tensor the backbone receives, for raw images."""
     return keras.Model(model.input, model.get_layer("preprocessing").output).predict(IMAGES, verbose=0)
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p != "none"])
+def test_augmentation_changes_images_in_training_only(preset):
+    block, images = augmentation(preset, seed=0), IMAGES.astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(block(images, training=False)), images)
+    changed = keras.ops.convert_to_numpy(block(images, training=True))
+    assert changed.shape == images.shape and not np.allclose(changed, images)
 
 
 def test_efficientnet_receives_0_to_255_and_rescales_inside():

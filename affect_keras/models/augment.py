@@ -1,13 +1,16 @@
 """Augmentation presets from keras core preprocessing layers (not keras-cv: its development stopped).
 
 They act on 0-255 float images and only in training: at inference every layer passes images through.
+`basic` is the small-image recipe (mirror and shift a few pixels): the cheapest that curbs overfitting,
+which matters when training runs on a CPU. `light` adds rotation, zoom, contrast and brightness;
+`strong` adds RandAugment on top.
 """
 
 from __future__ import annotations
 
 import keras
 
-PRESETS = ("none", "light", "strong")
+PRESETS = ("none", "basic", "light", "strong")
 
 
 def augmentation(preset: str, seed: int | None = None) -> keras.Sequential | None:
@@ -15,6 +18,10 @@ def augmentation(preset: str, seed: int | None = None) -> keras.Sequential | Non
     layers = keras.layers
     if preset == "none":
         return None
+    if preset == "basic":
+        return keras.Sequential([layers.RandomFlip("horizontal", seed=seed),
+                                 layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed)],
+                                name="augmentation")
     light = [
         layers.RandomFlip("horizontal", seed=seed),
         layers.RandomRotation(0.04, fill_mode="reflect", seed=seed),
