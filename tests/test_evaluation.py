@@ -7,6 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 from affect_keras.cli.evaluate import main
+from affect_keras.data.loader import FaceBatches
 from affect_keras.evaluation import metrics
 
 # 3 classes, 6 images. Rows: probabilities; the true labels below.
@@ -125,3 +126,19 @@ def test_an_exported_model_scores_like_its_run(trained_run, tmp_path):
     for report in scores[1:]:
         assert report["accuracy"] == pytest.approx(scores[0]["accuracy"])
         assert report["confusion_matrix"] == scores[0]["confusion_matrix"]
+
+
+def test_tta_flip_scores_each_face_averaged_with_its_mirror(trained_run):
+    from affect_keras.deploy.predictor import load_predictor, mirror_averaged
+    run, data = trained_run / "run", trained_run / "data"
+    predictor = load_predictor(run)
+    faces, _ = FaceBatches(data, "val", predictor.class_names, predictor.size, 8)[0]
+    mirrored = faces[:, :, ::-1]
+    assert not np.allclose(predictor.predict(faces), predictor.predict(mirrored), atol=1e-4)
+    averaged = mirror_averaged(predictor.predict)
+    np.testing.assert_allclose(averaged(faces), averaged(mirrored), atol=1e-5)  # the mirror no longer matters
+
+    assert main([str(run), "--data", str(data), "--split", "val", "--tta", "flip", "--repeats", "2"]) == 0
+    report = json.loads((run / "evaluation-val-tta" / "report.json").read_text())
+    assert report["tta"] == "flip" and np.array(report["confusion_matrix"]).sum() == report["images"]
+    assert "averaged with its mirror image" in (run / "README.md").read_text()

@@ -21,6 +21,8 @@ def build_parser() -> ArgumentParser:
     scoring = parser.add_argument_group("scoring")
     scoring.add_argument("--drop-class", default="", metavar="CLASS",
                          help="score without this class: its images and its output removed (e.g. Contempt)")
+    scoring.add_argument("--tta", choices=("none", "flip"), default="none",
+                         help="flip: average each face's probabilities with its mirror image's")
     scoring.add_argument("--repeats", type=int, default=10, help="class-balanced resamples for skew-normalised scores")
     scoring.add_argument("--seed", type=int, default=0, help="seed of the resamples")
     output = parser.add_argument_group("output")

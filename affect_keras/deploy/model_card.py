@@ -63,7 +63,8 @@ def write_model_card(run: Path) -> Path:
     for path in reports:
         report = json.loads(path.read_text())
         skew = report["skew_normalized"]
-        lines += [f"Split `{report['split']}`, {report['images']} images:", "",
+        tta = ", each face averaged with its mirror image" if report.get("tta") == "flip" else ""
+        lines += [f"Split `{report['split']}`, {report['images']} images{tta}:", "",
                   "| metric | as is | class-balanced |", "| --- | --- | --- |"]
         for metric in ("accuracy", "macro_f1", "top2_accuracy", "kappa"):
             lines.append(f"| {metric} | {report[metric]:.4f} | {skew[metric]['mean']:.4f} ± {skew[metric]['std']:.4f} |")

@@ -38,6 +38,15 @@ def load_predictor(path: Path) -> Predictor:
     raise ValueError(f"--model {path}: expected a run directory, an exported .keras file or a SavedModel folder")
 
 
+def mirror_averaged(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """Test-time augmentation: each face's probabilities averaged with its mirror image's.
+
+    Expressions read the same mirrored (the flip augmentation in training assumes it too), so this
+    costs one more forward pass and makes the prediction independent of which way the face was cropped.
+    """
+    return lambda images: (predict(images) + predict(np.ascontiguousarray(images[:, :, ::-1]))) / 2
+
+
 def _sidecar_names(folder: Path) -> list[str]:
     if not (folder / CLASS_NAMES).is_file():
         raise ValueError(f"--model: no {CLASS_NAMES} beside the model in {folder} (export.py writes it)")

@@ -13,7 +13,7 @@ from sklearn.metrics import confusion_matrix
 
 from affect_keras.data.loader import FaceBatches, load_image, read_summary
 from affect_keras.deploy.model_card import write_model_card
-from affect_keras.deploy.predictor import load_predictor
+from affect_keras.deploy.predictor import load_predictor, mirror_averaged
 from affect_keras.evaluation import metrics
 from affect_keras.evaluation.plots import plot_confusion, plot_f1, plot_mistakes
 from affect_keras.training.plots import plot_curves
@@ -28,16 +28,17 @@ class EvaluateConfig:
     drop_class: str = ""
     repeats: int = 10
     batch_size: int = 64
+    tta: str = "none"
     save_predictions: bool = False
     seed: int = 0
 
 
 def default_out(config: EvaluateConfig) -> Path:
-    """`<run>/evaluation-<split>/` (for an exported model: beside it), so the reports of several splits
-    sit side by side."""
+    """`<run>/evaluation-<split>/` (for an exported model: beside it; `-tta` added with --tta flip), so
+    the reports of several splits sit side by side."""
     model = Path(config.model)
     home = model if (model / "config.yaml").is_file() else model.parent
-    return home / f"evaluation-{config.split}"
+    return home / f"evaluation-{config.split}{'-tta' if config.tta == 'flip' else ''}"
 
 
 def evaluate(config: EvaluateConfig) -> dict:
@@ -54,7 +55,8 @@ def evaluate(config: EvaluateConfig) -> dict:
     data = FaceBatches(config.data, config.split, names, size, config.batch_size)
     if not len(data):
         raise ValueError(f"--split {config.split}: no images in {config.data}")
-    probabilities = np.concatenate([predictor.predict(images) for images, _ in data])
+    predict = mirror_averaged(predictor.predict) if config.tta == "flip" else predictor.predict
+    probabilities = np.concatenate([predict(images) for images, _ in data])
     labels = data.labels
     files = np.array(data.files)
     config.out = config.out or str(default_out(config))
@@ -69,6 +71,7 @@ def evaluate(config: EvaluateConfig) -> dict:
 
     report = {
         "model": str(path), "data": str(config.data), "split": config.split, "images": int(len(labels)),
+        "tta": config.tta,
         "class_names": list(names), "dropped_class": config.drop_class or None,
         **metrics.summary_scores(labels, probabilities, len(names)),
         "per_class": metrics.per_class(labels, probabilities, names),
@@ -119,6 +122,7 @@ def format_report(report: dict) -> str:
     classes = pd.DataFrame(report["per_class"]).T[["precision", "recall", "f1", "top2_f1", "support"]]
     classes["support"] = classes["support"].astype(int)
     head = (f"{report['model']} on {report['data']} [{report['split']}], {report['images']} images"
-            + (f", without {report['dropped_class']}" if report["dropped_class"] else ""))
+            + (f", without {report['dropped_class']}" if report["dropped_class"] else "")
+            + (", mirror-averaged (--tta flip)" if report.get("tta") == "flip" else ""))
     return "\n\n".join([head, overall.to_string(index=False, float_format="%.4f"),
                         classes.to_string(float_format="%.4f")])
