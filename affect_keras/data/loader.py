@@ -91,7 +91,7 @@ class FaceBatches(keras.utils.PyDataset):
         images = np.stack([self.image(i) for i in chosen])
         targets = self.targets[chosen]
         if self.mix != "none":
-            rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+            rng = np.random.default_rng([self.seed, epoch, index, 1])
             images, targets = (mixup if self.mix == "mixup" else cutmix)(images, targets, self.mix_alpha, rng)
         return images, targets
 
