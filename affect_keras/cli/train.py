@@ -42,6 +42,9 @@ def build_parser() -> ArgumentParser:
     loss = parser.add_argument_group("loss")
     loss.add_argument("--class-weights", default=d["class_weights"],
                       help="auto (inverse frequency, mean 1) | effective (effective number) | none | FILE")
+    loss.add_argument("--class-weight-power", type=float, default=d["class_weight_power"],
+                      help="auto: weights proportional to count ** -power (1: inverse frequency; 0.25-0.5 "
+                           "temper it, for rare classes at less cost to overall accuracy)")
     loss.add_argument("--label-smoothing", type=float, default=d["label_smoothing"])
     loss.add_argument("--targets", choices=TARGETS, default=d["targets"],
                       help="majority: one-hot labels | votes: FER+ vote distributions as soft targets")

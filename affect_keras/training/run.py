@@ -53,6 +53,7 @@ class TrainConfig:
     head_batch_norm: bool = True
     l2: float = 1e-4
     class_weights: str = "auto"
+    class_weight_power: float = 1.0
     label_smoothing: float = 0.0
     targets: str = "majority"
     sampling: str = "none"
@@ -98,6 +99,7 @@ class TrainConfig:
             (self.lr > 0, "lr", "must be > 0"),
             (self.finetune_lr > 0, "finetune-lr", "must be > 0"),
             (0 <= self.dropout < 1, "dropout", "must be in [0, 1)"),
+            (0 < self.class_weight_power <= 1, "class-weight-power", "must be in (0, 1]"),
             (0 <= self.label_smoothing < 1, "label-smoothing", "must be in [0, 1)"),
             (all(d >= 1 for d in self.dense), "dense", "sizes must be >= 1"),
             (self.weights in ("imagenet", "none") or Path(self.weights).is_file(), "weights",
@@ -143,7 +145,7 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
         if not len(data):
             raise ValueError(f"--data {config.data}: the {split} split has no images")
     train_counts = summary["counts"]["train"]
-    weights = cw.class_weights(config.class_weights, train_counts, names)
+    weights = cw.class_weights(config.class_weights, train_counts, names, config.class_weight_power)
     print(cw.describe(weights, train_counts, names))
 
     model = build_model(config.backbone, len(names), config.size,
