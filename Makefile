@@ -3,6 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 # Which TensorFlow build to install: cpu (tensorflow-cpu) or tf (tensorflow, e.g. for a GPU machine).
 TF_EXTRA ?= cpu
+# Test-only references, never dependencies of the package: timm's ResNets (on the CPU build of torch
+# that lies on this project's machines; plain `torch` would pull several GB of CUDA packages) check the
+# ImageNet ResNet18/34 loading. timm without its dependencies: it needs torchvision only for parts the
+# tests do not use, and the tests stub it.
+TEST_TORCH ?= torch==2.13.0
+TEST_TIMM ?= timm==1.0.31
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(TF_EXTRA)
 DEMO ?= build/demo
@@ -11,10 +17,12 @@ DEMO ?= build/demo
 
 venv: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(TF_EXTRA),dev]'
+	$(BIN)/python -m pip install --quiet $(TEST_TORCH)
+	$(BIN)/python -m pip install --quiet --no-deps $(TEST_TIMM)
 	touch $@
 
 # The demo prepares the sample, trains ResNet18 from scratch at 32 px with a linear head, exports a

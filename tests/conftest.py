@@ -99,6 +99,15 @@ def read_csv(path: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="session")
+def small_sample(tmp_path_factory) -> Path:
+    """200 sample faces at 32 px (train/val/test), prepared once for every test that only reads them."""
+    from affect_keras.data.prepare import PrepareConfig, prepare
+    out = tmp_path_factory.mktemp("small_sample")
+    prepare(PrepareConfig(source="sample", out=out, count=200, size=32))
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A one-epoch ResNet18 run on a small sample at 32 px (root/data, root/run), shared by the evaluation,
     export and predict tests: the numbers do not matter there, the files do."""

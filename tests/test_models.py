@@ -134,5 +134,5 @@ def test_imagenet_weights_offline_say_which_file_to_place(monkeypatch, tmp_path)
     monkeypatch.setattr("keras.src.applications.vgg16.file_utils.get_file", offline)
     with pytest.raises(RuntimeError, match=f"place vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 in {tmp_path}"):
         build_model("vgg16", 4, SIZE, weights="imagenet")
-    with pytest.raises(ValueError, match="no ImageNet weights for resnet18"):
+    with pytest.raises(RuntimeError, match=f"place resnet18.a1_in1k.safetensors in {tmp_path}"):
         build_model("resnet18", 4, SIZE, weights="imagenet")

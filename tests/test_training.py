@@ -1,5 +1,6 @@
 """Class weights, schedules, and train.py on a small prepared sample."""
 
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from affect_keras.cli.train import main  # noqa: E402
-from affect_keras.data.prepare import PrepareConfig, prepare  # noqa: E402
+from affect_keras.models.build import build_model, save_backbone  # noqa: E402
 from affect_keras.training import class_weights as cw  # noqa: E402
 from affect_keras.training.optim import learning_rate  # noqa: E402
 from conftest import REPO  # noqa: E402
@@ -63,17 +64,18 @@ def test_bad_flag_is_one_line_naming_it(tmp_path, capsys):
     assert "argument --dropout must be in [0, 1)" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def small_data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data")
-    prepare(PrepareConfig(source="sample", out=out, count=200, size=32))
-    return out
+@pytest.fixture
+def small_data(small_sample):
+    return small_sample
 
 
 def test_two_phase_run_writes_its_run_directory(small_data, tmp_path, capsys):
+    source = build_model("resnet18", 8, 32, weights=None, augment="none")
+    (tmp_path / "earlier").mkdir()
+    pretrained = save_backbone(source, tmp_path / "earlier", {"backbone": "resnet18", "stem": "small"})
     run = tmp_path / "run"
-    args = ["--data", str(small_data), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
-            "--epochs", "1", "--finetune-epochs", "1", "--unfreeze", "stage4", "--batch-size", "32",
+    args = ["--data", str(small_data), "--backbone", "resnet18", "--weights", str(pretrained), "--image-size",
+            "64", "--epochs", "1", "--finetune-epochs", "1", "--unfreeze", "stage4", "--batch-size", "32",
             "--run-dir", str(run), "--optimizer", "sgd", "--schedule", "cosine"]
     assert main(args) == 0
     printed = capsys.readouterr().out
@@ -84,7 +86,19 @@ def test_two_phase_run_writes_its_run_directory(small_data, tmp_path, capsys):
     history = pd.read_csv(run / "history.csv")
     assert list(history["epoch"]) == [0, 1] and {"val_accuracy", "top2"} <= set(history.columns)
     config = yaml.safe_load((run / "config.yaml").read_text())
-    assert (config["optimizer"], config["finetune_epochs"], config["image_size"]) == ("sgd", 1, 32)
+    assert (config["optimizer"], config["finetune_epochs"], config["image_size"]) == ("sgd", 1, 64)
+    assert config["stem"] == "small"  # the saved backbone's, although 64 px alone would not say so
+    assert json.loads((run / "backbone.json").read_text())["stem"] == "small"
+
+
+def test_phase_two_after_training_from_scratch_is_refused(small_data, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--data", str(small_data), "--weights", "none", "--finetune-epochs", "2",
+              "--run-dir", str(tmp_path / "run")])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert "argument --finetune-epochs fine-tunes the top of a pretrained backbone" in error
+    assert not (tmp_path / "run").exists()
 
 
 def train_command(data, run, epochs):

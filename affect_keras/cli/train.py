@@ -30,6 +30,12 @@ def build_parser() -> ArgumentParser:
     model.add_argument("--backbone", choices=list(BACKBONES), default=d["backbone"])
     model.add_argument("--weights", default=d["weights"], help="imagenet | none (train from scratch) | PATH of "
                                                                "a backbone.weights.h5 from an earlier run")
+    model.add_argument("--imagenet-checkpoint", default=d["imagenet_checkpoint"],
+                       help="with --weights imagenet, which checkpoint (resnet18/34: a timm tag such as "
+                            "resnet18.a1_in1k, the default, or resnet18.tv_in1k; empty: the backbone's default)")
+    model.add_argument("--stem", default=d["stem"],
+                       help="resnet18/34: imagenet (7x7/2 + max-pool, needed by ImageNet weights) or small "
+                            "(3x3/1, for faces of 64 px or less from scratch); auto picks by weights and size")
     model.add_argument("--pooling", choices=POOLINGS, default=d["pooling"])
     model.add_argument("--dense", type=lambda s: [int(v) for v in s.split(",") if v], default=d["dense"],
                        help="hidden dense sizes of the head, comma-separated (empty: none)")

@@ -42,6 +42,8 @@ def write_model_card(run: Path) -> Path:
     weights = config["weights"]
     lines += ["", "## Model and training", "",
               f"- Backbone `{config['backbone']}`, weights `{weights}`"
+              + (f" (checkpoint `{config['imagenet_checkpoint']}`)" if config.get("imagenet_checkpoint") else "")
+              + (f", {config['stem']} stem" if config.get("stem") not in (None, "auto") else "")
               + (" (frozen in phase 1)" if weights != "none" else " (trained from scratch)")
               + f", input {config['image_size'] or 'backbone default'} px uint8, preprocessing inside the model",
               f"- Head: {config['pooling']} pooling, dense {config['dense'] or 'none'}, dropout {config['dropout']}",

@@ -5,9 +5,11 @@ Because preprocessing lives inside the model, a saved or exported model takes ra
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import keras
+import yaml
 
 from affect_keras.models.augment import augmentation
 from affect_keras.models.backbones import build_backbone, get_backbone
@@ -15,11 +17,12 @@ from affect_keras.models.heads import HeadConfig, head
 from affect_keras.models.preprocessing import BackbonePreprocessing
 
 BACKBONE_LAYER = "backbone"
+BACKBONE_INFO = "backbone.json"  # beside backbone.weights.h5: what it takes to rebuild that backbone
 
 
 def build_model(backbone: str, num_classes: int, image_size: int, weights: str | None = "imagenet",
-                augment: str = "light", head_config: HeadConfig = HeadConfig(), seed: int | None = None
-                ) -> keras.Model:
+                augment: str = "light", head_config: HeadConfig = HeadConfig(), seed: int | None = None,
+                stem: str | None = None, checkpoint: str | None = None) -> keras.Model:
     """The classifier for `num_classes` expressions.
 
     Args:
@@ -29,11 +32,22 @@ def build_model(backbone: str, num_classes: int, image_size: int, weights: str |
             earlier run (`backbone.weights.h5`). With pretrained weights the backbone is frozen:
             `trainable=False` and called with `training=False`, so BatchNorm statistics never move.
         augment: preset of `affect_keras.models.augment`.
+        stem: the backbone's stem (ResNet18/34: "imagenet" or "small"); None: the backbone's default, or
+            for saved backbone weights the stem they were trained with (`saved_backbone`).
+        checkpoint: which ImageNet checkpoint (ResNet18/34: a timm tag); None: the default.
     """
     spec = get_backbone(backbone)
     shape = (image_size, image_size, 3)
     pretrained = weights is not None
-    net = build_backbone(spec.name, shape, "imagenet" if weights == "imagenet" else None)
+    if pretrained and weights != "imagenet":
+        saved = saved_backbone(Path(weights))
+        if saved.get("backbone", spec.name) != spec.name:
+            raise ValueError(f"--weights {weights} holds a {saved['backbone']} backbone, not {spec.name}")
+        if stem and saved.get("stem") and stem != saved["stem"]:
+            raise ValueError(f"--stem {stem}: the backbone in --weights {weights} has the {saved['stem']} stem")
+        # files without a recorded stem come from runs that chose it by size
+        stem = stem or saved.get("stem") or spec.default_stem(None, image_size)
+    net = build_backbone(spec.name, shape, "imagenet" if weights == "imagenet" else None, stem, checkpoint)
     if pretrained and weights != "imagenet":
         load_backbone_weights(net, Path(weights))
     net.name = BACKBONE_LAYER
@@ -56,6 +70,30 @@ def load_backbone_weights(net: keras.Model, path: Path) -> None:
         net.load_weights(path)
     except (ValueError, KeyError) as error:
         raise ValueError(f"--weights {path} does not fit backbone {net.name}: {error}") from None
+
+
+def saved_backbone(path: Path) -> dict:
+    """What is known of the backbone saved at `path`: its run's `backbone.json` (backbone, stem, image
+    size, weights it started from), or for runs older than that file the stem their config implied."""
+    info = path.parent / BACKBONE_INFO
+    if info.is_file():
+        return json.loads(info.read_text())
+    config = path.parent / "config.yaml"
+    if config.is_file():  # before backbone.json, ResNets got the small stem at 64 px or less
+        values = yaml.safe_load(config.read_text()) or {}
+        size = values.get("image_size") or get_backbone(values.get("backbone", "vgg16")).default_size
+        if values.get("backbone") in ("resnet18", "resnet34"):
+            return {"backbone": values["backbone"], "stem": "small" if size <= 64 else "imagenet"}
+        return {"backbone": values.get("backbone")} if values.get("backbone") else {}
+    return {}
+
+
+def save_backbone(model: keras.Model, run: Path, info: dict) -> Path:
+    """Write the backbone's weights and `backbone.json` into the run directory."""
+    path = Path(run) / "backbone.weights.h5"
+    backbone_of(model).save_weights(path)
+    (Path(run) / BACKBONE_INFO).write_text(json.dumps(info, indent=1))
+    return path
 
 
 def backbone_of(model: keras.Model) -> keras.Model:

@@ -27,7 +27,7 @@ from affect_keras.deploy.inference import CLASS_NAMES
 from affect_keras.deploy.model_card import write_model_card
 from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES, get_backbone
-from affect_keras.models.build import backbone_of, build_model, unfreeze
+from affect_keras.models.build import build_model, save_backbone, saved_backbone, unfreeze
 from affect_keras.models.heads import POOLINGS, HeadConfig
 from affect_keras.options import check
 from affect_keras.training import class_weights as cw
@@ -45,6 +45,8 @@ class TrainConfig:
     run_dir: str
     backbone: str = "vgg16"
     weights: str = "imagenet"
+    imagenet_checkpoint: str = ""
+    stem: str = "auto"
     image_size: int = 0
     augment: str = "light"
     pooling: str = "avg"
@@ -80,8 +82,15 @@ class TrainConfig:
     export: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
+        check([(self.backbone in BACKBONES, "backbone", f"must be one of {', '.join(BACKBONES)}")])
+        spec = get_backbone(self.backbone)
         checks = [
-            (self.backbone in BACKBONES, "backbone", f"must be one of {', '.join(BACKBONES)}"),
+            (self.stem in ("auto", *spec.stems), "stem", f"must be auto or one of {', '.join(spec.stems)} "
+                                                         f"for {self.backbone}"),
+            (self.weights != "imagenet" or self.stem in ("auto", spec.stems[0]), "stem",
+             f"{self.stem}: ImageNet weights need the {spec.stems[0]} stem"),
+            (self.imagenet_checkpoint in ("", *spec.checkpoints), "imagenet-checkpoint",
+             f"must be one of {', '.join(spec.checkpoints)} for {self.backbone}"),
             (self.augment in PRESETS, "augment", f"must be one of {', '.join(PRESETS)}"),
             (self.pooling in POOLINGS, "pooling", f"must be one of {', '.join(POOLINGS)}"),
             (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"),
@@ -104,6 +113,9 @@ class TrainConfig:
             (all(d >= 1 for d in self.dense), "dense", "sizes must be >= 1"),
             (self.weights in ("imagenet", "none") or Path(self.weights).is_file(), "weights",
              "must be imagenet, none, or an existing backbone.weights.h5"),
+            (self.finetune_epochs == 0 or self.weights != "none", "finetune-epochs",
+             "fine-tunes the top of a pretrained backbone; with --weights none the whole backbone trains "
+             "from the first epoch, so add --epochs instead"),
             (self.class_weights in cw.METHODS or Path(self.class_weights).is_file(), "class-weights",
              "must be auto, effective, none, or an existing YAML/JSON file"),
         ]
@@ -113,6 +125,16 @@ class TrainConfig:
     def size(self) -> int:
         return self.image_size or get_backbone(self.backbone).default_size
 
+    def resolve(self) -> None:
+        """Fill in what "auto" and "" stand for, so the saved config says what the run used."""
+        spec = get_backbone(self.backbone)
+        if self.weights == "imagenet":
+            self.imagenet_checkpoint = self.imagenet_checkpoint or spec.checkpoints[0]
+        elif self.weights != "none":  # a saved backbone keeps its stem; without a record, the size decided
+            self.stem = saved_backbone(Path(self.weights)).get("stem") or spec.default_stem(None, self.size)
+        if self.stem == "auto":
+            self.stem = spec.default_stem(None if self.weights == "none" else self.weights, self.size)
+
     @property
     def unfreeze_spec(self) -> int | list[str]:
         return int(self.unfreeze) if self.unfreeze.isdigit() else self.unfreeze.split(",")
@@ -121,6 +143,7 @@ class TrainConfig:
 def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     """Run both phases and write the run directory; returns the trained model."""
     config.validate()
+    config.resolve()
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)
     if config.sampling == "oversample" and config.class_weights != "none":
@@ -151,7 +174,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     model = build_model(config.backbone, len(names), config.size,
                         weights=None if config.weights == "none" else config.weights, augment=config.augment,
                         head_config=HeadConfig(config.pooling, tuple(config.dense), config.dropout,
-                                               config.head_batch_norm, config.l2), seed=config.seed)
+                                               config.head_batch_norm, config.l2), seed=config.seed,
+                        stem=config.stem, checkpoint=config.imagenet_checkpoint or None)
     steps = len(train_data)
     rate = learning_rate(config.schedule, config.lr, steps * config.epochs, steps * config.warmup_epochs,
                          config.step_every, config.step_factor)
@@ -167,7 +191,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
         model.fit(train_data, initial_epoch=config.epochs, epochs=config.epochs + config.finetune_epochs,
                   callbacks=callbacks("phase2"), **fit)
     model.save(run / "last.keras")
-    backbone_of(model).save_weights(run / "backbone.weights.h5")
+    save_backbone(model, run, {"backbone": config.backbone, "stem": config.stem, "image_size": config.size,
+                               "weights": config.weights, "imagenet_checkpoint": config.imagenet_checkpoint})
     plot_curves(run / "history.csv", run / "curves.png")
     write_model_card(run)
     if config.export:
