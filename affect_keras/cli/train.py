@@ -12,7 +12,7 @@ from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES
 from affect_keras.models.heads import POOLINGS
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
-from affect_keras.training.run import PRECISIONS, TrainConfig, train
+from affect_keras.training.run import AUTO_VIEWS, PRECISIONS, TrainConfig, train
 
 DEFAULTS = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
             for f in dataclasses.fields(TrainConfig)}
@@ -78,6 +78,20 @@ def build_parser() -> ArgumentParser:
                                         "again continues an interrupted run there")
     run.add_argument("--monitor", default=d["monitor"], help="metric for the best checkpoint and early stopping")
     run.add_argument("--patience", type=int, default=d["patience"], help="early stopping (0: off)")
+    cache = parser.add_argument_group(
+        "feature cache (frozen backbone)",
+        "With a frozen backbone (--weights imagenet or PATH) phase 1 trains the head on backbone features "
+        "computed once per split and stored under --cache-dir, keyed by backbone, weights, size, pooling, "
+        "manifest, augmentation, views and seed; a later run with another head, loss or optimiser reuses "
+        "them without running the backbone. What it gives up: augmentation becomes --cache-views fixed "
+        "draws per image (epoch e trains on view e mod K) instead of a fresh draw every epoch, and --mix "
+        "is unavailable. Phase 2 fine-tunes uncached, from the same full model.")
+    cache.add_argument("--cache-views", type=int, default=d["cache_views"],
+                       help=f"augmented views stored per training image; 0: no cache, train as the backbone "
+                            f"runs every epoch; -1 (auto): 1 without augmentation, {AUTO_VIEWS} with it, 0 "
+                            f"when the backbone trains or --mix is on")
+    cache.add_argument("--cache-dir", default=d["cache_dir"], help="where features are stored "
+                                                                   "(default: DATA/feature_cache)")
     run.add_argument("--seed", type=int, default=d["seed"])
     run.add_argument("--export", nargs="+", choices=FORMATS, default=d["export"], metavar="FORMAT",
                      help=f"export the finished model: {', '.join(FORMATS)} (see export.py)")

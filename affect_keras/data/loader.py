@@ -80,14 +80,18 @@ class FaceBatches(keras.utils.PyDataset):
             return rng.choice(n, size=n, p=p / p.sum())
         return rng.permutation(n) if self.shuffle else np.arange(n)
 
-    def __getitem__(self, index: int):
+    def batch(self, index: int) -> tuple[int, np.ndarray]:
+        """(epoch, image indices) of batch `index` of the current epoch."""
         if not 0 <= index < len(self):
             raise IndexError(index)
         epoch, order = self._order
         if epoch != self.epoch:
             epoch, order = self.epoch, self.order(self.epoch)
             self._order = (epoch, order)  # one tuple assignment, so worker threads never see a mixed pair
-        chosen = order[index * self.batch_size:(index + 1) * self.batch_size]
+        return epoch, order[index * self.batch_size:(index + 1) * self.batch_size]
+
+    def __getitem__(self, index: int):
+        epoch, chosen = self.batch(index)
         images = np.stack([self.image(i) for i in chosen])
         targets = self.targets[chosen]
         if self.mix != "none":

@@ -31,12 +31,14 @@ from affect_keras.models.build import build_model, save_backbone, saved_backbone
 from affect_keras.models.heads import POOLINGS, HeadConfig
 from affect_keras.options import check
 from affect_keras.training import class_weights as cw
+from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
 from affect_keras.training.history import HistoryCSV, best_so_far
 from affect_keras.training.resume import RandomStateBackup
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES, learning_rate, optimizer
 from affect_keras.training.plots import plot_curves
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+AUTO_VIEWS = 4  # augmented views per training image cached by default when augmentation is on
 
 
 @dataclass
@@ -79,6 +81,8 @@ class TrainConfig:
     patience: int = 0
     precision: str = "float32"
     seed: int = 0
+    cache_views: int = -1
+    cache_dir: str = ""
     export: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
@@ -116,6 +120,11 @@ class TrainConfig:
             (self.finetune_epochs == 0 or self.weights != "none", "finetune-epochs",
              "fine-tunes the top of a pretrained backbone; with --weights none the whole backbone trains "
              "from the first epoch, so add --epochs instead"),
+            (self.cache_views >= -1, "cache-views", "must be -1 (auto), 0 (off) or a number of views"),
+            (self.cache_views <= 0 or self.weights != "none", "cache-views",
+             "needs a frozen backbone (--weights imagenet or PATH): with --weights none the features change"),
+            (self.cache_views <= 0 or self.mix == "none", "cache-views",
+             "cannot be used with --mix: MixUp and CutMix mix images, not features; use --cache-views 0"),
             (self.class_weights in cw.METHODS or Path(self.class_weights).is_file(), "class-weights",
              "must be auto, effective, none, or an existing YAML/JSON file"),
         ]
@@ -134,6 +143,9 @@ class TrainConfig:
             self.stem = saved_backbone(Path(self.weights)).get("stem") or spec.default_stem(None, self.size)
         if self.stem == "auto":
             self.stem = spec.default_stem(None if self.weights == "none" else self.weights, self.size)
+        if self.cache_views == -1:  # auto: cache whenever the backbone is frozen and nothing mixes images
+            frozen = self.weights != "none" and self.mix == "none"
+            self.cache_views = (1 if self.augment == "none" else AUTO_VIEWS) if frozen else 0
 
     @property
     def unfreeze_spec(self) -> int | list[str]:
@@ -183,7 +195,10 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     # shuffle=False: FaceBatches draws its own order from (seed, epoch), which survives a restore
     fit = dict(validation_data=val_data, class_weight=weights, verbose=verbose, shuffle=False)
     callbacks = lambda phase: [EpochOrder(train_data), *_callbacks(run, config, phase)]  # noqa: E731
-    model.fit(train_data, epochs=config.epochs, callbacks=callbacks("phase1"), **fit)
+    if config.cache_views:
+        _fit_head_on_cache(model, train_data, val_data, rate, config, run, fit)
+    else:
+        model.fit(train_data, epochs=config.epochs, callbacks=callbacks("phase1"), **fit)
     if config.finetune_epochs:
         trainable = unfreeze(model, config.unfreeze_spec)
         print(f"Fine-tuning {len(trainable)} backbone layers at lr {config.finetune_lr}")
@@ -201,6 +216,20 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     return model
 
 
+def _fit_head_on_cache(model, train_data, val_data, rate, config: TrainConfig, run: Path, fit: dict) -> None:
+    """Phase 1 on cached backbone features: the head's layers are the full model's, so this trains it."""
+    keys = cache_keys(model, config.backbone, config.stem, config.pooling, config.seed,
+                      {"train": (train_data, config.augment, config.cache_views), "val": (val_data, "none", 1)})
+    root = Path(config.cache_dir) if config.cache_dir else Path(config.data) / "feature_cache"
+    train_features = cached_features(model, train_data, keys["train"], root)
+    val_features = cached_features(model, val_data, keys["val"], root)
+    _, head = split_model(model)
+    _compile(head, rate, config)
+    head.fit(CachedBatches(train_data, train_features), epochs=config.epochs,
+             callbacks=[EpochOrder(train_data), *_callbacks(run, config, "phase1", full_model=model)],
+             **{**fit, "validation_data": CachedBatches(val_data, val_features)})
+
+
 def _compile(model: keras.Model, rate, config: TrainConfig) -> None:
     """Compile with the configured optimiser at `rate` (a float or a schedule); phase 2 compiles again."""
     opt = optimizer(config.optimizer, rate, config.momentum, config.nesterov, config.weight_decay)
@@ -210,16 +239,30 @@ def _compile(model: keras.Model, rate, config: TrainConfig) -> None:
                   jit_compile="auto")
 
 
-def _callbacks(run: Path, config: TrainConfig, phase: str) -> list[keras.callbacks.Callback]:
+class _FullModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that saves `full` whichever model fit trains (the head on cached features)."""
+
+    def __init__(self, full: keras.Model, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._full = full
+
+    def set_model(self, model):
+        super().set_model(self._full)
+
+
+def _callbacks(run: Path, config: TrainConfig, phase: str, full_model: keras.Model | None = None
+               ) -> list[keras.callbacks.Callback]:
     monitor = config.monitor
     mode = "min" if "loss" in monitor else "max"
+    checkpoint = dict(monitor=monitor, mode=mode, save_best_only=True,
+                      initial_value_threshold=best_so_far(run / "history.csv", monitor, mode))
     callbacks = [
         RandomStateBackup(run / "backup" / "random_state.json"),
         # the finished phase's state is kept, so a re-run after a kill in phase 2 skips phase 1
         keras.callbacks.BackupAndRestore(str(run / "backup" / phase), delete_checkpoint=False),
         HistoryCSV(run / "history.csv"),
-        keras.callbacks.ModelCheckpoint(str(run / "best.keras"), monitor=monitor, mode=mode, save_best_only=True,
-                                        initial_value_threshold=best_so_far(run / "history.csv", monitor, mode)),
+        _FullModelCheckpoint(full_model, str(run / "best.keras"), **checkpoint) if full_model is not None
+        else keras.callbacks.ModelCheckpoint(str(run / "best.keras"), **checkpoint),
     ]
     if _has_tensorflow():  # keras writes TensorBoard logs through tf.summary
         callbacks.append(keras.callbacks.TensorBoard(str(run / "logs")))

@@ -1,0 +1,149 @@
+"""Feature cache: with a frozen backbone, train the head on backbone features computed once.
+
+A frozen backbone's output for an image never changes, so running it every epoch (and decoding the
+JPEG again) is wasted work: the head alone trains two orders of magnitude faster on stored features.
+
+The model is split at its pooling layer (`head_pool`), the shared layers staying those of the full
+model: the *extractor* maps the float image the augmentation block hands on to pooled features, the
+*head* maps pooled features to probabilities. Training the head therefore trains the full model, which is
+what the run directory keeps (checkpoints, export, phase 2 continue from it unchanged).
+
+Each split's features are stored once as a `.npy` file, memory-mapped when read, in a folder named by the
+digest of everything that changes them (`CacheKey`): backbone, the digest of its weights, stem, image size,
+pooling, the split manifest's digest, augmentation preset, views and seed. Another run with a different
+head, class weighting, optimiser or schedule finds the same folder and reuses it without running the
+backbone. With augmentation, `views` augmented copies of every training image are stored and epoch e
+trains on view e mod views; validation is stored unaugmented.
+
+What caching gives up: augmentation is limited to `views` fixed draws per image instead of a fresh one
+every epoch, and MixUp/CutMix (which mix images, not features) are not available.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from affect_keras.atomic import write_text
+from affect_keras.data.loader import FaceBatches
+from affect_keras.models.augment import augmentation
+from affect_keras.models.build import backbone_of
+
+POOL_LAYER = "head_pool"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    backbone: str
+    weights_digest: str
+    stem: str
+    image_size: int
+    pooling: str
+    manifest_digest: str
+    augment: str
+    views: int
+    seed: int
+    format: int = FORMAT
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:20]
+
+
+def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """(extractor, head) sharing the full model's layers: float 0-255 image -> pooled features -> output."""
+    pooled = model.get_layer(POOL_LAYER).output
+    extractor = keras.Model(model.get_layer("preprocessing").input, pooled, name="extractor")
+    head = keras.Model(pooled, model.outputs, name="head")
+    return extractor, head
+
+
+def weights_digest(net: keras.Model) -> str:
+    digest = hashlib.sha256()
+    for weight in net.weights:
+        digest.update(weight.path.encode())
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    return digest.hexdigest()[:20]
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:20]
+
+
+def extract_features(extractor: keras.Model, data: FaceBatches, block: keras.Layer | None,
+                     batch_size: int = 64) -> np.ndarray:
+    """Pooled features of every image of `data` in manifest order; `block` augments them first."""
+    out = None
+    for start in range(0, len(data.files), batch_size):
+        images = np.stack([data.image(i) for i in range(start, min(start + batch_size, len(data.files)))])
+        x = images.astype("float32")
+        if block is not None:
+            x = keras.ops.convert_to_numpy(block(x, training=True))
+        features = keras.ops.convert_to_numpy(extractor(x, training=False))
+        if out is None:
+            out = np.empty((len(data.files), features.shape[-1]), features.dtype)
+        out[start:start + len(images)] = features
+    return out
+
+
+def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: Path,
+                    log=print) -> np.ndarray:
+    """(views, images, features) for `data`, memory-mapped from `root/<key digest>/<split>.npy`; computed
+    and stored the first time (under a temporary name, so an interrupted build is simply redone)."""
+    folder = Path(root) / key.digest()
+    path = folder / f"{data.split}.npy"
+    if path.is_file():
+        log(f"Feature cache: reusing {path}")
+        return np.load(path, mmap_mode="r")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(folder / "key.json", json.dumps(asdict(key), indent=1))
+    extractor, _ = split_model(model)
+    start = time.perf_counter()
+    views = []
+    for view in range(key.views):
+        block = augmentation(key.augment, seed=key.seed * 1000 + view) if key.augment != "none" else None
+        views.append(extract_features(extractor, data, block))
+    features = np.stack(views)
+    partial = folder / f"{data.split}.partial.npy"
+    np.save(partial, features)
+    os.replace(partial, path)
+    seconds = time.perf_counter() - start
+    log(f"Feature cache: {data.split}, {key.views} view(s) x {len(data.files)} images in {seconds:.1f} s "
+        f"({key.views * len(data.files) / max(seconds, 1e-9):.0f} images/s) -> {path}")
+    return np.load(path, mmap_mode="r")
+
+
+def cache_keys(model: keras.Model, backbone: str, stem: str, pooling: str, seed: int,
+               splits: dict[str, tuple[FaceBatches, str, int]]) -> dict[str, CacheKey]:
+    """The key of each split: {name: (data, augmentation preset, views)}; the weights hashed once."""
+    digest = weights_digest(backbone_of(model))
+    return {name: CacheKey(backbone=backbone, weights_digest=digest, stem=stem, image_size=data.image_size,
+                           pooling=pooling, manifest_digest=file_digest(data.root / f"{data.split}.csv"),
+                           augment=augment, views=views, seed=seed)
+            for name, (data, augment, views) in splits.items()}
+
+
+class CachedBatches(keras.utils.PyDataset):
+    """Batches of cached features with the targets, order and sampling of the `FaceBatches` they stand for:
+    epoch e (set on `faces` by `EpochOrder`) reads view e mod views, in the order `faces.order(e)` draws."""
+
+    def __init__(self, faces: FaceBatches, features: np.ndarray):
+        super().__init__()
+        if features.shape[1] != len(faces.files):
+            raise ValueError(f"cached features hold {features.shape[1]} images, the {faces.split} split "
+                             f"{len(faces.files)}: remove the cache folder and run again")
+        self.faces, self.features = faces, features
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def __getitem__(self, index: int):
+        epoch, chosen = self.faces.batch(index)
+        return np.asarray(self.features[epoch % len(self.features)][chosen]), self.faces.targets[chosen]

@@ -1,0 +1,110 @@
+"""The feature cache: a frozen backbone runs once per split, the head trains on stored features, and the run
+directory ends with the same full model an uncached run writes."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from affect_keras.cli.train import main  # noqa: E402
+from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary  # noqa: E402
+from affect_keras.models.build import build_model, save_backbone  # noqa: E402
+from affect_keras.training import cache  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, small_sample):
+    """A backbone file as an earlier run leaves it (random weights: the numbers need not be good)."""
+    folder = tmp_path_factory.mktemp("earlier_run")
+    keras.utils.set_random_seed(0)
+    model = build_model("resnet18", 8, 32, weights=None, augment="none")
+    return save_backbone(model, folder, {"backbone": "resnet18", "stem": "small", "image_size": 32})
+
+
+def args(data, backbone, run, *extra):
+    return ["--data", str(data), "--backbone", "resnet18", "--weights", str(backbone), "--image-size", "32",
+            "--epochs", "3", "--batch-size", "16", "--augment", "none", "--run-dir", str(run), "--seed", "1",
+            "--cache-dir", str(run.parent / "cache"), *extra]
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    calls = []
+    original = cache.extract_features
+
+    def counting(extractor, data, block, **kwargs):
+        calls.append(data.split)
+        return original(extractor, data, block, **kwargs)
+
+    monkeypatch.setattr(cache, "extract_features", counting)
+    return calls
+
+
+def test_cached_and_uncached_runs_agree_and_keep_the_full_model(small_sample, pretrained, tmp_path, counted):
+    assert main(args(small_sample, pretrained, tmp_path / "cached")) == 0
+    assert counted == ["train", "val"]
+    assert main(args(small_sample, pretrained, tmp_path / "plain", "--cache-views", "0")) == 0
+    assert counted == ["train", "val"]  # the uncached run builds no cache
+    cached = pd.read_csv(tmp_path / "cached/history.csv")
+    plain = pd.read_csv(tmp_path / "plain/history.csv")
+    assert abs(cached["val_accuracy"].iloc[-1] - plain["val_accuracy"].iloc[-1]) <= 0.01
+    np.testing.assert_allclose(cached["loss"], plain["loss"], rtol=1e-3)
+    assert yaml.safe_load((tmp_path / "cached/config.yaml").read_text())["cache_views"] == 1
+
+    # best.keras and last.keras are the full model: raw uint8 images in, and the same answers as the head
+    # gives on the stored features
+    names = read_summary(small_sample)["class_names"]
+    val = FaceBatches(small_sample, "val", names, 32, 64)
+    images = np.stack([val.image(i) for i in range(len(val.files))])
+    features = np.load(next((tmp_path / "cache").glob("*/val.npy")))[0]
+    for name in ("last.keras", "best.keras"):
+        full = keras.saving.load_model(tmp_path / "cached" / name)
+        assert full.input.dtype == "uint8"
+    full = keras.saving.load_model(tmp_path / "cached/last.keras")
+    _, head = cache.split_model(full)
+    np.testing.assert_allclose(full.predict(images, verbose=0), head.predict(features, verbose=0), atol=1e-4)
+
+
+def test_another_head_reuses_the_cache_without_running_the_backbone(small_sample, pretrained, tmp_path, counted,
+                                                                    capsys):
+    assert main(args(small_sample, pretrained, tmp_path / "a")) == 0
+    assert counted == ["train", "val"]
+    assert main(args(small_sample, pretrained, tmp_path / "b", "--dense", "64", "--optimizer", "sgd",
+                     "--class-weights", "none", "--schedule", "cosine")) == 0
+    assert counted == ["train", "val"]  # nothing extracted again
+    assert capsys.readouterr().out.count("Feature cache: reusing") == 2
+    # another image size, pooling or backbone file is another cache
+    assert main(args(small_sample, pretrained, tmp_path / "c", "--pooling", "max")) == 0
+    assert counted == ["train", "val"] * 2
+
+
+def test_augmented_views_cycle_by_epoch(small_sample, pretrained, tmp_path, counted):
+    assert main(args(small_sample, pretrained, tmp_path / "run", "--augment", "basic", "--cache-views", "3",
+                     "--epochs", "1")) == 0
+    train = np.load(next((tmp_path / "cache").glob("*/train.npy")), mmap_mode="r")
+    assert train.shape[0] == 3 and not np.allclose(train[0], train[1])
+    names = read_summary(small_sample)["class_names"]
+    faces = FaceBatches(small_sample, "train", names, 32, 16, shuffle=True, seed=1)
+    batches = cache.CachedBatches(faces, train)
+    order = EpochOrder(faces)
+    seen = {}
+    for epoch in (0, 1, 3):
+        order.on_epoch_begin(epoch)
+        x, y = batches[0]
+        seen[epoch] = (x, faces.order(epoch)[:16])
+        np.testing.assert_array_equal(x, train[epoch % 3][faces.order(epoch)[:16]])
+        np.testing.assert_array_equal(y, faces.targets[faces.order(epoch)[:16]])
+    assert not np.array_equal(seen[0][1], seen[3][1])  # a new order every epoch, view 0 again at epoch 3
+
+
+def test_cache_refuses_what_it_cannot_do(small_sample, pretrained, tmp_path, capsys):
+    for extra, message in ((["--weights", "none", "--cache-views", "2"], "needs a frozen backbone"),
+                           (["--mix", "mixup", "--cache-views", "2"], "cannot be used with --mix")):
+        with pytest.raises(SystemExit) as exit_:
+            main(args(small_sample, pretrained, tmp_path / "run", *extra))
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
