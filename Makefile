@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(TF_EXTRA)
 DEMO ?= build/demo
 
-.PHONY: venv demo test clean
+.PHONY: venv demo test quick clean
 
 venv: $(STAMP)
 
@@ -38,6 +38,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# For iteration: everything but the minutes-long learning, resume and benchmark tests (marked slow).
+quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -16,6 +16,8 @@ from affect_keras.data.loader import FaceBatches
 from affect_keras.data.prepare import PrepareConfig, prepare
 from conftest import REPO
 
+pytestmark = pytest.mark.slow  # minutes of training each
+
 CHANCE = 1 / 8
 # From scratch, the default head (dense 256, batch norm, dropout) held ResNet18 at ~22 % after two
 # epochs where a plain linear head reached 93 %; the default is meant for frozen pretrained backbones.

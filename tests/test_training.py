@@ -112,6 +112,7 @@ def final_weights(run):
     return keras.saving.load_model(run / "last.keras").get_weights()
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_and_ends_where_an_uninterrupted_run_does(small_data, tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     whole, killed = tmp_path / "whole", tmp_path / "killed"
@@ -136,6 +137,7 @@ def test_another_run_in_the_same_directory_is_refused(small_data, tmp_path, caps
     run = tmp_path / "run"
     (run).mkdir()
     (run / "config.yaml").write_text("backbone: vgg16\n")
+    (run / "history.csv").write_text("epoch,loss\n0,1.0\n")  # it finished an epoch: a run to protect
     with pytest.raises(SystemExit) as exit_:
         main(["--data", str(small_data), "--run-dir", str(run), "--weights", "none"])
     assert exit_.value.code == 1

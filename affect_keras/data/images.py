@@ -6,6 +6,7 @@ Every failure becomes an `ImageError` whose message is the reason reported for t
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -28,8 +29,19 @@ def load_rgb(path: Path) -> Image.Image:
     """Decode an image fully and return it as 8-bit RGB.
 
     Grayscale, palette, CMYK and 16-bit images are converted; transparency is composited onto black.
-    A missing, truncated or undecodable file raises `ImageError`.
+    A missing, truncated or undecodable file raises `ImageError`, and so does an image of more pixels than
+    PIL's decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`, 89.5 megapixels: far beyond any face photo,
+    and what a 400 KB PNG can expand to is several GB of memory).
     """
+    try:
+        with warnings.catch_warnings():  # PIL only warns between one and two times its limit
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return _decode(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"image too large (over {Image.MAX_IMAGE_PIXELS:,} pixels)") from None
+
+
+def _decode(path: Path) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()

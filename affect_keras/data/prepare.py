@@ -168,9 +168,12 @@ class _Item:
 def prepare(config: PrepareConfig) -> Summary:
     config.validate()
     out = Path(config.out)
+    saved = out / CONFIG_FILE
+    if out.is_dir() and any(out.iterdir()) and not saved.is_file():
+        raise ValueError(f"--out {out} is not empty and was not written by prepare_dataset.py (it has no "
+                         f"{CONFIG_FILE}); nothing was changed: choose a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
     scheme = get_scheme(config.labels)
-    saved = out / CONFIG_FILE
     if not (saved.is_file() and _same_images(yaml.safe_load(saved.read_text()), config.to_dict())):
         _clear(out)  # other settings made these images: none of them may be reused
     (out / "summary.json").unlink(missing_ok=True)  # written last: its presence means finished

@@ -47,7 +47,8 @@ def build_model(backbone: str, num_classes: int, image_size: int, weights: str |
             raise ValueError(f"--stem {stem}: the backbone in --weights {weights} has the {saved['stem']} stem")
         # files without a recorded stem come from runs that chose it by size
         stem = stem or saved.get("stem") or spec.default_stem(None, image_size)
-    net = build_backbone(spec.name, shape, "imagenet" if weights == "imagenet" else None, stem, checkpoint)
+    net = build_backbone(spec.name, shape, "imagenet" if weights == "imagenet" else None, stem, checkpoint,
+                         backbone_padding(weights))
     if pretrained and weights != "imagenet":
         load_backbone_weights(net, Path(weights))
     net.name = BACKBONE_LAYER
@@ -88,11 +89,20 @@ def saved_backbone(path: Path) -> dict:
     return {}
 
 
-def save_backbone(model: keras.Model, run: Path, info: dict) -> Path:
-    """Write the backbone's weights and `backbone.json` into the run directory."""
+def backbone_padding(weights: str | None) -> str:
+    """ResNet18/34's padding for `weights`: a saved backbone's own (without backbone.json it predates the
+    torch padding), else torch's."""
+    if weights in (None, "none", "imagenet"):
+        return "torch"
+    saved = saved_backbone(Path(weights))
+    return saved.get("padding", "torch") if (Path(weights).parent / BACKBONE_INFO).is_file() else "keras"
+
+
+def save_backbone(model: keras.Model, run: Path, info: dict, padding: str = "torch") -> Path:
+    """Write the backbone's weights and `backbone.json` (`info` plus its padding) into the run directory."""
     path = Path(run) / "backbone.weights.h5"
     backbone_of(model).save_weights(path)
-    (Path(run) / BACKBONE_INFO).write_text(json.dumps(info, indent=1))
+    (Path(run) / BACKBONE_INFO).write_text(json.dumps({**info, "padding": padding}, indent=1))
     return path
 
 

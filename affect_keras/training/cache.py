@@ -86,7 +86,7 @@ def extract_features(extractor: keras.Model, data: FaceBatches, block: keras.Lay
         x = images.astype("float32")
         if block is not None:
             x = keras.ops.convert_to_numpy(block(x, training=True))
-        features = keras.ops.convert_to_numpy(extractor(x, training=False))
+        features = np.asarray(extractor.predict_on_batch(x))  # compiled once, unlike an eager call
         if out is None:
             out = np.empty((len(data.files), features.shape[-1]), features.dtype)
         out[start:start + len(images)] = features

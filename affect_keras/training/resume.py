@@ -4,6 +4,9 @@ BackupAndRestore saves weights and optimizer state, but not the SeedGenerator st
 augmentation layers and dropout; a resumed run would redraw the augmentations of its first epochs and
 drift from an uninterrupted run. This callback records those states at the end of every epoch, keyed by
 the epoch that comes next, and puts them back when the run starts that epoch again.
+
+States are stored by variable path, so phase 1 on cached features (which trains the head model, holding
+only the head's generators) and phase 2 (the full model) share one record: each takes back what it has.
 """
 
 from __future__ import annotations
@@ -34,11 +37,13 @@ class RandomStateBackup(keras.callbacks.Callback):
             return
         self._checked = True
         states = self._saved().get(str(epoch))
-        if states is not None:
-            for variable, state in zip(self._generators(), states, strict=True):
-                variable.assign(np.array(state, dtype=variable.dtype))
+        if isinstance(states, list):  # written before states were keyed by path: in generator order
+            states = {v.path: state for v, state in zip(self._generators(), states, strict=True)}
+        for variable in self._generators():
+            if states and variable.path in states:
+                variable.assign(np.array(states[variable.path], dtype=variable.dtype))
 
     def on_epoch_end(self, epoch, logs=None):
         saved = self._saved()
-        saved[str(epoch + 1)] = [keras.ops.convert_to_numpy(v).tolist() for v in self._generators()]
+        saved[str(epoch + 1)] = {v.path: keras.ops.convert_to_numpy(v).tolist() for v in self._generators()}
         write_text(self.path, json.dumps(saved))

@@ -27,7 +27,7 @@ from affect_keras.deploy.inference import CLASS_NAMES
 from affect_keras.deploy.model_card import write_model_card
 from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES, get_backbone
-from affect_keras.models.build import build_model, save_backbone, saved_backbone, unfreeze
+from affect_keras.models.build import backbone_padding, build_model, save_backbone, saved_backbone, unfreeze
 from affect_keras.models.heads import POOLINGS, HeadConfig
 from affect_keras.options import check
 from affect_keras.training import class_weights as cw
@@ -38,6 +38,8 @@ from affect_keras.training.optim import OPTIMIZERS, SCHEDULES, learning_rate, op
 from affect_keras.training.plots import plot_curves
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+METRICS = ("loss", "accuracy", "top2")  # what _compile makes fit log, for training and validation
+MONITORS = (*METRICS, *(f"val_{m}" for m in METRICS))
 AUTO_VIEWS = 4  # augmented views per training image cached by default when augmentation is on
 
 
@@ -125,6 +127,7 @@ class TrainConfig:
              "needs a frozen backbone (--weights imagenet or PATH): with --weights none the features change"),
             (self.cache_views <= 0 or self.mix == "none", "cache-views",
              "cannot be used with --mix: MixUp and CutMix mix images, not features; use --cache-views 0"),
+            (self.monitor in MONITORS, "monitor", f"must be one of the metrics a run logs: {', '.join(MONITORS)}"),
             (self.class_weights in cw.METHODS or Path(self.class_weights).is_file(), "class-weights",
              "must be auto, effective, none, or an existing YAML/JSON file"),
         ]
@@ -165,7 +168,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     names = summary["class_names"]
     run = Path(config.run_dir)
     settings = yaml.safe_dump(asdict(config), sort_keys=False)
-    if (run / "config.yaml").is_file() and (run / "config.yaml").read_text() != settings:
+    finished_epoch = (run / "history.csv").is_file()  # a run that failed before it is nothing to protect
+    if finished_epoch and (run / "config.yaml").is_file() and (run / "config.yaml").read_text() != settings:
         raise ValueError(f"--run-dir {run} holds a run with other settings; choose another --run-dir, or "
                          f"continue that run with --config {run / 'config.yaml'}")
     run.mkdir(parents=True, exist_ok=True)
@@ -207,7 +211,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
                   callbacks=callbacks("phase2"), **fit)
     model.save(run / "last.keras")
     save_backbone(model, run, {"backbone": config.backbone, "stem": config.stem, "image_size": config.size,
-                               "weights": config.weights, "imagenet_checkpoint": config.imagenet_checkpoint})
+                               "weights": config.weights, "imagenet_checkpoint": config.imagenet_checkpoint},
+                  backbone_padding(None if config.weights == "none" else config.weights))
     plot_curves(run / "history.csv", run / "curves.png")
     write_model_card(run)
     if config.export:

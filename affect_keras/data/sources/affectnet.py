@@ -76,7 +76,7 @@ def read_original(root: Path) -> SourceItems:
         path = root / ORIGINAL_LISTS / filename
         if not path.is_file():
             continue
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # a BOM is not part of the header
             rows = csv.reader(handle)
             first = next(rows, None)
             if first is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
+from affect_keras.data.images import inside_root
 from affect_keras.data.records import SOURCE_SPLITS, Record, Skipped, SourceItems
 from affect_keras.labels import code_of_folder
 
@@ -32,6 +33,9 @@ def read(root: Path, class_map: Mapping[str, str] | None = None) -> SourceItems:
             for path in sorted(class_dir.rglob("*")):
                 rel = path.relative_to(root).as_posix()
                 if path.is_dir() or path.name.startswith("."):
+                    continue
+                if inside_root(root, rel) is None:  # a symbolic link leading out of --root
+                    yield Skipped(rel, "path outside the dataset root (symbolic link)", split)
                     continue
                 if path.suffix.lower() not in IMAGE_SUFFIXES:
                     yield Skipped(rel, f"not an image file ({path.suffix or 'no extension'})", split)

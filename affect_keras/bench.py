@@ -1,0 +1,265 @@
+"""Benchmark: where frozen-backbone training spends its time, measured in one process on the same data.
+
+    python -m affect_keras.bench --size 224 --images 256 --out bench.json
+
+prints a table and writes JSON of images/s for: decoding the prepared JPEGs (FaceBatches, and a tf.data
+map for reference); per backbone, a frozen-backbone training epoch without the cache, the one-time cache
+build, and a head epoch on cached features; the project's training step against a plain keras model of
+the same backbone and head fed from memory; and predictions of the exported SavedModel, TFLite and ONNX
+models. Steady-state figures: every training figure is the last of several epochs, so compilation and
+the first epoch's JPEG decoding are left out. Ratios between rows are what carries over to other machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+DEFAULT_BACKBONES = ("vgg16", "efficientnetb3", "resnet18", "mobilenetv2")
+
+
+def _rate(images: int, seconds: float) -> float:
+    return images / max(seconds, 1e-9)
+
+
+def _epoch_timer():
+    """A keras callback recording each epoch's wall time in `.seconds` (keras imported only when used)."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        seconds: list[float] = []
+
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return EpochTimer()
+
+
+def decode_rates(data: Path, names: list[str], size: int, batch: int) -> dict[str, float]:
+    """First pass over the training JPEGs: FaceBatches on its two worker threads, and a tf.data map."""
+    from affect_keras.data.loader import FaceBatches
+
+    faces = FaceBatches(data, "train", names, size, batch)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(faces.__getitem__, range(len(faces))))
+    rates = {"FaceBatches": _rate(len(faces.files), time.perf_counter() - start)}
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return rates
+
+    def decode(path):
+        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+        return tf.cast(tf.image.resize(image, (size, size)), tf.uint8)
+
+    dataset = (tf.data.Dataset.from_tensor_slices(faces.files).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+               .batch(batch).prefetch(tf.data.AUTOTUNE))
+    start = time.perf_counter()
+    for _ in dataset:
+        pass
+    rates["tf.data map (decode only)"] = _rate(len(faces.files), time.perf_counter() - start)
+    return rates
+
+
+def frozen_vs_cached(backbone: str, data: Path, names: list[str], size: int, batch: int, epochs: int,
+                     work: Path) -> dict[str, float]:
+    """images/s of a frozen-backbone epoch, of building the cache, and of a head epoch on the cache."""
+    import keras
+
+    from affect_keras.data.loader import EpochOrder, FaceBatches
+    from affect_keras.models.build import build_model, save_backbone
+    from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
+
+    keras.utils.set_random_seed(0)
+    source = build_model(backbone, len(names), size, weights=None, augment="none", stem="imagenet")
+    folder = work / backbone
+    folder.mkdir(exist_ok=True)
+    path = save_backbone(source, folder, {"backbone": backbone, "stem": "imagenet", "image_size": size})
+    model = build_model(backbone, len(names), size, weights=str(path), augment="none", stem="imagenet")
+    faces = FaceBatches(data, "train", names, size, batch, shuffle=True)
+    n = len(faces.files)
+
+    model.compile("adam", "categorical_crossentropy", jit_compile="auto")
+    timer = _epoch_timer()
+    model.fit(faces, epochs=2, verbose=0, shuffle=False, callbacks=[EpochOrder(faces), timer])
+    uncached = _rate(n, timer.seconds[-1])
+
+    keys = cache_keys(model, backbone, "imagenet", "avg", 0, {"train": (faces, "none", 1)})
+    start = time.perf_counter()
+    features = cached_features(model, faces, keys["train"], work / "cache", log=lambda *_: None)
+    build = _rate(n, time.perf_counter() - start)
+    _, head = split_model(model)
+    head.compile("adam", "categorical_crossentropy", jit_compile="auto")
+    timer = _epoch_timer()
+    head.fit(CachedBatches(faces, features), epochs=epochs, verbose=0, shuffle=False,
+             callbacks=[EpochOrder(faces), timer])
+    cached = _rate(n, timer.seconds[-1])
+    return {"frozen epoch, uncached": uncached, "cache build (once)": build, "head epoch, cached": cached,
+            "cached / uncached": cached / uncached}
+
+
+def own_vs_plain(backbone: str, data: Path, names: list[str], size: int, batch: int, work: Path) -> dict:
+    """The project's model on its own input path against a plain keras model (same backbone and head)
+    fed float arrays from memory: both train the head on a frozen backbone, uncached."""
+    import keras
+    import numpy as np
+
+    from affect_keras.data.loader import EpochOrder, FaceBatches
+    from affect_keras.models.backbones import build_backbone, get_backbone
+    from affect_keras.models.build import build_model
+    from affect_keras.models.heads import HeadConfig
+    from affect_keras.models.preprocessing import BackbonePreprocessing
+
+    head = HeadConfig(dense=(), dropout=0.0, batch_norm=False, l2=0.0)
+    faces = FaceBatches(data, "train", names, size, batch, shuffle=True)
+    images = np.stack([faces.image(i) for i in range(len(faces.files))])  # also fills FaceBatches' cache
+    n = len(images)
+    path = work / backbone / "backbone.weights.h5"
+    ours = build_model(backbone, len(names), size, weights=str(path), augment="none", head_config=head,
+                       stem="imagenet")
+    ours.compile("adam", "categorical_crossentropy", jit_compile="auto")
+    timer = _epoch_timer()
+    ours.fit(faces, epochs=3, verbose=0, shuffle=False, callbacks=[EpochOrder(faces), timer])
+    own = _rate(n, timer.seconds[-1])
+
+    net = build_backbone(backbone, (size, size, 3), None, "imagenet")
+    net.load_weights(path)
+    net.trainable = False
+    inputs = keras.Input((size, size, 3))
+    x = BackbonePreprocessing(get_backbone(backbone).preprocessing)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(net(x, training=False))
+    plain = keras.Model(inputs, keras.layers.Dense(len(names), activation="softmax")(x))
+    plain.compile("adam", "categorical_crossentropy", jit_compile="auto")
+    timer = _epoch_timer()
+    plain.fit(images.astype("float32"), faces.targets, batch_size=batch, epochs=3, verbose=0, callbacks=[timer])
+    reference = _rate(n, timer.seconds[-1])
+    return {"backbone": backbone, "project (FaceBatches)": own, "plain keras, from memory": reference,
+            "project / plain": own / reference}
+
+
+def export_rates(backbone: str, data: Path, size: int, batch: int, work: Path) -> dict[str, float]:
+    """Predictions per second of each exported format, on the validation images."""
+    import numpy as np
+
+    from affect_keras.data.loader import FaceBatches, read_summary
+    from affect_keras.deploy.export import export
+    from affect_keras.training.run import TrainConfig, train
+
+    run = work / "export_run"
+    train(TrainConfig(data=str(data), run_dir=str(run), backbone=backbone, weights=str(work / backbone /
+                      "backbone.weights.h5"), image_size=size, augment="none", epochs=1, batch_size=batch,
+                      cache_dir=str(work / "cache")), verbose=0)
+    paths = export(run, ["saved_model", "tflite", "onnx"])
+    names = read_summary(data)["class_names"]
+    val = FaceBatches(data, "val", names, size, batch)
+    images = np.stack([val.image(i) for i in range(len(val.files))])
+    rates = {}
+    import tensorflow as tf
+    loaded = tf.saved_model.load(str(paths["saved_model"]))
+    rates["SavedModel"] = _timed(lambda x: loaded.serve(tf.constant(x)).numpy(), images, batch)
+    interpreter = tf.lite.Interpreter(model_path=str(paths["tflite"]), num_threads=2)
+
+    def tflite(x):
+        index = interpreter.get_input_details()[0]["index"]
+        interpreter.resize_tensor_input(index, x.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(index, x)
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+    rates["TFLite"] = _timed(tflite, images, batch)
+    try:
+        import onnxruntime
+    except ImportError:
+        return rates
+    session = onnxruntime.InferenceSession(str(paths["onnx"]))
+    name = session.get_inputs()[0].name
+    rates["ONNX (onnxruntime)"] = _timed(lambda x: session.run(None, {name: x})[0], images, batch)
+    return rates
+
+
+def _timed(predict, images, batch: int) -> float:
+    predict(images[:batch])  # warm-up
+    start = time.perf_counter()
+    for k in range(0, len(images), batch):
+        predict(images[k:k + batch])
+    return _rate(len(images), time.perf_counter() - start)
+
+
+def main(argv=None) -> int:
+    from affect_keras.cli.common import ArgumentParser
+
+    parser = ArgumentParser(prog="python -m affect_keras.bench", description=__doc__.split("\n\n")[0])
+    what = parser.add_argument_group("what to measure")
+    what.add_argument("--backbones", nargs="+", default=list(DEFAULT_BACKBONES), metavar="NAME")
+    what.add_argument("--size", type=int, default=224, help="image side, pixels")
+    what.add_argument("--images", type=int, default=256, help="training images (sample faces) per measurement")
+    what.add_argument("--batch-size", type=int, default=32)
+    what.add_argument("--head-epochs", type=int, default=3, help="cached head epochs; the last is timed")
+    what.add_argument("--compare-backbone", default="mobilenetv2",
+                      help="backbone of the own-vs-plain comparison and of the exported models")
+    where = parser.add_argument_group("data and output")
+    where.add_argument("--data", help="a prepared dataset (default: the built-in sample, prepared in a "
+                                      "temporary folder at --size)")
+    where.add_argument("--out", default="bench.json", help="JSON results")
+    args = parser.parse_args(argv)
+
+    from affect_keras.models.backbones import BACKBONES
+    unknown = [b for b in args.backbones + [args.compare_backbone] if b not in BACKBONES]
+    if unknown:
+        parser.error(f"argument --backbones: unknown {', '.join(unknown)}; choose from {', '.join(BACKBONES)}")
+    if args.size < 32 or args.images < 2 * args.batch_size:
+        parser.error("argument --size must be >= 32 and --images at least twice --batch-size")
+
+    import keras
+    from tabulate import tabulate
+
+    from affect_keras.data.loader import read_summary
+    from affect_keras.data.prepare import PrepareConfig, prepare
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        data = Path(args.data) if args.data else work / "data"
+        if not args.data:  # count is before the sample's 8 % val split and its unlabelled faces
+            prepare(PrepareConfig(source="sample", out=data, count=int(args.images * 1.25), size=args.size))
+        names = read_summary(data)["class_names"]
+        results = {"size": args.size, "batch_size": args.batch_size, "backend": keras.backend.backend(),
+                   "input images/s": decode_rates(data, names, args.size, args.batch_size), "backbones": {}}
+        for backbone in dict.fromkeys(args.backbones + [args.compare_backbone]):
+            results["backbones"][backbone] = frozen_vs_cached(backbone, data, names, args.size, args.batch_size,
+                                                              args.head_epochs, work)
+        results["training step"] = own_vs_plain(args.compare_backbone, data, names, args.size, args.batch_size,
+                                                work)
+        results["predict images/s"] = export_rates(args.compare_backbone, data, args.size, args.batch_size, work)
+
+    print(f"\nInput ({args.size} px), images/s")
+    print(tabulate(results["input images/s"].items(), headers=["path", "images/s"], floatfmt=".0f"))
+    print("\nFrozen backbone, images/s")
+    rows = [[b, r["frozen epoch, uncached"], r["cache build (once)"], r["head epoch, cached"], r["cached / uncached"]]
+            for b, r in results["backbones"].items()]
+    print(tabulate(rows, headers=["backbone", "uncached epoch", "cache build", "cached head epoch", "ratio"],
+                   floatfmt=".1f"))
+    step = results["training step"]
+    print(f"\nTraining step ({step['backbone']}, frozen, uncached): project {step['project (FaceBatches)']:.1f}, "
+          f"plain keras from memory {step['plain keras, from memory']:.1f} images/s, "
+          f"ratio {step['project / plain']:.2f}")
+    print("\nExported model predictions, images/s")
+    print(tabulate(results["predict images/s"].items(), headers=["format", "images/s"], floatfmt=".0f"))
+    Path(args.out).write_text(json.dumps(results, indent=1))
+    print(f"\nWrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""The benchmark at a tiny size: every figure present and positive (no timing is asserted here)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+
+@pytest.mark.slow
+def test_bench_measures_every_path(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-m", "affect_keras.bench", "--size", "32", "--images", "64",
+                           "--batch-size", "16", "--backbones", "resnet18", "mobilenetv2", "--compare-backbone",
+                           "resnet18", "--head-epochs", "2", "--out", str(out)],
+                          cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert set(results["input images/s"]) >= {"FaceBatches"}
+    assert set(results["backbones"]) == {"resnet18", "mobilenetv2"}
+    for figures in results["backbones"].values():
+        assert set(figures) == {"frozen epoch, uncached", "cache build (once)", "head epoch, cached",
+                                "cached / uncached"}
+        assert all(value > 0 for value in figures.values())
+    step = results["training step"]
+    assert step["backbone"] == "resnet18" and step["project / plain"] > 0
+    assert {"SavedModel", "TFLite"} <= set(results["predict images/s"])
+    assert all(value > 0 for value in results["predict images/s"].values())
+    assert "Frozen backbone, images/s" in done.stdout and "cached head epoch" in done.stdout

@@ -1,0 +1,101 @@
+"""Reliability cases found by trying the tools as a new user would: each failed before its fix."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from affect_keras.cli.prepare import main as prepare_main  # noqa: E402
+from affect_keras.cli.train import main as train_main  # noqa: E402
+from affect_keras.data.records import Skipped  # noqa: E402
+from affect_keras.data.sources import affectnet  # noqa: E402
+
+LINEAR = ["--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]
+
+
+def test_prepare_never_deletes_a_folder_it_did_not_write(tmp_path, capsys):
+    """Case 1: --out holding the user's own train/ and test/ was emptied without a word."""
+    out = tmp_path / "mine"
+    (out / "train" / "Happy").mkdir(parents=True)
+    (out / "train" / "Happy" / "my_face.jpg").write_bytes(b"user data")
+    (out / "test").mkdir()
+    (out / "test" / "notes.txt").write_text("user notes")
+    with pytest.raises(SystemExit) as exit_:
+        prepare_main(["--source", "sample", "--count", "40", "--size", "32", "--out", str(out)])
+    assert exit_.value.code != 0
+    error = capsys.readouterr().err
+    assert f"--out {out} is not empty and was not written by prepare_dataset.py" in error and "\n" not in error.strip()
+    assert (out / "train" / "Happy" / "my_face.jpg").read_bytes() == b"user data"
+    assert (out / "test" / "notes.txt").read_text() == "user notes"
+    # its own output is still re-run in place
+    fresh = tmp_path / "fresh"
+    assert prepare_main(["--source", "sample", "--count", "40", "--size", "32", "--out", str(fresh)]) == 0
+    assert prepare_main(["--source", "sample", "--count", "40", "--size", "32", "--out", str(fresh)]) == 0
+
+
+def test_a_misspelt_monitor_is_refused_before_training(small_sample, tmp_path, capsys):
+    """Case 6: --monitor val_acuracy trained to the end and never wrote best.keras."""
+    with pytest.raises(SystemExit) as exit_:
+        train_main(["--data", str(small_sample), "--weights", "none", "--monitor", "val_acuracy",
+                    "--run-dir", str(tmp_path / "run")])
+    assert exit_.value.code == 2
+    assert "argument --monitor must be one of the metrics a run logs: loss, accuracy, top2, val_loss, " \
+           "val_accuracy, val_top2" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_that_failed_before_its_first_epoch_does_not_block_the_corrected_command(small_sample, tmp_path):
+    """Case 7: a failed start (offline ImageNet weights, say) left config.yaml, and the corrected command
+    was refused as 'a run with other settings'."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({"backbone": "vgg16", "weights": "imagenet"}))
+    assert train_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size",
+                       "32", "--epochs", "1", "--run-dir", str(run), *LINEAR]) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["backbone"] == "resnet18"
+
+
+def test_affectnet_csv_with_a_byte_order_mark(affectnet_original):
+    """Case 8: a CSV saved with a UTF-8 BOM had its header counted as a malformed row."""
+    lists = affectnet_original / "Manually_Annotated_file_lists" / "training.csv"
+    lists.write_bytes(b"\xef\xbb\xbf" + lists.read_bytes())
+    items = list(affectnet.read(affectnet_original))
+    header = [i for i in items if isinstance(i, Skipped) and "training.csv:1" == i.rel]
+    assert not header, header
+    assert len([i for i in items if isinstance(i, Skipped)]) == 3  # as without the BOM
+
+
+def test_a_symbolic_link_out_of_the_root_is_skipped_with_its_reason(tmp_path):
+    """Case 4: a link inside --root pointing outside it was followed."""
+    from affect_keras.data.sources import folders
+    from conftest import face_image
+    outside = tmp_path / "private.jpg"
+    face_image().save(outside)
+    root = tmp_path / "tree"
+    (root / "happy").mkdir(parents=True)
+    face_image(seed=1).save(root / "happy" / "own.jpg")
+    (root / "happy" / "link.jpg").symlink_to(outside)
+    items = list(folders.read(root))
+    skipped = [i for i in items if isinstance(i, Skipped)]
+    assert [(s.rel, s.reason) for s in skipped] == [("happy/link.jpg", "path outside the dataset root (symbolic link)")]
+    assert [i.rel for i in items if not isinstance(i, Skipped)] == ["happy/own.jpg"]
+
+
+@pytest.mark.parametrize("side", [120, 200])  # above PIL's limit (it warns) and above twice it (it raises)
+def test_a_decompression_bomb_is_a_counted_skip(side, tmp_path, monkeypatch):
+    """Case 5: a 20000 x 20000 PNG crashed prepare and predict; a 12000 x 12000 one printed PIL's warning.
+    The limit is scaled down here (PIL's is 89.5 megapixels) so the test needs no GB-sized image."""
+    import warnings
+
+    from PIL import Image
+
+    from affect_keras.data.images import ImageError, load_rgb
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    path = tmp_path / "bomb.png"
+    Image.new("L", (side, side)).save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and nothing is printed
+        with pytest.raises(ImageError, match=r"image too large \(over 10,000 pixels\)"):
+            load_rgb(path)
