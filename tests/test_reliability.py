@@ -99,3 +99,22 @@ def test_a_decompression_bomb_is_a_counted_skip(side, tmp_path, monkeypatch):
         warnings.simplefilter("error")  # and nothing is printed
         with pytest.raises(ImageError, match=r"image too large \(over 10,000 pixels\)"):
             load_rgb(path)
+
+
+def test_drop_class_scores_an_8_class_model_on_affectnet7_data(tiny_run, tmp_path):
+    """Case 11: `--drop-class Contempt` was refused on 7-class data, the README's AffectNet-7 use."""
+    import json
+
+    from affect_keras.cli.evaluate import main as evaluate_main
+    from affect_keras.data.prepare import PrepareConfig, prepare
+    seven = tmp_path / "seven"
+    prepare(PrepareConfig(source="sample", out=seven, count=200, size=32, labels="affectnet7"))
+    assert "Contempt" not in json.loads((seven / "summary.json").read_text())["class_names"]
+    out = tmp_path / "report"
+    assert evaluate_main([str(tiny_run / "run"), "--data", str(seven), "--split", "val", "--drop-class", "Contempt",
+                          "--out", str(out), "--repeats", "2"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["dropped_class"] == "Contempt" and len(report["class_names"]) == 7
+    assert sum(v["support"] for v in report["per_class"].values()) == report["images"] > 0
+    with pytest.raises(SystemExit):  # without --drop-class the class lists still have to match
+        evaluate_main([str(tiny_run / "run"), "--data", str(seven), "--split", "val", "--out", str(out)])

@@ -48,9 +48,10 @@ def evaluate(config: EvaluateConfig) -> dict:
     predictor = load_predictor(path)
     names = predictor.class_names
     data_names = read_summary(Path(config.data))["class_names"]
-    if data_names != names:
+    # with --drop-class, data prepared without that class (AffectNet-7 for an 8-class model) fits too
+    if data_names != names and data_names != [n for n in names if n != config.drop_class]:
         raise ValueError(f"--data {config.data}: classes {', '.join(data_names)} are not the model's "
-                         f"{', '.join(names)}")
+                         f"{', '.join(names)}" + (f" (nor without {config.drop_class})" if config.drop_class else ""))
     size = predictor.size
     data = FaceBatches(config.data, config.split, names, size, config.batch_size)
     if not len(data):
