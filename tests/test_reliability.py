@@ -118,3 +118,36 @@ def test_drop_class_scores_an_8_class_model_on_affectnet7_data(tiny_run, tmp_pat
     assert sum(v["support"] for v in report["per_class"].values()) == report["images"] > 0
     with pytest.raises(SystemExit):  # without --drop-class the class lists still have to match
         evaluate_main([str(tiny_run / "run"), "--data", str(seven), "--split", "val", "--out", str(out)])
+
+
+def _tree(root, files):
+    from PIL import Image
+    for name, colour in files.items():
+        (root / "happy").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 40), colour).save(root / "happy" / name)
+
+
+def _mean_rgb(path):
+    import numpy as np
+    from PIL import Image
+    return np.asarray(Image.open(path)).reshape(-1, 3).mean(axis=0)
+
+
+def test_a_changed_source_or_a_shifted_name_is_written_again(tmp_path):
+    """Case 2: reuse checked only that the output existed, so a changed source image, or new files shifting
+    the _2 collision suffixes, left old pixels under the name."""
+    root, out = tmp_path / "tree", tmp_path / "out"
+    _tree(root, {"a_b.jpg": (255, 0, 0), "other.jpg": (0, 255, 0)})
+    command = ["--source", "folders", "--root", str(root), "--out", str(out), "--size", "32", "--val-fraction", "0"]
+    assert prepare_main(command) == 0
+    assert _mean_rgb(out / "train/Happy/happy_a_b.jpg")[0] > 200  # red
+    _tree(root, {"other.jpg": (0, 0, 255)})  # the same name, new pixels (and size or time)
+    os.utime(root / "happy/other.jpg", ns=(1, 1))
+    assert prepare_main(command) == 0
+    assert _mean_rgb(out / "train/Happy/happy_other.jpg")[2] > 200  # blue now, not the old green
+    _tree(root, {"a b.jpg": (0, 0, 255)})  # sorts first, takes the name a_b.jpg; the red one becomes a_b_2
+    assert prepare_main(command) == 0
+    assert _mean_rgb(out / "train/Happy/happy_a_b.jpg")[2] > 200 and _mean_rgb(out / "train/Happy/happy_a_b_2.jpg")[0] > 200
+    manifest = {row.split(",")[0]: row.split(",")[6] for row in (out / "train.csv").read_text().splitlines()[1:]}
+    assert manifest["train/Happy/happy_a_b.jpg"] == "happy/a b.jpg"
+    assert prepare_main(command) == 0  # and an unchanged tree reuses everything

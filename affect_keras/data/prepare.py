@@ -9,7 +9,8 @@ Writes, under `out`::
     summary.json, skipped.csv            per-class counts per split; every skipped item with its reason
     prepare_config.yaml                  the resolved settings, re-runnable with --config
 
-A re-run with the same settings reuses finished images and removes nothing it still needs; a run killed
+A re-run with the same settings reuses finished images made from the same source files (provenance.json)
+and removes nothing it still needs; a run killed
 half way leaves only complete images (atomic writes), so the same command resumes it.
 """
 
@@ -32,6 +33,7 @@ import pandas as pd
 import yaml
 from tqdm import tqdm
 
+from affect_keras.atomic import write_text
 from affect_keras.data.images import ImageError, prepare_image
 from affect_keras.data.records import Record, Skipped
 from affect_keras.data.sources import affectnet, ferplus, folders, sample
@@ -42,6 +44,7 @@ SOURCES = ("affectnet", "ferplus", "folders", "sample")
 SPLITS = ("train", "val", "test")
 SAMPLINGS = ("none", "down", "up")
 CONFIG_FILE = "prepare_config.yaml"
+PROVENANCE = "provenance.json"  # output file -> [source, size, mtime_ns, box]: what each image was made from
 SAMPLE_DIR = "affectnet_sample"
 
 
@@ -181,6 +184,7 @@ def prepare(config: PrepareConfig) -> Summary:
 
     items, skipped = _assign(read_source(config), scheme, config)
     _name_files(items)
+    _forget_stale_images(out, items)
     rng = np.random.default_rng(config.seed)
     started = time.perf_counter()
     counter = Counter()
@@ -283,6 +287,27 @@ def _name_files(items: list[_Item]) -> None:
         item.file = name
 
 
+def _origin(record: Record) -> list | None:
+    try:
+        stat = record.path.stat()
+    except OSError:  # missing: skipped when it is read
+        return None
+    return [record.rel, stat.st_size, stat.st_mtime_ns, list(record.box) if record.box else None]
+
+
+def _forget_stale_images(out: Path, items: list[_Item]) -> None:
+    """Delete outputs that were made from another source file, or from an older version of theirs, then
+    record what every planned output is made from. Reuse then only needs the output to exist: it is
+    either an earlier output of the same source, or written by this run (also after a kill)."""
+    path = out / PROVENANCE
+    earlier = json.loads(path.read_text()) if path.is_file() else {}
+    planned = {item.file: _origin(item.record) for item in items}
+    for file, origin in planned.items():
+        if (origin is None or earlier.get(file) != origin) and (out / file).is_file():
+            (out / file).unlink()
+    write_text(path, json.dumps(planned))
+
+
 def _work(task):
     index, source, destination, box, margin, size = task
     try:
@@ -297,7 +322,7 @@ def _process(items: list[_Item], config: PrepareConfig, out: Path, skipped: list
     """Write the images of `items` (in parallel); return the items that succeeded."""
     tasks, done = [], []
     for index, item in enumerate(items):
-        if (out / item.file).is_file():  # finished earlier with the same settings
+        if (out / item.file).is_file():  # made earlier from the same source with the same settings
             counter["reused"] += 1
             done.append(index)
         else:
