@@ -151,3 +151,57 @@ def test_a_changed_source_or_a_shifted_name_is_written_again(tmp_path):
     manifest = {row.split(",")[0]: row.split(",")[6] for row in (out / "train.csv").read_text().splitlines()[1:]}
     assert manifest["train/Happy/happy_a_b.jpg"] == "happy/a b.jpg"
     assert prepare_main(command) == 0  # and an unchanged tree reuses everything
+
+
+def _no_writing_under(monkeypatch, folder):
+    """What a read-only folder does to a user (root, who runs the tests here, could write anyway)."""
+    import pathlib
+    real = pathlib.Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if str(self).startswith(str(folder)):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", mkdir)
+
+
+def test_a_read_only_out_is_one_line_naming_the_flag(tiny_run, tmp_path, monkeypatch, capsys):
+    """Case 9: a read-only --out gave a 16-line PermissionError traceback (prepare and evaluate)."""
+    from affect_keras.cli.evaluate import main as evaluate_main
+    locked = tmp_path / "locked"
+    _no_writing_under(monkeypatch, locked)
+    with pytest.raises(SystemExit) as exit_:
+        prepare_main(["--source", "sample", "--count", "40", "--size", "32", "--out", str(locked / "data")])
+    assert exit_.value.code == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("prepare_dataset.py: error: argument --out: cannot write") and "\n" not in error
+    with pytest.raises(SystemExit) as exit_:
+        evaluate_main([str(tiny_run / "run"), "--data", str(tiny_run / "data"), "--split", "val",
+                       "--out", str(locked / "report")])
+    assert exit_.value.code == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("evaluate.py: error: argument --out: cannot write") and "\n" not in error
+
+
+def test_ctrl_c_during_prepare_stops_cleanly_and_the_same_command_resumes(tmp_path):
+    """Case 9: Ctrl-C during prepare printed a traceback from every worker."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+    out = tmp_path / "data"
+    command = [sys.executable, "prepare_dataset.py", "--source", "sample", "--count", "3000", "--size", "128",
+               "--out", str(out), "--workers", "2"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while process.poll() is None and not list(out.glob("train/*/*.jpg"))[:20][19:]:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr and "the same command resumes" in stderr
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    import re
+    assert done.returncode == 0 and int(re.search(r"(\d+) reused", done.stdout).group(1)) >= 20

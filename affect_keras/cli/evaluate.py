@@ -48,6 +48,9 @@ def main(argv=None) -> int:
         return _evaluate(config)
     except ValueError as error:
         parser.fail(error)
+    except PermissionError as error:
+        parser.exit(1, f"evaluate.py: error: argument --out: cannot write {error.filename}: permission denied "
+                       f"(choose a writable --out)\n")
 
 
 def _validate(config: EvaluateConfig) -> None:

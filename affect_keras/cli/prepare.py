@@ -78,6 +78,12 @@ def main(argv=None) -> int:
         summary = prepare(config)
     except ValueError as error:  # the dataset is not what --source says it is
         parser.exit(1, f"prepare_dataset.py: error: {error}\n")
+    except PermissionError as error:
+        parser.exit(1, f"prepare_dataset.py: error: argument --out: cannot write {error.filename}: permission "
+                       f"denied\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"prepare_dataset.py: interrupted; finished images are kept, and the same command "
+                         f"resumes into {config.out}\n")
     print(summary.report())
     print(f"Wrote {config.out}/{{train,val,test}}/, manifests, summary.json and skipped.csv")
     return 0

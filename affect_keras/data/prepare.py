@@ -21,6 +21,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -308,6 +309,11 @@ def _forget_stale_images(out: Path, items: list[_Item]) -> None:
     write_text(path, json.dumps(planned))
 
 
+def _ignore_interrupt() -> None:
+    """Workers leave Ctrl-C to the main process, which stops them all and says how to resume."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _work(task):
     index, source, destination, box, margin, size = task
     try:
@@ -331,7 +337,7 @@ def _process(items: list[_Item], config: PrepareConfig, out: Path, skipped: list
     workers = min(_workers(config), max(1, len(tasks)))
     progress = dict(total=len(tasks), unit="img", desc=f"{items[0].split if items else ''}", disable=None)
     if workers > 1:
-        with Pool(workers) as pool:
+        with Pool(workers, initializer=_ignore_interrupt) as pool:
             results = list(tqdm(pool.imap_unordered(_work, tasks, chunksize=16), **progress))
     else:
         results = [_work(t) for t in tqdm(tasks, **progress)]
