@@ -205,3 +205,36 @@ def test_ctrl_c_during_prepare_stops_cleanly_and_the_same_command_resumes(tmp_pa
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     import re
     assert done.returncode == 0 and int(re.search(r"(\d+) reused", done.stdout).group(1)) >= 20
+
+
+def test_a_class_absent_from_the_split_is_left_out_of_macro_averages():
+    """Case 13: CK+ under affectnet8 has no Neutral; the absent class entered macro-F1 as 0 (0.80 reported
+    where the present classes averaged 0.92)."""
+    import numpy as np
+
+    from affect_keras.evaluation import metrics
+    labels = np.array([1, 1, 1, 2, 2, 2])  # nothing of class 0
+    predicted = np.array([1, 1, 0, 2, 2, 2])  # one image wrongly called class 0
+    probabilities = np.eye(3)[predicted] * 0.9 + 0.05
+    scores = metrics.summary_scores(labels, probabilities, 3)
+    f1_1, f1_2 = 2 * 1 * (2 / 3) / (1 + 2 / 3), 1.0  # class 1: precision 1, recall 2/3
+    assert scores["macro_f1"] == pytest.approx((f1_1 + f1_2) / 2)
+    skew = metrics.skew_normalized(labels, probabilities, 3, repeats=3)
+    assert skew["per_class_size"] == 3  # resampled from the two present classes only
+
+
+def test_the_report_names_the_absent_classes(tiny_run, tmp_path):
+    import json
+
+    import pandas as pd
+
+    from affect_keras.cli.evaluate import main as evaluate_main
+    data = tmp_path / "data"
+    import shutil
+    shutil.copytree(tiny_run / "data", data)
+    manifest = pd.read_csv(data / "val.csv")
+    manifest[manifest["label"] != "Neutral"].to_csv(data / "val.csv", index=False)
+    assert evaluate_main([str(tiny_run / "run"), "--data", str(data), "--split", "val", "--out",
+                          str(tmp_path / "report"), "--repeats", "2"]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert "Neutral" in report["absent_classes"] and report["per_class"]["Neutral"]["support"] == 0

@@ -24,13 +24,18 @@ def top2_predictions(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarra
 
 
 def summary_scores(labels: np.ndarray, probabilities: np.ndarray, num_classes: int) -> dict:
-    """Accuracy, balanced accuracy, macro / weighted F1, Cohen's kappa, top-2 accuracy, one-vs-rest AUC."""
+    """Accuracy, balanced accuracy, macro / weighted F1, Cohen's kappa, top-2 accuracy, one-vs-rest AUC.
+
+    Macro averages run over the classes present in `labels`: a class the split has no image of (CK+ has
+    no Neutral under affectnet8) has no F1 to average, and counting it as 0 would understate the rest.
+    """
     predicted = probabilities.argmax(axis=1)
     classes = list(range(num_classes))
+    present = [int(c) for c in np.unique(labels)]
     return {
         "accuracy": float(skm.accuracy_score(labels, predicted)),
         "balanced_accuracy": float(skm.balanced_accuracy_score(labels, predicted)),
-        "macro_f1": float(skm.f1_score(labels, predicted, labels=classes, average="macro", zero_division=0)),
+        "macro_f1": float(skm.f1_score(labels, predicted, labels=present, average="macro", zero_division=0)),
         "weighted_f1": float(skm.f1_score(labels, predicted, labels=classes, average="weighted",
                                           zero_division=0)),
         "kappa": float(skm.cohen_kappa_score(labels, predicted, labels=classes)),

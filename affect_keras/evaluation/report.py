@@ -74,6 +74,8 @@ def evaluate(config: EvaluateConfig) -> dict:
         "model": str(path), "data": str(config.data), "split": config.split, "images": int(len(labels)),
         "tta": config.tta,
         "class_names": list(names), "dropped_class": config.drop_class or None,
+        # classes with no image in the split: left out of macro averages and balanced resampling
+        "absent_classes": [n for k, n in enumerate(names) if not (labels == k).any()],
         **metrics.summary_scores(labels, probabilities, len(names)),
         "per_class": metrics.per_class(labels, probabilities, names),
         "confusion_matrix": confusion_matrix(labels, probabilities.argmax(1), labels=range(len(names))).tolist(),
@@ -125,5 +127,8 @@ def format_report(report: dict) -> str:
     head = (f"{report['model']} on {report['data']} [{report['split']}], {report['images']} images"
             + (f", without {report['dropped_class']}" if report["dropped_class"] else "")
             + (", mirror-averaged (--tta flip)" if report.get("tta") == "flip" else ""))
-    return "\n\n".join([head, overall.to_string(index=False, float_format="%.4f"),
+    absent = report.get("absent_classes")
+    note = ([f"No images of {', '.join(absent)} in this split: left out of the macro averages and the "
+             f"class-balanced resamples."] if absent else [])
+    return "\n\n".join([head, *note, overall.to_string(index=False, float_format="%.4f"),
                         classes.to_string(float_format="%.4f")])
