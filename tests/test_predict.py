@@ -52,11 +52,21 @@ def test_a_non_image_is_a_clear_error(tiny_run, tmp_path, capsys):
 
 def test_a_folder_gives_a_csv_counting_what_it_read(tiny_run, photos, tmp_path, capsys):
     (photos / "broken.jpg").write_bytes(b"\xff\xd8 broken")
+    Image.fromarray(np.full((96, 90, 3), 128, np.uint8)).save(photos / "crop.png")  # face-sized, no face
     out = tmp_path / "faces.csv"
     assert main([str(photos), "--model", str(tiny_run / "run"), "--csv", str(out)]) == 0
-    table = pd.read_csv(out)
-    assert list(table["file"]) == ["astronaut.png"] and {"expression", "p_Happy", "x"} <= set(table.columns)
-    assert "2 images read, 1 faces, 1 images without a face, 1 unreadable" in capsys.readouterr().out
+    table = pd.read_csv(out).set_index("file")
+    assert {"expression", "p_Happy", "x", "outcome"} <= set(table.columns)
+    # every file is listed with its outcome (issue 14, case 10), a face crop is analysed whole
+    assert table.loc["astronaut.png", "outcome"] == "face found"
+    assert table.loc["blank.png", "outcome"] == "no face found" and pd.isna(table.loc["blank.png", "expression"])
+    assert table.loc["broken.jpg", "outcome"].startswith("unreadable: unreadable image")
+    assert table.loc["crop.png", "outcome"] == "no face detected; face-sized image analysed whole"
+    assert table.loc["crop.png", "expression"] in ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust",
+                                                   "Anger", "Contempt")
+    printed = capsys.readouterr().out
+    assert "3 images read, 2 faces, 1 images without a face, 1 unreadable" in printed
+    assert "face found 1" in printed and "unreadable 1" in printed
 
 
 def test_a_video_is_annotated_frame_by_frame(tiny_run, photos, tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,11 +55,33 @@ class Analyser:
         self.crops, self.margin = face_crops, margin
 
     def __call__(self, rgb: np.ndarray) -> list[Face]:
-        boxes = self.detector(rgb) if self.detector else [(0, 0, rgb.shape[1], rgb.shape[0])]
+        return self.analyse(rgb)[0]
+
+    def analyse(self, rgb: np.ndarray) -> tuple[list[Face], str]:
+        """(faces, outcome): the detected faces; with none, an image that is itself about face-sized (most
+        datasets' tight crops, which the detector often misses) is analysed whole, and says so."""
+        whole = [(0, 0, rgb.shape[1], rgb.shape[0])]
+        if self.detector is None:
+            boxes, outcome = whole, OUTCOMES["crop"]
+        else:
+            boxes = self.detector(rgb)
+            outcome = OUTCOMES["face"]
+            if not boxes:
+                boxes, outcome = (whole, OUTCOMES["whole"]) if face_sized(rgb) else ([], OUTCOMES["none"])
         if not boxes:
-            return []
+            return [], outcome
         probabilities = self.predictor.predict(self.crops(rgb, boxes, self.predictor.size, self.margin))
-        return [Face(box, p) for box, p in zip(boxes, probabilities)]
+        return [Face(box, p) for box, p in zip(boxes, probabilities)], outcome
+
+
+FACE_SIZED = 320  # an image no larger than this (and about square) with no face found is taken as a face crop
+OUTCOMES = {"face": "face found", "crop": "face crop (--no-detect)", "none": "no face found",
+            "whole": "no face detected; face-sized image analysed whole", "unreadable": "unreadable"}
+
+
+def face_sized(rgb: np.ndarray) -> bool:
+    height, width = rgb.shape[:2]
+    return max(height, width) <= FACE_SIZED and 0.75 <= width / height <= 4 / 3
 
 
 def describe(faces: list[Face], names: list[str], k: int) -> list[str]:
@@ -88,11 +111,17 @@ def read_rgb(path: Path) -> np.ndarray:
     return np.asarray(load_rgb(path))
 
 
-def csv_rows(source: str, faces: list[Face], names: list[str], frame: int | None = None) -> list[dict]:
+def csv_rows(source: str, faces: list[Face], names: list[str], frame: int | None = None,
+             outcome: str | None = None) -> list[dict]:
+    """One row per face; with `outcome` (folders), a file without a face still gets a row saying why."""
+    where = {"file": source, **({"frame": frame} if frame is not None else {}),
+             **({"outcome": outcome} if outcome is not None else {})}
+    if not faces and outcome is not None:
+        return [where]
     rows = []
     for n, face in enumerate(faces, start=1):
         best = int(face.probabilities.argmax())
-        row = {"file": source, **({"frame": frame} if frame is not None else {}), "face": n,
+        row = {**where, "face": n,
                "x": face.box[0], "y": face.box[1], "width": face.box[2], "height": face.box[3],
                "expression": names[best], "confidence": round(float(face.probabilities[best]), 5)}
         rows.append(row | {f"p_{name}": round(float(p), 5) for name, p in zip(names, face.probabilities)})
@@ -131,8 +160,8 @@ def main(argv=None) -> int:
         rgb = read_rgb(source)
     except ImageError as error:
         parser.exit(1, f"predict.py: error: {source} is not an image this can read: {error}\n")
-    faces = analyser(rgb)
-    print(f"{source}: " + ("no face found" if not faces else f"{len(faces)} face(s)"))
+    faces, outcome = analyser.analyse(rgb)
+    print(f"{source}: " + (outcome if outcome != OUTCOMES["face"] else f"{len(faces)} face(s)"))
     for line in describe(faces, names, args.top_k):
         print(line)
     if args.csv:
@@ -145,25 +174,31 @@ def main(argv=None) -> int:
 
 def _folder(folder: Path, analyser: Analyser, names, args) -> int:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    rows, no_face, unreadable = [], 0, []
+    rows, outcomes, unreadable = [], Counter(), []
     annotated = Path(args.annotate) if args.annotate else None
     for path in tqdm(files, desc="images", unit="image"):
         try:
             rgb = read_rgb(path)
-        except ImageError:
+        except ImageError as error:
             unreadable.append(path)
+            outcomes[OUTCOMES["unreadable"]] += 1
+            rows += csv_rows(str(path.relative_to(folder)), [], names, outcome=f"{OUTCOMES['unreadable']}: {error}")
             continue
-        faces = analyser(rgb)
-        no_face += not faces
-        rows += csv_rows(str(path.relative_to(folder)), faces, names)
+        faces, outcome = analyser.analyse(rgb)
+        outcomes[outcome] += 1
+        rows += csv_rows(str(path.relative_to(folder)), faces, names, outcome=outcome)
         if annotated:
             target = annotated / path.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
             annotate(rgb, faces, names).save(target)
     out = Path(args.csv or "predictions.csv")
     write_csv(out, rows)
-    print(f"{len(files) - len(unreadable)} images read, {len(rows)} faces, {no_face} images without a face, "
-          f"{len(unreadable)} unreadable{': ' + ', '.join(map(str, unreadable[:5])) if unreadable else ''}")
+    faces = sum(1 for row in rows if "face" in row)
+    print(f"{len(files) - len(unreadable)} images read, {faces} faces, {outcomes[OUTCOMES['none']]} images "
+          f"without a face, {len(unreadable)} unreadable"
+          f"{': ' + ', '.join(map(str, unreadable[:5])) if unreadable else ''}")
+    print("Every file, by outcome (the CSV's outcome column): "
+          + ", ".join(f"{outcome} {count}" for outcome, count in outcomes.most_common()))
     print(f"Predictions: {out}" + (f"; annotated images: {annotated}" if annotated else ""))
     return 0
 
