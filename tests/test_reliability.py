@@ -238,3 +238,43 @@ def test_the_report_names_the_absent_classes(tiny_run, tmp_path):
                           str(tmp_path / "report"), "--repeats", "2"]) == 0
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert "Neutral" in report["absent_classes"] and report["per_class"]["Neutral"]["support"] == 0
+
+
+def _lab_tree(root):
+    """CK+-like: 12 subjects, each with images of several expressions, named by subject."""
+    from PIL import Image
+    for subject in range(1, 13):
+        for k, folder in enumerate(("happy", "sad", "anger", "surprise")):
+            for take in range(2):
+                (root / folder).mkdir(parents=True, exist_ok=True)
+                Image.new("RGB", (40, 40), (20 * subject, 60 * k, 100 * take)).save(
+                    root / folder / f"S{subject:03d}_{k:03d}_{take:08d}.png")
+    (root / "happy" / "stray.png").write_bytes((root / "happy" / "S001_000_00000000.png").read_bytes())
+
+
+def _subjects(out, split):
+    import pandas as pd
+    table = pd.read_csv(out / f"{split}.csv")
+    return {name.split("/")[-1][:4] for name in table["source"]}
+
+
+def test_subject_independent_splits_and_grouped_folds(tmp_path):
+    """Case 3: a lab folder tree split with --test-fraction put the same subjects in train and test."""
+    root = tmp_path / "ck"
+    _lab_tree(root)
+    out = tmp_path / "grouped"
+    assert prepare_main(["--source", "folders", "--root", str(root), "--out", str(out), "--size", "32",
+                         "--group-pattern", r"^(S\d+)_", "--test-fraction", "0.25", "--val-fraction", "0.2"]) == 0
+    train, val, test = (_subjects(out, s) for s in ("train", "val", "test"))
+    assert train and val and test and not (train & test) and not (train & val) and not (val & test)
+    import pandas as pd
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert list(skipped["reason"]) == ["file name does not match --group-pattern"]  # stray.png, counted
+    tests = []
+    for fold in range(4):
+        out = tmp_path / f"fold{fold}"
+        assert prepare_main(["--source", "folders", "--root", str(root), "--out", str(out), "--size", "32",
+                             "--group-pattern", r"^(S\d+)_", "--folds", "4", "--fold", str(fold)]) == 0
+        assert not (_subjects(out, "test") & (_subjects(out, "train") | _subjects(out, "val")))
+        tests.append(_subjects(out, "test"))
+    assert sorted(s for t in tests for s in t) == sorted(f"S{k:03d}" for k in range(1, 13))  # each once

@@ -33,6 +33,12 @@ def build_parser() -> ArgumentParser:
                         help="stratified share of training carved out as val, where the source has no val")
     labels.add_argument("--test-fraction", type=float, default=0.0,
                         help="stratified share of training carved out as test, where the source has no test")
+    labels.add_argument("--group-pattern", default="", metavar="REGEX",
+                        help="subject-independent splits: the group (subject) of a file is the first group "
+                             "of REGEX in its name, e.g. '^(S\\d+)_' for CK+; no group spans two splits")
+    labels.add_argument("--folds", type=int, default=0, help="k-fold cross-validation: fold --fold of K "
+                                                             "becomes test (grouped with --group-pattern)")
+    labels.add_argument("--fold", type=int, default=0, help="which fold is test, 0..K-1")
     labels.add_argument("--seed", type=int, default=0, help="seed of splits, sampling and the sample")
     balance = parser.add_argument_group("balancing")
     balance.add_argument("--balance-eval", type=int, default=0, metavar="N",
@@ -70,7 +76,8 @@ def main(argv=None) -> int:
             labels=args.labels, size=args.size, margin=args.margin, val_fraction=args.val_fraction,
             test_fraction=args.test_fraction, seed=args.seed, balance_eval=args.balance_eval,
             train_sampling=args.train_sampling, sampling_target=args.sampling_target,
-            class_map=parse_class_map(args.class_map), count=args.count, workers=args.workers)
+            class_map=parse_class_map(args.class_map), count=args.count, workers=args.workers,
+            group_pattern=args.group_pattern, folds=args.folds, fold=args.fold)
         config.validate()
     except ValueError as error:
         parser.fail(error)

@@ -69,6 +69,9 @@ class PrepareConfig:
     train_sampling: str = "none"
     sampling_target: int = 0
     class_map: dict[str, str] = field(default_factory=dict)
+    group_pattern: str = ""
+    folds: int = 0
+    fold: int = 0
     count: int = 1000
     workers: int = 0
 
@@ -86,6 +89,9 @@ class PrepareConfig:
             (self.sampling_target >= 0, "sampling-target", "must be >= 0"),
             (self.count >= 1, "count", "must be >= 1"),
             (self.workers >= 0, "workers", "must be >= 0"),
+            (self.folds == 0 or self.folds >= 2, "folds", "must be 0 (no cross-validation) or >= 2"),
+            (self.folds == 0 or 0 <= self.fold < self.folds, "fold", f"must be in 0..{self.folds - 1}"),
+            (_compiles(self.group_pattern), "group-pattern", "is not a valid regular expression"),
             (self.root is not None or self.source == "sample", "root", f"is required for --source {self.source}"),
         ]
         check(checks)
@@ -167,6 +173,7 @@ class _Item:
     split: str
     label: str
     file: str = ""  # relative to out
+    group: str = ""  # subject, from --group-pattern
 
 
 def prepare(config: PrepareConfig) -> Summary:
@@ -243,15 +250,70 @@ def _assign(items: Iterable[Record | Skipped], scheme: LabelScheme, config: Prep
                                              f"{AFFECTNET_CODES[item.code]}", item.split))
         else:
             records.append(_Item(item, item.split, label))
+    if config.group_pattern:
+        records, unmatched = _with_groups(records, config.group_pattern)
+        skipped += unmatched
     present = {i.split for i in records}
-    carve = {"val": config.val_fraction if "val" not in present else 0.0,
-             "test": config.test_fraction if "test" not in present else 0.0}
     train = [i for i in records if i.split == "train"]
+    if config.folds:
+        if "test" in present:
+            raise ValueError("--folds: the source has its own test split; cross-validation needs one pool")
+        for item in _fold(train, config.folds, config.fold, config.seed):
+            item.split = "test"
+        train = [i for i in train if i.split == "train"]
+    carve = {"val": config.val_fraction if "val" not in present else 0.0,
+             "test": config.test_fraction if "test" not in present and not config.folds else 0.0}
     for split, fraction in carve.items():
-        for item in stratified_take(train, fraction, config.seed, key=lambda i: i.label):
+        take = _group_take if config.group_pattern else stratified_take
+        for item in take(train, fraction, config.seed, key=lambda i: i.label):
             item.split = split
         train = [i for i in train if i.split == "train"]
     return records, skipped
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+        return True
+    except re.error:
+        return False
+
+
+def _with_groups(records: list[_Item], pattern: str) -> tuple[list[_Item], list[Skipped]]:
+    """Each record's group (subject): the first group of `pattern` (else its whole match) in the file name."""
+    regex, kept, skipped = re.compile(pattern), [], []
+    for item in records:
+        match = regex.search(Path(item.record.rel).name)
+        if match is None:
+            skipped.append(Skipped(item.record.rel, "file name does not match --group-pattern", item.split))
+            continue
+        item.group = match.group(1) if regex.groups else match.group(0)
+        kept.append(item)
+    if records and not kept:
+        raise ValueError(f"--group-pattern {pattern!r} matches no file name (e.g. {Path(records[0].record.rel).name})")
+    return kept, skipped
+
+
+def _group_take(items: list, fraction: float, seed: int, key) -> list:
+    """About `fraction` of the items, whole groups only (sklearn's GroupShuffleSplit)."""
+    from sklearn.model_selection import GroupShuffleSplit
+    groups = [i.group for i in items]
+    if fraction <= 0 or len(set(groups)) < 2:
+        return []
+    split = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    _, taken = next(split.split(items, groups=groups))
+    return [items[k] for k in sorted(taken)]
+
+
+def _fold(items: list, folds: int, fold: int, seed: int) -> list:
+    """Fold `fold` of a stratified k-fold split, grouped when items have groups (StratifiedGroupKFold)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+    groups = [i.group or i.record.rel for i in items]
+    if len(set(groups)) < folds:
+        raise ValueError(f"--folds {folds}: only {len(set(groups))} groups to divide")
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    _, chosen = list(splitter.split(items, [i.label for i in items], groups))[fold]
+    return [items[k] for k in sorted(chosen)]
 
 
 def stratified_take(items: list, fraction: float, seed: int, key) -> list:
