@@ -108,3 +108,23 @@ def test_cache_refuses_what_it_cannot_do(small_sample, pretrained, tmp_path, cap
         with pytest.raises(SystemExit) as exit_:
             main(args(small_sample, pretrained, tmp_path / "run", *extra))
         assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_same_weights_in_another_architecture_are_another_cache(small_sample, tmp_path):
+    """A backbone's weights rebuilt with the other ResNet padding give other features: a cache keyed by
+    weights alone handed such a run features of the wrong network."""
+    from affect_keras.models.resnet import ResNet
+    keras.utils.set_random_seed(2)
+    legacy = ResNet("resnet18", (32, 32, 3), stem="small", padding="keras")
+    legacy.save_weights(tmp_path / "backbone.weights.h5")  # no backbone.json: keras padding
+    names = read_summary(small_sample)["class_names"]
+    faces = FaceBatches(small_sample, "val", names, 32, 16)
+    keys = {}
+    for padding in ("keras", "torch"):
+        model = build_model("resnet18", 8, 32, weights=str(tmp_path / "backbone.weights.h5"), augment="none")
+        if padding == "torch":  # the same weights, loaded into the torch-padded network
+            model = build_model("resnet18", 8, 32, weights=None, augment="none", stem="small")
+            model.get_layer("backbone").load_weights(tmp_path / "backbone.weights.h5")
+        keys[padding] = cache.cache_keys(model, "resnet18", "small", "avg", 0, {"val": (faces, "none", 1)})["val"]
+    assert keys["keras"].weights_digest == keys["torch"].weights_digest
+    assert keys["keras"].digest() != keys["torch"].digest()

@@ -9,7 +9,8 @@ model: the *extractor* maps the float image the augmentation block hands on to p
 what the run directory keeps (checkpoints, export, phase 2 continue from it unchanged).
 
 Each split's features are stored once as a `.npy` file, memory-mapped when read, in a folder named by the
-digest of everything that changes them (`CacheKey`): backbone, the digest of its weights, stem, image size,
+digest of everything that changes them (`CacheKey`): backbone, the digests of its architecture (every
+layer's settings) and of its weights, stem, image size,
 pooling, the split manifest's digest, augmentation preset, views and seed. Another run with a different
 head, class weighting, optimiser or schedule finds the same folder and reuses it without running the
 backbone. With augmentation, `views` augmented copies of every training image are stored and epoch e
@@ -37,12 +38,13 @@ from affect_keras.models.augment import augmentation
 from affect_keras.models.build import backbone_of
 
 POOL_LAYER = "head_pool"
-FORMAT = 1
+FORMAT = 2  # 2: keys hold the architecture
 
 
 @dataclass(frozen=True)
 class CacheKey:
     backbone: str
+    architecture_digest: str
     weights_digest: str
     stem: str
     image_size: int
@@ -63,6 +65,14 @@ def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     extractor = keras.Model(model.get_layer("preprocessing").input, pooled, name="extractor")
     head = keras.Model(pooled, model.outputs, name="head")
     return extractor, head
+
+
+def architecture_digest(net: keras.Model) -> str:
+    """Every layer's type and settings (not its name): equal weights in another architecture (a ResNet
+    with the other padding, say) give other features."""
+    layers = [[type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"}]
+              for layer in net.layers if not isinstance(layer, keras.layers.InputLayer)]
+    return hashlib.sha256(json.dumps(layers, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def weights_digest(net: keras.Model) -> str:
@@ -123,8 +133,10 @@ def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: 
 def cache_keys(model: keras.Model, backbone: str, stem: str, pooling: str, seed: int,
                splits: dict[str, tuple[FaceBatches, str, int]]) -> dict[str, CacheKey]:
     """The key of each split: {name: (data, augmentation preset, views)}; the weights hashed once."""
-    digest = weights_digest(backbone_of(model))
-    return {name: CacheKey(backbone=backbone, weights_digest=digest, stem=stem, image_size=data.image_size,
+    net = backbone_of(model)
+    digest, architecture = weights_digest(net), architecture_digest(net)
+    return {name: CacheKey(backbone=backbone, architecture_digest=architecture, weights_digest=digest, stem=stem,
+                           image_size=data.image_size,
                            pooling=pooling, manifest_digest=file_digest(data.root / f"{data.split}.csv"),
                            augment=augment, views=views, seed=seed)
             for name, (data, augment, views) in splits.items()}
