@@ -94,8 +94,8 @@ def backbone_padding(weights: str | None) -> str:
     torch padding), else torch's."""
     if weights in (None, "none", "imagenet"):
         return "torch"
-    saved = saved_backbone(Path(weights))
-    return saved.get("padding", "torch") if (Path(weights).parent / BACKBONE_INFO).is_file() else "keras"
+    info = Path(weights).parent / BACKBONE_INFO
+    return json.loads(info.read_text()).get("padding", "torch") if info.is_file() else "keras"
 
 
 def save_backbone(model: keras.Model, run: Path, info: dict, padding: str = "torch") -> Path:

@@ -87,26 +87,23 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:20]
 
 
-def extract_features(extractor: keras.Model, data: FaceBatches, block: keras.Layer | None,
-                     batch_size: int = 64) -> np.ndarray:
-    """Pooled features of every image of `data` in manifest order; `block` augments them first."""
-    out = None
+def extract_features(extractor: keras.Model, data: FaceBatches, block: keras.Layer | None, *,
+                     out: np.ndarray, batch_size: int = 64) -> None:
+    """Pooled features of every image of `data`, in manifest order, into `out` (images, features);
+    `block` augments the images first."""
     for start in range(0, len(data.files), batch_size):
         images = np.stack([data.image(i) for i in range(start, min(start + batch_size, len(data.files)))])
         x = images.astype("float32")
         if block is not None:
             x = keras.ops.convert_to_numpy(block(x, training=True))
-        features = np.asarray(extractor.predict_on_batch(x))  # compiled once, unlike an eager call
-        if out is None:
-            out = np.empty((len(data.files), features.shape[-1]), features.dtype)
-        out[start:start + len(images)] = features
-    return out
+        out[start:start + len(images)] = extractor.predict_on_batch(x)  # compiled once, unlike a call
 
 
 def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: Path,
                     log=print) -> np.ndarray:
     """(views, images, features) for `data`, memory-mapped from `root/<key digest>/<split>.npy`; computed
-    and stored the first time (under a temporary name, so an interrupted build is simply redone)."""
+    and stored the first time, straight into a memory-mapped file (AffectNet-sized caches need not fit
+    in memory) under a temporary name, so an interrupted build is simply redone."""
     folder = Path(root) / key.digest()
     path = folder / f"{data.split}.npy"
     if path.is_file():
@@ -116,13 +113,14 @@ def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: 
     write_text(folder / "key.json", json.dumps(asdict(key), indent=1))
     extractor, _ = split_model(model)
     start = time.perf_counter()
-    views = []
+    partial = folder / f"{data.split}.partial.npy"
+    features = np.lib.format.open_memmap(partial, mode="w+", dtype="float32",
+                                         shape=(key.views, len(data.files), extractor.output.shape[-1]))
     for view in range(key.views):
         block = augmentation(key.augment, seed=key.seed * 1000 + view) if key.augment != "none" else None
-        views.append(extract_features(extractor, data, block))
-    features = np.stack(views)
-    partial = folder / f"{data.split}.partial.npy"
-    np.save(partial, features)
+        extract_features(extractor, data, block, out=features[view])
+    features.flush()
+    del features
     os.replace(partial, path)
     seconds = time.perf_counter() - start
     log(f"Feature cache: {data.split}, {key.views} view(s) x {len(data.files)} images in {seconds:.1f} s "

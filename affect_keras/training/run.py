@@ -142,7 +142,8 @@ class TrainConfig:
         spec = get_backbone(self.backbone)
         if self.weights == "imagenet":
             self.imagenet_checkpoint = self.imagenet_checkpoint or spec.checkpoints[0]
-        elif self.weights != "none":  # a saved backbone keeps its stem; without a record, the size decided
+        elif self.weights != "none" and self.stem == "auto":  # a saved backbone keeps its stem (a --stem
+            # that contradicts it is refused when the model is built); without a record, the size decided
             self.stem = saved_backbone(Path(self.weights)).get("stem") or spec.default_stem(None, self.size)
         if self.stem == "auto":
             self.stem = spec.default_stem(None if self.weights == "none" else self.weights, self.size)
