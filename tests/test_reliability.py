@@ -193,9 +193,12 @@ def test_ctrl_c_during_prepare_stops_cleanly_and_the_same_command_resumes(tmp_pa
 
     from conftest import REPO
     out = tmp_path / "data"
-    command = [sys.executable, "prepare_dataset.py", "--source", "sample", "--count", "3000", "--size", "128",
+    command = [sys.executable, "prepare_dataset.py", "--source", "sample", "--count", "6000", "--size", "128",
                "--out", str(out), "--workers", "2"]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # a background job (CI's, make's under nohup) starts with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: give the child the default handler, as a terminal would
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     while process.poll() is None and not list(out.glob("train/*/*.jpg"))[:20][19:]:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
