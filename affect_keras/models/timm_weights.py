@@ -71,11 +71,11 @@ def load_timm_resnet(net: keras.Model, path: Path) -> int:
         tensors = load_file(str(path))
     except Exception as error:
         raise ValueError(f"{path} is not a readable safetensors file: {error}") from None
-    used = set()
+    used, names = set(), _keras_to_timm(net.name)
     for layer in net.layers:
         if not isinstance(layer, (keras.layers.Conv2D, keras.layers.BatchNormalization)):
             continue
-        prefix = _keras_to_timm(net.name).get(layer.name)
+        prefix = names.get(layer.name)
         if prefix is None:
             raise ValueError(f"layer {layer.name} of {net.name} has no timm counterpart (small stem?)")
         if isinstance(layer, keras.layers.Conv2D):
