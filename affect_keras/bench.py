@@ -2,28 +2,38 @@
 
     python -m affect_keras.bench --size 224 --images 256 --out bench.json
 
-prints a table and writes JSON of images/s for: decoding the prepared JPEGs (FaceBatches, and a tf.data
-map for reference); per backbone, a frozen-backbone training epoch without the cache, the one-time cache
-build, and a head epoch on cached features; the project's training step against a plain keras model of
-the same backbone and head fed from memory; and predictions of the exported SavedModel, TFLite and ONNX
-models. Steady-state figures: every training figure is the last of several epochs, so compilation and
-the first epoch's JPEG decoding are left out. Ratios between rows are what carries over to other machines.
+prints a table and writes JSON of images/s for: decoding the prepared JPEGs on each input path
+(FaceBatches, tf.data); per backbone, a frozen-backbone training epoch without the cache, the one-time
+cache build, and a head epoch on cached features; the project's training step on each input path against
+a plain keras model of the same backbone and head fed from memory; and predictions of the exported
+SavedModel, TFLite and ONNX models. Steady-state figures: training figures leave out the first epoch
+(compilation, the first JPEG decoding), and the cached head and decoding figures run over enough rows
+(--head-rows, --decode-rows) that per-epoch set-up does not dominate. Ratios between rows are what
+carries over to other machines.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 DEFAULT_BACKBONES = ("vgg16", "efficientnetb3", "resnet18", "mobilenetv2")
+STEP_EPOCHS = 4  # frozen epochs from files: the median of epochs 2-4 is reported
+STEP_ROUNDS = 5  # training-step comparison: epochs per variant, interleaved, the median reported
 
 
 def _rate(images: int, seconds: float) -> float:
     return images / max(seconds, 1e-9)
+
+
+def _steady_rate(images: int, epoch_seconds: list[float]) -> float:
+    """images/s of the median epoch after the first (which compiles and fills the in-memory caches)."""
+    return _rate(images, statistics.median(epoch_seconds[1:]))
 
 
 def _epoch_timer():
@@ -45,41 +55,58 @@ def _epoch_timer():
     return EpochTimer()
 
 
-def decode_rates(data: Path, names: list[str], size: int, batch: int) -> dict[str, float]:
-    """First pass over the training JPEGs: FaceBatches on its two worker threads, and a tf.data map."""
+def decode_rates(data: Path, names: list[str], size: int, batch: int, rows: int) -> dict[str, float]:
+    """Decoding `rows` training JPEGs (the split's files repeated; already in the OS cache, nothing decoded
+    before): FaceBatches on its two worker threads, and the tf.data path (`affect_keras.data.tfdata`)
+    streaming them from the files, its functions traced before the clock starts. Over a few hundred images
+    tf.data's parallelism would still be ramping up."""
+    import numpy as np
+
     from affect_keras.data.loader import FaceBatches
 
-    faces = FaceBatches(data, "train", names, size, batch)
+    def repeated() -> FaceBatches:
+        split = FaceBatches(data, "train", names, size, batch)
+        tiles = max(1, -(-rows // len(split.files)))
+        split.files, split.labels = split.files * tiles, np.tile(split.labels, tiles)
+        split.targets = np.tile(split.targets, (tiles, 1))
+        split._cache = None  # every row decoded
+        return split
+
+    faces = repeated()
+    for path in set(faces.files):
+        Path(path).read_bytes()
     start = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(faces.__getitem__, range(len(faces))))
     rates = {"FaceBatches": _rate(len(faces.files), time.perf_counter() - start)}
     try:
-        import tensorflow as tf
-    except ImportError:
+        from affect_keras.data.tfdata import epoch_batches
+    except ImportError:  # no TensorFlow
         return rates
-
-    def decode(path):
-        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-        return tf.cast(tf.image.resize(image, (size, size)), tf.uint8)
-
-    dataset = (tf.data.Dataset.from_tensor_slices(faces.files).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-               .batch(batch).prefetch(tf.data.AUTOTUNE))
+    dataset = epoch_batches(faces)
+    for _ in dataset.take(1):
+        pass
     start = time.perf_counter()
     for _ in dataset:
         pass
-    rates["tf.data map (decode only)"] = _rate(len(faces.files), time.perf_counter() - start)
+    rates["tf.data"] = _rate(len(faces.files), time.perf_counter() - start)
+    rates["tf.data / FaceBatches"] = rates["tf.data"] / rates["FaceBatches"]
     return rates
 
 
 def frozen_vs_cached(backbone: str, data: Path, names: list[str], size: int, batch: int, epochs: int,
-                     work: Path) -> dict[str, float]:
-    """images/s of a frozen-backbone epoch, of building the cache, and of a head epoch on the cache."""
+                     head_rows: int, work: Path) -> dict[str, float]:
+    """images/s of a frozen-backbone epoch (on the default input path), of building the cache, and of a
+    head epoch on the cache as train.py runs it. The head epoch is timed over `head_rows` rows (the
+    cache tiled): on a few hundred images it lasts milliseconds and would time keras's per-epoch set-up,
+    not the head."""
     import keras
+    import numpy as np
 
-    from affect_keras.data.loader import EpochOrder, FaceBatches
+    from affect_keras.data.loader import EpochOrder, FaceBatches, resolve_pipeline, serve
     from affect_keras.models.build import build_model, save_backbone
     from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
+    from affect_keras.training.run import HEAD_STEPS_PER_EXECUTION
 
     keras.utils.set_random_seed(0)
     source = build_model(backbone, len(names), size, weights=None, augment="none", stem="imagenet")
@@ -92,7 +119,8 @@ def frozen_vs_cached(backbone: str, data: Path, names: list[str], size: int, bat
 
     model.compile("adam", "categorical_crossentropy", jit_compile="auto")
     timer = _epoch_timer()
-    model.fit(faces, epochs=2, verbose=0, shuffle=False, callbacks=[EpochOrder(faces), timer])
+    model.fit(serve(faces, resolve_pipeline("auto")), epochs=2, verbose=0, shuffle=False,
+              callbacks=[EpochOrder(faces), timer])
     uncached = _rate(n, timer.seconds[-1])
 
     keys = cache_keys(model, backbone, "imagenet", "avg", 0, {"train": (faces, "none", 1)})
@@ -100,22 +128,30 @@ def frozen_vs_cached(backbone: str, data: Path, names: list[str], size: int, bat
     features = cached_features(model, faces, keys["train"], work / "cache", log=lambda *_: None)
     build = _rate(n, time.perf_counter() - start)
     _, head = split_model(model)
-    head.compile("adam", "categorical_crossentropy", jit_compile="auto")
+    head.compile("adam", "categorical_crossentropy", jit_compile="auto",
+                 steps_per_execution=HEAD_STEPS_PER_EXECUTION)
+    tiles = max(1, -(-head_rows // n))
+    rows = FaceBatches(data, "train", names, size, batch, shuffle=True)
+    rows.files, rows.labels, rows.targets = rows.files * tiles, np.tile(rows.labels, tiles), np.tile(
+        rows.targets, (tiles, 1))
     timer = _epoch_timer()
-    head.fit(CachedBatches(faces, features), epochs=epochs, verbose=0, shuffle=False,
-             callbacks=[EpochOrder(faces), timer])
-    cached = _rate(n, timer.seconds[-1])
+    head.fit(CachedBatches(rows, np.tile(features, (1, tiles, 1))), epochs=epochs, verbose=0, shuffle=False,
+             callbacks=[EpochOrder(rows), timer])
+    cached = _rate(len(rows.files), timer.seconds[-1])
     return {"frozen epoch, uncached": uncached, "cache build (once)": build, "head epoch, cached": cached,
             "cached / uncached": cached / uncached}
 
 
 def own_vs_plain(backbone: str, data: Path, names: list[str], size: int, batch: int, work: Path) -> dict:
-    """The project's model on its own input path against a plain keras model (same backbone and head)
-    fed float arrays from memory: both train the head on a frozen backbone, uncached."""
+    """The project's model on its input paths (tf.data where TensorFlow runs, FaceBatches) against a plain
+    keras model (same backbone and head) fed float arrays from memory: all train the head on a frozen
+    backbone, uncached, from images already decoded in memory. One epoch of each in turn, STEP_ROUNDS
+    times, the median per variant: interleaving keeps a slow minute of the machine from landing on one
+    variant only."""
     import keras
     import numpy as np
 
-    from affect_keras.data.loader import EpochOrder, FaceBatches
+    from affect_keras.data.loader import EpochOrder, FaceBatches, resolve_pipeline, serve
     from affect_keras.models.backbones import build_backbone, get_backbone
     from affect_keras.models.build import build_model
     from affect_keras.models.heads import HeadConfig
@@ -129,9 +165,8 @@ def own_vs_plain(backbone: str, data: Path, names: list[str], size: int, batch: 
     ours = build_model(backbone, len(names), size, weights=str(path), augment="none", head_config=head,
                        stem="imagenet")
     ours.compile("adam", "categorical_crossentropy", jit_compile="auto")
-    timer = _epoch_timer()
-    ours.fit(faces, epochs=3, verbose=0, shuffle=False, callbacks=[EpochOrder(faces), timer])
-    own = _rate(n, timer.seconds[-1])
+    variants = {f"project ({p})": (ours, (serve(faces, p),), dict(shuffle=False, callbacks=[EpochOrder(faces)]))
+                for p in dict.fromkeys([resolve_pipeline("auto"), "pydataset"])}
 
     net = build_backbone(backbone, (size, size, 3), None, "imagenet")
     net.load_weights(path)
@@ -141,11 +176,46 @@ def own_vs_plain(backbone: str, data: Path, names: list[str], size: int, batch: 
     x = keras.layers.GlobalAveragePooling2D()(net(x, training=False))
     plain = keras.Model(inputs, keras.layers.Dense(len(names), activation="softmax")(x))
     plain.compile("adam", "categorical_crossentropy", jit_compile="auto")
-    timer = _epoch_timer()
-    plain.fit(images.astype("float32"), faces.targets, batch_size=batch, epochs=3, verbose=0, callbacks=[timer])
-    reference = _rate(n, timer.seconds[-1])
-    return {"backbone": backbone, "project (FaceBatches)": own, "plain keras, from memory": reference,
-            "project / plain": own / reference}
+    variants["plain keras, from memory"] = (plain, (images.astype("float32"), faces.targets),
+                                            dict(batch_size=batch))
+    seconds = {name: [] for name in variants}
+    for round_ in range(STEP_ROUNDS + 1):  # round 0 compiles and warms up, untimed
+        for name, (model, inputs, options) in variants.items():
+            options = {**options, "callbacks": [*options.get("callbacks", []), _epoch_timer()]}
+            model.fit(*inputs, initial_epoch=round_, epochs=round_ + 1, verbose=0, **options)
+            seconds[name].append(options["callbacks"][-1].seconds[-1])
+    rates = {name: _steady_rate(n, times) for name, times in seconds.items()}
+    default = rates[f"project ({resolve_pipeline('auto')})"]
+    return {"backbone": backbone, **rates, "project / plain": default / rates["plain keras, from memory"]}
+
+
+def end_to_end(backbone: str, data: Path, names: list[str], size: int, batch: int, work: Path) -> dict:
+    """Frozen-backbone epochs (uncached) decoding every JPEG from its file every epoch, as a split too
+    large for memory (AffectNet at 224 px: 43 GB decoded) trains: FaceBatches against tf.data."""
+    import keras
+
+    from affect_keras.data.loader import EpochOrder, FaceBatches
+    from affect_keras.models.build import build_model
+
+    model = build_model(backbone, len(names), size, weights=str(work / backbone / "backbone.weights.h5"),
+                        augment="none", stem="imagenet")
+    model.compile("adam", "categorical_crossentropy", jit_compile="auto")
+    faces = FaceBatches(data, "train", names, size, batch, shuffle=True)
+    faces._cache = None  # decoded from the files every epoch
+    inputs = {"pydataset": faces}
+    try:
+        from affect_keras.data.tfdata import epoch_batches
+        inputs["tf.data"] = epoch_batches(faces)
+    except ImportError:  # no TensorFlow
+        pass
+    rates = {}
+    for pipeline, served in inputs.items():
+        timer = _epoch_timer()
+        model.fit(served, epochs=STEP_EPOCHS, verbose=0, shuffle=False, callbacks=[EpochOrder(faces), timer])
+        rates[pipeline] = _steady_rate(len(faces.files), timer.seconds)
+    if "tf.data" in rates:
+        rates["tf.data / pydataset"] = rates["tf.data"] / rates["pydataset"]
+    return {"backbone": backbone, **rates}
 
 
 def export_rates(backbone: str, data: Path, size: int, batch: int, work: Path) -> dict[str, float]:
@@ -207,6 +277,10 @@ def main(argv=None) -> int:
     what.add_argument("--images", type=int, default=256, help="training images (sample faces) per measurement")
     what.add_argument("--batch-size", type=int, default=32)
     what.add_argument("--head-epochs", type=int, default=3, help="cached head epochs; the last is timed")
+    what.add_argument("--decode-rows", type=int, default=2048,
+                      help="JPEGs each input path decodes for its figure (the training files repeated)")
+    what.add_argument("--head-rows", type=int, default=16384,
+                      help="rows a timed cached head epoch runs over (the cache tiled to steady state)")
     what.add_argument("--compare-backbone", default="mobilenetv2",
                       help="backbone of the own-vs-plain comparison and of the exported models")
     where = parser.add_argument_group("data and output")
@@ -235,25 +309,30 @@ def main(argv=None) -> int:
             prepare(PrepareConfig(source="sample", out=data, count=int(args.images * 1.25), size=args.size))
         names = read_summary(data)["class_names"]
         results = {"size": args.size, "batch_size": args.batch_size, "backend": keras.backend.backend(),
-                   "input images/s": decode_rates(data, names, args.size, args.batch_size), "backbones": {}}
+                   "input images/s": decode_rates(data, names, args.size, args.batch_size,
+                                                               args.decode_rows), "backbones": {}}
         for backbone in dict.fromkeys(args.backbones + [args.compare_backbone]):
             results["backbones"][backbone] = frozen_vs_cached(backbone, data, names, args.size, args.batch_size,
-                                                              args.head_epochs, work)
+                                                              args.head_epochs, args.head_rows, work)
         results["training step"] = own_vs_plain(args.compare_backbone, data, names, args.size, args.batch_size,
                                                 work)
+        results["frozen epoch from files"] = end_to_end(args.compare_backbone, data, names, args.size,
+                                                        args.batch_size, work)
         results["predict images/s"] = export_rates(args.compare_backbone, data, args.size, args.batch_size, work)
 
     print(f"\nInput ({args.size} px), images/s")
-    print(tabulate(results["input images/s"].items(), headers=["path", "images/s"], floatfmt=".0f"))
+    print(tabulate(results["input images/s"].items(), headers=["path", "images/s"], floatfmt=".2f"))
     print("\nFrozen backbone, images/s")
     rows = [[b, r["frozen epoch, uncached"], r["cache build (once)"], r["head epoch, cached"], r["cached / uncached"]]
             for b, r in results["backbones"].items()]
     print(tabulate(rows, headers=["backbone", "uncached epoch", "cache build", "cached head epoch", "ratio"],
                    floatfmt=".1f"))
-    step = results["training step"]
-    print(f"\nTraining step ({step['backbone']}, frozen, uncached): project {step['project (FaceBatches)']:.1f}, "
-          f"plain keras from memory {step['plain keras, from memory']:.1f} images/s, "
-          f"ratio {step['project / plain']:.2f}")
+    step = dict(results["training step"])
+    print(f"\nTraining step ({step.pop('backbone')}, frozen, uncached, images/s or ratio)")
+    print(tabulate(step.items(), headers=["", ""], floatfmt=".2f"))
+    files = dict(results["frozen epoch from files"])
+    print(f"\nFrozen epoch decoding every JPEG from its file ({files.pop('backbone')}, images/s or ratio)")
+    print(tabulate(files.items(), headers=["", ""], floatfmt=".2f"))
     print("\nExported model predictions, images/s")
     print(tabulate(results["predict images/s"].items(), headers=["format", "images/s"], floatfmt=".0f"))
     Path(args.out).write_text(json.dumps(results, indent=1))

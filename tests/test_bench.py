@@ -16,11 +16,12 @@ def test_bench_measures_every_path(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run([sys.executable, "-m", "affect_keras.bench", "--size", "32", "--images", "64",
                            "--batch-size", "16", "--backbones", "resnet18", "mobilenetv2", "--compare-backbone",
-                           "resnet18", "--head-epochs", "2", "--out", str(out)],
+                           "resnet18", "--head-epochs", "2", "--head-rows", "256", "--decode-rows", "128",
+                           "--out", str(out)],
                           cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(out.read_text())
-    assert set(results["input images/s"]) >= {"FaceBatches"}
+    assert set(results["input images/s"]) == {"FaceBatches", "tf.data", "tf.data / FaceBatches"}
     assert set(results["backbones"]) == {"resnet18", "mobilenetv2"}
     for figures in results["backbones"].values():
         assert set(figures) == {"frozen epoch, uncached", "cache build (once)", "head epoch, cached",
@@ -28,6 +29,9 @@ def test_bench_measures_every_path(tmp_path):
         assert all(value > 0 for value in figures.values())
     step = results["training step"]
     assert step["backbone"] == "resnet18" and step["project / plain"] > 0
+    assert step["project (tf.data)"] > 0 and step["project (pydataset)"] > 0
+    files = results["frozen epoch from files"]
+    assert files["tf.data"] > 0 and files["pydataset"] > 0 and files["tf.data / pydataset"] > 0
     assert {"SavedModel", "TFLite"} <= set(results["predict images/s"])
     assert all(value > 0 for value in results["predict images/s"].values())
     assert "Frozen backbone, images/s" in done.stdout and "cached head epoch" in done.stdout

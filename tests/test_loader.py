@@ -93,3 +93,56 @@ def test_cutmix_targets_are_the_pasted_area():
     for k in range(2):
         white = (mixed[k, :, :, 0] == 255).mean()
         assert mixed_targets[k, 1] == pytest.approx(white, abs=1e-6)
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+@pytest.mark.parametrize("options", [dict(shuffle=True),
+                                     dict(sampling="oversample", mix="cutmix"),
+                                     dict(shuffle=True, mix="mixup")])
+def test_tf_data_gives_the_batches_of_face_batches(small_sample, monkeypatch, in_memory, options):
+    """Same seed and epoch, same batches: the order, the sampling, the mixing and the targets are drawn
+    the same way, and JPEGs at the prepared size decode to the same pixels (both use libjpeg's islow)."""
+    from affect_keras.data import tfdata
+    from affect_keras.data.loader import read_summary
+
+    if not in_memory:
+        monkeypatch.setattr(tfdata, "CACHE_LIMIT_BYTES", 0)  # decoded from the files every epoch
+    names = read_summary(small_sample)["class_names"]
+    faces = FaceBatches(small_sample, "train", names, 32, 16, seed=5, **options)
+    dataset = tfdata.image_batches(faces)
+    assert dataset.cardinality() == len(faces)
+    for epoch in (0, 3):
+        faces.epoch = epoch  # what EpochOrder does before each epoch
+        served = [(x.numpy(), y.numpy()) for x, y in dataset]
+        expected = [faces[i] for i in range(len(faces))]
+        assert len(served) == len(expected) == len(faces)
+        for (x, y), (ex, ey) in zip(served, expected):
+            assert x.dtype == np.uint8 and x.shape == ex.shape
+            np.testing.assert_array_equal(x, ex)
+            np.testing.assert_allclose(y, ey, atol=1e-6)
+    faces.epoch = 1
+    assert not np.array_equal(next(iter(dataset))[1].numpy(), expected[0][1])  # a new epoch, a new draw
+
+
+def test_tf_data_resizes_within_a_grey_level_of_pil(small_sample):
+    from affect_keras.data import tfdata
+    from affect_keras.data.loader import read_summary
+
+    faces = FaceBatches(small_sample, "val", read_summary(small_sample)["class_names"], 24, 8)
+    images = np.concatenate([x.numpy() for x, _ in tfdata.image_batches(faces)])
+    expected = np.concatenate([faces[i][0] for i in range(len(faces))])
+    assert np.abs(images.astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("sampling, per_class", [("upsample", 20), ("undersample", 2)])
+def test_up_and_down_sampling_draw_every_class_to_the_largest_or_smallest_count(data, sampling, per_class):
+    batches = FaceBatches(data, "train", NAMES, 8, 4, sampling=sampling, seed=1)
+    assert batches.epoch_size == 3 * per_class and len(batches) == -(-3 * per_class // 4)
+    labels = batches.labels
+    first, second = batches.order(0), batches.order(1)
+    assert list(np.bincount(labels[first], minlength=3)) == [per_class] * 3
+    if sampling == "upsample":  # every image at least once; the smaller classes repeated evenly
+        assert set(first) == set(range(30))
+        assert np.bincount(first, minlength=30).max() - np.bincount(first[labels[first] == 2]).max() <= 0
+    else:  # a new subset of the large classes every epoch, without repeats
+        assert len(set(first)) == len(first) and set(first) != set(second)

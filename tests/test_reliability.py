@@ -11,6 +11,7 @@ from affect_keras.cli.prepare import main as prepare_main  # noqa: E402
 from affect_keras.cli.train import main as train_main  # noqa: E402
 from affect_keras.data.records import Skipped  # noqa: E402
 from affect_keras.data.sources import affectnet  # noqa: E402
+from conftest import REPO  # noqa: E402
 
 LINEAR = ["--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]
 
@@ -281,3 +282,43 @@ def test_subject_independent_splits_and_grouped_folds(tmp_path):
         assert not (_subjects(out, "test") & (_subjects(out, "train") | _subjects(out, "val")))
         tests.append(_subjects(out, "test"))
     assert sorted(s for t in tests for s in t) == sorted(f"S{k:03d}" for k in range(1, 13))  # each once
+
+
+HEAVY = ("tensorflow", "keras", "jax", "torch")
+
+
+@pytest.mark.parametrize("command, argv", [
+    ("prepare", ["--help"]), ("train", ["--help"]), ("evaluate", ["--help"]), ("export", ["--help"]),
+    ("predict", ["--help"]),
+    ("train", ["--data", "d", "--lr", "-1"]),  # a bad value: refused before anything heavy starts
+    ("train", ["--data", "d", "--backbone", "vgg61"]),
+    ("evaluate", ["run", "--data", "d", "--repeats", "0"]),
+])
+def test_help_and_argument_errors_start_no_deep_learning_framework(command, argv, tmp_path):
+    """Case 12: `--help` and a mistyped flag answer at once, without importing TensorFlow or keras."""
+    import subprocess
+    import sys
+
+    code = (f"import sys\nfrom affect_keras.cli.{command} import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit as e:\n    code = e.code\n"
+            f"print('EXIT', code)\nprint('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "HEAVY []" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert ("EXIT 0" if argv == ["--help"] else "EXIT 2") in done.stdout
+    if argv != ["--help"]:
+        assert len(done.stderr.strip().splitlines()) == 1 and "error: argument --" in done.stderr
+
+
+def test_tensorflow_start_up_info_lines_are_kept_out_of_the_way():
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", "import affect_keras, os, tensorflow as tf; "
+                           "print(os.environ['TF_CPP_MIN_LOG_LEVEL']); tf.constant(1) + 1"],
+                          capture_output=True, text=True, env={**env, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0 and done.stdout.strip() == "1"  # INFO off, warnings and errors on
+    # the CPU-instructions notice goes; TF 2.21 prints its oneDNN notice before reading the level, so that
+    # one stays (TF_ENABLE_ONEDNN_OPTS=0 would silence it by turning oneDNN's kernels off)
+    assert "cpu_feature_guard" not in done.stderr

@@ -142,3 +142,25 @@ def test_another_run_in_the_same_directory_is_refused(small_data, tmp_path, caps
         main(["--data", str(small_data), "--run-dir", str(run), "--weights", "none"])
     assert exit_.value.code == 1
     assert f"--run-dir {run} holds a run with other settings" in capsys.readouterr().err
+
+
+def test_logit_adjusted_loss_matches_the_hand_computed_value_and_round_trips():
+    import keras
+
+    from affect_keras.training.logit_adjustment import LogitAdjustedCrossentropy
+    from affect_keras.training.losses import training_loss
+
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], "float32")
+    y = np.array([[0, 1, 0], [0, 0, 1]], "float32")
+    counts, tau = [60, 30, 10], 1.0
+    shifted = np.log(p) + tau * np.log(np.array(counts) / 100)
+    q = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    expected = -np.log(q[[0, 1], [1, 2]]).mean()
+    loss = training_loss("logit-adjusted", counts, tau=tau)
+    assert float(loss(y, p)) == pytest.approx(expected, rel=1e-5)
+    # the rare class's loss grows relative to plain cross-entropy: the model must push its logit harder
+    assert expected > -np.log(p[[0, 1], [1, 2]]).mean()
+    clone = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert isinstance(clone, LogitAdjustedCrossentropy) and float(clone(y, p)) == pytest.approx(expected, rel=1e-5)
+    focal = training_loss("focal", counts, gamma=2.0)
+    assert float(focal(y, p)) < float(training_loss("crossentropy", counts)(y, p))  # focal discounts

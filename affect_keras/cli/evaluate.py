@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from affect_keras.cli.common import ArgumentParser
-from affect_keras.evaluation.report import EvaluateConfig
 from affect_keras.options import check
+
+if TYPE_CHECKING:  # the report module imports keras: only once the arguments are parsed
+    from affect_keras.evaluation.report import EvaluateConfig
 
 
 def build_parser() -> ArgumentParser:
@@ -43,9 +46,9 @@ def main(argv=None) -> int:
             return _compare(runs, args["split"], Path(args["out"] or "."))
         if not args["model"] or not args["data"]:
             parser.error("argument model and --data are required (or use --compare)")
-        config = EvaluateConfig(**args)
-        _validate(config)
-        return _evaluate(config)
+        _validate(args)
+        from affect_keras.evaluation.report import EvaluateConfig  # keras starts here, not for bad flags
+        return _evaluate(EvaluateConfig(**args))
     except ValueError as error:
         parser.fail(error)
     except PermissionError as error:
@@ -53,11 +56,11 @@ def main(argv=None) -> int:
                        f"(choose a writable --out)\n")
 
 
-def _validate(config: EvaluateConfig) -> None:
-    check([(Path(config.model).exists(), "model", f"{config.model} does not exist"),
-           (Path(config.data, "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
-           (config.repeats >= 1, "repeats", "must be >= 1"),
-           (config.batch_size >= 1, "batch-size", "must be >= 1")])
+def _validate(args: dict) -> None:
+    check([(Path(args["model"]).exists(), "model", f"{args['model']} does not exist"),
+           (Path(args["data"], "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
+           (args["repeats"] >= 1, "repeats", "must be >= 1"),
+           (args["batch_size"] >= 1, "batch-size", "must be >= 1")])
 
 
 def _evaluate(config: EvaluateConfig) -> int:

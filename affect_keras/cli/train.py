@@ -6,13 +6,14 @@ import dataclasses
 from pathlib import Path
 
 from affect_keras.cli.common import ArgumentParser
-from affect_keras.data.loader import MIXES, SAMPLINGS, TARGETS
+from affect_keras.data.batching import MIXES, PIPELINES, SAMPLINGS, TARGETS
 from affect_keras.deploy.export import FORMATS
 from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES
 from affect_keras.models.heads import POOLINGS
+from affect_keras.training.config import AUTO_VIEWS, PRECISIONS, TrainConfig
+from affect_keras.training.losses import LOSSES
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
-from affect_keras.training.run import AUTO_VIEWS, PRECISIONS, TrainConfig, train
 
 DEFAULTS = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
             for f in dataclasses.fields(TrainConfig)}
@@ -26,6 +27,10 @@ def build_parser() -> ArgumentParser:
     data.add_argument("--data", help="prepared dataset folder (required)")
     data.add_argument("--image-size", type=int, default=d["image_size"], help="input side (0: backbone default)")
     data.add_argument("--batch-size", type=int, default=d["batch_size"])
+    data.add_argument("--input-pipeline", choices=PIPELINES, default=d["input_pipeline"],
+                      help="tf.data: parallel JPEG decoding in TensorFlow (TensorFlow backend); pydataset: "
+                           "FaceBatches on Python threads (any backend); auto: tf.data where it runs. Both "
+                           "give the same batches for a seed and epoch")
     model = parser.add_argument_group("model")
     model.add_argument("--backbone", choices=list(BACKBONES), default=d["backbone"])
     model.add_argument("--weights", default=d["weights"], help="imagenet | none (train from scratch) | PATH of "
@@ -51,18 +56,27 @@ def build_parser() -> ArgumentParser:
     loss.add_argument("--class-weight-power", type=float, default=d["class_weight_power"],
                       help="auto: weights proportional to count ** -power (1: inverse frequency; 0.25-0.5 "
                            "temper it, for rare classes at less cost to overall accuracy)")
+    loss.add_argument("--loss", choices=list(LOSSES), default=d["loss"],
+                      help="crossentropy | focal (keras's focal loss: easy, mostly frequent-class examples "
+                           "count less) | logit-adjusted (Menon et al. 2021: trained on logits shifted by "
+                           "tau * log prior, so the model's own output is balanced across classes)")
+    loss.add_argument("--logit-tau", type=float, default=d["logit_tau"], help="logit-adjusted: tau")
+    loss.add_argument("--focal-gamma", type=float, default=d["focal_gamma"], help="focal: gamma")
     loss.add_argument("--label-smoothing", type=float, default=d["label_smoothing"])
     loss.add_argument("--targets", choices=TARGETS, default=d["targets"],
                       help="majority: one-hot labels | votes: FER+ vote distributions as soft targets")
     loss.add_argument("--sampling", choices=SAMPLINGS, default=d["sampling"],
-                      help="oversample: class-balanced batches instead of class weights")
+                      help="oversample: class-balanced batches (draws with probability 1 / class count); "
+                           "upsample: every image once plus the smaller classes repeated up to the largest; "
+                           "undersample: every class drawn down to the smallest, anew each epoch. Each "
+                           "replaces class weights")
     optim = parser.add_argument_group("optimisation")
-    optim.add_argument("--optimizer", choices=OPTIMIZERS, default=d["optimizer"])
+    optim.add_argument("--optimizer", choices=list(OPTIMIZERS), default=d["optimizer"])
     optim.add_argument("--lr", type=float, default=d["lr"])
     optim.add_argument("--momentum", type=float, default=d["momentum"], help="SGD momentum")
     optim.add_argument("--nesterov", action="store_true", help="SGD with Nesterov momentum")
     optim.add_argument("--weight-decay", type=float, default=d["weight_decay"])
-    optim.add_argument("--schedule", choices=SCHEDULES, default=d["schedule"])
+    optim.add_argument("--schedule", choices=list(SCHEDULES), default=d["schedule"])
     optim.add_argument("--warmup-epochs", type=int, default=d["warmup_epochs"], help="cosine warm-up")
     optim.add_argument("--step-every", type=int, default=d["step_every"], help="step schedule: steps per decay")
     optim.add_argument("--step-factor", type=float, default=d["step_factor"], help="step schedule: factor")
@@ -110,6 +124,8 @@ def main(argv=None) -> int:
         config.validate()
     except ValueError as error:
         parser.fail(error)
+    from affect_keras.training.run import train  # keras and TensorFlow start here, not for --help
+
     try:
         train(config)
     except (ValueError, RuntimeError) as error:

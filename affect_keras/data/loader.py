@@ -22,11 +22,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from affect_keras.data.batching import MIXES, PIPELINES, SAMPLINGS, TARGETS  # noqa: F401  (re-exported)
 from affect_keras.data.images import load_rgb
 
-TARGETS = ("majority", "votes")
-SAMPLINGS = ("none", "oversample")
-MIXES = ("none", "mixup", "cutmix")
 CACHE_LIMIT_BYTES = 2 << 30  # decoded images are kept in memory when the split fits (FER+ at 48 px: 0.2 GB)
 
 
@@ -42,6 +40,9 @@ class FaceBatches(keras.utils.PyDataset):
         targets: "majority" (one-hot) or "votes" (the manifest's vote_<Class> columns, normalised).
         sampling: "oversample" draws each epoch's images with probability 1 / (count of their class),
             so classes are equally frequent in expectation; the epoch keeps the split's length.
+            "upsample" takes every image once and repeats the images of the smaller classes up to the
+            largest class's count; "undersample" draws every class down to the smallest class's count
+            (a new draw every epoch). Classes absent from the split are left out of both.
         mix: "mixup" or "cutmix" with Beta(mix_alpha, mix_alpha) mixing ratios.
     """
 
@@ -67,8 +68,17 @@ class FaceBatches(keras.utils.PyDataset):
             self._cache = np.zeros((len(self.files), image_size, image_size, 3), np.uint8)
             self._cached = np.zeros(len(self.files), bool)
 
+    @property
+    def epoch_size(self) -> int:
+        """Images per epoch: the split's, or what upsampling / undersampling makes of it."""
+        if self.sampling not in ("upsample", "undersample"):
+            return len(self.files)
+        present = np.bincount(self.labels)
+        present = present[present > 0]
+        return len(present) * int(present.max() if self.sampling == "upsample" else present.min())
+
     def __len__(self) -> int:
-        return math.ceil(len(self.files) / self.batch_size)
+        return math.ceil(self.epoch_size / self.batch_size)
 
     def order(self, epoch: int) -> np.ndarray:
         """The image indices of `epoch`, in batch order."""
@@ -78,6 +88,11 @@ class FaceBatches(keras.utils.PyDataset):
             counts = np.bincount(self.labels, minlength=len(self.class_names))
             p = 1.0 / counts[self.labels]
             return rng.choice(n, size=n, p=p / p.sum())
+        if self.sampling in ("upsample", "undersample"):
+            members = [np.flatnonzero(self.labels == c) for c in np.unique(self.labels)]
+            share = self.epoch_size // max(len(members), 1)
+            drawn = [_draw_without_replacement(rng, m, share) for m in members]
+            return rng.permutation(np.concatenate(drawn)) if drawn else np.arange(0)
         return rng.permutation(n) if self.shuffle else np.arange(n)
 
     def batch(self, index: int) -> tuple[int, np.ndarray]:
@@ -108,6 +123,33 @@ class FaceBatches(keras.utils.PyDataset):
             self._cache[i] = pixels
             self._cached[i] = True
         return pixels
+
+
+def resolve_pipeline(name: str) -> str:
+    """What "auto" stands for on this backend; refuses tf.data elsewhere."""
+    tensorflow = keras.backend.backend() == "tensorflow"
+    if name == "auto":
+        return "tf.data" if tensorflow else "pydataset"
+    if name == "tf.data" and not tensorflow:
+        raise ValueError(f"--input-pipeline tf.data needs the TensorFlow backend (this is "
+                         f"{keras.backend.backend()}); use --input-pipeline pydataset or auto")
+    return name
+
+
+def serve(faces: FaceBatches, pipeline: str):
+    """What `fit` reads for `faces` on `pipeline` ("tf.data" or "pydataset"); `EpochOrder(faces)` drives
+    either."""
+    if pipeline == "tf.data":
+        from affect_keras.data.tfdata import image_batches  # TensorFlow only when this path is taken
+        return image_batches(faces)
+    return faces
+
+
+def _draw_without_replacement(rng: np.random.Generator, members: np.ndarray, size: int) -> np.ndarray:
+    """`size` of `members`: whole shuffled copies while they fit, then a draw without replacement."""
+    whole, rest = divmod(size, len(members))
+    return np.concatenate([*(rng.permutation(members) for _ in range(whole)),
+                           rng.choice(members, rest, replace=False)])
 
 
 class EpochOrder(keras.callbacks.Callback):

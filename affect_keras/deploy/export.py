@@ -1,6 +1,7 @@
 """Export a run: SavedModel, .keras, TFLite, ONNX. Every format takes uint8 images (any batch size, the
 trained resolution) and returns class probabilities; class names travel as class_names.json beside the
-files and, in the SavedModel, as assets/class_names.txt."""
+files and, in the SavedModel, as assets/class_names.txt. keras and TensorFlow are imported when an export
+runs, not with the module (the CLI lists FORMATS without them)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-
-import keras
-
-from affect_keras.deploy.inference import CLASS_NAMES, load_run
 
 FORMATS = ("saved_model", "keras", "tflite", "onnx")
 FILES = {"saved_model": "saved_model", "keras": "model.keras", "tflite": "model.tflite", "onnx": "model.onnx"}
@@ -23,6 +20,8 @@ def export(run: Path, formats: list[str], out: Path | None = None) -> dict[str, 
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"--format {','.join(unknown)}: choose from {', '.join(FORMATS)}")
+    from affect_keras.deploy.inference import CLASS_NAMES, load_run
+
     model, names = load_run(Path(run))
     out = Path(out) if out else Path(run) / "export"
     out.mkdir(parents=True, exist_ok=True)
@@ -39,7 +38,7 @@ def export(run: Path, formats: list[str], out: Path | None = None) -> dict[str, 
     return {fmt: out / FILES[fmt] for fmt in FORMATS if fmt in formats}
 
 
-def _saved_model(model: keras.Model, names: list[str], path: Path) -> None:
+def _saved_model(model, names: list[str], path: Path) -> None:
     import tensorflow as tf
 
     model.export(str(path), format="tf_saved_model", verbose=False,

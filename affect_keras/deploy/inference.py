@@ -9,6 +9,7 @@ import keras
 import yaml
 
 import affect_keras.models.preprocessing  # noqa: F401  registers the layer saved models refer to
+import affect_keras.training.logit_adjustment  # noqa: F401  and the loss a checkpoint may be compiled with
 
 CLASS_NAMES = "class_names.json"
 
@@ -45,7 +46,9 @@ def without_augmentation(model: keras.Model) -> keras.Model:
 def load_run(run: Path) -> tuple[keras.Model, list[str]]:
     """(inference model, class names) of a run directory."""
     run = Path(run)
-    model = without_augmentation(keras.saving.load_model(run_checkpoint(run)))
+    # compile=False: inference needs neither the loss nor the optimiser (a cached run's checkpoint holds
+    # the full model's unused one, which keras would warn about)
+    model = without_augmentation(keras.saving.load_model(run_checkpoint(run), compile=False))
     names = class_names_of(run)
     if model.output_shape[-1] != len(names):
         raise ValueError(f"model {run}: {model.output_shape[-1]} outputs but {len(names)} class names")

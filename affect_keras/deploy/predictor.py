@@ -27,7 +27,7 @@ def load_predictor(path: Path) -> Predictor:
         model, names = load_run(path)
         return Predictor(lambda x: model.predict(x, verbose=0), names, model.input_shape[1])
     if path.suffix == ".keras" and path.is_file():
-        model = keras.saving.load_model(path, safe_mode=True)
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
         return Predictor(lambda x: model.predict(x, verbose=0), _sidecar_names(path.parent), model.input_shape[1])
     if (path / "saved_model.pb").is_file():
         import tensorflow as tf

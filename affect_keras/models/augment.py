@@ -8,13 +8,13 @@ which matters when training runs on a CPU. `light` adds rotation, zoom, contrast
 
 from __future__ import annotations
 
-import keras
-
 PRESETS = ("none", "basic", "light", "strong")
 
 
 def augmentation(preset: str, seed: int | None = None) -> keras.Sequential | None:
     """The augmentation block of a preset, or None for "none"."""
+    import keras
+
     layers = keras.layers
     if preset == "none":
         return None

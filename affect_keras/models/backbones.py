@@ -1,6 +1,7 @@
 """Backbone registry: one entry per backbone (builder, default input size, its own preprocessing).
 
-Adding a backbone is adding one `Backbone` to `BACKBONES`.
+Adding a backbone is adding one `Backbone` to `BACKBONES`. Importing this module imports no keras (so
+`train.py --help` lists the backbones without starting TensorFlow); building one does.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import keras
-
 from affect_keras.models import timm_weights
-from affect_keras.models.resnet import ResNet
 
 
 @dataclass(frozen=True)
@@ -48,12 +46,16 @@ class Backbone:
         return self.stems[-1] if weights is None and size <= 64 else self.stems[0]
 
 
-def _application(constructor):
-    return lambda shape, weights, stem, padding: constructor(include_top=False, weights=weights, input_shape=shape)
+def _application(constructor: str):
+    def build(shape, weights, stem, padding):
+        import keras
+        return getattr(keras.applications, constructor)(include_top=False, weights=weights, input_shape=shape)
+    return build
 
 
 def _resnet(depth):
     def build(shape, weights, stem, padding):
+        from affect_keras.models.resnet import ResNet
         net = ResNet(depth, shape, stem=stem, padding=padding)
         if weights is not None:
             if stem != "imagenet" or padding != "torch":
@@ -72,10 +74,10 @@ KERAS_FILES = {
 }
 
 BACKBONES = {b.name: b for b in (
-    Backbone("vgg16", _application(keras.applications.VGG16), 224, "caffe", ("imagenet",)),
-    Backbone("efficientnetb3", _application(keras.applications.EfficientNetB3), 300, "raw", ("imagenet",)),
-    Backbone("resnet50", _application(keras.applications.ResNet50), 224, "caffe", ("imagenet",)),
-    Backbone("mobilenetv2", _application(keras.applications.MobileNetV2), 224, "tf", ("imagenet",)),
+    Backbone("vgg16", _application("VGG16"), 224, "caffe", ("imagenet",)),
+    Backbone("efficientnetb3", _application("EfficientNetB3"), 300, "raw", ("imagenet",)),
+    Backbone("resnet50", _application("ResNet50"), 224, "caffe", ("imagenet",)),
+    Backbone("mobilenetv2", _application("MobileNetV2"), 224, "tf", ("imagenet",)),
     Backbone("resnet18", _resnet("resnet18"), 224, timm_weights.PREPROCESSING,
              timm_weights.CHECKPOINTS["resnet18"], ("imagenet", "small")),
     Backbone("resnet34", _resnet("resnet34"), 224, timm_weights.PREPROCESSING,

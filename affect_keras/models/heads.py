@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 
 POOLINGS = ("avg", "max", "flatten")
 
@@ -28,6 +27,8 @@ class HeadConfig:
 
 def head(features, num_classes: int, config: HeadConfig):
     """Features -> class probabilities, always float32 (mixed precision computes the rest in half)."""
+    import keras
+
     layers = keras.layers
     pool = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D,
             "flatten": layers.Flatten}[config.pooling]

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
 import numpy as np
-
-from affect_keras.models.resnet import LAYERS
 
 # the checkpoints offered per depth; the first is the default (timm's own default tag for the name)
 CHECKPOINTS = {
@@ -34,6 +31,7 @@ def fetch(tag: str, cache_dir: Path) -> Path:
     """The checkpoint's local path: downloaded once by keras.utils.get_file, then read from the cache."""
     origin = HUB.format(tag=tag)
     try:  # get_file returns a cached file without fetching
+        import keras
         return Path(keras.utils.get_file(checkpoint_file(tag), origin, cache_subdir="models",
                                          cache_dir=str(cache_dir.parent)))
     except Exception as error:  # keras raises a bare Exception on a failed fetch
@@ -45,6 +43,7 @@ def fetch(tag: str, cache_dir: Path) -> Path:
 
 def _keras_to_timm(depth: str) -> dict[str, str]:
     """keras layer name -> timm parameter prefix, for every Conv2D and BatchNormalization."""
+    from affect_keras.models.resnet import LAYERS
     names = {"stem_conv": "conv1", "stem_bn": "bn1"}
     for stage, blocks in enumerate(LAYERS[depth], start=1):
         for block in range(1, blocks + 1):
@@ -65,6 +64,7 @@ def load_timm_resnet(net: keras.Model, path: Path) -> int:
     BatchNormalization of `net` must be matched, and every tensor of the file used but the classifier
     (`fc.*`) and BatchNorm's step counters. Returns the number of tensors copied.
     """
+    import keras
     from safetensors.numpy import load_file
 
     try:

@@ -1,0 +1,109 @@
+"""The tf.data input path (TensorFlow backend): `FaceBatches`' batches, decoded by tf.data in parallel.
+
+`FaceBatches` decodes with PIL on two Python threads; here the JPEGs are read, decoded and resized by
+tf.data's parallel map (AUTOTUNE) outside the Python interpreter lock, batched as uint8 and prefetched
+while the model trains. Everything else is `FaceBatches`' own, so both paths give the same batches:
+
+* the order (shuffle or class-balanced oversampling) is `faces.order(epoch)`, drawn from (seed, epoch)
+  at the start of each epoch (the epoch is set by `EpochOrder`, also after `BackupAndRestore`), so a
+  killed run resumes to the same weights;
+* the targets (one-hot or FER+ vote distributions) are `faces.targets`;
+* MixUp / CutMix run `loader.mixup` / `loader.cutmix` with the generator of (seed, epoch, batch).
+
+A split whose decoded images fit `CACHE_LIMIT_BYTES` is decoded once (by the same parallel map) and
+later epochs gather from memory, as `FaceBatches` does.
+
+Images prepared at the training size are decoded exactly as PIL decodes them (both use libjpeg); when
+they must be resized, tf.image's antialiased bilinear resize stands for PIL's and may differ by a grey
+level or two.
+
+TensorFlow is imported here only: the module is imported when the TensorFlow path is chosen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from affect_keras.data.loader import CACHE_LIMIT_BYTES, FaceBatches, cutmix, mixup
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def decode(path: tf.Tensor, size: int) -> tf.Tensor:
+    """A prepared face file -> (size, size, 3) uint8."""
+    data = tf.io.read_file(path)
+    image = tf.cond(tf.io.is_jpeg(data),  # PIL's inverse DCT (islow), not TF's default (ifast)
+                    lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+                    lambda: tf.io.decode_image(data, channels=3, expand_animations=False))
+    shape = tf.shape(image)
+    if_resized = lambda: tf.cast(tf.round(tf.clip_by_value(  # noqa: E731
+        tf.image.resize(image, (size, size), method="bilinear", antialias=True), 0, 255)), tf.uint8)
+    image = tf.cond(tf.logical_and(shape[0] == size, shape[1] == size), lambda: image, if_resized)
+    return tf.ensure_shape(image, (size, size, 3))
+
+
+def decode_all(files: list[str], size: int, batch_size: int = 256) -> np.ndarray:
+    """Every file, in order, as one (n, size, size, 3) uint8 array, decoded in parallel."""
+    out = np.empty((len(files), size, size, 3), np.uint8)
+    dataset = (tf.data.Dataset.from_tensor_slices(files)
+               .map(lambda p: decode(p, size), num_parallel_calls=AUTOTUNE, deterministic=True)
+               .batch(batch_size).prefetch(2))
+    start = 0
+    for images in dataset:
+        out[start:start + len(images)] = images.numpy()
+        start += len(images)
+    return out
+
+
+def epoch_batches(faces: FaceBatches, fetch=None, shape=None, dtype=tf.uint8) -> tf.data.Dataset:
+    """`faces`' batches in the order of `faces.order(faces.epoch)`, the epoch read when each epoch's
+    iterator starts (after `EpochOrder` set it): (inputs, targets).
+
+    `fetch(epoch, chosen)` returns a batch's inputs (shape `(None, *shape)`) from memory; without it each
+    image is decoded from its file by the parallel map.
+    """
+    size, classes = faces.image_size, faces.targets.shape[1]
+    files = tf.constant(faces.files)
+    targets = tf.constant(faces.targets, tf.float32)
+
+    def draw():
+        epoch = faces.epoch
+        return np.int64(epoch), faces.order(epoch).astype(np.int64)
+
+    def mixed(epoch, index, images, batch_targets):
+        rng = np.random.default_rng([faces.seed, int(epoch), int(index), 1])
+        images, batch_targets = (mixup if faces.mix == "mixup" else cutmix)(images, batch_targets,
+                                                                          faces.mix_alpha, rng)
+        return images, batch_targets.astype(np.float32)
+
+    def one_epoch(_):
+        epoch, order = tf.numpy_function(draw, [], (tf.int64, tf.int64), stateful=True)
+        indices = tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, (faces.epoch_size,)))
+        if fetch is not None:
+            batches = indices.batch(faces.batch_size).map(
+                lambda chosen: (tf.ensure_shape(tf.numpy_function(fetch, [epoch, chosen], dtype, stateful=False),
+                                                (None, *shape)), tf.gather(targets, chosen)))
+        else:
+            batches = indices.map(lambda i: (decode(tf.gather(files, i), size), tf.gather(targets, i)),
+                                  num_parallel_calls=AUTOTUNE, deterministic=True).batch(faces.batch_size)
+        if faces.mix != "none":
+            batches = batches.enumerate().map(lambda index, batch: tuple(
+                tf.ensure_shape(t, s) for t, s in zip(
+                    tf.numpy_function(mixed, [epoch, index, *batch], (tf.uint8, tf.float32), stateful=False),
+                    ((None, size, size, 3), (None, classes)))))
+        return batches
+
+    dataset = tf.data.Dataset.range(1).flat_map(one_epoch)
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(faces))).prefetch(AUTOTUNE)
+
+
+def image_batches(faces: FaceBatches) -> tf.data.Dataset:
+    """`faces` as a tf.data pipeline of (uint8 images, targets): the split decoded once into memory when
+    it fits `CACHE_LIMIT_BYTES`, else decoded from the files every epoch."""
+    n, size = len(faces.files), faces.image_size
+    if n * size * size * 3 > CACHE_LIMIT_BYTES:
+        return epoch_batches(faces)
+    images = decode_all(faces.files, size)
+    return epoch_batches(faces, lambda epoch, chosen: images[chosen], (size, size, 3))
+

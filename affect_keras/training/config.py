@@ -1,0 +1,154 @@
+"""A training run's settings: `TrainConfig`, what train.py, a --config file and config.yaml hold.
+
+Validating and listing the settings imports no keras (so `train.py --help` and a mistyped flag answer at
+once); `resolve()`, which looks at the backend and at a saved backbone, imports what it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from affect_keras.data.batching import MIXES, PIPELINES, SAMPLINGS, TARGETS
+from affect_keras.deploy.export import FORMATS
+from affect_keras.models.augment import PRESETS
+from affect_keras.models.backbones import BACKBONES, get_backbone
+from affect_keras.models.heads import POOLINGS
+from affect_keras.options import check
+from affect_keras.training import class_weights as cw
+from affect_keras.training.losses import LOSSES
+from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+METRICS = ("loss", "accuracy", "top2")  # what _compile makes fit log, for training and validation
+MONITORS = (*METRICS, *(f"val_{m}" for m in METRICS))
+AUTO_VIEWS = 4  # augmented views per training image cached by default when augmentation is on
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    run_dir: str
+    backbone: str = "vgg16"
+    weights: str = "imagenet"
+    imagenet_checkpoint: str = ""
+    stem: str = "auto"
+    image_size: int = 0
+    augment: str = "light"
+    pooling: str = "avg"
+    dense: list[int] = field(default_factory=lambda: [256])
+    dropout: float = 0.3
+    head_batch_norm: bool = True
+    l2: float = 1e-4
+    class_weights: str = "auto"
+    class_weight_power: float = 1.0
+    label_smoothing: float = 0.0
+    loss: str = "crossentropy"
+    logit_tau: float = 1.0
+    focal_gamma: float = 2.0
+    targets: str = "majority"
+    sampling: str = "none"
+    mix: str = "none"
+    mix_alpha: float = 0.2
+    batch_size: int = 32
+    epochs: int = 10
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    step_every: int = 1000
+    step_factor: float = 0.9
+    finetune_epochs: int = 0
+    unfreeze: str = "4"
+    finetune_lr: float = 1e-5
+    monitor: str = "val_accuracy"
+    patience: int = 0
+    precision: str = "float32"
+    seed: int = 0
+    cache_views: int = -1
+    cache_dir: str = ""
+    input_pipeline: str = "auto"
+    export: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        check([(self.backbone in BACKBONES, "backbone", f"must be one of {', '.join(BACKBONES)}")])
+        spec = get_backbone(self.backbone)
+        checks = [
+            (self.stem in ("auto", *spec.stems), "stem", f"must be auto or one of {', '.join(spec.stems)} "
+                                                         f"for {self.backbone}"),
+            (self.weights != "imagenet" or self.stem in ("auto", spec.stems[0]), "stem",
+             f"{self.stem}: ImageNet weights need the {spec.stems[0]} stem"),
+            (self.imagenet_checkpoint in ("", *spec.checkpoints), "imagenet-checkpoint",
+             f"must be one of {', '.join(spec.checkpoints)} for {self.backbone}"),
+            (self.augment in PRESETS, "augment", f"must be one of {', '.join(PRESETS)}"),
+            (self.pooling in POOLINGS, "pooling", f"must be one of {', '.join(POOLINGS)}"),
+            (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"),
+            (self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}"),
+            (self.targets in TARGETS, "targets", f"must be one of {', '.join(TARGETS)}"),
+            (self.sampling in SAMPLINGS, "sampling", f"must be one of {', '.join(SAMPLINGS)}"),
+            (self.mix in MIXES, "mix", f"must be one of {', '.join(MIXES)}"),
+            (self.mix_alpha > 0, "mix-alpha", "must be > 0"),
+            (set(self.export) <= set(FORMATS), "export", f"formats must be among {', '.join(FORMATS)}"),
+            (self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}"),
+            (self.image_size == 0 or self.image_size >= 32, "image-size", "must be 0 (backbone default) or >= 32"),
+            (self.batch_size >= 1, "batch-size", "must be >= 1"),
+            (self.epochs >= 1, "epochs", "must be >= 1"),
+            (self.finetune_epochs >= 0, "finetune-epochs", "must be >= 0"),
+            (self.lr > 0, "lr", "must be > 0"),
+            (self.finetune_lr > 0, "finetune-lr", "must be > 0"),
+            (0 <= self.dropout < 1, "dropout", "must be in [0, 1)"),
+            (0 < self.class_weight_power <= 1, "class-weight-power", "must be in (0, 1]"),
+            (0 <= self.label_smoothing < 1, "label-smoothing", "must be in [0, 1)"),
+            (self.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}"),
+            (self.logit_tau > 0, "logit-tau", "must be > 0"),
+            (self.focal_gamma >= 0, "focal-gamma", "must be >= 0"),
+            (all(d >= 1 for d in self.dense), "dense", "sizes must be >= 1"),
+            (self.weights in ("imagenet", "none") or Path(self.weights).is_file(), "weights",
+             "must be imagenet, none, or an existing backbone.weights.h5"),
+            (self.finetune_epochs == 0 or self.weights != "none", "finetune-epochs",
+             "fine-tunes the top of a pretrained backbone; with --weights none the whole backbone trains "
+             "from the first epoch, so add --epochs instead"),
+            (self.cache_views >= -1, "cache-views", "must be -1 (auto), 0 (off) or a number of views"),
+            (self.cache_views <= 0 or self.weights != "none", "cache-views",
+             "needs a frozen backbone (--weights imagenet or PATH): with --weights none the features change"),
+            (self.cache_views <= 0 or self.mix == "none", "cache-views",
+             "cannot be used with --mix: MixUp and CutMix mix images, not features; use --cache-views 0"),
+            (self.input_pipeline in PIPELINES, "input-pipeline", f"must be one of {', '.join(PIPELINES)}"),
+            (self.monitor in MONITORS, "monitor", f"must be one of the metrics a run logs: {', '.join(MONITORS)}"),
+            (self.class_weights in cw.METHODS or Path(self.class_weights).is_file(), "class-weights",
+             "must be auto, effective, none, or an existing YAML/JSON file"),
+        ]
+        check(checks)
+
+    @property
+    def size(self) -> int:
+        return self.image_size or get_backbone(self.backbone).default_size
+
+    def resolve(self) -> None:
+        """Fill in what "auto" and "" stand for, so the saved config says what the run used."""
+        from affect_keras.data.loader import resolve_pipeline
+        from affect_keras.models.build import saved_backbone
+
+        if self.sampling != "none" and self.class_weights != "none":
+            print(f"--sampling {self.sampling} balances the classes, so class weights are off "
+                  f"(--class-weights none)")
+            self.class_weights = "none"
+        spec = get_backbone(self.backbone)
+        if self.weights == "imagenet":
+            self.imagenet_checkpoint = self.imagenet_checkpoint or spec.checkpoints[0]
+        elif self.weights != "none" and self.stem == "auto":  # a saved backbone keeps its stem (a --stem
+            # that contradicts it is refused when the model is built); without a record, the size decided
+            self.stem = saved_backbone(Path(self.weights)).get("stem") or spec.default_stem(None, self.size)
+        if self.stem == "auto":
+            self.stem = spec.default_stem(None if self.weights == "none" else self.weights, self.size)
+        if self.cache_views == -1:  # auto: cache whenever the backbone is frozen and nothing mixes images
+            frozen = self.weights != "none" and self.mix == "none"
+            self.cache_views = (1 if self.augment == "none" else AUTO_VIEWS) if frozen else 0
+        self.input_pipeline = resolve_pipeline(self.input_pipeline)
+
+    @property
+    def unfreeze_spec(self) -> int | list[str]:
+        return int(self.unfreeze) if self.unfreeze.isdigit() else self.unfreeze.split(",")

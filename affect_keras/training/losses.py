@@ -1,0 +1,40 @@
+"""Training losses, a registry (name -> builder): the CLI's `--loss` choices.
+
+* `crossentropy`: categorical cross-entropy (with `--label-smoothing`), the default;
+* `focal`: keras's categorical focal loss (Lin et al. 2017), which down-weights the easy examples that a
+  frequent class supplies in bulk; `--focal-gamma`;
+* `logit-adjusted`: Menon et al. 2021, "Long-tail learning via logit adjustment": the cross-entropy of
+  the logits shifted by tau * log(class prior). The model learns logits from which the prior has been
+  taken out, so its own (unshifted) output is the balanced prediction: nothing changes at inference,
+  export or predict. `--logit-tau` (1 in the paper).
+
+Importing this module imports no keras (the CLI lists the names); a builder does.
+"""
+
+from __future__ import annotations
+
+
+def _crossentropy(counts, label_smoothing, tau, gamma):
+    import keras
+    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+
+def _focal(counts, label_smoothing, tau, gamma):
+    import keras
+    return keras.losses.CategoricalFocalCrossentropy(gamma=gamma, label_smoothing=label_smoothing)
+
+
+def _logit_adjusted(counts, label_smoothing, tau, gamma):
+    from affect_keras.training.logit_adjustment import LogitAdjustedCrossentropy
+    return LogitAdjustedCrossentropy(counts, tau=tau, label_smoothing=label_smoothing)
+
+
+LOSSES = {"crossentropy": _crossentropy, "focal": _focal, "logit-adjusted": _logit_adjusted}
+
+
+def training_loss(name: str, counts, label_smoothing: float = 0.0, tau: float = 1.0, gamma: float = 2.0):
+    """The keras loss `name` for training classes with `counts` images each (the prior of logit
+    adjustment)."""
+    if name not in LOSSES:
+        raise ValueError(f"--loss must be one of {', '.join(LOSSES)}")
+    return LOSSES[name](counts, label_smoothing, tau, gamma)
