@@ -142,3 +142,16 @@ def test_tta_flip_scores_each_face_averaged_with_its_mirror(trained_run):
     report = json.loads((run / "evaluation-val-tta" / "report.json").read_text())
     assert report["tta"] == "flip" and np.array(report["confusion_matrix"]).sum() == report["images"]
     assert "averaged with its mirror image" in (run / "README.md").read_text()
+
+
+def test_skew_normalised_per_class_f1_on_a_balanced_split_is_the_plain_f1():
+    """Every class already at the smallest size: each resample is the whole split, so the balanced per-class
+    F1 equals the plain one (top-1 and top-2)."""
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    probs = np.array([[.7, .2, .1], [.2, .5, .3], [.1, .8, .1], [.3, .4, .3], [.2, .3, .5], [.6, .3, .1]])
+    skew = metrics.skew_normalized(labels, probs, 3, repeats=3)
+    plain = metrics.per_class(labels, probs, ["a", "b", "c"])
+    for k, name in enumerate("abc"):
+        assert skew["per_class"][k]["top1_f1"] == pytest.approx(plain[name]["top1_f1"])
+        assert skew["per_class"][k]["top2_f1"] == pytest.approx(plain[name]["top2_f1"])
+    assert plain["a"]["top1_f1"] == pytest.approx(2 * 0.5 * 0.5 / 1.0)  # 1 of 2 found, 1 of 2 claims right

@@ -77,15 +77,23 @@ def skew_normalized(labels: np.ndarray, probabilities: np.ndarray, num_classes: 
     present, counts = np.unique(labels, return_counts=True)
     size = int(counts.min())
     rng = np.random.default_rng(seed)
-    runs = []
+    runs, f1s = [], []
     for _ in range(repeats):
         chosen = np.concatenate([rng.choice(np.flatnonzero(labels == c), size, replace=False) for c in present])
         scores = summary_scores(labels[chosen], probabilities[chosen], num_classes)
         runs.append([scores[m] for m in SKEW_METRICS])
-    runs = np.array(runs)
+        top1 = skm.f1_score(labels[chosen], probabilities[chosen].argmax(1), labels=present, average=None,
+                            zero_division=0)
+        top2 = skm.f1_score(labels[chosen], top2_predictions(labels[chosen], probabilities[chosen]),
+                            labels=present, average=None, zero_division=0)
+        f1s.append([top1, top2])
+    runs, f1s = np.array(runs), np.array(f1s)  # f1s: (repeats, top-1 / top-2, present classes)
     return {"per_class_size": size, "repeats": repeats,
             **{m: {"mean": float(runs[:, k].mean()), "std": float(runs[:, k].std())}
-               for k, m in enumerate(SKEW_METRICS)}}
+               for k, m in enumerate(SKEW_METRICS)},
+            # per present class (by index): top-1 and top-2 F1 on the balanced resamples, mean over repeats
+            "per_class": {int(c): {"top1_f1": float(f1s[:, 0, j].mean()), "top2_f1": float(f1s[:, 1, j].mean())}
+                          for j, c in enumerate(present)}}
 
 
 def drop_class(labels: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str], name: str):

@@ -82,6 +82,8 @@ def evaluate(config: EvaluateConfig) -> dict:
         "skew_normalized": metrics.skew_normalized(labels, probabilities, len(names), config.repeats,
                                                    config.seed),
     }
+    skew = report["skew_normalized"]
+    skew["per_class"] = {names[k]: scores for k, scores in skew["per_class"].items()}
     report["pictures"] = _pictures(report, labels, probabilities, files, size, out, path)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     if (path / "config.yaml").is_file():  # a run directory: its model card gains this evaluation

@@ -1,0 +1,145 @@
+"""The class-imbalance study: one run per strategy, everything else equal, and the AffectNet paper's Table 7.
+
+`STRATEGIES` is the registry (name -> the training settings that make the strategy); the study trains one
+run per chosen strategy into `OUT/<strategy>/` (an ordinary run directory: resumable, evaluable,
+exportable), evaluates each on the same split, and writes into `OUT/`:
+
+    table7.md       per class, top-1 and top-2 F1 of every strategy side by side, as is and skew-normalised
+                    (class-balanced resamples), then accuracy / macro F1 rows
+    table7.csv      the same figures, one row per (strategy, class)
+    per_class_f1.png  top-1 F1 per class, one bar per strategy
+
+With a frozen backbone (`--weights imagenet` or a saved backbone), every run trains its head on the same
+cached features (the feature cache's key leaves out sampling, weights and loss), so the study costs one
+backbone pass per split plus a head per strategy. From scratch the runs train one after another; a
+killed study continues with the same command (finished runs are kept, an interrupted one resumes).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from affect_keras.training.config import TrainConfig
+
+# the settings that differ between strategies; everything else is the study's base configuration
+STRATEGIES = {
+    "imbalanced": dict(class_weights="none", sampling="none", loss="crossentropy"),
+    "down-sampled": dict(class_weights="none", sampling="undersample", loss="crossentropy"),
+    "up-sampled": dict(class_weights="none", sampling="upsample", loss="crossentropy"),
+    "inverse-frequency": dict(class_weights="auto", class_weight_power=1.0, sampling="none", loss="crossentropy"),
+    "effective-number": dict(class_weights="effective", sampling="none", loss="crossentropy"),
+    "balanced-batches": dict(class_weights="none", sampling="oversample", loss="crossentropy"),
+    "logit-adjusted": dict(class_weights="none", sampling="none", loss="logit-adjusted"),
+    "focal": dict(class_weights="none", sampling="none", loss="focal"),
+}
+
+
+def strategy_config(base: TrainConfig, strategy: str, out: Path) -> TrainConfig:
+    return replace(base, **STRATEGIES[strategy], run_dir=str(out / strategy))
+
+
+def run_study(base: TrainConfig, strategies: list[str], out: Path, split: str = "val", repeats: int = 10,
+              verbose: int | str = "auto") -> pd.DataFrame:
+    """Train and evaluate each strategy (skipping those already finished with the same settings) and
+    write the tables and the picture; returns the long table."""
+    from affect_keras.evaluation.report import EvaluateConfig, evaluate
+    from affect_keras.training.run import train
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.yaml").write_text(yaml.safe_dump({"base": asdict(base), "strategies": strategies,
+                                                    "split": split, "repeats": repeats}, sort_keys=False))
+    reports = {}
+    for strategy in strategies:
+        config = strategy_config(base, strategy, out)
+        run = Path(config.run_dir)
+        report = run / f"evaluation-{split}" / "report.json"
+        if not _finished(run, config):
+            print(f"\n== {strategy}: training {run}")
+            train(config, verbose=verbose)
+        if not report.is_file() or report.stat().st_mtime < (run / "last.keras").stat().st_mtime:
+            evaluate(EvaluateConfig(model=str(run), data=config.data, split=split, repeats=repeats,
+                                    out=str(report.parent)))
+        reports[strategy] = json.loads(report.read_text())
+    table = table7(reports)
+    write_table7(table, out)
+    return table
+
+
+def _finished(run: Path, config: TrainConfig) -> bool:
+    """A finished run of exactly these settings (its config.yaml as train() writes it, auto values
+    resolved)."""
+    if not (run / "last.keras").is_file() or not (run / "config.yaml").is_file():
+        return False
+    resolved = replace(config)
+    resolved.resolve()
+    return yaml.safe_load((run / "config.yaml").read_text()) == yaml.safe_load(
+        yaml.safe_dump(asdict(resolved), sort_keys=False))
+
+
+def table7(reports: dict[str, dict]) -> pd.DataFrame:
+    """One row per (strategy, class): top-1 / top-2 F1 as is and skew-normalised, and the support."""
+    rows = []
+    for strategy, report in reports.items():
+        balanced = report["skew_normalized"]["per_class"]
+        for name in report["class_names"]:
+            scores = report["per_class"][name]
+            rows.append({"strategy": strategy, "class": name, "support": scores["support"],
+                         "top1_f1": scores["top1_f1"], "top2_f1": scores["top2_f1"],
+                         "skew_top1_f1": balanced.get(name, {}).get("top1_f1", float("nan")),
+                         "skew_top2_f1": balanced.get(name, {}).get("top2_f1", float("nan"))})
+        rows.append({"strategy": strategy, "class": "(accuracy)", "support": report["images"],
+                     "top1_f1": report["accuracy"], "top2_f1": report["top2_accuracy"],
+                     "skew_top1_f1": report["skew_normalized"]["accuracy"]["mean"],
+                     "skew_top2_f1": report["skew_normalized"]["top2_accuracy"]["mean"]})
+        rows.append({"strategy": strategy, "class": "(macro F1)", "support": report["images"],
+                     "top1_f1": report["macro_f1"], "top2_f1": float("nan"),
+                     "skew_top1_f1": report["skew_normalized"]["macro_f1"]["mean"], "skew_top2_f1": float("nan")})
+    return pd.DataFrame(rows)
+
+
+def _side_by_side(table: pd.DataFrame, top1: str, top2: str) -> pd.DataFrame:
+    """Rows: classes (then accuracy, macro F1); columns: strategies; cells "top-1 / top-2"."""
+    cells = table.assign(cell=[f"{a:.3f}" if pd.isna(b) else f"{a:.3f} / {b:.3f}"
+                               for a, b in zip(table[top1], table[top2])])
+    wide = cells.pivot(index="class", columns="strategy", values="cell")
+    order = list(dict.fromkeys(table["class"]))
+    return wide.loc[order, list(dict.fromkeys(table["strategy"]))]
+
+
+def write_table7(table: pd.DataFrame, out: Path) -> dict[str, Path]:
+    paths = {"csv": out / "table7.csv", "markdown": out / "table7.md", "picture": out / "per_class_f1.png"}
+    table.to_csv(paths["csv"], index=False, float_format="%.4f")
+    support = table.drop_duplicates("class").set_index("class")["support"]
+    parts = ["# Class-imbalance study (layout of the AffectNet paper's Table 7)", "",
+             "Per class: top-1 / top-2 F1. Accuracy row: top-1 / top-2 accuracy.", ""]
+    for title, top1, top2 in (("As is", "top1_f1", "top2_f1"),
+                              ("Skew-normalised (class-balanced resamples)", "skew_top1_f1", "skew_top2_f1")):
+        wide = _side_by_side(table, top1, top2)
+        wide.insert(0, "images", support.loc[wide.index])
+        parts += [f"## {title}", "", wide.to_markdown(), ""]
+    paths["markdown"].write_text("\n".join(parts))
+    _plot(table, paths["picture"])
+    return paths
+
+
+def _plot(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = table[~table["class"].str.startswith("(")]
+    wide = classes.pivot(index="class", columns="strategy", values="top1_f1")
+    wide = wide.loc[list(dict.fromkeys(classes["class"])), list(dict.fromkeys(classes["strategy"]))]
+    axes = wide.plot.bar(figsize=(max(8, 1.2 * len(wide)), 4.5), width=0.85)
+    axes.set_ylabel("top-1 F1")
+    axes.set_ylim(0, 1)
+    axes.set_title("Per-class F1 by imbalance strategy")
+    axes.legend(fontsize=8, ncol=2)
+    plt.tight_layout()
+    plt.savefig(path, dpi=120)
+    plt.close()
