@@ -24,6 +24,7 @@ from pathlib import Path
 
 DEFAULT_BACKBONES = ("vgg16", "efficientnetb3", "resnet18", "mobilenetv2")
 STEP_EPOCHS = 4  # frozen epochs from files: the median of epochs 2-4 is reported
+DECODE_PASSES = 5  # decoding: passes per input path, taking turns, the median reported
 STEP_ROUNDS = 5  # training-step comparison: epochs per variant, interleaved, the median reported
 
 
@@ -55,42 +56,48 @@ def _epoch_timer():
     return EpochTimer()
 
 
-def decode_rates(data: Path, names: list[str], size: int, batch: int, rows: int) -> dict[str, float]:
-    """Decoding `rows` training JPEGs (the split's files repeated; already in the OS cache, nothing decoded
-    before): FaceBatches on its two worker threads, and the tf.data path (`affect_keras.data.tfdata`)
-    streaming them from the files, its functions traced before the clock starts. Over a few hundred images
-    tf.data's parallelism would still be ramping up."""
+def decode_rates(data: Path, names: list[str], size: int, batch: int, rows: int,
+                 passes: int = DECODE_PASSES) -> dict[str, float]:
+    """Decoding `rows` training JPEGs (the split's files repeated, already in the OS cache): FaceBatches on
+    its two worker threads and the tf.data path (`affect_keras.data.tfdata`) streaming them from the files.
+    The paths take turns, `passes` times each, and the median pass is reported: a single pass varied by up
+    to 1.5x on the development machine. FaceBatches' first pass (colder, as at the start of training) is
+    reported apart."""
     import numpy as np
 
     from affect_keras.data.loader import FaceBatches
 
-    def repeated() -> FaceBatches:
-        split = FaceBatches(data, "train", names, size, batch)
-        tiles = max(1, -(-rows // len(split.files)))
-        split.files, split.labels = split.files * tiles, np.tile(split.labels, tiles)
-        split.targets = np.tile(split.targets, (tiles, 1))
-        split._cache = None  # every row decoded
-        return split
-
-    faces = repeated()
+    faces = FaceBatches(data, "train", names, size, batch)
+    tiles = max(1, -(-rows // len(faces.files)))
+    faces.files, faces.labels = faces.files * tiles, np.tile(faces.labels, tiles)
+    faces.targets = np.tile(faces.targets, (tiles, 1))
+    faces._cache = None  # every row decoded
     for path in set(faces.files):
         Path(path).read_bytes()
-    start = time.perf_counter()
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(faces.__getitem__, range(len(faces))))
-    rates = {"FaceBatches": _rate(len(faces.files), time.perf_counter() - start)}
+
+    def face_batches():
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(faces.__getitem__, range(len(faces))))
+
+    paths = {"FaceBatches": face_batches}
     try:
         from affect_keras.data.tfdata import epoch_batches
+        dataset = epoch_batches(faces)
+        for _ in dataset.take(1):  # functions traced before the clock starts
+            pass
+        paths["tf.data"] = lambda: [None for _ in dataset]
     except ImportError:  # no TensorFlow
-        return rates
-    dataset = epoch_batches(faces)
-    for _ in dataset.take(1):
         pass
-    start = time.perf_counter()
-    for _ in dataset:
-        pass
-    rates["tf.data"] = _rate(len(faces.files), time.perf_counter() - start)
-    rates["tf.data / FaceBatches"] = rates["tf.data"] / rates["FaceBatches"]
+    seconds = {name: [] for name in paths}
+    for _ in range(passes):
+        for name, decode in paths.items():
+            start = time.perf_counter()
+            decode()
+            seconds[name].append(time.perf_counter() - start)
+    rates = {"FaceBatches, first pass": _rate(len(faces.files), seconds["FaceBatches"][0])}
+    rates.update({name: _rate(len(faces.files), statistics.median(times)) for name, times in seconds.items()})
+    if "tf.data" in rates:
+        rates["tf.data / FaceBatches"] = rates["tf.data"] / rates["FaceBatches"]
     return rates
 
 

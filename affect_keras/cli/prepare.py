@@ -16,7 +16,7 @@ def build_parser() -> ArgumentParser:
         description="Write OUT/{train,val,test}/<Class>/*.jpg, a manifest per split and a summary, from "
                     "AffectNet (either release), FER+, a class-folder tree, or the built-in sample.")
     source = parser.add_argument_group("source")
-    source.add_argument("--source", choices=SOURCES, default="sample", help="dataset layout under --root")
+    source.add_argument("--source", choices=list(SOURCES), default="sample", help="dataset layout under --root")
     source.add_argument("--root", type=Path, help="dataset folder (for sample: where it is generated; "
                                                   "default OUT/affectnet_sample)")
     source.add_argument("--class-map", metavar="FOLDER=CLASS,...", default="",

@@ -41,7 +41,6 @@ from affect_keras.data.sources import affectnet, ferplus, folders, sample
 from affect_keras.labels import AFFECTNET_CODES, LabelScheme, get_scheme
 from affect_keras.options import check
 
-SOURCES = ("affectnet", "ferplus", "folders", "sample")
 SPLITS = ("train", "val", "test")
 SAMPLINGS = ("none", "down", "up")
 CONFIG_FILE = "prepare_config.yaml"
@@ -149,16 +148,24 @@ class Summary:
         return "\n".join(lines)
 
 
+def _read_sample(root: Path, config: PrepareConfig) -> Iterable[Record | Skipped]:
+    """The built-in sample: generated (once) in AffectNet's original layout, then read as AffectNet."""
+    sample.generate(root, config.count, config.seed, workers=_workers(config))
+    return affectnet.read_original(root)
+
+
+# the source registry: --source name -> reader of (root, settings); adding a dataset is adding a reader
+SOURCES = {
+    "affectnet": lambda root, config: affectnet.read(root),
+    "ferplus": lambda root, config: ferplus.read(root),
+    "folders": lambda root, config: folders.read(root, config.class_map),
+    "sample": _read_sample,
+}
+
+
 def read_source(config: PrepareConfig) -> Iterable[Record | Skipped]:
     root = Path(config.root) if config.root is not None else Path(config.out) / SAMPLE_DIR
-    if config.source == "sample":
-        sample.generate(root, config.count, config.seed, workers=_workers(config))
-        return affectnet.read_original(root)
-    if config.source == "affectnet":
-        return affectnet.read(root)
-    if config.source == "ferplus":
-        return ferplus.read(root)
-    return folders.read(root, config.class_map)
+    return SOURCES[config.source](root, config)
 
 
 def _workers(config: PrepareConfig) -> int:
