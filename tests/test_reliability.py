@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
@@ -284,6 +285,29 @@ def test_subject_independent_splits_and_grouped_folds(tmp_path):
     assert sorted(s for t in tests for s in t) == sorted(f"S{k:03d}" for k in range(1, 13))  # each once
 
 
+
+def test_a_run_from_an_older_version_continues_with_the_same_command(small_sample, tmp_path, capsys):
+    """A config.yaml written before a setting existed (here: input_pipeline, loss, logit_tau, focal_gamma)
+    must not block the same command from continuing the run: the run keeps what its version did."""
+    run = tmp_path / "run"
+    command = ["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
+               "--batch-size", "32", "--run-dir", str(run), *LINEAR]
+    assert train_main([*command, "--epochs", "1", "--input-pipeline", "pydataset"]) == 0
+    older = yaml.safe_load((run / "config.yaml").read_text())
+    for key in ("input_pipeline", "loss", "logit_tau", "focal_gamma"):
+        del older[key]
+    (run / "config.yaml").write_text(yaml.safe_dump(older, sort_keys=False))
+    older["epochs"] = 2  # the continuation asks for one more epoch, as a re-run with --epochs 2 would
+    (run / "config.yaml").write_text(yaml.safe_dump(older, sort_keys=False))
+    assert train_main([*command, "--epochs", "2"]) == 0  # auto would mean tf.data now; the run keeps FaceBatches
+    continued = yaml.safe_load((run / "config.yaml").read_text())
+    assert continued["input_pipeline"] == "pydataset" and continued["loss"] == "crossentropy"
+    assert len(pd.read_csv(run / "history.csv")) == 2
+    with pytest.raises(SystemExit) as exit_:  # a setting the older run did not have, set otherwise: refused
+        train_main([*command, "--epochs", "2", "--loss", "focal", "--run-dir", str(run)])
+    assert exit_.value.code == 1
+    assert "holds a run with other settings (loss)" in capsys.readouterr().err
+
 HEAVY = ("tensorflow", "keras", "jax", "torch")
 
 
@@ -322,3 +346,32 @@ def test_tensorflow_start_up_info_lines_are_kept_out_of_the_way():
     # the CPU-instructions notice goes; TF 2.21 prints its oneDNN notice before reading the level, so that
     # one stays (TF_ENABLE_ONEDNN_OPTS=0 would silence it by turning oneDNN's kernels off)
     assert "cpu_feature_guard" not in done.stderr
+
+
+@pytest.mark.parametrize("labels, columns", [("affectnet11", {"vote_Happy": 3, "vote_Uncertain": 6, "vote_NonFace": 1}),
+                                             ("affectnet7-merge", {"vote_Happy": 3, "vote_Neutral": 7}),
+                                             ("affectnet8", None)])
+def test_fer_plus_uncertain_votes_reach_the_manifest_where_the_scheme_has_the_class(tmp_path, labels, columns):
+    """The source hands over votes per code; prepare maps them through the label scheme and nothing else:
+    under affectnet11 FER+'s `unknown` votes are vote_Uncertain (they were dropped), under
+    affectnet7-merge they count as Neutral, and under affectnet8 a face whose majority is Uncertain is left
+    out with its reason."""
+    from affect_keras.data.prepare import PrepareConfig, prepare
+    from conftest import face_image
+
+    folder = tmp_path / "fer" / "FER2013Train"
+    folder.mkdir(parents=True)
+    face_image(size=(48, 48), mode="L").save(folder / "fer0.png")
+    # neutral happiness surprise sadness anger disgust fear contempt unknown NF
+    (folder / "label.csv").write_text('fer0.png,"(0, 0, 48, 48)",0,3,0,0,0,0,0,0,6,1\n')
+    out = tmp_path / "out"
+    prepare(PrepareConfig(source="ferplus", root=tmp_path / "fer", out=out, size=48, labels=labels,
+                          test_fraction=0.0))
+    manifest = pd.read_csv(out / "train.csv")
+    if columns is None:
+        assert manifest.empty and "no majority" not in (out / "skipped.csv").read_text()
+        assert "Uncertain" in (out / "skipped.csv").read_text()
+        return
+    row = manifest.iloc[0]
+    votes = {c: int(row[c]) for c in manifest.columns if c.startswith("vote_") and row[c]}
+    assert votes == columns

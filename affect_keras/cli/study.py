@@ -29,10 +29,7 @@ def build_parser():
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = vars(parser.parse_args(argv))
-    args.pop("config")
-    if not args["data"]:
-        parser.error("argument --data is required")
+    args = train_cli.parse_training_args(parser, argv)
     if args.pop("run_dir"):
         parser.error("argument --run-dir: a study writes one run per strategy under --out; use --out")
     strategies, split, repeats, out = (args.pop(k) for k in ("strategies", "split", "repeats", "out"))

@@ -112,12 +112,18 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
+def parse_training_args(parser: ArgumentParser, argv) -> dict:
+    """The parsed options as TrainConfig's fields (and any the caller added), --data required."""
     args = vars(parser.parse_args(argv))
     args.pop("config")
     if not args["data"]:
         parser.error("argument --data is required")
+    return args
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parse_training_args(parser, argv)
     args["run_dir"] = args["run_dir"] or str(Path("models") / f"{args['backbone']}-{Path(args['data']).resolve().name}")
     config = TrainConfig(**args)
     try:

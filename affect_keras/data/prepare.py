@@ -495,9 +495,9 @@ def _manifest(items: list[_Item], scheme: LabelScheme) -> pd.DataFrame:
         if r.votes is not None:
             for name in scheme.class_names:
                 row[f"vote_{name}"] = 0
-            for code, count in r.votes.items():
-                label = scheme.class_of(code)
-                if label is not None and code in ferplus.EMOTION_CODES:
+            for code, count in r.votes.items():  # votes per code, as the source handed them over: each
+                label = scheme.class_of(code)       # counts for its class under the scheme, or for none
+                if label is not None:
                     row[f"vote_{label}"] += count
         rows.append(row)
     columns = ["file", "label", "label_index", "code", "valence", "arousal", "source"]

@@ -6,7 +6,7 @@ once); `resolve()`, which looks at the backend and at a saved backbone, imports 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from affect_keras.data.batching import MIXES, PIPELINES, SAMPLINGS, TARGETS
@@ -23,6 +23,13 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 METRICS = ("loss", "accuracy", "top2")  # what _compile makes fit log, for training and validation
 MONITORS = (*METRICS, *(f"val_{m}" for m in METRICS))
 AUTO_VIEWS = 4  # augmented views per training image cached by default when augmentation is on
+# what a run did before the setting existed: a run directory whose config.yaml lacks the key continues
+# doing it (a settings file from an older version must not block "the same command continues the run")
+# settings that do not change what a run computes (both input pipelines give the same batches; the cache
+# folder only says where features are kept): a run may continue with other values
+NOT_IDENTITY = ("input_pipeline", "cache_dir")
+BEFORE_SETTING = {"input_pipeline": "pydataset", "loss": "crossentropy", "logit_tau": 1.0, "focal_gamma": 2.0,
+                  "class_weight_power": 1.0, "cache_views": 0, "cache_dir": ""}
 
 
 @dataclass
@@ -127,6 +134,20 @@ class TrainConfig:
     def size(self) -> int:
         return self.image_size or get_backbone(self.backbone).default_size
 
+    def adopt_older(self, saved: dict) -> None:
+        """Before `resolve()`, for continuing the run `saved` (its config.yaml) describes: each setting it
+        predates takes what its version did, unless this command sets it otherwise."""
+        for key, value in BEFORE_SETTING.items():
+            if key not in saved and getattr(self, key) == _DEFAULTS[key]:
+                setattr(self, key, value)
+
+    def differences(self, saved: dict) -> list[str]:
+        """The settings (resolved) that differ from the run `saved` describes; a setting that run's version
+        did not have counts only when it now does something else than that version did."""
+        current = asdict(self)
+        return [key for key, value in current.items() if key not in NOT_IDENTITY and
+                (saved[key] != value if key in saved else key in BEFORE_SETTING and BEFORE_SETTING[key] != value)]
+
     def resolve(self) -> None:
         """Fill in what "auto" and "" stand for, so the saved config says what the run used."""
         from affect_keras.data.loader import resolve_pipeline
@@ -152,3 +173,6 @@ class TrainConfig:
     @property
     def unfreeze_spec(self) -> int | list[str]:
         return int(self.unfreeze) if self.unfreeze.isdigit() else self.unfreeze.split(",")
+
+
+_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.name in BEFORE_SETTING}

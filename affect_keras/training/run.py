@@ -44,17 +44,21 @@ HEAD_STEPS_PER_EXECUTION = 32
 def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     """Run both phases and write the run directory; returns the trained model."""
     config.validate()
+    run = Path(config.run_dir)
+    saved = None  # the settings of a run with a finished epoch (one that failed before is nothing to protect)
+    if (run / "history.csv").is_file() and (run / "config.yaml").is_file():
+        saved = yaml.safe_load((run / "config.yaml").read_text())
+        config.adopt_older(saved)
     config.resolve()
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)
     summary = read_summary(Path(config.data))
     names = summary["class_names"]
-    run = Path(config.run_dir)
     settings = yaml.safe_dump(asdict(config), sort_keys=False)
-    finished_epoch = (run / "history.csv").is_file()  # a run that failed before it is nothing to protect
-    if finished_epoch and (run / "config.yaml").is_file() and (run / "config.yaml").read_text() != settings:
-        raise ValueError(f"--run-dir {run} holds a run with other settings; choose another --run-dir, or "
-                         f"continue that run with --config {run / 'config.yaml'}")
+    differs = config.differences(saved) if saved is not None else []
+    if differs:
+        raise ValueError(f"--run-dir {run} holds a run with other settings ({', '.join(differs)}); choose "
+                         f"another --run-dir, or continue that run with --config {run / 'config.yaml'}")
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.yaml").write_text(settings)
     (run / CLASS_NAMES).write_text(json.dumps(names))
