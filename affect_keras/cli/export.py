@@ -13,7 +13,7 @@ def build_parser() -> ArgumentParser:
                             "uint8 images and returning class probabilities; class names travel with it.")
     parser.add_argument("run", help="run directory written by train.py")
     output = parser.add_argument_group("output")
-    output.add_argument("--format", nargs="+", choices=FORMATS, default=["saved_model"],
+    output.add_argument("--format", nargs="+", choices=list(FORMATS), default=["saved_model"],
                         help="one or more formats (tflite and onnx are converted from the SavedModel)")
     output.add_argument("--out", default="", help="default: <run>/export/")
     return parser

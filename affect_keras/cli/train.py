@@ -41,13 +41,13 @@ def build_parser() -> ArgumentParser:
     model.add_argument("--stem", default=d["stem"],
                        help="resnet18/34: imagenet (7x7/2 + max-pool, needed by ImageNet weights) or small "
                             "(3x3/1, for faces of 64 px or less from scratch); auto picks by weights and size")
-    model.add_argument("--pooling", choices=POOLINGS, default=d["pooling"])
+    model.add_argument("--pooling", choices=list(POOLINGS), default=d["pooling"])
     model.add_argument("--dense", type=lambda s: [int(v) for v in s.split(",") if v], default=d["dense"],
                        help="hidden dense sizes of the head, comma-separated (empty: none)")
     model.add_argument("--dropout", type=float, default=d["dropout"])
     model.add_argument("--no-head-batch-norm", dest="head_batch_norm", action="store_false")
     model.add_argument("--l2", type=float, default=d["l2"], help="L2 penalty on the head")
-    model.add_argument("--augment", choices=PRESETS, default=d["augment"])
+    model.add_argument("--augment", choices=list(PRESETS), default=d["augment"])
     model.add_argument("--mix", choices=MIXES, default=d["mix"], help="MixUp or CutMix on training batches")
     model.add_argument("--mix-alpha", type=float, default=d["mix_alpha"], help="Beta(alpha, alpha) mixing ratio")
     loss = parser.add_argument_group("loss")
@@ -107,7 +107,7 @@ def build_parser() -> ArgumentParser:
     cache.add_argument("--cache-dir", default=d["cache_dir"], help="where features are stored "
                                                                    "(default: DATA/feature_cache)")
     run.add_argument("--seed", type=int, default=d["seed"])
-    run.add_argument("--export", nargs="+", choices=FORMATS, default=d["export"], metavar="FORMAT",
+    run.add_argument("--export", nargs="+", choices=list(FORMATS), default=d["export"], metavar="FORMAT",
                      help=f"export the finished model: {', '.join(FORMATS)} (see export.py)")
     return parser
 
@@ -132,8 +132,15 @@ def main(argv=None) -> int:
         parser.fail(error)
     from affect_keras.training.run import train  # keras and TensorFlow start here, not for --help
 
+    from affect_keras.deploy.export import export
+    from affect_keras.deploy.model_card import write_model_card
+
     try:
         train(config)
+        write_model_card(Path(config.run_dir))
+        if config.export:
+            for fmt, path in export(Path(config.run_dir), config.export).items():
+                print(f"Exported {fmt}: {path}")
     except (ValueError, RuntimeError) as error:
         parser.exit(1, f"train.py: error: {error}\n")
     print(f"Run written to {config.run_dir}")

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-FORMATS = ("saved_model", "keras", "tflite", "onnx")
 FILES = {"saved_model": "saved_model", "keras": "model.keras", "tflite": "model.tflite", "onnx": "model.onnx"}
 
 
@@ -26,34 +25,38 @@ def export(run: Path, formats: list[str], out: Path | None = None) -> dict[str, 
     out = Path(out) if out else Path(run) / "export"
     out.mkdir(parents=True, exist_ok=True)
     (out / CLASS_NAMES).write_text(json.dumps(names))
-    formats = set(formats)
-    if formats & {"saved_model", "tflite", "onnx"}:  # TFLite and ONNX are converted from the SavedModel
-        _saved_model(model, names, out / FILES["saved_model"])
-    if "keras" in formats:
-        model.save(out / FILES["keras"])
-    if "tflite" in formats:
-        _tflite(out / FILES["saved_model"], out / FILES["tflite"])
-    if "onnx" in formats:
-        _onnx(out / FILES["saved_model"], out / FILES["onnx"])
+    wanted = set(formats)
+    if wanted & {fmt for fmt, (_, needs) in FORMATS.items() if needs}:
+        wanted.add("saved_model")  # TFLite and ONNX are converted from the SavedModel
+    for fmt, (write, _) in FORMATS.items():  # registry order: the SavedModel before its conversions
+        if fmt in wanted:
+            write(model, names, out)
     return {fmt: out / FILES[fmt] for fmt in FORMATS if fmt in formats}
 
 
-def _saved_model(model, names: list[str], path: Path) -> None:
+def _saved_model(model, names: list[str], out: Path) -> None:
     import tensorflow as tf
 
+    path = out / FILES["saved_model"]
     model.export(str(path), format="tf_saved_model", verbose=False,
                  input_signature=[tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8, name="image")])
     (path / "assets").mkdir(exist_ok=True)
     (path / "assets" / "class_names.txt").write_text("\n".join(names) + "\n")
 
 
-def _tflite(saved_model: Path, path: Path) -> None:
+def _keras(model, names: list[str], out: Path) -> None:
+    model.save(out / FILES["keras"])
+
+
+def _tflite(model, names: list[str], out: Path) -> None:
     import tensorflow as tf
 
-    path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved_model)).convert())
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(out / FILES["saved_model"]))
+    (out / FILES["tflite"]).write_bytes(converter.convert())
 
 
-def _onnx(saved_model: Path, path: Path) -> None:
+def _onnx(model, names: list[str], out: Path) -> None:
+    saved_model, path = out / FILES["saved_model"], out / FILES["onnx"]
     if importlib.util.find_spec("tf2onnx") is None:
         raise RuntimeError("--format onnx needs tf2onnx: pip install -e '.[onnx]'")
     result = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved_model),
@@ -61,3 +64,8 @@ def _onnx(saved_model: Path, path: Path) -> None:
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"--format onnx: tf2onnx failed: {result.stderr.strip().splitlines()[-1]}")
+
+
+# the export registry: --format name -> (writer of (model, class names, folder), converts the SavedModel?)
+FORMATS = {"saved_model": (_saved_model, False), "keras": (_keras, False), "tflite": (_tflite, True),
+           "onnx": (_onnx, True)}

@@ -10,8 +10,7 @@ import yaml
 
 import affect_keras.models.preprocessing  # noqa: F401  registers the layer saved models refer to
 import affect_keras.training.logit_adjustment  # noqa: F401  and the loss a checkpoint may be compiled with
-
-CLASS_NAMES = "class_names.json"
+from affect_keras.training.config import CLASS_NAMES  # the class-order file training writes
 
 
 def run_checkpoint(run: Path) -> Path:

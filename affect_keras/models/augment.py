@@ -8,32 +8,41 @@ which matters when training runs on a CPU. `light` adds rotation, zoom, contrast
 
 from __future__ import annotations
 
-PRESETS = ("none", "basic", "light", "strong")
-
-
-def augmentation(preset: str, seed: int | None = None) -> keras.Sequential | None:
-    """The augmentation block of a preset, or None for "none"."""
+def _basic(seed):
+    """Mirror and shift up to 10 %: the FER+ recipe's augmentation."""
     import keras
-
     layers = keras.layers
-    if preset == "none":
+    return [layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed)]
+
+
+def _light(seed):
+    """Mirror, small rotation, zoom and shift, contrast and brightness."""
+    import keras
+    layers = keras.layers
+    return [layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomRotation(0.04, fill_mode="reflect", seed=seed),
+            layers.RandomZoom(0.1, fill_mode="reflect", seed=seed),
+            layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed),
+            layers.RandomContrast(0.2, value_range=(0, 255), seed=seed),
+            layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed)]
+
+
+def _strong(seed):
+    """light, then RandAugment (two operations at half strength)."""
+    import keras
+    return _light(seed) + [keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=0.5, seed=seed)]
+
+
+# the preset registry: --augment name -> the layers of its block (None: no block)
+PRESETS = {"none": None, "basic": _basic, "light": _light, "strong": _strong}
+
+
+def augmentation(preset: str, seed: int | None = None):
+    """The augmentation block (a keras.Sequential named "augmentation") of a preset, or None for "none"."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown augmentation preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if PRESETS[preset] is None:
         return None
-    if preset == "basic":
-        return keras.Sequential([layers.RandomFlip("horizontal", seed=seed),
-                                 layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed)],
-                                name="augmentation")
-    light = [
-        layers.RandomFlip("horizontal", seed=seed),
-        layers.RandomRotation(0.04, fill_mode="reflect", seed=seed),
-        layers.RandomZoom(0.1, fill_mode="reflect", seed=seed),
-        layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed),
-        layers.RandomContrast(0.2, value_range=(0, 255), seed=seed),
-        layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed),
-    ]
-    if preset == "light":
-        return keras.Sequential(light, name="augmentation")
-    if preset == "strong":
-        return keras.Sequential(
-            light + [layers.RandAugment(value_range=(0, 255), num_ops=2, factor=0.5, seed=seed)],
-            name="augmentation")
-    raise ValueError(f"unknown augmentation preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    import keras
+    return keras.Sequential(PRESETS[preset](seed), name="augmentation")

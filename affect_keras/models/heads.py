@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-POOLINGS = ("avg", "max", "flatten")
+# the pooling registry: --pooling name -> the keras layer that turns the feature map into a vector
+POOLINGS = {"avg": "GlobalAveragePooling2D", "max": "GlobalMaxPooling2D", "flatten": "Flatten"}
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,7 @@ def head(features, num_classes: int, config: HeadConfig):
     import keras
 
     layers = keras.layers
-    pool = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D,
-            "flatten": layers.Flatten}[config.pooling]
-    x = pool(name="head_pool")(features)
+    x = getattr(layers, POOLINGS[config.pooling])(name="head_pool")(features)
     regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
     for k, units in enumerate(config.dense, start=1):
         if config.dropout:

@@ -19,6 +19,7 @@ from affect_keras.training import class_weights as cw
 from affect_keras.training.losses import LOSSES
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
 
+CLASS_NAMES = "class_names.json"  # the run directory's class order, which every later stage reads
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 METRICS = ("loss", "accuracy", "top2")  # what _compile makes fit log, for training and validation
 MONITORS = (*METRICS, *(f"val_{m}" for m in METRICS))
@@ -142,11 +143,11 @@ class TrainConfig:
                 setattr(self, key, value)
 
     def differences(self, saved: dict) -> list[str]:
-        """The settings (resolved) that differ from the run `saved` describes; a setting that run's version
-        did not have counts only when it now does something else than that version did."""
+        """The settings (resolved) that differ from the run `saved` describes. A setting it lacks counts,
+        unless its version predates the setting (`BEFORE_SETTING`) and the run still does what it did."""
         current = asdict(self)
         return [key for key, value in current.items() if key not in NOT_IDENTITY and
-                (saved[key] != value if key in saved else key in BEFORE_SETTING and BEFORE_SETTING[key] != value)]
+                (saved[key] != value if key in saved else BEFORE_SETTING.get(key, object()) != value)]
 
     def resolve(self) -> None:
         """Fill in what "auto" and "" stand for, so the saved config says what the run used."""

@@ -22,14 +22,11 @@ import keras
 import yaml
 
 from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary, serve
-from affect_keras.deploy.export import export
-from affect_keras.deploy.inference import CLASS_NAMES
-from affect_keras.deploy.model_card import write_model_card
 from affect_keras.models.build import backbone_padding, build_model, save_backbone, unfreeze
 from affect_keras.models.heads import HeadConfig
 from affect_keras.training import class_weights as cw
 from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
-from affect_keras.training.config import AUTO_VIEWS, MONITORS, PRECISIONS, TrainConfig  # noqa: F401
+from affect_keras.training.config import AUTO_VIEWS, CLASS_NAMES, MONITORS, PRECISIONS, TrainConfig  # noqa: F401
 from affect_keras.training.history import HistoryCSV, best_so_far
 from affect_keras.training.losses import training_loss
 from affect_keras.training.optim import learning_rate, optimizer
@@ -42,7 +39,52 @@ HEAD_STEPS_PER_EXECUTION = 32
 
 
 def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
-    """Run both phases and write the run directory; returns the trained model."""
+    """Run both phases and write the run directory; returns the trained model. The steps: open the run
+    directory, build the data and the model, fit phase 1 (on cached features when the backbone is frozen),
+    fit phase 2, save."""
+    run, summary = _open_run(config)
+    names = summary["class_names"]
+    train_data, val_data = _data(config, names)
+    train_counts = summary["counts"]["train"]
+    weights = cw.class_weights(config.class_weights, train_counts, names, config.class_weight_power)
+    print(cw.describe(weights, train_counts, names))
+    loss = training_loss(config.loss, [train_counts.get(n, 0) for n in names], config.label_smoothing,
+                         config.logit_tau, config.focal_gamma)
+    model = _model(config, len(names))
+    steps = len(train_data)
+    rate = learning_rate(config.schedule, config.lr, steps * config.epochs, steps * config.warmup_epochs,
+                         config.step_every, config.step_factor)
+    _compile(model, rate, config, loss)
+    # shuffle=False: FaceBatches draws its own order from (seed, epoch), which survives a restore; both
+    # input pipelines follow it (EpochOrder tells it the epoch)
+    fit = dict(class_weight=weights, verbose=verbose, shuffle=False)
+    served = []  # the uncached inputs on the chosen pipeline, built once if a phase needs them
+
+    def inputs():
+        served[:] = served or [serve(data, config.input_pipeline) for data in (train_data, val_data)]
+        return served
+
+    if config.cache_views:
+        _fit_head_on_cache(model, train_data, val_data, rate, config, loss, run, fit)
+    else:
+        _fit_phase(model, *inputs(), train_data, 0, config.epochs, "phase1", config, run, fit)
+    if config.finetune_epochs:
+        trainable = unfreeze(model, config.unfreeze_spec)
+        print(f"Fine-tuning {len(trainable)} backbone layers at lr {config.finetune_lr}")
+        _compile(model, config.finetune_lr, config, loss)
+        _fit_phase(model, *inputs(), train_data, config.epochs, config.epochs + config.finetune_epochs,
+                   "phase2", config, run, fit)
+    model.save(run / "last.keras")
+    save_backbone(model, run, {"backbone": config.backbone, "stem": config.stem, "image_size": config.size,
+                               "weights": config.weights, "imagenet_checkpoint": config.imagenet_checkpoint},
+                  backbone_padding(None if config.weights == "none" else config.weights))
+    plot_curves(run / "history.csv", run / "curves.png")
+    return model  # the CLI writes the model card and the exports: training does not import deployment
+
+
+def _open_run(config: TrainConfig) -> tuple[Path, dict]:
+    """Validate and resolve the settings, refuse a run directory holding another run, write config.yaml
+    and the class order; returns (run directory, the dataset's summary)."""
     config.validate()
     run = Path(config.run_dir)
     saved = None  # the settings of a run with a finished epoch (one that failed before is nothing to protect)
@@ -53,16 +95,18 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)
     summary = read_summary(Path(config.data))
-    names = summary["class_names"]
-    settings = yaml.safe_dump(asdict(config), sort_keys=False)
     differs = config.differences(saved) if saved is not None else []
     if differs:
         raise ValueError(f"--run-dir {run} holds a run with other settings ({', '.join(differs)}); choose "
                          f"another --run-dir, or continue that run with --config {run / 'config.yaml'}")
     run.mkdir(parents=True, exist_ok=True)
-    (run / "config.yaml").write_text(settings)
-    (run / CLASS_NAMES).write_text(json.dumps(names))
+    (run / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+    (run / CLASS_NAMES).write_text(json.dumps(summary["class_names"]))
+    return run, summary
 
+
+def _data(config: TrainConfig, names: list[str]) -> tuple[FaceBatches, FaceBatches]:
+    """The training and validation splits, as the settings draw them."""
     train_data = FaceBatches(config.data, "train", names, config.size, config.batch_size, shuffle=True,
                              seed=config.seed, targets=config.targets, sampling=config.sampling,
                              mix=config.mix, mix_alpha=config.mix_alpha)
@@ -70,48 +114,22 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     for split, data in (("train", train_data), ("val", val_data)):
         if not len(data):
             raise ValueError(f"--data {config.data}: the {split} split has no images")
-    train_counts = summary["counts"]["train"]
-    weights = cw.class_weights(config.class_weights, train_counts, names, config.class_weight_power)
-    print(cw.describe(weights, train_counts, names))
-    loss = training_loss(config.loss, [train_counts.get(n, 0) for n in names], config.label_smoothing,
-                         config.logit_tau, config.focal_gamma)
+    return train_data, val_data
 
-    model = build_model(config.backbone, len(names), config.size,
-                        weights=None if config.weights == "none" else config.weights, augment=config.augment,
-                        head_config=HeadConfig(config.pooling, tuple(config.dense), config.dropout,
-                                               config.head_batch_norm, config.l2), seed=config.seed,
-                        stem=config.stem, checkpoint=config.imagenet_checkpoint or None)
-    steps = len(train_data)
-    rate = learning_rate(config.schedule, config.lr, steps * config.epochs, steps * config.warmup_epochs,
-                         config.step_every, config.step_factor)
-    _compile(model, rate, config, loss)
-    # shuffle=False: FaceBatches draws its own order from (seed, epoch), which survives a restore; both
-    # input pipelines follow it (EpochOrder tells it the epoch)
-    fit = dict(class_weight=weights, verbose=verbose, shuffle=False)
-    callbacks = lambda phase: [EpochOrder(train_data), *_callbacks(run, config, phase)]  # noqa: E731
-    if config.cache_views:
-        _fit_head_on_cache(model, train_data, val_data, rate, config, loss, run, fit)
-    if not config.cache_views or config.finetune_epochs:
-        train_input, val_input = (serve(data, config.input_pipeline) for data in (train_data, val_data))
-        fit["validation_data"] = val_input
-    if not config.cache_views:
-        model.fit(train_input, epochs=config.epochs, callbacks=callbacks("phase1"), **fit)
-    if config.finetune_epochs:
-        trainable = unfreeze(model, config.unfreeze_spec)
-        print(f"Fine-tuning {len(trainable)} backbone layers at lr {config.finetune_lr}")
-        _compile(model, config.finetune_lr, config, loss)
-        model.fit(train_input, initial_epoch=config.epochs, epochs=config.epochs + config.finetune_epochs,
-                  callbacks=callbacks("phase2"), **fit)
-    model.save(run / "last.keras")
-    save_backbone(model, run, {"backbone": config.backbone, "stem": config.stem, "image_size": config.size,
-                               "weights": config.weights, "imagenet_checkpoint": config.imagenet_checkpoint},
-                  backbone_padding(None if config.weights == "none" else config.weights))
-    plot_curves(run / "history.csv", run / "curves.png")
-    write_model_card(run)
-    if config.export:
-        for fmt, path in export(run, config.export).items():
-            print(f"Exported {fmt}: {path}")
-    return model
+
+def _model(config: TrainConfig, num_classes: int) -> keras.Model:
+    return build_model(config.backbone, num_classes, config.size,
+                       weights=None if config.weights == "none" else config.weights, augment=config.augment,
+                       head_config=HeadConfig(config.pooling, tuple(config.dense), config.dropout,
+                                              config.head_batch_norm, config.l2), seed=config.seed,
+                       stem=config.stem, checkpoint=config.imagenet_checkpoint or None)
+
+
+def _fit_phase(model, train_input, val_input, faces: FaceBatches, first: int, last: int, phase: str,
+               config: TrainConfig, run: Path, fit: dict) -> None:
+    """Epochs first..last-1 of one phase; its own BackupAndRestore state, so a kill in phase 2 keeps phase 1."""
+    model.fit(train_input, validation_data=val_input, initial_epoch=first, epochs=last,
+              callbacks=[EpochOrder(faces), *_callbacks(run, config, phase)], **fit)
 
 
 def _fit_head_on_cache(model, train_data, val_data, rate, config: TrainConfig, loss, run: Path, fit: dict) -> None:
