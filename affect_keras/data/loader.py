@@ -110,9 +110,15 @@ class FaceBatches(keras.utils.PyDataset):
         images = np.stack([self.image(i) for i in chosen])
         targets = self.targets[chosen]
         if self.mix != "none":
-            rng = np.random.default_rng([self.seed, epoch, index, 1])
-            images, targets = (mixup if self.mix == "mixup" else cutmix)(images, targets, self.mix_alpha, rng)
+            images, targets = self.mixed(epoch, index, images, targets)
         return images, targets
+
+    def mixed(self, epoch: int, index: int, images: np.ndarray, targets: np.ndarray):
+        """Batch `index` of `epoch` after MixUp or CutMix, drawn from (seed, epoch, batch): the same on
+        every input path and after a restore."""
+        rng = np.random.default_rng([self.seed, int(epoch), int(index), 1])
+        images, targets = (mixup if self.mix == "mixup" else cutmix)(images, targets, self.mix_alpha, rng)
+        return images, targets.astype(np.float32)
 
     def image(self, i: int) -> np.ndarray:
         """Image `i` of the manifest as (size, size, 3) uint8."""

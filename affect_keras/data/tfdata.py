@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from affect_keras.data.loader import CACHE_LIMIT_BYTES, FaceBatches, cutmix, mixup
+from affect_keras.data.loader import CACHE_LIMIT_BYTES, FaceBatches
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -56,12 +56,12 @@ def decode_all(files: list[str], size: int, batch_size: int = 256) -> np.ndarray
     return out
 
 
-def epoch_batches(faces: FaceBatches, fetch=None, shape=None, dtype=tf.uint8) -> tf.data.Dataset:
+def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None) -> tf.data.Dataset:
     """`faces`' batches in the order of `faces.order(faces.epoch)`, the epoch read when each epoch's
-    iterator starts (after `EpochOrder` set it): (inputs, targets).
+    iterator starts (after `EpochOrder` set it): (uint8 images, targets).
 
-    `fetch(epoch, chosen)` returns a batch's inputs (shape `(None, *shape)`) from memory; without it each
-    image is decoded from its file by the parallel map.
+    `images` holds the whole split decoded, in manifest order; without it each image is decoded from its
+    file by the parallel map.
     """
     size, classes = faces.image_size, faces.targets.shape[1]
     files = tf.constant(faces.files)
@@ -71,26 +71,22 @@ def epoch_batches(faces: FaceBatches, fetch=None, shape=None, dtype=tf.uint8) ->
         epoch = faces.epoch
         return np.int64(epoch), faces.order(epoch).astype(np.int64)
 
-    def mixed(epoch, index, images, batch_targets):
-        rng = np.random.default_rng([faces.seed, int(epoch), int(index), 1])
-        images, batch_targets = (mixup if faces.mix == "mixup" else cutmix)(images, batch_targets,
-                                                                          faces.mix_alpha, rng)
-        return images, batch_targets.astype(np.float32)
-
     def one_epoch(_):
         epoch, order = tf.numpy_function(draw, [], (tf.int64, tf.int64), stateful=True)
         indices = tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, (faces.epoch_size,)))
-        if fetch is not None:
+        if images is not None:
             batches = indices.batch(faces.batch_size).map(
-                lambda chosen: (tf.ensure_shape(tf.numpy_function(fetch, [epoch, chosen], dtype, stateful=False),
-                                                (None, *shape)), tf.gather(targets, chosen)))
+                lambda chosen: (tf.ensure_shape(tf.numpy_function(lambda c: images[c], [chosen], tf.uint8,
+                                                                  stateful=False), (None, size, size, 3)),
+                                tf.gather(targets, chosen)))
         else:
             batches = indices.map(lambda i: (decode(tf.gather(files, i), size), tf.gather(targets, i)),
                                   num_parallel_calls=AUTOTUNE, deterministic=True).batch(faces.batch_size)
         if faces.mix != "none":
             batches = batches.enumerate().map(lambda index, batch: tuple(
                 tf.ensure_shape(t, s) for t, s in zip(
-                    tf.numpy_function(mixed, [epoch, index, *batch], (tf.uint8, tf.float32), stateful=False),
+                    tf.numpy_function(faces.mixed, [epoch, index, *batch], (tf.uint8, tf.float32),
+                                      stateful=False),
                     ((None, size, size, 3), (None, classes)))))
         return batches
 
@@ -104,6 +100,5 @@ def image_batches(faces: FaceBatches) -> tf.data.Dataset:
     n, size = len(faces.files), faces.image_size
     if n * size * size * 3 > CACHE_LIMIT_BYTES:
         return epoch_batches(faces)
-    images = decode_all(faces.files, size)
-    return epoch_batches(faces, lambda epoch, chosen: images[chosen], (size, size, 3))
+    return epoch_batches(faces, decode_all(faces.files, size))
 
