@@ -12,6 +12,7 @@ from affect_keras.models.augment import PRESETS, augmentation  # noqa: E402
 from affect_keras.models.backbones import BACKBONES  # noqa: E402
 from affect_keras.models.build import backbone_of, build_model, unfreeze  # noqa: E402
 from affect_keras.models.heads import HeadConfig  # noqa: E402
+from affect_keras.models.preprocessing import MODES, BackbonePreprocessing  # noqa: E402
 
 SIZE = 32
 IMAGES = np.random.default_rng(0).integers(0, 256, size=(16, SIZE, SIZE, 3), dtype=np.uint8)
@@ -41,6 +42,20 @@ def test_vgg16_gets_caffe_preprocessing():
     model = build_model("vgg16", 4, SIZE, weights=None, augment="none")
     expected = keras.applications.vgg16.preprocess_input(IMAGES.astype("float32"))
     np.testing.assert_allclose(to_backbone(model), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_every_preprocessing_mode_matches_keras_applications(mode):
+    """Each registered mode against keras.applications' own preprocess_input for that convention."""
+    images = IMAGES.astype("float32")
+    reference = {"caffe": lambda x: keras.applications.imagenet_utils.preprocess_input(x, mode="caffe"),
+                 "tf": lambda x: keras.applications.imagenet_utils.preprocess_input(x, mode="tf"),
+                 "torch": lambda x: keras.applications.imagenet_utils.preprocess_input(x, mode="torch"),
+                 "raw": lambda x: x}[mode]
+    ours = keras.ops.convert_to_numpy(BackbonePreprocessing(mode)(images))
+    np.testing.assert_allclose(ours, reference(images.copy()), atol=1e-4)
+    with pytest.raises(ValueError, match="must be one of caffe, tf, torch, raw"):
+        BackbonePreprocessing("inception")
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))

@@ -8,7 +8,32 @@ from keras import ops
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 TORCH_MEAN = (0.485, 0.456, 0.406)
 TORCH_STD = (0.229, 0.224, 0.225)
-MODES = ("caffe", "tf", "torch", "raw")
+
+
+def _caffe(x):
+    """RGB -> BGR, ImageNet mean subtracted (VGG16, ResNet50)."""
+    return ops.flip(x, axis=-1) - ops.convert_to_tensor(CAFFE_MEAN_BGR, x.dtype)
+
+
+def _tf(x):
+    """Scaled to [-1, 1] (MobileNetV2)."""
+    return x / 127.5 - 1.0
+
+
+def _torch(x):
+    """Scaled to [0, 1], then ImageNet mean/std (timm's ResNets)."""
+    mean = ops.convert_to_tensor(TORCH_MEAN, x.dtype)
+    std = ops.convert_to_tensor(TORCH_STD, x.dtype)
+    return (x / 255.0 - mean) / std
+
+
+def _raw(x):
+    """0-255 unchanged: EfficientNet rescales inside itself, and dividing by 255 first ruins it."""
+    return x
+
+
+# the preprocessing registry: a backbone's `preprocessing` name -> function of float 0-255 RGB images
+MODES = {"caffe": _caffe, "tf": _tf, "torch": _torch, "raw": _raw}
 
 
 @keras.saving.register_keras_serializable(package="affect_keras")
@@ -27,20 +52,11 @@ class BackbonePreprocessing(keras.layers.Layer):
     def __init__(self, mode: str, **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.mode = mode
 
     def call(self, images):
-        x = ops.cast(images, self.compute_dtype)
-        if self.mode == "caffe":
-            return ops.flip(x, axis=-1) - ops.convert_to_tensor(CAFFE_MEAN_BGR, self.compute_dtype)
-        if self.mode == "tf":
-            return x / 127.5 - 1.0
-        if self.mode == "torch":
-            mean = ops.convert_to_tensor(TORCH_MEAN, self.compute_dtype)
-            std = ops.convert_to_tensor(TORCH_STD, self.compute_dtype)
-            return (x / 255.0 - mean) / std
-        return x
+        return MODES[self.mode](ops.cast(images, self.compute_dtype))
 
     def compute_output_shape(self, input_shape):
         return input_shape

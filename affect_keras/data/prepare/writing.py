@@ -1,0 +1,96 @@
+"""Images on disk: output names, provenance (what each output was made from), parallel writing."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+from collections import Counter
+from multiprocessing import Pool
+from pathlib import Path
+
+from tqdm import tqdm
+
+from affect_keras.atomic import write_text
+from affect_keras.data.images import ImageError, prepare_image
+from affect_keras.data.prepare.config import PrepareConfig
+from affect_keras.data.records import Record, Skipped
+from affect_keras.data.prepare.splits import Item
+
+PROVENANCE = "provenance.json"  # output file -> [source, size, mtime_ns, box]: what each image was made from
+
+
+def name_files(items: list[Item]) -> None:
+    """Output names from the source path: readable, stable across runs, unique within a class folder."""
+    used = set()
+    for item in items:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(item.record.rel).with_suffix("").as_posix())
+        name, k = f"{item.split}/{item.label}/{stem}.jpg", 1
+        while name in used:
+            k += 1
+            name = f"{item.split}/{item.label}/{stem}_{k}.jpg"
+        used.add(name)
+        item.file = name
+
+
+def origin_of(record: Record) -> list | None:
+    try:
+        stat = record.path.stat()
+    except OSError:  # missing: skipped when it is read
+        return None
+    return [record.rel, stat.st_size, stat.st_mtime_ns, list(record.box) if record.box else None]
+
+
+def forget_stale_images(out: Path, items: list[Item]) -> None:
+    """Delete outputs that were made from another source file, or from an older version of theirs, then
+    record what every planned output is made from. Reuse then only needs the output to exist: it is
+    either an earlier output of the same source, or written by this run (also after a kill)."""
+    path = out / PROVENANCE
+    earlier = json.loads(path.read_text()) if path.is_file() else {}
+    planned = {item.file: origin_of(item.record) for item in items}
+    for file, origin in planned.items():
+        if (origin is None or earlier.get(file) != origin) and (out / file).is_file():
+            (out / file).unlink()
+    write_text(path, json.dumps(planned))
+
+
+def _ignore_interrupt() -> None:
+    """Workers leave Ctrl-C to the main process, which stops them all and says how to resume."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _work(task):
+    index, source, destination, box, margin, size = task
+    try:
+        prepare_image(source, destination, box, margin, size)
+        return index, None
+    except ImageError as error:
+        return index, str(error)
+
+
+def process(items: list[Item], config: PrepareConfig, out: Path, skipped: list,
+             counter: Counter) -> list[Item]:
+    """Write the images of `items` (in parallel); return the items that succeeded."""
+    tasks, done = [], []
+    for index, item in enumerate(items):
+        if (out / item.file).is_file():  # made earlier from the same source with the same settings
+            counter["reused"] += 1
+            done.append(index)
+        else:
+            r = item.record
+            tasks.append((index, r.path, out / item.file, r.box, config.margin, config.size))
+    workers = min(config.worker_count(), max(1, len(tasks)))
+    progress = dict(total=len(tasks), unit="img", desc=f"{items[0].split if items else ''}", disable=None)
+    if workers > 1:
+        with Pool(workers, initializer=_ignore_interrupt) as pool:
+            results = list(tqdm(pool.imap_unordered(_work, tasks, chunksize=16), **progress))
+    else:
+        results = [_work(t) for t in tqdm(tasks, **progress)]
+    for index, reason in results:
+        if reason is None:
+            counter["written"] += 1
+            done.append(index)
+        else:
+            skipped.append(Skipped(items[index].record.rel, reason, items[index].record.split))
+    return [items[i] for i in sorted(done)]
+
