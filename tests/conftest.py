@@ -121,3 +121,14 @@ def tiny_run(tmp_path_factory) -> Path:
                   # to one class after a single epoch, which leaves nothing for the TTA test to compare
                   "--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]) == 0
     return root
+
+
+@pytest.fixture(scope="session")
+def multitask_run(tiny_run, tmp_path_factory) -> Path:
+    """A one-epoch expression + valence/arousal run on the tiny run's data (export and predict tests)."""
+    from affect_keras.cli.train import main as train
+    out = tmp_path_factory.mktemp("multitask") / "run"
+    assert train(["--data", str(tiny_run / "data"), "--backbone", "resnet18", "--weights", "none", "--image-size",
+                  "32", "--epochs", "1", "--task", "multitask", "--augment", "basic", "--run-dir", str(out),
+                  "--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]) == 0
+    return out

@@ -13,7 +13,7 @@ import yaml  # noqa: E402
 
 from affect_keras.cli.train import main  # noqa: E402
 from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary  # noqa: E402
-from affect_keras.models.build import build_model, save_backbone  # noqa: E402
+from affect_keras.models.build import backbone_of, build_model, save_backbone  # noqa: E402
 from affect_keras.training import cache  # noqa: E402
 
 
@@ -124,7 +124,7 @@ def test_the_same_weights_in_another_architecture_are_another_cache(small_sample
         model = build_model("resnet18", 8, 32, weights=str(tmp_path / "backbone.weights.h5"), augment="none")
         if padding == "torch":  # the same weights, loaded into the torch-padded network
             model = build_model("resnet18", 8, 32, weights=None, augment="none", stem="small")
-            model.get_layer("backbone").load_weights(tmp_path / "backbone.weights.h5")
+            backbone_of(model).load_weights(tmp_path / "backbone.weights.h5")
         keys[padding] = cache.cache_keys(model, "resnet18", "small", "avg", 0, {"val": (faces, "none", 1)})["val"]
     assert keys["keras"].weights_digest == keys["torch"].weights_digest
     assert keys["keras"].digest() != keys["torch"].digest()

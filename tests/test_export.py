@@ -1,4 +1,5 @@
-"""Every export format reloads in its own runtime and matches the trained model within 1e-4."""
+"""Every export format reloads in its own runtime and matches the trained model within 1e-4, every
+output of it under its head's name (an expression classifier and an expression + V/A model)."""
 
 import json
 
@@ -8,6 +9,7 @@ import pytest
 
 from affect_keras.cli.export import main as export_main
 from affect_keras.deploy.inference import load_run
+from affect_keras.deploy.predictor import named_outputs
 
 tf = pytest.importorskip("tensorflow")
 
@@ -17,19 +19,22 @@ def run(tiny_run):
     return tiny_run / "run"
 
 
-@pytest.fixture(scope="module")
-def exported(run):
-    assert export_main([str(run), "--format", "saved_model", "keras", "tflite", "onnx"]) == 0
-    return run / "export"
+@pytest.fixture(scope="module", params=["expression", "multitask"])
+def case(request, run, multitask_run):
+    """(run, export folder, expected outputs {head: array}) for a single- and a multi-output model."""
+    chosen = run if request.param == "expression" else multitask_run
+    assert export_main([str(chosen), "--format", "saved_model", "keras", "tflite", "onnx"]) == 0
+    model, _ = load_run(chosen)
+    return chosen, chosen / "export", named_outputs(model.predict(IMAGES, verbose=0))
 
 
 IMAGES = np.random.default_rng(0).integers(0, 256, size=(5, 32, 32, 3), dtype=np.uint8)
 
 
-@pytest.fixture(scope="module")
-def expected(run):
-    model, _ = load_run(run)
-    return model.predict(IMAGES, verbose=0)
+def assert_outputs_match(result: dict, expected: dict, rows: int = len(IMAGES)):
+    assert sorted(result) == sorted(expected)  # every output, under its head's name
+    for name in expected:
+        np.testing.assert_allclose(np.asarray(result[name]), expected[name][:rows], atol=1e-4)
 
 
 def test_the_inference_model_has_no_augmentation(run):
@@ -39,36 +44,40 @@ def test_the_inference_model_has_no_augmentation(run):
     assert model.input.dtype == "uint8" and len(names) == 8
 
 
-def test_saved_model_round_trip(exported, expected):
+def test_saved_model_round_trip(case):
+    _, exported, expected = case
     loaded = tf.saved_model.load(str(exported / "saved_model"))
     for batch in (IMAGES, IMAGES[:1]):  # any batch size
-        np.testing.assert_allclose(loaded.serve(tf.constant(batch)).numpy(), expected[:len(batch)], atol=1e-4)
+        result = named_outputs(keras.tree.map_structure(lambda t: t.numpy(), loaded.serve(tf.constant(batch))))
+        assert_outputs_match(result, expected, len(batch))
     names = (exported / "saved_model" / "assets" / "class_names.txt").read_text().splitlines()
     assert names == json.loads((exported / "class_names.json").read_text())
 
 
-def test_keras_round_trip_in_safe_mode(exported, expected):
+def test_keras_round_trip_in_safe_mode(case):
+    _, exported, expected = case
     model = keras.saving.load_model(exported / "model.keras", safe_mode=True)
-    np.testing.assert_allclose(model.predict(IMAGES, verbose=0), expected, atol=1e-4)
+    assert_outputs_match(named_outputs(model.predict(IMAGES, verbose=0)), expected)
 
 
-def test_tflite_round_trip(exported, expected):
+def test_tflite_round_trip(case):
+    _, exported, expected = case
     interpreter = tf.lite.Interpreter(model_path=str(exported / "model.tflite"))
-    source = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(source["index"], IMAGES.shape)
-    interpreter.allocate_tensors()
+    runner = interpreter.get_signature_runner(next(iter(interpreter.get_signature_list())))
+    (name, source), = runner.get_input_details().items()
     assert source["dtype"] == np.uint8
-    interpreter.set_tensor(source["index"], IMAGES)
-    interpreter.invoke()
-    result = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    np.testing.assert_allclose(result, expected, atol=1e-4)
+    result = runner(**{name: IMAGES})  # a single output is named output_0, several by their heads
+    assert_outputs_match(result if len(result) > 1 else {"expression": next(iter(result.values()))}, expected)
 
 
-def test_onnx_round_trip(exported, expected):
+def test_onnx_round_trip(case):
     ort = pytest.importorskip("onnxruntime")
+    _, exported, expected = case
     session = ort.InferenceSession(str(exported / "model.onnx"))
-    result = session.run(None, {session.get_inputs()[0].name: IMAGES})[0]
-    np.testing.assert_allclose(result, expected, atol=1e-4)
+    values = session.run(None, {session.get_inputs()[0].name: IMAGES})
+    names = [o.name for o in session.get_outputs()]
+    result = dict(zip(names, values)) if len(values) > 1 else {"expression": values[0]}
+    assert_outputs_match(result, expected)
 
 
 def test_unknown_format_is_a_one_line_error(run, capsys):

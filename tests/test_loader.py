@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,7 +99,9 @@ def test_cutmix_targets_are_the_pasted_area():
 @pytest.mark.parametrize("in_memory", [True, False])
 @pytest.mark.parametrize("options", [dict(shuffle=True),
                                      dict(sampling="oversample", mix="cutmix"),
-                                     dict(shuffle=True, mix="mixup")])
+                                     dict(shuffle=True, mix="mixup"),
+                                     dict(shuffle=True, task="multitask", class_weights={0: 2.0, 7: 3.0}),
+                                     dict(sampling="oversample", task="hierarchical", targets="majority")])
 def test_tf_data_gives_the_batches_of_face_batches(small_sample, monkeypatch, in_memory, options):
     """Same seed and epoch, same batches: the order, the sampling, the mixing and the targets are drawn
     the same way, and JPEGs at the prepared size decode to the same pixels (both use libjpeg's islow)."""
@@ -113,15 +116,22 @@ def test_tf_data_gives_the_batches_of_face_batches(small_sample, monkeypatch, in
     assert dataset.cardinality() == len(faces)
     for epoch in (0, 3):
         faces.epoch = epoch  # what EpochOrder does before each epoch
-        served = [(x.numpy(), y.numpy()) for x, y in dataset]
+        served = [keras.tree.map_structure(np.asarray, batch) for batch in dataset]
         expected = [faces[i] for i in range(len(faces))]
         assert len(served) == len(expected) == len(faces)
-        for (x, y), (ex, ey) in zip(served, expected):
+        for (x, *rest), (ex, *erest) in zip(served, expected):
             assert x.dtype == np.uint8 and x.shape == ex.shape
             np.testing.assert_array_equal(x, ex)
-            np.testing.assert_allclose(y, ey, atol=1e-6)
+            # targets ({head: targets} for several heads; NaN where a face has no V/A) and sample weights
+            keras.tree.assert_same_structure(rest, erest)
+            for got, want in zip(keras.tree.flatten(rest), keras.tree.flatten(erest)):
+                np.testing.assert_allclose(got, want, atol=1e-6)
+    if options.get("class_weights"):
+        _, _, weights = expected[0]
+        assert set(np.unique(weights)) <= {1.0, 2.0, 3.0} and len(weights) == len(expected[0][0])
     faces.epoch = 1
-    assert not np.array_equal(next(iter(dataset))[1].numpy(), expected[0][1])  # a new epoch, a new draw
+    first = keras.tree.flatten(keras.tree.map_structure(np.asarray, next(iter(dataset))[1]))[0]
+    assert not np.array_equal(first, keras.tree.flatten(expected[0][1])[0])  # a new epoch, a new draw
 
 
 def test_tf_data_resizes_within_a_grey_level_of_pil(small_sample):

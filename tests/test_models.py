@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 
 from affect_keras.models.augment import PRESETS, augmentation  # noqa: E402
 from affect_keras.models.backbones import BACKBONES  # noqa: E402
-from affect_keras.models.build import backbone_of, build_model, unfreeze  # noqa: E402
+from affect_keras.models.build import backbone_of, build_model, core_of, unfreeze  # noqa: E402
 from affect_keras.models.heads import HeadConfig  # noqa: E402
 from affect_keras.models.preprocessing import MODES, BackbonePreprocessing  # noqa: E402
 
@@ -21,7 +21,8 @@ LABELS = keras.utils.to_categorical(np.arange(16) % 4, 4)
 
 def to_backbone(model):
     """The tensor the backbone receives, for raw images."""
-    return keras.Model(model.input, model.get_layer("preprocessing").output).predict(IMAGES, verbose=0)
+    core = core_of(model)
+    return keras.Model(core.input, core.get_layer("preprocessing").output).predict(IMAGES, verbose=0)
 
 
 @pytest.mark.parametrize("preset", [p for p in PRESETS if p != "none"])
@@ -108,7 +109,7 @@ def test_frozen_backbone_weights_and_batchnorm_statistics_do_not_move(saved_back
     _, path = saved_backbone
     model = build_model("resnet18", 4, SIZE, weights=str(path), augment="light",
                         head_config=HeadConfig(dense=(16,)))
-    backbone, head = backbone_of(model), model.get_layer("logits")
+    backbone, head = backbone_of(model), core_of(model).get_layer("logits")
     before, head_before = snapshot(backbone), snapshot(head)
     assert not backbone.trainable_weights
     train_one_epoch(model)
@@ -151,3 +152,36 @@ def test_imagenet_weights_offline_say_which_file_to_place(monkeypatch, tmp_path)
         build_model("vgg16", 4, SIZE, weights="imagenet")
     with pytest.raises(RuntimeError, match=f"place resnet18.a1_in1k.safetensors in {tmp_path}"):
         build_model("resnet18", 4, SIZE, weights="imagenet")
+
+
+def test_the_training_model_wraps_a_core_inference_model_that_shares_its_weights(tmp_path):
+    """keras-hub's Backbone / Task split: the core (uint8 image -> probabilities) has no augmentation and is
+    the training model's own layer, so training it trains the core, and saving keeps the structure."""
+    model = build_model("resnet18", 4, SIZE, weights=None, augment="light", head_config=HeadConfig(dense=()))
+    core = core_of(model)
+    assert core is not model and core.name == "core" and core.input.dtype == "uint8"
+    assert "augmentation" in [layer.name for layer in model.layers]
+    assert "augmentation" not in [layer.name for layer in core.layers]
+    np.testing.assert_array_equal(model.predict(IMAGES, verbose=0), core.predict(IMAGES, verbose=0))
+    before = keras.ops.convert_to_numpy(core.get_layer("logits").kernel).copy()
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(IMAGES, LABELS, epochs=1, verbose=0)
+    assert not np.allclose(keras.ops.convert_to_numpy(core.get_layer("logits").kernel), before)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
+    np.testing.assert_allclose(core_of(loaded).predict(IMAGES, verbose=0), core.predict(IMAGES, verbose=0), atol=1e-6)
+
+
+def test_augmented_images_reach_the_core_as_images():
+    """What the augmentation block hands on is rounded and clipped to uint8, as any real image is."""
+    from affect_keras.models.build import ToImage
+    images = np.array([[-3.2, 0.4, 127.5, 254.6, 300.0]], dtype="float32").reshape(1, 1, 5, 1)
+    out = keras.ops.convert_to_numpy(ToImage()(images))
+    assert out.dtype == np.uint8 and out.ravel().tolist() == [0, 0, 128, 255, 255]
+
+
+def test_the_chain_layout_of_older_runs_still_builds():
+    chain = build_model("resnet18", 4, SIZE, weights=None, augment="basic", layout="chain")
+    assert core_of(chain) is chain and "augmentation" in [layer.name for layer in chain.layers]
+    with pytest.raises(ValueError, match="layout must be one of core, chain"):
+        build_model("resnet18", 4, SIZE, weights=None, layout="tower")

@@ -102,3 +102,16 @@ def test_a_bad_flag_is_one_line_naming_it(photos, capsys):
     with pytest.raises(SystemExit):
         main([str(photos / "blank.png"), "--model", "x", "--top-k", "0"])
     assert "argument --top-k must be >= 1 (see --help)" in capsys.readouterr().err
+
+
+def test_valence_and_arousal_are_printed_and_written_when_the_model_has_them(multitask_run, photos, tmp_path, capsys):
+    face = tmp_path / "crops"
+    face.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(face / "a.png")
+    out = tmp_path / "faces.csv"
+    assert main([str(face / "a.png"), "--model", str(multitask_run), "--no-detect", "--csv", str(out)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("face 1 at"))
+    valence = float(line.split("valence ")[1].split(",")[0])
+    row = pd.read_csv(out).iloc[0]
+    assert -1 <= valence <= 1 and row["valence"] == pytest.approx(valence, abs=1e-3)
+    assert -1 <= row["arousal"] <= 1 and row["expression"] in line

@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from affect_keras.models.backbones import BACKBONES, KERAS_FILES, build_backbone  # noqa: E402
-from affect_keras.models.build import build_model, save_backbone  # noqa: E402
+from affect_keras.models.build import backbone_of, build_model, save_backbone  # noqa: E402
 from affect_keras.models.heads import HeadConfig  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,13 +92,14 @@ def timm_reference(tmp_path_factory):
 
 KERAS_SIDE = """
 import sys, numpy as np, keras
-from affect_keras.models.build import build_model
+from affect_keras.models.build import backbone_of, build_model, core_of
 from affect_keras.models.heads import HeadConfig
 images = np.load(sys.argv[1])
 for depth in ("resnet18", "resnet34"):
     model = build_model(depth, 4, images.shape[1], weights="imagenet", augment="none",
                         head_config=HeadConfig(dense=(), dropout=0.0, batch_norm=False, l2=0.0))
-    pooled = keras.Model(model.input, model.get_layer("head_pool").output)
+    core = core_of(model)
+    pooled = keras.Model(core.input, core.get_layer("head_pool").output)
     np.save(f"{sys.argv[2]}/{depth}.npy", keras.ops.convert_to_numpy(pooled(images)))
 print(keras.backend.backend())
 """
@@ -171,10 +172,10 @@ def test_a_saved_backbone_reloads_at_any_size_with_its_stem(tmp_path):
     small = build_model("resnet18", 4, 32, weights=None, augment="none", head_config=LINEAR)
     path = save_backbone(small, tmp_path, {"backbone": "resnet18", "stem": "small", "image_size": 32})
     bigger = build_model("resnet18", 7, 96, weights=str(path), augment="none", head_config=LINEAR)
-    stem = bigger.get_layer("backbone").get_layer("stem_conv")
+    stem = backbone_of(bigger).get_layer("stem_conv")
     assert stem.kernel.shape == (3, 3, 3, 64)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(stem.kernel),
-                                  keras.ops.convert_to_numpy(small.get_layer("backbone").get_layer("stem_conv").kernel))
+                                  keras.ops.convert_to_numpy(backbone_of(small).get_layer("stem_conv").kernel))
     with pytest.raises(ValueError, match="has the small stem"):
         build_model("resnet18", 7, 96, weights=str(path), stem="imagenet")
     with pytest.raises(ValueError, match="holds a resnet18 backbone, not resnet34"):
@@ -266,7 +267,7 @@ def test_a_backbone_saved_before_backbone_json_keeps_its_keras_padding(tmp_path)
     legacy.save_weights(tmp_path / "backbone.weights.h5")
     model = build_model("resnet18", 4, 32, weights=str(tmp_path / "backbone.weights.h5"), augment="none",
                         head_config=LINEAR)
-    rebuilt = model.get_layer("backbone")
+    rebuilt = backbone_of(model)
     assert not any(layer.name.endswith("_pad") for layer in rebuilt.layers)
     x = IMAGES[:, :32, :32].astype("float32") / 255.0
     np.testing.assert_allclose(keras.ops.convert_to_numpy(rebuilt(x)), keras.ops.convert_to_numpy(legacy(x)),
@@ -276,4 +277,4 @@ def test_a_backbone_saved_before_backbone_json_keeps_its_keras_padding(tmp_path)
     path = save_backbone(model, tmp_path / "new", {"backbone": "resnet18", "stem": "small"}, padding="torch")
     assert json.loads((path.parent / "backbone.json").read_text())["padding"] == "torch"
     torch_padded = build_model("resnet18", 4, 32, weights=str(path), augment="none", head_config=LINEAR)
-    assert any(layer.name.endswith("_pad") for layer in torch_padded.get_layer("backbone").layers)
+    assert any(layer.name.endswith("_pad") for layer in backbone_of(torch_padded).layers)

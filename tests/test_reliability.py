@@ -43,8 +43,8 @@ def test_a_misspelt_monitor_is_refused_before_training(small_sample, tmp_path, c
         train_main(["--data", str(small_sample), "--weights", "none", "--monitor", "val_acuracy",
                     "--run-dir", str(tmp_path / "run")])
     assert exit_.value.code == 2
-    assert "argument --monitor must be one of the metrics a run logs: loss, accuracy, top2, val_loss, " \
-           "val_accuracy, val_top2" in capsys.readouterr().err
+    assert "argument --monitor must be auto or one of the metrics a --task expression run logs: loss, " \
+           "accuracy, top2, val_loss, val_accuracy, val_top2" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
@@ -287,14 +287,15 @@ def test_subject_independent_splits_and_grouped_folds(tmp_path):
 
 
 def test_a_run_from_an_older_version_continues_with_the_same_command(small_sample, tmp_path, capsys):
-    """A config.yaml written before a setting existed (here: input_pipeline, loss, logit_tau, focal_gamma)
-    must not block the same command from continuing the run: the run keeps what its version did."""
+    """A config.yaml written before a setting existed (here: input_pipeline, loss, logit_tau, focal_gamma,
+    layout) must not block the same command from continuing the run: the run keeps what its version did,
+    down to the model's layout (one chain, before the core / training split), whose backup it restores."""
     run = tmp_path / "run"
     command = ["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
                "--batch-size", "32", "--run-dir", str(run), *LINEAR]
-    assert train_main([*command, "--epochs", "1", "--input-pipeline", "pydataset"]) == 0
+    assert train_main([*command, "--epochs", "1", "--input-pipeline", "pydataset", "--layout", "chain"]) == 0
     older = yaml.safe_load((run / "config.yaml").read_text())
-    for key in ("input_pipeline", "loss", "logit_tau", "focal_gamma"):
+    for key in ("input_pipeline", "loss", "logit_tau", "focal_gamma", "layout"):
         del older[key]
     (run / "config.yaml").write_text(yaml.safe_dump(older, sort_keys=False))
     older["epochs"] = 2  # the continuation asks for one more epoch, as a re-run with --epochs 2 would
@@ -302,7 +303,11 @@ def test_a_run_from_an_older_version_continues_with_the_same_command(small_sampl
     assert train_main([*command, "--epochs", "2"]) == 0  # auto would mean tf.data now; the run keeps FaceBatches
     continued = yaml.safe_load((run / "config.yaml").read_text())
     assert continued["input_pipeline"] == "pydataset" and continued["loss"] == "crossentropy"
+    assert continued["layout"] == "chain"
     assert len(pd.read_csv(run / "history.csv")) == 2
+    from affect_keras.deploy.inference import load_run
+    model, _ = load_run(run)  # the chain's inference model: every layer but the augmentation block
+    assert "augmentation" not in [layer.name for layer in model.layers] and model.output_shape[-1] == 8
     with pytest.raises(SystemExit) as exit_:  # a setting the older run did not have, set otherwise: refused
         train_main([*command, "--epochs", "2", "--loss", "focal", "--run-dir", str(run)])
     assert exit_.value.code == 1

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from affect_keras.cli.common import ArgumentParser
 from affect_keras.data.images import ImageError, load_rgb
+from affect_keras.models.tasks import EXPRESSION, VA
 from affect_keras.options import check
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
@@ -22,7 +23,11 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 @dataclass
 class Face:
     box: tuple[int, int, int, int]
-    probabilities: np.ndarray
+    probabilities: np.ndarray | None  # None: the model has no expression output (a V/A model)
+    va: np.ndarray | None = None  # valence, arousal, where the model predicts them
+
+    def va_text(self) -> str:
+        return "" if self.va is None else f"valence {self.va[0]:+.3f}, arousal {self.va[1]:+.3f}"
 
 
 def build_parser() -> ArgumentParser:
@@ -70,8 +75,10 @@ class Analyser:
                 boxes, outcome = (whole, OUTCOMES["whole"]) if face_sized(rgb) else ([], OUTCOMES["none"])
         if not boxes:
             return [], outcome
-        probabilities = self.predictor.predict(self.crops(rgb, boxes, self.predictor.size, self.margin))
-        return [Face(box, p) for box, p in zip(boxes, probabilities)], outcome
+        outputs = self.predictor.outputs(self.crops(rgb, boxes, self.predictor.size, self.margin))
+        probabilities, va = outputs.get(EXPRESSION), outputs.get(VA)
+        return [Face(box, None if probabilities is None else probabilities[k], None if va is None else va[k])
+                for k, box in enumerate(boxes)], outcome
 
 
 FACE_SIZED = 320  # an image no larger than this (and about square) with no face found is taken as a face crop
@@ -87,8 +94,12 @@ def face_sized(rgb: np.ndarray) -> bool:
 def describe(faces: list[Face], names: list[str], k: int) -> list[str]:
     lines = []
     for n, face in enumerate(faces, start=1):
-        top = np.argsort(-face.probabilities)[:k]
-        lines.append(f"face {n} at {face.box}: " + ", ".join(f"{names[i]} {face.probabilities[i]:.3f}" for i in top))
+        parts = []
+        if face.probabilities is not None:
+            top = np.argsort(-face.probabilities)[:k]
+            parts.append(", ".join(f"{names[i]} {face.probabilities[i]:.3f}" for i in top))
+        parts += [face.va_text()] if face.va is not None else []
+        lines.append(f"face {n} at {face.box}: " + "; ".join(parts))
     return lines
 
 
@@ -98,9 +109,14 @@ def annotate(rgb: np.ndarray, faces: list[Face], names: list[str]) -> Image.Imag
     font = ImageFont.load_default(size=max(12, rgb.shape[0] // 30))
     for face in faces:
         x, y, w, h = face.box
-        best = int(face.probabilities.argmax())
         draw.rectangle((x, y, x + w, y + h), outline=(255, 40, 40), width=max(2, rgb.shape[0] // 200))
-        label = f"{names[best]} {face.probabilities[best]:.2f}"
+        parts = []
+        if face.probabilities is not None:
+            best = int(face.probabilities.argmax())
+            parts.append(f"{names[best]} {face.probabilities[best]:.2f}")
+        if face.va is not None:
+            parts.append(f"V{face.va[0]:+.2f} A{face.va[1]:+.2f}")
+        label = " ".join(parts)
         draw.text((x, max(0, y - font.size - 4)), label, fill=(255, 40, 40), font=font,
                   stroke_width=2, stroke_fill=(0, 0, 0))
     return image
@@ -120,11 +136,15 @@ def csv_rows(source: str, faces: list[Face], names: list[str], frame: int | None
         return [where]
     rows = []
     for n, face in enumerate(faces, start=1):
-        best = int(face.probabilities.argmax())
         row = {**where, "face": n,
-               "x": face.box[0], "y": face.box[1], "width": face.box[2], "height": face.box[3],
-               "expression": names[best], "confidence": round(float(face.probabilities[best]), 5)}
-        rows.append(row | {f"p_{name}": round(float(p), 5) for name, p in zip(names, face.probabilities)})
+               "x": face.box[0], "y": face.box[1], "width": face.box[2], "height": face.box[3]}
+        if face.probabilities is not None:
+            best = int(face.probabilities.argmax())
+            row |= {"expression": names[best], "confidence": round(float(face.probabilities[best]), 5)}
+            row |= {f"p_{name}": round(float(p), 5) for name, p in zip(names, face.probabilities)}
+        if face.va is not None:
+            row |= {"valence": round(float(face.va[0]), 5), "arousal": round(float(face.va[1]), 5)}
+        rows.append(row)
     return rows
 
 

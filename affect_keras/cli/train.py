@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 
 from affect_keras.cli.common import ArgumentParser
 from affect_keras.data.batching import MIXES, PIPELINES, SAMPLINGS, TARGETS
 from affect_keras.deploy.export import FORMATS
+from affect_keras.models import LAYOUTS
 from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES
 from affect_keras.models.heads import POOLINGS
 from affect_keras.training.config import AUTO_VIEWS, PRECISIONS, TrainConfig
-from affect_keras.training.losses import LOSSES
+from affect_keras.models.tasks import TASKS
+from affect_keras.training.losses import LOSSES, VA_LOSSES
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
 
 DEFAULTS = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
@@ -50,6 +53,14 @@ def build_parser() -> ArgumentParser:
     model.add_argument("--augment", choices=list(PRESETS), default=d["augment"])
     model.add_argument("--mix", choices=MIXES, default=d["mix"], help="MixUp or CutMix on training batches")
     model.add_argument("--mix-alpha", type=float, default=d["mix_alpha"], help="Beta(alpha, alpha) mixing ratio")
+    task = parser.add_argument_group("task: what the model predicts")
+    task.add_argument("--task", choices=list(TASKS), default=d["task"],
+                      help="; ".join(f"{name}: {spec.description}" for name, spec in TASKS.items()))
+    task.add_argument("--va-loss", choices=list(VA_LOSSES), default=d["va_loss"],
+                      help="va / multitask: ccc (1 - concordance correlation over the batch) or mse; faces "
+                           "without valence / arousal (FER+, folders, AffectNet's -2) are masked out")
+    task.add_argument("--va-weight", type=float, default=d["va_weight"],
+                      help="multitask: weight of the V/A loss against the expression loss (1)")
     loss = parser.add_argument_group("loss")
     loss.add_argument("--class-weights", default=d["class_weights"],
                       help="auto (inverse frequency, mean 1) | effective (effective number) | none | FILE")
@@ -90,7 +101,9 @@ def build_parser() -> ArgumentParser:
     run = parser.add_argument_group("run")
     run.add_argument("--run-dir", help="default: models/<backbone>-<data folder name>; the same command "
                                         "again continues an interrupted run there")
-    run.add_argument("--monitor", default=d["monitor"], help="metric for the best checkpoint and early stopping")
+    run.add_argument("--monitor", default=d["monitor"],
+                     help="metric for the best checkpoint and early stopping; auto: val_accuracy, or "
+                          "val_expression_accuracy when the model has several heads, or val_loss for va")
     run.add_argument("--patience", type=int, default=d["patience"], help="early stopping (0: off)")
     cache = parser.add_argument_group(
         "feature cache (frozen backbone)",
@@ -107,6 +120,9 @@ def build_parser() -> ArgumentParser:
     cache.add_argument("--cache-dir", default=d["cache_dir"], help="where features are stored "
                                                                    "(default: DATA/feature_cache)")
     run.add_argument("--seed", type=int, default=d["seed"])
+    # recorded in config.yaml so that runs made before the core / training split continue as they were
+    # built (--config of such a run sets it); not a choice users make
+    run.add_argument("--layout", choices=list(LAYOUTS), default=d["layout"], help=argparse.SUPPRESS)
     run.add_argument("--export", nargs="+", choices=list(FORMATS), default=d["export"], metavar="FORMAT",
                      help=f"export the finished model: {', '.join(FORMATS)} (see export.py)")
     return parser

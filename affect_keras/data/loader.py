@@ -24,6 +24,7 @@ from PIL import Image
 
 from affect_keras.data.batching import MIXES, PIPELINES, SAMPLINGS, TARGETS  # noqa: F401  (re-exported)
 from affect_keras.data.images import load_rgb
+from affect_keras.models.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS, get_task
 
 CACHE_LIMIT_BYTES = 2 << 30  # decoded images are kept in memory when the split fits (FER+ at 48 px: 0.2 GB)
 
@@ -44,11 +45,18 @@ class FaceBatches(keras.utils.PyDataset):
             largest class's count; "undersample" draws every class down to the smallest class's count
             (a new draw every epoch). Classes absent from the split are left out of both.
         mix: "mixup" or "cutmix" with Beta(mix_alpha, mix_alpha) mixing ratios.
+        task: a name from `affect_keras.models.tasks.TASKS`: the heads whose targets a batch carries.
+            The expression classifier alone gets the targets array; other tasks get {head: targets}:
+            `va` (valence, arousal; NaN where the face has none), `polarity` (the class targets summed
+            per polarity).
+        class_weights: {class index: weight}, carried as per-sample weights (a third batch element) for
+            tasks with several outputs, where keras's `class_weight` does not apply.
     """
 
     def __init__(self, data_dir, split: str, class_names, image_size: int, batch_size: int, *,
                  shuffle: bool = False, seed: int = 0, targets: str = "majority", sampling: str = "none",
-                 mix: str = "none", mix_alpha: float = 0.2, workers: int = 2):
+                 mix: str = "none", mix_alpha: float = 0.2, workers: int = 2, task: str = "expression",
+                 class_weights: dict[int, float] | None = None):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=4 * workers)
         self.root = Path(data_dir)
         self.split = split
@@ -63,6 +71,8 @@ class FaceBatches(keras.utils.PyDataset):
         self.files = [str(self.root / f) for f in manifest["file"]]
         self.labels = manifest["label"].map({n: k for k, n in enumerate(self.class_names)}).to_numpy()
         self.targets = _targets(manifest, self.labels, self.class_names, targets)
+        self.task = get_task(task)
+        self.columns = self._columns(manifest, class_weights)
         self._cache = None
         if len(self.files) * image_size * image_size * 3 <= CACHE_LIMIT_BYTES:
             self._cache = np.zeros((len(self.files), image_size, image_size, 3), np.uint8)
@@ -108,10 +118,34 @@ class FaceBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         epoch, chosen = self.batch(index)
         images = np.stack([self.image(i) for i in chosen])
-        targets = self.targets[chosen]
-        if self.mix != "none":
-            images, targets = self.mixed(epoch, index, images, targets)
-        return images, targets
+        columns = {name: values[chosen] for name, values in self.columns.items()}
+        if self.mix != "none":  # the expression classifier alone (TrainConfig refuses mixing otherwise)
+            images, columns[EXPRESSION] = self.mixed(epoch, index, images, columns[EXPRESSION])
+        return self.arrange(images, columns)
+
+    def _columns(self, manifest: pd.DataFrame, class_weights) -> dict[str, np.ndarray]:
+        """Per image: the targets of every head, and "weight" when class weights travel per sample."""
+        columns = {EXPRESSION: self.targets}
+        if VA in self.task.heads:
+            columns[VA] = np.stack([pd.to_numeric(manifest[d], errors="coerce").to_numpy("float32")
+                                    if d in manifest else np.full(len(manifest), np.nan, "float32")
+                                    for d in VA_DIMENSIONS], axis=1).reshape(len(manifest), 2)
+        if POLARITY in self.task.heads:
+            from affect_keras.models.hierarchical import polarity_matrix, polarity_of
+            columns[POLARITY] = self.targets @ polarity_matrix(polarity_of(self.class_names))
+        if class_weights and self.task.dict_outputs:
+            table = np.array([class_weights.get(k, 1.0) for k in range(len(self.class_names))], "float32")
+            columns["weight"] = table[self.labels]
+        return columns
+
+    def arrange(self, inputs, columns: dict):
+        """(inputs, targets) or (inputs, targets, sample weights) as fit reads them, from the per-image
+        `columns` of a batch (numpy or tf tensors alike)."""
+        if self.task.dict_outputs:
+            targets = {head: columns[head] for head in self.task.heads}
+        else:
+            targets = columns[EXPRESSION]
+        return (inputs, targets, columns["weight"]) if "weight" in columns else (inputs, targets)
 
     def mixed(self, epoch: int, index: int, images: np.ndarray, targets: np.ndarray):
         """Batch `index` of `epoch` after MixUp or CutMix, drawn from (seed, epoch, batch): the same on

@@ -7,7 +7,8 @@ while the model trains. Everything else is `FaceBatches`' own, so both paths giv
 * the order (shuffle or class-balanced oversampling) is `faces.order(epoch)`, drawn from (seed, epoch)
   at the start of each epoch (the epoch is set by `EpochOrder`, also after `BackupAndRestore`), so a
   killed run resumes to the same weights;
-* the targets (one-hot or FER+ vote distributions) are `faces.targets`;
+* the targets (one-hot or FER+ vote distributions, and every other head's) and per-sample weights are
+  `faces.columns`, arranged by `faces.arrange`;
 * MixUp / CutMix run `loader.mixup` / `loader.cutmix` with the generator of (seed, epoch, batch).
 
 A split whose decoded images fit `CACHE_LIMIT_BYTES` is decoded once (by the same parallel map) and
@@ -26,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from affect_keras.data.loader import CACHE_LIMIT_BYTES, FaceBatches
+from affect_keras.models.tasks import EXPRESSION
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -65,7 +67,10 @@ def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None) -> tf.da
     """
     size, classes = faces.image_size, faces.targets.shape[1]
     files = tf.constant(faces.files)
-    targets = tf.constant(faces.targets, tf.float32)
+    table = {name: tf.constant(values, tf.float32) for name, values in faces.columns.items()}
+
+    def gather(chosen):  # per-image targets (and weights) of the chosen images
+        return {name: tf.gather(values, chosen) for name, values in table.items()}
 
     def draw():
         epoch = faces.epoch
@@ -78,17 +83,20 @@ def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None) -> tf.da
             batches = indices.batch(faces.batch_size).map(
                 lambda chosen: (tf.ensure_shape(tf.numpy_function(lambda c: images[c], [chosen], tf.uint8,
                                                                   stateful=False), (None, size, size, 3)),
-                                tf.gather(targets, chosen)))
+                                gather(chosen)))
         else:
-            batches = indices.map(lambda i: (decode(tf.gather(files, i), size), tf.gather(targets, i)),
+            batches = indices.map(lambda i: (decode(tf.gather(files, i), size), gather(i)),
                                   num_parallel_calls=AUTOTUNE, deterministic=True).batch(faces.batch_size)
-        if faces.mix != "none":
-            batches = batches.enumerate().map(lambda index, batch: tuple(
-                tf.ensure_shape(t, s) for t, s in zip(
-                    tf.numpy_function(faces.mixed, [epoch, index, *batch], (tf.uint8, tf.float32),
-                                      stateful=False),
-                    ((None, size, size, 3), (None, classes)))))
-        return batches
+        if faces.mix != "none":  # the expression classifier alone: mixing blends its targets only
+            def mixed(index, batch):
+                pixels, columns = batch
+                pixels, targets = (tf.ensure_shape(t, s) for t, s in zip(
+                    tf.numpy_function(faces.mixed, [epoch, index, pixels, columns[EXPRESSION]],
+                                      (tf.uint8, tf.float32), stateful=False),
+                    ((None, size, size, 3), (None, classes))))
+                return pixels, {**columns, EXPRESSION: targets}
+            batches = batches.enumerate().map(mixed)
+        return batches.map(faces.arrange)
 
     dataset = tf.data.Dataset.range(1).flat_map(one_epoch)
     return dataset.apply(tf.data.experimental.assert_cardinality(len(faces))).prefetch(AUTOTUNE)

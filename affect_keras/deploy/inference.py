@@ -1,4 +1,5 @@
-"""A run's model for inference: the trained layers without the augmentation block, and its class names."""
+"""A run's model for inference: the core of its training model (the layers without augmentation), and its
+class names."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import keras
 import yaml
 
 import affect_keras.models.preprocessing  # noqa: F401  registers the layer saved models refer to
+from affect_keras.models.build import core_of  # and ToImage
+from affect_keras.models.tasks import EXPRESSION
 import affect_keras.training.logit_adjustment  # noqa: F401  and the loss a checkpoint may be compiled with
 from affect_keras.training.config import CLASS_NAMES  # the class-order file training writes
 
@@ -31,9 +34,13 @@ def class_names_of(run: Path) -> list[str]:
     return json.loads(summary.read_text())["class_names"]
 
 
-def without_augmentation(model: keras.Model) -> keras.Model:
-    """The same layers (shared weights) re-wired without the augmentation block: the model is a chain at
-    its top level, so every layer but "augmentation" is applied in order to a fresh uint8 input."""
+def inference_model(model: keras.Model) -> keras.Model:
+    """The core of a training model, as it is. A chain-layout model (runs made before the core / training
+    split) is re-wired with the same layers (shared weights) without its augmentation block: it is a
+    chain at its top level, so every layer but "augmentation" is applied in order to a fresh uint8 input."""
+    core = core_of(model)
+    if core is not model:
+        return core
     inputs = keras.Input(model.input_shape[1:], dtype="uint8", name="image")
     x = inputs
     for layer in model.layers[1:]:
@@ -47,8 +54,10 @@ def load_run(run: Path) -> tuple[keras.Model, list[str]]:
     run = Path(run)
     # compile=False: inference needs neither the loss nor the optimiser (a cached run's checkpoint holds
     # the full model's unused one, which keras would warn about)
-    model = without_augmentation(keras.saving.load_model(run_checkpoint(run), compile=False))
+    model = inference_model(keras.saving.load_model(run_checkpoint(run), compile=False))
     names = class_names_of(run)
-    if model.output_shape[-1] != len(names):
-        raise ValueError(f"model {run}: {model.output_shape[-1]} outputs but {len(names)} class names")
+    output = model.output.get(EXPRESSION) if isinstance(model.output, dict) else model.output
+    shape = None if output is None else output.shape
+    if shape is not None and shape[-1] != len(names):
+        raise ValueError(f"model {run}: {shape[-1]} expression outputs but {len(names)} class names")
     return model, names

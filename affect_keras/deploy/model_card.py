@@ -10,6 +10,7 @@ import pandas as pd
 import yaml
 
 from affect_keras.deploy.inference import class_names_of
+from affect_keras.models.tasks import EXPRESSION, POLARITY, VA, get_task
 
 LIMITS = """\
 ## Intended use and limits
@@ -31,7 +32,13 @@ def write_model_card(run: Path) -> Path:
     prepared = yaml.safe_load((data / "prepare_config.yaml").read_text()) if (data / "prepare_config.yaml").is_file() else {}
     summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").is_file() else {}
     names = class_names_of(run)
-    lines = [f"# {run.name}: {config['backbone']} expression classifier", "",
+    task = get_task(config.get("task", "expression"))
+    outputs = {EXPRESSION: f"`{EXPRESSION}`: probabilities of the {len(names)} classes, in the order below",
+               VA: f"`{VA}`: valence and arousal, each in [-1, 1]",
+               POLARITY: "`polarity`: probabilities of Positive, Neutral, Negative (the expression output "
+                         "is p(polarity) x p(class within it))"}
+    lines = [f"# {run.name}: {config['backbone']}, {task.description.replace(' (default)', '')}", "",
+             "## Outputs", "", *(f"- {outputs[head]}" for head in task.heads), "",
              "## Data and labels", "",
              f"- Data: `{data}` (source `{prepared.get('source', '?')}`, label scheme "
              f"`{prepared.get('labels', '?')}`, faces at {prepared.get('size', '?')} px)",
@@ -54,9 +61,10 @@ def write_model_card(run: Path) -> Path:
               f"- Re-run: `python train.py --config {run / 'config.yaml'}`"]
     if (run / "history.csv").is_file():
         history = pd.read_csv(run / "history.csv")
-        if "val_accuracy" in history:
-            best = history.loc[history["val_accuracy"].idxmax()]
-            lines.append(f"- Best validation accuracy {best['val_accuracy']:.4f} at epoch {int(best['epoch']) + 1} "
+        accuracy = next((c for c in ("val_accuracy", f"val_{EXPRESSION}_accuracy") if c in history), None)
+        if accuracy:
+            best = history.loc[history[accuracy].idxmax()]
+            lines.append(f"- Best validation accuracy {best[accuracy]:.4f} at epoch {int(best['epoch']) + 1} "
                          f"of {len(history)}")
     lines += ["", "## Evaluation", ""]
     reports = sorted(run.glob("evaluation-*/report.json"))
@@ -64,13 +72,21 @@ def write_model_card(run: Path) -> Path:
         lines.append(f"Not evaluated yet: `python evaluate.py {run} --data {data} --split test`.")
     for path in reports:
         report = json.loads(path.read_text())
-        skew = report["skew_normalized"]
         tta = ", each face averaged with its mirror image" if report.get("tta") == "flip" else ""
-        lines += [f"Split `{report['split']}`, {report['images']} images{tta}:", "",
-                  "| metric | as is | class-balanced |", "| --- | --- | --- |"]
-        for metric in ("accuracy", "macro_f1", "top2_accuracy", "kappa"):
-            lines.append(f"| {metric} | {report[metric]:.4f} | {skew[metric]['mean']:.4f} ± {skew[metric]['std']:.4f} |")
-        lines.append("")
+        lines += [f"Split `{report['split']}`, {report['images']} images{tta}:", ""]
+        if "skew_normalized" in report:
+            skew = report["skew_normalized"]
+            lines += ["| metric | as is | class-balanced |", "| --- | --- | --- |"]
+            for metric in ("accuracy", "macro_f1", "top2_accuracy", "kappa"):
+                lines.append(f"| {metric} | {report[metric]:.4f} | {skew[metric]['mean']:.4f} ± {skew[metric]['std']:.4f} |")
+            lines.append("")
+        if "va" in report:
+            lines += ["| dimension | faces | RMSE | CCC | SAGR |", "| --- | --- | --- | --- | --- |"]
+            for dimension, scores in report["va"].items():
+                if "ccc" in scores:
+                    lines.append(f"| {dimension} | {scores['count']} | {scores['rmse']:.4f} | {scores['ccc']:.4f} | "
+                                 f"{scores['sagr']:.4f} |")
+            lines.append("")
     path = run / "README.md"
     path.write_text("\n".join(lines) + "\n\n" + LIMITS)
     return path

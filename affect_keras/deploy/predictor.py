@@ -1,4 +1,4 @@
-"""Load any trained or exported model as one thing that maps uint8 face crops to probabilities."""
+"""Load any trained or exported model as one thing that maps uint8 face crops to its named outputs."""
 
 from __future__ import annotations
 
@@ -11,13 +11,30 @@ import keras
 import numpy as np
 
 from affect_keras.deploy.inference import CLASS_NAMES, load_run
+from affect_keras.models.tasks import EXPRESSION
+
+Outputs = dict[str, np.ndarray]
 
 
 @dataclass
 class Predictor:
-    predict: Callable[[np.ndarray], np.ndarray]  # (n, size, size, 3) uint8 -> (n, classes) probabilities
+    outputs: Callable[[np.ndarray], Outputs]  # (n, size, size, 3) uint8 -> {head: (n, ...)}
     class_names: list[str]
     size: int
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """(n, classes) expression probabilities."""
+        outputs = self.outputs(images)
+        if EXPRESSION not in outputs:
+            raise ValueError(f"the model has no expression output (its outputs: {', '.join(outputs)})")
+        return outputs[EXPRESSION]
+
+
+def named_outputs(result) -> Outputs:
+    """A model's result as {head: array}: a single output is the expression classifier's."""
+    if isinstance(result, dict):
+        return {name: np.asarray(value) for name, value in result.items()}
+    return {EXPRESSION: np.asarray(result)}
 
 
 def load_predictor(path: Path) -> Predictor:
@@ -25,26 +42,32 @@ def load_predictor(path: Path) -> Predictor:
     path = Path(path)
     if (path / "config.yaml").is_file():
         model, names = load_run(path)
-        return Predictor(lambda x: model.predict(x, verbose=0), names, model.input_shape[1])
+        return Predictor(lambda x: named_outputs(model.predict(x, verbose=0)), names, model.input_shape[1])
     if path.suffix == ".keras" and path.is_file():
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
-        return Predictor(lambda x: model.predict(x, verbose=0), _sidecar_names(path.parent), model.input_shape[1])
+        return Predictor(lambda x: named_outputs(model.predict(x, verbose=0)), _sidecar_names(path.parent),
+                         model.input_shape[1])
     if (path / "saved_model.pb").is_file():
         import tensorflow as tf
         loaded = tf.saved_model.load(str(path))
         names = (path / "assets" / "class_names.txt").read_text().splitlines()
         size = int(loaded.serve.concrete_functions[0].structured_input_signature[0][0].shape[1])
-        return Predictor(lambda x: loaded.serve(tf.constant(x)).numpy(), names, size)
+        return Predictor(lambda x: named_outputs(keras.tree.map_structure(
+            lambda t: t.numpy(), loaded.serve(tf.constant(x)))), names, size)
     raise ValueError(f"--model {path}: expected a run directory, an exported .keras file or a SavedModel folder")
 
 
-def mirror_averaged(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-    """Test-time augmentation: each face's probabilities averaged with its mirror image's.
+def mirror_averaged(outputs: Callable[[np.ndarray], Outputs]) -> Callable[[np.ndarray], Outputs]:
+    """Test-time augmentation: each face's outputs averaged with its mirror image's.
 
-    Expressions read the same mirrored (the flip augmentation in training assumes it too), so this
-    costs one more forward pass and makes the prediction independent of which way the face was cropped.
+    Expressions (and valence / arousal) read the same mirrored (the flip augmentation in training
+    assumes it too), so this costs one more forward pass and makes the prediction independent of which
+    way the face was cropped.
     """
-    return lambda images: (predict(images) + predict(np.ascontiguousarray(images[:, :, ::-1]))) / 2
+    def averaged(images):
+        plain, mirrored = outputs(images), outputs(np.ascontiguousarray(images[:, :, ::-1]))
+        return {name: (plain[name] + mirrored[name]) / 2 for name in plain}
+    return averaged
 
 
 def _sidecar_names(folder: Path) -> list[str]:

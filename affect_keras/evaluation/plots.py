@@ -1,4 +1,5 @@
-"""The report's pictures: confusion matrices, per-class F1, the most confident mistakes."""
+"""The report's pictures: confusion matrices, per-class F1, the most confident mistakes, and predicted
+against true valence / arousal."""
 
 from __future__ import annotations
 
@@ -72,6 +73,31 @@ def plot_mistakes(labels: np.ndarray, probabilities: np.ndarray, class_names: Se
         axis.set_title(f"true {class_names[labels[i]]}\npredicted {class_names[predicted[i]]} "
                        f"{probabilities[i, predicted[i]]:.2f}", fontsize=8)
     figure.suptitle("Most confident mistakes")
+    figure.savefig(png, dpi=110)
+    plt.close(figure)
+    return png
+
+
+def plot_va_scatter(truth: np.ndarray, predicted: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
+                    png: Path) -> Path | None:
+    """Predicted against true valence and arousal, one panel each, points coloured by expression, on the
+    faces that have the dimension; None when no face has either."""
+    have = ~np.isnan(truth)
+    if not have.any():
+        return None
+    figure, axes = plt.subplots(1, 2, figsize=(11, 5), constrained_layout=True)
+    colours = plt.get_cmap("tab10")
+    for k, (axis, dimension) in enumerate(zip(axes, ("valence", "arousal"))):
+        for c, name in enumerate(class_names):
+            chosen = have[:, k] & (labels == c)
+            if chosen.any():
+                axis.scatter(truth[chosen, k], predicted[chosen, k], s=8, alpha=0.6, color=colours(c % 10),
+                             label=name)
+        axis.plot([-1, 1], [-1, 1], color="grey", linewidth=1)
+        axis.set(xlim=(-1.05, 1.05), ylim=(-1.05, 1.05), xlabel=f"true {dimension}",
+                 ylabel=f"predicted {dimension}", title=f"{dimension} ({int(have[:, k].sum())} faces)")
+        axis.grid(alpha=0.3)
+    axes[1].legend(fontsize=8, markerscale=2)
     figure.savefig(png, dpi=110)
     plt.close(figure)
     return png

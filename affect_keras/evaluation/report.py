@@ -15,7 +15,10 @@ from affect_keras.data.loader import FaceBatches, load_image, read_summary
 from affect_keras.deploy.model_card import write_model_card
 from affect_keras.deploy.predictor import load_predictor, mirror_averaged
 from affect_keras.evaluation import metrics
-from affect_keras.evaluation.plots import plot_confusion, plot_f1, plot_mistakes
+from affect_keras.evaluation.plots import plot_confusion, plot_f1, plot_mistakes, plot_va_scatter
+from affect_keras.evaluation.va_metrics import va_scores
+from affect_keras.labels import SCHEMES
+from affect_keras.models.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS
 from affect_keras.training.plots import plot_curves
 
 
@@ -53,26 +56,37 @@ def evaluate(config: EvaluateConfig) -> dict:
         raise ValueError(f"--data {config.data}: classes {', '.join(data_names)} are not the model's "
                          f"{', '.join(names)}" + (f" (nor without {config.drop_class})" if config.drop_class else ""))
     size = predictor.size
-    data = FaceBatches(config.data, config.split, names, size, config.batch_size)
+    data = FaceBatches(config.data, config.split, names, size, config.batch_size, task="va")
     if not len(data):
         raise ValueError(f"--split {config.split}: no images in {config.data}")
-    predict = mirror_averaged(predictor.predict) if config.tta == "flip" else predictor.predict
-    probabilities = np.concatenate([predict(images) for images, _ in data])
-    labels = data.labels
+    predict = mirror_averaged(predictor.outputs) if config.tta == "flip" else predictor.outputs
+    batches = [predict(images) for images, _ in data]
+    outputs = {name: np.concatenate([b[name] for b in batches]) for name in batches[0]}
+    labels, truth_va = data.labels, data.columns[VA]
     files = np.array(data.files)
     config.out = config.out or str(default_out(config))
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluate_config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     if config.save_predictions:
-        write_predictions(out / "predictions.csv", files, labels, probabilities, names)
+        write_predictions(out / "predictions.csv", files, labels, outputs, names)
+    base = {"model": str(path), "data": str(config.data), "split": config.split, "tta": config.tta,
+            "outputs": list(outputs)}
+    va = {}
+    if VA in outputs:  # on the faces that have valence / arousal, with the count
+        va = {"va": va_scores(truth_va, outputs[VA]),
+              "va_scatter": plot_va_scatter(truth_va, outputs[VA], labels, names, out / "va_scatter.png")}
+    if EXPRESSION not in outputs:  # a valence / arousal model
+        report = {**base, "images": int(len(labels)), "va": va["va"], "pictures": {"va_scatter": str(va["va_scatter"])}}
+        (out / "report.json").write_text(json.dumps(report, indent=2))
+        return report
+    probabilities = outputs[EXPRESSION]
     if config.drop_class:
         keep, labels, probabilities, names = metrics.drop_class(labels, probabilities, names, config.drop_class)
         files = files[keep]
 
     report = {
-        "model": str(path), "data": str(config.data), "split": config.split, "images": int(len(labels)),
-        "tta": config.tta,
+        **base, "images": int(len(labels)),
         "class_names": list(names), "dropped_class": config.drop_class or None,
         # classes with no image in the split: left out of macro averages and balanced resampling
         "absent_classes": [n for k, n in enumerate(names) if not (labels == k).any()],
@@ -85,6 +99,8 @@ def evaluate(config: EvaluateConfig) -> dict:
     skew = report["skew_normalized"]
     skew["per_class"] = {names[k]: scores for k, scores in skew["per_class"].items()}
     report["pictures"] = _pictures(report, labels, probabilities, files, size, out, path)
+    if va:
+        report["va"], report["pictures"]["va_scatter"] = va["va"], str(va["va_scatter"])
     (out / "report.json").write_text(json.dumps(report, indent=2))
     if (path / "config.yaml").is_file():  # a run directory: its model card gains this evaluation
         write_model_card(path)
@@ -106,17 +122,38 @@ def _pictures(report, labels, probabilities, files, size, out: Path, run: Path) 
     return {key: str(value) for key, value in pictures.items() if value is not None}
 
 
-def write_predictions(path: Path, files, labels, probabilities, names) -> None:
-    table = pd.DataFrame({"file": files, "label": [names[k] for k in labels],
-                          "predicted": [names[k] for k in probabilities.argmax(1)],
-                          "confidence": probabilities.max(1)})
-    for k, name in enumerate(names):
-        table[f"p_{name}"] = probabilities[:, k]
+def write_predictions(path: Path, files, labels, outputs: dict, names) -> None:
+    """One row per face: its label, and every output (predicted class, confidence and probabilities;
+    valence and arousal; polarity probabilities)."""
+    table = pd.DataFrame({"file": files, "label": [names[k] for k in labels]})
+    if EXPRESSION in outputs:
+        probabilities = outputs[EXPRESSION]
+        table["predicted"] = [names[k] for k in probabilities.argmax(1)]
+        table["confidence"] = probabilities.max(1)
+        for k, name in enumerate(names):
+            table[f"p_{name}"] = probabilities[:, k]
+    if VA in outputs:
+        for k, dimension in enumerate(VA_DIMENSIONS):
+            table[dimension] = outputs[VA][:, k]
+    if POLARITY in outputs:
+        for k, name in enumerate(SCHEMES["polarity3"].class_names):
+            table[f"p_{name}"] = outputs[POLARITY][:, k]
     table.to_csv(path, index=False, float_format="%.5f")
 
 
+def format_va(report: dict) -> str:
+    """Valence / arousal scores per dimension, on the faces that have them."""
+    table = pd.DataFrame(report["va"]).T.reindex(columns=["count", "rmse", "mae", "pearson_r", "ccc", "sagr"])
+    table["count"] = table["count"].astype(int)
+    return "Valence / arousal (faces that have them):\n" + table.to_string(float_format="%.4f")
+
+
 def format_report(report: dict) -> str:
-    """The printed table: overall scores as they are and on class-balanced resamples, then per class."""
+    """The printed table: overall scores as they are and on class-balanced resamples, then per class; then
+    valence / arousal where the model predicts them."""
+    if "skew_normalized" not in report:  # a valence / arousal model
+        return "\n\n".join([f"{report['model']} on {report['data']} [{report['split']}], {report['images']} images",
+                             format_va(report)])
     skew = report["skew_normalized"]
     rows = []
     for m in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "top2_accuracy", "kappa", "auc_ovr"):
@@ -133,4 +170,4 @@ def format_report(report: dict) -> str:
     note = ([f"No images of {', '.join(absent)} in this split: left out of the macro averages and the "
              f"class-balanced resamples."] if absent else [])
     return "\n\n".join([head, *note, overall.to_string(index=False, float_format="%.4f"),
-                        classes.to_string(float_format="%.4f")])
+                        classes.to_string(float_format="%.4f"), *([format_va(report)] if "va" in report else [])])

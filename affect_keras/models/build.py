@@ -1,6 +1,15 @@
-"""Assemble the model: raw uint8 image -> augmentation -> backbone preprocessing -> backbone -> head.
+"""Assemble the model as two nested keras models, as keras-hub separates Backbone and Task:
 
-Because preprocessing lives inside the model, a saved or exported model takes raw images.
+- the *core* (named "core"), the inference model: raw uint8 image -> backbone preprocessing -> backbone ->
+  head. Export, evaluation and predict take it as it is.
+- the *training model*, which wraps the core: uint8 image -> augmentation (training only) -> the core. It
+  is what fit trains and the checkpoints hold; the core's layers and weights are shared, not copied.
+
+Because preprocessing lives inside the core, a saved or exported model takes raw images.
+
+Runs made before this split (their config.yaml has no `layout`) hold one chain with the augmentation
+block inside: `layout="chain"` builds that, so they continue with the same command, and `core_of` finds
+the inference layers in either.
 """
 
 from __future__ import annotations
@@ -10,20 +19,26 @@ from pathlib import Path
 
 import keras
 import yaml
+from keras import ops
 
+from affect_keras.models import LAYOUTS
 from affect_keras.models.augment import augmentation
 from affect_keras.models.backbones import build_backbone, get_backbone
-from affect_keras.models.heads import HeadConfig, head
+import affect_keras.models.hierarchical  # noqa: F401  registers the layer hierarchical models are saved with
+from affect_keras.models.heads import HeadConfig, task_heads
 from affect_keras.models.preprocessing import BackbonePreprocessing
+from affect_keras.models.tasks import get_task
 
 BACKBONE_LAYER = "backbone"
+CORE = "core"
 BACKBONE_INFO = "backbone.json"  # beside backbone.weights.h5: what it takes to rebuild that backbone
 
 
 def build_model(backbone: str, num_classes: int, image_size: int, weights: str | None = "imagenet",
                 augment: str = "light", head_config: HeadConfig = HeadConfig(), seed: int | None = None,
-                stem: str | None = None, checkpoint: str | None = None) -> keras.Model:
-    """The classifier for `num_classes` expressions.
+                stem: str | None = None, checkpoint: str | None = None, layout: str = "core",
+                task: str = "expression", polarity_of=()) -> keras.Model:
+    """The training model of a task over `num_classes` expressions (its inference model: `core_of`).
 
     Args:
         backbone: a name from `affect_keras.models.backbones.BACKBONES`.
@@ -35,6 +50,10 @@ def build_model(backbone: str, num_classes: int, image_size: int, weights: str |
         stem: the backbone's stem (ResNet18/34: "imagenet" or "small"); None: the backbone's default, or
             for saved backbone weights the stem they were trained with (`saved_backbone`).
         checkpoint: which ImageNet checkpoint (ResNet18/34: a timm tag); None: the default.
+        layout: "core" (a core model wrapped by the training model) or "chain" (one model, as runs made
+            before the split were built).
+        task: a name from `affect_keras.models.tasks.TASKS`: which named heads the model has.
+        polarity_of: for the hierarchical task, each class's polarity index (`hierarchical.polarity_of`).
     """
     spec = get_backbone(backbone)
     shape = (image_size, image_size, 3)
@@ -54,14 +73,42 @@ def build_model(backbone: str, num_classes: int, image_size: int, weights: str |
     net.name = BACKBONE_LAYER
     net.trainable = not pretrained
 
-    inputs = keras.Input(shape, dtype="uint8", name="image")
-    x = keras.layers.Rescaling(1.0, name="to_float")(inputs)
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     block = augmentation(augment, seed)
+
+    def inference(x):  # float 0-255 images -> probabilities
+        x = BackbonePreprocessing(spec.preprocessing, name="preprocessing")(x)
+        x = net(x, training=False) if pretrained else net(x)
+        return task_heads(x, num_classes, head_config, get_task(task).heads, polarity_of)
+
+    inputs = keras.Input(shape, dtype="uint8", name="image")
+    if layout == "chain":
+        x = keras.layers.Rescaling(1.0, name="to_float")(inputs)
+        return keras.Model(inputs, inference(block(x) if block is not None else x), name=f"affect_{spec.name}")
+    core_input = keras.Input(shape, dtype="uint8", name="image")
+    core = keras.Model(core_input, inference(keras.layers.Rescaling(1.0, name="to_float")(core_input)), name=CORE)
+    x = inputs
     if block is not None:
-        x = block(x)
-    x = BackbonePreprocessing(spec.preprocessing, name="preprocessing")(x)
-    x = net(x, training=False) if pretrained else net(x)
-    return keras.Model(inputs, head(x, num_classes, head_config), name=f"affect_{spec.name}")
+        x = ToImage(name="to_image")(block(keras.layers.Rescaling(1.0, name="to_float")(x)))
+    return keras.Model(inputs, core(x), name=f"affect_{spec.name}")
+
+
+@keras.saving.register_keras_serializable(package="affect_keras")
+class ToImage(keras.layers.Layer):
+    """Augmented float images back to what the core takes, uint8: rounded and clipped to 0-255, as any
+    real image is (augmentation's interpolation and brightness leave fractions and overshoot)."""
+
+    def call(self, images):
+        return ops.cast(ops.clip(ops.round(images), 0, 255), "uint8")
+
+    def compute_output_spec(self, images):
+        return keras.KerasTensor(images.shape, dtype="uint8")
+
+
+def core_of(model: keras.Model) -> keras.Model:
+    """The inference model inside a training model; a chain-layout model (or a core) is returned as it is."""
+    return model.get_layer(CORE) if any(layer.name == CORE for layer in model.layers) else model
 
 
 def load_backbone_weights(net: keras.Model, path: Path) -> None:
@@ -107,7 +154,7 @@ def save_backbone(model: keras.Model, run: Path, info: dict, padding: str = "tor
 
 
 def backbone_of(model: keras.Model) -> keras.Model:
-    return model.get_layer(BACKBONE_LAYER)
+    return core_of(model).get_layer(BACKBONE_LAYER)
 
 
 def unfreeze(model: keras.Model, top: int | list[str]) -> list[str]:

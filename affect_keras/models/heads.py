@@ -28,6 +28,46 @@ class HeadConfig:
 
 def head(features, num_classes: int, config: HeadConfig):
     """Features -> class probabilities, always float32 (mixed precision computes the rest in half)."""
+    from affect_keras.models.tasks import EXPRESSION
+    return task_heads(features, num_classes, config, (EXPRESSION,))
+
+
+def task_heads(features, num_classes: int, config: HeadConfig, heads: tuple[str, ...], polarity_of=()):
+    """The outputs of a task's heads (`affect_keras.models.tasks`) on the backbone's feature map: the class
+    probabilities alone for the expression classifier, else {head name: tensor}. The pooling and hidden
+    layers are shared by every head; every output is float32. `polarity_of`: each class's polarity index
+    (hierarchical)."""
+    import keras
+
+    from affect_keras.models.tasks import EXPRESSION, POLARITY, VA
+
+    layers = keras.layers
+    x = _hidden(features, config)
+    regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
+    outputs = {}
+    if VA in heads:
+        # zeros: tanh starts in its linear range (from-scratch features are large, and a random kernel
+        # would start it saturated, where it passes no gradient)
+        outputs[VA] = layers.Dense(2, activation="tanh", kernel_initializer="zeros", kernel_regularizer=regularizer,
+                                   dtype="float32", name="va")(x)
+    if EXPRESSION in heads:
+        logits = layers.Dense(num_classes, kernel_regularizer=regularizer, name="logits")(x)
+        if POLARITY in heads:
+            from affect_keras.models.hierarchical import HierarchicalProbabilities
+            outputs[POLARITY] = layers.Dense(3, activation="softmax", kernel_regularizer=regularizer,
+                                             dtype="float32", name="polarity")(x)
+            outputs[EXPRESSION] = HierarchicalProbabilities(list(polarity_of), dtype="float32",
+                                                            name="probabilities")([outputs[POLARITY], logits])
+        else:
+            outputs[EXPRESSION] = layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
+    if tuple(heads) == (EXPRESSION,):
+        return outputs[EXPRESSION]
+    return {name: outputs[name] for name in heads}
+
+
+def _hidden(features, config: HeadConfig):
+    """Pooling, then the hidden dense layers (each with dropout before and batch norm after), then the
+    dropout before the output layers."""
     import keras
 
     layers = keras.layers
@@ -43,5 +83,4 @@ def head(features, num_classes: int, config: HeadConfig):
         x = layers.Activation("relu", name=f"head_relu{k}")(x)
     if config.dropout:
         x = layers.Dropout(config.dropout, name="head_dropout_out")(x)
-    x = layers.Dense(num_classes, kernel_regularizer=regularizer, name="logits")(x)
-    return layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    return x

@@ -35,7 +35,7 @@ import numpy as np
 from affect_keras.atomic import write_text
 from affect_keras.data.loader import FaceBatches
 from affect_keras.models.augment import augmentation
-from affect_keras.models.build import backbone_of
+from affect_keras.models.build import backbone_of, core_of
 
 POOL_LAYER = "head_pool"
 FORMAT = 2  # 2: keys hold the architecture
@@ -60,10 +60,12 @@ class CacheKey:
 
 
 def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model]:
-    """(extractor, head) sharing the full model's layers: float 0-255 image -> pooled features -> output."""
-    pooled = model.get_layer(POOL_LAYER).output
-    extractor = keras.Model(model.get_layer("preprocessing").input, pooled, name="extractor")
-    head = keras.Model(pooled, model.outputs, name="head")
+    """(extractor, head) sharing the inference model's layers: float 0-255 image -> pooled features ->
+    output."""
+    core = core_of(model)
+    pooled = core.get_layer(POOL_LAYER).output
+    extractor = keras.Model(core.get_layer("preprocessing").input, pooled, name="extractor")
+    head = keras.Model(pooled, core.output, name="head")  # the output structure: a dict for several heads
     return extractor, head
 
 
@@ -88,14 +90,16 @@ def file_digest(path: Path) -> str:
 
 
 def extract_features(extractor: keras.Model, data: FaceBatches, block: keras.Layer | None, *,
-                     out: np.ndarray, batch_size: int = 64) -> None:
+                     out: np.ndarray, batch_size: int = 64, as_images: bool = True) -> None:
     """Pooled features of every image of `data`, in manifest order, into `out` (images, features);
-    `block` augments the images first."""
+    `block` augments the images first, rounded and clipped to 0-255 as the training model hands them to its
+    core (`as_images`; a chain-layout model passes them on as they are)."""
     for start in range(0, len(data.files), batch_size):
         images = np.stack([data.image(i) for i in range(start, min(start + batch_size, len(data.files)))])
         x = images.astype("float32")
         if block is not None:
             x = keras.ops.convert_to_numpy(block(x, training=True))
+            x = np.clip(np.round(x), 0, 255) if as_images else x
         out[start:start + len(images)] = extractor.predict_on_batch(x)  # compiled once, unlike a call
 
 
@@ -118,7 +122,7 @@ def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: 
                                          shape=(key.views, len(data.files), extractor.output.shape[-1]))
     for view in range(key.views):
         block = augmentation(key.augment, seed=key.seed * 1000 + view) if key.augment != "none" else None
-        extract_features(extractor, data, block, out=features[view])
+        extract_features(extractor, data, block, out=features[view], as_images=core_of(model) is not model)
     features.flush()
     del features
     os.replace(partial, path)
@@ -156,4 +160,5 @@ class CachedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         epoch, chosen = self.faces.batch(index)
-        return np.asarray(self.features[epoch % len(self.features)][chosen]), self.faces.targets[chosen]
+        columns = {name: values[chosen] for name, values in self.faces.columns.items()}
+        return self.faces.arrange(np.asarray(self.features[epoch % len(self.features)][chosen]), columns)

@@ -11,18 +11,19 @@ from pathlib import Path
 
 from affect_keras.data.batching import MIXES, PIPELINES, SAMPLINGS, TARGETS
 from affect_keras.deploy.export import FORMATS
+from affect_keras.models import LAYOUTS
 from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES, get_backbone
 from affect_keras.models.heads import POOLINGS
+from affect_keras.models.tasks import TASKS, get_task
 from affect_keras.options import check
 from affect_keras.training import class_weights as cw
-from affect_keras.training.losses import LOSSES
+from affect_keras.training.losses import LOSSES, VA_LOSSES
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
 
 CLASS_NAMES = "class_names.json"  # the run directory's class order, which every later stage reads
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-METRICS = ("loss", "accuracy", "top2")  # what _compile makes fit log, for training and validation
-MONITORS = (*METRICS, *(f"val_{m}" for m in METRICS))
+MONITORS = TASKS["expression"].monitors()  # what an expression classifier logs (other tasks: Task.monitors)
 AUTO_VIEWS = 4  # augmented views per training image cached by default when augmentation is on
 # what a run did before the setting existed: a run directory whose config.yaml lacks the key continues
 # doing it (a settings file from an older version must not block "the same command continues the run")
@@ -30,7 +31,8 @@ AUTO_VIEWS = 4  # augmented views per training image cached by default when augm
 # folder only says where features are kept): a run may continue with other values
 NOT_IDENTITY = ("input_pipeline", "cache_dir")
 BEFORE_SETTING = {"input_pipeline": "pydataset", "loss": "crossentropy", "logit_tau": 1.0, "focal_gamma": 2.0,
-                  "class_weight_power": 1.0, "cache_views": 0, "cache_dir": ""}
+                  "class_weight_power": 1.0, "cache_views": 0, "cache_dir": "",
+                  "layout": "chain", "task": "expression", "va_loss": "ccc", "va_weight": 1.0}
 
 
 @dataclass
@@ -51,6 +53,9 @@ class TrainConfig:
     class_weights: str = "auto"
     class_weight_power: float = 1.0
     label_smoothing: float = 0.0
+    task: str = "expression"
+    va_loss: str = "ccc"
+    va_weight: float = 1.0
     loss: str = "crossentropy"
     logit_tau: float = 1.0
     focal_gamma: float = 2.0
@@ -72,7 +77,7 @@ class TrainConfig:
     finetune_epochs: int = 0
     unfreeze: str = "4"
     finetune_lr: float = 1e-5
-    monitor: str = "val_accuracy"
+    monitor: str = "auto"
     patience: int = 0
     precision: str = "float32"
     seed: int = 0
@@ -80,6 +85,7 @@ class TrainConfig:
     cache_dir: str = ""
     input_pipeline: str = "auto"
     export: list[str] = field(default_factory=list)
+    layout: str = "core"  # not a user's choice: runs made before the core / training split keep "chain"
 
     def validate(self) -> None:
         check([(self.backbone in BACKBONES, "backbone", f"must be one of {', '.join(BACKBONES)}")])
@@ -124,12 +130,20 @@ class TrainConfig:
              "needs a frozen backbone (--weights imagenet or PATH): with --weights none the features change"),
             (self.cache_views <= 0 or self.mix == "none", "cache-views",
              "cannot be used with --mix: MixUp and CutMix mix images, not features; use --cache-views 0"),
+            (self.layout in LAYOUTS, "layout", f"must be one of {', '.join(LAYOUTS)}"),
             (self.input_pipeline in PIPELINES, "input-pipeline", f"must be one of {', '.join(PIPELINES)}"),
-            (self.monitor in MONITORS, "monitor", f"must be one of the metrics a run logs: {', '.join(MONITORS)}"),
+            (self.task in TASKS, "task", f"must be one of {', '.join(TASKS)}"),
+            (self.va_loss in VA_LOSSES, "va-loss", f"must be one of {', '.join(VA_LOSSES)}"),
+            (self.va_weight >= 0, "va-weight", "must be >= 0"),
+            (self.mix == "none" or self.task == "expression", "mix",
+             f"mixes expression targets only: use --mix none with --task {self.task}"),
             (self.class_weights in cw.METHODS or Path(self.class_weights).is_file(), "class-weights",
              "must be auto, effective, none, or an existing YAML/JSON file"),
         ]
         check(checks)
+        monitors = get_task(self.task).monitors()
+        check([(self.monitor == "auto" or self.monitor in monitors, "monitor",
+                f"must be auto or one of the metrics a --task {self.task} run logs: {', '.join(monitors)}")])
 
     @property
     def size(self) -> int:
@@ -141,6 +155,8 @@ class TrainConfig:
         for key, value in BEFORE_SETTING.items():
             if key not in saved and getattr(self, key) == _DEFAULTS[key]:
                 setattr(self, key, value)
+        if "layout" in saved:  # how the run's model is put together is the run's, never the command's
+            self.layout = saved["layout"]
 
     def differences(self, saved: dict) -> list[str]:
         """The settings (resolved) that differ from the run `saved` describes. A setting it lacks counts,
@@ -170,6 +186,8 @@ class TrainConfig:
             frozen = self.weights != "none" and self.mix == "none"
             self.cache_views = (1 if self.augment == "none" else AUTO_VIEWS) if frozen else 0
         self.input_pipeline = resolve_pipeline(self.input_pipeline)
+        if self.monitor == "auto":
+            self.monitor = get_task(self.task).default_monitor()
 
     @property
     def unfreeze_spec(self) -> int | list[str]:

@@ -32,6 +32,20 @@ def _logit_adjusted(counts, label_smoothing, tau, gamma):
 LOSSES = {"crossentropy": _crossentropy, "focal": _focal, "logit-adjusted": _logit_adjusted}
 
 
+def _va_ccc():
+    from affect_keras.training.va import ConcordanceLoss
+    return ConcordanceLoss()
+
+
+def _va_mse():
+    from affect_keras.training.va import MaskedMeanSquaredError
+    return MaskedMeanSquaredError()
+
+
+# the valence / arousal loss registry: --va-loss name -> builder (faces without V/A are masked out)
+VA_LOSSES = {"ccc": _va_ccc, "mse": _va_mse}
+
+
 def training_loss(name: str, counts, label_smoothing: float = 0.0, tau: float = 1.0, gamma: float = 2.0):
     """The keras loss `name` for training classes with `counts` images each (the prior of logit
     adjustment)."""

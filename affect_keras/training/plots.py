@@ -12,11 +12,12 @@ import pandas as pd  # noqa: E402
 
 
 def plot_curves(history_csv: Path, png: Path) -> Path:
-    """Loss and accuracy per epoch, train vs val, side by side."""
+    """Loss, then each head's accuracy or CCC, per epoch, train vs val, side by side."""
     history = pd.read_csv(history_csv).drop_duplicates("epoch", keep="last")
     epochs = history["epoch"] + 1
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for axis, metric in zip(axes, ("loss", "accuracy")):
+    shown = ["loss", *(c for c in history if not c.startswith("val_") and c.endswith(("accuracy", "ccc")))]
+    figure, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 4), constrained_layout=True, squeeze=False)
+    for axis, metric in zip(axes[0], shown):
         axis.plot(epochs, history[metric], marker="o", label="train")
         if f"val_{metric}" in history:
             axis.plot(epochs, history[f"val_{metric}"], marker="o", label="val")

@@ -19,16 +19,20 @@ from dataclasses import asdict
 from pathlib import Path
 
 import keras
+import numpy as np
 import yaml
 
 from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary, serve
 from affect_keras.models.build import backbone_padding, build_model, save_backbone, unfreeze
 from affect_keras.models.heads import HeadConfig
+from affect_keras.models.hierarchical import polarity_of
+from affect_keras.models.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS, get_task
 from affect_keras.training import class_weights as cw
 from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
 from affect_keras.training.config import AUTO_VIEWS, CLASS_NAMES, MONITORS, PRECISIONS, TrainConfig  # noqa: F401
 from affect_keras.training.history import HistoryCSV, best_so_far
-from affect_keras.training.losses import training_loss
+from affect_keras.training.losses import VA_LOSSES, training_loss
+from affect_keras.training.va import Concordance
 from affect_keras.training.optim import learning_rate, optimizer
 from affect_keras.training.resume import RandomStateBackup
 from affect_keras.training.plots import plot_curves
@@ -44,20 +48,21 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     fit phase 2, save."""
     run, summary = _open_run(config)
     names = summary["class_names"]
-    train_data, val_data = _data(config, names)
     train_counts = summary["counts"]["train"]
     weights = cw.class_weights(config.class_weights, train_counts, names, config.class_weight_power)
     print(cw.describe(weights, train_counts, names))
-    loss = training_loss(config.loss, [train_counts.get(n, 0) for n in names], config.label_smoothing,
-                         config.logit_tau, config.focal_gamma)
-    model = _model(config, len(names))
+    task = get_task(config.task)
+    train_data, val_data = _data(config, names, weights if task.dict_outputs else None)
+    loss = _loss(config, [train_counts.get(n, 0) for n in names])
+    model = _model(config, names)
     steps = len(train_data)
     rate = learning_rate(config.schedule, config.lr, steps * config.epochs, steps * config.warmup_epochs,
                          config.step_every, config.step_factor)
     _compile(model, rate, config, loss)
     # shuffle=False: FaceBatches draws its own order from (seed, epoch), which survives a restore; both
     # input pipelines follow it (EpochOrder tells it the epoch)
-    fit = dict(class_weight=weights, verbose=verbose, shuffle=False)
+    # several outputs: the class weights travel as per-sample weights in the batches instead
+    fit = dict(class_weight=None if task.dict_outputs else weights, verbose=verbose, shuffle=False)
     served = []  # the uncached inputs on the chosen pipeline, built once if a phase needs them
 
     def inputs():
@@ -105,24 +110,43 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     return run, summary
 
 
-def _data(config: TrainConfig, names: list[str]) -> tuple[FaceBatches, FaceBatches]:
-    """The training and validation splits, as the settings draw them."""
+def _data(config: TrainConfig, names: list[str], sample_weights: dict | None) -> tuple[FaceBatches, FaceBatches]:
+    """The training and validation splits, as the settings draw them; `sample_weights`: class weights to
+    carry per sample (models with several outputs)."""
     train_data = FaceBatches(config.data, "train", names, config.size, config.batch_size, shuffle=True,
                              seed=config.seed, targets=config.targets, sampling=config.sampling,
-                             mix=config.mix, mix_alpha=config.mix_alpha)
-    val_data = FaceBatches(config.data, "val", names, config.size, config.batch_size)
+                             mix=config.mix, mix_alpha=config.mix_alpha, task=config.task,
+                             class_weights=sample_weights)
+    val_data = FaceBatches(config.data, "val", names, config.size, config.batch_size, task=config.task)
     for split, data in (("train", train_data), ("val", val_data)):
         if not len(data):
             raise ValueError(f"--data {config.data}: the {split} split has no images")
+        if VA in data.columns and np.isnan(data.columns[VA]).all():
+            raise ValueError(f"--task {config.task}: no face of the {split} split of --data {config.data} has "
+                             f"valence / arousal (only AffectNet and the built-in sample do)")
     return train_data, val_data
 
 
-def _model(config: TrainConfig, num_classes: int) -> keras.Model:
-    return build_model(config.backbone, num_classes, config.size,
+def _loss(config: TrainConfig, counts: list[int]):
+    """The loss of each head: the expression loss chosen by --loss (also for the hierarchical model's
+    combined probabilities), --va-loss for V/A, cross-entropy for the polarity head."""
+    expression = training_loss(config.loss, counts, config.label_smoothing, config.logit_tau, config.focal_gamma)
+    task = get_task(config.task)
+    if not task.dict_outputs:
+        return expression
+    losses = {EXPRESSION: expression, VA: VA_LOSSES[config.va_loss](),
+              POLARITY: keras.losses.CategoricalCrossentropy()}
+    return {head: losses[head] for head in task.heads}
+
+
+def _model(config: TrainConfig, names: list[str]) -> keras.Model:
+    groups = polarity_of(names) if POLARITY in get_task(config.task).heads else ()
+    return build_model(config.backbone, len(names), config.size,
                        weights=None if config.weights == "none" else config.weights, augment=config.augment,
                        head_config=HeadConfig(config.pooling, tuple(config.dense), config.dropout,
                                               config.head_batch_norm, config.l2), seed=config.seed,
-                       stem=config.stem, checkpoint=config.imagenet_checkpoint or None)
+                       stem=config.stem, checkpoint=config.imagenet_checkpoint or None, layout=config.layout,
+                       task=config.task, polarity_of=groups)
 
 
 def _fit_phase(model, train_input, val_input, faces: FaceBatches, first: int, last: int, phase: str,
@@ -150,10 +174,22 @@ def _compile(model: keras.Model, rate, config: TrainConfig, loss, steps_per_exec
     """Compile with the configured optimiser at `rate` (a float or a schedule) and `loss`; phase 2
     compiles again."""
     opt = optimizer(config.optimizer, rate, config.momentum, config.nesterov, config.weight_decay)
-    model.compile(optimizer=opt,
-                  loss=loss,
-                  metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(2, name="top2")],
-                  jit_compile="auto", steps_per_execution=steps_per_execution)
+    task = get_task(config.task)
+
+    def metrics(head):  # what Task.metrics names, per head
+        if head == VA:
+            return [Concordance(k) for k in range(len(VA_DIMENSIONS))]
+        top2 = [keras.metrics.TopKCategoricalAccuracy(2, name="top2")] if head == EXPRESSION else []
+        return ["accuracy", *top2]
+
+    if task.dict_outputs:
+        weights = {EXPRESSION: 1.0, VA: config.va_weight, POLARITY: 1.0}
+        options = dict(metrics={head: metrics(head) for head in task.heads},
+                       loss_weights={head: weights[head] for head in task.heads})
+    else:
+        options = dict(metrics=metrics(EXPRESSION))
+    model.compile(optimizer=opt, loss=loss, jit_compile="auto", steps_per_execution=steps_per_execution,
+                  **options)
 
 
 class _FullModelCheckpoint(keras.callbacks.ModelCheckpoint):

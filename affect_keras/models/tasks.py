@@ -1,0 +1,76 @@
+"""What a model predicts: the task registry (`--task`), each task a set of named heads.
+
+* `expression`: class probabilities (the single output every earlier run has; `class_weight` works);
+* `va`: valence and arousal in [-1, 1] (tanh), one output named `va`;
+* `multitask`: `expression` and `va` on one backbone;
+* `hierarchical`: `polarity` (positive / neutral / negative as the `polarity3` scheme groups the codes)
+  and, within each polarity, the expressions it holds, combined into the usual `expression` probabilities
+  p(class) = p(polarity of class) * p(class | polarity), so every metric, export and predict of the flat
+  classifier works on it.
+
+Models with more than one head, or another head than `expression`, have dict outputs keyed by head name;
+targets come as dicts with the same keys, and class weights as per-sample weights (keras's
+`class_weight` serves single-output models only).
+
+Importing this module imports no keras: the CLI lists the names and checks the monitor against them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXPRESSION, VA, POLARITY = "expression", "va", "polarity"
+VA_DIMENSIONS = ("valence", "arousal")
+
+
+@dataclass(frozen=True)
+class Task:
+    heads: tuple[str, ...]
+    description: str
+
+    @property
+    def dict_outputs(self) -> bool:
+        return self.heads != (EXPRESSION,)
+
+    @property
+    def has_va(self) -> bool:
+        return VA in self.heads
+
+    @property
+    def has_expression(self) -> bool:
+        return EXPRESSION in self.heads
+
+    def metrics(self) -> tuple[str, ...]:
+        """The names of what a run logs per epoch on training data (keras prefixes a head's metrics
+        with the head's name when there are several outputs, and logs each head's loss)."""
+        if len(self.heads) == 1:
+            return ("loss", *HEAD_METRICS[self.heads[0]])
+        names = ["loss"]
+        for head in self.heads:
+            names += [f"{head}_loss", *(f"{head}_{m}" for m in HEAD_METRICS[head])]
+        return tuple(names)
+
+    def monitors(self) -> tuple[str, ...]:
+        return (*self.metrics(), *(f"val_{m}" for m in self.metrics()))
+
+    def default_monitor(self) -> str:
+        if not self.dict_outputs:
+            return "val_accuracy"
+        return f"val_{EXPRESSION}_accuracy" if self.has_expression else "val_loss"
+
+
+HEAD_METRICS = {EXPRESSION: ("accuracy", "top2"), POLARITY: ("accuracy",),
+                VA: tuple(f"{d}_ccc" for d in VA_DIMENSIONS)}
+
+TASKS = {
+    "expression": Task((EXPRESSION,), "expression classes (default)"),
+    "va": Task((VA,), "valence and arousal in [-1, 1]"),
+    "multitask": Task((EXPRESSION, VA), "expression and valence / arousal heads on one backbone"),
+    "hierarchical": Task((EXPRESSION, POLARITY), "polarity first, then the expression within it"),
+}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"--task must be one of {', '.join(TASKS)}")
+    return TASKS[name]

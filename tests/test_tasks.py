@@ -1,0 +1,85 @@
+"""--task: every task trains, logs what its monitor is checked against, evaluates; the hierarchical
+output layer and the epoch CCC metric against values computed by hand."""
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from affect_keras.cli.evaluate import main as evaluate_main  # noqa: E402
+from affect_keras.cli.train import main as train_main  # noqa: E402
+from affect_keras.evaluation.va_metrics import ccc  # noqa: E402
+from affect_keras.models.hierarchical import HierarchicalProbabilities, polarity_of  # noqa: E402
+from affect_keras.models.tasks import TASKS  # noqa: E402
+from affect_keras.training.va import Concordance  # noqa: E402
+
+LINEAR = ["--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_every_task_trains_logs_its_monitors_and_evaluates(task, small_sample, tmp_path):
+    run = tmp_path / task
+    assert train_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size",
+                       "32", "--epochs", "1", "--batch-size", "32", "--task", task, "--run-dir", str(run),
+                       *LINEAR]) == 0
+    history = pd.read_csv(run / "history.csv")
+    assert set(history.columns) - {"epoch"} == set(TASKS[task].monitors())  # what --monitor is checked against
+    assert (run / "best.keras").is_file()  # the default monitor exists, so a best checkpoint was written
+    assert evaluate_main([str(run), "--data", str(small_sample), "--split", "val", "--repeats", "2"]) == 0
+    report = json.loads((run / "evaluation-val" / "report.json").read_text())
+    assert ("va" in report) == (task in ("va", "multitask"))
+    assert ("accuracy" in report) == (task != "va")
+    if "va" in report:  # on the faces that have valence / arousal (the sample's Uncertain faces have none)
+        assert 0 < report["va"]["valence"]["count"] <= report["images"]
+        assert os.path.isfile(report["pictures"]["va_scatter"])
+
+
+def test_a_valence_arousal_task_on_data_without_them_is_refused(tmp_path, small_sample, capsys):
+    data = tmp_path / "no_va"
+    data.mkdir()
+    for name in ("summary.json", "train.csv", "val.csv"):
+        table_or_text = (small_sample / name).read_text()
+        (data / name).write_text(table_or_text)
+    for split in ("train", "val"):
+        table = pd.read_csv(data / f"{split}.csv")
+        table["file"] = [str(small_sample / f) for f in table["file"]]
+        table[["valence", "arousal"]] = np.nan  # as FER+ or a folder tree: no valence / arousal
+        table.to_csv(data / f"{split}.csv", index=False)
+    with pytest.raises(SystemExit) as exit_:
+        train_main(["--data", str(data), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
+                    "--task", "va", "--run-dir", str(tmp_path / "run"), *LINEAR])
+    assert exit_.value.code == 1
+    assert "--task va: no face of the train split" in capsys.readouterr().err
+
+
+def test_hierarchical_probabilities_are_polarity_times_the_expression_within_it():
+    groups = polarity_of(["Neutral", "Happy", "Sad", "Surprise", "Anger"])
+    assert groups == [1, 0, 2, 0, 2]  # Positive 0, Neutral 1, Negative 2
+    polarity = np.array([[0.2, 0.3, 0.5]], "float32")
+    logits = np.array([[0.0, np.log(3.0), 0.0, 0.0, np.log(4.0)]], "float32")
+    out = keras.ops.convert_to_numpy(HierarchicalProbabilities(groups)([polarity, logits]))
+    # by hand: Neutral alone in its group 0.3; Happy 0.2 * 3/4, Surprise 0.2 * 1/4; Sad 0.5 * 1/5, Anger 0.5 * 4/5
+    np.testing.assert_allclose(out, [[0.3, 0.15, 0.1, 0.05, 0.4]], atol=1e-6)
+    with pytest.raises(ValueError, match="class Uncertain has no polarity"):
+        polarity_of(["Happy", "Uncertain"])
+
+
+def test_the_epoch_ccc_metric_covers_every_batch_and_skips_missing_targets():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(-1, 1, (40, 2)).astype("float32")
+    predicted = (0.7 * truth + rng.normal(0, 0.2, truth.shape)).astype("float32")
+    truth[::5, 0] = np.nan  # faces without valence
+    metric = Concordance(0)
+    for start in range(0, 40, 16):  # batches of 16, 16, 8
+        metric.update_state(truth[start:start + 16], predicted[start:start + 16])
+    keep = ~np.isnan(truth[:, 0])
+    assert float(metric.result()) == pytest.approx(ccc(truth[keep, 0].astype("float64"),
+                                                       predicted[keep, 0].astype("float64")), abs=1e-5)
+    metric.reset_state()
+    metric.update_state(truth[:8], np.nan_to_num(truth[:8]))  # perfect where a target exists
+    assert float(metric.result()) == pytest.approx(1.0, abs=1e-5)
