@@ -68,10 +68,7 @@ def decode_rates(data: Path, names: list[str], size: int, batch: int, rows: int,
     from affect_keras.data.loader import FaceBatches
 
     faces = FaceBatches(data, "train", names, size, batch)
-    tiles = max(1, -(-rows // len(faces.files)))
-    faces.files, faces.labels = faces.files * tiles, np.tile(faces.labels, tiles)
-    faces.targets = np.tile(faces.targets, (tiles, 1))
-    faces._cache = None  # every row decoded
+    faces.repeat(max(1, -(-rows // len(faces.files))))  # every row decoded: the in-memory copy is dropped
     for path in set(faces.files):
         Path(path).read_bytes()
 
@@ -139,8 +136,7 @@ def frozen_vs_cached(backbone: str, data: Path, names: list[str], size: int, bat
                  steps_per_execution=HEAD_STEPS_PER_EXECUTION)
     tiles = max(1, -(-head_rows // n))
     rows = FaceBatches(data, "train", names, size, batch, shuffle=True)
-    rows.files, rows.labels, rows.targets = rows.files * tiles, np.tile(rows.labels, tiles), np.tile(
-        rows.targets, (tiles, 1))
+    rows.repeat(tiles)
     timer = _epoch_timer()
     head.fit(CachedBatches(rows, np.tile(features, (1, tiles, 1))), epochs=epochs, verbose=0, shuffle=False,
              callbacks=[EpochOrder(rows), timer])
@@ -244,7 +240,7 @@ def export_rates(backbone: str, data: Path, size: int, batch: int, work: Path) -
     rates = {}
     import tensorflow as tf
     loaded = tf.saved_model.load(str(paths["saved_model"]))
-    rates["SavedModel"] = _timed(lambda x: loaded.serve(tf.constant(x)).numpy(), images, batch)
+    rates["SavedModel"] = _timed(lambda x: loaded.serve(tf.constant(x))["expression"].numpy(), images, batch)
     interpreter = tf.lite.Interpreter(model_path=str(paths["tflite"]), num_threads=2)
 
     def tflite(x):

@@ -74,3 +74,21 @@ def test_the_same_training_runs_on_jax_without_tensorflow(sample_32, tmp_path):
     history = pd.read_csv(run / "history.csv")
     assert list(history["epoch"]) == [0, 1]
     assert history["val_accuracy"].max() >= 3 * CHANCE
+
+
+def test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accuracy(sample_32, tmp_path):
+    """Issue 12's bar on the sample (its valence / arousal follow the expression): CCC > 0.5 on both
+    dimensions, expression accuracy within 5 points of the expression-only model (same budget)."""
+    from affect_keras.cli.evaluate import main as evaluate
+
+    args = ["--data", str(sample_32), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
+            "--augment", "none", "--epochs", "3", "--lr", "1e-3", *LINEAR_HEAD]
+    reports = {}
+    for task in ("expression", "multitask"):
+        run = tmp_path / task
+        assert main([*args, "--task", task, "--run-dir", str(run)]) == 0
+        assert evaluate([str(run), "--data", str(sample_32), "--split", "test", "--repeats", "2"]) == 0
+        reports[task] = json.loads((run / "evaluation-test" / "report.json").read_text())
+    va = reports["multitask"]["va"]
+    assert va["valence"]["ccc"] > 0.5 and va["arousal"]["ccc"] > 0.5
+    assert reports["multitask"]["accuracy"] >= reports["expression"]["accuracy"] - 0.05

@@ -15,6 +15,7 @@ from affect_keras.models.backbones import BACKBONES
 from affect_keras.models.heads import POOLINGS
 from affect_keras.training.config import AUTO_VIEWS, PRECISIONS, TrainConfig
 from affect_keras.models.tasks import TASKS
+from affect_keras.training.distribute import STRATEGIES
 from affect_keras.training.losses import LOSSES, VA_LOSSES
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
 
@@ -120,6 +121,10 @@ def build_parser() -> ArgumentParser:
     cache.add_argument("--cache-dir", default=d["cache_dir"], help="where features are stored "
                                                                    "(default: DATA/feature_cache)")
     run.add_argument("--seed", type=int, default=d["seed"])
+    run.add_argument("--distribute", choices=list(STRATEGIES), default=d["distribute"],
+                     help="none | mirrored: this machine's GPUs (TensorFlow MirroredStrategy; on JAX "
+                          "keras.distribution.DataParallel) | multiworker: several machines, each configured by "
+                          "TF_CONFIG | tpu: TPUStrategy. --batch-size is the global batch, split over the replicas")
     # recorded in config.yaml so that runs made before the core / training split continue as they were
     # built (--config of such a run sets it); not a choice users make
     run.add_argument("--layout", choices=list(LAYOUTS), default=d["layout"], help=argparse.SUPPRESS)

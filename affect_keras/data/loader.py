@@ -66,6 +66,9 @@ class FaceBatches(keras.utils.PyDataset):
         self.shuffle, self.seed, self.sampling = shuffle, seed, sampling
         self.mix, self.mix_alpha = mix, mix_alpha
         self.epoch = 0
+        # JAX's data parallelism splits every batch evenly over the devices: the last batch of an epoch
+        # is cut to a multiple of their number (`left_out` says how many images that skips)
+        self.multiple_of = 1
         self._order = (None, None)  # (epoch, its order): drawn once per epoch, not once per batch
         manifest = read_manifest(self.root, split, self.class_names)
         self.files = [str(self.root / f) for f in manifest["file"]]
@@ -88,7 +91,13 @@ class FaceBatches(keras.utils.PyDataset):
         return len(present) * int(present.max() if self.sampling == "upsample" else present.min())
 
     def __len__(self) -> int:
-        return math.ceil(self.epoch_size / self.batch_size)
+        full, rest = divmod(self.epoch_size, self.batch_size)
+        return full + (rest >= self.multiple_of)
+
+    @property
+    def left_out(self) -> int:
+        """Images per epoch the last batch leaves out to stay a multiple of `multiple_of`."""
+        return (self.epoch_size % self.batch_size) % self.multiple_of
 
     def order(self, epoch: int) -> np.ndarray:
         """The image indices of `epoch`, in batch order."""
@@ -113,7 +122,8 @@ class FaceBatches(keras.utils.PyDataset):
         if epoch != self.epoch:
             epoch, order = self.epoch, self.order(self.epoch)
             self._order = (epoch, order)  # one tuple assignment, so worker threads never see a mixed pair
-        return epoch, order[index * self.batch_size:(index + 1) * self.batch_size]
+        chosen = order[index * self.batch_size:(index + 1) * self.batch_size]
+        return epoch, chosen[:len(chosen) - len(chosen) % self.multiple_of]
 
     def __getitem__(self, index: int):
         epoch, chosen = self.batch(index)
@@ -122,6 +132,15 @@ class FaceBatches(keras.utils.PyDataset):
         if self.mix != "none":  # the expression classifier alone (TrainConfig refuses mixing otherwise)
             images, columns[EXPRESSION] = self.mixed(epoch, index, images, columns[EXPRESSION])
         return self.arrange(images, columns)
+
+    def repeat(self, times: int) -> None:
+        """List every image `times` over, with its targets (benchmarks that need more rows than a split
+        has); the in-memory copy of decoded images is dropped, so every row is decoded."""
+        self.files = self.files * times
+        self.labels = np.tile(self.labels, times)
+        self.columns = {name: np.concatenate([values] * times) for name, values in self.columns.items()}
+        self.targets = self.columns[EXPRESSION]
+        self._cache = None
 
     def _columns(self, manifest: pd.DataFrame, class_weights) -> dict[str, np.ndarray]:
         """Per image: the targets of every head, and "weight" when class weights travel per sample."""

@@ -99,7 +99,9 @@ def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None) -> tf.da
         return batches.map(faces.arrange)
 
     dataset = tf.data.Dataset.range(1).flat_map(one_epoch)
-    return dataset.apply(tf.data.experimental.assert_cardinality(len(faces))).prefetch(AUTOTUNE)
+    options = tf.data.Options()  # several workers (--distribute multiworker) each take their share of batches
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(faces))).prefetch(AUTOTUNE).with_options(options)
 
 
 def image_batches(faces: FaceBatches) -> tf.data.Dataset:

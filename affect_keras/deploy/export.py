@@ -1,5 +1,6 @@
 """Export a run: SavedModel, .keras, TFLite, ONNX. Every format takes uint8 images (any batch size, the
-trained resolution) and returns class probabilities; class names travel as class_names.json beside the
+trained resolution) and returns the model's outputs keyed by head name (`expression`: class probabilities;
+`va`, `polarity` where the model has them); class names travel as class_names.json beside the
 files and, in the SavedModel, as assets/class_names.txt. keras and TensorFlow are imported when an export
 runs, not with the module (the CLI lists FORMATS without them)."""
 
@@ -22,6 +23,7 @@ def export(run: Path, formats: list[str], out: Path | None = None) -> dict[str, 
     from affect_keras.deploy.inference import CLASS_NAMES, load_run
 
     model, names = load_run(Path(run))
+    model = with_named_outputs(model)
     out = Path(out) if out else Path(run) / "export"
     out.mkdir(parents=True, exist_ok=True)
     (out / CLASS_NAMES).write_text(json.dumps(names))
@@ -32,6 +34,17 @@ def export(run: Path, formats: list[str], out: Path | None = None) -> dict[str, 
         if fmt in wanted:
             write(model, names, out)
     return {fmt: out / FILES[fmt] for fmt in FORMATS if fmt in formats}
+
+
+def with_named_outputs(model):
+    """The model with its outputs keyed by head name, so every format names them (`expression`, `va`,
+    `polarity`); a single-output classifier would otherwise export an anonymous `output_0`. Same layers."""
+    import keras
+
+    from affect_keras.models.tasks import EXPRESSION
+    if isinstance(model.output, dict):
+        return model
+    return keras.Model(model.input, {EXPRESSION: model.output}, name=model.name)
 
 
 def _saved_model(model, names: list[str], out: Path) -> None:

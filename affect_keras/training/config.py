@@ -18,6 +18,7 @@ from affect_keras.models.heads import POOLINGS
 from affect_keras.models.tasks import TASKS, get_task
 from affect_keras.options import check
 from affect_keras.training import class_weights as cw
+from affect_keras.training.distribute import STRATEGIES
 from affect_keras.training.losses import LOSSES, VA_LOSSES
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
 
@@ -29,10 +30,11 @@ AUTO_VIEWS = 4  # augmented views per training image cached by default when augm
 # doing it (a settings file from an older version must not block "the same command continues the run")
 # settings that do not change what a run computes (both input pipelines give the same batches; the cache
 # folder only says where features are kept): a run may continue with other values
-NOT_IDENTITY = ("input_pipeline", "cache_dir")
+NOT_IDENTITY = ("input_pipeline", "cache_dir", "distribute")  # --batch-size is global: devices change no result
 BEFORE_SETTING = {"input_pipeline": "pydataset", "loss": "crossentropy", "logit_tau": 1.0, "focal_gamma": 2.0,
                   "class_weight_power": 1.0, "cache_views": 0, "cache_dir": "",
-                  "layout": "chain", "task": "expression", "va_loss": "ccc", "va_weight": 1.0}
+                  "layout": "chain", "task": "expression", "va_loss": "ccc", "va_weight": 1.0,
+                  "distribute": "none"}
 
 
 @dataclass
@@ -85,6 +87,7 @@ class TrainConfig:
     cache_dir: str = ""
     input_pipeline: str = "auto"
     export: list[str] = field(default_factory=list)
+    distribute: str = "none"
     layout: str = "core"  # not a user's choice: runs made before the core / training split keep "chain"
 
     def validate(self) -> None:
@@ -130,6 +133,7 @@ class TrainConfig:
              "needs a frozen backbone (--weights imagenet or PATH): with --weights none the features change"),
             (self.cache_views <= 0 or self.mix == "none", "cache-views",
              "cannot be used with --mix: MixUp and CutMix mix images, not features; use --cache-views 0"),
+            (self.distribute in STRATEGIES, "distribute", f"must be one of {', '.join(STRATEGIES)}"),
             (self.layout in LAYOUTS, "layout", f"must be one of {', '.join(LAYOUTS)}"),
             (self.input_pipeline in PIPELINES, "input-pipeline", f"must be one of {', '.join(PIPELINES)}"),
             (self.task in TASKS, "task", f"must be one of {', '.join(TASKS)}"),

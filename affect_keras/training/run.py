@@ -29,6 +29,7 @@ from affect_keras.models.hierarchical import polarity_of
 from affect_keras.models.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS, get_task
 from affect_keras.training import class_weights as cw
 from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
+from affect_keras.training.distribute import distribution
 from affect_keras.training.config import AUTO_VIEWS, CLASS_NAMES, MONITORS, PRECISIONS, TrainConfig  # noqa: F401
 from affect_keras.training.history import HistoryCSV, best_so_far
 from affect_keras.training.losses import VA_LOSSES, training_loss
@@ -54,31 +55,42 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     task = get_task(config.task)
     train_data, val_data = _data(config, names, weights if task.dict_outputs else None)
     loss = _loss(config, [train_counts.get(n, 0) for n in names])
-    model = _model(config, names)
-    steps = len(train_data)
-    rate = learning_rate(config.schedule, config.lr, steps * config.epochs, steps * config.warmup_epochs,
-                         config.step_every, config.step_factor)
-    _compile(model, rate, config, loss)
-    # shuffle=False: FaceBatches draws its own order from (seed, epoch), which survives a restore; both
-    # input pipelines follow it (EpochOrder tells it the epoch)
-    # several outputs: the class weights travel as per-sample weights in the batches instead
-    fit = dict(class_weight=None if task.dict_outputs else weights, verbose=verbose, shuffle=False)
-    served = []  # the uncached inputs on the chosen pipeline, built once if a phase needs them
+    scope, replicas = distribution(config.distribute, config.batch_size)
+    if replicas > 1:
+        print(f"--distribute {config.distribute}: {replicas} replicas, global batch {config.batch_size} "
+              f"({config.batch_size // replicas} per replica), lr {config.lr}")
+    if replicas > 1 and keras.backend.backend() == "jax":  # DataParallel needs batches that divide evenly
+        for data in (train_data, val_data):
+            data.multiple_of = replicas
+            if data.left_out:
+                print(f"--distribute {config.distribute}: the last {data.split} batch is cut to a multiple of "
+                      f"{replicas} devices, leaving out {data.left_out} image(s) per epoch")
+    with scope:  # the model, its optimiser and the fits on every replica (a no-op on one device)
+        model = _model(config, names)
+        steps = len(train_data)
+        rate = learning_rate(config.schedule, config.lr, steps * config.epochs, steps * config.warmup_epochs,
+                             config.step_every, config.step_factor)
+        _compile(model, rate, config, loss)
+        # shuffle=False: FaceBatches draws its own order from (seed, epoch), which survives a restore; both
+        # input pipelines follow it (EpochOrder tells it the epoch)
+        # several outputs: the class weights travel as per-sample weights in the batches instead
+        fit = dict(class_weight=None if task.dict_outputs else weights, verbose=verbose, shuffle=False)
+        served = []  # the uncached inputs on the chosen pipeline, built once if a phase needs them
 
-    def inputs():
-        served[:] = served or [serve(data, config.input_pipeline) for data in (train_data, val_data)]
-        return served
+        def inputs():
+            served[:] = served or [serve(data, config.input_pipeline) for data in (train_data, val_data)]
+            return served
 
-    if config.cache_views:
-        _fit_head_on_cache(model, train_data, val_data, rate, config, loss, run, fit)
-    else:
-        _fit_phase(model, *inputs(), train_data, 0, config.epochs, "phase1", config, run, fit)
-    if config.finetune_epochs:
-        trainable = unfreeze(model, config.unfreeze_spec)
-        print(f"Fine-tuning {len(trainable)} backbone layers at lr {config.finetune_lr}")
-        _compile(model, config.finetune_lr, config, loss)
-        _fit_phase(model, *inputs(), train_data, config.epochs, config.epochs + config.finetune_epochs,
-                   "phase2", config, run, fit)
+        if config.cache_views:
+            _fit_head_on_cache(model, train_data, val_data, rate, config, loss, run, fit)
+        else:
+            _fit_phase(model, *inputs(), train_data, 0, config.epochs, "phase1", config, run, fit)
+        if config.finetune_epochs:
+            trainable = unfreeze(model, config.unfreeze_spec)
+            print(f"Fine-tuning {len(trainable)} backbone layers at lr {config.finetune_lr}")
+            _compile(model, config.finetune_lr, config, loss)
+            _fit_phase(model, *inputs(), train_data, config.epochs, config.epochs + config.finetune_epochs,
+                       "phase2", config, run, fit)
     model.save(run / "last.keras")
     save_backbone(model, run, {"backbone": config.backbone, "stem": config.stem, "image_size": config.size,
                                "weights": config.weights, "imagenet_checkpoint": config.imagenet_checkpoint},

@@ -1,0 +1,69 @@
+"""Training on several devices with the engines that exist: `tf.distribute` on TensorFlow,
+`keras.distribution` on JAX. Nothing home-made.
+
+`--distribute` (a registry, name -> strategy builder):
+
+* `none`: one device (default);
+* `mirrored`: synchronous data parallelism over this machine's devices: TensorFlow's MirroredStrategy over
+  its GPUs (over its logical CPUs where it has none), JAX's `keras.distribution.DataParallel` over
+  `keras.distribution.list_devices()`;
+* `multiworker`: TensorFlow's MultiWorkerMirroredStrategy over several machines, configured by the
+  `TF_CONFIG` environment variable of each worker; every worker runs the same command and writes its own
+  `--run-dir` (on a shared file system, give each worker its own);
+* `tpu`: TensorFlow's TPUStrategy on a Colab / Cloud TPU.
+
+`--batch-size` is the global batch: each step splits it across the replicas (so a run computes what the
+one-device run computes, up to BatchNorm statistics, which are per replica). To keep the per-device batch
+when adding devices, multiply `--batch-size` and, by the linear scaling rule (Goyal et al. 2017), `--lr`
+by the number of replicas; train.py prints both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+
+def _tensorflow_strategy(name: str):
+    import tensorflow as tf
+
+    if name == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+                  [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+STRATEGIES = ("none", "mirrored", "multiworker", "tpu")
+
+
+def distribution(name: str, batch_size: int) -> tuple[contextlib.AbstractContextManager, int]:
+    """(the scope to build, compile and fit in, the number of replicas) for `--distribute name`."""
+    import keras
+
+    if name == "none":
+        return contextlib.nullcontext(), 1
+    backend = keras.backend.backend()
+    if backend == "jax":
+        if name != "mirrored":
+            raise ValueError(f"--distribute {name} needs the TensorFlow backend; on JAX, --distribute mirrored "
+                             f"runs keras.distribution.DataParallel over the local devices")
+        devices = keras.distribution.list_devices()
+        _check_batch(batch_size, len(devices))
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        return contextlib.nullcontext(), len(devices)
+    if backend != "tensorflow":
+        raise ValueError(f"--distribute {name} needs the TensorFlow or the JAX backend, not {backend}")
+    strategy = _tensorflow_strategy(name)
+    _check_batch(batch_size, strategy.num_replicas_in_sync)
+    return strategy.scope(), strategy.num_replicas_in_sync
+
+
+def _check_batch(batch_size: int, replicas: int) -> None:
+    if batch_size % replicas:
+        raise ValueError(f"--batch-size {batch_size} is the global batch and must divide evenly over the "
+                         f"{replicas} replicas")
