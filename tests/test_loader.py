@@ -101,7 +101,8 @@ def test_cutmix_targets_are_the_pasted_area():
                                      dict(sampling="oversample", mix="cutmix"),
                                      dict(shuffle=True, mix="mixup"),
                                      dict(shuffle=True, task="multitask", class_weights={0: 2.0, 7: 3.0}),
-                                     dict(sampling="oversample", task="hierarchical", targets="majority")])
+                                     dict(sampling="oversample", task="hierarchical", targets="majority"),
+                                     dict(shuffle=True, multiple_of=4)])
 def test_tf_data_gives_the_batches_of_face_batches(small_sample, monkeypatch, in_memory, options):
     """Same seed and epoch, same batches: the order, the sampling, the mixing and the targets are drawn
     the same way, and JPEGs at the prepared size decode to the same pixels (both use libjpeg's islow)."""
@@ -111,7 +112,11 @@ def test_tf_data_gives_the_batches_of_face_batches(small_sample, monkeypatch, in
     if not in_memory:
         monkeypatch.setattr(tfdata, "CACHE_LIMIT_BYTES", 0)  # decoded from the files every epoch
     names = read_summary(small_sample)["class_names"]
+    options = dict(options)
+    multiple_of = options.pop("multiple_of", 1)  # as --distribute sets it for the replicas
     faces = FaceBatches(small_sample, "train", names, 32, 16, seed=5, **options)
+    faces.multiple_of = multiple_of
+    assert multiple_of == 1 or faces.left_out > 0  # the last batch is really cut
     dataset = tfdata.image_batches(faces)
     assert dataset.cardinality() == len(faces)
     for epoch in (0, 3):
@@ -119,6 +124,7 @@ def test_tf_data_gives_the_batches_of_face_batches(small_sample, monkeypatch, in
         served = [keras.tree.map_structure(np.asarray, batch) for batch in dataset]
         expected = [faces[i] for i in range(len(faces))]
         assert len(served) == len(expected) == len(faces)
+        assert all(len(batch[0]) % multiple_of == 0 for batch in served)
         for (x, *rest), (ex, *erest) in zip(served, expected):
             assert x.dtype == np.uint8 and x.shape == ex.shape
             np.testing.assert_array_equal(x, ex)

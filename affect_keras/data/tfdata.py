@@ -72,13 +72,15 @@ def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None) -> tf.da
     def gather(chosen):  # per-image targets (and weights) of the chosen images
         return {name: tf.gather(values, chosen) for name, values in table.items()}
 
+    kept = faces.epoch_size - faces.left_out  # the last batch cut to a multiple of the replicas, as FaceBatches'
+
     def draw():
         epoch = faces.epoch
-        return np.int64(epoch), faces.order(epoch).astype(np.int64)
+        return np.int64(epoch), faces.order(epoch)[:kept].astype(np.int64)
 
     def one_epoch(_):
         epoch, order = tf.numpy_function(draw, [], (tf.int64, tf.int64), stateful=True)
-        indices = tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, (faces.epoch_size,)))
+        indices = tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, (kept,)))
         if images is not None:
             batches = indices.batch(faces.batch_size).map(
                 lambda chosen: (tf.ensure_shape(tf.numpy_function(lambda c: images[c], [chosen], tf.uint8,

@@ -7,9 +7,9 @@
 * `mirrored`: synchronous data parallelism over this machine's devices: TensorFlow's MirroredStrategy over
   its GPUs (over its logical CPUs where it has none), JAX's `keras.distribution.DataParallel` over
   `keras.distribution.list_devices()`;
-* `multiworker`: TensorFlow's MultiWorkerMirroredStrategy over several machines, configured by the
-  `TF_CONFIG` environment variable of each worker; every worker runs the same command and writes its own
-  `--run-dir` (on a shared file system, give each worker its own);
+* `multiworker`: TensorFlow's MultiWorkerMirroredStrategy over several machines (configured by each
+  worker's `TF_CONFIG`) is refused with the reason: keras 3's `fit` fails under it, on TensorFlow's own
+  tutorial too (keras-team/keras#20585, open). The input path is ready for it (tf.data shards by data);
 * `tpu`: TensorFlow's TPUStrategy on a Colab / Cloud TPU.
 
 `--batch-size` is the global batch: each step splits it across the replicas (so a run computes what the
@@ -31,7 +31,11 @@ def _tensorflow_strategy(name: str):
                   [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        # keras 3's fit fails under this strategy ("Attempt to convert a value (PerReplica ...)"), also on
+        # TensorFlow's own tutorial: keras-team/keras#20585, tensorflow/tensorflow#72388 (open)
+        raise ValueError("--distribute multiworker: keras 3's Model.fit does not run under TensorFlow's "
+                         "MultiWorkerMirroredStrategy (keras-team/keras#20585, open); use --distribute mirrored "
+                         "on one machine with several GPUs")
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)

@@ -59,8 +59,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     if replicas > 1:
         print(f"--distribute {config.distribute}: {replicas} replicas, global batch {config.batch_size} "
               f"({config.batch_size // replicas} per replica), lr {config.lr}")
-    if replicas > 1 and keras.backend.backend() == "jax":  # DataParallel needs batches that divide evenly
-        for data in (train_data, val_data):
+    if replicas > 1:  # JAX's DataParallel needs batches that divide evenly, and so does TensorFlow's
+        for data in (train_data, val_data):  # MirroredStrategy on this model (AddN of unequal shards)
             data.multiple_of = replicas
             if data.left_out:
                 print(f"--distribute {config.distribute}: the last {data.split} batch is cut to a multiple of "
