@@ -1,11 +1,14 @@
 """--distribute on the CPU: MirroredStrategy over two logical CPU devices computes what one device computes,
-JAX's DataParallel over two host devices trains, and what cannot run says why. Each run is a fresh
+and what cannot run says why (JAX's DataParallel over two host devices: test_learning.py, where the JAX run
+learns the sample). Each run is a fresh
 interpreter: devices are configured before TensorFlow or JAX starts."""
 
 import os
 import subprocess
 import sys
 
+import keras
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -53,20 +56,15 @@ def test_mirrored_over_two_cpu_devices_tracks_one_device(frozen, small_sample, t
     a, b = (pd.read_csv(tmp_path / name / "history.csv") for name in ("one", "two"))
     for column in ("loss", "accuracy"):  # the same steps, their gradients summed over two replicas
         assert b[column].to_numpy() == pytest.approx(a[column].to_numpy(), rel=1e-4, abs=1e-5)
-    # validation: the same weights; an odd split loses at most one image to the even cut (said so)
+    # the same trained weights (validation is not compared: an odd split loses one image to the even cut,
+    # and a random frozen backbone's validation loss swings with a single image)
     cut = len(pd.read_csv(small_sample / "val.csv")) % batch % 2
     assert ("leaving out 1 image(s)" in two.stdout) == bool(cut)
-    assert b["val_loss"].to_numpy() == pytest.approx(a["val_loss"].to_numpy(), rel=0.1 if cut else 1e-4)
-
-
-def test_jax_data_parallel_over_two_host_devices_trains(frozen, tmp_path):
-    script = "import sys\nfrom affect_keras.cli.train import main\nsys.exit(main(sys.argv[1:]))\n"
-    result = run([*frozen, "--distribute", "mirrored", "--run-dir", str(tmp_path / "jax")], script=script,
-                 env={"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "--distribute mirrored: 2 replicas" in result.stdout
-    history = pd.read_csv(tmp_path / "jax" / "history.csv")
-    assert len(history) == 2 and history["loss"].iloc[1] < history["loss"].iloc[0]
+    from affect_keras.models.build import core_of
+    kernels = [keras.ops.convert_to_numpy(core_of(keras.saving.load_model(tmp_path / name / "last.keras",
+                                                                          compile=False)).get_layer("logits").kernel)
+               for name in ("one", "two")]
+    np.testing.assert_allclose(kernels[1], kernels[0], atol=1e-5)
 
 
 @pytest.mark.parametrize("flags, message", [
