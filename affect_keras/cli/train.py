@@ -123,8 +123,9 @@ def build_parser() -> ArgumentParser:
     run.add_argument("--seed", type=int, default=d["seed"])
     run.add_argument("--distribute", choices=list(STRATEGIES), default=d["distribute"],
                      help="none | mirrored: this machine's GPUs (TensorFlow MirroredStrategy; on JAX "
-                          "keras.distribution.DataParallel) | multiworker: several machines, each configured by "
-                          "TF_CONFIG | tpu: TPUStrategy. --batch-size is the global batch, split over the replicas")
+                          "keras.distribution.DataParallel) | multiworker: several machines by TF_CONFIG, refused for "
+                          "now (keras 3's fit fails under MultiWorkerMirroredStrategy, keras-team/keras#20585) | "
+                          "tpu: TPUStrategy. --batch-size is the global batch, split over the replicas")
     # recorded in config.yaml so that runs made before the core / training split continue as they were
     # built (--config of such a run sets it); not a choice users make
     run.add_argument("--layout", choices=list(LAYOUTS), default=d["layout"], help=argparse.SUPPRESS)
