@@ -9,7 +9,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from affect_keras.evaluation.va_metrics import va_scores  # noqa: E402
-from affect_keras.training.va import VA_LOSSES, ConcordanceLoss, MaskedMeanSquaredError  # noqa: E402
+from affect_keras.training.losses import VA_LOSSES  # noqa: E402
+from affect_keras.training.va import ConcordanceLoss, MaskedMeanSquaredError  # noqa: E402
 
 NAN = np.nan
 # valence: truth and prediction with hand-computed scores; the fifth face has no valence (masked)

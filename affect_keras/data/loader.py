@@ -66,16 +66,16 @@ class FaceBatches(keras.utils.PyDataset):
         self.shuffle, self.seed, self.sampling = shuffle, seed, sampling
         self.mix, self.mix_alpha = mix, mix_alpha
         self.epoch = 0
-        # JAX's data parallelism splits every batch evenly over the devices: the last batch of an epoch
-        # is cut to a multiple of their number (`left_out` says how many images that skips)
+        # --distribute splits every batch evenly over the replicas: the last batch of an epoch is cut to a
+        # multiple of their number (`left_out` says how many images that skips)
         self.multiple_of = 1
         self._order = (None, None)  # (epoch, its order): drawn once per epoch, not once per batch
         manifest = read_manifest(self.root, split, self.class_names)
         self.files = [str(self.root / f) for f in manifest["file"]]
         self.labels = manifest["label"].map({n: k for k, n in enumerate(self.class_names)}).to_numpy()
-        self.targets = _targets(manifest, self.labels, self.class_names, targets)
         self.task = get_task(task)
-        self.columns = self._columns(manifest, class_weights)
+        self.columns = self._columns(manifest, _targets(manifest, self.labels, self.class_names, targets),
+                                     class_weights)
         self._cache = None
         if len(self.files) * image_size * image_size * 3 <= CACHE_LIMIT_BYTES:
             self._cache = np.zeros((len(self.files), image_size, image_size, 3), np.uint8)
@@ -139,19 +139,23 @@ class FaceBatches(keras.utils.PyDataset):
         self.files = self.files * times
         self.labels = np.tile(self.labels, times)
         self.columns = {name: np.concatenate([values] * times) for name, values in self.columns.items()}
-        self.targets = self.columns[EXPRESSION]
         self._cache = None
 
-    def _columns(self, manifest: pd.DataFrame, class_weights) -> dict[str, np.ndarray]:
+    @property
+    def targets(self) -> np.ndarray:
+        """(images, classes) expression targets: one-hot, or FER+ vote distributions."""
+        return self.columns[EXPRESSION]
+
+    def _columns(self, manifest: pd.DataFrame, targets: np.ndarray, class_weights) -> dict[str, np.ndarray]:
         """Per image: the targets of every head, and "weight" when class weights travel per sample."""
-        columns = {EXPRESSION: self.targets}
+        columns = {EXPRESSION: targets}
         if VA in self.task.heads:
             columns[VA] = np.stack([pd.to_numeric(manifest[d], errors="coerce").to_numpy("float32")
                                     if d in manifest else np.full(len(manifest), np.nan, "float32")
                                     for d in VA_DIMENSIONS], axis=1).reshape(len(manifest), 2)
         if POLARITY in self.task.heads:
             from affect_keras.models.hierarchical import polarity_matrix, polarity_of
-            columns[POLARITY] = self.targets @ polarity_matrix(polarity_of(self.class_names))
+            columns[POLARITY] = targets @ polarity_matrix(polarity_of(self.class_names))
         if class_weights and self.task.dict_outputs:
             table = np.array([class_weights.get(k, 1.0) for k in range(len(self.class_names))], "float32")
             columns["weight"] = table[self.labels]

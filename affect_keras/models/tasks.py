@@ -33,10 +33,6 @@ class Task:
         return self.heads != (EXPRESSION,)
 
     @property
-    def has_va(self) -> bool:
-        return VA in self.heads
-
-    @property
     def has_expression(self) -> bool:
         return EXPRESSION in self.heads
 

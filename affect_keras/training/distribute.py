@@ -23,48 +23,62 @@ from __future__ import annotations
 import contextlib
 
 
-def _tensorflow_strategy(name: str):
+def _one_device(batch_size: int):
+    return contextlib.nullcontext(), 1
+
+
+def _mirrored(batch_size: int):
+    import keras
+
+    if keras.backend.backend() == "jax":
+        devices = keras.distribution.list_devices()
+        _check_batch(batch_size, len(devices))
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        return contextlib.nullcontext(), len(devices)
     import tensorflow as tf
 
-    if name == "mirrored":
-        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
-                  [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
-    if name == "multiworker":
-        # keras 3's fit fails under this strategy ("Attempt to convert a value (PerReplica ...)"), also on
-        # TensorFlow's own tutorial: keras-team/keras#20585, tensorflow/tensorflow#72388 (open)
-        raise ValueError("--distribute multiworker: keras 3's Model.fit does not run under TensorFlow's "
-                         "MultiWorkerMirroredStrategy (keras-team/keras#20585, open); use --distribute mirrored "
-                         "on one machine with several GPUs")
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+              [d.name for d in tf.config.list_logical_devices("CPU")]
+    return _scope(tf.distribute.MirroredStrategy(devices), batch_size)
+
+
+def _multiworker(batch_size: int):
+    # keras 3's fit fails under this strategy ("Attempt to convert a value (PerReplica ...)"), also on
+    # TensorFlow's own tutorial: keras-team/keras#20585, tensorflow/tensorflow#72388 (open)
+    raise ValueError("--distribute multiworker: keras 3's Model.fit does not run under TensorFlow's "
+                     "MultiWorkerMirroredStrategy (keras-team/keras#20585, open); use --distribute mirrored "
+                     "on one machine with several GPUs")
+
+
+def _tpu(batch_size: int):
+    import tensorflow as tf
+
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
+    return _scope(tf.distribute.TPUStrategy(resolver), batch_size)
 
 
-STRATEGIES = ("none", "mirrored", "multiworker", "tpu")
+def _scope(strategy, batch_size: int):
+    _check_batch(batch_size, strategy.num_replicas_in_sync)
+    return strategy.scope(), strategy.num_replicas_in_sync
+
+
+# the strategy registry: --distribute name -> builder of (scope, replicas) for the global batch size
+STRATEGIES = {"none": _one_device, "mirrored": _mirrored, "multiworker": _multiworker, "tpu": _tpu}
 
 
 def distribution(name: str, batch_size: int) -> tuple[contextlib.AbstractContextManager, int]:
     """(the scope to build, compile and fit in, the number of replicas) for `--distribute name`."""
     import keras
 
-    if name == "none":
-        return contextlib.nullcontext(), 1
     backend = keras.backend.backend()
-    if backend == "jax":
-        if name != "mirrored":
-            raise ValueError(f"--distribute {name} needs the TensorFlow backend; on JAX, --distribute mirrored "
-                             f"runs keras.distribution.DataParallel over the local devices")
-        devices = keras.distribution.list_devices()
-        _check_batch(batch_size, len(devices))
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-        return contextlib.nullcontext(), len(devices)
-    if backend != "tensorflow":
+    if name != "none" and backend not in ("tensorflow", "jax"):
         raise ValueError(f"--distribute {name} needs the TensorFlow or the JAX backend, not {backend}")
-    strategy = _tensorflow_strategy(name)
-    _check_batch(batch_size, strategy.num_replicas_in_sync)
-    return strategy.scope(), strategy.num_replicas_in_sync
+    if backend == "jax" and name not in ("none", "mirrored"):
+        raise ValueError(f"--distribute {name} needs the TensorFlow backend; on JAX, --distribute mirrored "
+                         f"runs keras.distribution.DataParallel over the local devices")
+    return STRATEGIES[name](batch_size)
 
 
 def _check_batch(batch_size: int, replicas: int) -> None:

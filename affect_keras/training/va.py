@@ -1,5 +1,5 @@
-"""Valence / arousal losses, a registry (name -> keras loss): `mse` and `ccc` (1 - concordance
-correlation), and the epoch-level CCC metric a run logs per dimension.
+"""Valence / arousal losses, `mse` and `ccc` (1 - concordance correlation; `--va-loss` picks one through
+`training.losses.VA_LOSSES`), and the epoch-level CCC metric a run logs per dimension.
 
 Targets are (batch, 2) in [-1, 1], NaN where a face has no valence / arousal (AffectNet's -2, FER+, class
 folders). Those entries are masked out: they add nothing to the loss or its gradient, and a batch with
@@ -19,7 +19,8 @@ from affect_keras.models.tasks import VA_DIMENSIONS
 
 
 def _masked(y_true, y_pred):
-    y_true, y_pred = ops.cast(y_true, y_pred.dtype), y_pred
+    """(targets with NaN replaced by 0, predictions, mask of the entries that have a target)."""
+    y_true = ops.cast(y_true, y_pred.dtype)
     mask = ops.cast(ops.logical_not(ops.isnan(y_true)), y_pred.dtype)
     return ops.where(mask > 0, y_true, ops.zeros_like(y_true)), y_pred, mask
 
@@ -65,9 +66,6 @@ class ConcordanceLoss(keras.losses.Loss):
         usable = ops.cast(count >= 2, y_pred.dtype)
         loss = ops.sum(usable * (1.0 - ccc)) / ops.maximum(ops.sum(usable), 1.0)
         return ops.ones_like(y_pred[:, 0]) * loss  # the same value per sample: the batch mean is the loss
-
-
-VA_LOSSES = {"mse": MaskedMeanSquaredError, "ccc": ConcordanceLoss}
 
 
 @keras.saving.register_keras_serializable(package="affect_keras")
