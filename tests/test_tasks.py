@@ -37,6 +37,8 @@ def test_every_task_trains_logs_its_monitors_and_evaluates(task, small_sample, t
     if "va" in report:  # on the faces that have valence / arousal (the sample's Uncertain faces have none)
         assert 0 < report["va"]["valence"]["count"] <= report["images"]
         assert os.path.isfile(report["pictures"]["va_scatter"])
+        card = (run / "README.md").read_text()  # the model card gains this evaluation, V/A-only runs too
+        assert "| dimension | faces | RMSE | CCC | SAGR |" in card and "| valence |" in card
 
 
 def test_the_expression_classifier_logs_its_monitors(tiny_run):

@@ -70,37 +70,33 @@ def evaluate(config: EvaluateConfig) -> dict:
     (out / "evaluate_config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     if config.save_predictions:
         write_predictions(out / "predictions.csv", files, labels, outputs, names)
-    base = {"model": str(path), "data": str(config.data), "split": config.split, "tta": config.tta,
-            "outputs": list(outputs)}
-    va = {}
+    report = {"model": str(path), "data": str(config.data), "split": config.split, "tta": config.tta,
+              "outputs": list(outputs), "images": int(len(labels))}
+    pictures = {}
     if VA in outputs:  # on the faces that have valence / arousal, with the count
-        va = {"va": va_scores(truth_va, outputs[VA]),
-              "va_scatter": plot_va_scatter(truth_va, outputs[VA], labels, names, out / "va_scatter.png")}
-    if EXPRESSION not in outputs:  # a valence / arousal model
-        report = {**base, "images": int(len(labels)), "va": va["va"], "pictures": {"va_scatter": str(va["va_scatter"])}}
-        (out / "report.json").write_text(json.dumps(report, indent=2))
-        return report
-    probabilities = outputs[EXPRESSION]
-    if config.drop_class:
-        keep, labels, probabilities, names = metrics.drop_class(labels, probabilities, names, config.drop_class)
-        files = files[keep]
-
-    report = {
-        **base, "images": int(len(labels)),
-        "class_names": list(names), "dropped_class": config.drop_class or None,
-        # classes with no image in the split: left out of macro averages and balanced resampling
-        "absent_classes": [n for k, n in enumerate(names) if not (labels == k).any()],
-        **metrics.summary_scores(labels, probabilities, len(names)),
-        "per_class": metrics.per_class(labels, probabilities, names),
-        "confusion_matrix": confusion_matrix(labels, probabilities.argmax(1), labels=range(len(names))).tolist(),
-        "skew_normalized": metrics.skew_normalized(labels, probabilities, len(names), config.repeats,
-                                                   config.seed),
-    }
-    skew = report["skew_normalized"]
-    skew["per_class"] = {names[k]: scores for k, scores in skew["per_class"].items()}
-    report["pictures"] = _pictures(report, labels, probabilities, files, size, out, path)
-    if va:
-        report["va"], report["pictures"]["va_scatter"] = va["va"], str(va["va_scatter"])
+        report["va"] = va_scores(truth_va, outputs[VA])
+        pictures["va_scatter"] = plot_va_scatter(truth_va, outputs[VA], labels, names, out / "va_scatter.png")
+    if EXPRESSION in outputs:
+        probabilities = outputs[EXPRESSION]
+        if config.drop_class:
+            keep, labels, probabilities, names = metrics.drop_class(labels, probabilities, names, config.drop_class)
+            files = files[keep]
+        report.update({
+            "images": int(len(labels)),
+            "class_names": list(names), "dropped_class": config.drop_class or None,
+            # classes with no image in the split: left out of macro averages and balanced resampling
+            "absent_classes": [n for k, n in enumerate(names) if not (labels == k).any()],
+            **metrics.summary_scores(labels, probabilities, len(names)),
+            "per_class": metrics.per_class(labels, probabilities, names),
+            "confusion_matrix": confusion_matrix(labels, probabilities.argmax(1), labels=range(len(names))).tolist(),
+            "skew_normalized": metrics.skew_normalized(labels, probabilities, len(names), config.repeats,
+                                                       config.seed),
+        })
+        skew = report["skew_normalized"]
+        skew["per_class"] = {names[k]: scores for k, scores in skew["per_class"].items()}
+        pictures.update(_pictures(report, labels, probabilities, files, size, out, path))
+    # a picture that could not be drawn (no face with valence / arousal) is left out, not named "None"
+    report["pictures"] = {key: str(value) for key, value in pictures.items() if value is not None}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     if (path / "config.yaml").is_file():  # a run directory: its model card gains this evaluation
         write_model_card(path)
