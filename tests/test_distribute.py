@@ -1,7 +1,7 @@
-"""--distribute on the CPU: MirroredStrategy over two logical CPU devices computes what one device computes,
-and what cannot run says why (JAX's DataParallel over two host devices: test_learning.py, where the JAX run
-learns the sample). Each run is a fresh
-interpreter: devices are configured before TensorFlow or JAX starts."""
+"""--distribute on the CPU: MirroredStrategy over two logical CPU devices, and MultiWorkerMirroredStrategy over
+two processes on loopback addresses, compute what one device computes; what cannot run says why. (JAX's
+DataParallel over two host devices: test_learning.py, where the JAX run learns the sample.) Each run is a
+fresh interpreter: devices are configured before TensorFlow or JAX starts."""
 
 import os
 import subprocess
@@ -44,31 +44,82 @@ def run(args, env=None, script=TWO_CPUS):
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}, timeout=600)
 
 
-def test_mirrored_over_two_cpu_devices_tracks_one_device(frozen, small_sample, tmp_path):
+@pytest.fixture(scope="module")
+def one_device(frozen, small_sample, tmp_path_factory):
+    """The one-device run the distributed runs must reproduce: (its global batch, its run directory). The
+    batch leaves no training image to the even cut over two replicas."""
     train = len(pd.read_csv(small_sample / "train.csv"))
-    batch = next(b for b in range(32, 8, -2) if train % b % 2 == 0)  # no training image cut
-    sized = [*frozen, "--batch-size", str(batch)]
-    one = run([*sized, "--run-dir", str(tmp_path / "one")])
-    two = run([*sized, "--distribute", "mirrored", "--run-dir", str(tmp_path / "two")])
-    assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
+    batch = next(b for b in range(32, 8, -2) if train % b % 2 == 0)
+    folder = tmp_path_factory.mktemp("distribute") / "one"
+    result = run([*frozen, "--batch-size", str(batch), "--run-dir", str(folder)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    return batch, folder
+
+
+def logits_kernel(run_dir):
+    from affect_keras.models.build import core_of
+    model = keras.saving.load_model(run_dir / "last.keras", compile=False)
+    return keras.ops.convert_to_numpy(core_of(model).get_layer("logits").kernel)
+
+
+def assert_same_training(run_dir, one_dir):
+    """The same steps as the one-device run (each global batch split over two replicas, the gradients
+    summed): per-epoch training loss and accuracy, and the trained weights. Validation is not compared:
+    an odd split loses one image to the even cut, and a random frozen backbone's validation loss swings
+    with a single image."""
+    a, b = (pd.read_csv(folder / "history.csv") for folder in (one_dir, run_dir))
+    assert len(b) == len(a) == 2
+    for column in ("loss", "accuracy"):
+        assert b[column].to_numpy() == pytest.approx(a[column].to_numpy(), rel=1e-4, abs=1e-5)
+    np.testing.assert_allclose(logits_kernel(run_dir), logits_kernel(one_dir), atol=1e-5)
+
+
+def test_mirrored_over_two_cpu_devices_tracks_one_device(frozen, one_device, small_sample, tmp_path):
+    batch, one_dir = one_device
+    two = run([*frozen, "--batch-size", str(batch), "--distribute", "mirrored", "--run-dir", str(tmp_path)])
+    assert two.returncode == 0, two.stderr[-2000:]
     assert f"2 replicas, global batch {batch} ({batch // 2} per replica)" in two.stdout
     assert "last train batch" not in two.stdout
-    a, b = (pd.read_csv(tmp_path / name / "history.csv") for name in ("one", "two"))
-    for column in ("loss", "accuracy"):  # the same steps, their gradients summed over two replicas
-        assert b[column].to_numpy() == pytest.approx(a[column].to_numpy(), rel=1e-4, abs=1e-5)
-    # the same trained weights (validation is not compared: an odd split loses one image to the even cut,
-    # and a random frozen backbone's validation loss swings with a single image)
     cut = len(pd.read_csv(small_sample / "val.csv")) % batch % 2
     assert ("leaving out 1 image(s)" in two.stdout) == bool(cut)
-    from affect_keras.models.build import core_of
-    kernels = [keras.ops.convert_to_numpy(core_of(keras.saving.load_model(tmp_path / name / "last.keras",
-                                                                          compile=False)).get_layer("logits").kernel)
-               for name in ("one", "two")]
-    np.testing.assert_allclose(kernels[1], kernels[0], atol=1e-5)
+    assert_same_training(tmp_path, one_dir)
+
+
+def free_ports(count):
+    import socket
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_loopback_addresses_train_and_agree(frozen, one_device, tmp_path):
+    """MultiWorkerMirroredStrategy over two processes on this machine (TF_CONFIG with loopback addresses),
+    the same command on each, each with its own run directory: both finish with the same logs and weights,
+    and those are the one-device run's (each global batch is split over the workers)."""
+    import json
+    batch, one_dir = one_device
+    workers = [f"localhost:{port}" for port in free_ports(2)]
+    procs = [subprocess.Popen(
+        [sys.executable, "train.py", *frozen, "--batch-size", str(batch), "--distribute", "multiworker",
+         "--run-dir", str(tmp_path / f"worker{index}")], cwd=REPO, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+             "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})})
+        for index in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+        assert f"2 replicas, global batch {batch} ({batch // 2} per replica)" in out
+    pd.testing.assert_frame_equal(*(pd.read_csv(tmp_path / f"worker{i}" / "history.csv") for i in range(2)))
+    np.testing.assert_array_equal(*(logits_kernel(tmp_path / f"worker{i}") for i in range(2)))
+    assert_same_training(tmp_path / "worker0", one_dir)
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--distribute", "multiworker"], "keras-team/keras#20585"),
     (["--distribute", "mirrored", "--batch-size", "33"], "--batch-size 33 is the global batch and must divide"),
 ])
 def test_what_cannot_run_says_why_in_one_line(frozen, tmp_path, flags, message):

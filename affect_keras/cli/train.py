@@ -123,8 +123,8 @@ def build_parser() -> ArgumentParser:
     run.add_argument("--seed", type=int, default=d["seed"])
     run.add_argument("--distribute", choices=list(STRATEGIES), default=d["distribute"],
                      help="none | mirrored: this machine's GPUs (TensorFlow MirroredStrategy; on JAX "
-                          "keras.distribution.DataParallel) | multiworker: several machines by TF_CONFIG, refused for "
-                          "now (keras 3's fit fails under MultiWorkerMirroredStrategy, keras-team/keras#20585) | "
+                          "keras.distribution.DataParallel) | multiworker: several machines (MultiWorkerMirroredStrategy "
+                          "by TF_CONFIG; the same command on every worker, each its own --run-dir) | "
                           "tpu: TPUStrategy. --batch-size is the global batch, split over the replicas")
     # recorded in config.yaml so that runs made before the core / training split continue as they were
     # built (--config of such a run sets it); not a choice users make

@@ -86,9 +86,11 @@ def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None) -> tf.da
                 lambda chosen: (tf.ensure_shape(tf.numpy_function(lambda c: images[c], [chosen], tf.uint8,
                                                                   stateful=False), (None, size, size, 3)),
                                 gather(chosen)))
-        else:
-            batches = indices.map(lambda i: (decode(tf.gather(files, i), size), gather(i)),
-                                  num_parallel_calls=AUTOTUNE, deterministic=True).batch(faces.batch_size)
+        else:  # the parallel map decodes only; targets are gathered once per batch of indices
+            batches = tf.data.Dataset.zip(
+                indices.map(lambda i: decode(tf.gather(files, i), size),
+                            num_parallel_calls=AUTOTUNE, deterministic=True).batch(faces.batch_size),
+                indices.batch(faces.batch_size).map(gather))
         if faces.mix != "none":  # the expression classifier alone: mixing blends its targets only
             def mixed(index, batch):
                 pixels, columns = batch

@@ -7,9 +7,11 @@
 * `mirrored`: synchronous data parallelism over this machine's devices: TensorFlow's MirroredStrategy over
   its GPUs (over its logical CPUs where it has none), JAX's `keras.distribution.DataParallel` over
   `keras.distribution.list_devices()`;
-* `multiworker`: TensorFlow's MultiWorkerMirroredStrategy over several machines (configured by each
-  worker's `TF_CONFIG`) is refused with the reason: keras 3's `fit` fails under it, on TensorFlow's own
-  tutorial too (keras-team/keras#20585, open). The input path is ready for it (tf.data shards by data);
+* `multiworker`: TensorFlow's MultiWorkerMirroredStrategy over several machines, configured by each
+  worker's `TF_CONFIG`; every worker runs the same command, each writing its own `--run-dir` (the chief's,
+  worker 0's, is the run). The input path shards by data. keras 3's `fit` fails under this strategy as
+  released (keras-team/keras#20585, open: TensorFlow's own tutorial fails the same way), in two places
+  that `_fit_under_multiworker` corrects for the run (see there);
 * `tpu`: TensorFlow's TPUStrategy on a Colab / Cloud TPU.
 
 `--batch-size` is the global batch: each step splits it across the replicas (so a run computes what the
@@ -43,11 +45,54 @@ def _mirrored(batch_size: int):
 
 
 def _multiworker(batch_size: int):
-    # keras 3's fit fails under this strategy ("Attempt to convert a value (PerReplica ...)"), also on
-    # TensorFlow's own tutorial: keras-team/keras#20585, tensorflow/tensorflow#72388 (open)
-    raise ValueError("--distribute multiworker: keras 3's Model.fit does not run under TensorFlow's "
-                     "MultiWorkerMirroredStrategy (keras-team/keras#20585, open); use --distribute mirrored "
-                     "on one machine with several GPUs")
+    import tensorflow as tf
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()  # the cluster from TF_CONFIG
+    _fit_under_multiworker()
+    return _scope(strategy, batch_size)
+
+
+def _fit_under_multiworker() -> None:
+    """Correct the two places where keras 3's TensorFlow trainer fails under MultiWorkerMirroredStrategy
+    (keras-team/keras#20585, tensorflow/tensorflow#72388), for that strategy only; every other strategy
+    takes keras' own code:
+
+    * `fit` builds the model symbolically from a first batch that it averages over the replicas with
+      `strategy.reduce`, which cannot take a per-replica batch in eager mode across workers ("Attempt to
+      convert a value (PerReplica ...) to a Tensor"). The build needs the batch's shapes only: take this
+      worker's first replica's share instead;
+    * each step's logs are averaged with `strategy.reduce("MEAN", v, axis=0)`, which fails on the scalar
+      logs ("Invalid reduction dimension 0 for input with 0 dimensions"): average them over the replicas
+      (axis None), as the one-worker path's `reduce_mean` over the replicas does.
+
+    Checked by tests/test_distribute.py (two workers on loopback addresses agree on the trained weights);
+    it can go once keras fixes the issue."""
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer
+
+    if getattr(trainer, "_affect_keras_multiworker", False):
+        return
+    multi_worker, build, reduce = (trainer._collective_all_reduce_multi_worker,
+                                   trainer.TensorFlowTrainer._maybe_symbolic_build, trainer.reduce_per_replica)
+
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = self._distribute_strategy
+        if strategy is None or iterator is None or not multi_worker(strategy):
+            return build(self, iterator, data_batch)
+        for _, _, it in iterator:
+            data_batch = tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], next(it))
+            break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    def reduce_per_replica(values, strategy, reduction):
+        if multi_worker(strategy) and reduction in ("auto", "mean"):
+            return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return reduce(values, strategy, reduction)
+
+    trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
+    trainer.reduce_per_replica = reduce_per_replica
+    trainer._affect_keras_multiworker = True
 
 
 def _tpu(batch_size: int):
