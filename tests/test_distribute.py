@@ -1,6 +1,7 @@
 """--distribute on the CPU: MirroredStrategy over two logical CPU devices, and MultiWorkerMirroredStrategy over
-two processes on loopback addresses, compute what one device computes; what cannot run says why. (JAX's
-DataParallel over two host devices: test_learning.py, where the JAX run learns the sample.) Each run is a
+two processes on loopback addresses, and JAX's ModelParallel over two host devices compute what one device
+computes; what cannot run says why. (JAX's DataParallel over two host devices: test_learning.py, where the
+JAX run learns the sample.) Each run is a
 fresh interpreter: devices are configured before TensorFlow or JAX starts."""
 
 import os
@@ -117,6 +118,38 @@ def test_two_workers_on_loopback_addresses_train_and_agree(frozen, one_device, t
     pd.testing.assert_frame_equal(*(pd.read_csv(tmp_path / f"worker{i}" / "history.csv") for i in range(2)))
     np.testing.assert_array_equal(*(logits_kernel(tmp_path / f"worker{i}") for i in range(2)))
     assert_same_training(tmp_path / "worker0", one_dir)
+
+
+MODEL_PARALLEL = """
+import sys
+import affect_keras.training.run as run
+from affect_keras.cli.train import main
+trained, train = [], run.train
+run.train = lambda config: trained.append(train(config)) or trained[-1]  # main imports it when it runs
+code = main(sys.argv[1:])
+weights = trained[0].weights
+sharded = [w for w in weights if not w.value.sharding.is_fully_replicated]
+devices = {len(w.value.sharding.device_set) for w in weights}
+print(f"sharded {len(sharded)} of {len(weights)} variables over {devices} devices")
+sys.exit(code)
+"""
+
+
+def test_model_parallel_on_jax_shards_the_kernels_and_computes_what_one_device_does(frozen, tmp_path):
+    """--distribute model-parallel (JAX, keras.distribution.ModelParallel over two host devices): the
+    kernels are sharded over both devices, and training gives the one-device run's losses and weights."""
+    pytest.importorskip("jax")
+    env = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    one = run([*frozen, "--run-dir", str(tmp_path / "one")], env, MODEL_PARALLEL)
+    two = run([*frozen, "--distribute", "model-parallel", "--run-dir", str(tmp_path / "two")], env, MODEL_PARALLEL)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-3000:]
+    assert "sharded 0 of" in one.stdout
+    sharded, total = (int(w) for w in two.stdout.split("sharded ")[1].split(" variables")[0].split(" of "))
+    assert sharded >= 20 and "over {2} devices" in two.stdout  # ResNet18's convolutions and the head
+    a, b = (pd.read_csv(tmp_path / name / "history.csv") for name in ("one", "two"))
+    for column in ("loss", "accuracy", "val_loss"):
+        assert b[column].to_numpy() == pytest.approx(a[column].to_numpy(), rel=1e-4, abs=1e-5)
+    np.testing.assert_allclose(logits_kernel(tmp_path / "two"), logits_kernel(tmp_path / "one"), atol=1e-5)
 
 
 @pytest.mark.parametrize("flags, message", [

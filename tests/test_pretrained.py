@@ -245,16 +245,17 @@ def test_efficientnetb3_from_scratch_memorises_a_batch(small_sample):
     EfficientNetB3 several hundred steps (62 % after 150 steps with `basic`, measured)."""
     from affect_keras.data.loader import FaceBatches, read_summary
     names = read_summary(small_sample)["class_names"]
-    batch = FaceBatches(small_sample, "train", names, 32, 64, shuffle=True)[0]
+    batch = FaceBatches(small_sample, "train", names, 32, 32, shuffle=True)[0]
     images, targets = batch[0], batch[1]
-    assert images.dtype == np.uint8 and images.shape == (64, 32, 32, 3) and images.max() > 200
+    assert images.dtype == np.uint8 and images.shape == (32, 32, 32, 3) and images.max() > 200
     keras.utils.set_random_seed(0)
     model = build_model("efficientnetb3", len(names), 32, weights=None, augment="none", head_config=LINEAR)
     model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy", metrics=["accuracy"])
     memorised = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: setattr(model, "stop_training", logs["accuracy"] >= 0.95))
-    history = model.fit(images, targets, batch_size=64, epochs=STEPS, verbose=0, callbacks=[memorised])
+    history = model.fit(images, targets, batch_size=32, epochs=STEPS, verbose=0, callbacks=[memorised])
     accuracy = history.history["accuracy"]
+    print("effnet steps", len(accuracy))
     assert accuracy[-1] >= 0.95, f"{len(accuracy)} steps, accuracy every 10th: {accuracy[::10]}"
 
 

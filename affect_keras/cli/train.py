@@ -125,7 +125,9 @@ def build_parser() -> ArgumentParser:
                      help="none | mirrored: this machine's GPUs (TensorFlow MirroredStrategy; on JAX "
                           "keras.distribution.DataParallel) | multiworker: several machines (MultiWorkerMirroredStrategy "
                           "by TF_CONFIG; the same command on every worker, each its own --run-dir) | "
-                          "tpu: TPUStrategy. --batch-size is the global batch, split over the replicas")
+                          "tpu: TPUStrategy | model-parallel (JAX): every kernel's output channels sharded over the "
+                          "local devices (keras.distribution.ModelParallel). --batch-size is the global batch, "
+                          "split over the replicas")
     # recorded in config.yaml so that runs made before the core / training split continue as they were
     # built (--config of such a run sets it); not a choice users make
     run.add_argument("--layout", choices=list(LAYOUTS), default=d["layout"], help=argparse.SUPPRESS)

@@ -12,7 +12,11 @@
   worker 0's, is the run). The input path shards by data. keras 3's `fit` fails under this strategy as
   released (keras-team/keras#20585, open: TensorFlow's own tutorial fails the same way), in two places
   that `_fit_under_multiworker` corrects for the run (see there);
-* `tpu`: TensorFlow's TPUStrategy on a Colab / Cloud TPU.
+* `tpu`: TensorFlow's TPUStrategy on a Colab / Cloud TPU;
+* `model-parallel` (JAX): `keras.distribution.ModelParallel` for a model too large for one device: every
+  kernel's output channels (its last axis) are sharded over the local devices, whose mesh is
+  ("batch": 1, "model": devices); each batch is seen whole by every device, XLA inserts the collectives.
+  Variables whose last axis does not divide (biases, BatchNorm, odd channel counts) are replicated.
 
 `--batch-size` is the global batch: each step splits it across the replicas (so a run computes what the
 one-device run computes, up to BatchNorm statistics, which are per replica). To keep the per-device batch
@@ -104,13 +108,45 @@ def _tpu(batch_size: int):
     return _scope(tf.distribute.TPUStrategy(resolver), batch_size)
 
 
+def _model_parallel(batch_size: int):
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise ValueError("--distribute model-parallel needs the JAX backend (keras.distribution.ModelParallel); "
+                         "on TensorFlow use --distribute mirrored")
+    keras.distribution.set_distribution(kernels_over_devices(keras.distribution.list_devices()))
+    return contextlib.nullcontext(), 1  # every device sees the whole batch
+
+
+def kernels_over_devices(devices):
+    """A `keras.distribution.ModelParallel` over `devices` whose layout is chosen by each variable's shape,
+    not by a map of variable paths (every backbone names its layers differently): a kernel (2 or more
+    axes) whose output channels divide over the devices is sharded along them; the rest is replicated."""
+    import keras
+
+    class KernelsOverDevices(keras.distribution.ModelParallel):
+        def __init__(self, devices):
+            mesh = keras.distribution.DeviceMesh((1, len(devices)), ("batch", "model"), devices)
+            super().__init__(layout_map=keras.distribution.LayoutMap(mesh), batch_dim_name="batch")
+
+        def get_variable_layout(self, variable):
+            shape, devices = tuple(variable.shape), self.device_mesh.shape[1]
+            axes = [None] * len(shape)
+            if len(shape) >= 2 and shape[-1] % devices == 0:
+                axes[-1] = "model"
+            return keras.distribution.TensorLayout(axes, self.device_mesh)
+
+    return KernelsOverDevices(devices)  # defined here: keras is imported when a run starts, not for --help
+
+
 def _scope(strategy, batch_size: int):
     _check_batch(batch_size, strategy.num_replicas_in_sync)
     return strategy.scope(), strategy.num_replicas_in_sync
 
 
 # the strategy registry: --distribute name -> builder of (scope, replicas) for the global batch size
-STRATEGIES = {"none": _one_device, "mirrored": _mirrored, "multiworker": _multiworker, "tpu": _tpu}
+STRATEGIES = {"none": _one_device, "mirrored": _mirrored, "multiworker": _multiworker, "tpu": _tpu,
+              "model-parallel": _model_parallel}
 
 
 def distribution(name: str, batch_size: int) -> tuple[contextlib.AbstractContextManager, int]:
@@ -120,7 +156,7 @@ def distribution(name: str, batch_size: int) -> tuple[contextlib.AbstractContext
     backend = keras.backend.backend()
     if name != "none" and backend not in ("tensorflow", "jax"):
         raise ValueError(f"--distribute {name} needs the TensorFlow or the JAX backend, not {backend}")
-    if backend == "jax" and name not in ("none", "mirrored"):
+    if backend == "jax" and name not in ("none", "mirrored", "model-parallel"):
         raise ValueError(f"--distribute {name} needs the TensorFlow backend; on JAX, --distribute mirrored "
                          f"runs keras.distribution.DataParallel over the local devices")
     return STRATEGIES[name](batch_size)
