@@ -255,7 +255,6 @@ def test_efficientnetb3_from_scratch_memorises_a_batch(small_sample):
         on_epoch_end=lambda epoch, logs: setattr(model, "stop_training", logs["accuracy"] >= 0.95))
     history = model.fit(images, targets, batch_size=32, epochs=STEPS, verbose=0, callbacks=[memorised])
     accuracy = history.history["accuracy"]
-    print("effnet steps", len(accuracy))
     assert accuracy[-1] >= 0.95, f"{len(accuracy)} steps, accuracy every 10th: {accuracy[::10]}"
 
 

@@ -108,5 +108,4 @@ def test_a_small_cnn_learns_it(prepared):
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train, epochs=15, batch_size=32, verbose=0)
     accuracy = model.evaluate(x_test, y_test, verbose=0)[1]
-    print("small cnn", accuracy)
     assert accuracy >= 0.9, accuracy
