@@ -154,6 +154,7 @@ def test_model_parallel_on_jax_shards_the_kernels_and_computes_what_one_device_d
 
 @pytest.mark.parametrize("flags, message", [
     (["--distribute", "mirrored", "--batch-size", "33"], "--batch-size 33 is the global batch and must divide"),
+    (["--distribute", "model-parallel"], "--distribute model-parallel needs the JAX backend"),
 ])
 def test_what_cannot_run_says_why_in_one_line(frozen, tmp_path, flags, message):
     result = run([*frozen, *flags, "--run-dir", str(tmp_path / "refused")])
