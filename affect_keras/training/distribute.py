@@ -111,9 +111,6 @@ def _tpu(batch_size: int):
 def _model_parallel(batch_size: int):
     import keras
 
-    if keras.backend.backend() != "jax":
-        raise ValueError("--distribute model-parallel needs the JAX backend (keras.distribution.ModelParallel); "
-                         "on TensorFlow use --distribute mirrored")
     keras.distribution.set_distribution(kernels_over_devices(keras.distribution.list_devices()))
     return contextlib.nullcontext(), 1  # every device sees the whole batch
 
@@ -147,18 +144,22 @@ def _scope(strategy, batch_size: int):
 # the strategy registry: --distribute name -> builder of (scope, replicas) for the global batch size
 STRATEGIES = {"none": _one_device, "mirrored": _mirrored, "multiworker": _multiworker, "tpu": _tpu,
               "model-parallel": _model_parallel}
+# the backends each strategy runs on (any, where not listed), and what to use on the others
+BACKENDS = {"mirrored": ("tensorflow", "jax"), "multiworker": ("tensorflow",), "tpu": ("tensorflow",),
+            "model-parallel": ("jax",)}
+INSTEAD = {"jax": "on JAX, --distribute mirrored runs keras.distribution.DataParallel over the local devices",
+           "tensorflow": "on TensorFlow, --distribute mirrored runs MirroredStrategy over the local devices"}
 
 
 def distribution(name: str, batch_size: int) -> tuple[contextlib.AbstractContextManager, int]:
     """(the scope to build, compile and fit in, the number of replicas) for `--distribute name`."""
     import keras
 
-    backend = keras.backend.backend()
-    if name != "none" and backend not in ("tensorflow", "jax"):
-        raise ValueError(f"--distribute {name} needs the TensorFlow or the JAX backend, not {backend}")
-    if backend == "jax" and name not in ("none", "mirrored", "model-parallel"):
-        raise ValueError(f"--distribute {name} needs the TensorFlow backend; on JAX, --distribute mirrored "
-                         f"runs keras.distribution.DataParallel over the local devices")
+    backend, backends = keras.backend.backend(), BACKENDS.get(name)
+    if backends and backend not in backends:
+        names = " or the ".join({"tensorflow": "TensorFlow", "jax": "JAX"}[b] for b in backends)
+        raise ValueError(f"--distribute {name} needs the {names} backend, not {backend}"
+                         + (f"; {INSTEAD[backend]}" if backend in INSTEAD else ""))
     return STRATEGIES[name](batch_size)
 
 
