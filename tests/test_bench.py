@@ -23,6 +23,7 @@ def test_bench_measures_every_path(tmp_path):
     results = json.loads(out.read_text())
     assert set(results["input images/s"]) == {"FaceBatches", "FaceBatches, first pass", "tf.data",
                                                   "tf.data / FaceBatches"}
+    assert results["tf.data epoch, first batch after (ms)"] > 0
     assert set(results["backbones"]) == {"resnet18", "mobilenetv2"}
     for figures in results["backbones"].values():
         assert set(figures) == {"frozen epoch, uncached", "cache build (once)", "head epoch, cached",

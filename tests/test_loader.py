@@ -150,6 +150,23 @@ def test_tf_data_resizes_within_a_grey_level_of_pil(small_sample):
     assert np.abs(images.astype(int) - expected).max() <= 1
 
 
+@pytest.mark.parametrize("suffixes", [(".jpg", ".png", ".gif"), (".jpg", ".bmp", ".webp")])
+def test_tf_data_decodes_each_format_to_the_pixels_pil_gives(tmp_path, suffixes):
+    """JPEG, PNG and GIF go through decode_jpeg alone (its kernel reads the format); a split holding any
+    other format is decoded file by file by the format's own decoder. Either way, PIL's pixels."""
+    from affect_keras.data import tfdata
+    from affect_keras.data.loader import load_image
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 20, 3), np.uint8))
+    files = []
+    for k, suffix in enumerate(suffixes):
+        files.append(str(tmp_path / f"{k}{suffix}"))
+        image.save(files[-1], **({"lossless": True} if suffix == ".webp" else {}))
+    assert tfdata.single_op(files) == (".bmp" not in suffixes)
+    expected = np.stack([load_image(file, 20) for file in files])
+    np.testing.assert_array_equal(tfdata.decode_all(files, 20), expected)
+
+
 @pytest.mark.parametrize("sampling, per_class", [("upsample", 20), ("undersample", 2)])
 def test_up_and_down_sampling_draw_every_class_to_the_largest_or_smallest_count(data, sampling, per_class):
     batches = FaceBatches(data, "train", NAMES, 8, 4, sampling=sampling, seed=1)

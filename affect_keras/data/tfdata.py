@@ -1,7 +1,7 @@
 """The tf.data input path (TensorFlow backend): `FaceBatches`' batches, decoded by tf.data in parallel.
 
 `FaceBatches` decodes with PIL on two Python threads; here the JPEGs are read, decoded and resized by
-tf.data's parallel map (AUTOTUNE) outside the Python interpreter lock, batched as uint8 and prefetched
+tf.data's parallel map outside the Python interpreter lock, batched as uint8 and prefetched
 while the model trains. Everything else is `FaceBatches`' own, so both paths give the same batches:
 
 * the order (shuffle or class-balanced oversampling) is `faces.order(epoch)`, drawn from (seed, epoch)
@@ -18,10 +18,17 @@ Images prepared at the training size are decoded exactly as PIL decodes them (bo
 they must be resized, tf.image's antialiased bilinear resize stands for PIL's and may differ by a grey
 level or two.
 
+tf.data's autotuner is off for these pipelines: the decode map runs `DECODE_CALLS` calls at once and the
+buffers are fixed. On the 2-core development machine the autotuner left the decode map of about half of
+the new iterators running one call at a time, so that an epoch decoded at ~3,000 images/s on one core
+instead of ~6,000 on two, and which epochs did so changed from run to run (README, "Benchmark").
+
 TensorFlow is imported here only: the module is imported when the TensorFlow path is chosen.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -29,15 +36,36 @@ import tensorflow as tf
 from affect_keras.data.loader import CACHE_LIMIT_BYTES, FaceBatches
 from affect_keras.models.tasks import EXPRESSION
 
-AUTOTUNE = tf.data.AUTOTUNE
+DECODE_CALLS = 2 * (os.cpu_count() or 1)  # files read and decoded at once: every core busy, and one more
+# call queued per core to cover a file read that waits on the disk
+PREFETCH_BATCHES = 2  # batches made ahead of the one being trained on
 
 
-def decode(path: tf.Tensor, size: int) -> tf.Tensor:
-    """A prepared face file -> (size, size, 3) uint8."""
+def fixed(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """`dataset` with tf.data's autotuner off (the module's docstring says why)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
+# decode_jpeg's kernel reads the format from the file's first bytes and decodes these itself (as decode_image
+# does); prepare writes JPEG only. Files of other formats (BMP, WebP) go through decode_image, chosen per file
+# by a tf.cond that costs ~5 % of the decode rate, so it is used only for a split that has such files.
+SINGLE_OP_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif")
+
+
+def single_op(files: list[str]) -> bool:
+    """Whether every file is of a format that `decode_jpeg` decodes itself."""
+    return all(file.lower().endswith(SINGLE_OP_SUFFIXES) for file in files)
+
+
+def decode(path: tf.Tensor, size: int, any_format: bool = True) -> tf.Tensor:
+    """A prepared face file -> (size, size, 3) uint8; `any_format=False` when `single_op` holds."""
     data = tf.io.read_file(path)
-    image = tf.cond(tf.io.is_jpeg(data),  # PIL's inverse DCT (islow), not TF's default (ifast)
-                    lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
-                    lambda: tf.io.decode_image(data, channels=3, expand_animations=False))
+    # PIL's inverse DCT (islow), not TF's default (ifast)
+    jpeg = lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")  # noqa: E731
+    image = tf.cond(tf.io.is_jpeg(data), jpeg, lambda: tf.io.decode_image(
+        data, channels=3, expand_animations=False)) if any_format else jpeg()
     shape = tf.shape(image)
     if_resized = lambda: tf.cast(tf.round(tf.clip_by_value(  # noqa: E731
         tf.image.resize(image, (size, size), method="bilinear", antialias=True), 0, 255)), tf.uint8)
@@ -48,9 +76,11 @@ def decode(path: tf.Tensor, size: int) -> tf.Tensor:
 def decode_all(files: list[str], size: int, batch_size: int = 256) -> np.ndarray:
     """Every file, in order, as one (n, size, size, 3) uint8 array, decoded in parallel."""
     out = np.empty((len(files), size, size, 3), np.uint8)
-    dataset = (tf.data.Dataset.from_tensor_slices(files)
-               .map(lambda p: decode(p, size), num_parallel_calls=AUTOTUNE, deterministic=True)
-               .batch(batch_size).prefetch(2))
+    any_format = not single_op(files)
+    dataset = fixed(tf.data.Dataset.from_tensor_slices(files)
+                    .map(lambda p: decode(p, size, any_format), num_parallel_calls=DECODE_CALLS,
+                         deterministic=True)
+                    .batch(batch_size).prefetch(PREFETCH_BATCHES))
     start = 0
     for images in dataset:
         out[start:start + len(images)] = images.numpy()
@@ -66,7 +96,7 @@ def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None) -> tf.da
     file by the parallel map.
     """
     size, classes = faces.image_size, faces.targets.shape[1]
-    files = tf.constant(faces.files)
+    files, any_format = tf.constant(faces.files), not single_op(faces.files)
     table = {name: tf.constant(values, tf.float32) for name, values in faces.columns.items()}
 
     def gather(chosen):  # per-image targets (and weights) of the chosen images
@@ -88,8 +118,8 @@ def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None) -> tf.da
                                 gather(chosen)))
         else:  # the parallel map decodes only; targets are gathered once per batch of indices
             batches = tf.data.Dataset.zip(
-                indices.map(lambda i: decode(tf.gather(files, i), size),
-                            num_parallel_calls=AUTOTUNE, deterministic=True).batch(faces.batch_size),
+                indices.map(lambda i: decode(tf.gather(files, i), size, any_format),
+                            num_parallel_calls=DECODE_CALLS, deterministic=True).batch(faces.batch_size),
                 indices.batch(faces.batch_size).map(gather))
         if faces.mix != "none":  # the expression classifier alone: mixing blends its targets only
             def mixed(index, batch):
@@ -105,7 +135,8 @@ def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None) -> tf.da
     dataset = tf.data.Dataset.range(1).flat_map(one_epoch)
     options = tf.data.Options()  # several workers (--distribute multiworker) each take their share of batches
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.apply(tf.data.experimental.assert_cardinality(len(faces))).prefetch(AUTOTUNE).with_options(options)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(faces))).prefetch(PREFETCH_BATCHES)
+    return fixed(dataset).with_options(options)
 
 
 def image_batches(faces: FaceBatches) -> tf.data.Dataset:
