@@ -10,8 +10,9 @@ exportable), evaluates each on the same split, and writes into `OUT/`:
     per_class_f1.png  top-1 F1 per class, one bar per strategy
 
 With a frozen backbone (`--weights imagenet` or a saved backbone), every run trains its head on the same
-cached features (the feature cache's key leaves out sampling, weights and loss), so the study costs one
-backbone pass per split plus a head per strategy. From scratch the runs train one after another; a
+cached features (the feature cache's key leaves out sampling, weights and loss), and is evaluated by its
+head on the evaluated split's cached features (stored the first time), so the study costs one backbone
+pass per split plus a head per strategy. From scratch the runs train one after another; a
 killed study continues with the same command (finished runs are kept, an interrupted one resumes).
 """
 
@@ -21,6 +22,7 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -63,11 +65,36 @@ def run_study(base: TrainConfig, strategies: list[str], out: Path, split: str = 
             train(config, verbose=verbose)
         if not report.is_file() or report.stat().st_mtime < (run / "last.keras").stat().st_mtime:
             evaluate(EvaluateConfig(model=str(run), data=config.data, split=split, repeats=repeats,
-                                    out=str(report.parent)))
+                                    out=str(report.parent)), outputs=cached_outputs(run, split))
         reports[strategy] = json.loads(report.read_text())
     table = table7(reports)
     write_table7(table, out)
     return table
+
+
+def cached_outputs(run: Path, split: str) -> dict[str, np.ndarray] | None:
+    """A run that trained its head on cached features (and did not fine-tune the backbone): its outputs on
+    `split`, its head run on the split's cached unaugmented features, which the first run of the study
+    stores (the validation split's are there from training). They equal the full model's within float
+    rounding (`tests/test_cache.py`). None for any other run: evaluate then runs the full model."""
+    import keras
+
+    from affect_keras.data.loader import FaceBatches
+    from affect_keras.deploy.inference import class_names_of, run_checkpoint
+    from affect_keras.deploy.predictor import named_outputs
+    from affect_keras.training.cache import cache_keys, cached_features, split_model
+
+    config = TrainConfig(**yaml.safe_load((run / "config.yaml").read_text()))  # as train() resolved it
+    if config.cache_views <= 0 or config.finetune_epochs:
+        return None
+    # the checkpoint evaluate scores, split as training split it (either model layout)
+    model = keras.saving.load_model(run_checkpoint(run), compile=False)
+    data = FaceBatches(config.data, split, class_names_of(run), config.size, config.batch_size)
+    key = cache_keys(model, config.backbone, config.stem, config.pooling, config.seed,
+                     {split: (data, "none", 1)})[split]
+    features = cached_features(model, data, key, config.feature_cache_root)
+    _, head = split_model(model)
+    return named_outputs(head.predict(np.asarray(features[0]), batch_size=256, verbose=0))
 
 
 def _finished(run: Path, config: TrainConfig) -> bool:

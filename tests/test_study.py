@@ -1,6 +1,7 @@
 """The class-imbalance study on the built-in sample: every strategy trained on the same cached features,
 the Table-7 files written with the right content, and a second call reusing the finished runs."""
 
+import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -12,6 +13,7 @@ import yaml  # noqa: E402
 
 from affect_keras.cli.study import main  # noqa: E402
 from affect_keras.data.loader import FaceBatches  # noqa: E402
+from affect_keras.evaluation.report import EvaluateConfig, evaluate  # noqa: E402
 from affect_keras.study import STRATEGIES  # noqa: E402
 
 
@@ -25,10 +27,12 @@ def test_the_study_trains_every_strategy_once_and_writes_table_7(tiny_run, tmp_p
     printed = capsys.readouterr().out
     assert printed.count("Feature cache: train, 1 view(s)") == 1  # one backbone pass, then reused
     assert printed.count("Feature cache: reusing") >= 2 * (len(STRATEGIES) - 1)
+    # every strategy is scored by its head on the test split's features, stored by the first evaluation
+    assert printed.count("Feature cache: test, 1 view(s)") == 1
+    assert printed.count("Feature cache: reusing") >= 3 * (len(STRATEGIES) - 1)
 
     table = pd.read_csv(out / "table7.csv")
-    names = yaml.safe_load((tiny_run / "run" / "config.yaml").read_text()) and \
-        __import__("json").loads((data / "summary.json").read_text())["class_names"]
+    names = json.loads((data / "summary.json").read_text())["class_names"]
     assert list(dict.fromkeys(table["strategy"])) == list(STRATEGIES)
     assert len(table) == len(STRATEGIES) * (len(names) + 2)
     classes = table[~table["class"].str.startswith("(")]
@@ -45,6 +49,14 @@ def test_the_study_trains_every_strategy_once_and_writes_table_7(tiny_run, tmp_p
         assert config["sampling"] == settings["sampling"] and config["loss"] == settings["loss"]
     f1 = classes.pivot(index="class", columns="strategy", values="top1_f1")
     assert f1.T.drop_duplicates().shape[0] > 1  # the strategies trained different heads
+
+    # scored on cached features, each run's report is the one its full model gives, image by image
+    full = evaluate(EvaluateConfig(model=str(out / "focal"), data=str(data), split="test", repeats=3,
+                                   out=str(tmp_path / "full")))
+    cached = json.loads((out / "focal" / "evaluation-test" / "report.json").read_text())
+    assert cached["confusion_matrix"] == full["confusion_matrix"]
+    for score in ("accuracy", "balanced_accuracy", "macro_f1", "kappa", "top2_accuracy"):
+        assert cached[score] == pytest.approx(full[score], abs=1e-6)
 
     markdown = (out / "table7.md").read_text()
     assert "## As is" in markdown and "## Skew-normalised" in markdown

@@ -44,9 +44,14 @@ def default_out(config: EvaluateConfig) -> Path:
     return home / f"evaluation-{config.split}{'-tta' if config.tta == 'flip' else ''}"
 
 
-def evaluate(config: EvaluateConfig) -> dict:
+def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = None) -> dict:
     """Predict the split, score it, write report.json, the pictures and the resolved settings (config.out
-    is filled in when it was empty); returns the report."""
+    is filled in when it was empty); returns the report.
+
+    `outputs` ({head: array}, one row per image of the split in manifest order) are the model's outputs
+    computed already (the study reads them off cached backbone features); the model is then loaded for its
+    class names and image size only.
+    """
     path = Path(config.model)
     predictor = load_predictor(path)
     names = predictor.class_names
@@ -59,9 +64,13 @@ def evaluate(config: EvaluateConfig) -> dict:
     data = FaceBatches(config.data, config.split, names, size, config.batch_size, task="va")
     if not len(data):
         raise ValueError(f"--split {config.split}: no images in {config.data}")
-    predict = mirror_averaged(predictor.outputs) if config.tta == "flip" else predictor.outputs
-    batches = [predict(images) for images, _ in data]
-    outputs = {name: np.concatenate([b[name] for b in batches]) for name in batches[0]}
+    if outputs is None:
+        predict = mirror_averaged(predictor.outputs) if config.tta == "flip" else predictor.outputs
+        batches = [predict(images) for images, _ in data]
+        outputs = {name: np.concatenate([b[name] for b in batches]) for name in batches[0]}
+    elif config.tta != "none" or any(len(values) != len(data.files) for values in outputs.values()):
+        raise ValueError(f"outputs given for {len(data.files)} images of --split {config.split} must hold one "
+                         f"row each and come without --tta")
     labels, truth_va = data.labels, data.columns[VA]
     files = np.array(data.files)
     config.out = config.out or str(default_out(config))

@@ -194,6 +194,11 @@ class TrainConfig:
             self.monitor = get_task(self.task).default_monitor()
 
     @property
+    def feature_cache_root(self) -> Path:
+        """Where the feature cache's folders are (--cache-dir, by default DATA/feature_cache)."""
+        return Path(self.cache_dir) if self.cache_dir else Path(self.data) / "feature_cache"
+
+    @property
     def unfreeze_spec(self) -> int | list[str]:
         return int(self.unfreeze) if self.unfreeze.isdigit() else self.unfreeze.split(",")
 

@@ -172,9 +172,8 @@ def _fit_head_on_cache(model, train_data, val_data, rate, config: TrainConfig, l
     """Phase 1 on cached backbone features: the head's layers are the full model's, so this trains it."""
     keys = cache_keys(model, config.backbone, config.stem, config.pooling, config.seed,
                       {"train": (train_data, config.augment, config.cache_views), "val": (val_data, "none", 1)})
-    root = Path(config.cache_dir) if config.cache_dir else Path(config.data) / "feature_cache"
-    train_features = cached_features(model, train_data, keys["train"], root)
-    val_features = cached_features(model, val_data, keys["val"], root)
+    train_features = cached_features(model, train_data, keys["train"], config.feature_cache_root)
+    val_features = cached_features(model, val_data, keys["val"], config.feature_cache_root)
     _, head = split_model(model)
     _compile(head, rate, config, loss, steps_per_execution=HEAD_STEPS_PER_EXECUTION)
     head.fit(CachedBatches(train_data, train_features), epochs=config.epochs,
