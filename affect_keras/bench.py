@@ -235,7 +235,7 @@ def export_rates(backbone: str, data: Path, size: int, batch: int, work: Path) -
     import numpy as np
 
     from affect_keras.data.loader import FaceBatches, read_summary
-    from affect_keras.deploy.export import export
+    from affect_keras.deploy.export import export, tflite_interpreter
     from affect_keras.training.run import TrainConfig, train
 
     run = work / "export_run"
@@ -250,7 +250,7 @@ def export_rates(backbone: str, data: Path, size: int, batch: int, work: Path) -
     import tensorflow as tf
     loaded = tf.saved_model.load(str(paths["saved_model"]))
     rates["SavedModel"] = _timed(lambda x: loaded.serve(tf.constant(x))["expression"].numpy(), images, batch)
-    interpreter = tf.lite.Interpreter(model_path=str(paths["tflite"]), num_threads=2)
+    interpreter = tflite_interpreter(paths["tflite"], threads=2)
 
     def tflite(x):
         index = interpreter.get_input_details()[0]["index"]

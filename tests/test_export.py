@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from affect_keras.cli.export import main as export_main
+from affect_keras.deploy.export import tflite_interpreter
 from affect_keras.deploy.inference import load_run
 from affect_keras.deploy.predictor import named_outputs
 
@@ -62,7 +63,8 @@ def test_keras_round_trip_in_safe_mode(case):
 
 def test_tflite_round_trip(case):
     _, exported, expected = case
-    interpreter = tf.lite.Interpreter(model_path=str(exported / "model.tflite"))
+    interpreter = tflite_interpreter(exported / "model.tflite")
+    assert type(interpreter).__module__.startswith("ai_edge_litert")  # LiteRT, installed with the dev extra
     runner = interpreter.get_signature_runner(next(iter(interpreter.get_signature_list())))
     (name, source), = runner.get_input_details().items()
     assert source["dtype"] == np.uint8

@@ -36,8 +36,9 @@ import tensorflow as tf
 from affect_keras.data.loader import CACHE_LIMIT_BYTES, FaceBatches
 from affect_keras.models.tasks import EXPRESSION
 
-DECODE_CALLS = 2 * (os.cpu_count() or 1)  # files read and decoded at once: every core busy, and one more
-# call queued per core to cover a file read that waits on the disk
+# files read and decoded at once: every core this process may run on busy, and one more call queued per core
+# to cover a file read that waits on the disk
+DECODE_CALLS = 2 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 PREFETCH_BATCHES = 2  # batches made ahead of the one being trained on
 
 
