@@ -19,14 +19,14 @@ killed study continues with the same command (finished runs are kept, an interru
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from affect_keras.training.config import TrainConfig
+from affect_keras.training.config import BEFORE_SETTING, TrainConfig
 
 # the settings that differ between strategies; everything else is the study's base configuration
 STRATEGIES = {
@@ -84,7 +84,9 @@ def cached_outputs(run: Path, split: str) -> dict[str, np.ndarray] | None:
     from affect_keras.deploy.predictor import named_outputs
     from affect_keras.training.cache import cache_keys, cached_features, split_model
 
-    config = TrainConfig(**yaml.safe_load((run / "config.yaml").read_text()))  # as train() resolved it
+    saved = yaml.safe_load((run / "config.yaml").read_text())  # as train() resolved it
+    known = {field.name for field in fields(TrainConfig)}  # a setting the run predates: what it did then
+    config = TrainConfig(**{key: value for key, value in {**BEFORE_SETTING, **saved}.items() if key in known})
     if config.cache_views <= 0 or config.finetune_epochs:
         return None
     # the checkpoint evaluate scores, split as training split it (either model layout)
@@ -98,14 +100,16 @@ def cached_outputs(run: Path, split: str) -> dict[str, np.ndarray] | None:
 
 
 def _finished(run: Path, config: TrainConfig) -> bool:
-    """A finished run of exactly these settings (its config.yaml as train() writes it, auto values
-    resolved)."""
+    """A finished run of these settings, as train() judges a run directory: auto values resolved, a run
+    made before a setting existed counted as what it did then, and the settings that change no result
+    (input pipeline, cache folder, devices) left out."""
     if not (run / "last.keras").is_file() or not (run / "config.yaml").is_file():
         return False
+    saved = yaml.safe_load((run / "config.yaml").read_text())
     resolved = replace(config)
+    resolved.adopt_older(saved)
     resolved.resolve()
-    return yaml.safe_load((run / "config.yaml").read_text()) == yaml.safe_load(
-        yaml.safe_dump(asdict(resolved), sort_keys=False))
+    return not resolved.differences(saved)
 
 
 def table7(reports: dict[str, dict]) -> pd.DataFrame:

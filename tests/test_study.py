@@ -15,6 +15,7 @@ from affect_keras.cli.study import main  # noqa: E402
 from affect_keras.data.loader import FaceBatches  # noqa: E402
 from affect_keras.evaluation.report import EvaluateConfig, evaluate  # noqa: E402
 from affect_keras.study import STRATEGIES  # noqa: E402
+from affect_keras.training.config import BEFORE_SETTING, NOT_IDENTITY  # noqa: E402
 
 
 @pytest.mark.slow
@@ -64,4 +65,12 @@ def test_the_study_trains_every_strategy_once_and_writes_table_7(tiny_run, tmp_p
     assert (out / "per_class_f1.png").stat().st_size > 10_000
 
     assert main(argv) == 0  # a second call trains nothing: every run is finished with the same settings
+    assert "training" not in capsys.readouterr().out.split("Class-imbalance study")[0]
+
+    # a run made before a setting existed (its config.yaml lacks it) is finished too, as train.py sees it
+    saved = yaml.safe_load((out / "focal" / "config.yaml").read_text())
+    for key in ("va_weight", "distribute", "input_pipeline"):
+        assert saved.pop(key) == BEFORE_SETTING[key] or key in NOT_IDENTITY
+    (out / "focal" / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    assert main(argv) == 0
     assert "training" not in capsys.readouterr().out.split("Class-imbalance study")[0]
