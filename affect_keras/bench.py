@@ -19,7 +19,6 @@ import json
 import statistics
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 DEFAULT_BACKBONES = ("vgg16", "efficientnetb3", "resnet18", "mobilenetv2")
@@ -58,8 +57,8 @@ def _epoch_timer():
 
 def decode_rates(data: Path, names: list[str], size: int, batch: int, rows: int,
                  passes: int = DECODE_PASSES) -> tuple[dict[str, float], float | None]:
-    """Decoding `rows` training JPEGs (the split's files repeated, already in the OS cache): FaceBatches on
-    its two worker threads and the tf.data path (`affect_keras.data.tfdata`) streaming them from the files.
+    """Decoding `rows` training JPEGs (the split's files repeated, already in the OS cache): FaceBatches
+    (each batch's images on its two threads) and the tf.data path (`affect_keras.data.tfdata`) streaming them from the files.
     The paths take turns, `passes` times each, and the median pass is reported: a single pass varied by up
     to 1.5x on the development machine. FaceBatches' first pass (colder, as at the start of training) is
     reported apart. Also returned: the median time from starting a tf.data epoch to its first batch, in
@@ -74,9 +73,9 @@ def decode_rates(data: Path, names: list[str], size: int, batch: int, rows: int,
     for path in set(faces.files):
         Path(path).read_bytes()
 
-    def face_batches():
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(faces.__getitem__, range(len(faces))))
+    def face_batches():  # as fit reads it: batch after batch, each decoded on FaceBatches' two threads
+        for index in range(len(faces)):
+            faces[index]
 
     paths, first_batch = {"FaceBatches": face_batches}, []
     try:

@@ -11,6 +11,20 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+
+# `python -c BLOCK_TENSORFLOW <train.py arguments>`: train.py with TensorFlow unimportable
+BLOCK_TENSORFLOW = """
+import sys
+
+class NoTensorFlow:  # as if TensorFlow were not installed, like on the JAX machines
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ImportError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, NoTensorFlow())
+from affect_keras.cli.train import main
+sys.exit(main(sys.argv[1:]))
+"""
 FERPLUS = Path(__import__("os").environ.get("AFFECT_KERAS_FERPLUS", REPO.parent / "shared/data/ferplus"))
 LANDMARKS = "".join(f"{x}.0;{y}.0;" for x, y in zip(range(68), range(68)))
 

@@ -2,6 +2,8 @@
 directory ends with the same full model an uncached run writes."""
 
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -15,6 +17,7 @@ from affect_keras.cli.train import main  # noqa: E402
 from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary  # noqa: E402
 from affect_keras.models.build import backbone_of, build_model, save_backbone  # noqa: E402
 from affect_keras.training import cache  # noqa: E402
+from conftest import BLOCK_TENSORFLOW, REPO  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +71,27 @@ def test_cached_and_uncached_runs_agree_and_keep_the_full_model(small_sample, pr
     full = keras.saving.load_model(tmp_path / "cached/last.keras")
     _, head = cache.split_model(full)
     np.testing.assert_allclose(full.predict(images, verbose=0), head.predict(features, verbose=0), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_on_jax_without_tensorflow_cached_and_uncached_runs_agree(small_sample, pretrained, tmp_path):
+    """The cache is keras and numpy only: on JAX, with TensorFlow unimportable, the head trains on stored
+    features (several steps per call, as on TensorFlow) to what the uncached run learns."""
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    printed = {}
+    for name, extra in (("cached", []), ("plain", ["--cache-views", "0"])):
+        done = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *args(small_sample, pretrained,
+                                                                               tmp_path / name, *extra)],
+                              cwd=REPO, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        printed[name] = done.stdout
+    assert "Feature cache: train, 1 view(s)" in printed["cached"] and "Feature cache" not in printed["plain"]
+    cached = pd.read_csv(tmp_path / "cached/history.csv")
+    plain = pd.read_csv(tmp_path / "plain/history.csv")
+    assert len(cached) == len(plain) == 3
+    np.testing.assert_allclose(cached["loss"], plain["loss"], rtol=1e-3)
+    assert abs(cached["val_accuracy"].iloc[-1] - plain["val_accuracy"].iloc[-1]) <= 0.01
 
 
 def test_another_head_reuses_the_cache_without_running_the_backbone(small_sample, pretrained, tmp_path, counted,

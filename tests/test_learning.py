@@ -15,7 +15,7 @@ import pytest
 from affect_keras.cli.train import main
 from affect_keras.data.loader import FaceBatches
 from affect_keras.data.prepare import PrepareConfig, prepare
-from conftest import REPO
+from conftest import BLOCK_TENSORFLOW, REPO
 
 pytestmark = pytest.mark.slow  # minutes of training each
 
@@ -48,19 +48,6 @@ def test_train_py_learns_the_sample(sample_32, tmp_path, backbone, flags):
                  "--augment", "none", "--run-dir", str(run), *LINEAR_HEAD, *flags]) == 0
     assert accuracy_on_test(run, sample_32) >= 4 * CHANCE
 
-
-BLOCK_TENSORFLOW = """
-import sys
-
-class NoTensorFlow:  # as if TensorFlow were not installed, like on the JAX machines
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "tensorflow":
-            raise ImportError(f"No module named {name!r}")
-
-sys.meta_path.insert(0, NoTensorFlow())
-from affect_keras.cli.train import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 def test_the_same_training_runs_on_jax_without_tensorflow_data_parallel_over_two_devices(sample_32, tmp_path):

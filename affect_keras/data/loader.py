@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import keras
@@ -46,6 +47,8 @@ class FaceBatches(keras.utils.PyDataset):
             (a new draw every epoch). Classes absent from the split are left out of both.
         mix: "mixup" or "cutmix" with Beta(mix_alpha, mix_alpha) mixing ratios.
         task: a name from `affect_keras.models.tasks.TASKS`: the heads whose targets a batch carries.
+        workers: threads that decode a batch's images (batches themselves are served in order, one at a
+            time; `fit` on TensorFlow prefetches them).
             The expression classifier alone gets the targets array; other tasks get {head: targets}:
             `va` (valence, arousal; NaN where the face has none), `polarity` (the class targets summed
             per polarity).
@@ -57,7 +60,15 @@ class FaceBatches(keras.utils.PyDataset):
                  shuffle: bool = False, seed: int = 0, targets: str = "majority", sampling: str = "none",
                  mix: str = "none", mix_alpha: float = 0.2, workers: int = 2, task: str = "expression",
                  class_weights: dict[int, float] | None = None):
-        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=4 * workers)
+        # keras's own worker threads (PyDataset(workers > 1)) fetch ahead through its OrderedEnqueuer,
+        # whose stream is not aligned to epochs on JAX: the batch the trainer peeks at to build the model is
+        # consumed, and the next epoch's batches are fetched before `EpochOrder` has set the epoch, so an
+        # epoch trained on the previous one's order, shifted by a batch (measured: a cached and an uncached
+        # JAX run diverged from the first epoch; tests/test_cache.py). Batches are therefore served one at
+        # a time, in order, and each batch's images are decoded on `workers` threads of this object's own.
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.decode_threads = workers
+        self._pool = None
         self.root = Path(data_dir)
         self.split = split
         self.class_names = list(class_names)
@@ -127,7 +138,7 @@ class FaceBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         epoch, chosen = self.batch(index)
-        images = np.stack([self.image(i) for i in chosen])
+        images = np.stack(self.images(chosen))
         columns = {name: values[chosen] for name, values in self.columns.items()}
         if self.mix != "none":  # the expression classifier alone (TrainConfig refuses mixing otherwise)
             images, columns[EXPRESSION] = self.mixed(epoch, index, images, columns[EXPRESSION])
@@ -176,6 +187,15 @@ class FaceBatches(keras.utils.PyDataset):
         rng = np.random.default_rng([self.seed, int(epoch), int(index), 1])
         images, targets = (mixup if self.mix == "mixup" else cutmix)(images, targets, self.mix_alpha, rng)
         return images, targets.astype(np.float32)
+
+    def images(self, chosen) -> list[np.ndarray]:
+        """Images `chosen` of the manifest, decoded on `decode_threads` threads (PIL releases Python's lock
+        while it decodes)."""
+        if self.decode_threads <= 1 or len(chosen) < 2:
+            return [self.image(i) for i in chosen]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.decode_threads, thread_name_prefix="FaceBatches")
+        return list(self._pool.map(self.image, chosen))
 
     def image(self, i: int) -> np.ndarray:
         """Image `i` of the manifest as (size, size, 3) uint8."""
