@@ -47,11 +47,11 @@ class FaceBatches(keras.utils.PyDataset):
             (a new draw every epoch). Classes absent from the split are left out of both.
         mix: "mixup" or "cutmix" with Beta(mix_alpha, mix_alpha) mixing ratios.
         task: a name from `affect_keras.models.tasks.TASKS`: the heads whose targets a batch carries.
-        workers: threads that decode a batch's images (batches themselves are served in order, one at a
-            time; `fit` on TensorFlow prefetches them).
             The expression classifier alone gets the targets array; other tasks get {head: targets}:
             `va` (valence, arousal; NaN where the face has none), `polarity` (the class targets summed
             per polarity).
+        workers: threads that decode a batch's images (batches themselves are served in order, one at a
+            time; `fit` on TensorFlow prefetches them).
         class_weights: {class index: weight}, carried as per-sample weights (a third batch element) for
             tasks with several outputs, where keras's `class_weight` does not apply.
     """
