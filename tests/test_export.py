@@ -2,6 +2,7 @@
 output of it under its head's name (an expression classifier and an expression + V/A model)."""
 
 import json
+import sys
 
 import keras
 import numpy as np
@@ -68,6 +69,17 @@ def test_tflite_round_trip(case):
     runner = interpreter.get_signature_runner(next(iter(interpreter.get_signature_list())))
     (name, source), = runner.get_input_details().items()
     assert source["dtype"] == np.uint8
+    assert_outputs_match(runner(**{name: IMAGES}), expected)
+
+
+def test_without_litert_the_tflite_file_runs_in_tensorflows_interpreter(case, monkeypatch):
+    _, exported, expected = case
+    for module in ("ai_edge_litert", "ai_edge_litert.interpreter"):  # as if it were not installed
+        monkeypatch.setitem(sys.modules, module, None)
+    interpreter = tflite_interpreter(exported / "model.tflite")
+    assert type(interpreter).__module__.startswith("tensorflow")
+    runner = interpreter.get_signature_runner(next(iter(interpreter.get_signature_list())))
+    (name, _), = runner.get_input_details().items()
     assert_outputs_match(runner(**{name: IMAGES}), expected)
 
 

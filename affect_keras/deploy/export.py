@@ -74,7 +74,8 @@ def tflite_interpreter(path: Path, threads: int | None = None):
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
-        from tensorflow.lite import Interpreter
+        import tensorflow as tf
+        Interpreter = tf.lite.Interpreter
     return Interpreter(model_path=str(path), num_threads=threads)
 
 
