@@ -19,14 +19,14 @@ killed study continues with the same command (finished runs are kept, an interru
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from affect_keras.training.config import BEFORE_SETTING, TrainConfig
+from affect_keras.training.config import TrainConfig
 
 # the settings that differ between strategies; everything else is the study's base configuration
 STRATEGIES = {
@@ -60,23 +60,26 @@ def run_study(base: TrainConfig, strategies: list[str], out: Path, split: str = 
         config = strategy_config(base, strategy, out)
         run = Path(config.run_dir)
         report = run / f"evaluation-{split}" / "report.json"
-        if not _finished(run, config):
+        settings = finished_settings(run, config)
+        if settings is None:
             print(f"\n== {strategy}: training {run}")
             train(config, verbose=verbose)
+            settings = finished_settings(run, config)
         if not report.is_file() or report.stat().st_mtime < (run / "last.keras").stat().st_mtime:
             evaluate(EvaluateConfig(model=str(run), data=config.data, split=split, repeats=repeats,
-                                    out=str(report.parent)), outputs=cached_outputs(run, split))
+                                    out=str(report.parent)), outputs=cached_outputs(run, settings, split))
         reports[strategy] = json.loads(report.read_text())
     table = table7(reports)
     write_table7(table, out)
     return table
 
 
-def cached_outputs(run: Path, split: str) -> dict[str, np.ndarray] | None:
+def cached_outputs(run: Path, settings: TrainConfig, split: str) -> dict[str, np.ndarray] | None:
     """A run that trained its head on cached features (and did not fine-tune the backbone): its outputs on
     `split`, its head run on the split's cached unaugmented features, which the first run of the study
     stores (the validation split's are there from training). They equal the full model's within float
-    rounding (`tests/test_cache.py`). None for any other run: evaluate then runs the full model."""
+    rounding (`tests/test_cache.py`). None for any other run: evaluate then runs the full model.
+    `settings`: the run's, as `finished_settings` resolves them."""
     import keras
 
     from affect_keras.data.loader import FaceBatches
@@ -84,32 +87,30 @@ def cached_outputs(run: Path, split: str) -> dict[str, np.ndarray] | None:
     from affect_keras.deploy.predictor import named_outputs
     from affect_keras.training.cache import cache_keys, cached_features, split_model
 
-    saved = yaml.safe_load((run / "config.yaml").read_text())  # as train() resolved it
-    known = {field.name for field in fields(TrainConfig)}  # a setting the run predates: what it did then
-    config = TrainConfig(**{key: value for key, value in {**BEFORE_SETTING, **saved}.items() if key in known})
-    if config.cache_views <= 0 or config.finetune_epochs:
+    if settings.cache_views <= 0 or settings.finetune_epochs:
         return None
     # the checkpoint evaluate scores, split as training split it (either model layout)
     model = keras.saving.load_model(run_checkpoint(run), compile=False)
-    data = FaceBatches(config.data, split, class_names_of(run), config.size, config.batch_size)
-    key = cache_keys(model, config.backbone, config.stem, config.pooling, config.seed,
+    data = FaceBatches(settings.data, split, class_names_of(run), settings.size, settings.batch_size)
+    key = cache_keys(model, settings.backbone, settings.stem, settings.pooling, settings.seed,
                      {split: (data, "none", 1)})[split]
-    features = cached_features(model, data, key, config.feature_cache_root)
+    features = cached_features(model, data, key, settings.feature_cache_root)
     _, head = split_model(model)
     return named_outputs(head.predict(np.asarray(features[0]), batch_size=256, verbose=0))
 
 
-def _finished(run: Path, config: TrainConfig) -> bool:
-    """A finished run of these settings, as train() judges a run directory: auto values resolved, a run
-    made before a setting existed counted as what it did then, and the settings that change no result
-    (input pipeline, cache folder, devices) left out."""
+def finished_settings(run: Path, config: TrainConfig) -> TrainConfig | None:
+    """`config` resolved as train.py resolves it for `run` (auto values filled in, a setting the run
+    predates taken as what it did then), if `run` is a finished run of these settings as train.py judges
+    one (the settings that change no result, input pipeline, cache folder and devices, left out); else
+    None."""
     if not (run / "last.keras").is_file() or not (run / "config.yaml").is_file():
-        return False
+        return None
     saved = yaml.safe_load((run / "config.yaml").read_text())
     resolved = replace(config)
     resolved.adopt_older(saved)
     resolved.resolve()
-    return not resolved.differences(saved)
+    return None if resolved.differences(saved) else resolved
 
 
 def table7(reports: dict[str, dict]) -> pd.DataFrame:
