@@ -45,4 +45,13 @@ def augmentation(preset: str, seed: int | None = None):
     if PRESETS[preset] is None:
         return None
     import keras
-    return keras.Sequential(PRESETS[preset](seed), name="augmentation")
+    layers = PRESETS[preset](seed)
+    if keras.backend.backend() == "jax":
+        # keras marks the geometric layers (RandomTranslation, RandomRotation, RandomZoom) supports_jit =
+        # False because TensorFlow's transform kernel has no XLA version, and a model holding one is then
+        # never compiled. Under JAX that means every op of every step runs eagerly: the FER+ recipe ran
+        # at 5-7 s a step. Their JAX implementation (jax.scipy map_coordinates) traces under jax.jit.
+        for layer in layers:
+            for part in layer._flatten_layers():  # RandAugment holds such layers inside
+                part.supports_jit = True
+    return keras.Sequential(layers, name="augmentation")
