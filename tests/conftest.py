@@ -25,6 +25,33 @@ sys.meta_path.insert(0, NoTensorFlow())
 from affect_keras.cli.train import main
 sys.exit(main(sys.argv[1:]))
 """
+# a fresh interpreter that imports the package and keras and nothing else, then keras's own loader
+LOAD_WITH_KERAS_ALONE = """
+import sys
+import numpy as np
+import affect_keras
+import keras
+model = keras.saving.load_model(sys.argv[1], safe_mode=True)
+out = model.predict(np.load(sys.argv[2]), verbose=0)
+out = out if isinstance(out, dict) else {"expression": out}
+np.savez(sys.argv[3], **{k: np.asarray(v) for k, v in out.items()})
+"""
+
+
+def loads_with_keras_alone(checkpoint, faces, tmp_path) -> dict:
+    """{head: outputs} of `checkpoint` on `faces`, loaded by keras.saving.load_model(safe_mode=True) in a
+    fresh interpreter that imported only affect_keras and keras."""
+    import os
+    import subprocess
+    import sys
+    np.save(tmp_path / "faces.npy", faces)
+    done = subprocess.run([sys.executable, "-c", LOAD_WITH_KERAS_ALONE, str(checkpoint), str(tmp_path / "faces.npy"),
+                           str(tmp_path / "out.npz")], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(np.load(tmp_path / "out.npz"))
+
+
 FERPLUS = Path(__import__("os").environ.get("AFFECT_KERAS_FERPLUS", REPO.parent / "shared/data/ferplus"))
 LANDMARKS = "".join(f"{x}.0;{y}.0;" for x, y in zip(range(68), range(68)))
 

@@ -174,7 +174,7 @@ def test_the_training_model_wraps_a_core_inference_model_that_shares_its_weights
 
 def test_augmented_images_reach_the_core_as_images():
     """What the augmentation block hands on is rounded and clipped to uint8, as any real image is."""
-    from affect_keras.models.build import ToImage
+    from affect_keras.models.preprocessing import ToImage
     images = np.array([[-3.2, 0.4, 127.5, 254.6, 300.0]], dtype="float32").reshape(1, 1, 5, 1)
     out = keras.ops.convert_to_numpy(ToImage()(images))
     assert out.dtype == np.uint8 and out.ravel().tolist() == [0, 0, 128, 255, 255]

@@ -15,7 +15,9 @@ from affect_keras.cli.evaluate import main as evaluate_main  # noqa: E402
 from affect_keras.cli.train import main as train_main  # noqa: E402
 from affect_keras.evaluation.va_metrics import ccc  # noqa: E402
 from affect_keras.models.hierarchical import HierarchicalProbabilities, polarity_of  # noqa: E402
+from affect_keras.deploy.inference import load_run  # noqa: E402
 from affect_keras.models.tasks import TASKS  # noqa: E402
+from conftest import loads_with_keras_alone  # noqa: E402
 from affect_keras.training.va import Concordance  # noqa: E402
 
 LINEAR = ["--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]
@@ -30,6 +32,14 @@ def test_every_task_trains_logs_its_monitors_and_evaluates(task, small_sample, t
     history = pd.read_csv(run / "history.csv")
     assert set(history.columns) - {"epoch"} == set(TASKS[task].monitors())  # what --monitor is checked against
     assert (run / "best.keras").is_file()  # the default monitor exists, so a best checkpoint was written
+    # keras's own loader after `import affect_keras` alone: every head as load_run's inference model gives
+    faces = np.random.default_rng(1).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
+    model, _ = load_run(run)
+    expected = model.predict(faces, verbose=0)
+    got = loads_with_keras_alone(run / "best.keras", faces, tmp_path)
+    assert set(got) == set(TASKS[task].heads)
+    for head in got:
+        np.testing.assert_allclose(got[head], np.asarray(expected[head]), atol=1e-5)
     assert evaluate_main([str(run), "--data", str(small_sample), "--split", "val", "--repeats", "2"]) == 0
     report = json.loads((run / "evaluation-val" / "report.json").read_text())
     assert ("va" in report) == (task in ("va", "multitask"))

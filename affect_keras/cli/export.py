@@ -11,19 +11,21 @@ from affect_keras.deploy.export import FORMATS
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="export.py", description="Export a run's model (without augmentation) taking "
                             "uint8 images and returning class probabilities; class names travel with it.")
-    parser.add_argument("run", help="run directory written by train.py")
+    parser.add_argument("run", help="run directory written by train.py, or a preset (a shipped preset's name "
+                        "or a preset folder)")
     output = parser.add_argument_group("output")
     output.add_argument("--format", nargs="+", choices=list(FORMATS), default=["saved_model"],
                         help="one or more formats (tflite and onnx are converted from the SavedModel)")
-    output.add_argument("--out", default="", help="default: <run>/export/")
+    output.add_argument("--out", default="", help="default: <run>/export/ (a preset: export-<preset>/)")
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not Path(args.run, "config.yaml").is_file():
-        parser.error(f"argument run: {args.run} is not a run directory (no config.yaml)")
+    from affect_keras.models.presets import is_preset
+    if not Path(args.run, "config.yaml").is_file() and not is_preset(args.run):
+        parser.error(f"argument run: {args.run} is neither a run directory (no config.yaml) nor a preset")
     from affect_keras.deploy.export import export
     try:
         written = export(Path(args.run), args.format, Path(args.out) if args.out else None)

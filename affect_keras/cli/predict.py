@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from affect_keras.cli.common import ArgumentParser
 from affect_keras.data.images import ImageError, load_rgb
+from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
 from affect_keras.models.tasks import EXPRESSION, VA
 from affect_keras.options import check
 
@@ -35,7 +36,10 @@ def build_parser() -> ArgumentParser:
                                                            "and print the most probable expressions.")
     parser.add_argument("input", help="an image, a folder of images, or a video")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", required=True, help="run directory, exported .keras file or SavedModel folder")
+    model.add_argument("--model", default=DEFAULT_PRESET,
+                       help="a shipped preset's name (" + ", ".join(shipped_presets()) + "), a preset folder, a "
+                            "run directory, an exported .keras file or a SavedModel folder (default: %(default)s, "
+                            "ResNet18 trained on FER+)")
     model.add_argument("--top-k", type=int, default=3, help="expressions printed per face")
     faces = parser.add_argument_group("faces")
     faces.add_argument("--no-detect", action="store_true", help="the images are already face crops")

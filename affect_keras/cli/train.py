@@ -37,8 +37,9 @@ def build_parser() -> ArgumentParser:
                            "give the same batches for a seed and epoch")
     model = parser.add_argument_group("model")
     model.add_argument("--backbone", choices=list(BACKBONES), default=d["backbone"])
-    model.add_argument("--weights", default=d["weights"], help="imagenet | none (train from scratch) | PATH of "
-                                                               "a backbone.weights.h5 from an earlier run")
+    model.add_argument("--weights", default=d["weights"], help="imagenet | none (train from scratch) | a preset "
+                       "(a shipped name such as ferplus_resnet18_48, or a preset folder: its face-trained backbone "
+                       "with its own stem and padding) | PATH of a backbone.weights.h5 from an earlier run")
     model.add_argument("--imagenet-checkpoint", default=d["imagenet_checkpoint"],
                        help="with --weights imagenet, which checkpoint (resnet18/34: a timm tag such as "
                             "resnet18.a1_in1k, the default, or resnet18.tv_in1k; empty: the backbone's default)")

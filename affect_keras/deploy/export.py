@@ -16,15 +16,20 @@ FILES = {"saved_model": "saved_model", "keras": "model.keras", "tflite": "model.
 
 
 def export(run: Path, formats: list[str], out: Path | None = None) -> dict[str, Path]:
-    """Write the chosen formats into `out` (default `<run>/export/`); returns format -> path."""
+    """Write the chosen formats into `out` (default `<run>/export/`, for a preset `export-<preset>/` here);
+    returns format -> path. `run`: a run directory or a preset (`affect_keras.models.presets`)."""
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"--format {','.join(unknown)}: choose from {', '.join(FORMATS)}")
     from affect_keras.deploy.inference import CLASS_NAMES, load_run
 
-    model, names = load_run(Path(run))
+    from affect_keras.models.presets import is_preset, preset_path
+
+    model, names = load_run(run)
     model = with_named_outputs(model)
-    out = Path(out) if out else Path(run) / "export"
+    if not out:
+        out = Path(f"export-{preset_path(run).name}") if is_preset(run) else Path(run) / "export"
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / CLASS_NAMES).write_text(json.dumps(names))
     wanted = set(formats)

@@ -9,10 +9,9 @@ from pathlib import Path
 import keras
 import yaml
 
-import affect_keras.models.preprocessing  # noqa: F401  registers the layer saved models refer to
-from affect_keras.models.build import core_of  # and ToImage
+from affect_keras.models.build import core_of
+from affect_keras.models.presets import from_preset, is_preset
 from affect_keras.models.tasks import EXPRESSION
-import affect_keras.training.logit_adjustment  # noqa: F401  and the loss a checkpoint may be compiled with
 from affect_keras.training.config import CLASS_NAMES  # the class-order file training writes
 
 
@@ -49,8 +48,12 @@ def inference_model(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, x, name=model.name)
 
 
-def load_run(run: Path) -> tuple[keras.Model, list[str]]:
-    """(inference model, class names) of a run directory."""
+def load_run(run: Path | str) -> tuple[keras.Model, list[str]]:
+    """(inference model, class names) of a run directory, or of a preset (a shipped preset's name or a
+    preset directory: `affect_keras.models.presets`)."""
+    if is_preset(run):
+        model, metadata = from_preset(run)
+        return model, metadata["class_names"]
     run = Path(run)
     # compile=False: inference needs neither the loss nor the optimiser (a cached run's checkpoint holds
     # the full model's unused one, which keras would warn about)

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from affect_keras.deploy.inference import CLASS_NAMES, load_run
+from affect_keras.models.presets import is_preset
 from affect_keras.models.tasks import EXPRESSION
 
 Outputs = dict[str, np.ndarray]
@@ -38,11 +39,12 @@ def named_outputs(result) -> Outputs:
 
 
 def load_predictor(path: Path) -> Predictor:
-    """A run directory, an exported .keras file, or an exported SavedModel directory."""
-    path = Path(path)
-    if (path / "config.yaml").is_file():
+    """A run directory, a preset (a shipped preset's name or a preset directory), an exported .keras file,
+    or an exported SavedModel directory."""
+    if is_preset(path) or (Path(path) / "config.yaml").is_file():
         model, names = load_run(path)
         return Predictor(lambda x: named_outputs(model.predict(x, verbose=0)), names, model.input_shape[1])
+    path = Path(path)
     if path.suffix == ".keras" and path.is_file():
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
         return Predictor(lambda x: named_outputs(model.predict(x, verbose=0)), _sidecar_names(path.parent),
@@ -54,7 +56,8 @@ def load_predictor(path: Path) -> Predictor:
         size = int(loaded.serve.concrete_functions[0].structured_input_signature[0][0].shape[1])
         return Predictor(lambda x: named_outputs(keras.tree.map_structure(
             lambda t: t.numpy(), loaded.serve(tf.constant(x)))), names, size)
-    raise ValueError(f"--model {path}: expected a run directory, an exported .keras file or a SavedModel folder")
+    raise ValueError(f"--model {path}: expected a run directory, a preset, an exported .keras file or a SavedModel "
+                     f"folder")
 
 
 def mirror_averaged(outputs: Callable[[np.ndarray], Outputs]) -> Callable[[np.ndarray], Outputs]:

@@ -18,6 +18,7 @@ from affect_keras.evaluation import metrics
 from affect_keras.evaluation.plots import plot_confusion, plot_f1, plot_mistakes, plot_va_scatter
 from affect_keras.evaluation.va_metrics import va_scores
 from affect_keras.labels import SCHEMES
+from affect_keras.models.presets import is_preset, preset_path
 from affect_keras.models.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS
 from affect_keras.training.plots import plot_curves
 
@@ -37,11 +38,15 @@ class EvaluateConfig:
 
 
 def default_out(config: EvaluateConfig) -> Path:
-    """`<run>/evaluation-<split>/` (for an exported model: beside it; `-tta` added with --tta flip), so
+    """`<run>/evaluation-<split>/` (for an exported model: beside it; for a preset, whose folder may be
+    inside the installed package: `evaluation-<preset>-<split>/` here; `-tta` added with --tta flip), so
     the reports of several splits sit side by side."""
     model = Path(config.model)
+    suffix = f"{config.split}{'-tta' if config.tta == 'flip' else ''}"
+    if is_preset(config.model):
+        return Path(f"evaluation-{preset_path(config.model).name}-{suffix}")
     home = model if (model / "config.yaml").is_file() else model.parent
-    return home / f"evaluation-{config.split}{'-tta' if config.tta == 'flip' else ''}"
+    return home / f"evaluation-{suffix}"
 
 
 def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = None) -> dict:

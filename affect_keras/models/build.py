@@ -19,14 +19,13 @@ from pathlib import Path
 
 import keras
 import yaml
-from keras import ops
 
 from affect_keras.models import LAYOUTS
 from affect_keras.models.augment import augmentation
 from affect_keras.models.backbones import build_backbone, get_backbone
 import affect_keras.models.hierarchical  # noqa: F401  registers the layer hierarchical models are saved with
 from affect_keras.models.heads import HeadConfig, task_heads
-from affect_keras.models.preprocessing import BackbonePreprocessing
+from affect_keras.models.preprocessing import BackbonePreprocessing, ToImage
 from affect_keras.models.tasks import get_task
 
 BACKBONE_LAYER = "backbone"
@@ -92,18 +91,6 @@ def build_model(backbone: str, num_classes: int, image_size: int, weights: str |
     if block is not None:
         x = ToImage(name="to_image")(block(keras.layers.Rescaling(1.0, name="to_float")(x)))
     return keras.Model(inputs, core(x), name=f"affect_{spec.name}")
-
-
-@keras.saving.register_keras_serializable(package="affect_keras")
-class ToImage(keras.layers.Layer):
-    """Augmented float images back to what the core takes, uint8: rounded and clipped to 0-255, as any
-    real image is (augmentation's interpolation and brightness leave fractions and overshoot)."""
-
-    def call(self, images):
-        return ops.cast(ops.clip(ops.round(images), 0, 255), "uint8")
-
-    def compute_output_spec(self, images):
-        return keras.KerasTensor(images.shape, dtype="uint8")
 
 
 def core_of(model: keras.Model) -> keras.Model:

@@ -1,4 +1,5 @@
-"""The backbone's own input preprocessing, as a layer inside the model (so saved models take raw images)."""
+"""The layers between raw images and the backbone, inside the model (so saved models take raw images): the
+backbone's own preprocessing, and augmented images back to uint8."""
 
 from __future__ import annotations
 
@@ -63,3 +64,15 @@ class BackbonePreprocessing(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="affect_keras")
+class ToImage(keras.layers.Layer):
+    """Augmented float images back to what the core takes, uint8: rounded and clipped to 0-255, as any
+    real image is (augmentation's interpolation and brightness leave fractions and overshoot)."""
+
+    def call(self, images):
+        return ops.cast(ops.clip(ops.round(images), 0, 255), "uint8")
+
+    def compute_output_spec(self, images):
+        return keras.KerasTensor(images.shape, dtype="uint8")

@@ -15,6 +15,7 @@ from affect_keras.models import LAYOUTS
 from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES, get_backbone
 from affect_keras.models.heads import POOLINGS
+from affect_keras.models.presets import backbone_weights, cache_root, is_preset
 from affect_keras.models.tasks import TASKS, get_task
 from affect_keras.options import check
 from affect_keras.training import class_weights as cw
@@ -123,8 +124,9 @@ class TrainConfig:
             (self.logit_tau > 0, "logit-tau", "must be > 0"),
             (self.focal_gamma >= 0, "focal-gamma", "must be >= 0"),
             (all(d >= 1 for d in self.dense), "dense", "sizes must be >= 1"),
-            (self.weights in ("imagenet", "none") or Path(self.weights).is_file(), "weights",
-             "must be imagenet, none, or an existing backbone.weights.h5"),
+            (self.weights in ("imagenet", "none") or Path(self.weights).is_file() or is_preset(self.weights),
+             "weights", "must be imagenet, none, a preset (shipped name or folder), or an existing "
+                        "backbone.weights.h5"),
             (self.finetune_epochs == 0 or self.weights != "none", "finetune-epochs",
              "fine-tunes the top of a pretrained backbone; with --weights none the whole backbone trains "
              "from the first epoch, so add --epochs instead"),
@@ -179,6 +181,8 @@ class TrainConfig:
                   f"(--class-weights none)")
             self.class_weights = "none"
         spec = get_backbone(self.backbone)
+        if is_preset(self.weights):  # its backbone, with its stem, padding and preprocessing (backbone.json)
+            self.weights = str(backbone_weights(self.weights, cache_root() / "presets"))
         if self.weights == "imagenet":
             self.imagenet_checkpoint = self.imagenet_checkpoint or spec.checkpoints[0]
         elif self.weights != "none" and self.stem == "auto":  # a saved backbone keeps its stem (a --stem

@@ -1,0 +1,56 @@
+"""Register the package's custom keras objects as soon as keras is imported, without importing it.
+
+`keras.saving.load_model(path, safe_mode=True)` finds a custom class only if it is registered (keras
+imports modules by a saved config's name only for its own packages). Registration means importing the
+modules that define them, and those import keras, which imports TensorFlow: four seconds that `--help`
+and `import affect_keras` should not pay. So when keras is not loaded yet, a one-shot import hook waits for
+it and registers right after keras's own module has run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+
+# the modules whose classes saved models, checkpoints and presets name (all under package "affect_keras")
+MODULES = (
+    "affect_keras.models.preprocessing",   # BackbonePreprocessing, ToImage
+    "affect_keras.models.hierarchical",    # HierarchicalProbabilities
+    "affect_keras.training.logit_adjustment",  # LogitAdjustedCrossentropy (a compiled checkpoint's loss)
+    "affect_keras.training.va",            # MaskedMeanSquaredError, ConcordanceLoss, Concordance
+)
+
+
+def register_custom_objects() -> None:
+    """Import every module that registers a custom keras object (idempotent)."""
+    for module in MODULES:
+        importlib.import_module(module)
+
+
+class _AfterKeras(importlib.abc.MetaPathFinder):
+    """Finds `keras` as the other finders would, and registers the package's objects once it has run."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        sys.meta_path.remove(self)  # one shot; the real finders find the real module
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_register(module):
+            exec_module(module)
+            register_custom_objects()
+
+        spec.loader.exec_module = exec_then_register
+        return spec
+
+
+def register_when_keras_loads() -> None:
+    if "keras" in sys.modules:
+        register_custom_objects()
+    elif not any(isinstance(finder, _AfterKeras) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _AfterKeras())

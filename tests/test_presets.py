@@ -1,0 +1,149 @@
+"""Models that describe themselves: plain keras.saving.load_model after `import affect_keras`, presets that
+save, load and refuse tampering, the shipped FER+ preset in predict / evaluate / train --weights."""
+
+import json
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from affect_keras.cli.evaluate import main as evaluate_main  # noqa: E402
+from affect_keras.cli.predict import main as predict_main  # noqa: E402
+from affect_keras.cli.train import main as train_main  # noqa: E402
+from affect_keras.deploy.inference import load_run  # noqa: E402
+from affect_keras.deploy.presets import save_preset  # noqa: E402
+from affect_keras.models.build import backbone_of  # noqa: E402
+from affect_keras.models.presets import (DEFAULT_PRESET, WEIGHTS, PresetError, from_preset,  # noqa: E402
+                                         load_metadata, shipped_presets)
+from conftest import FERPLUS, REPO, loads_with_keras_alone  # noqa: E402
+
+FACES = np.random.default_rng(3).integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
+
+def test_a_run_loads_with_keras_load_model_after_import_affect_keras(tiny_run, tmp_path):
+    """best.keras (the training model, compiled, with augmentation) through keras's own loader in a process
+    that imported only affect_keras and keras: the same probabilities as load_run's inference model.
+    (test_tasks.py checks the other tasks' runs the same way.)"""
+    model, _ = load_run(tiny_run / "run")
+    expected = model.predict(FACES, verbose=0)
+    got = loads_with_keras_alone(tiny_run / "run" / "best.keras", FACES, tmp_path)
+    np.testing.assert_allclose(got["expression"], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float32", 1e-4), ("float16", 1e-2)])
+def test_a_preset_saves_and_loads_with_its_metadata(tiny_run, tmp_path, dtype, tolerance):
+    model, names = load_run(tiny_run / "run")
+    preset = save_preset(tiny_run / "run", tmp_path / "preset", dtype=dtype, data_terms="synthetic sample",
+                         commit="abc1234", framing={"crop": "box", "margin": 0.1})
+    loaded, meta = from_preset(preset)
+    np.testing.assert_allclose(loaded.predict(FACES, verbose=0), model.predict(FACES, verbose=0), atol=tolerance)
+    assert meta["class_names"] == names and meta["image_size"] == 32 and meta["backbone"] == "resnet18"
+    assert meta["stem"] == "small" and meta["padding"] == "torch" and meta["preprocessing"] == "torch"
+    assert meta["weights_dtype"] == dtype and meta["framing"] == {"crop": "box", "margin": 0.1}
+    assert meta["training"]["commit"] == "abc1234" and meta["training"]["config"]["epochs"] == 1
+    assert meta["heads"] == ["expression"] and meta["label_scheme"] == "affectnet8"
+    # the preset's file is a standard keras weights file: float16 arrays where asked, half the size
+    import h5py
+    with h5py.File(preset / WEIGHTS) as weights:
+        dtypes = set()
+        weights.visititems(lambda name, item: dtypes.add(item.dtype) if isinstance(item, h5py.Dataset) else None)
+    assert dtypes == {np.dtype(dtype)}
+
+
+def test_a_tampered_preset_file_is_refused_naming_the_file(tiny_run, tmp_path, capsys):
+    preset = save_preset(tiny_run / "run", tmp_path / "preset")
+    with open(preset / WEIGHTS, "r+b") as weights:  # one byte changed in the middle of the weights
+        weights.seek(os.path.getsize(preset / WEIGHTS) // 2)
+        byte = weights.read(1)
+        weights.seek(-1, 1)
+        weights.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(PresetError, match=f"{preset / WEIGHTS} does not match its sha256"):
+        from_preset(preset)
+    face = tmp_path / "face.png"
+    Image.fromarray(FACES[0]).save(face)
+    with pytest.raises(SystemExit) as stop:
+        predict_main([str(face), "--no-detect", "--model", str(preset)])
+    assert stop.value.code != 0
+    message = capsys.readouterr().err.strip()
+    assert len(message.splitlines()) == 1 and "model.weights.h5 does not match its sha256" in message
+
+
+def test_a_preset_folder_that_is_not_empty_is_not_written_into(tiny_run, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(PresetError, match="not empty"):
+        save_preset(tiny_run / "run", tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+
+
+def test_the_shipped_preset_is_package_data_under_25_mb_and_verifies():
+    presets = shipped_presets()
+    assert DEFAULT_PRESET in presets
+    for name, path in presets.items():
+        assert sum(f.stat().st_size for f in path.iterdir()) < 25e6, name
+        meta = load_metadata(name)  # every sha256 checked
+        scores = meta["metrics"]["evaluation-val"]
+        assert scores["accuracy"] >= 0.86 and scores["macro_f1"] >= 0.75, name
+    setup = (REPO / "setup.cfg").read_text()
+    assert "presets/*/*" in setup  # installed with the package, not only in a clone
+
+
+needs_ferplus = pytest.mark.skipif(not (FERPLUS / "FER2013Valid").is_dir(), reason="FER+ not beside the repo")
+
+
+@needs_ferplus
+def test_predict_without_model_recognises_fer_validation_faces(capsys):
+    """No --model: the default preset. 40 FER+ validation faces whose ten votes agree most (the label's
+    share of the votes), straight from the PNGs: it prints FER+ classes and gets most of them right."""
+    labels = pd.read_csv(FERPLUS / "FER2013Valid" / "label.csv", header=None)
+    columns = ["Neutral", "Happy", "Surprise", "Sad", "Anger", "Disgust", "Fear", "Contempt"]
+    votes = labels.iloc[:, 2:10].to_numpy()
+    clear = labels[(votes.max(axis=1) >= 9)].head(40)
+    right = 0
+    for _, row in clear.iterrows():
+        assert predict_main([str(FERPLUS / "FER2013Valid" / row[0]), "--no-detect", "--top-k", "1"]) == 0
+        printed = capsys.readouterr().out
+        top = printed.splitlines()[-1].split()
+        truth = columns[int(np.argmax(row.iloc[2:10].to_numpy()))]
+        assert any(word.strip(":,") in columns for word in top), printed
+        right += truth in printed.splitlines()[-1]
+    assert right >= 34, f"{right} of 40"
+
+
+def test_train_from_a_preset_backbone_trains_only_the_head(small_sample, tmp_path):
+    """--weights NAME: the preset's backbone, frozen, with its own stem and padding; the head learns."""
+    run = tmp_path / "run"
+    assert train_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", DEFAULT_PRESET,
+                       "--image-size", "32", "--epochs", "1", "--batch-size", "32", "--run-dir", str(run),
+                       "--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0",
+                       "--cache-dir", str(tmp_path / "cache")]) == 0
+    preset, _ = from_preset(DEFAULT_PRESET)
+    trained, _ = load_run(run)
+    for ours, theirs in zip(backbone_of(trained).weights, backbone_of(preset).weights):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+    config = json.loads(json.dumps(__import__("yaml").safe_load((run / "config.yaml").read_text())))
+    assert config["stem"] == "small" and config["weights"].endswith("backbone.weights.h5")
+    assert DEFAULT_PRESET in config["weights"]
+    history = pd.read_csv(run / "history.csv")
+    assert len(history) == 1 and np.isfinite(history["loss"]).all()
+
+
+@needs_ferplus
+@pytest.mark.slow
+def test_the_shipped_preset_reproduces_its_fer_validation_scores(tmp_path):
+    """The README's command, from the preset: FER+ validation prepared at 48 px, then evaluate.py NAME."""
+    from affect_keras.data.prepare import PrepareConfig, prepare
+    prepare(PrepareConfig(source="ferplus", root=FERPLUS, out=tmp_path / "fer48", size=48))
+    out = tmp_path / "report"
+    assert evaluate_main([DEFAULT_PRESET, "--data", str(tmp_path / "fer48"), "--split", "val", "--out", str(out),
+                          "--repeats", "1"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    recorded = load_metadata(DEFAULT_PRESET)["metrics"]["evaluation-val"]
+    assert report["images"] == recorded["images"] == 3191
+    assert abs(report["accuracy"] - recorded["accuracy"]) < 1e-3 and report["accuracy"] >= 0.86
+    assert abs(report["macro_f1"] - recorded["macro_f1"]) < 1e-3 and report["macro_f1"] >= 0.75
