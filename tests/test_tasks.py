@@ -100,3 +100,19 @@ def test_the_epoch_ccc_metric_covers_every_batch_and_skips_missing_targets():
     metric.reset_state()
     metric.update_state(truth[:8], np.nan_to_num(truth[:8]))  # perfect where a target exists
     assert float(metric.result()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_every_head_registry_covers_exactly_the_heads():
+    """A head is one name in each layer's registry: its targets and card (models.tasks), layers
+    (models.heads), loss and metrics (training.heads), report and prediction columns (evaluation.report)."""
+    from affect_keras.evaluation.report import REPORT_HEADS
+    from affect_keras.models.heads import HEAD_LAYERS
+    from affect_keras.models.tasks import HEADS
+    from affect_keras.training.heads import TRAINING_HEADS
+    for registry in (HEAD_LAYERS, TRAINING_HEADS, REPORT_HEADS):
+        assert set(registry) == set(HEADS)
+    assert all(set(task.heads) <= set(HEADS) for task in TASKS.values())
+    # what each head's training metrics are called is what the task says it logs
+    for name, head in HEADS.items():
+        logged = [m if isinstance(m, str) else m.name for m in TRAINING_HEADS[name].metrics()]
+        assert logged == list(head.metrics), (name, logged)

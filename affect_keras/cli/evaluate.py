@@ -59,7 +59,7 @@ def main(argv=None) -> int:
 def _validate(args: dict) -> None:
     from affect_keras.models.presets import is_preset
     check([(Path(args["model"]).exists() or is_preset(args["model"]), "model",
-            f"{args['model']} is neither a path nor a shipped preset"),
+            f"{args['model']} does not exist (nor is it a shipped preset)"),
            (Path(args["data"], "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
            (args["repeats"] >= 1, "repeats", "must be >= 1"),
            (args["batch_size"] >= 1, "batch-size", "must be >= 1")])

@@ -25,7 +25,7 @@ from PIL import Image
 
 from affect_keras.data.batching import MIXES, PIPELINES, SAMPLINGS, TARGETS  # noqa: F401  (re-exported)
 from affect_keras.data.images import load_rgb
-from affect_keras.models.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS, get_task
+from affect_keras.models.tasks import EXPRESSION, HEADS, get_task
 
 CACHE_LIMIT_BYTES = 2 << 30  # decoded images are kept in memory when the split fits (FER+ at 48 px: 0.2 GB)
 
@@ -159,14 +159,9 @@ class FaceBatches(keras.utils.PyDataset):
 
     def _columns(self, manifest: pd.DataFrame, targets: np.ndarray, class_weights) -> dict[str, np.ndarray]:
         """Per image: the targets of every head, and "weight" when class weights travel per sample."""
-        columns = {EXPRESSION: targets}
-        if VA in self.task.heads:
-            columns[VA] = np.stack([pd.to_numeric(manifest[d], errors="coerce").to_numpy("float32")
-                                    if d in manifest else np.full(len(manifest), np.nan, "float32")
-                                    for d in VA_DIMENSIONS], axis=1).reshape(len(manifest), 2)
-        if POLARITY in self.task.heads:
-            from affect_keras.models.hierarchical import polarity_matrix, polarity_of
-            columns[POLARITY] = targets @ polarity_matrix(polarity_of(self.class_names))
+        # the expression targets always (labels, sampling and MixUp read them), then each head's own
+        columns = {head: HEADS[head].targets(manifest, targets, self.class_names)
+                   for head in dict.fromkeys((EXPRESSION, *self.task.heads))}
         if class_weights and self.task.dict_outputs:
             table = np.array([class_weights.get(k, 1.0) for k in range(len(self.class_names))], "float32")
             columns["weight"] = table[self.labels]

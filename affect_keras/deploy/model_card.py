@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 
 from affect_keras.deploy.inference import class_names_of
-from affect_keras.models.tasks import EXPRESSION, POLARITY, VA, get_task
+from affect_keras.models.tasks import EXPRESSION, HEADS, get_task
 
 LIMITS = """\
 ## Intended use and limits
@@ -33,12 +33,8 @@ def write_model_card(run: Path) -> Path:
     summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").is_file() else {}
     names = class_names_of(run)
     task = get_task(config.get("task", "expression"))
-    outputs = {EXPRESSION: f"`{EXPRESSION}`: probabilities of the {len(names)} classes, in the order below",
-               VA: f"`{VA}`: valence and arousal, each in [-1, 1]",
-               POLARITY: "`polarity`: probabilities of Positive, Neutral, Negative (the expression output "
-                         "is p(polarity) x p(class within it))"}
     lines = [f"# {run.name}: {config['backbone']}, {task.description.replace(' (default)', '')}", "",
-             "## Outputs", "", *(f"- {outputs[head]}" for head in task.heads), "",
+             "## Outputs", "", *(f"- {HEADS[head].card(names)}" for head in task.heads), "",
              "## Data and labels", "",
              f"- Data: `{data}` (source `{prepared.get('source', '?')}`, label scheme "
              f"`{prepared.get('labels', '?')}`, faces at {prepared.get('size', '?')} px)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -87,28 +88,10 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     report = {"model": str(path), "data": str(config.data), "split": config.split, "tta": config.tta,
               "outputs": list(outputs), "images": int(len(labels))}
     pictures = {}
-    if VA in outputs:  # on the faces that have valence / arousal, with the count
-        report["va"] = va_scores(truth_va, outputs[VA])
-        pictures["va_scatter"] = plot_va_scatter(truth_va, outputs[VA], labels, names, out / "va_scatter.png")
-    if EXPRESSION in outputs:
-        probabilities = outputs[EXPRESSION]
-        if config.drop_class:
-            keep, labels, probabilities, names = metrics.drop_class(labels, probabilities, names, config.drop_class)
-            files = files[keep]
-        report.update({
-            "images": int(len(labels)),
-            "class_names": list(names), "dropped_class": config.drop_class or None,
-            # classes with no image in the split: left out of macro averages and balanced resampling
-            "absent_classes": [n for k, n in enumerate(names) if not (labels == k).any()],
-            **metrics.summary_scores(labels, probabilities, len(names)),
-            "per_class": metrics.per_class(labels, probabilities, names),
-            "confusion_matrix": confusion_matrix(labels, probabilities.argmax(1), labels=range(len(names))).tolist(),
-            "skew_normalized": metrics.skew_normalized(labels, probabilities, len(names), config.repeats,
-                                                       config.seed),
-        })
-        skew = report["skew_normalized"]
-        skew["per_class"] = {names[k]: scores for k, scores in skew["per_class"].items()}
-        pictures.update(_pictures(report, labels, probabilities, files, size, out, path))
+    scored = dict(labels=labels, names=names, files=files, size=size, out=out, run=path, config=config,
+                  truth_va=truth_va)
+    for head in outputs:  # each head's section of the report (`REPORT_HEADS`); polarity has none
+        REPORT_HEADS[head].report(report, pictures, outputs[head], **scored)
     # a picture that could not be drawn (no face with valence / arousal) is left out, not named "None"
     report["pictures"] = {key: str(value) for key, value in pictures.items() if value is not None}
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -133,21 +116,11 @@ def _pictures(report, labels, probabilities, files, size, out: Path, run: Path) 
 
 
 def write_predictions(path: Path, files, labels, outputs: dict, names) -> None:
-    """One row per face: its label, and every output (predicted class, confidence and probabilities;
-    valence and arousal; polarity probabilities)."""
+    """One row per face: its label, and every output's columns (predicted class, confidence and
+    probabilities; valence and arousal; polarity probabilities)."""
     table = pd.DataFrame({"file": files, "label": [names[k] for k in labels]})
-    if EXPRESSION in outputs:
-        probabilities = outputs[EXPRESSION]
-        table["predicted"] = [names[k] for k in probabilities.argmax(1)]
-        table["confidence"] = probabilities.max(1)
-        for k, name in enumerate(names):
-            table[f"p_{name}"] = probabilities[:, k]
-    if VA in outputs:
-        for k, dimension in enumerate(VA_DIMENSIONS):
-            table[dimension] = outputs[VA][:, k]
-    if POLARITY in outputs:
-        for k, name in enumerate(SCHEMES["polarity3"].class_names):
-            table[f"p_{name}"] = outputs[POLARITY][:, k]
+    for head, values in outputs.items():
+        REPORT_HEADS[head].columns(table, values, names)
     table.to_csv(path, index=False, float_format="%.5f")
 
 
@@ -181,3 +154,64 @@ def format_report(report: dict) -> str:
              f"class-balanced resamples."] if absent else [])
     return "\n\n".join([head, *note, overall.to_string(index=False, float_format="%.4f"),
                         classes.to_string(float_format="%.4f"), *([format_va(report)] if "va" in report else [])])
+
+
+def _expression_report(report, pictures, probabilities, labels, names, files, size, out, run, config,
+                       truth_va) -> None:
+    if config.drop_class:
+        keep, labels, probabilities, names = metrics.drop_class(labels, probabilities, names, config.drop_class)
+        files = files[keep]
+    report.update({
+        "images": int(len(labels)),
+        "class_names": list(names), "dropped_class": config.drop_class or None,
+        # classes with no image in the split: left out of macro averages and balanced resampling
+        "absent_classes": [n for k, n in enumerate(names) if not (labels == k).any()],
+        **metrics.summary_scores(labels, probabilities, len(names)),
+        "per_class": metrics.per_class(labels, probabilities, names),
+        "confusion_matrix": confusion_matrix(labels, probabilities.argmax(1), labels=range(len(names))).tolist(),
+        "skew_normalized": metrics.skew_normalized(labels, probabilities, len(names), config.repeats,
+                                                   config.seed),
+    })
+    skew = report["skew_normalized"]
+    skew["per_class"] = {names[k]: scores for k, scores in skew["per_class"].items()}
+    pictures.update(_pictures(report, labels, probabilities, files, size, out, run))
+
+
+def _va_report(report, pictures, predicted, labels, names, files, size, out, run, config, truth_va) -> None:
+    """On the faces that have valence / arousal, with the count."""
+    report["va"] = va_scores(truth_va, predicted)
+    pictures["va_scatter"] = plot_va_scatter(truth_va, predicted, labels, names, out / "va_scatter.png")
+
+
+def _no_report(report, pictures, values, **scored) -> None:
+    """The polarity head is scored through the expression output it shapes."""
+
+
+def _expression_columns(table, probabilities, names) -> None:
+    table["predicted"] = [names[k] for k in probabilities.argmax(1)]
+    table["confidence"] = probabilities.max(1)
+    for k, name in enumerate(names):
+        table[f"p_{name}"] = probabilities[:, k]
+
+
+def _va_columns(table, values, names) -> None:
+    for k, dimension in enumerate(VA_DIMENSIONS):
+        table[dimension] = values[:, k]
+
+
+def _polarity_columns(table, values, names) -> None:
+    for k, name in enumerate(SCHEMES["polarity3"].class_names):
+        table[f"p_{name}"] = values[:, k]
+
+
+@dataclass(frozen=True)
+class ReportHead:
+    """report: adds the head's scores to the report and its pictures; columns: adds its prediction columns."""
+    report: Callable
+    columns: Callable
+
+
+# the evaluation registry of the heads (`affect_keras.models.tasks.HEADS`)
+REPORT_HEADS = {EXPRESSION: ReportHead(_expression_report, _expression_columns),
+                VA: ReportHead(_va_report, _va_columns),
+                POLARITY: ReportHead(_no_report, _polarity_columns)}

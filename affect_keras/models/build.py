@@ -36,7 +36,7 @@ BACKBONE_INFO = "backbone.json"  # beside backbone.weights.h5: what it takes to 
 def build_model(backbone: str, num_classes: int, image_size: int, weights: str | None = "imagenet",
                 augment: str = "light", head_config: HeadConfig = HeadConfig(), seed: int | None = None,
                 stem: str | None = None, checkpoint: str | None = None, layout: str = "core",
-                task: str = "expression", polarity_of=()) -> keras.Model:
+                task: str = "expression", class_names=None) -> keras.Model:
     """The training model of a task over `num_classes` expressions (its inference model: `core_of`).
 
     Args:
@@ -52,7 +52,8 @@ def build_model(backbone: str, num_classes: int, image_size: int, weights: str |
         layout: "core" (a core model wrapped by the training model) or "chain" (one model, as runs made
             before the split were built).
         task: a name from `affect_keras.models.tasks.TASKS`: which named heads the model has.
-        polarity_of: for the hierarchical task, each class's polarity index (`hierarchical.polarity_of`).
+        class_names: the classes in output order; heads that group them need them (the hierarchical
+            task's polarity head).
     """
     spec = get_backbone(backbone)
     shape = (image_size, image_size, 3)
@@ -79,7 +80,7 @@ def build_model(backbone: str, num_classes: int, image_size: int, weights: str |
     def inference(x):  # float 0-255 images -> probabilities
         x = BackbonePreprocessing(spec.preprocessing, name="preprocessing")(x)
         x = net(x, training=False) if pretrained else net(x)
-        return task_heads(x, num_classes, head_config, get_task(task).heads, polarity_of)
+        return task_heads(x, num_classes, head_config, get_task(task).heads, class_names)
 
     inputs = keras.Input(shape, dtype="uint8", name="image")
     if layout == "chain":

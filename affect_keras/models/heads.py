@@ -32,37 +32,62 @@ def head(features, num_classes: int, config: HeadConfig):
     return task_heads(features, num_classes, config, (EXPRESSION,))
 
 
-def task_heads(features, num_classes: int, config: HeadConfig, heads: tuple[str, ...], polarity_of=()):
+def task_heads(features, num_classes: int, config: HeadConfig, heads: tuple[str, ...], class_names=None):
     """The outputs of a task's heads (`affect_keras.models.tasks`) on the backbone's feature map: the class
     probabilities alone for the expression classifier, else {head name: tensor}. The pooling and hidden
-    layers are shared by every head; every output is float32. `polarity_of`: each class's polarity index
-    (hierarchical)."""
+    layers are shared by every head; every output is float32. `class_names`: the classes in output order
+    (the polarity head groups them). Each head's layers come from HEAD_LAYERS; a head may change how another one turns its
+    logits into probabilities (the polarity head makes the expression output p(polarity) x p(class))."""
     import keras
 
-    from affect_keras.models.tasks import EXPRESSION, POLARITY, VA
+    from affect_keras.models.tasks import EXPRESSION
 
-    layers = keras.layers
     x = _hidden(features, config)
     regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
-    outputs = {}
-    if VA in heads:
-        # zeros: tanh starts in its linear range (from-scratch features are large, and a random kernel
-        # would start it saturated, where it passes no gradient)
-        outputs[VA] = layers.Dense(2, activation="tanh", kernel_initializer="zeros", kernel_regularizer=regularizer,
-                                   dtype="float32", name="va")(x)
-    if EXPRESSION in heads:
-        logits = layers.Dense(num_classes, kernel_regularizer=regularizer, name="logits")(x)
-        if POLARITY in heads:
-            from affect_keras.models.hierarchical import HierarchicalProbabilities
-            outputs[POLARITY] = layers.Dense(3, activation="softmax", kernel_regularizer=regularizer,
-                                             dtype="float32", name="polarity")(x)
-            outputs[EXPRESSION] = HierarchicalProbabilities(list(polarity_of), dtype="float32",
-                                                            name="probabilities")([outputs[POLARITY], logits])
-        else:
-            outputs[EXPRESSION] = layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
+    outputs, finish = {}, {}
+    # registry order, which is the order the layers were always created in (a checkpoint's weights are
+    # matched to layers by that order); then each output that another head changes is finished
+    for head in sorted(heads, key=list(HEAD_LAYERS).index):
+        HEAD_LAYERS[head](x, num_classes, regularizer, class_names, outputs, finish)
+    for name, make in finish.items():
+        outputs[name] = make(outputs[name])
     if tuple(heads) == (EXPRESSION,):
         return outputs[EXPRESSION]
     return {name: outputs[name] for name in heads}
+
+
+def _va_layers(x, num_classes, regularizer, class_names, outputs, finish):
+    import keras
+    # zeros: tanh starts in its linear range (from-scratch features are large, and a random kernel would
+    # start it saturated, where it passes no gradient)
+    outputs["va"] = keras.layers.Dense(2, activation="tanh", kernel_initializer="zeros",
+                                       kernel_regularizer=regularizer, dtype="float32", name="va")(x)
+
+
+def _polarity_layers(x, num_classes, regularizer, class_names, outputs, finish):
+    import keras
+
+    from affect_keras.models.hierarchical import HierarchicalProbabilities, polarity_of
+    if class_names is None:
+        raise ValueError("the polarity head needs the class names (build_model's class_names)")
+    groups = polarity_of(class_names)
+    polarity = keras.layers.Dense(3, activation="softmax", kernel_regularizer=regularizer, dtype="float32",
+                                  name="polarity")(x)
+    outputs["polarity"] = polarity
+    if "expression" in outputs:  # the expression head's logits: p(polarity) x p(class within it)
+        finish["expression"] = lambda logits: HierarchicalProbabilities(
+            list(groups), dtype="float32", name="probabilities")([polarity, logits])
+
+
+def _expression_layers(x, num_classes, regularizer, class_names, outputs, finish):
+    import keras
+    outputs["expression"] = keras.layers.Dense(num_classes, kernel_regularizer=regularizer, name="logits")(x)
+    finish["expression"] = keras.layers.Activation("softmax", dtype="float32", name="probabilities")
+
+
+# the layer registry of the heads (`affect_keras.models.tasks.HEADS`): name -> builder of
+# (features, classes, regularizer, class names, outputs so far, output finishers), in build order
+HEAD_LAYERS = {"va": _va_layers, "expression": _expression_layers, "polarity": _polarity_layers}
 
 
 def _hidden(features, config: HeadConfig):

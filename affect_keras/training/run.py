@@ -25,15 +25,13 @@ import yaml
 from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary, serve
 from affect_keras.models.build import backbone_padding, build_model, save_backbone, unfreeze
 from affect_keras.models.heads import HeadConfig
-from affect_keras.models.hierarchical import polarity_of
-from affect_keras.models.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS, get_task
+from affect_keras.models.tasks import EXPRESSION, HEADS, get_task
 from affect_keras.training import class_weights as cw
 from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
 from affect_keras.training.distribute import distribution
 from affect_keras.training.config import AUTO_VIEWS, CLASS_NAMES, MONITORS, PRECISIONS, TrainConfig  # noqa: F401
 from affect_keras.training.history import HistoryCSV, best_so_far
-from affect_keras.training.losses import VA_LOSSES, training_loss
-from affect_keras.training.va import Concordance
+from affect_keras.training.heads import TRAINING_HEADS
 from affect_keras.training.optim import learning_rate, optimizer
 from affect_keras.training.resume import RandomStateBackup
 from affect_keras.training.plots import plot_curves
@@ -133,32 +131,29 @@ def _data(config: TrainConfig, names: list[str], sample_weights: dict | None) ->
     for split, data in (("train", train_data), ("val", val_data)):
         if not len(data):
             raise ValueError(f"--data {config.data}: the {split} split has no images")
-        if VA in data.columns and np.isnan(data.columns[VA]).all():
-            raise ValueError(f"--task {config.task}: no face of the {split} split of --data {config.data} has "
-                             f"valence / arousal (only AffectNet and the built-in sample do)")
+        for head in get_task(config.task).heads:
+            if HEADS[head].needs and np.isnan(data.columns[head]).all():
+                raise ValueError(f"--task {config.task}: no face of the {split} split of --data {config.data} "
+                                 f"has {HEADS[head].needs}")
     return train_data, val_data
 
 
 def _loss(config: TrainConfig, counts: list[int]):
-    """The loss of each head: the expression loss chosen by --loss (also for the hierarchical model's
-    combined probabilities), --va-loss for V/A, cross-entropy for the polarity head."""
-    expression = training_loss(config.loss, counts, config.label_smoothing, config.logit_tau, config.focal_gamma)
+    """Each head's loss (`training.heads`): the expression loss chosen by --loss (also for the hierarchical
+    model's combined probabilities), --va-loss for V/A, cross-entropy for the polarity head; the loss
+    alone for a single-output model."""
     task = get_task(config.task)
-    if not task.dict_outputs:
-        return expression
-    losses = {EXPRESSION: expression, VA: VA_LOSSES[config.va_loss](),
-              POLARITY: keras.losses.CategoricalCrossentropy()}
-    return {head: losses[head] for head in task.heads}
+    losses = {head: TRAINING_HEADS[head].loss(config, counts) for head in task.heads}
+    return losses if task.dict_outputs else losses[EXPRESSION]
 
 
 def _model(config: TrainConfig, names: list[str]) -> keras.Model:
-    groups = polarity_of(names) if POLARITY in get_task(config.task).heads else ()
     return build_model(config.backbone, len(names), config.size,
                        weights=None if config.weights == "none" else config.weights, augment=config.augment,
                        head_config=HeadConfig(config.pooling, tuple(config.dense), config.dropout,
                                               config.head_batch_norm, config.l2), seed=config.seed,
                        stem=config.stem, checkpoint=config.imagenet_checkpoint or None, layout=config.layout,
-                       task=config.task, polarity_of=groups)
+                       task=config.task, class_names=names)
 
 
 def _fit_phase(model, train_input, val_input, faces: FaceBatches, first: int, last: int, phase: str,
@@ -186,19 +181,11 @@ def _compile(model: keras.Model, rate, config: TrainConfig, loss, steps_per_exec
     compiles again."""
     opt = optimizer(config.optimizer, rate, config.momentum, config.nesterov, config.weight_decay)
     task = get_task(config.task)
-
-    def metrics(head):  # what Task.metrics names, per head
-        if head == VA:
-            return [Concordance(k) for k in range(len(VA_DIMENSIONS))]
-        top2 = [keras.metrics.TopKCategoricalAccuracy(2, name="top2")] if head == EXPRESSION else []
-        return ["accuracy", *top2]
-
     if task.dict_outputs:
-        weights = {EXPRESSION: 1.0, VA: config.va_weight, POLARITY: 1.0}
-        options = dict(metrics={head: metrics(head) for head in task.heads},
-                       loss_weights={head: weights[head] for head in task.heads})
+        options = dict(metrics={head: TRAINING_HEADS[head].metrics() for head in task.heads},
+                       loss_weights={head: TRAINING_HEADS[head].weight(config) for head in task.heads})
     else:
-        options = dict(metrics=metrics(EXPRESSION))
+        options = dict(metrics=TRAINING_HEADS[EXPRESSION].metrics())
     model.compile(optimizer=opt, loss=loss, jit_compile="auto", steps_per_execution=steps_per_execution,
                   **options)
 
