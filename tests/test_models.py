@@ -211,3 +211,37 @@ def test_augmented_models_compile_under_jax():
                           env={**os.environ, "KERAS_BACKEND": "jax"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["basic", "True", "light", "True", "strong", "True"]
+
+
+def test_run_info_reads_every_age_of_run_directory(tmp_path):
+    """The one migration function: a run from before class_names.json, backbone.json, `layout` and `task`
+    gets its data's class order, the stem its size implied, keras padding and the chain layout; a current
+    run's own files win."""
+    import json
+
+    import yaml
+
+    from affect_keras.models.migrate import run_info
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "summary.json").write_text(json.dumps({"class_names": ["Happy", "Sad"]}))
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.yaml").write_text(yaml.safe_dump({"data": str(data), "backbone": "resnet18", "image_size": 48}))
+    assert run_info(old) == {"backbone": "resnet18", "task": "expression", "layout": "chain", "padding": "keras",
+                             "stem": "small", "image_size": 48, "class_names": ["Happy", "Sad"]}
+    (old / "config.yaml").write_text(yaml.safe_dump({"data": str(data), "backbone": "resnet34", "image_size": 96}))
+    assert run_info(old)["stem"] == "imagenet"
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "config.yaml").write_text(yaml.safe_dump({"data": str(tmp_path / "gone"), "backbone": "resnet18",
+                                                     "stem": "small", "image_size": 32, "layout": "core",
+                                                     "task": "va"}))
+    (new / "class_names.json").write_text(json.dumps(["A", "B", "C"]))
+    (new / "backbone.json").write_text(json.dumps({"backbone": "resnet18", "stem": "imagenet", "padding": "torch"}))
+    info = run_info(new)
+    assert info["class_names"] == ["A", "B", "C"] and info["stem"] == "imagenet" and info["padding"] == "torch"
+    assert info["layout"] == "core" and info["task"] == "va" and info["image_size"] == 32
+    (new / "class_names.json").unlink()
+    with pytest.raises(ValueError, match="its data .* is gone"):
+        run_info(new)

@@ -3,16 +3,14 @@ class names."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import keras
-import yaml
 
 from affect_keras.models.build import core_of
+from affect_keras.models.migrate import CLASS_NAMES, run_info
 from affect_keras.models.presets import from_preset, is_preset
 from affect_keras.models.tasks import EXPRESSION
-from affect_keras.training.config import CLASS_NAMES  # the class-order file training writes
 
 
 def run_checkpoint(run: Path) -> Path:
@@ -23,14 +21,11 @@ def run_checkpoint(run: Path) -> Path:
 
 
 def class_names_of(run: Path) -> list[str]:
-    """The run's class order: class_names.json, written by train.py (older runs: their data's summary)."""
-    if (run / CLASS_NAMES).is_file():
-        return json.loads((run / CLASS_NAMES).read_text())
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    summary = Path(config["data"]) / "summary.json"
-    if not summary.is_file():
-        raise ValueError(f"model {run}: no {CLASS_NAMES}, and its data {config['data']} is gone")
-    return json.loads(summary.read_text())["class_names"]
+    """The run's class order: class_names.json, written by train.py (older runs: `migrate.run_info`)."""
+    names = run_info(Path(run)).get("class_names")
+    if names is None:
+        raise ValueError(f"model {run}: no {CLASS_NAMES} and no config.yaml (not a run directory)")
+    return names
 
 
 def inference_model(model: keras.Model) -> keras.Model:

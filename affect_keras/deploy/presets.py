@@ -38,7 +38,7 @@ def save_preset(run: Path, out: Path, dtype: str = "float16", data_terms: str = 
     """
     from affect_keras.deploy.inference import load_run
     from affect_keras.models.backbones import get_backbone
-    from affect_keras.models.build import BACKBONE_INFO
+    from affect_keras.models.migrate import run_info
     from affect_keras.models.tasks import get_task
 
     if dtype not in DTYPES:
@@ -48,7 +48,7 @@ def save_preset(run: Path, out: Path, dtype: str = "float16", data_terms: str = 
         raise PresetError(f"preset {out}: the folder is not empty; choose a new one")
     model, names = load_run(run)
     config = yaml.safe_load((run / "config.yaml").read_text())
-    backbone = json.loads((run / BACKBONE_INFO).read_text()) if (run / BACKBONE_INFO).is_file() else {}
+    backbone = run_info(run)  # older runs included
     data = Path(config["data"])
     summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").is_file() else {}
     task_name = config.get("task", "expression")
@@ -64,8 +64,8 @@ def save_preset(run: Path, out: Path, dtype: str = "float16", data_terms: str = 
         "input": "uint8 RGB faces, (n, size, size, 3); preprocessing is inside the model",
         "backbone": config["backbone"],
         "preprocessing": get_backbone(config["backbone"]).preprocessing,
-        "stem": backbone.get("stem", config.get("stem")),
-        "padding": backbone.get("padding", "torch"),
+        "stem": backbone.get("stem"),
+        "padding": backbone["padding"],
         "framing": framing or {"crop": "tight"},
         "weights_dtype": dtype,
         "training": {"data": str(data), "data_terms": data_terms, "counts": summary.get("counts", {}),

@@ -18,19 +18,18 @@ import json
 from pathlib import Path
 
 import keras
-import yaml
 
 from affect_keras.models import LAYOUTS
 from affect_keras.models.augment import augmentation
 from affect_keras.models.backbones import build_backbone, get_backbone
 import affect_keras.models.hierarchical  # noqa: F401  registers the layer hierarchical models are saved with
 from affect_keras.models.heads import HeadConfig, task_heads
+from affect_keras.models.migrate import BACKBONE_INFO, run_info
 from affect_keras.models.preprocessing import BackbonePreprocessing, ToImage
 from affect_keras.models.tasks import get_task
 
 BACKBONE_LAYER = "backbone"
 CORE = "core"
-BACKBONE_INFO = "backbone.json"  # beside backbone.weights.h5: what it takes to rebuild that backbone
 
 
 def build_model(backbone: str, num_classes: int, image_size: int, weights: str | None = "imagenet",
@@ -109,28 +108,17 @@ def load_backbone_weights(net: keras.Model, path: Path) -> None:
 
 
 def saved_backbone(path: Path) -> dict:
-    """What is known of the backbone saved at `path`: its run's `backbone.json` (backbone, stem, image
-    size, weights it started from), or for runs older than that file the stem their config implied."""
-    info = path.parent / BACKBONE_INFO
-    if info.is_file():
-        return json.loads(info.read_text())
-    config = path.parent / "config.yaml"
-    if config.is_file():  # before backbone.json, ResNets got the small stem at 64 px or less
-        values = yaml.safe_load(config.read_text()) or {}
-        size = values.get("image_size") or get_backbone(values.get("backbone", "vgg16")).default_size
-        if values.get("backbone") in ("resnet18", "resnet34"):
-            return {"backbone": values["backbone"], "stem": "small" if size <= 64 else "imagenet"}
-        return {"backbone": values.get("backbone")} if values.get("backbone") else {}
-    return {}
+    """What is known of the backbone saved at `path` (backbone, stem, padding, image size, the weights it
+    started from), as `migrate.run_info` reads its run directory (older runs included)."""
+    info = run_info(Path(path).parent)
+    return {key: info[key] for key in ("backbone", "stem", "padding", "image_size", "weights") if key in info}
 
 
 def backbone_padding(weights: str | None) -> str:
-    """ResNet18/34's padding for `weights`: a saved backbone's own (without backbone.json it predates the
-    torch padding), else torch's."""
+    """ResNet18/34's padding for `weights`: a saved backbone's own (`migrate.run_info`), else torch's."""
     if weights in (None, "none", "imagenet"):
         return "torch"
-    info = Path(weights).parent / BACKBONE_INFO
-    return json.loads(info.read_text()).get("padding", "torch") if info.is_file() else "keras"
+    return run_info(Path(weights).parent)["padding"]
 
 
 def save_backbone(model: keras.Model, run: Path, info: dict, padding: str = "torch") -> Path:

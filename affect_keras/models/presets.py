@@ -125,7 +125,8 @@ def backbone_weights(name_or_dir: str | Path, folder: Path) -> Path:
     """A preset's backbone as `backbone.weights.h5` + `backbone.json` in `folder` (what `--weights PATH`
     takes): its own stem, padding and preprocessing travel in backbone.json. Written once per preset
     version (the folder is named after the weights' sha256)."""
-    from affect_keras.models.build import BACKBONE_INFO, backbone_of
+    from affect_keras.models.build import backbone_of
+    from affect_keras.models.migrate import BACKBONE_INFO
 
     path = _resolve(name_or_dir)
     metadata = verify(path)

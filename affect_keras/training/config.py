@@ -15,6 +15,7 @@ from affect_keras.models import LAYOUTS
 from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES, get_backbone
 from affect_keras.models.heads import POOLINGS
+from affect_keras.models.migrate import CLASS_NAMES  # noqa: F401  the run's class order, read by every later stage
 from affect_keras.models.presets import backbone_weights, cache_root, is_preset
 from affect_keras.models.tasks import TASKS, get_task
 from affect_keras.options import check
@@ -23,7 +24,6 @@ from affect_keras.training.distribute import STRATEGIES
 from affect_keras.training.losses import LOSSES, VA_LOSSES
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
 
-CLASS_NAMES = "class_names.json"  # the run directory's class order, which every later stage reads
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 MONITORS = TASKS["expression"].monitors()  # what an expression classifier logs (other tasks: Task.monitors)
 AUTO_VIEWS = 4  # augmented views per training image cached by default when augmentation is on
