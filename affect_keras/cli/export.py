@@ -26,6 +26,8 @@ def main(argv=None) -> int:
     from affect_keras.models.presets import is_preset
     if not Path(args.run, "config.yaml").is_file() and not is_preset(args.run):
         parser.error(f"argument run: {args.run} is neither a run directory (no config.yaml) nor a preset")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"argument --out: {args.out} is a file; give a folder to write the export into")
     from affect_keras.deploy.export import export
     try:
         written = export(Path(args.run), args.format, Path(args.out) if args.out else None)

@@ -172,6 +172,10 @@ def main(argv=None) -> int:
     except ValueError as error:
         parser.fail(error)
     try:
+        check_outputs(source, args)
+    except ValueError as error:
+        parser.fail(error)
+    try:
         analyser = Analyser(Path(args.model), not args.no_detect, args.margin, args.min_face)
     except (ValueError, RuntimeError) as error:
         parser.exit(1, f"predict.py: error: {error}\n")
@@ -194,6 +198,34 @@ def main(argv=None) -> int:
         annotate(rgb, faces, names).save(args.annotate)
         print(f"Annotated image: {args.annotate}")
     return 0
+
+
+ANNOTATE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def check_outputs(source: Path, args) -> None:
+    """Refuse, before any work, output paths that cannot be written or that would replace an input:
+    --csv in a missing folder, --annotate with a suffix PIL cannot write, an annotated copy that would land
+    on the input itself (a folder annotated into itself, or into a folder inside it)."""
+    if args.csv and not Path(args.csv).resolve().parent.is_dir():
+        raise ValueError(f"--csv {args.csv}: the folder {Path(args.csv).parent} does not exist")
+    if not args.annotate:
+        return
+    annotate_to, read_from = Path(args.annotate).resolve(), source.resolve()
+    if source.is_dir():
+        if annotate_to == read_from or annotate_to.is_relative_to(read_from):
+            raise ValueError(f"--annotate {args.annotate}: inside the input folder {source}, the annotated "
+                             f"copies would replace or mix with the photos; choose a folder outside it")
+        if annotate_to.exists() and not annotate_to.is_dir():
+            raise ValueError(f"--annotate {args.annotate}: a folder input needs a folder to write into")
+        return
+    if annotate_to == read_from:
+        raise ValueError(f"--annotate {args.annotate}: that is the input itself; choose another file")
+    wanted = VIDEO_SUFFIXES if source.suffix.lower() in VIDEO_SUFFIXES else ANNOTATE_SUFFIXES
+    if annotate_to.suffix.lower() not in wanted:
+        raise ValueError(f"--annotate {args.annotate}: write to one of {', '.join(sorted(wanted))}")
+    if not annotate_to.parent.is_dir():
+        raise ValueError(f"--annotate {args.annotate}: the folder {Path(args.annotate).parent} does not exist")
 
 
 def _folder(folder: Path, analyser: Analyser, names, args) -> int:

@@ -9,7 +9,7 @@ import os
 import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 JPEG_QUALITY = 95
 
@@ -25,8 +25,10 @@ def inside_root(root: Path, rel: str) -> Path | None:
     return path if path.is_relative_to(root) else None
 
 
-def load_rgb(path: Path) -> Image.Image:
-    """Decode an image fully and return it as 8-bit RGB.
+def load_rgb(path: Path, upright: bool = True) -> Image.Image:
+    """Decode an image fully and return it as 8-bit RGB, turned upright by its EXIF orientation tag
+    (phones store photos sideways with such a tag) unless `upright` is False: a dataset's face boxes given
+    in the stored pixels (AffectNet, FER+) apply to the image as stored.
 
     Grayscale, palette, CMYK and 16-bit images are converted; transparency is composited onto black.
     A missing, truncated or undecodable file raises `ImageError`, and so does an image of more pixels than
@@ -36,15 +38,17 @@ def load_rgb(path: Path) -> Image.Image:
     try:
         with warnings.catch_warnings():  # PIL only warns between one and two times its limit
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _decode(path)
+            return _decode(path, upright)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"image too large (over {Image.MAX_IMAGE_PIXELS:,} pixels)") from None
 
 
-def _decode(path: Path) -> Image.Image:
+def _decode(path: Path, upright: bool) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()
+            if upright:
+                image = ImageOps.exif_transpose(image)
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 rgba = image.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
@@ -87,6 +91,7 @@ def write_jpeg(image: Image.Image, destination: Path) -> None:
 
 
 def prepare_image(source: Path, destination: Path, box, margin: float, size: int) -> None:
-    """Load, crop, resize to `size` x `size` and write one face; raises `ImageError` with the reason."""
-    face = crop_box(load_rgb(source), box, margin)
+    """Load, crop, resize to `size` x `size` and write one face; raises `ImageError` with the reason. A
+    whole photo (no box) is turned upright by its EXIF orientation first; a box is in the stored pixels."""
+    face = crop_box(load_rgb(source, upright=box is None), box, margin)
     write_jpeg(face.resize((size, size), Image.Resampling.BILINEAR), destination)

@@ -103,8 +103,14 @@ def load_backbone_weights(net: keras.Model, path: Path) -> None:
         raise ValueError(f"--weights {path}: no such file (expected backbone.weights.h5 from a run directory)")
     try:
         net.load_weights(path)
+    except OSError:  # h5py: "file signature not found"
+        raise ValueError(f"--weights {path} is not a keras weights file (HDF5); expected the "
+                         f"backbone.weights.h5 of a run directory") from None
     except (ValueError, KeyError) as error:
-        raise ValueError(f"--weights {path} does not fit backbone {net.name}: {error}") from None
+        # keras's message lists every layer and weight array (30 KB for a ResNet): its first line says it
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise ValueError(f"--weights {path} does not fit backbone {net.name} (another backbone or stem?): "
+                         f"{first}") from None
 
 
 def saved_backbone(path: Path) -> dict:

@@ -1,0 +1,135 @@
+"""Nothing lost, nothing stale (issue 24): outputs never replace inputs and are checked before the work
+starts, photos are read upright by their EXIF orientation, bad weights files and cache folders get one
+line naming the problem."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from affect_keras.cli.export import main as export_main  # noqa: E402
+from affect_keras.cli.predict import main as predict_main  # noqa: E402
+from affect_keras.cli.train import main as train_main  # noqa: E402
+from affect_keras.data.prepare import PrepareConfig, prepare  # noqa: E402
+from conftest import REPO  # noqa: E402
+
+MUX = REPO.parent / "shared" / "data" / "muxspace_subset"
+needs_mux = pytest.mark.skipif(not MUX.is_dir(), reason="muxspace_subset not beside the repo")
+ORIENTATION = 0x0112
+
+
+def sideways(upright: Image.Image, path) -> None:
+    """Store `upright` rotated a quarter turn, with the EXIF tag (6) that tells viewers to turn it back,
+    as phones do."""
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    upright.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=95)
+
+
+def one_line_error(capsys) -> str:
+    message = capsys.readouterr().err.strip()
+    assert len(message.splitlines()) == 1, message
+    return message
+
+
+def test_annotating_a_folder_into_itself_is_refused_and_no_photo_changes(tiny_run, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(3):
+        Image.fromarray(np.full((60, 60, 3), 40 * k, np.uint8)).save(photos / f"p{k}.png")
+    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+    for target in (photos, photos / "annotated"):
+        with pytest.raises(SystemExit) as stop:
+            predict_main([str(photos), "--model", str(tiny_run / "run"), "--annotate", str(target)])
+        assert stop.value.code != 0 and "--annotate" in one_line_error(capsys)
+    assert {p.name: p.read_bytes() for p in photos.iterdir() if p.is_file()} == before
+    with pytest.raises(SystemExit):  # a single photo annotated onto itself
+        predict_main([str(photos / "p0.png"), "--model", str(tiny_run / "run"), "--annotate", str(photos / "p0.png")])
+    assert (photos / "p0.png").read_bytes() == before["p0.png"]
+
+
+@pytest.mark.parametrize("flag, value, says", [("--csv", "missing_dir/faces.csv", "does not exist"),
+                                               ("--annotate", "out.xyz", "write to one of")])
+def test_predict_output_paths_are_checked_before_any_work(tiny_run, tmp_path, capsys, flag, value, says,
+                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.zeros((48, 48, 3), np.uint8)).save(tmp_path / "face.png")
+    import affect_keras.deploy.predictor as predictor
+    monkeypatch.setattr(predictor, "load_predictor", lambda *a: pytest.fail("the model was loaded first"))
+    with pytest.raises(SystemExit) as stop:
+        predict_main([str(tmp_path / "face.png"), "--model", str(tiny_run / "run"), flag, value])
+    assert stop.value.code != 0
+    message = one_line_error(capsys)
+    assert flag in message and says in message
+
+
+@needs_mux
+def test_a_sideways_photo_with_exif_orientation_gives_the_upright_face_and_prediction(tmp_path, capsys):
+    """predict (default preset, Haar) and prepare (folders) read a phone's sideways JPEG upright."""
+    photo = MUX / "happiness" / "Aaron_Sorkin_0002.jpg"
+    upright = Image.open(photo).convert("RGB")
+    upright.save(tmp_path / "upright.jpg", quality=95)
+    sideways(upright, tmp_path / "sideways.jpg")
+    printed = {}
+    for name in ("upright", "sideways"):
+        assert predict_main([str(tmp_path / f"{name}.jpg"), "--top-k", "8"]) == 0
+        printed[name] = capsys.readouterr().out.splitlines()[1:]
+    assert printed["upright"] and printed["upright"][0].startswith("face 1 at")
+    # the same box and probabilities, within what re-encoding the rotated pixels as JPEG changes
+    def box(line):
+        return np.array([int(v) for v in line.split(" at (")[1].split(")")[0].split(", ")])
+    assert np.abs(box(printed["upright"][0]) - box(printed["sideways"][0])).max() <= 3
+    def probabilities(line):
+        return dict((part.split()[0], float(part.split()[1])) for part in line.split(": ", 1)[1].split(", "))
+    up, side = probabilities(printed["upright"][0]), probabilities(printed["sideways"][0])
+    assert max(abs(up[k] - side[k]) for k in up) < 0.05 and max(up, key=up.get) == max(side, key=side.get)
+
+    tree = tmp_path / "tree"
+    for label in ("happiness", "sadness"):
+        (tree / label).mkdir(parents=True)
+        upright.save(tree / label / "upright.jpg", quality=95)
+        sideways(upright, tree / label / "sideways.jpg")
+    prepare(PrepareConfig(source="folders", root=tree, out=tmp_path / "prepared", size=64, val_fraction=0.0,
+                          test_fraction=0.0))
+    manifest = pd.read_csv(tmp_path / "prepared" / "train.csv")
+    faces = {Path(source).stem: np.asarray(Image.open(tmp_path / "prepared" / f), np.float32)
+             for f, source in zip(manifest.file, manifest.source) if Path(source).parent.name == "happiness"}
+    assert sorted(faces) == ["sideways", "upright"]
+    assert np.corrcoef(faces["upright"].ravel(), faces["sideways"].ravel())[0, 1] > 0.98
+
+
+def test_export_into_a_file_path_is_one_line(tiny_run, tmp_path, capsys):
+    target = tmp_path / "some_file.txt"
+    target.write_text("mine")
+    with pytest.raises(SystemExit) as stop:
+        export_main([str(tiny_run / "run"), "--format", "keras", "--out", str(target)])
+    assert stop.value.code != 0 and "--out" in one_line_error(capsys)
+    assert target.read_text() == "mine"
+
+
+def test_weights_that_are_not_hdf5_or_of_another_backbone_are_one_line(small_sample, tmp_path, capsys):
+    bad = tmp_path / "backbone.weights.h5"
+    bad.write_text("not hdf5")
+    common = ["--data", str(small_sample), "--image-size", "32", "--epochs", "1", "--run-dir", str(tmp_path / "r")]
+    with pytest.raises(SystemExit) as stop:
+        train_main([*common, "--backbone", "resnet18", "--weights", str(bad)])
+    message = one_line_error(capsys)
+    assert stop.value.code != 0 and "--weights" in message and "not a keras weights file" in message
+    # a resnet18 backbone's weights given to resnet34: one short line, no layer lists
+    run18 = tmp_path / "r18"
+    assert train_main(["--data", str(small_sample), "--image-size", "32", "--epochs", "1", "--backbone", "resnet18",
+                       "--weights", "none", "--run-dir", str(run18), "--dense=", "--no-head-batch-norm"]) == 0
+    capsys.readouterr()
+    alone = tmp_path / "alone"  # the file without its run's records: the mismatch shows only when loading
+    alone.mkdir()
+    (alone / "backbone.weights.h5").write_bytes((run18 / "backbone.weights.h5").read_bytes())
+    with pytest.raises(SystemExit) as stop:
+        train_main([*common[:-1], str(tmp_path / "r34"), "--backbone", "resnet34", "--stem", "small",
+                    "--weights", str(alone / "backbone.weights.h5")])
+    message = one_line_error(capsys)
+    assert stop.value.code != 0 and "does not fit backbone" in message and len(message) < 400
