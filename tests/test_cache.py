@@ -4,6 +4,7 @@ directory ends with the same full model an uncached run writes."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -152,3 +153,55 @@ def test_the_same_weights_in_another_architecture_are_another_cache(small_sample
         keys[padding] = cache.cache_keys(model, "resnet18", "small", "avg", 0, {"val": (faces, "none", 1)})["val"]
     assert keys["keras"].weights_digest == keys["torch"].weights_digest
     assert keys["keras"].digest() != keys["torch"].digest()
+
+
+@pytest.mark.parametrize("damage", ["zeroed", "empty", "truncated"])
+def test_a_damaged_cache_file_is_rebuilt_saying_so(small_sample, pretrained, tmp_path, counted, capsys, damage):
+    """Issue 24, cases 7, 10 and 22: a zeroed features file trained silently (val accuracy 0.13), an empty
+    one stopped with EOFError, a truncated one with a message naming no file. Each is now rebuilt, the log
+    naming the file and why, and the run learns what an undamaged run learns."""
+    assert main(args(small_sample, pretrained, tmp_path / "first")) == 0
+    stored = next((tmp_path / "cache").rglob("train.npy"))
+    size = stored.stat().st_size
+    if damage == "zeroed":
+        features = np.load(stored, mmap_mode="r+")
+        features[:] = 0
+        features.flush()
+        del features
+    else:
+        with open(stored, "r+b") as file:
+            file.truncate(0 if damage == "empty" else size // 2)
+    capsys.readouterr()
+    counted.clear()
+    assert main(args(small_sample, pretrained, tmp_path / "second")) == 0
+    printed = capsys.readouterr().out
+    assert f"Feature cache: {stored}" in printed and "rebuilding it" in printed
+    assert counted == ["train"]  # the damaged split only
+    first = pd.read_csv(tmp_path / "first/history.csv")
+    second = pd.read_csv(tmp_path / "second/history.csv")
+    np.testing.assert_allclose(second["loss"], first["loss"], rtol=1e-4)
+
+
+def test_an_unwritable_cache_folder_is_one_line_naming_cache_dir(small_sample, pretrained, tmp_path, capsys):
+    if os.geteuid() == 0:  # root writes anywhere: stand in for a read-only shared dataset with a file
+        blocked = tmp_path / "cache"
+        blocked.write_text("not a folder")
+        import affect_keras.training.cache as module
+        original = Path.mkdir
+
+        def refuse(self, *a, **k):
+            if str(self).startswith(str(blocked)):
+                raise PermissionError(13, "Permission denied", str(self))
+            return original(self, *a, **k)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(module.Path, "mkdir", refuse)
+            with pytest.raises(SystemExit) as stop:
+                main(args(small_sample, pretrained, tmp_path / "run"))
+    else:
+        (tmp_path / "cache").mkdir()
+        (tmp_path / "cache").chmod(0o500)
+        with pytest.raises(SystemExit) as stop:
+            main(args(small_sample, pretrained, tmp_path / "run"))
+    message = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code != 0 and len(message) == 1 and "--cache-dir" in message[0] and "permission" in message[0]

@@ -107,29 +107,72 @@ def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: 
                     log=print) -> np.ndarray:
     """(views, images, features) for `data`, memory-mapped from `root/<key digest>/<split>.npy`; computed
     and stored the first time, straight into a memory-mapped file (AffectNet-sized caches need not fit
-    in memory) under a temporary name, so an interrupted build is simply redone."""
+    in memory) under a temporary name, so an interrupted build is simply redone. A stored file is checked
+    against the shape and sums recorded when it was built (`<split>.check.json`): a truncated, emptied or
+    overwritten file is rebuilt, and the log says why."""
     folder = Path(root) / key.digest()
     path = folder / f"{data.split}.npy"
-    if path.is_file():
-        log(f"Feature cache: reusing {path}")
-        return np.load(path, mmap_mode="r")
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text(folder / "key.json", json.dumps(asdict(key), indent=1))
     extractor, _ = split_model(model)
+    shape = (key.views, len(data.files), extractor.output.shape[-1])
+    if path.is_file():
+        stored, problem = _checked(path, shape)
+        if stored is not None:
+            log(f"Feature cache: reusing {path}")
+            return stored
+        log(f"Feature cache: {path} {problem}; rebuilding it")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text(folder / "key.json", json.dumps(asdict(key), indent=1))
+    except OSError as error:  # a read-only shared dataset (permission denied), a file in the way, a full disk
+        reason = (error.strerror or type(error).__name__).lower()
+        raise ValueError(f"--cache-dir: cannot write the feature cache into {folder} ({reason}); give a "
+                         f"writable folder with --cache-dir (the default is beside the data)") from None
     start = time.perf_counter()
     partial = folder / f"{data.split}.partial.npy"
-    features = np.lib.format.open_memmap(partial, mode="w+", dtype="float32",
-                                         shape=(key.views, len(data.files), extractor.output.shape[-1]))
+    features = np.lib.format.open_memmap(partial, mode="w+", dtype="float32", shape=shape)
     for view in range(key.views):
         block = augmentation(key.augment, seed=key.seed * 1000 + view) if key.augment != "none" else None
         extract_features(extractor, data, block, out=features[view], as_images=core_of(model) is not model)
     features.flush()
+    write_text(_check_file(path), json.dumps({"shape": list(shape), **_sums(features)}))
     del features
     os.replace(partial, path)
     seconds = time.perf_counter() - start
     log(f"Feature cache: {data.split}, {key.views} view(s) x {len(data.files)} images in {seconds:.1f} s "
         f"({key.views * len(data.files) / max(seconds, 1e-9):.0f} images/s) -> {path}")
     return np.load(path, mmap_mode="r")
+
+
+def _check_file(path: Path) -> Path:
+    return path.with_name(path.name.replace(".npy", ".check.json"))
+
+
+def _sums(features: np.ndarray) -> dict:
+    """Two sums over every stored value (one pass): a zeroed, truncated or altered file changes them."""
+    total = absolute = 0.0
+    for view in features:
+        total += float(np.sum(view, dtype=np.float64))
+        absolute += float(np.sum(np.abs(view), dtype=np.float64))
+    return {"sum": total, "abs_sum": absolute}
+
+
+def _checked(path: Path, shape: tuple) -> tuple[np.ndarray | None, str]:
+    """(the stored features, "") when `path` holds what its check file recorded, else (None, what is wrong)."""
+    check = _check_file(path)
+    if not check.is_file():
+        return None, "has no check record (built by an older version, or its build was cut short)"
+    try:
+        stored = np.load(path, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as error:
+        return None, f"cannot be read ({type(error).__name__}: {str(error)[:80]})"
+    recorded = json.loads(check.read_text())
+    if tuple(stored.shape) != tuple(shape) or list(recorded["shape"]) != list(shape):
+        return None, f"holds shape {tuple(stored.shape)}, expected {tuple(shape)}"
+    sums = _sums(stored)
+    for name in ("sum", "abs_sum"):
+        if not np.isclose(sums[name], recorded[name], rtol=1e-6, atol=1e-3):
+            return None, "does not hold what was stored (its values changed since it was built)"
+    return stored, ""
 
 
 def cache_keys(model: keras.Model, backbone: str, stem: str, pooling: str, seed: int,
