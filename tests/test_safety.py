@@ -133,3 +133,71 @@ def test_weights_that_are_not_hdf5_or_of_another_backbone_are_one_line(small_sam
                     "--weights", str(alone / "backbone.weights.h5")])
     message = one_line_error(capsys)
     assert stop.value.code != 0 and "does not fit backbone" in message and len(message) < 400
+
+
+@pytest.mark.parametrize("command, content, says", [
+    ("train", b"\xff\xd8\xff\xe0 a JPEG", "not a text (YAML) file"),
+    ("train", "dense: 256\nepochs: 2\n", None),  # one value for a list option: a list of one
+    ("train", "epochs: [1, 2]\n", "epochs in"),
+    ("train", "weights: null\n", "weights in"),
+    ("train", "export: saved_model\n", None),  # a string for a list option (case 20)
+    ("train", "export: [saved_model, pdf]\n", "'pdf' is not one of"),
+    ("prepare", "class_map: [a, b]\n", "class_map in"),
+    ("prepare", "size: [48]\n", "size in"),
+])
+def test_config_values_pass_the_flags_checks(small_sample, tmp_path, capsys, command, content, says):
+    """Issue 24, cases 13 and 20: a config file's values are parsed as the flags are; a wrong one is one line
+    naming the key (main: UnicodeDecodeError, TypeError, AttributeError)."""
+    from affect_keras.cli.prepare import main as prepare_main
+    config = tmp_path / "config.yaml"
+    config.write_bytes(content if isinstance(content, bytes) else content.encode())
+    if command == "train":
+        argv = ["--config", str(config), "--data", str(small_sample), "--backbone", "resnet18", "--image-size",
+                "32", "--weights", "none", "--run-dir", str(tmp_path / "run"), "--epochs", "1"]
+        if "weights" in content if isinstance(content, str) else False:
+            argv = [a for a in argv if a not in ("--weights", "none")]
+        main = train_main
+    else:
+        argv = ["--config", str(config), "--source", "sample", "--count", "20", "--out", str(tmp_path / "out")]
+        main = prepare_main
+    if says is None:  # accepted: check what it became without training
+        from affect_keras.cli.train import build_parser
+        parsed = build_parser().parse_args(argv)
+        assert parsed.dense == [256] if "dense" in content else parsed.export == ["saved_model"]
+        return
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code != 0
+    message = one_line_error(capsys)
+    assert "--config" in message and says in message
+
+
+def test_class_weights_file_with_a_word_names_the_file_and_class(small_sample, tmp_path, capsys):
+    weights = tmp_path / "weights.yaml"
+    names = ["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"]
+    weights.write_text("".join(f"{n}: {'high' if n == 'Happy' else 1}\n" for n in names))
+    with pytest.raises(SystemExit) as stop:
+        train_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
+                    "--epochs", "1", "--class-weights", str(weights), "--run-dir", str(tmp_path / "run")])
+    message = one_line_error(capsys)
+    assert stop.value.code != 0 and str(weights) in message and "Happy" in message and "'high'" in message
+
+
+def test_hierarchical_on_polarity_labels_says_the_data_is_labelled_by_polarity(tmp_path, capsys):
+    prepare(PrepareConfig(source="sample", out=tmp_path / "pol", count=60, size=32, labels="polarity3"))
+    with pytest.raises(SystemExit) as stop:
+        train_main(["--data", str(tmp_path / "pol"), "--backbone", "resnet18", "--weights", "none", "--image-size",
+                    "32", "--epochs", "1", "--task", "hierarchical", "--run-dir", str(tmp_path / "run")])
+    message = one_line_error(capsys)
+    assert stop.value.code != 0 and "already labelled by polarity" in message
+
+
+def test_a_misspelt_study_split_is_refused_before_any_training(small_sample, tmp_path, capsys, monkeypatch):
+    from affect_keras.cli.study import main as study_main
+    import affect_keras.study as study
+    monkeypatch.setattr(study, "run_study", lambda *a, **k: pytest.fail("a strategy started"))
+    with pytest.raises(SystemExit) as stop:
+        study_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
+                    "--epochs", "1", "--split", "tset", "--out", str(tmp_path / "study")])
+    message = one_line_error(capsys)
+    assert stop.value.code != 0 and "--split tset" in message and "val" in message

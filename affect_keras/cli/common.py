@@ -35,17 +35,51 @@ class ArgumentParser(argparse.ArgumentParser):
         try:
             values = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as error:
-            self.error(f"argument --config: cannot read {path}: {error}")
+            self.error(f"argument --config: cannot read {path}: {str(error).splitlines()[0]}")
+        except UnicodeDecodeError:
+            self.error(f"argument --config: {path} is not a text (YAML) file")
         if not isinstance(values, dict):
             self.error(f"argument --config: {path} must hold a mapping of option: value")
-        dests = {action.dest for action in self._actions}
+        actions = {action.dest: action for action in self._actions}
         defaults = {}
         for key, value in values.items():
             dest = str(key).replace("-", "_")
-            if dest not in dests or dest in ("help", "config"):
+            if dest not in actions or dest in ("help", "config"):
                 self.error(f"argument --config: unknown option {key!r} in {path}")
-            defaults[dest] = value
+            defaults[dest] = self._config_value(actions[dest], f"argument --config: {key} in {path}", value)
         return defaults
+
+    def _config_value(self, action: argparse.Action, where: str, value):
+        """A config file's value put through what the flag's own parsing does (its type, choices, number of
+        values), so that a wrong type is one line naming the key rather than a TypeError later."""
+        if value is None and action.default is None:  # an unset optional value, as saved configs hold
+            return None
+        if action.nargs == 0:  # --flag / --no-flag
+            if not isinstance(value, bool):
+                self.error(f"{where}: must be true or false, not {value!r}")
+            return value
+        if action.nargs in ("+", "*"):
+            items = value if isinstance(value, list) else [value]  # one value for a list option: a list of one
+            if action.nargs == "+" and not items:
+                self.error(f"{where}: needs at least one value")
+            return [self._config_item(action, where, item) for item in items]
+        return self._config_item(action, where, value)
+
+    def _config_item(self, action: argparse.Action, where: str, value):
+        if value is None:
+            self.error(f"{where}: has no value")
+        if isinstance(value, dict) and hasattr(action, "from_mapping"):  # a structured form of its text
+            value = action.from_mapping(value)
+        if isinstance(value, (list, dict)):
+            self.error(f"{where}: must be a single value, not {value!r}")
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        try:
+            converted = action.type(text) if callable(action.type) else text
+        except (TypeError, ValueError, argparse.ArgumentTypeError) as error:
+            self.error(f"{where}: {value!r} is not valid ({error})")
+        if action.choices is not None and converted not in action.choices:
+            self.error(f"{where}: {value!r} is not one of {', '.join(map(str, action.choices))}")
+        return converted
 
     def fail(self, error: Exception):
         """Report a validation error (whose message starts with the flag) the same one-line way."""

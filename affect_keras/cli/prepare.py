@@ -19,8 +19,10 @@ def build_parser() -> ArgumentParser:
     source.add_argument("--source", choices=list(SOURCES), default="sample", help="dataset layout under --root")
     source.add_argument("--root", type=Path, help="dataset folder (for sample: where it is generated; "
                                                   "default OUT/affectnet_sample)")
-    source.add_argument("--class-map", metavar="FOLDER=CLASS,...", default="",
-                        help="folders source: rename class folders, e.g. joy=Happy,mad=Anger")
+    class_map = source.add_argument("--class-map", metavar="FOLDER=CLASS,...", default="",
+                                    help="folders source: rename class folders, e.g. joy=Happy,mad=Anger")
+    # a config file may hold it as a mapping (as prepare_config.yaml saves it)
+    class_map.from_mapping = lambda mapping: ",".join(f"{folder}={name}" for folder, name in mapping.items())
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=Path, help="where the prepared dataset is written (required)")
     output.add_argument("--size", type=int, default=256, help="side of the square output images, pixels")

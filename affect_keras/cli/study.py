@@ -39,6 +39,10 @@ def main(argv=None) -> int:
     base = TrainConfig(**args, run_dir=str(out / "base"))
     try:
         base.validate()
+        if not (Path(base.data) / f"{split}.csv").is_file():  # checked before the first strategy trains
+            splits = sorted(p.stem for p in Path(base.data).glob("*.csv") if p.stem not in ("skipped",))
+            raise ValueError(f"--split {split}: {base.data} has no {split}.csv manifest (its splits: "
+                             f"{', '.join(splits) or 'none'})")
     except ValueError as error:
         parser.fail(error)
     from affect_keras.study import run_study  # keras starts here

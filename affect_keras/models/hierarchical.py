@@ -17,6 +17,11 @@ def polarity_of(class_names) -> list[int]:
     for (None / Uncertain / NonFace)."""
     code_of = {name: code for code, name in AFFECTNET_CODES.items()}
     scheme, out = SCHEMES["polarity3"], []
+    if set(class_names) <= set(POLARITIES):
+        raise ValueError(f"--task hierarchical: the data is already labelled by polarity ({', '.join(class_names)});"
+                         f" the hierarchical task predicts expressions within polarities, so it needs data "
+                         f"prepared with expression labels (e.g. --labels affectnet8), or train --task "
+                         f"expression on this data")
     for name in class_names:
         polarity = scheme.class_of(code_of.get(name, -1))
         if polarity is None:

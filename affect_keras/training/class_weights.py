@@ -55,7 +55,16 @@ def _from_file(path: Path, class_names: Sequence[str]) -> np.ndarray:
     unknown = [c for c in values if c not in class_names]
     if missing or unknown:
         raise ValueError(f"--class-weights {path}: missing classes {missing}, unknown classes {unknown}")
-    return np.array([float(values[c]) for c in class_names])
+    weights = []
+    for name in class_names:
+        try:
+            weights.append(float(values[name]))
+        except (TypeError, ValueError):
+            raise ValueError(f"--class-weights {path}: class {name}'s weight {values[name]!r} is not a "
+                             f"number") from None
+    if any(not w > 0 for w in weights):
+        raise ValueError(f"--class-weights {path}: every weight must be > 0")
+    return np.array(weights)
 
 
 def describe(weights: dict[int, float] | None, counts: Mapping[str, int], class_names: Sequence[str]) -> str:
