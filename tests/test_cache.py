@@ -205,3 +205,19 @@ def test_an_unwritable_cache_folder_is_one_line_naming_cache_dir(small_sample, p
             main(args(small_sample, pretrained, tmp_path / "run"))
     message = capsys.readouterr().err.strip().splitlines()
     assert stop.value.code != 0 and len(message) == 1 and "--cache-dir" in message[0] and "permission" in message[0]
+
+
+def test_data_prepared_again_with_other_pixels_gets_a_new_cache(pretrained, tmp_path, capsys):
+    """Issue 24, case 4: the same --out prepared again with --margin 0.5 has byte-identical manifests and
+    other pixels; main reused the stale features ("Feature cache: reusing")."""
+    from affect_keras.data.prepare import PrepareConfig, prepare
+    data = tmp_path / "data"
+    prepare(PrepareConfig(source="sample", out=data, count=120, size=32))
+    assert main(args(data, pretrained, tmp_path / "first", "--epochs", "1")) == 0
+    manifest = (data / "train.csv").read_bytes()
+    prepare(PrepareConfig(source="sample", out=data, count=120, size=32, margin=0.5))
+    assert (data / "train.csv").read_bytes() == manifest
+    capsys.readouterr()
+    assert main(args(data, pretrained, tmp_path / "second", "--epochs", "1")) == 0
+    printed = capsys.readouterr().out
+    assert "Feature cache: reusing" not in printed and "Feature cache: train" in printed

@@ -201,3 +201,73 @@ def test_a_misspelt_study_split_is_refused_before_any_training(small_sample, tmp
                     "--epochs", "1", "--split", "tset", "--out", str(tmp_path / "study")])
     message = one_line_error(capsys)
     assert stop.value.code != 0 and "--split tset" in message and "val" in message
+
+
+def test_continuing_a_run_on_data_prepared_again_is_refused(tmp_path, capsys):
+    """Issue 24, case 6: a run's data prepared again with another --seed (other splits), then the same
+    command: main continued without a word, validating on images it had trained on."""
+    data, run = tmp_path / "data", tmp_path / "run"
+    prepare(PrepareConfig(source="sample", out=data, count=80, size=32, seed=0))
+    command = ["--data", str(data), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
+               "--epochs", "1", "--batch-size", "32", "--run-dir", str(run), "--dense=", "--no-head-batch-norm"]
+    assert train_main(command) == 0
+    assert train_main(command) == 0  # the same data: the finished run is taken up again without complaint
+    prepare(PrepareConfig(source="sample", out=data, count=80, size=32, seed=1))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        train_main(command)
+    message = one_line_error(capsys)
+    assert stop.value.code != 0 and "changed since" in message and "another --run-dir" in message
+
+
+def test_a_second_train_on_the_same_run_directory_is_refused_naming_the_first(small_sample, tmp_path, capsys):
+    """Issue 24, case 8: two train.py on one --run-dir: main let both write, and one died in h5py."""
+    import subprocess
+    import sys
+    import time
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from affect_keras.atomic import lock_folder; "
+                               f"lock_folder({str(run)!r}, '--run-dir'); print('locked', flush=True); time.sleep(60)"],
+                              cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(SystemExit) as stop:
+            train_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size",
+                        "32", "--epochs", "1", "--run-dir", str(run)])
+        message = one_line_error(capsys)
+        assert stop.value.code != 0 and f"in use by process {holder.pid}" in message
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    assert train_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size",
+                       "32", "--epochs", "1", "--run-dir", str(run), "--dense=", "--no-head-batch-norm"]) == 0
+
+
+def test_export_into_a_folder_of_the_users_files_is_refused(tiny_run, tmp_path, capsys):
+    """Issue 24, case 2: main replaced a user's model.keras and class_names.json in a folder it had not made."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "model.keras").write_text("my own model")
+    (mine / "class_names.json").write_text("[\"mine\"]")
+    with pytest.raises(SystemExit) as stop:
+        export_main([str(tiny_run / "run"), "--format", "keras", "--out", str(mine)])
+    assert stop.value.code != 0 and "did not write" in one_line_error(capsys)
+    assert (mine / "model.keras").read_text() == "my own model"
+    fresh = tmp_path / "fresh"  # a new folder, then the same export again into it: its own files
+    for _ in range(2):
+        assert export_main([str(tiny_run / "run"), "--format", "keras", "--out", str(fresh)]) == 0
+    assert (fresh / "model.keras").is_file()
+
+
+def test_reports_on_two_datasets_are_kept_apart(tiny_run, small_sample, capsys):
+    """Issue 24, case 3: evaluating on B replaced A's evaluation-test/ and the model card's table."""
+    from affect_keras.cli.evaluate import main as evaluate_main
+    run = tiny_run / "run"
+    assert evaluate_main([str(run), "--data", str(tiny_run / "data"), "--split", "test", "--repeats", "1"]) == 0
+    assert evaluate_main([str(run), "--data", str(small_sample), "--split", "test", "--repeats", "1"]) == 0
+    own = (run / "evaluation-test" / "report.json").read_text()
+    other = (run / f"evaluation-{small_sample.name}-test" / "report.json").read_text()
+    assert str(tiny_run / "data") in own and str(small_sample) in other
+    card = (run / "README.md").read_text()
+    assert f"Data `{tiny_run / 'data'}`" in card and f"Data `{small_sample}`" in card

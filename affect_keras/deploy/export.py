@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+MARKER = "export.json"  # what export.py wrote a folder from; a folder without it is not export's to fill
 FILES = {"saved_model": "saved_model", "keras": "model.keras", "tflite": "model.tflite", "onnx": "model.onnx"}
 
 
@@ -27,10 +28,12 @@ def export(run: Path, formats: list[str], out: Path | None = None) -> dict[str, 
 
     model, names = load_run(run)
     model = with_named_outputs(model)
-    if not out:
-        out = Path(f"export-{preset_path(run).name}") if is_preset(run) else Path(run) / "export"
-    out = Path(out)
+    own = Path(f"export-{preset_path(run).name}") if is_preset(run) else Path(run) / "export"
+    out = Path(out) if out else own
+    if out.resolve() != own.resolve() and out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ValueError(f"--out {out} holds files export.py did not write; choose an empty or new folder")
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text(json.dumps({"model": str(run), "formats": list(formats)}))
     (out / CLASS_NAMES).write_text(json.dumps(names))
     wanted = set(formats)
     if wanted & {fmt for fmt, (_, needs) in FORMATS.items() if needs}:

@@ -39,7 +39,8 @@ class EvaluateConfig:
 
 
 def default_out(config: EvaluateConfig) -> Path:
-    """`<run>/evaluation-<split>/` (for an exported model: beside it; for a preset, whose folder may be
+    """`<run>/evaluation-<split>/`, or `<run>/evaluation-<data folder>-<split>/` for data other than the run
+    trained on (for an exported model: beside it; for a preset, whose folder may be
     inside the installed package: `evaluation-<preset>-<split>/` here; `-tta` added with --tta flip), so
     the reports of several splits sit side by side."""
     model = Path(config.model)
@@ -47,6 +48,12 @@ def default_out(config: EvaluateConfig) -> Path:
     if is_preset(config.model):
         return Path(f"evaluation-{preset_path(config.model).name}-{suffix}")
     home = model if (model / "config.yaml").is_file() else model.parent
+    trained_on = (yaml.safe_load((home / "config.yaml").read_text()) or {}).get("data") \
+        if (home / "config.yaml").is_file() else None
+    if trained_on and Path(trained_on).resolve() != Path(config.data).resolve():
+        # other data than the run trained on: its own folder, so that one dataset's report never replaces
+        # another's (the run's own data keeps evaluation-<split>/)
+        return home / f"evaluation-{Path(config.data).resolve().name}-{suffix}"
     return home / f"evaluation-{suffix}"
 
 

@@ -33,12 +33,13 @@ import keras
 import numpy as np
 
 from affect_keras.atomic import write_text
+from affect_keras.data.fingerprint import split_fingerprint
 from affect_keras.data.loader import FaceBatches
 from affect_keras.models.augment import augmentation
 from affect_keras.models.build import backbone_of, core_of
 
 POOL_LAYER = "head_pool"
-FORMAT = 2  # 2: keys hold the architecture
+FORMAT = 3  # 2: keys hold the architecture; 3: the data's pixels, not only its manifest
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class CacheKey:
     stem: str
     image_size: int
     pooling: str
-    manifest_digest: str
+    data_digest: str  # the split's manifest and how its pixels were made (data.fingerprint)
     augment: str
     views: int
     seed: int
@@ -83,10 +84,6 @@ def weights_digest(net: keras.Model) -> str:
         digest.update(weight.path.encode())
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
     return digest.hexdigest()[:20]
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:20]
 
 
 def extract_features(extractor: keras.Model, data: FaceBatches, block: keras.Layer | None, *,
@@ -182,7 +179,7 @@ def cache_keys(model: keras.Model, backbone: str, stem: str, pooling: str, seed:
     digest, architecture = weights_digest(net), architecture_digest(net)
     return {name: CacheKey(backbone=backbone, architecture_digest=architecture, weights_digest=digest, stem=stem,
                            image_size=data.image_size,
-                           pooling=pooling, manifest_digest=file_digest(data.root / f"{data.split}.csv"),
+                           pooling=pooling, data_digest=split_fingerprint(data.root, data.split),
                            augment=augment, views=views, seed=seed)
             for name, (data, augment, views) in splits.items()}
 

@@ -3,6 +3,7 @@
 A run directory `models/<run>/` receives::
 
     config.yaml             the resolved settings (re-run with train.py --config models/<run>/config.yaml)
+    data_fingerprint.json   the data it started on: continuing on data prepared again is refused
     history.csv, curves.png loss and accuracy per epoch, train vs val (one row per epoch, also after a
                             resume)
     best.keras, last.keras  checkpoints (best by --monitor)
@@ -22,6 +23,8 @@ import keras
 import numpy as np
 import yaml
 
+from affect_keras.atomic import lock_folder
+from affect_keras.data.fingerprint import data_fingerprint
 from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary, serve
 from affect_keras.models.build import backbone_padding, build_model, save_backbone, unfreeze
 from affect_keras.models.heads import HeadConfig
@@ -39,6 +42,7 @@ from affect_keras.training.plots import plot_curves
 # A head step on cached features takes a fraction of a millisecond, so keras's per-step dispatch would
 # dominate; running this many steps per call measured 1.5-1.8x more images/s (python -m affect_keras.bench)
 HEAD_STEPS_PER_EXECUTION = 32
+DATA_FINGERPRINT = "data_fingerprint.json"  # the data a run started on (data.fingerprint), per split
 
 
 def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
@@ -114,7 +118,16 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     if differs:
         raise ValueError(f"--run-dir {run} holds a run with other settings ({', '.join(differs)}); choose "
                          f"another --run-dir, or continue that run with --config {run / 'config.yaml'}")
+    lock_folder(run, "--run-dir")  # two train.py on one run directory would corrupt its checkpoints
+    fingerprint = data_fingerprint(Path(config.data))
+    recorded = run / DATA_FINGERPRINT
+    if saved is not None and recorded.is_file() and json.loads(recorded.read_text()) != fingerprint:
+        changed = sorted(k for k in fingerprint if json.loads(recorded.read_text()).get(k) != fingerprint[k])
+        raise ValueError(f"--data {config.data} changed since {run} started (its {', '.join(changed)} split: "
+                         f"prepared again?), so the epochs it finished trained on other data; start a new run "
+                         f"with another --run-dir, or put the data back as it was")
     run.mkdir(parents=True, exist_ok=True)
+    recorded.write_text(json.dumps(fingerprint))
     (run / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     (run / CLASS_NAMES).write_text(json.dumps(summary["class_names"]))
     return run, summary
