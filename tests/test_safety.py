@@ -271,3 +271,18 @@ def test_reports_on_two_datasets_are_kept_apart(tiny_run, small_sample, capsys):
     assert str(tiny_run / "data") in own and str(small_sample) in other
     card = (run / "README.md").read_text()
     assert f"Data `{tiny_run / 'data'}`" in card and f"Data `{small_sample}`" in card
+
+
+@pytest.mark.parametrize("tf_config, says", [
+    ('{"cluster": {"worker": ["localhost:1", "localhost:2"]} "task": {"type": "worker", "index": 0}}',
+     "TF_CONFIG is not valid JSON"),
+    ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}', "TF_CONFIG must hold"),
+    ("", "needs TF_CONFIG")])
+def test_a_malformed_tf_config_is_named(small_sample, tmp_path, capsys, monkeypatch, tf_config, says):
+    """Issue 24, case 17: main said "Expecting ',' delimiter: line 1 column 42" without naming TF_CONFIG."""
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    with pytest.raises(SystemExit) as stop:
+        train_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
+                    "--epochs", "1", "--distribute", "multiworker", "--run-dir", str(tmp_path / "run")])
+    message = one_line_error(capsys)
+    assert stop.value.code != 0 and says in message

@@ -48,9 +48,32 @@ def _mirrored(batch_size: int):
     return _scope(tf.distribute.MirroredStrategy(devices), batch_size)
 
 
+def check_tf_config(text: str | None) -> dict:
+    """The cluster in TF_CONFIG, checked before TensorFlow reads it (its own parse error names no variable)."""
+    import json
+
+    if not text:
+        raise ValueError("--distribute multiworker needs TF_CONFIG: a JSON cluster description in the "
+                         "environment of every worker (see the README's several-machines section)")
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--distribute multiworker: TF_CONFIG is not valid JSON ({error})") from None
+    cluster, task = (config.get("cluster"), config.get("task")) if isinstance(config, dict) else (None, None)
+    if not isinstance(cluster, dict) or not cluster.get("worker") or not isinstance(task, dict) \
+            or task.get("type") not in cluster or not isinstance(task.get("index"), int) \
+            or not 0 <= task["index"] < len(cluster[task["type"]]):
+        raise ValueError("--distribute multiworker: TF_CONFIG must hold {\"cluster\": {\"worker\": [\"host:port\", "
+                         "...]}, \"task\": {\"type\": \"worker\", \"index\": N}} with N one of the workers")
+    return config
+
+
 def _multiworker(batch_size: int):
+    import os
+
     import tensorflow as tf
 
+    check_tf_config(os.environ.get("TF_CONFIG"))
     strategy = tf.distribute.MultiWorkerMirroredStrategy()  # the cluster from TF_CONFIG
     _fit_under_multiworker()
     return _scope(strategy, batch_size)
