@@ -3,8 +3,6 @@ save, load and refuse tampering, the shipped FER+ preset in predict / evaluate /
 
 import json
 import os
-import subprocess
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
