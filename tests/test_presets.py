@@ -145,3 +145,18 @@ def test_the_shipped_preset_reproduces_its_fer_validation_scores(tmp_path):
     assert report["images"] == recorded["images"] == 3191
     assert abs(report["accuracy"] - recorded["accuracy"]) < 1e-3 and report["accuracy"] >= 0.86
     assert abs(report["macro_f1"] - recorded["macro_f1"]) < 1e-3 and report["macro_f1"] >= 0.75
+
+
+def test_export_takes_a_preset_by_name_into_its_own_folder(tmp_path, monkeypatch):
+    """export.py NAME: the preset's model as .keras, with its class names, in export-<preset>/ here; the
+    exported file loads with keras alone and gives the preset's probabilities."""
+    from affect_keras.cli.export import main as export_main
+    monkeypatch.chdir(tmp_path)
+    assert export_main([DEFAULT_PRESET, "--format", "keras"]) == 0
+    folder = tmp_path / f"export-{DEFAULT_PRESET}"
+    meta = load_metadata(DEFAULT_PRESET)
+    assert json.loads((folder / "class_names.json").read_text()) == meta["class_names"]
+    faces = np.random.default_rng(0).integers(0, 256, size=(3, 48, 48, 3), dtype=np.uint8)
+    model, _ = from_preset(DEFAULT_PRESET)
+    got = loads_with_keras_alone(folder / "model.keras", faces, tmp_path)
+    np.testing.assert_allclose(got["expression"], model.predict(faces, verbose=0), atol=1e-5)

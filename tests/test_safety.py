@@ -270,7 +270,7 @@ def test_reports_on_two_datasets_are_kept_apart(tiny_run, small_sample, capsys):
     other = (run / f"evaluation-{small_sample.name}-test" / "report.json").read_text()
     assert str(tiny_run / "data") in own and str(small_sample) in other
     card = (run / "README.md").read_text()
-    assert f"Data `{tiny_run / 'data'}`" in card and f"Data `{small_sample}`" in card
+    assert f"Split `test` of `{tiny_run / 'data'}`" in card and f"Split `test` of `{small_sample}`" in card
 
 
 @pytest.mark.parametrize("tf_config, says", [

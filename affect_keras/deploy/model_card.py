@@ -69,7 +69,7 @@ def write_model_card(run: Path) -> Path:
     for path in reports:
         report = json.loads(path.read_text())
         tta = ", each face averaged with its mirror image" if report.get("tta") == "flip" else ""
-        lines += [f"Data `{report.get('data', '?')}`, split `{report['split']}`, {report['images']} images{tta}:", ""]
+        lines += [f"Split `{report['split']}` of `{report.get('data', '?')}`, {report['images']} images{tta}:", ""]
         if "skew_normalized" in report:
             skew = report["skew_normalized"]
             lines += ["| metric | as is | class-balanced |", "| --- | --- | --- |"]
