@@ -160,3 +160,22 @@ def test_export_takes_a_preset_by_name_into_its_own_folder(tmp_path, monkeypatch
     model, _ = from_preset(DEFAULT_PRESET)
     got = loads_with_keras_alone(folder / "model.keras", faces, tmp_path)
     np.testing.assert_allclose(got["expression"], model.predict(faces, verbose=0), atol=1e-5)
+
+
+def test_a_run_checkpoint_and_its_export_describe_themselves(tiny_run, tmp_path):
+    """The model carries its description in its config: keras's loader alone gives the class names, input
+    size, backbone, stem, padding and task, and an exported .keras file needs no class_names.json."""
+    import keras
+
+    from affect_keras.deploy.export import export
+    from affect_keras.deploy.predictor import load_predictor
+    from affect_keras.models.preprocessing import description_of
+    _, names = load_run(tiny_run / "run")
+    described = description_of(keras.saving.load_model(tiny_run / "run" / "best.keras", safe_mode=True))
+    assert described["class_names"] == names and described["image_size"] == 32
+    assert (described["backbone"], described["stem"], described["padding"], described["task"]) == \
+        ("resnet18", "small", "torch", "expression")
+    assert described["label_scheme"] == "affectnet8" and described["heads"] == ["expression"]
+    paths = export(tiny_run / "run", ["keras"], tmp_path / "export")
+    (tmp_path / "export" / "class_names.json").unlink()
+    assert load_predictor(paths["keras"]).class_names == names

@@ -9,6 +9,7 @@ import keras
 
 from affect_keras.models.build import core_of
 from affect_keras.models.migrate import CLASS_NAMES, run_info
+from affect_keras.models.preprocessing import description_of
 from affect_keras.models.presets import from_preset, is_preset
 from affect_keras.models.tasks import EXPRESSION
 
@@ -53,7 +54,8 @@ def load_run(run: Path | str) -> tuple[keras.Model, list[str]]:
     # compile=False: inference needs neither the loss nor the optimiser (a cached run's checkpoint holds
     # the full model's unused one, which keras would warn about)
     model = inference_model(keras.saving.load_model(run_checkpoint(run), compile=False))
-    names = class_names_of(run)
+    described = description_of(model)  # the model's own description; runs before it: their files
+    names = described["class_names"] if described else class_names_of(run)
     output = model.output.get(EXPRESSION) if isinstance(model.output, dict) else model.output
     shape = None if output is None else output.shape
     if shape is not None and shape[-1] != len(names):

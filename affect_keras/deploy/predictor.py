@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from affect_keras.deploy.inference import CLASS_NAMES, load_run
+from affect_keras.models.preprocessing import description_of
 from affect_keras.models.presets import is_preset
 from affect_keras.models.tasks import EXPRESSION
 
@@ -47,8 +48,9 @@ def load_predictor(path: Path) -> Predictor:
     path = Path(path)
     if path.suffix == ".keras" and path.is_file():
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
-        return Predictor(lambda x: named_outputs(model.predict(x, verbose=0)), _sidecar_names(path.parent),
-                         model.input_shape[1])
+        described = description_of(model)  # an export of a run made before the model described itself:
+        names = described["class_names"] if described else _sidecar_names(path.parent)  # class_names.json
+        return Predictor(lambda x: named_outputs(model.predict(x, verbose=0)), names, model.input_shape[1])
     if (path / "saved_model.pb").is_file():
         import tensorflow as tf
         loaded = tf.saved_model.load(str(path))

@@ -39,6 +39,7 @@ def save_preset(run: Path, out: Path, dtype: str = "float16", data_terms: str = 
     from affect_keras.deploy.inference import load_run
     from affect_keras.models.backbones import get_backbone
     from affect_keras.models.migrate import run_info
+    from affect_keras.models.preprocessing import description_of
     from affect_keras.models.tasks import get_task
 
     if dtype not in DTYPES:
@@ -59,7 +60,7 @@ def save_preset(run: Path, out: Path, dtype: str = "float16", data_terms: str = 
         "task": task_name,
         "heads": list(task.heads),
         "class_names": names,
-        "label_scheme": summary.get("labels", ""),
+        "label_scheme": (description_of(model) or {}).get("label_scheme") or summary.get("labels", ""),
         "image_size": int(model.input_shape[1]),
         "input": "uint8 RGB faces, (n, size, size, 3); preprocessing is inside the model",
         "backbone": config["backbone"],

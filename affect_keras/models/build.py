@@ -25,7 +25,7 @@ from affect_keras.models.backbones import build_backbone, get_backbone
 import affect_keras.models.hierarchical  # noqa: F401  registers the layer hierarchical models are saved with
 from affect_keras.models.heads import HeadConfig, task_heads
 from affect_keras.models.migrate import BACKBONE_INFO, run_info
-from affect_keras.models.preprocessing import BackbonePreprocessing, ToImage
+from affect_keras.models.preprocessing import DESCRIPTION, BackbonePreprocessing, Description, ToImage
 from affect_keras.models.tasks import get_task
 
 BACKBONE_LAYER = "backbone"
@@ -35,7 +35,7 @@ CORE = "core"
 def build_model(backbone: str, num_classes: int, image_size: int, weights: str | None = "imagenet",
                 augment: str = "light", head_config: HeadConfig = HeadConfig(), seed: int | None = None,
                 stem: str | None = None, checkpoint: str | None = None, layout: str = "core",
-                task: str = "expression", class_names=None) -> keras.Model:
+                task: str = "expression", class_names=None, description: dict | None = None) -> keras.Model:
     """The training model of a task over `num_classes` expressions (its inference model: `core_of`).
 
     Args:
@@ -53,6 +53,8 @@ def build_model(backbone: str, num_classes: int, image_size: int, weights: str |
         task: a name from `affect_keras.models.tasks.TASKS`: which named heads the model has.
         class_names: the classes in output order; heads that group them need them (the hierarchical
             task's polarity head).
+        description: what the model is, for its consumers (`preprocessing.Description`): carried in its
+            config by an identity layer on its first output.
     """
     spec = get_backbone(backbone)
     shape = (image_size, image_size, 3)
@@ -79,7 +81,13 @@ def build_model(backbone: str, num_classes: int, image_size: int, weights: str |
     def inference(x):  # float 0-255 images -> probabilities
         x = BackbonePreprocessing(spec.preprocessing, name="preprocessing")(x)
         x = net(x, training=False) if pretrained else net(x)
-        return task_heads(x, num_classes, head_config, get_task(task).heads, class_names)
+        outputs = task_heads(x, num_classes, head_config, get_task(task).heads, class_names)
+        if description is None:
+            return outputs
+        if isinstance(outputs, dict):
+            first = next(iter(outputs))
+            return {**outputs, first: Description(description, name=DESCRIPTION)(outputs[first])}
+        return Description(description, name=DESCRIPTION)(outputs)
 
     inputs = keras.Input(shape, dtype="uint8", name="image")
     if layout == "chain":

@@ -76,3 +76,42 @@ class ToImage(keras.layers.Layer):
 
     def compute_output_spec(self, images):
         return keras.KerasTensor(images.shape, dtype="uint8")
+
+
+DESCRIPTION = "description"  # the layer's name in the inference model
+
+
+@keras.saving.register_keras_serializable(package="affect_keras")
+class Description(keras.layers.Layer):
+    """The identity on the model's first output, whose config carries what a consumer of the model needs:
+    class names and label scheme, input size, backbone, stem, padding, preprocessing, task and heads. It
+    travels in every checkpoint and exported .keras file, so a model loaded with
+    `keras.saving.load_model` describes itself (`description_of`).
+
+    Args:
+        info: a JSON-able dict.
+    """
+
+    def __init__(self, info: dict, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # an identity: no cast to a mixed-precision compute dtype
+        super().__init__(**kwargs)
+        self.info = dict(info)
+
+    def call(self, x):
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "info": self.info}
+
+
+def description_of(model) -> dict | None:
+    """The Description layer's info, searched in the model and the core inside it; None for models built
+    before it existed."""
+    for layer in [model, *(sub for sub in model.layers if isinstance(sub, keras.Model))]:
+        for inner in getattr(layer, "layers", []):
+            if isinstance(inner, Description):
+                return dict(inner.info)
+    return None

@@ -26,6 +26,7 @@ import yaml
 from affect_keras.atomic import lock_folder
 from affect_keras.data.fingerprint import data_fingerprint
 from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary, serve
+from affect_keras.models.backbones import get_backbone
 from affect_keras.models.build import backbone_padding, build_model, save_backbone, unfreeze
 from affect_keras.models.heads import HeadConfig
 from affect_keras.models.tasks import EXPRESSION, HEADS, get_task
@@ -166,7 +167,17 @@ def _model(config: TrainConfig, names: list[str]) -> keras.Model:
                        head_config=HeadConfig(config.pooling, tuple(config.dense), config.dropout,
                                               config.head_batch_norm, config.l2), seed=config.seed,
                        stem=config.stem, checkpoint=config.imagenet_checkpoint or None, layout=config.layout,
-                       task=config.task, class_names=names)
+                       task=config.task, class_names=names, description=describe(config, names))
+
+
+def describe(config: TrainConfig, names: list[str]) -> dict:
+    """What the trained model is, carried inside it (`models.preprocessing.Description`)."""
+    summary = read_summary(Path(config.data))
+    return {"class_names": list(names), "label_scheme": summary.get("labels", ""), "image_size": config.size,
+            "backbone": config.backbone, "stem": config.stem, "preprocessing": get_backbone(config.backbone).preprocessing,
+            "padding": backbone_padding(None if config.weights == "none" else config.weights),
+            "task": config.task, "heads": list(get_task(config.task).heads), "weights": config.weights,
+            "data": str(config.data)}
 
 
 def _fit_phase(model, train_input, val_input, faces: FaceBatches, first: int, last: int, phase: str,
