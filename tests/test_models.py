@@ -191,7 +191,7 @@ JAX_COMPILES = """
 import keras, numpy as np
 from affect_keras.models.build import build_model
 from affect_keras.models.heads import HeadConfig
-for preset in ("basic", "light", "strong"):
+for preset in ("strong",):  # light's geometric layers and RandAugment's; light holds basic's
     model = build_model("resnet18", 4, 32, weights=None, augment=preset, head_config=HeadConfig(dense=()),
                         stem="small", seed=0)
     model.compile("adam", "categorical_crossentropy", jit_compile="auto")
@@ -203,14 +203,15 @@ for preset in ("basic", "light", "strong"):
 def test_augmented_models_compile_under_jax():
     """keras's geometric augmentation layers say supports_jit = False (for TensorFlow's XLA), and keras then
     leaves the whole model uncompiled. Under JAX that meant every step ran op by op (the FER+ recipe at
-    5-7 s a step, on a GPU too): under JAX every preset's model is compiled and trains."""
+    5-7 s a step, on a GPU too): under JAX the strong preset's model (every geometric layer, RandAugment) is
+    compiled and trains."""
     pytest.importorskip("jax")
     import subprocess
     import sys
     done = subprocess.run([sys.executable, "-c", JAX_COMPILES], capture_output=True, text=True,
                           env={**os.environ, "KERAS_BACKEND": "jax"})
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["basic", "True", "light", "True", "strong", "True"]
+    assert done.stdout.split() == ["strong", "True"]
 
 
 def test_run_info_reads_every_age_of_run_directory(tmp_path):
