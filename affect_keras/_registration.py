@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.abc
-import importlib.machinery
 import sys
 
 # the modules whose classes saved models, checkpoints and presets name (all under package "affect_keras")
@@ -35,8 +34,9 @@ class _AfterKeras(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name != "keras":
             return None
-        sys.meta_path.remove(self)  # one shot; the real finders find the real module
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        sys.meta_path.remove(self)  # one shot; the other finders find the real module, as import would
+        spec = next((found for finder in list(sys.meta_path) if hasattr(finder, "find_spec")
+                     for found in [finder.find_spec(name, path, target)] if found is not None), None)
         if spec is None or spec.loader is None:
             return spec
         exec_module = spec.loader.exec_module

@@ -12,6 +12,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 JPEG_QUALITY = 95
+EXIF_ORIENTATION = 0x0112
 
 
 class ImageError(Exception):
@@ -47,7 +48,7 @@ def _decode(path: Path, upright: bool) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()
-            if upright:
+            if upright and image.getexif().get(EXIF_ORIENTATION, 1) != 1:  # (a copy only when turned)
                 image = ImageOps.exif_transpose(image)
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 rgba = image.convert("RGBA")

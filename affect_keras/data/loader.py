@@ -262,7 +262,7 @@ def read_manifest(data_dir: Path, split: str, class_names) -> pd.DataFrame:
 
 def load_image(path: str, size: int) -> np.ndarray:
     """A prepared face as (size, size, 3) uint8; raises ImageError naming what is wrong with the file."""
-    image = load_rgb(Path(path))
+    image = load_rgb(Path(path), upright=False)  # prepare wrote it upright, without EXIF
     if image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.uint8)
