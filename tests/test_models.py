@@ -246,3 +246,7 @@ def test_run_info_reads_every_age_of_run_directory(tmp_path):
     (new / "class_names.json").unlink()
     with pytest.raises(ValueError, match="its data .* is gone"):
         run_info(new)
+    # what a backbone needs does not depend on the data: --weights from that run still resolves
+    from affect_keras.models.build import backbone_padding, saved_backbone
+    assert saved_backbone(new / "backbone.weights.h5")["stem"] == "imagenet"
+    assert backbone_padding(str(new / "backbone.weights.h5")) == "torch"

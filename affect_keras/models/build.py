@@ -124,7 +124,7 @@ def load_backbone_weights(net: keras.Model, path: Path) -> None:
 def saved_backbone(path: Path) -> dict:
     """What is known of the backbone saved at `path` (backbone, stem, padding, image size, the weights it
     started from), as `migrate.run_info` reads its run directory (older runs included)."""
-    info = run_info(Path(path).parent)
+    info = run_info(Path(path).parent, class_names=False)
     return {key: info[key] for key in ("backbone", "stem", "padding", "image_size", "weights") if key in info}
 
 
@@ -132,7 +132,7 @@ def backbone_padding(weights: str | None) -> str:
     """ResNet18/34's padding for `weights`: a saved backbone's own (`migrate.run_info`), else torch's."""
     if weights in (None, "none", "imagenet"):
         return "torch"
-    return run_info(Path(weights).parent)["padding"]
+    return run_info(Path(weights).parent, class_names=False)["padding"]
 
 
 def save_backbone(model: keras.Model, run: Path, info: dict, padding: str = "torch") -> Path:

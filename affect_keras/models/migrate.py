@@ -25,9 +25,10 @@ CLASS_NAMES = "class_names.json"  # the class order train.py writes into the run
 SMALL_STEM_UP_TO = 64  # before backbone.json, ResNets got the small stem at this size or less
 
 
-def run_info(run: Path) -> dict:
+def run_info(run: Path, class_names: bool = True) -> dict:
     """{class_names, task, backbone, stem, padding, image_size, layout, weights} of a run directory; keys
-    that cannot be known (a bare weights file's folder) are left out."""
+    that cannot be known (a bare weights file's folder) are left out. `class_names=False`: only what the
+    backbone needs (an older run's class order comes from its data, which may be gone)."""
     run = Path(run)
     config = (yaml.safe_load((run / "config.yaml").read_text()) or {}) if (run / "config.yaml").is_file() else {}
     info = {key: config[key] for key in ("backbone", "stem", "weights") if config.get(key)}
@@ -48,7 +49,7 @@ def run_info(run: Path) -> dict:
             info.pop("stem", None)
     if size and "image_size" not in info:
         info["image_size"] = size
-    names = _class_names(run, config)
+    names = _class_names(run, config) if class_names else None
     if names is not None:
         info["class_names"] = names
     return info
