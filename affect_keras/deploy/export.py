@@ -26,12 +26,12 @@ def export(run: Path, formats: list[str], out: Path | None = None) -> dict[str, 
 
     from affect_keras.models.presets import is_preset, preset_path
 
-    model, names = load_run(run)
-    model = with_named_outputs(model)
     own = Path(f"export-{preset_path(run).name}") if is_preset(run) else Path(run) / "export"
     out = Path(out) if out else own
     if out.resolve() != own.resolve() and out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
         raise ValueError(f"--out {out} holds files export.py did not write; choose an empty or new folder")
+    model, names = load_run(run)  # after the checks: loading is the slow part
+    model = with_named_outputs(model)
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text(json.dumps({"model": str(run), "formats": list(formats)}))
     (out / CLASS_NAMES).write_text(json.dumps(names))

@@ -108,17 +108,22 @@ def from_preset(name_or_dir: str | Path):
         >>> model, meta = from_preset("ferplus_resnet18_48")
         >>> meta["class_names"][model.predict(faces).argmax(-1)[0]]
     """
+    path = _resolve(name_or_dir)
+    metadata = verify(path)
+    return _build(path), metadata
+
+
+def _build(path: Path):
+    """The model of a verified preset directory."""
     import keras
 
     from affect_keras import _registration
 
     _registration.register_custom_objects()
-    path = _resolve(name_or_dir)
-    metadata = verify(path)
     config = json.loads((path / CONFIG).read_text())
     model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     model.load_weights(path / WEIGHTS)  # float16 values are cast to the variables' float32
-    return model, metadata
+    return model
 
 
 def backbone_weights(name_or_dir: str | Path, folder: Path) -> Path:
@@ -134,7 +139,7 @@ def backbone_weights(name_or_dir: str | Path, folder: Path) -> Path:
     target = Path(folder) / f"{path.name}-{digest}"
     weights = target / "backbone.weights.h5"
     if not weights.is_file():
-        model, _ = from_preset(path)
+        model = _build(path)  # verified above
         target.mkdir(parents=True, exist_ok=True)
         backbone_of(model).save_weights(weights)
         info = {key: metadata[key] for key in ("backbone", "stem", "image_size", "padding")}
