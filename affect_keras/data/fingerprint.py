@@ -9,6 +9,7 @@ written by prepare (no provenance) is fingerprinted by the size and modification
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -26,9 +27,7 @@ def split_fingerprint(root: Path, split: str) -> str:
     digest.update((root / f"{split}.csv").read_bytes())
     config, provenance = root / "prepare_config.yaml", root / "provenance.json"
     if config.is_file() and provenance.is_file():
-        settings = yaml.safe_load(config.read_text()) or {}
-        digest.update(repr(sorted((k, repr(v)) for k, v in settings.items() if k not in NO_PIXEL_SETTINGS)).encode())
-        digest.update(provenance.read_bytes())
+        digest.update(_how_made(*(_version(p) for p in (config, provenance))).encode())
     else:
         for name in pd.read_csv(root / f"{split}.csv", usecols=["file"])["file"]:
             path = Path(name) if os.path.isabs(name) else root / name
@@ -38,6 +37,22 @@ def split_fingerprint(root: Path, split: str) -> str:
             except OSError:
                 digest.update(f"{name}:missing;".encode())
     return digest.hexdigest()[:20]
+
+
+def _version(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path), stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=16)
+def _how_made(config: tuple, provenance: tuple) -> str:
+    """The digest of prepare's record, computed once per version of the two files (a run start takes
+    several splits' fingerprints, and AffectNet's provenance.json is tens of MB)."""
+    settings = yaml.safe_load(Path(config[0]).read_text()) or {}
+    digest = hashlib.sha256(repr(sorted((k, repr(v)) for k, v in settings.items()
+                                        if k not in NO_PIXEL_SETTINGS)).encode())
+    digest.update(Path(provenance[0]).read_bytes())
+    return digest.hexdigest()
 
 
 def data_fingerprint(root: Path, splits=("train", "val")) -> dict[str, str]:

@@ -122,8 +122,9 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     lock_folder(run, "--run-dir")  # two train.py on one run directory would corrupt its checkpoints
     fingerprint = data_fingerprint(Path(config.data))
     recorded = run / DATA_FINGERPRINT
-    if saved is not None and recorded.is_file() and json.loads(recorded.read_text()) != fingerprint:
-        changed = sorted(k for k in fingerprint if json.loads(recorded.read_text()).get(k) != fingerprint[k])
+    before = json.loads(recorded.read_text()) if saved is not None and recorded.is_file() else fingerprint
+    if before != fingerprint:
+        changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])
         raise ValueError(f"--data {config.data} changed since {run} started (its {', '.join(changed)} split: "
                          f"prepared again?), so the epochs it finished trained on other data; start a new run "
                          f"with another --run-dir, or put the data back as it was")
