@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from affect_keras.cli.common import ArgumentParser
+from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS, Framing
 from affect_keras.data.images import ImageError, load_rgb
 from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
 from affect_keras.models.tasks import EXPRESSION, VA
@@ -42,8 +45,21 @@ def build_parser() -> ArgumentParser:
                             "ResNet18 trained on FER+)")
     model.add_argument("--top-k", type=int, default=3, help="expressions printed per face")
     faces = parser.add_argument_group("faces")
+    faces.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
+                       help="blazeface: MediaPipe's BlazeFace, short range, with landmarks (default); "
+                            "blazeface-full: its full-range model, for small faces far away; haar: OpenCV's "
+                            "frontal-face cascade, no landmarks")
     faces.add_argument("--no-detect", action="store_true", help="the images are already face crops")
-    faces.add_argument("--margin", type=float, default=0.0, help="widen each face box (as prepare's --margin)")
+    faces.add_argument("--crop", choices=list(CROPS), default=None,
+                       help="framing: tight (a square on the face, as FER+) or box (the detector's box plus "
+                            "--margin, as AffectNet's boxes); default: what the model records, else "
+                            f"{DEFAULT_FRAMING.crop}")
+    faces.add_argument("--margin", type=float, default=None,
+                       help="widen the framing by this fraction of the face on each side; default: what the "
+                            f"model records, else {DEFAULT_FRAMING.margin}")
+    faces.add_argument("--align", action=argparse.BooleanOptionalAction, default=True,
+                       help="turn each face so that its eyes are level (BlazeFace's landmarks; Haar's faces "
+                            "never are)")
     faces.add_argument("--min-face", type=int, default=24, help="smallest face side searched, pixels")
     faces.add_argument("--every", type=int, default=5, help="video: analyse every N-th frame")
     output = parser.add_argument_group("output")
@@ -56,12 +72,14 @@ def build_parser() -> ArgumentParser:
 class Analyser:
     """Faces of one RGB frame and their probabilities."""
 
-    def __init__(self, model: Path, detect: bool, margin: float, min_face: int):
-        from affect_keras.deploy.faces import FaceDetector, face_crops
+    def __init__(self, model: Path, detector: str | None = DEFAULT_DETECTOR, crop: str | None = None,
+                 margin: float | None = None, align: bool = True, min_face: int = 24):
+        from affect_keras.data.faces import detector as build_detector
         from affect_keras.deploy.predictor import load_predictor
         self.predictor = load_predictor(model)
-        self.detector = FaceDetector(min_face) if detect else None
-        self.crops, self.margin = face_crops, margin
+        self.detector = build_detector(detector, min_face) if detector else None
+        self.framing = Framing.from_dict(self.predictor.framing or DEFAULT_FRAMING.to_dict(), crop=crop,
+                                         margin=margin, align=None if align else False)
 
     def __call__(self, rgb: np.ndarray) -> list[Face]:
         return self.analyse(rgb)[0]
@@ -69,20 +87,24 @@ class Analyser:
     def analyse(self, rgb: np.ndarray) -> tuple[list[Face], str]:
         """(faces, outcome): the detected faces; with none, an image that is itself about face-sized (most
         datasets' tight crops, which the detector often misses) is analysed whole, and says so."""
-        whole = [(0, 0, rgb.shape[1], rgb.shape[0])]
+        from affect_keras.data.faces import Face as Found, face_crops
+        whole = [Found((0, 0, rgb.shape[1], rgb.shape[0]))]
+        framing = self.framing
         if self.detector is None:
-            boxes, outcome = whole, OUTCOMES["crop"]
+            found, outcome = whole, OUTCOMES["crop"]
         else:
-            boxes = self.detector(rgb)
+            found = self.detector(rgb)
             outcome = OUTCOMES["face"]
-            if not boxes:
-                boxes, outcome = (whole, OUTCOMES["whole"]) if face_sized(rgb) else ([], OUTCOMES["none"])
-        if not boxes:
+            if not found:
+                found, outcome = (whole, OUTCOMES["whole"]) if face_sized(rgb) else ([], OUTCOMES["none"])
+        if not found:
             return [], outcome
-        outputs = self.predictor.outputs(self.crops(rgb, boxes, self.predictor.size, self.margin))
+        if outcome != OUTCOMES["face"]:  # the image is the face: use it as it is
+            framing = Framing("box", 0.0, align=False)
+        outputs = self.predictor.outputs(face_crops(rgb, found, self.predictor.size, framing))
         probabilities, va = outputs.get(EXPRESSION), outputs.get(VA)
-        return [Face(box, None if probabilities is None else probabilities[k], None if va is None else va[k])
-                for k, box in enumerate(boxes)], outcome
+        return [Face(face.box, None if probabilities is None else probabilities[k], None if va is None else va[k])
+                for k, face in enumerate(found)], outcome
 
 
 FACE_SIZED = 320  # an image no larger than this (and about square) with no face found is taken as a face crop
@@ -168,7 +190,8 @@ def main(argv=None) -> int:
         parser.error(f"argument input: {source} does not exist")
     try:
         check([(args.top_k >= 1, "top-k", "must be >= 1"), (args.every >= 1, "every", "must be >= 1"),
-               (args.margin >= 0, "margin", "must be >= 0"), (args.min_face >= 1, "min-face", "must be >= 1")])
+               (args.margin is None or 0 <= args.margin <= 1, "margin", "must be in [0, 1]"),
+               (args.min_face >= 1, "min-face", "must be >= 1")])
     except ValueError as error:
         parser.fail(error)
     try:
@@ -176,7 +199,8 @@ def main(argv=None) -> int:
     except ValueError as error:
         parser.fail(error)
     try:
-        analyser = Analyser(Path(args.model), not args.no_detect, args.margin, args.min_face)
+        analyser = Analyser(Path(args.model), None if args.no_detect else args.detector, args.crop, args.margin,
+                            args.align, args.min_face)
     except (ValueError, RuntimeError) as error:
         parser.exit(1, f"predict.py: error: {error}\n")
     names = analyser.predictor.class_names
@@ -267,6 +291,7 @@ def _video(path: Path, analyser: Analyser, names, args, parser) -> int:
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     writer, faces, rows, frame = None, [], [], 0
+    start = time.perf_counter()
     with tqdm(total=total, desc="frames", unit="frame") as progress:
         while True:
             ok, bgr = capture.read()
@@ -289,7 +314,8 @@ def _video(path: Path, analyser: Analyser, names, args, parser) -> int:
     if frame == 0:
         parser.exit(1, f"predict.py: error: {path} has no frames this can read\n")
     analysed = len(range(0, frame, args.every))
-    print(f"{path}: {frame} frames, {analysed} analysed, {len(rows)} faces found")
+    rate = frame / (time.perf_counter() - start)
+    print(f"{path}: {frame} frames, {analysed} analysed, {len(rows)} faces found, {rate:.1f} frames/s")
     if args.csv:
         write_csv(Path(args.csv), rows)
         print(f"Predictions: {args.csv}")

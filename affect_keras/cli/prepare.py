@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
 from affect_keras.cli.common import ArgumentParser
+from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS
 from affect_keras.data.prepare import SAMPLINGS, SOURCES, PrepareConfig, prepare
+from affect_keras.data.prepare.config import NO_FACE
 from affect_keras.labels import SCHEMES
 
 
@@ -28,6 +31,19 @@ def build_parser() -> ArgumentParser:
     output.add_argument("--size", type=int, default=256, help="side of the square output images, pixels")
     output.add_argument("--margin", type=float, default=0.0,
                         help="widen the face box by this fraction of its size on each side")
+    faces = parser.add_argument_group("faces in photos (--source folders)")
+    faces.add_argument("--detect", action="store_true",
+                       help="find the largest face of each photo, level its eyes and frame it (--crop, "
+                            "--margin) before resizing, as predict.py does")
+    faces.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
+                       help="blazeface: MediaPipe's BlazeFace, short range, with landmarks; blazeface-full: "
+                            "for small faces far away; haar: OpenCV's cascade, no landmarks (no alignment)")
+    faces.add_argument("--crop", choices=list(CROPS), default=DEFAULT_FRAMING.crop,
+                       help="tight: a square on the face (as FER+); box: the detector's box plus --margin")
+    faces.add_argument("--align", action=argparse.BooleanOptionalAction, default=DEFAULT_FRAMING.align,
+                       help="turn each face so that its eyes are level (BlazeFace's landmarks)")
+    faces.add_argument("--no-face", choices=NO_FACE, default="skip",
+                       help="a photo without a face: skip it (counted in skipped.csv), or keep it whole")
     labels = parser.add_argument_group("labels and splits")
     labels.add_argument("--labels", choices=list(SCHEMES), default="affectnet8",
                         help="; ".join(f"{s.name}: {s.description}" for s in SCHEMES.values()))
@@ -79,7 +95,8 @@ def main(argv=None) -> int:
             test_fraction=args.test_fraction, seed=args.seed, balance_eval=args.balance_eval,
             train_sampling=args.train_sampling, sampling_target=args.sampling_target,
             class_map=parse_class_map(args.class_map), count=args.count, workers=args.workers,
-            group_pattern=args.group_pattern, folds=args.folds, fold=args.fold)
+            group_pattern=args.group_pattern, folds=args.folds, fold=args.fold, detect=args.detect,
+            detector=args.detector, crop=args.crop, align=args.align, no_face=args.no_face)
         config.validate()
     except ValueError as error:
         parser.fail(error)

@@ -12,7 +12,7 @@ import numpy as np
 
 from affect_keras.deploy.inference import CLASS_NAMES, load_run
 from affect_keras.models.preprocessing import description_of
-from affect_keras.models.presets import is_preset
+from affect_keras.models.presets import is_preset, load_metadata
 from affect_keras.models.tasks import EXPRESSION
 
 Outputs = dict[str, np.ndarray]
@@ -23,6 +23,7 @@ class Predictor:
     outputs: Callable[[np.ndarray], Outputs]  # (n, size, size, 3) uint8 -> {head: (n, ...)}
     class_names: list[str]
     size: int
+    framing: dict | None = None  # how the model's training faces were cropped, where it records that
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """(n, classes) expression probabilities."""
@@ -44,13 +45,14 @@ def load_predictor(path: Path) -> Predictor:
     or an exported SavedModel directory."""
     if is_preset(path) or (Path(path) / "config.yaml").is_file():
         model, names = load_run(path)
-        return Predictor(lambda x: named_outputs(model.predict(x, verbose=0)), names, model.input_shape[1])
+        framing = load_metadata(path).get("framing") if is_preset(path) else _framing_of(model)
+        return Predictor(_forward(model), names, model.input_shape[1], framing)
     path = Path(path)
     if path.suffix == ".keras" and path.is_file():
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
         described = description_of(model)  # an export of a run made before the model described itself:
         names = described["class_names"] if described else _sidecar_names(path.parent)  # class_names.json
-        return Predictor(lambda x: named_outputs(model.predict(x, verbose=0)), names, model.input_shape[1])
+        return Predictor(_forward(model), names, model.input_shape[1], _framing_of(model))
     if (path / "saved_model.pb").is_file():
         import tensorflow as tf
         loaded = tf.saved_model.load(str(path))
@@ -60,6 +62,21 @@ def load_predictor(path: Path) -> Predictor:
             lambda t: t.numpy(), loaded.serve(tf.constant(x)))), names, size)
     raise ValueError(f"--model {path}: expected a run directory, a preset, an exported .keras file or a SavedModel "
                      f"folder")
+
+
+def _forward(model: keras.Model) -> Callable[[np.ndarray], Outputs]:
+    """The model's outputs of a batch of faces: the few faces of a photo or a video frame in one compiled
+    step (`predict_on_batch`: 11 ms for the shipped ResNet18 on this 2-core CPU, where `predict` sets up a
+    loop each call, 45 ms, and an eager call takes 38 ms), more faces in `predict`'s batches."""
+    def outputs(images: np.ndarray) -> Outputs:
+        return named_outputs(model.predict_on_batch(images) if len(images) <= 32
+                             else model.predict(images, verbose=0))
+    return outputs
+
+
+def _framing_of(model: keras.Model) -> dict | None:
+    described = description_of(model) or {}
+    return described.get("framing")
 
 
 def mirror_averaged(outputs: Callable[[np.ndarray], Outputs]) -> Callable[[np.ndarray], Outputs]:

@@ -27,8 +27,9 @@ def save_preset(run: Path, out: Path, dtype: str = "float16", data_terms: str = 
         data_terms: the licence or terms of the training data, for the model card and metadata.
         command: the exact training command (default: `train.py --config <run>/config.yaml`).
         commit: the project commit the run trained on (default: this checkout's HEAD, if any).
-        framing: how faces were cropped for training, e.g. {"crop": "tight"} (FER+) or
-            {"crop": "box", "margin": 0.1} (AffectNet's box); predict uses it by default.
+        framing: how predict.py should cut faces for this model (a `data.faces.Framing` as a dict, e.g.
+            {"crop": "tight", "margin": 0.0, "align": False}); default: what the model records of its
+            training data (`data.prepare.config.framing_of`), else the toolkit's default framing.
         notes: free text for the model card (how it was trained, on what machine).
 
     Returns `out`. Its metrics are the run's evaluation reports (`evaluate.py RUN --data D --split S`).
@@ -36,6 +37,7 @@ def save_preset(run: Path, out: Path, dtype: str = "float16", data_terms: str = 
     Example:
         >>> save_preset(Path("models/fer_r18_48"), Path("presets/my_fer"), data_terms="FER+ labels: MIT")
     """
+    from affect_keras.data.faces import DEFAULT_FRAMING
     from affect_keras.deploy.inference import load_run
     from affect_keras.models.backbones import get_backbone
     from affect_keras.models.migrate import run_info
@@ -67,7 +69,7 @@ def save_preset(run: Path, out: Path, dtype: str = "float16", data_terms: str = 
         "preprocessing": get_backbone(config["backbone"]).preprocessing,
         "stem": backbone.get("stem"),
         "padding": backbone["padding"],
-        "framing": framing or {"crop": "tight"},
+        "framing": framing or (description_of(model) or {}).get("framing") or DEFAULT_FRAMING.to_dict(),
         "weights_dtype": dtype,
         "training": {"data": str(data), "data_terms": data_terms, "counts": summary.get("counts", {}),
                      "command": command or f"python train.py --config {run / 'config.yaml'}",

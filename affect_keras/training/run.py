@@ -26,6 +26,7 @@ import yaml
 from affect_keras.atomic import lock_folder
 from affect_keras.data.fingerprint import data_fingerprint
 from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary, serve
+from affect_keras.data.prepare.config import framing_of
 from affect_keras.models.backbones import get_backbone
 from affect_keras.models.build import backbone_padding, build_model, save_backbone, unfreeze
 from affect_keras.models.heads import HeadConfig
@@ -178,7 +179,7 @@ def describe(config: TrainConfig, names: list[str]) -> dict:
             "backbone": config.backbone, "stem": config.stem, "preprocessing": get_backbone(config.backbone).preprocessing,
             "padding": backbone_padding(None if config.weights == "none" else config.weights),
             "task": config.task, "heads": list(get_task(config.task).heads), "weights": config.weights,
-            "data": str(config.data)}
+            "data": str(config.data), "framing": framing_of(Path(config.data))}
 
 
 def _fit_phase(model, train_input, val_input, faces: FaceBatches, first: int, last: int, phase: str,

@@ -7,11 +7,13 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS
 from affect_keras.data.sources import SOURCES
 from affect_keras.labels import get_scheme
 from affect_keras.options import check
 
 SAMPLINGS = ("none", "down", "up")
+NO_FACE = ("skip", "whole")  # --detect and a photo without a face: a counted skip, or the whole photo
 CONFIG_FILE = "prepare_config.yaml"
 
 
@@ -40,6 +42,11 @@ class PrepareConfig:
     fold: int = 0
     count: int = 1000
     workers: int = 0
+    detect: bool = False
+    detector: str = DEFAULT_DETECTOR
+    crop: str = DEFAULT_FRAMING.crop
+    align: bool = DEFAULT_FRAMING.align
+    no_face: str = "skip"
 
     def validate(self) -> None:
         """ValueError naming the option, for every value out of its range."""
@@ -59,6 +66,11 @@ class PrepareConfig:
             (self.folds == 0 or 0 <= self.fold < self.folds, "fold", f"must be in 0..{self.folds - 1}"),
             (compiles(self.group_pattern), "group-pattern", "is not a valid regular expression"),
             (self.root is not None or self.source == "sample", "root", f"is required for --source {self.source}"),
+            (not self.detect or self.source == "folders", "detect",
+             "is for --source folders (the other sources give each face's box)"),
+            (self.detector in DETECTORS, "detector", f"must be one of {', '.join(DETECTORS)}"),
+            (self.crop in CROPS, "crop", f"must be one of {', '.join(CROPS)}"),
+            (self.no_face in NO_FACE, "no-face", f"must be one of {', '.join(NO_FACE)}"),
         ]
         check(checks)
         get_scheme(self.labels)
@@ -81,9 +93,17 @@ class PrepareConfig:
 def same_images(old: dict, new: dict) -> bool:
     """Whether finished images of an earlier run can be reused: everything that shapes pixels, names
     or selection must match (the worker count does not)."""
-    old, new = dict(old or {}), dict(new)
+    old, new = {**ADDED_LATER, **dict(old or {})}, dict(new)  # a record older than a setting had its default
     old.pop("workers", None), new.pop("workers", None)
+    if not new.get("detect"):  # the face-finding settings shape nothing without --detect
+        for key in DETECTION:
+            old.pop(key, None), new.pop(key, None)
     return old == new
+
+
+DETECTION = ("detector", "crop", "align", "no_face")
+# settings added after the first release, with the value that reproduces what was prepared before them
+ADDED_LATER = {"detect": False, **{key: getattr(PrepareConfig, key) for key in DETECTION}}
 
 
 def compiles(pattern: str) -> bool:
@@ -93,3 +113,21 @@ def compiles(pattern: str) -> bool:
     except re.error:
         return False
 
+
+
+def framing_of(data_dir: Path) -> dict | None:
+    """How the faces of a prepared dataset were cut (a `data.faces.Framing` as a dict), for predict.py to
+    cut a photo's faces the same way; None where the record does not say (whole photos of a folder tree)."""
+    import yaml
+    path = Path(data_dir) / CONFIG_FILE
+    if not path.is_file():
+        return None
+    record = {**ADDED_LATER, **(yaml.safe_load(path.read_text()) or {})}
+    margin = float(record.get("margin", 0.0))
+    if record["detect"]:
+        return {"crop": record["crop"], "margin": margin, "align": bool(record["align"])}
+    if record.get("source") in ("affectnet", "sample"):  # a dataset's own face boxes, widened, not levelled
+        return {"crop": "box", "margin": margin, "align": False}
+    if record.get("source") == "ferplus":  # FER2013's 48 px faces, not levelled: BlazeFace's box cut as it is
+        return {"crop": "box", "margin": 0.0, "align": False}  # suits them best (the README's measurement)
+    return None

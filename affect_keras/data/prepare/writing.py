@@ -12,6 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from affect_keras.atomic import write_text
+from affect_keras.data.faces import Framing, prepare_detected
 from affect_keras.data.images import ImageError, prepare_image
 from affect_keras.data.prepare.config import PrepareConfig
 from affect_keras.data.records import Record, Skipped
@@ -60,9 +61,12 @@ def _ignore_interrupt() -> None:
 
 
 def _work(task):
-    index, source, destination, box, margin, size = task
+    index, source, destination, box, margin, size, finding = task
     try:
-        prepare_image(source, destination, box, margin, size)
+        if finding is None:
+            prepare_image(source, destination, box, margin, size)
+        else:
+            prepare_detected(source, destination, size, *finding)
         return index, None
     except ImageError as error:
         return index, str(error)
@@ -72,13 +76,15 @@ def process(items: list[Item], config: PrepareConfig, out: Path, skipped: list,
              counter: Counter) -> list[Item]:
     """Write the images of `items` (in parallel); return the items that succeeded."""
     tasks, done = [], []
+    finding = None if not config.detect else (
+        config.detector, Framing(config.crop, config.margin, config.align), config.no_face == "whole")
     for index, item in enumerate(items):
         if (out / item.file).is_file():  # made earlier from the same source with the same settings
             counter["reused"] += 1
             done.append(index)
         else:
             r = item.record
-            tasks.append((index, r.path, out / item.file, r.box, config.margin, config.size))
+            tasks.append((index, r.path, out / item.file, r.box, config.margin, config.size, finding))
     workers = min(config.worker_count(), max(1, len(tasks)))
     progress = dict(total=len(tasks), unit="img", desc=f"{items[0].split if items else ''}", disable=None)
     if workers > 1:

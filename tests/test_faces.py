@@ -1,0 +1,211 @@
+"""The face detectors, alignment and framing: real faces turned by +-30 degrees, phones' sideways photos,
+photos without a face, and what the shipped preset records about its framing."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from affect_keras.data.faces import (BLAZEFACE, DEFAULT_FRAMING, NO_FACE, BlazeFace, Face, Framing, Haar,
+                                     drop_nested, face_crops, ssd_anchors, weighted_nms)
+from affect_keras.data.images import load_rgb
+from affect_keras.data.prepare import PrepareConfig, prepare
+from affect_keras.data.prepare.config import CONFIG_FILE
+
+REPO = Path(__file__).resolve().parents[1]
+MUX = REPO.parent / "shared" / "data" / "muxspace_subset"
+needs_mux = pytest.mark.skipif(not MUX.is_dir(), reason="muxspace_subset not beside the repo")
+# one photo of each class folder, chosen by name before any detector ran on them
+PHOTOS = ["anger/Jennifer_Capriati_0025.jpg", "happiness/Aaron_Sorkin_0002.jpg", "neutral/Igor_Ivanov_0009.jpg",
+          "sadness/Jayamadhuri_172.jpg", "surprise/Dave_Odom_0001.jpg", "disgust/David_Nalbandian_0006.jpg"]
+
+
+def sideways(upright: Image.Image, path) -> None:
+    """`upright` stored a quarter turn round with the EXIF tag (6) that tells viewers to turn it back."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upright.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=95)
+
+
+def test_anchors_match_the_models_outputs():
+    # MediaPipe's SSD layout: 16x16x2 + 8x8x6 for short range, 48x48x1 for full range
+    assert [len(ssd_anchors(spec)) for spec in BLAZEFACE.values()] == [896, 2304]
+    short = ssd_anchors(BLAZEFACE["short"])
+    assert np.allclose(short[0], [0.5 / 16, 0.5 / 16]) and np.allclose(short[512], [0.5 / 8, 0.5 / 8])
+    assert np.allclose(short[1], short[0]) and np.allclose(short[2], [1.5 / 16, 0.5 / 16])
+
+
+def test_overlapping_detections_merge_and_a_part_of_a_face_is_dropped():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], np.float32)
+    groups = weighted_nms(boxes, np.array([0.9, 0.6, 0.8]), overlap=0.3)
+    assert [sorted(g.tolist()) for g, _ in groups] == [[0, 1], [2]] and [s for _, s in groups] == [0.9, 0.8]
+    big, part, other = Face((0, 0, 100, 100)), Face((10, 10, 30, 30)), Face((90, 0, 40, 40))
+    assert drop_nested([part, other, big]) == [big, other]  # `other` is 25 % inside: another face
+
+
+def test_a_level_face_is_cut_as_the_box_and_a_turned_one_is_levelled():
+    image = Image.new("RGB", (200, 200))
+    level = Face((50, 60, 80, 80), landmarks=np.array([[70, 90], [110, 90]] + [[90, 120]] * 4, np.float32))
+    assert Framing("box", 0.0, align=True).crop_face(image, level).size == (80, 80)
+    assert Framing("tight", 0.25, align=True).crop_face(image, level).size == (120, 120)
+    # draw a bar along a turned eye line: levelled, it lies along the crop's middle row
+    turned_image = Image.new("L", (200, 200))
+    bar = Image.new("L", (80, 4), 255).rotate(30, expand=True)
+    turned_image.paste(bar, (90 - bar.width // 2, 100 - bar.height // 2))
+    turned = Face((60, 70, 60, 60), landmarks=np.array(
+        [[90 - 20 * np.cos(np.pi / 6), 100 + 20 * np.sin(np.pi / 6)],
+         [90 + 20 * np.cos(np.pi / 6), 100 - 20 * np.sin(np.pi / 6)]] + [[90, 110]] * 4, np.float32))
+    assert turned.eye_angle() == pytest.approx(-30, abs=0.01)
+    crop = np.asarray(Framing("tight", 0.0, align=True).crop_face(turned_image.convert("RGB"), turned))[..., 0]
+    rows = crop[:, 10:-10].astype(float).mean(1)
+    assert abs(int(rows.argmax()) - crop.shape[0] / 2) <= 2 and rows.max() > 200
+
+
+@needs_mux
+@pytest.mark.parametrize("degrees", [30, -30])
+def test_real_faces_turned_30_degrees_are_found_and_levelled(tmp_path, degrees):
+    detector = BlazeFace()
+    for rel in PHOTOS:
+        photo = load_rgb(MUX / rel)
+        turned_path = tmp_path / f"{Path(rel).stem}.jpg"
+        photo.rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True).save(turned_path, quality=95)
+        turned = load_rgb(turned_path)
+        faces = detector(np.asarray(turned))
+        assert faces, f"{rel} turned {degrees} degrees: no face"
+        # The aligned crop is the turned photo turned back by the measured eye angle, so its eye line lies
+        # at (the turned photo's true eye line - the measured angle). The true line is the upright photo's
+        # (as measured there, where the detector is at its best) minus the turn (PIL turns
+        # counter-clockwise, which tilts the eye line the other way).
+        true_line = detector(np.asarray(photo))[0].eye_angle() - degrees
+        assert abs(true_line - faces[0].eye_angle()) < 5, rel
+        # and the crop itself, found again with room round it: its eyes read as level too (the
+        # detector's own landmark noise on a small face is in this one: the smallest photo reads 5.7)
+        wide = Framing("tight", 0.5, align=True).crop_face(turned, faces[0])
+        again = detector(np.asarray(wide))
+        assert again and abs(again[0].eye_angle()) < 8, (rel, again[0].eye_angle() if again else None)
+
+
+@needs_mux
+@pytest.mark.parametrize("detector", ["blazeface", "haar"])
+def test_a_sideways_phone_photo_gives_the_upright_face_in_predict_and_in_prepare_detect(tmp_path, capsys,
+                                                                                      detector):
+    from affect_keras.cli.predict import main as predict_main
+    upright = load_rgb(MUX / "happiness" / "Aaron_Sorkin_0002.jpg")
+    upright.save(tmp_path / "upright.jpg", quality=95)
+    sideways(upright, tmp_path / "sideways.jpg")
+    rows = {}
+    for name in ("upright", "sideways"):
+        assert predict_main([str(tmp_path / f"{name}.jpg"), "--detector", detector,
+                             "--csv", str(tmp_path / f"{name}.csv")]) == 0
+        rows[name] = pd.read_csv(tmp_path / f"{name}.csv").iloc[0]
+    capsys.readouterr()
+    box = ["x", "y", "width", "height"]
+    assert np.abs(rows["upright"][box].to_numpy(float) - rows["sideways"][box].to_numpy(float)).max() <= 4
+    assert rows["upright"]["expression"] == rows["sideways"]["expression"]
+    probabilities = [c for c in rows["upright"].index if c.startswith("p_")]
+    assert np.abs(rows["upright"][probabilities].to_numpy(float)
+                  - rows["sideways"][probabilities].to_numpy(float)).max() < 0.05
+
+    tree = tmp_path / "tree" / "happiness"
+    tree.mkdir(parents=True)
+    upright.save(tree / "upright.jpg", quality=95)
+    sideways(upright, tree / "sideways.jpg")
+    out = tmp_path / "prepared"
+    prepare(PrepareConfig(source="folders", root=tree.parent, out=out, size=64, val_fraction=0.0, detect=True,
+                          detector=detector, workers=1))
+    faces = {Path(s).stem: np.asarray(Image.open(out / f), np.float32)
+             for f, s in pd.read_csv(out / "train.csv")[["file", "source"]].itertuples(index=False)}
+    assert sorted(faces) == ["sideways", "upright"]
+    assert np.corrcoef(faces["upright"].ravel(), faces["sideways"].ravel())[0, 1] > 0.98
+    assert np.abs(faces["upright"] - faces["sideways"]).mean() < 4
+
+
+def test_a_photo_without_a_face_is_a_counted_skip_or_kept_whole(tmp_path, capsys):
+    tree = tmp_path / "tree"
+    rng = np.random.default_rng(0)
+    for label in ("happiness", "sadness"):
+        (tree / label).mkdir(parents=True)
+        for k in range(2):  # smooth colour fields: nothing like a face
+            field = np.linspace(0, 255, 640, dtype=np.float32)[None, :, None] * rng.uniform(0.3, 1, 3)
+            Image.fromarray(np.repeat(field, 480, 0).astype(np.uint8)).save(tree / label / f"wall{k}.jpg")
+    out = tmp_path / "skipped"
+    summary = prepare(PrepareConfig(source="folders", root=tree, out=out, size=32, val_fraction=0.0,
+                                    detect=True, workers=1))
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert len(skipped) == 4 and set(skipped.reason) == {NO_FACE}
+    assert summary.skipped == {NO_FACE: 4} and "no face found" in summary.report()
+    whole = prepare(PrepareConfig(source="folders", root=tree, out=tmp_path / "whole", size=32,
+                                  val_fraction=0.0, detect=True, no_face="whole", workers=1))
+    assert len(pd.read_csv(tmp_path / "whole" / "train.csv")) == 4 and whole is not None
+
+    from affect_keras.cli.predict import main as predict_main
+    assert predict_main([str(tree / "happiness" / "wall0.jpg")]) == 0
+    assert "no face found" in capsys.readouterr().out
+
+
+def test_an_earlier_preparation_is_reused_after_the_detection_settings_appeared(tmp_path):
+    """A folder prepared before --detect existed has no detection keys in its record: same images."""
+    tree = tmp_path / "tree" / "happiness"
+    tree.mkdir(parents=True)
+    for k in range(3):
+        Image.fromarray(np.full((40, 40, 3), 60 * k, np.uint8)).save(tree / f"p{k}.png")
+    config = PrepareConfig(source="folders", root=tree.parent, out=tmp_path / "out", size=16, val_fraction=0.0,
+                           workers=1)
+    prepare(config)
+    record = yaml.safe_load((config.out / CONFIG_FILE).read_text())
+    for key in ("detect", "detector", "crop", "align", "no_face"):
+        record.pop(key)
+    (config.out / CONFIG_FILE).write_text(yaml.safe_dump(record))
+    again = prepare(config)
+    assert (again.reused, again.written) == (3, 0)
+
+
+@needs_mux
+def test_predict_frames_faces_as_the_preset_records_unless_told(tmp_path):
+    from affect_keras.cli.predict import Analyser
+    from affect_keras.models.presets import DEFAULT_PRESET, load_metadata
+    recorded = load_metadata(DEFAULT_PRESET)["framing"]
+    analyser = Analyser(Path(DEFAULT_PRESET))
+    assert analyser.framing == Framing.from_dict(recorded) and analyser.framing.align
+    told = Analyser(Path(DEFAULT_PRESET), "haar", crop="box", margin=0.2, align=False)
+    assert told.framing == Framing("box", 0.2, align=False) and isinstance(told.detector, Haar)
+    # and the recorded framing is what the model sees: the same crop as face_crops with that framing
+    photo = np.asarray(load_rgb(MUX / PHOTOS[0]))
+    faces, _ = analyser.analyse(photo)
+    found = BlazeFace()(photo)
+    expected = analyser.predictor.outputs(face_crops(photo, found[:1], analyser.predictor.size,
+                                                     Framing.from_dict(recorded)))["expression"][0]
+    assert np.allclose(faces[0].probabilities, expected, atol=1e-5)
+    assert DEFAULT_FRAMING.crop in ("tight", "box")
+
+
+def test_the_detector_files_ship_with_their_licence_and_recorded_sums():
+    import hashlib
+    from importlib import resources
+    folder = resources.files("affect_keras") / "detectors"
+    readme = (folder / "README.md").read_text()
+    assert "Apache License" in (folder / "LICENSE").read_text()
+    for spec in BLAZEFACE.values():
+        digest = hashlib.sha256((folder / spec.file).read_bytes()).hexdigest()
+        assert f"`{spec.file}`" in readme and digest in readme, spec.file
+    assert "detectors/*" in (REPO / "setup.cfg").read_text()  # installed with the package, not only in a clone
+
+
+def test_a_run_records_how_its_faces_were_cut_and_predict_cuts_photos_alike(tiny_run, tmp_path):
+    from affect_keras.cli.predict import Analyser
+    from affect_keras.data.prepare.config import framing_of
+    # the sample's faces are its own boxes, widened by --margin (0 here) and not levelled
+    assert framing_of(tiny_run / "data") == {"crop": "box", "margin": 0.0, "align": False}
+    assert Analyser(tiny_run / "run", None).framing == Framing("box", 0.0, align=False)
+    # a folder tree prepared with --detect records the framing it used
+    tree = tmp_path / "tree" / "happiness"
+    tree.mkdir(parents=True)
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tree / "p.png")
+    out = tmp_path / "detected"
+    prepare(PrepareConfig(source="folders", root=tree.parent, out=out, size=16, val_fraction=0.0, detect=True,
+                          crop="tight", margin=0.1, align=True, no_face="whole", workers=1))
+    assert framing_of(out) == {"crop": "tight", "margin": 0.1, "align": True}
+    assert framing_of(tmp_path) is None  # not a prepared folder
