@@ -41,3 +41,32 @@ def lock_folder(folder: Path, what: str) -> None:
     handle.write(str(os.getpid()))
     handle.flush()
     _held[folder.resolve()] = handle
+
+
+def refuse_foreign_folder(folder: Path, marker: str, flag: str, writer: str) -> None:
+    """ValueError naming `flag` when `folder` holds files but not `marker`, the file `writer` leaves in every
+    folder it writes: the files are someone else's, and writing there could replace them."""
+    folder = Path(folder)
+    if folder.is_dir() and any(p.name != LOCK for p in folder.iterdir()) and not (folder / marker).is_file():
+        raise ValueError(f"{flag} {folder} is not empty and was not written by {writer} (it has no {marker}); "
+                         f"nothing was changed: choose a new or empty folder")
+
+
+def first_line(path: Path) -> str:
+    """The first line of a text file ("" for an empty or unreadable one)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as stream:
+            return stream.readline().strip()
+    except OSError:
+        return ""
+
+
+def refuse_foreign_file(path: Path, ours, flag: str, writer: str) -> None:
+    """ValueError naming `flag` when `path` exists, holds something, and `ours(path)` does not recognise it
+    as what `writer` writes: replacing it would lose a file that is not the toolkit's."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder; give a file name")
+    if path.is_file() and path.stat().st_size > 0 and not ours(path):
+        raise ValueError(f"{flag} {path} exists and was not written by {writer}; nothing was changed: choose "
+                         f"another file name, or move that file away")

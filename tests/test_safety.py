@@ -286,3 +286,144 @@ def test_a_malformed_tf_config_is_named(small_sample, tmp_path, capsys, monkeypa
                     "--epochs", "1", "--distribute", "multiworker", "--run-dir", str(tmp_path / "run")])
     message = one_line_error(capsys)
     assert stop.value.code != 0 and says in message
+
+
+def user_files(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_predict_never_replaces_a_users_csv_or_picture_but_replaces_its_own(tiny_run, tmp_path, capsys,
+                                                                            monkeypatch):
+    """Issue 24: "nothing any CLI writes replaces a file it did not write itself". main wrote --csv and
+    --annotate over whatever was there (a user's spreadsheet, a user's photo)."""
+    monkeypatch.chdir(tmp_path)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.full((60, 60, 3), 90, np.uint8)).save(photos / "a.png")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "table.csv").write_text("name,score\nme,1\n")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(mine / "a.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(mine / "holiday.jpg")
+    before = user_files(mine)
+    model = ["--model", str(tiny_run / "run")]
+    refusals = [[str(photos), "--csv", str(mine / "table.csv")],  # a folder's CSV onto a user's table
+                [str(photos), "--csv", str(tmp_path / "out.csv"), "--annotate", str(mine)],  # a copy onto a.png
+                [str(photos / "a.png"), "--annotate", str(mine / "holiday.jpg")]]  # one photo's copy
+    for argv in refusals:
+        with pytest.raises(SystemExit) as stop:
+            predict_main(argv + model)
+        message = one_line_error(capsys)
+        assert stop.value.code != 0 and "was not written by predict.py" in message, argv
+    assert user_files(mine) == before
+    # its own outputs it replaces: the same commands twice into new places
+    for _ in range(2):
+        assert predict_main([str(photos), "--csv", str(tmp_path / "out.csv"), "--annotate",
+                             str(tmp_path / "annotated")] + model) == 0
+        assert predict_main([str(photos / "a.png"), "--annotate", str(tmp_path / "a_faces.jpg"),
+                             "--csv", str(tmp_path / "one.csv")] + model) == 0
+    assert pd.read_csv(tmp_path / "out.csv").file.tolist() == ["a.png"]
+
+
+def test_evaluate_and_compare_never_write_into_a_users_folder(tiny_run, tmp_path, capsys):
+    from affect_keras.cli.evaluate import main as evaluate_main
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.json").write_text("{\"mine\": true}")
+    (mine / "comparison.csv").write_text("my,own\n1,2\n")
+    before = user_files(mine)
+    for argv in ([str(tiny_run / "run"), "--data", str(tiny_run / "data"), "--split", "val", "--out", str(mine)],
+                 ["--compare", str(tiny_run / "run"), "--split", "val", "--out", str(mine)]):
+        with pytest.raises(SystemExit) as stop:
+            evaluate_main(argv)
+        message = one_line_error(capsys)
+        assert stop.value.code != 0 and "--out" in message and "not written by" in message, argv
+    assert user_files(mine) == before
+    fresh = tmp_path / "fresh"
+    for _ in range(2):  # its own folder it writes again
+        assert evaluate_main([str(tiny_run / "run"), "--data", str(tiny_run / "data"), "--split", "val",
+                              "--out", str(fresh)]) == 0
+    capsys.readouterr()
+
+
+def test_train_and_study_never_write_into_a_users_folder(small_sample, tmp_path, capsys, monkeypatch):
+    from affect_keras.cli.study import main as study_main
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "README.md").write_text("my notes")  # train.py writes a model card of this name
+    before = user_files(mine)
+    common = ["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
+              "--epochs", "1"]
+    with pytest.raises(SystemExit) as stop:
+        train_main(common + ["--run-dir", str(mine)])
+    assert stop.value.code != 0 and "--run-dir" in one_line_error(capsys)
+    with pytest.raises(SystemExit) as stop:
+        study_main(common + ["--out", str(mine), "--strategies", "imbalanced"])
+    assert stop.value.code != 0 and "--out" in one_line_error(capsys)
+    assert user_files(mine) == before
+
+
+def test_evaluate_and_prepare_check_what_they_are_given_before_the_work(tiny_run, tmp_path, capsys,
+                                                                       monkeypatch):
+    """Issue 24, case 23: every CLI validates its input before the long work (train, study, export and
+    predict have their own tests above and in their files)."""
+    from affect_keras.cli.evaluate import main as evaluate_main
+    from affect_keras.cli.prepare import main as prepare_main
+    import affect_keras.deploy.predictor as predictor
+    monkeypatch.setattr(predictor, "load_predictor", lambda *a: pytest.fail("the model was loaded first"))
+    with pytest.raises(SystemExit) as stop:
+        evaluate_main([str(tiny_run / "run"), "--data", str(tiny_run / "data"), "--split", "tset"])
+    message = one_line_error(capsys)
+    assert stop.value.code != 0 and "--split tset" in message and "val" in message
+    tree = tmp_path / "tree"
+    for folder in ("joy", "sad"):
+        (tree / folder).mkdir(parents=True)
+        Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tree / folder / "p.png")
+    with pytest.raises(SystemExit) as stop:
+        prepare_main(["--source", "folders", "--root", str(tree), "--out", str(tmp_path / "out"),
+                      "--class-map", "joy=Hapy"])
+    message = one_line_error(capsys)
+    assert stop.value.code != 0 and "joy" in message
+    assert not (tmp_path / "out" / "train").exists()  # no image was written
+
+
+@pytest.mark.slow
+def test_a_multiworker_run_whose_other_worker_never_starts_times_out_naming_it_and_obeys_sigterm(small_sample,
+                                                                                                   tmp_path):
+    """Issue 24, case 16: with one worker of two started, main printed nothing for 12 minutes, and SIGTERM
+    was swallowed by TensorFlow's preemption handler."""
+    import json
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(s.getsockname()[1])
+    workers = [f"localhost:{port}" for port in ports]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}})}
+    command = [sys.executable, "train.py", "--data", str(small_sample), "--backbone", "resnet18", "--weights",
+               "none", "--image-size", "32", "--epochs", "1", "--distribute", "multiworker"]
+    start = time.monotonic()
+    alone = subprocess.run(command + ["--run-dir", str(tmp_path / "alone"), "--worker-timeout", "20"], cwd=REPO,
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert alone.returncode == 1 and time.monotonic() - start < 120
+    last = alone.stderr.strip().splitlines()[-1]
+    assert "--worker-timeout" in last and f"worker 1 at {workers[1]}" in last and workers[0] not in last
+
+    waiting = subprocess.Popen(command + ["--run-dir", str(tmp_path / "waiting")], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "waiting" / "config.yaml").is_file():  # the training got as far as its run directory
+        assert time.monotonic() < deadline and waiting.poll() is None
+        time.sleep(0.5)
+    time.sleep(3)  # now blocked in TensorFlow, waiting for worker 1
+    sent = time.monotonic()
+    waiting.send_signal(signal.SIGTERM)
+    _, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 128 + signal.SIGTERM and time.monotonic() - sent < 20
+    assert "stopped by SIGTERM" in err

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from affect_keras.cli.common import ArgumentParser
-from affect_keras.options import check
+from affect_keras.options import check, check_split
 
 if TYPE_CHECKING:  # the report module imports keras: only once the arguments are parsed
     from affect_keras.evaluation.report import EvaluateConfig
@@ -63,6 +63,7 @@ def _validate(args: dict) -> None:
            (Path(args["data"], "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
            (args["repeats"] >= 1, "repeats", "must be >= 1"),
            (args["batch_size"] >= 1, "batch-size", "must be >= 1")])
+    check_split(args["data"], args["split"])  # before the model loads
 
 
 def _evaluate(config: EvaluateConfig) -> int:
@@ -76,7 +77,8 @@ def _evaluate(config: EvaluateConfig) -> int:
 
 
 def _compare(runs: list[str], split: str, out: Path) -> int:
-    from affect_keras.evaluation.compare import compare, write_comparison
+    from affect_keras.evaluation.compare import check_comparison_folder, compare, write_comparison
+    check_comparison_folder(out)
     table = compare(runs, split)
     print(table.to_string(index=False, float_format="%.4f"))
     csv, markdown = write_comparison(table, out)

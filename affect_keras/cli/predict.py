@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
+from affect_keras.atomic import first_line, refuse_foreign_file
 from affect_keras.cli.common import ArgumentParser
 from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS, Framing
 from affect_keras.data.images import ImageError, load_rgb
@@ -57,9 +58,10 @@ def build_parser() -> ArgumentParser:
     faces.add_argument("--margin", type=float, default=None,
                        help="widen the framing by this fraction of the face on each side; default: what the "
                             f"model records, else {DEFAULT_FRAMING.margin}")
-    faces.add_argument("--align", action=argparse.BooleanOptionalAction, default=True,
+    faces.add_argument("--align", action=argparse.BooleanOptionalAction, default=None,
                        help="turn each face so that its eyes are level (BlazeFace's landmarks; Haar's faces "
-                            "never are)")
+                            "never are); default: what the model records, else "
+                            + ("--align" if DEFAULT_FRAMING.align else "--no-align"))
     faces.add_argument("--min-face", type=int, default=24, help="smallest face side searched, pixels")
     faces.add_argument("--every", type=int, default=5, help="video: analyse every N-th frame")
     output = parser.add_argument_group("output")
@@ -73,13 +75,14 @@ class Analyser:
     """Faces of one RGB frame and their probabilities."""
 
     def __init__(self, model: Path, detector: str | None = DEFAULT_DETECTOR, crop: str | None = None,
-                 margin: float | None = None, align: bool = True, min_face: int = 24):
+                 margin: float | None = None, align: bool | None = None, min_face: int = 24):
         from affect_keras.data.faces import detector as build_detector
         from affect_keras.deploy.predictor import load_predictor
         self.predictor = load_predictor(model)
         self.detector = build_detector(detector, min_face) if detector else None
+        # the model's recorded framing, with what the user said (None: not said) taking precedence
         self.framing = Framing.from_dict(self.predictor.framing or DEFAULT_FRAMING.to_dict(), crop=crop,
-                                         margin=margin, align=None if align else False)
+                                         margin=margin, align=align)
 
     def __call__(self, rgb: np.ndarray) -> list[Face]:
         return self.analyse(rgb)[0]
@@ -146,6 +149,41 @@ def annotate(rgb: np.ndarray, faces: list[Face], names: list[str]) -> Image.Imag
         draw.text((x, max(0, y - font.size - 4)), label, fill=(255, 40, 40), font=font,
                   stroke_width=2, stroke_fill=(0, 0, 0))
     return image
+
+
+SOFTWARE = "affect-keras predict.py"  # the mark on the images predict.py annotates (EXIF / PNG Software)
+EXIF_SOFTWARE = 0x0131
+
+
+def save_annotated(image: Image.Image, path: Path) -> None:
+    """Write an annotated copy with predict.py's mark, so that a later run may replace it (and only it)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".png":
+        from PIL.PngImagePlugin import PngInfo
+        info = PngInfo()
+        info.add_text("Software", SOFTWARE)
+        image.save(path, pnginfo=info)
+    elif suffix == ".gif":
+        image.save(path, comment=SOFTWARE)
+    elif suffix in (".jpg", ".jpeg", ".webp", ".tif", ".tiff"):
+        exif = Image.Exif()
+        exif[EXIF_SOFTWARE] = SOFTWARE
+        image.save(path, exif=exif)
+    else:  # BMP carries no metadata: such a copy is never replaced
+        image.save(path)
+
+
+def annotated_by_predict(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            return SOFTWARE in (image.info.get("Software"), image.getexif().get(EXIF_SOFTWARE),
+                                (image.info.get("comment") or b"").decode(errors="replace"))
+    except (OSError, ValueError, SyntaxError):
+        return False
+
+
+def csv_by_predict(path: Path) -> bool:
+    return first_line(path).startswith("file,")  # every CSV predict.py writes starts with its file column
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -219,7 +257,7 @@ def main(argv=None) -> int:
     if args.csv:
         write_csv(Path(args.csv), csv_rows(str(source), faces, names))
     if args.annotate:
-        annotate(rgb, faces, names).save(args.annotate)
+        save_annotated(annotate(rgb, faces, names), Path(args.annotate))
         print(f"Annotated image: {args.annotate}")
     return 0
 
@@ -231,8 +269,11 @@ def check_outputs(source: Path, args) -> None:
     """Refuse, before any work, output paths that cannot be written or that would replace an input:
     --csv in a missing folder, --annotate with a suffix PIL cannot write, an annotated copy that would land
     on the input itself (a folder annotated into itself, or into a folder inside it)."""
-    if args.csv and not Path(args.csv).resolve().parent.is_dir():
-        raise ValueError(f"--csv {args.csv}: the folder {Path(args.csv).parent} does not exist")
+    csv = args.csv or ("predictions.csv" if source.is_dir() else "")
+    if csv and not Path(csv).resolve().parent.is_dir():
+        raise ValueError(f"--csv {csv}: the folder {Path(csv).parent} does not exist")
+    if csv:
+        refuse_foreign_file(Path(csv), csv_by_predict, "--csv", "predict.py")
     if not args.annotate:
         return
     annotate_to, read_from = Path(args.annotate).resolve(), source.resolve()
@@ -242,6 +283,9 @@ def check_outputs(source: Path, args) -> None:
                              f"copies would replace or mix with the photos; choose a folder outside it")
         if annotate_to.exists() and not annotate_to.is_dir():
             raise ValueError(f"--annotate {args.annotate}: a folder input needs a folder to write into")
+        for path in image_files(source):  # each copy's place: empty, or an earlier copy of predict.py's
+            refuse_foreign_file(annotate_to / path.relative_to(source), annotated_by_predict, "--annotate",
+                                "predict.py")
         return
     if annotate_to == read_from:
         raise ValueError(f"--annotate {args.annotate}: that is the input itself; choose another file")
@@ -250,10 +294,15 @@ def check_outputs(source: Path, args) -> None:
         raise ValueError(f"--annotate {args.annotate}: write to one of {', '.join(sorted(wanted))}")
     if not annotate_to.parent.is_dir():
         raise ValueError(f"--annotate {args.annotate}: the folder {Path(args.annotate).parent} does not exist")
+    refuse_foreign_file(annotate_to, annotated_by_predict, "--annotate", "predict.py")  # (a video: any file)
+
+
+def image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _folder(folder: Path, analyser: Analyser, names, args) -> int:
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(folder)
     rows, outcomes, unreadable = [], Counter(), []
     annotated = Path(args.annotate) if args.annotate else None
     for path in tqdm(files, desc="images", unit="image"):
@@ -270,7 +319,7 @@ def _folder(folder: Path, analyser: Analyser, names, args) -> int:
         if annotated:
             target = annotated / path.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
-            annotate(rgb, faces, names).save(target)
+            save_annotated(annotate(rgb, faces, names), target)
     out = Path(args.csv or "predictions.csv")
     write_csv(out, rows)
     faces = sum(1 for row in rows if "face" in row)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from affect_keras.cli import train as train_cli
 from affect_keras.study import STRATEGIES
+from affect_keras.options import check_split
 from affect_keras.training.config import TrainConfig
 
 
@@ -33,16 +34,14 @@ def main(argv=None) -> int:
     if args.pop("run_dir"):
         parser.error("argument --run-dir: a study writes one run per strategy under --out; use --out")
     strategies, split, repeats, out = (args.pop(k) for k in ("strategies", "split", "repeats", "out"))
+    args.pop("worker_timeout")  # a study trains on this machine (its runs are not watched multiworker runs)
     if repeats < 1:
         parser.error("argument --repeats must be >= 1")
     out = Path(out or Path("studies") / f"{args['backbone']}-{Path(args['data']).resolve().name}")
     base = TrainConfig(**args, run_dir=str(out / "base"))
     try:
         base.validate()
-        if not (Path(base.data) / f"{split}.csv").is_file():  # checked before the first strategy trains
-            splits = sorted(p.stem for p in Path(base.data).glob("*.csv") if p.stem not in ("skipped",))
-            raise ValueError(f"--split {split}: {base.data} has no {split}.csv manifest (its splits: "
-                             f"{', '.join(splits) or 'none'})")
+        check_split(base.data, split)  # before the first strategy trains
     except ValueError as error:
         parser.fail(error)
     from affect_keras.study import run_study  # keras starts here

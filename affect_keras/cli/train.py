@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import sys
 from pathlib import Path
 
 from affect_keras.cli.common import ArgumentParser
@@ -15,7 +17,8 @@ from affect_keras.models.backbones import BACKBONES
 from affect_keras.models.heads import POOLINGS
 from affect_keras.training.config import AUTO_VIEWS, PRECISIONS, TrainConfig
 from affect_keras.models.tasks import TASKS
-from affect_keras.training.distribute import STRATEGIES
+from affect_keras.training.distribute import STRATEGIES, check_tf_config
+from affect_keras.training.supervisor import supervise, supervised
 from affect_keras.training.losses import LOSSES, VA_LOSSES
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
 
@@ -129,6 +132,9 @@ def build_parser() -> ArgumentParser:
                           "tpu: TPUStrategy | model-parallel (JAX): every kernel's output channels sharded over the "
                           "local devices (keras.distribution.ModelParallel). --batch-size is the global batch, "
                           "split over the replicas")
+    run.add_argument("--worker-timeout", type=float, default=600, metavar="SECONDS",
+                     help="multiworker: give up, naming the workers that do not answer, when not every worker "
+                          "of TF_CONFIG has joined within this time")
     # recorded in config.yaml so that runs made before the core / training split continue as they were
     # built (--config of such a run sets it); not a choice users make
     run.add_argument("--layout", choices=list(LAYOUTS), default=d["layout"], help=argparse.SUPPRESS)
@@ -150,11 +156,20 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parse_training_args(parser, argv)
     args["run_dir"] = args["run_dir"] or str(Path("models") / f"{args['backbone']}-{Path(args['data']).resolve().name}")
+    worker_timeout = args.pop("worker_timeout")
     config = TrainConfig(**args)
     try:
         config.validate()
+        if worker_timeout <= 0:
+            raise ValueError("--worker-timeout must be > 0 seconds")
     except ValueError as error:
         parser.fail(error)
+    if config.distribute == "multiworker" and not supervised():  # watched from a process without TensorFlow
+        try:
+            tf_config = check_tf_config(os.environ.get("TF_CONFIG"))
+        except ValueError as error:
+            parser.fail(error)
+        return supervise(list(sys.argv[1:] if argv is None else argv), tf_config, worker_timeout)
     from affect_keras.training.run import train  # keras and TensorFlow start here, not for --help
 
     from affect_keras.deploy.export import export

@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from affect_keras.atomic import first_line, refuse_foreign_file
+
 
 def imbalance_strategy(config: dict) -> str:
     """How a run dealt with class imbalance: prepare's train sampling, train's sampling, or loss weights."""
@@ -42,7 +44,16 @@ def compare(runs: list[str], split: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def check_comparison_folder(out: Path) -> None:
+    """Refuse a folder whose comparison.csv / comparison.md are not earlier comparisons (the user's own)."""
+    refuse_foreign_file(out / "comparison.csv", lambda p: first_line(p).startswith("run,backbone,"), "--out",
+                        "evaluate.py --compare")
+    refuse_foreign_file(out / "comparison.md", lambda p: first_line(p).startswith("| run "), "--out",
+                        "evaluate.py --compare")
+
+
 def write_comparison(table: pd.DataFrame, out: Path) -> tuple[Path, Path]:
+    check_comparison_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     csv, markdown = out / "comparison.csv", out / "comparison.md"
     table.to_csv(csv, index=False, float_format="%.4f")

@@ -12,6 +12,7 @@ import pandas as pd
 import yaml
 from sklearn.metrics import confusion_matrix
 
+from affect_keras.atomic import refuse_foreign_folder
 from affect_keras.data.loader import FaceBatches, load_image, read_summary
 from affect_keras.deploy.model_card import write_model_card
 from affect_keras.deploy.predictor import load_predictor, mirror_averaged
@@ -22,6 +23,8 @@ from affect_keras.labels import SCHEMES
 from affect_keras.models.presets import is_preset, preset_path
 from affect_keras.models.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS
 from affect_keras.training.plots import plot_curves
+
+CONFIG_NAME = "evaluate_config.yaml"  # the resolved settings, in every folder evaluate.py writes
 
 
 @dataclass
@@ -65,6 +68,8 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     computed already (the study reads them off cached backbone features); the model is then loaded for its
     class names and image size only.
     """
+    if config.out:  # a folder of the user's: its files are not evaluate's to replace
+        refuse_foreign_folder(Path(config.out), CONFIG_NAME, "--out", "evaluate.py")
     path = Path(config.model)
     predictor = load_predictor(path)
     names = predictor.class_names
@@ -89,7 +94,7 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     config.out = config.out or str(default_out(config))
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "evaluate_config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+    (out / CONFIG_NAME).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     if config.save_predictions:
         write_predictions(out / "predictions.csv", files, labels, outputs, names)
     report = {"model": str(path), "data": str(config.data), "split": config.split, "tta": config.tta,

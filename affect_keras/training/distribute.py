@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 
+from affect_keras.training.supervisor import started_file
+
 
 def _one_device(batch_size: int):
     return contextlib.nullcontext(), 1
@@ -74,7 +76,9 @@ def _multiworker(batch_size: int):
     import tensorflow as tf
 
     check_tf_config(os.environ.get("TF_CONFIG"))
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()  # the cluster from TF_CONFIG
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()  # the cluster from TF_CONFIG: blocks until it forms
+    if started_file() is not None:  # tell train.py's watcher (training/supervisor.py) that every worker came
+        started_file().touch()
     _fit_under_multiworker()
     return _scope(strategy, batch_size)
 

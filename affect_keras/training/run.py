@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import yaml
 
-from affect_keras.atomic import lock_folder
+from affect_keras.atomic import lock_folder, refuse_foreign_folder
 from affect_keras.data.fingerprint import data_fingerprint
 from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary, serve
 from affect_keras.data.prepare.config import framing_of
@@ -108,6 +108,7 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     and the class order; returns (run directory, the dataset's summary)."""
     config.validate()
     run = Path(config.run_dir)
+    refuse_foreign_folder(run, "config.yaml", "--run-dir", "train.py")  # its README.md, plots, ... are not ours
     saved = None  # the settings of a run with a finished epoch (one that failed before is nothing to protect)
     if (run / "history.csv").is_file() and (run / "config.yaml").is_file():
         saved = yaml.safe_load((run / "config.yaml").read_text())
