@@ -180,8 +180,8 @@ def test_predict_frames_faces_as_the_preset_records_unless_told(tmp_path):
     expected = analyser.predictor.outputs(face_crops(photo, found[:1], analyser.predictor.size,
                                                      Framing.from_dict(recorded)))["expression"][0]
     assert np.allclose(faces[0].probabilities, expected, atol=1e-5)
-    # a model that records nothing gets the default: the detector's box, levelled
-    assert DEFAULT_FRAMING == Framing("box", 0.0, align=True)
+    # a model that records nothing gets the default, chosen by the same measurement: the box, not levelled
+    assert DEFAULT_FRAMING == Framing("box", 0.0, align=False)
 
 
 def test_the_detector_files_ship_with_their_licence_and_recorded_sums():
