@@ -15,9 +15,11 @@ there) and the cascade ships inside the opencv wheel.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -132,6 +134,7 @@ class BlazeFace:
         self.anchors = ssd_anchors(self.spec)
         self.min_score, self.min_size, self.overlap = min_score, min_size, overlap
         self.interpreter = tflite_interpreter(model_file(self.spec.file))
+        self._lock = threading.Lock()  # one interpreter, several of prepare's reader threads
         self._input = self.interpreter.get_input_details()[0]["index"]
         outputs = {tuple(d["shape"])[-1]: d["index"] for d in self.interpreter.get_output_details()}
         self._boxes, self._scores = outputs[16], outputs[1]  # by shape: the names differ between models
@@ -146,10 +149,11 @@ class BlazeFace:
                                     cv2.BORDER_CONSTANT, value=(0, 0, 0))
         resized = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size
                              else cv2.INTER_LINEAR)
-        self.interpreter.set_tensor(self._input, (resized.astype(np.float32) / 127.5 - 1.0)[None])
-        self.interpreter.invoke()
-        raw = self.interpreter.get_tensor(self._boxes)[0].reshape(-1, 8, 2) / size
-        logits = self.interpreter.get_tensor(self._scores)[0, :, 0]
+        with self._lock:
+            self.interpreter.set_tensor(self._input, (resized.astype(np.float32) / 127.5 - 1.0)[None])
+            self.interpreter.invoke()
+            raw = self.interpreter.get_tensor(self._boxes)[0].reshape(-1, 8, 2) / size
+            logits = self.interpreter.get_tensor(self._scores)[0, :, 0]
         scores = 1 / (1 + np.exp(-np.clip(logits, -80, 80)))  # exp(88) overflows float32
         keep = scores >= self.min_score
         if not keep.any():
@@ -217,11 +221,13 @@ class Haar:
             raise RuntimeError(f"OpenCV's {self.CASCADE} did not load from {cv2.data.haarcascades} "
                                f"(OpenCV 5 no longer ships the cascades: pip install 'opencv-python-headless<5')")
         self.min_size = min_size
+        self._lock = threading.Lock()  # a cascade is not documented as safe across threads
 
     def __call__(self, rgb: np.ndarray) -> list[Face]:
         gray = self._cv2.equalizeHist(self._cv2.cvtColor(rgb, self._cv2.COLOR_RGB2GRAY))
-        boxes = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
-                                              minSize=(self.min_size, self.min_size))
+        with self._lock:
+            boxes = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
+                                                  minSize=(self.min_size, self.min_size))
         return drop_nested([Face(tuple(int(v) for v in box)) for box in boxes])
 
 
@@ -323,7 +329,7 @@ def face_crops(rgb: np.ndarray, faces: list[Face], size: int, framing: Framing) 
 NO_FACE = "no face found"  # prepare's skip reason and predict's outcome
 
 
-def prepare_detected(source, destination, size: int, detector_name: str, framing: Framing,
+def prepare_detected(source: Path | bytes, destination, size: int, detector_name: str, framing: Framing,
                      whole_without_face: bool = False) -> None:
     """prepare_dataset.py --detect for one photo: turned upright by its EXIF tag, its largest face framed
     and resized to `size`, written to `destination`. No face raises `ImageError` (a counted skip), or with
