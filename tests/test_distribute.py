@@ -160,3 +160,49 @@ def test_what_cannot_run_says_why_in_one_line(frozen, tmp_path, flags, message):
     result = run([*frozen, *flags, "--run-dir", str(tmp_path / "refused")])
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+COUNTED = """
+import atexit, os, sys, tempfile
+# train here, not in a watched child (training/supervisor.py), so that the counting below sees the decoding
+os.environ["AFFECT_KERAS_STARTED_FILE"] = os.path.join(tempfile.mkdtemp(), "started")
+import tensorflow as tf
+import affect_keras.data.tfdata as tfdata
+tfdata.CACHE_LIMIT_BYTES = 0  # decode from the files every epoch, as a split too large for memory is
+decoded = [0]
+original = tfdata.decode
+def counted(path, size, any_format=True):
+    def bump(p):
+        decoded[0] += 1
+        return p
+    return original(tf.numpy_function(bump, [path], tf.string, stateful=True), size, any_format)
+tfdata.decode = counted
+count_file = sys.argv.pop(1)
+atexit.register(lambda: open(count_file, "w").write(str(decoded[0])))
+from affect_keras.cli.train import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_two_workers_each_decode_only_their_half_of_a_streamed_split(frozen, one_device, small_sample, tmp_path):
+    """Issue 25: a split decoded every epoch, two workers: each reads and decodes only its own part of
+    each global batch (counted at the decode), and the weights are the one-device run's."""
+    import json
+    batch, one_dir = one_device
+    train, val = (len(pd.read_csv(small_sample / f"{split}.csv")) for split in ("train", "val"))
+    workers = [f"localhost:{port}" for port in free_ports(2)]
+    procs = [subprocess.Popen(
+        [sys.executable, "-c", COUNTED, str(tmp_path / f"decoded{index}"), *frozen, "--batch-size", str(batch),
+         "--distribute", "multiworker", "--input-pipeline", "tf.data", "--run-dir", str(tmp_path / f"worker{index}")],
+        cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+             "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})})
+        for index in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    counts = [int((tmp_path / f"decoded{index}").read_text()) for index in range(2)]
+    epochs = 2
+    whole = epochs * (train + val - val % 2)  # the last val batch is cut to a multiple of the two replicas
+    assert counts[0] == counts[1] == whole // 2, (counts, whole)
+    assert_same_training(tmp_path / "worker0", one_dir)

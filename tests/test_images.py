@@ -55,3 +55,64 @@ def test_prepare_image_writes_a_square_jpeg_without_temporary_files(tmp_path):
     with Image.open(tmp_path / "out/face.jpg") as written:
         assert written.format == "JPEG" and written.size == (32, 32) and written.mode == "RGB"
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["face.jpg"]
+
+
+MUX = __import__("conftest").REPO.parent / "shared" / "data" / "muxspace_subset"
+
+
+@pytest.mark.skipif(not MUX.is_dir(), reason="muxspace_subset not beside the repo")
+@pytest.mark.parametrize("box", [None, (300, 250, 1000, 1100)])
+def test_reduced_decoding_gives_the_full_decodes_face_within_the_stated_tolerance(tmp_path, box):
+    """Real photos upscaled to 1,600 px, prepared at 224 px: decoded at reduced scale, the output is the
+    full decode's within the README's tolerance (mean absolute difference under 1 grey level per image)."""
+    import numpy as np
+    from affect_keras.data.images import decode_rgb
+    photos = sorted(MUX.rglob("*.jpg"))[::160][:10]
+    means = []
+    for k, photo in enumerate(photos):
+        image = Image.open(photo).convert("RGB")
+        scale = 1600 / max(image.size)
+        big = tmp_path / f"{k}.jpg"
+        image.resize((round(image.width * scale), round(image.height * scale))).save(big, quality=92)
+        data = big.read_bytes()
+        _, (sx, sy) = decode_rgb(data, at_least=lambda stored: (stored[0] * 0.2, stored[1] * 0.2))
+        assert sx < 0.26 and sy < 0.26  # libjpeg really decoded at a quarter scale (sizes round up)
+        outputs = {}
+        for reduced in (False, True):
+            prepare_image(data, tmp_path / f"{reduced}.jpg", box, 0.1, 224, reduced=reduced)
+            outputs[reduced] = np.asarray(Image.open(tmp_path / f"{reduced}.jpg"), np.float32)
+        assert outputs[True].shape == outputs[False].shape == (224, 224, 3)
+        means.append(np.abs(outputs[True] - outputs[False]).mean())
+    assert max(means) < 1.0, means
+    assert np.mean(means) < 0.6, means
+
+
+def test_several_reads_are_in_flight_per_worker(tmp_path, monkeypatch):
+    """--io-threads: a worker keeps that many source reads waiting at once (the latency of a network disk
+    overlaps), and every image is still written once."""
+    import threading
+    import time
+
+    import affect_keras.data.prepare.writing as writing
+    from affect_keras.data.images import read_bytes
+    from affect_keras.data.prepare import PrepareConfig, prepare
+    tree = tmp_path / "tree" / "happiness"
+    tree.mkdir(parents=True)
+    for k in range(24):
+        face_image(seed=k).save(tree / f"p{k}.jpg")
+    waiting, most, lock = [0], [0], threading.Lock()
+
+    def slow(path):
+        with lock:
+            waiting[0] += 1
+            most[0] = max(most[0], waiting[0])
+        time.sleep(0.05)
+        with lock:
+            waiting[0] -= 1
+        return read_bytes(path)
+    monkeypatch.setattr(writing, "read_bytes", slow)
+    for threads, expected in ((1, 1), (6, 6)):
+        most[0] = 0
+        summary = prepare(PrepareConfig(source="folders", root=tree.parent, out=tmp_path / f"out{threads}",
+                                        size=32, val_fraction=0.0, workers=1, io_threads=threads))
+        assert summary.written == 24 and most[0] == expected

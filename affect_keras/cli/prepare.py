@@ -71,6 +71,13 @@ def build_parser() -> ArgumentParser:
     sample.add_argument("--count", type=int, default=1000, help="synthetic faces to generate")
     run = parser.add_argument_group("run")
     run.add_argument("--workers", type=int, default=0, help=f"processes (0: all {os.cpu_count()} cores)")
+    run.add_argument("--io-threads", type=int, default=4,
+                     help="reads in flight per process: on a slow or network disk (Google Drive in Colab) "
+                          "the reads overlap each other and the decoding")
+    run.add_argument("--reduced-decode", action=argparse.BooleanOptionalAction, default=True,
+                     help="decode a JPEG much larger than --size at 1/2, 1/4 or 1/8 scale (libjpeg's DCT "
+                          "scaling): several times faster, the output within the README's stated tolerance "
+                          "of a full decode")
     return parser
 
 
@@ -96,7 +103,8 @@ def main(argv=None) -> int:
             train_sampling=args.train_sampling, sampling_target=args.sampling_target,
             class_map=parse_class_map(args.class_map), count=args.count, workers=args.workers,
             group_pattern=args.group_pattern, folds=args.folds, fold=args.fold, detect=args.detect,
-            detector=args.detector, crop=args.crop, align=args.align, no_face=args.no_face)
+            detector=args.detector, crop=args.crop, align=args.align, no_face=args.no_face,
+            io_threads=args.io_threads, reduced_decode=args.reduced_decode)
         config.validate()
     except ValueError as error:
         parser.fail(error)

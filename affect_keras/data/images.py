@@ -5,9 +5,11 @@ Every failure becomes an `ImageError` whose message is the reason reported for t
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
+from typing import Callable
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -26,7 +28,17 @@ def inside_root(root: Path, rel: str) -> Path | None:
     return path if path.is_relative_to(root) else None
 
 
-def load_rgb(path: Path, upright: bool = True) -> Image.Image:
+def read_bytes(path: Path) -> bytes:
+    """A source file's bytes: the one place prepare reads a source (on a network mount, the slow part)."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ImageError("missing image") from None
+    except OSError as error:
+        raise ImageError(f"unreadable file ({type(error).__name__})") from None
+
+
+def load_rgb(path: Path | bytes, upright: bool = True) -> Image.Image:
     """Decode an image fully and return it as 8-bit RGB, turned upright by its EXIF orientation tag
     (phones store photos sideways with such a tag) unless `upright` is False: a dataset's face boxes given
     in the stored pixels (AffectNet, FER+) apply to the image as stored.
@@ -36,31 +48,51 @@ def load_rgb(path: Path, upright: bool = True) -> Image.Image:
     PIL's decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`, 89.5 megapixels: far beyond any face photo,
     and what a 400 KB PNG can expand to is several GB of memory).
     """
+    return decode_rgb(path, upright)[0]
+
+
+def decode_rgb(source: Path | bytes, upright: bool = True,
+               at_least: Callable[[tuple[int, int]], tuple[float, float]] | None = None
+               ) -> tuple[Image.Image, tuple[float, float]]:
+    """`load_rgb` of a file or of its bytes, and where the caller needs fewer pixels than the photo holds,
+    a reduced JPEG decode: `at_least(stored size)` says how large the decoded image must stay, and libjpeg
+    then decodes at the smallest of 1/1, 1/2, 1/4 or 1/8 scale that keeps it at least that large (PIL's
+    `Image.draft`, DCT scaling: a 1/4 decode costs a fraction of a full one). Returns the image and the
+    scale (x, y) of its pixels to the stored ones, (1, 1) unless reduced."""
     try:
         with warnings.catch_warnings():  # PIL only warns between one and two times its limit
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _decode(path, upright)
+            return _decode(source, upright, at_least)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"image too large (over {Image.MAX_IMAGE_PIXELS:,} pixels)") from None
 
 
-def _decode(path: Path, upright: bool) -> Image.Image:
+def _decode(source: Path | bytes, upright: bool, at_least) -> tuple[Image.Image, tuple[float, float]]:
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            scale = (1.0, 1.0)
+            if at_least is not None and image.format == "JPEG":
+                stored = image.size
+                image.draft(image.mode, tuple(max(1, int(v)) for v in at_least(stored)))
+                scale = (image.size[0] / stored[0], image.size[1] / stored[1])
             image.load()
-            if upright and image.getexif().get(EXIF_ORIENTATION, 1) != 1:  # (a copy only when turned)
-                image = ImageOps.exif_transpose(image)
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                rgba = image.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-                return Image.alpha_composite(background, rgba).convert("RGB")
-            if image.mode.startswith("I"):  # 16/32-bit grayscale: scale to 8 bits
-                return image.point(lambda v: v / 256).convert("L").convert("RGB")
-            return image.convert("RGB")
+            return _rgb(image, upright), scale
     except FileNotFoundError:
         raise ImageError("missing image") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"unreadable image ({type(error).__name__})") from None
+
+
+def _rgb(image: Image.Image, upright: bool) -> Image.Image:
+    if upright and image.getexif().get(EXIF_ORIENTATION, 1) != 1:  # (a copy only when turned)
+        image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode.startswith("I"):  # 16/32-bit grayscale: scale to 8 bits
+        return image.point(lambda v: v / 256).convert("L").convert("RGB")
+    return image.convert("RGB")
 
 
 def crop_box(image: Image.Image, box: tuple[int, int, int, int] | None, margin: float) -> Image.Image:
@@ -70,17 +102,7 @@ def crop_box(image: Image.Image, box: tuple[int, int, int, int] | None, margin: 
     """
     if box is None:
         return image
-    x, y, w, h = box
-    width, height = image.size
-    if w <= 0 or h <= 0:
-        raise ImageError("empty face box")
-    left, top = x - margin * w, y - margin * h
-    right, bottom = x + w + margin * w, y + h + margin * h
-    left, top = max(0, round(left)), max(0, round(top))
-    right, bottom = min(width, round(right)), min(height, round(bottom))
-    if right - left < 2 or bottom - top < 2:
-        raise ImageError("face box outside image")
-    return image.crop((left, top, right, bottom))
+    return image.crop(box_edges(box, margin, image.size))
 
 
 def write_jpeg(image: Image.Image, destination: Path) -> None:
@@ -91,8 +113,48 @@ def write_jpeg(image: Image.Image, destination: Path) -> None:
     os.replace(temporary, destination)
 
 
-def prepare_image(source: Path, destination: Path, box, margin: float, size: int) -> None:
+# a reduced decode keeps the face at least this many times the output size (the measured tolerance: the
+# README's preparation benchmark); 1 would be the least that still fills the output
+REDUCED_DECODE_MARGIN = 1.5
+
+
+def prepare_image(source: Path | bytes, destination: Path, box, margin: float, size: int,
+                  reduced: bool = False) -> None:
     """Load, crop, resize to `size` x `size` and write one face; raises `ImageError` with the reason. A
-    whole photo (no box) is turned upright by its EXIF orientation first; a box is in the stored pixels."""
-    face = crop_box(load_rgb(source, upright=box is None), box, margin)
-    write_jpeg(face.resize((size, size), Image.Resampling.BILINEAR), destination)
+    whole photo (no box) is turned upright by its EXIF orientation first; a box is in the stored pixels.
+
+    `reduced`: a JPEG much larger than the output is decoded at 1/2, 1/4 or 1/8 scale (`decode_rgb`), the
+    face kept at least `REDUCED_DECODE_MARGIN` times `size` on its shorter side, and the box is cropped at
+    that scale with sub-pixel edges (PIL's `resize(box=...)`), so the output stays the full decode's within
+    the README's stated tolerance."""
+    if not reduced:
+        face = crop_box(load_rgb(source, upright=box is None), box, margin)
+        write_jpeg(face.resize((size, size), Image.Resampling.BILINEAR), destination)
+        return
+    widen = 1 + 2 * margin
+
+    def at_least(stored: tuple[int, int]) -> tuple[float, float]:
+        shorter = min(stored) if box is None else min(box[2], box[3]) * widen
+        factor = min(1.0, REDUCED_DECODE_MARGIN * size / max(shorter, 1))
+        return stored[0] * factor, stored[1] * factor
+
+    image, (sx, sy) = decode_rgb(source, upright=box is None, at_least=at_least)
+    if box is None:
+        write_jpeg(image.resize((size, size), Image.Resampling.BILINEAR), destination)
+        return
+    left, top, right, bottom = box_edges(box, margin, (image.size[0] / sx, image.size[1] / sy))
+    write_jpeg(image.resize((size, size), Image.Resampling.BILINEAR,
+                            box=(left * sx, top * sy, right * sx, bottom * sy)), destination)
+
+
+def box_edges(box, margin: float, size: tuple[float, float]) -> tuple[int, int, int, int]:
+    """The edges `crop_box` cuts: the box widened by `margin` each side, rounded and clamped to the image."""
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        raise ImageError("empty face box")
+    width, height = size
+    left, top = max(0, round(x - margin * w)), max(0, round(y - margin * h))
+    right, bottom = min(round(width), round(x + w + margin * w)), min(round(height), round(y + h + margin * h))
+    if right - left < 2 or bottom - top < 2:
+        raise ImageError("face box outside image")
+    return left, top, right, bottom

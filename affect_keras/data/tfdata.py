@@ -89,14 +89,29 @@ def decode_all(files: list[str], size: int, batch_size: int = 256) -> np.ndarray
     return out
 
 
-def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None) -> tf.data.Dataset:
+def own_share(order: np.ndarray, batch_size: int, workers: int, index: int) -> np.ndarray:
+    """Worker `index`'s part of every global batch of `order`, as tf.distribute splits a batch over the
+    workers (in order, equal parts: the last batch was cut to a multiple of the replicas)."""
+    parts = []
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        n = len(batch) // workers
+        parts.append(batch[index * n:(index + 1) * n])
+    return np.concatenate(parts) if parts else order[:0]
+
+
+def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None,
+                  shard: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """`faces`' batches in the order of `faces.order(faces.epoch)`, the epoch read when each epoch's
     iterator starts (after `EpochOrder` set it): (uint8 images, targets).
 
     `images` holds the whole split decoded, in manifest order; without it each image is decoded from its
-    file by the parallel map.
+    file by the parallel map. With `shard` (a worker's input context, see `image_batches`) this worker's
+    pipeline reads and decodes only its own part of each global batch and yields per-replica batches.
     """
     size, classes = faces.image_size, faces.targets.shape[1]
+    workers, index = (shard.num_input_pipelines, shard.input_pipeline_id) if shard else (1, 0)
+    batch = shard.get_per_replica_batch_size(faces.batch_size) if shard else faces.batch_size
     files, any_format = tf.constant(faces.files), not single_op(faces.files)
     table = {name: tf.constant(values, tf.float32) for name, values in faces.columns.items()}
 
@@ -104,24 +119,26 @@ def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None) -> tf.da
         return {name: tf.gather(values, chosen) for name, values in table.items()}
 
     kept = faces.epoch_size - faces.left_out  # the last batch cut to a multiple of the replicas, as FaceBatches'
+    share = len(own_share(np.arange(kept), faces.batch_size, workers, index))
 
     def draw():
         epoch = faces.epoch
-        return np.int64(epoch), faces.order(epoch)[:kept].astype(np.int64)
+        order = faces.order(epoch)[:kept]
+        return np.int64(epoch), own_share(order, faces.batch_size, workers, index).astype(np.int64)
 
     def one_epoch(_):
         epoch, order = tf.numpy_function(draw, [], (tf.int64, tf.int64), stateful=True)
-        indices = tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, (kept,)))
+        indices = tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, (share,)))
         if images is not None:
-            batches = indices.batch(faces.batch_size).map(
+            batches = indices.batch(batch).map(
                 lambda chosen: (tf.ensure_shape(tf.numpy_function(lambda c: images[c], [chosen], tf.uint8,
                                                                   stateful=False), (None, size, size, 3)),
                                 gather(chosen)))
         else:  # the parallel map decodes only; targets are gathered once per batch of indices
             batches = tf.data.Dataset.zip(
                 indices.map(lambda i: decode(tf.gather(files, i), size, any_format),
-                            num_parallel_calls=DECODE_CALLS, deterministic=True).batch(faces.batch_size),
-                indices.batch(faces.batch_size).map(gather))
+                            num_parallel_calls=DECODE_CALLS, deterministic=True).batch(batch),
+                indices.batch(batch).map(gather))
         if faces.mix != "none":  # the expression classifier alone: mixing blends its targets only
             def mixed(index, batch):
                 pixels, columns = batch
@@ -134,17 +151,31 @@ def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None) -> tf.da
         return batches.map(faces.arrange)
 
     dataset = tf.data.Dataset.range(1).flat_map(one_epoch)
-    options = tf.data.Options()  # several workers (--distribute multiworker) each take their share of batches
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(faces))).prefetch(PREFETCH_BATCHES)
-    return fixed(dataset).with_options(options)
+    # per worker, one batch per replica and step (each replica of a worker takes the next one)
+    replicas_here = faces.batch_size // workers // batch
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(faces) * replicas_here))
+    dataset = fixed(dataset.prefetch(PREFETCH_BATCHES))
+    if shard is None:  # several workers each take their share of batches (when not sharded before decoding)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = dataset.with_options(options)
+    return dataset
 
 
-def image_batches(faces: FaceBatches) -> tf.data.Dataset:
+def image_batches(faces: FaceBatches):
     """`faces` as a tf.data pipeline of (uint8 images, targets): the split decoded once into memory when
-    it fits `CACHE_LIMIT_BYTES`, else decoded from the files every epoch."""
+    it fits `CACHE_LIMIT_BYTES`, else decoded from the files every epoch.
+
+    Decoded every epoch under `--distribute multiworker`, each worker reads and decodes only its own part
+    of each global batch: the pipeline is built per worker (`distribute_datasets_from_function`), where
+    tf.data's DATA auto-sharding would decode every image on every worker and keep its part afterwards.
+    (With MixUp / CutMix, which blend within the global batch, every worker still builds whole batches.)
+    """
     n, size = len(faces.files), faces.image_size
     if n * size * size * 3 > CACHE_LIMIT_BYTES:
+        strategy = tf.distribute.get_strategy()
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and faces.mix == "none":
+            return strategy.distribute_datasets_from_function(lambda context: epoch_batches(faces, shard=context))
         return epoch_batches(faces)
     return epoch_batches(faces, decode_all(faces.files, size))
 

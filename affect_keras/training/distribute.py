@@ -90,8 +90,9 @@ def _fit_under_multiworker() -> None:
 
     * `fit` builds the model symbolically from a first batch that it averages over the replicas with
       `strategy.reduce`, which cannot take a per-replica batch in eager mode across workers ("Attempt to
-      convert a value (PerReplica ...) to a Tensor"). The build needs the batch's shapes only: take this
-      worker's first replica's share instead;
+      convert a value (PerReplica ...) to a Tensor"). The build needs the batch's shapes only: take them
+      from the dataset's element spec (one replica's), which reads no batch (keras reads one at every
+      `fit` and `evaluate`: a decoded batch and its prefetched followers thrown away each time);
     * each step's logs are averaged with `strategy.reduce("MEAN", v, axis=0)`, which fails on the scalar
       logs ("Invalid reduction dimension 0 for input with 0 dimensions"): average them over the replicas
       (axis None), as the one-worker path's `reduce_mean` over the replicas does.
@@ -110,9 +111,8 @@ def _fit_under_multiworker() -> None:
         strategy = self._distribute_strategy
         if strategy is None or iterator is None or not multi_worker(strategy):
             return build(self, iterator, data_batch)
-        for _, _, it in iterator:
-            data_batch = tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], next(it))
-            break
+        one_replica = lambda spec: spec._value_specs[0] if hasattr(spec, "_value_specs") else spec  # noqa: E731
+        data_batch = tf.nest.map_structure(one_replica, iterator._distributed_dataset.element_spec)
         with strategy.scope():
             self._symbolic_build(data_batch=data_batch)
 

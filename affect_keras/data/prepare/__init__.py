@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from affect_keras.atomic import refuse_foreign_folder
 from affect_keras.data.prepare.cleanup import SPLITS, clear, remove_stale
 from affect_keras.data.prepare.config import CONFIG_FILE, SAMPLINGS, PrepareConfig, same_images
 from affect_keras.data.prepare.manifests import Summary, class_counts, manifest_of
@@ -49,12 +50,14 @@ def prepare(config: PrepareConfig) -> Summary:
     config.validate()
     out = Path(config.out)
     saved = out / CONFIG_FILE
-    if out.is_dir() and any(out.iterdir()) and not saved.is_file():
-        raise ValueError(f"--out {out} is not empty and was not written by prepare_dataset.py (it has no "
-                         f"{CONFIG_FILE}); nothing was changed: choose a new or empty folder")
+    refuse_foreign_folder(out, CONFIG_FILE, "--out", "prepare_dataset.py")
     out.mkdir(parents=True, exist_ok=True)
     scheme = get_scheme(config.labels)
-    if not (saved.is_file() and same_images(yaml.safe_load(saved.read_text()), config.to_dict())):
+    record = yaml.safe_load(saved.read_text()) if saved.is_file() else None
+    if isinstance(record, dict) and "reduced_decode" not in record and config.reduced_decode:
+        config.reduced_decode = False  # prepared before reduced decoding existed: its images stay as made
+        print(f"{out} was prepared with full JPEG decoding; continuing so (a new --out decodes reduced)")
+    if not (record is not None and same_images(record, config.to_dict())):
         clear(out)  # other settings made these images: none of them may be reused
     (out / "summary.json").unlink(missing_ok=True)  # written last: its presence means finished
     saved.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -42,6 +42,8 @@ class PrepareConfig:
     fold: int = 0
     count: int = 1000
     workers: int = 0
+    io_threads: int = 4
+    reduced_decode: bool = True
     detect: bool = False
     detector: str = DEFAULT_DETECTOR
     crop: str = DEFAULT_FRAMING.crop
@@ -62,6 +64,7 @@ class PrepareConfig:
             (self.sampling_target >= 0, "sampling-target", "must be >= 0"),
             (self.count >= 1, "count", "must be >= 1"),
             (self.workers >= 0, "workers", "must be >= 0"),
+            (self.io_threads >= 1, "io-threads", "must be >= 1"),
             (self.folds == 0 or self.folds >= 2, "folds", "must be 0 (no cross-validation) or >= 2"),
             (self.folds == 0 or 0 <= self.fold < self.folds, "fold", f"must be in 0..{self.folds - 1}"),
             (compiles(self.group_pattern), "group-pattern", "is not a valid regular expression"),
@@ -94,7 +97,8 @@ def same_images(old: dict, new: dict) -> bool:
     """Whether finished images of an earlier run can be reused: everything that shapes pixels, names
     or selection must match (the worker count does not)."""
     old, new = {**ADDED_LATER, **dict(old or {})}, dict(new)  # a record older than a setting had its default
-    old.pop("workers", None), new.pop("workers", None)
+    for key in ("workers", "io_threads"):  # how fast, not what
+        old.pop(key, None), new.pop(key, None)
     if not new.get("detect"):  # the face-finding settings shape nothing without --detect
         for key in DETECTION:
             old.pop(key, None), new.pop(key, None)
@@ -103,7 +107,8 @@ def same_images(old: dict, new: dict) -> bool:
 
 DETECTION = ("detector", "crop", "align", "no_face")
 # settings added after the first release, with the value that reproduces what was prepared before them
-ADDED_LATER = {"detect": False, **{key: getattr(PrepareConfig, key) for key in DETECTION}}
+# (a folder prepared before reduced decoding existed continues with full decoding: see `prepare`)
+ADDED_LATER = {"detect": False, **{key: getattr(PrepareConfig, key) for key in DETECTION}, "reduced_decode": False}
 
 
 def compiles(pattern: str) -> bool:

@@ -6,6 +6,7 @@ import json
 import re
 import signal
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from tqdm import tqdm
 
 from affect_keras.atomic import write_text
 from affect_keras.data.faces import Framing, prepare_detected
-from affect_keras.data.images import ImageError, prepare_image
+from affect_keras.data.images import ImageError, prepare_image, read_bytes
 from affect_keras.data.prepare.config import PrepareConfig
 from affect_keras.data.records import Record, Skipped
 from affect_keras.data.prepare.splits import Item
@@ -61,15 +62,29 @@ def _ignore_interrupt() -> None:
 
 
 def _work(task):
-    index, source, destination, box, margin, size, finding = task
+    index, source, destination, box, margin, size, finding, reduced = task
     try:
+        data = read_bytes(source)  # the wait on a slow disk: several are in flight per worker (--io-threads)
         if finding is None:
-            prepare_image(source, destination, box, margin, size)
+            prepare_image(data, destination, box, margin, size, reduced)
         else:
-            prepare_detected(source, destination, size, *finding)
+            prepare_detected(data, destination, size, *finding)
         return index, None
     except ImageError as error:
         return index, str(error)
+
+
+def _work_chunk(job):
+    """One worker's share: its tasks on `threads` threads, so that reads overlap each other and decoding
+    (PIL releases Python's lock while it decodes)."""
+    tasks, threads = job
+    if threads == 1:
+        return [_work(task) for task in tasks]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(_work, tasks))
+
+
+CHUNK = 32  # tasks a worker takes at a time
 
 
 def process(items: list[Item], config: PrepareConfig, out: Path, skipped: list,
@@ -84,14 +99,21 @@ def process(items: list[Item], config: PrepareConfig, out: Path, skipped: list,
             done.append(index)
         else:
             r = item.record
-            tasks.append((index, r.path, out / item.file, r.box, config.margin, config.size, finding))
+            tasks.append((index, r.path, out / item.file, r.box, config.margin, config.size, finding,
+                          config.reduced_decode))
     workers = min(config.worker_count(), max(1, len(tasks)))
-    progress = dict(total=len(tasks), unit="img", desc=f"{items[0].split if items else ''}", disable=None)
-    if workers > 1:
-        with Pool(workers, initializer=_ignore_interrupt) as pool:
-            results = list(tqdm(pool.imap_unordered(_work, tasks, chunksize=16), **progress))
-    else:
-        results = [_work(t) for t in tqdm(tasks, **progress)]
+    jobs = [(tasks[k:k + CHUNK], config.io_threads) for k in range(0, len(tasks), CHUNK)]
+    results = []
+    with tqdm(total=len(tasks), unit="img", desc=f"{items[0].split if items else ''}", disable=None) as bar:
+        if workers > 1:
+            with Pool(workers, initializer=_ignore_interrupt) as pool:
+                for done_chunk in pool.imap_unordered(_work_chunk, jobs):
+                    results += done_chunk
+                    bar.update(len(done_chunk))
+        else:
+            for job in jobs:
+                results += _work_chunk(job)
+                bar.update(len(job[0]))
     for index, reason in results:
         if reason is None:
             counter["written"] += 1
