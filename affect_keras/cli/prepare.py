@@ -71,7 +71,7 @@ def build_parser() -> ArgumentParser:
     sample.add_argument("--count", type=int, default=1000, help="synthetic faces to generate")
     run = parser.add_argument_group("run")
     run.add_argument("--workers", type=int, default=0, help=f"processes (0: all {os.cpu_count()} cores)")
-    run.add_argument("--io-threads", type=int, default=4,
+    run.add_argument("--io-threads", type=int, default=8,
                      help="reads in flight per process: on a slow or network disk (Google Drive in Colab) "
                           "the reads overlap each other and the decoding")
     run.add_argument("--reduced-decode", action=argparse.BooleanOptionalAction, default=True,

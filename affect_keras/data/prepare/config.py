@@ -42,7 +42,7 @@ class PrepareConfig:
     fold: int = 0
     count: int = 1000
     workers: int = 0
-    io_threads: int = 4
+    io_threads: int = 8
     reduced_decode: bool = True
     detect: bool = False
     detector: str = DEFAULT_DETECTOR
