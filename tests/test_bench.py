@@ -14,7 +14,7 @@ from conftest import REPO
 def test_bench_measures_every_path(tmp_path):
     out = tmp_path / "bench.json"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-m", "affect_keras.bench", "--size", "32", "--images", "64",
+    done = subprocess.run([sys.executable, "benchmarks/bench.py", "--size", "32", "--images", "64",
                            "--batch-size", "16", "--backbones", "resnet18", "mobilenetv2", "--compare-backbone",
                            "resnet18", "--head-epochs", "2", "--head-rows", "256", "--decode-rows", "128",
                            "--out", str(out)],

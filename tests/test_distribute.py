@@ -97,23 +97,30 @@ def free_ports(count):
     return ports
 
 
-def test_two_workers_on_loopback_addresses_train_and_agree(frozen, one_device, tmp_path):
-    """MultiWorkerMirroredStrategy over two processes on this machine (TF_CONFIG with loopback addresses),
-    the same command on each, each with its own run directory: both finish with the same logs and weights,
-    and those are the one-device run's (each global batch is split over the workers)."""
+def two_workers(program, args: list[str], tmp_path) -> list[str]:
+    """Two workers on loopback addresses (`python *program(index) *args --distribute multiworker`), each
+    with its own run directory `tmp_path/worker{index}`; both must succeed. Their stdout."""
     import json
-    batch, one_dir = one_device
     workers = [f"localhost:{port}" for port in free_ports(2)]
     procs = [subprocess.Popen(
-        [sys.executable, "train.py", *frozen, "--batch-size", str(batch), "--distribute", "multiworker",
-         "--run-dir", str(tmp_path / f"worker{index}")], cwd=REPO, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, *program(index), *args, "--distribute", "multiworker", "--run-dir",
+         str(tmp_path / f"worker{index}")], cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
              "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})})
         for index in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
+    return [out for out, _ in outs]
+
+
+def test_two_workers_on_loopback_addresses_train_and_agree(frozen, one_device, tmp_path):
+    """MultiWorkerMirroredStrategy over two processes on this machine (TF_CONFIG with loopback addresses),
+    the same command on each, each with its own run directory: both finish with the same logs and weights,
+    and those are the one-device run's (each global batch is split over the workers)."""
+    batch, one_dir = one_device
+    outs = two_workers(lambda index: ["train.py"], [*frozen, "--batch-size", str(batch)], tmp_path)
+    for out in outs:
         assert f"2 replicas, global batch {batch} ({batch // 2} per replica)" in out
     pd.testing.assert_frame_equal(*(pd.read_csv(tmp_path / f"worker{i}" / "history.csv") for i in range(2)))
     np.testing.assert_array_equal(*(logits_kernel(tmp_path / f"worker{i}") for i in range(2)))
@@ -187,20 +194,10 @@ sys.exit(main(sys.argv[1:]))
 def test_two_workers_each_decode_only_their_half_of_a_streamed_split(frozen, one_device, small_sample, tmp_path):
     """Issue 25: a split decoded every epoch, two workers: each reads and decodes only its own part of
     each global batch (counted at the decode), and the weights are the one-device run's."""
-    import json
     batch, one_dir = one_device
     train, val = (len(pd.read_csv(small_sample / f"{split}.csv")) for split in ("train", "val"))
-    workers = [f"localhost:{port}" for port in free_ports(2)]
-    procs = [subprocess.Popen(
-        [sys.executable, "-c", COUNTED, str(tmp_path / f"decoded{index}"), *frozen, "--batch-size", str(batch),
-         "--distribute", "multiworker", "--input-pipeline", "tf.data", "--run-dir", str(tmp_path / f"worker{index}")],
-        cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-             "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})})
-        for index in range(2)]
-    outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs):
-        assert p.returncode == 0, err[-3000:]
+    two_workers(lambda index: ["-c", COUNTED, str(tmp_path / f"decoded{index}")],
+                [*frozen, "--batch-size", str(batch), "--input-pipeline", "tf.data"], tmp_path)
     counts = [int((tmp_path / f"decoded{index}").read_text()) for index in range(2)]
     epochs = 2
     whole = epochs * (train + val - val % 2)  # the last val batch is cut to a multiple of the two replicas

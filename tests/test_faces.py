@@ -165,7 +165,7 @@ def test_an_earlier_preparation_is_reused_after_the_detection_settings_appeared(
 
 @needs_mux
 def test_predict_frames_faces_as_the_preset_records_unless_told(tmp_path):
-    from affect_keras.cli.predict import Analyser
+    from affect_keras.deploy.analyse import Analyser
     from affect_keras.models.presets import DEFAULT_PRESET, load_metadata
     recorded = load_metadata(DEFAULT_PRESET)["framing"]
     analyser = Analyser(Path(DEFAULT_PRESET))
@@ -197,7 +197,7 @@ def test_the_detector_files_ship_with_their_licence_and_recorded_sums():
 
 
 def test_a_run_records_how_its_faces_were_cut_and_predict_cuts_photos_alike(tiny_run, tmp_path):
-    from affect_keras.cli.predict import Analyser
+    from affect_keras.deploy.analyse import Analyser
     from affect_keras.data.prepare.config import framing_of
     # the sample's faces are its own boxes, widened by --margin (0 here) and not levelled
     assert framing_of(tiny_run / "data") == {"crop": "box", "margin": 0.0, "align": False}

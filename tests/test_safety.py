@@ -194,7 +194,7 @@ def test_hierarchical_on_polarity_labels_says_the_data_is_labelled_by_polarity(t
 
 def test_a_misspelt_study_split_is_refused_before_any_training(small_sample, tmp_path, capsys, monkeypatch):
     from affect_keras.cli.study import main as study_main
-    import affect_keras.study as study
+    import affect_keras.evaluation.study as study
     monkeypatch.setattr(study, "run_study", lambda *a, **k: pytest.fail("a strategy started"))
     with pytest.raises(SystemExit) as stop:
         study_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",

@@ -14,7 +14,7 @@ import yaml  # noqa: E402
 from affect_keras.cli.study import main  # noqa: E402
 from affect_keras.data.loader import FaceBatches  # noqa: E402
 from affect_keras.evaluation.report import EvaluateConfig, evaluate  # noqa: E402
-from affect_keras.study import STRATEGIES  # noqa: E402
+from affect_keras.evaluation.study import STRATEGIES  # noqa: E402
 from affect_keras.training.config import BEFORE_SETTING, NOT_IDENTITY  # noqa: E402
 
 

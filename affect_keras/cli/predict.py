@@ -6,7 +6,6 @@ import argparse
 import csv
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,24 +14,14 @@ from tqdm import tqdm
 
 from affect_keras.atomic import first_line, refuse_foreign_file
 from affect_keras.cli.common import ArgumentParser
-from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS, Framing
+from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS
 from affect_keras.data.images import ImageError, load_rgb
+from affect_keras.deploy.analyse import OUTCOMES, Analyser, Face
 from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
-from affect_keras.models.tasks import EXPRESSION, VA
 from affect_keras.options import check
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
-
-
-@dataclass
-class Face:
-    box: tuple[int, int, int, int]
-    probabilities: np.ndarray | None  # None: the model has no expression output (a V/A model)
-    va: np.ndarray | None = None  # valence, arousal, where the model predicts them
-
-    def va_text(self) -> str:
-        return "" if self.va is None else f"valence {self.va[0]:+.3f}, arousal {self.va[1]:+.3f}"
 
 
 def build_parser() -> ArgumentParser:
@@ -69,55 +58,6 @@ def build_parser() -> ArgumentParser:
     output.add_argument("--annotate", default="", help="write a copy with boxes and labels: an image or video "
                                                        "path, or a folder for a folder input")
     return parser
-
-
-class Analyser:
-    """Faces of one RGB frame and their probabilities."""
-
-    def __init__(self, model: Path, detector: str | None = DEFAULT_DETECTOR, crop: str | None = None,
-                 margin: float | None = None, align: bool | None = None, min_face: int = 24):
-        from affect_keras.data.faces import detector as build_detector
-        from affect_keras.deploy.predictor import load_predictor
-        self.predictor = load_predictor(model)
-        self.detector = build_detector(detector, min_face) if detector else None
-        # the model's recorded framing, with what the user said (None: not said) taking precedence
-        self.framing = Framing.from_dict(self.predictor.framing or DEFAULT_FRAMING.to_dict(), crop=crop,
-                                         margin=margin, align=align)
-
-    def __call__(self, rgb: np.ndarray) -> list[Face]:
-        return self.analyse(rgb)[0]
-
-    def analyse(self, rgb: np.ndarray) -> tuple[list[Face], str]:
-        """(faces, outcome): the detected faces; with none, an image that is itself about face-sized (most
-        datasets' tight crops, which the detector often misses) is analysed whole, and says so."""
-        from affect_keras.data.faces import Face as Found, face_crops
-        whole = [Found((0, 0, rgb.shape[1], rgb.shape[0]))]
-        framing = self.framing
-        if self.detector is None:
-            found, outcome = whole, OUTCOMES["crop"]
-        else:
-            found = self.detector(rgb)
-            outcome = OUTCOMES["face"]
-            if not found:
-                found, outcome = (whole, OUTCOMES["whole"]) if face_sized(rgb) else ([], OUTCOMES["none"])
-        if not found:
-            return [], outcome
-        if outcome != OUTCOMES["face"]:  # the image is the face: use it as it is
-            framing = Framing("box", 0.0, align=False)
-        outputs = self.predictor.outputs(face_crops(rgb, found, self.predictor.size, framing))
-        probabilities, va = outputs.get(EXPRESSION), outputs.get(VA)
-        return [Face(face.box, None if probabilities is None else probabilities[k], None if va is None else va[k])
-                for k, face in enumerate(found)], outcome
-
-
-FACE_SIZED = 320  # an image no larger than this (and about square) with no face found is taken as a face crop
-OUTCOMES = {"face": "face found", "crop": "face crop (--no-detect)", "none": "no face found",
-            "whole": "no face detected; face-sized image analysed whole", "unreadable": "unreadable"}
-
-
-def face_sized(rgb: np.ndarray) -> bool:
-    height, width = rgb.shape[:2]
-    return max(height, width) <= FACE_SIZED and 0.75 <= width / height <= 4 / 3
 
 
 def describe(faces: list[Face], names: list[str], k: int) -> list[str]:

@@ -76,7 +76,7 @@ def build_parser() -> ArgumentParser:
                           "the reads overlap each other and the decoding")
     run.add_argument("--reduced-decode", action=argparse.BooleanOptionalAction, default=True,
                      help="decode a JPEG much larger than --size at 1/2, 1/4 or 1/8 scale (libjpeg's DCT "
-                          "scaling): several times faster, the output within the README's stated tolerance "
+                          "scaling): several times faster, the output within docs/data.md's stated tolerance "
                           "of a full decode")
     return parser
 

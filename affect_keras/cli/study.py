@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from affect_keras.cli import train as train_cli
-from affect_keras.study import STRATEGIES
+from affect_keras.evaluation.study import STRATEGIES
 from affect_keras.options import check_split
 from affect_keras.training.config import TrainConfig
 
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         check_split(base.data, split)  # before the first strategy trains
     except ValueError as error:
         parser.fail(error)
-    from affect_keras.study import run_study  # keras starts here
+    from affect_keras.evaluation.study import run_study  # keras starts here
 
     try:
         table = run_study(base, strategies, out, split, repeats)

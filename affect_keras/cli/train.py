@@ -16,7 +16,7 @@ from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES
 from affect_keras.models.heads import POOLINGS
 from affect_keras.training.config import AUTO_VIEWS, PRECISIONS, TrainConfig
-from affect_keras.models.tasks import TASKS
+from affect_keras.tasks import TASKS
 from affect_keras.training.distribute import STRATEGIES, check_tf_config
 from affect_keras.training.supervisor import supervise, supervised
 from affect_keras.training.losses import LOSSES, VA_LOSSES

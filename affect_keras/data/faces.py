@@ -313,7 +313,7 @@ class Framing:
 
 
 # what prepare --detect uses, and predict.py for a model that records no framing: chosen on muxspace_subset
-# (the README's "Faces in the wild"): the box beat the square and every margin; levelling the eyes helped
+# (docs/deployment.md, "Faces in the wild"): the box beat the square and every margin; levelling the eyes helped
 # neither the FER+ preset end to end nor the transfer of its backbone to the photos prepared with --detect
 DEFAULT_FRAMING = Framing("box", 0.0, align=False)
 

@@ -23,9 +23,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from affect_keras.data.batching import MIXES, PIPELINES, SAMPLINGS, TARGETS  # noqa: F401  (re-exported)
 from affect_keras.data.images import load_rgb
-from affect_keras.models.tasks import EXPRESSION, HEADS, get_task
+from affect_keras.tasks import EXPRESSION, HEADS, get_task
 
 CACHE_LIMIT_BYTES = 2 << 30  # decoded images are kept in memory when the split fits (FER+ at 48 px: 0.2 GB)
 
@@ -46,7 +45,7 @@ class FaceBatches(keras.utils.PyDataset):
             largest class's count; "undersample" draws every class down to the smallest class's count
             (a new draw every epoch). Classes absent from the split are left out of both.
         mix: "mixup" or "cutmix" with Beta(mix_alpha, mix_alpha) mixing ratios.
-        task: a name from `affect_keras.models.tasks.TASKS`: the heads whose targets a batch carries.
+        task: a name from `affect_keras.tasks.TASKS`: the heads whose targets a batch carries.
             The expression classifier alone gets the targets array; other tasks get {head: targets}:
             `va` (valence, arousal; NaN where the face has none), `polarity` (the class targets summed
             per polarity).
@@ -201,26 +200,6 @@ class FaceBatches(keras.utils.PyDataset):
             self._cache[i] = pixels
             self._cached[i] = True
         return pixels
-
-
-def resolve_pipeline(name: str) -> str:
-    """What "auto" stands for on this backend; refuses tf.data elsewhere."""
-    tensorflow = keras.backend.backend() == "tensorflow"
-    if name == "auto":
-        return "tf.data" if tensorflow else "pydataset"
-    if name == "tf.data" and not tensorflow:
-        raise ValueError(f"--input-pipeline tf.data needs the TensorFlow backend (this is "
-                         f"{keras.backend.backend()}); use --input-pipeline pydataset or auto")
-    return name
-
-
-def serve(faces: FaceBatches, pipeline: str):
-    """What `fit` reads for `faces` on `pipeline` ("tf.data" or "pydataset"); `EpochOrder(faces)` drives
-    either."""
-    if pipeline == "tf.data":
-        from affect_keras.data.tfdata import image_batches  # TensorFlow only when this path is taken
-        return image_batches(faces)
-    return faces
 
 
 def _draw_without_replacement(rng: np.random.Generator, members: np.ndarray, size: int) -> np.ndarray:

@@ -21,7 +21,7 @@ level or two.
 tf.data's autotuner is off for these pipelines: the decode map runs `DECODE_CALLS` calls at once and the
 buffers are fixed. On the 2-core development machine the autotuner left the decode map of about half of
 the new iterators running one call at a time, so that an epoch decoded at ~3,000 images/s on one core
-instead of ~6,000 on two, and which epochs did so changed from run to run (README, "Benchmark").
+instead of ~6,000 on two, and which epochs did so changed from run to run (docs/benchmark.md).
 
 TensorFlow is imported here only: the module is imported when the TensorFlow path is chosen.
 """
@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from affect_keras.data.loader import CACHE_LIMIT_BYTES, FaceBatches
-from affect_keras.models.tasks import EXPRESSION
+from affect_keras.tasks import EXPRESSION
 
 # files read and decoded at once: every core this process may run on busy, and one more call queued per core
 # to cover a file read that waits on the disk

@@ -22,7 +22,8 @@ def export(run: Path, formats: list[str], out: Path | None = None) -> dict[str, 
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"--format {','.join(unknown)}: choose from {', '.join(FORMATS)}")
-    from affect_keras.deploy.inference import CLASS_NAMES, load_run
+    from affect_keras.deploy.inference import load_run
+    from affect_keras.names import CLASS_NAMES
 
     from affect_keras.models.presets import is_preset, preset_path
 
@@ -49,7 +50,7 @@ def with_named_outputs(model):
     `polarity`); a single-output classifier would otherwise export an anonymous `output_0`. Same layers."""
     import keras
 
-    from affect_keras.models.tasks import EXPRESSION
+    from affect_keras.tasks import EXPRESSION
     if isinstance(model.output, dict):
         return model
     return keras.Model(model.input, {EXPRESSION: model.output}, name=model.name)

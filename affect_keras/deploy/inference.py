@@ -8,10 +8,11 @@ from pathlib import Path
 import keras
 
 from affect_keras.models.build import core_of
-from affect_keras.models.migrate import CLASS_NAMES, run_info
+from affect_keras.models.migrate import run_info
+from affect_keras.names import CLASS_NAMES
 from affect_keras.models.preprocessing import description_of
 from affect_keras.models.presets import from_preset, is_preset
-from affect_keras.models.tasks import EXPRESSION
+from affect_keras.tasks import EXPRESSION
 
 
 def run_checkpoint(run: Path) -> Path:

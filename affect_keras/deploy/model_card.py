@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 
 from affect_keras.deploy.inference import class_names_of
-from affect_keras.models.tasks import EXPRESSION, HEADS, get_task
+from affect_keras.tasks import EXPRESSION, HEADS, get_task
 
 LIMITS = """\
 ## Intended use and limits

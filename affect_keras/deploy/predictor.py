@@ -10,10 +10,11 @@ from typing import Callable
 import keras
 import numpy as np
 
-from affect_keras.deploy.inference import CLASS_NAMES, load_run
+from affect_keras.deploy.inference import load_run
+from affect_keras.names import CLASS_NAMES
 from affect_keras.models.preprocessing import description_of
 from affect_keras.models.presets import is_preset, load_metadata
-from affect_keras.models.tasks import EXPRESSION
+from affect_keras.tasks import EXPRESSION
 
 Outputs = dict[str, np.ndarray]
 

@@ -34,7 +34,7 @@ def save_preset(run: Path, out: Path, dtype: str = "float16", data_terms: str = 
 
     Returns `out`. Its metrics are the run's evaluation reports (`evaluate.py RUN --data D --split S`).
 
-    Example:
+    Examples:
         >>> save_preset(Path("models/fer_r18_48"), Path("presets/my_fer"), data_terms="FER+ labels: MIT")
     """
     from affect_keras.data.faces import DEFAULT_FRAMING
@@ -42,7 +42,7 @@ def save_preset(run: Path, out: Path, dtype: str = "float16", data_terms: str = 
     from affect_keras.models.backbones import get_backbone
     from affect_keras.models.migrate import run_info
     from affect_keras.models.preprocessing import description_of
-    from affect_keras.models.tasks import get_task
+    from affect_keras.tasks import get_task
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")

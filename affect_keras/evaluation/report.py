@@ -21,7 +21,7 @@ from affect_keras.evaluation.plots import plot_confusion, plot_f1, plot_mistakes
 from affect_keras.evaluation.va_metrics import va_scores
 from affect_keras.labels import SCHEMES
 from affect_keras.models.presets import is_preset, preset_path
-from affect_keras.models.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS
+from affect_keras.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS
 from affect_keras.training.plots import plot_curves
 
 CONFIG_NAME = "evaluate_config.yaml"  # the resolved settings, in every folder evaluate.py writes
@@ -29,6 +29,17 @@ CONFIG_NAME = "evaluate_config.yaml"  # the resolved settings, in every folder e
 
 @dataclass
 class EvaluateConfig:
+    """What `evaluate` scores: `model` (a run directory, a preset, an exported .keras or SavedModel) on
+    the `split` of the prepared `data`; `out` (default: beside the model, see `default_out`), `tta` ("flip":
+    each face averaged with its mirror image), `drop_class` (scored without it), `repeats` class-balanced
+    resamples for the skew-normalised scores.
+
+    Examples:
+        >>> import affect_keras
+        >>> report = affect_keras.evaluate(affect_keras.EvaluateConfig(model="models/r18", data="data/fer48",
+        ...                                                             split="val"))
+        >>> print(affect_keras.format_report(report))
+    """
     model: str
     data: str
     split: str = "test"
@@ -223,7 +234,7 @@ class ReportHead:
     columns: Callable
 
 
-# the evaluation registry of the heads (`affect_keras.models.tasks.HEADS`)
+# the evaluation registry of the heads (`affect_keras.tasks.HEADS`)
 REPORT_HEADS = {EXPRESSION: ReportHead(_expression_report, _expression_columns),
                 VA: ReportHead(_va_report, _va_columns),
                 POLARITY: ReportHead(_no_report, _polarity_columns)}

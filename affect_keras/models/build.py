@@ -26,7 +26,7 @@ import affect_keras.models.hierarchical  # noqa: F401  registers the layer hiera
 from affect_keras.models.heads import HeadConfig, task_heads
 from affect_keras.models.migrate import BACKBONE_INFO, run_info
 from affect_keras.models.preprocessing import DESCRIPTION, BackbonePreprocessing, Description, ToImage
-from affect_keras.models.tasks import get_task
+from affect_keras.tasks import get_task
 
 BACKBONE_LAYER = "backbone"
 CORE = "core"
@@ -50,7 +50,7 @@ def build_model(backbone: str, num_classes: int, image_size: int, weights: str |
         checkpoint: which ImageNet checkpoint (ResNet18/34: a timm tag); None: the default.
         layout: "core" (a core model wrapped by the training model) or "chain" (one model, as runs made
             before the split were built).
-        task: a name from `affect_keras.models.tasks.TASKS`: which named heads the model has.
+        task: a name from `affect_keras.tasks.TASKS`: which named heads the model has.
         class_names: the classes in output order; heads that group them need them (the hierarchical
             task's polarity head).
         description: what the model is, for its consumers (`preprocessing.Description`): carried in its

@@ -28,19 +28,19 @@ class HeadConfig:
 
 def head(features, num_classes: int, config: HeadConfig):
     """Features -> class probabilities, always float32 (mixed precision computes the rest in half)."""
-    from affect_keras.models.tasks import EXPRESSION
+    from affect_keras.tasks import EXPRESSION
     return task_heads(features, num_classes, config, (EXPRESSION,))
 
 
 def task_heads(features, num_classes: int, config: HeadConfig, heads: tuple[str, ...], class_names=None):
-    """The outputs of a task's heads (`affect_keras.models.tasks`) on the backbone's feature map: the class
+    """The outputs of a task's heads (`affect_keras.tasks`) on the backbone's feature map: the class
     probabilities alone for the expression classifier, else {head name: tensor}. The pooling and hidden
     layers are shared by every head; every output is float32. `class_names`: the classes in output order
     (the polarity head groups them). Each head's layers come from HEAD_LAYERS; a head may change how another one turns its
     logits into probabilities (the polarity head makes the expression output p(polarity) x p(class))."""
     import keras
 
-    from affect_keras.models.tasks import EXPRESSION
+    from affect_keras.tasks import EXPRESSION
 
     x = _hidden(features, config)
     regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
@@ -67,7 +67,8 @@ def _va_layers(x, num_classes, regularizer, class_names, outputs, finish):
 def _polarity_layers(x, num_classes, regularizer, class_names, outputs, finish):
     import keras
 
-    from affect_keras.models.hierarchical import HierarchicalProbabilities, polarity_of
+    from affect_keras.labels import polarity_of
+    from affect_keras.models.hierarchical import HierarchicalProbabilities
     if class_names is None:
         raise ValueError("the polarity head needs the class names (build_model's class_names)")
     groups = polarity_of(class_names)
@@ -85,7 +86,7 @@ def _expression_layers(x, num_classes, regularizer, class_names, outputs, finish
     finish["expression"] = keras.layers.Activation("softmax", dtype="float32", name="probabilities")
 
 
-# the layer registry of the heads (`affect_keras.models.tasks.HEADS`): name -> builder of
+# the layer registry of the heads (`affect_keras.tasks.HEADS`): name -> builder of
 # (features, classes, regularizer, class names, outputs so far, output finishers), in build order
 HEAD_LAYERS = {"va": _va_layers, "expression": _expression_layers, "polarity": _polarity_layers}
 

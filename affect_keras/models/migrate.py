@@ -19,9 +19,9 @@ import json
 from pathlib import Path
 
 import yaml
+from affect_keras.names import CLASS_NAMES
 
 BACKBONE_INFO = "backbone.json"  # beside backbone.weights.h5: what it takes to rebuild that backbone
-CLASS_NAMES = "class_names.json"  # the class order train.py writes into the run directory
 SMALL_STEM_UP_TO = 64  # before backbone.json, ResNets got the small stem at this size or less
 
 

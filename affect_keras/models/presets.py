@@ -104,7 +104,7 @@ def from_preset(name_or_dir: str | Path):
     The model takes (n, size, size, 3) uint8 faces and returns the task's outputs (expression
     probabilities over `metadata["class_names"]`). Every file is checked against its sha256 first.
 
-    Example:
+    Examples:
         >>> model, meta = from_preset("ferplus_resnet18_48")
         >>> meta["class_names"][model.predict(faces).argmax(-1)[0]]
     """

@@ -10,14 +10,13 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from affect_keras.data.batching import MIXES, PIPELINES, SAMPLINGS, TARGETS
-from affect_keras.deploy.export import FORMATS
+from affect_keras.names import EXPORT_FORMATS
 from affect_keras.models import LAYOUTS
 from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES, get_backbone
 from affect_keras.models.heads import POOLINGS
-from affect_keras.models.migrate import CLASS_NAMES  # noqa: F401  the run's class order, read by every later stage
 from affect_keras.models.presets import backbone_weights, cache_root, is_preset
-from affect_keras.models.tasks import TASKS, get_task
+from affect_keras.tasks import TASKS, get_task
 from affect_keras.options import check
 from affect_keras.training import class_weights as cw
 from affect_keras.training.distribute import STRATEGIES
@@ -40,6 +39,23 @@ BEFORE_SETTING = {"input_pipeline": "pydataset", "loss": "crossentropy", "logit_
 
 @dataclass
 class TrainConfig:
+    """Every setting of one training run: `train(config)` runs it, train.py builds it from its flags (one
+    flag per field, `--help` groups them), and the run directory keeps it as `config.yaml`.
+
+    Args (the main ones; the others as train.py's `--help` lists them):
+        data: a folder written by prepare_dataset.py.
+        run_dir: where the run is written (and resumed from).
+        backbone, weights: a `models.backbones.BACKBONES` name and "imagenet", "none", a preset's name or a
+            saved backbone's path.
+        epochs, finetune_epochs, unfreeze: the frozen phase, then the fine-tuned one.
+        class_weights: "none", "auto" or a file of class: weight.
+
+    Examples:
+        >>> import affect_keras
+        >>> config = affect_keras.TrainConfig(data="data/fer48", run_dir="models/r18", backbone="resnet18",
+        ...                                   weights="ferplus_resnet18_48", class_weights="auto")
+        >>> model = affect_keras.train(config)
+    """
     data: str
     run_dir: str
     backbone: str = "vgg16"
@@ -109,7 +125,7 @@ class TrainConfig:
             (self.sampling in SAMPLINGS, "sampling", f"must be one of {', '.join(SAMPLINGS)}"),
             (self.mix in MIXES, "mix", f"must be one of {', '.join(MIXES)}"),
             (self.mix_alpha > 0, "mix-alpha", "must be > 0"),
-            (set(self.export) <= set(FORMATS), "export", f"formats must be among {', '.join(FORMATS)}"),
+            (set(self.export) <= set(EXPORT_FORMATS), "export", f"formats must be among {', '.join(EXPORT_FORMATS)}"),
             (self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}"),
             (self.image_size == 0 or self.image_size >= 32, "image-size", "must be 0 (backbone default) or >= 32"),
             (self.batch_size >= 1, "batch-size", "must be >= 1"),
@@ -173,7 +189,7 @@ class TrainConfig:
 
     def resolve(self) -> None:
         """Fill in what "auto" and "" stand for, so the saved config says what the run used."""
-        from affect_keras.data.loader import resolve_pipeline
+        from affect_keras.data.serving import resolve_pipeline
         from affect_keras.models.build import saved_backbone
 
         if self.sampling != "none" and self.class_weights != "none":

@@ -56,7 +56,7 @@ def check_tf_config(text: str | None) -> dict:
 
     if not text:
         raise ValueError("--distribute multiworker needs TF_CONFIG: a JSON cluster description in the "
-                         "environment of every worker (see the README's several-machines section)")
+                         "environment of every worker (see docs/devices.md)")
     try:
         config = json.loads(text)
     except json.JSONDecodeError as error:

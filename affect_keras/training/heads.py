@@ -1,12 +1,12 @@
 """Each output head's loss, metric objects and loss weight in training: a registry under the names of
-`affect_keras.models.tasks.HEADS`. Call sites loop over a task's heads."""
+`affect_keras.tasks.HEADS`. Call sites loop over a task's heads."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
-from affect_keras.models.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS
+from affect_keras.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS
 from affect_keras.training.losses import VA_LOSSES, training_loss
 
 

@@ -25,16 +25,18 @@ import yaml
 
 from affect_keras.atomic import lock_folder, refuse_foreign_folder
 from affect_keras.data.fingerprint import data_fingerprint
-from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary, serve
+from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary
+from affect_keras.data.serving import serve
 from affect_keras.data.prepare.config import framing_of
 from affect_keras.models.backbones import get_backbone
 from affect_keras.models.build import backbone_padding, build_model, save_backbone, unfreeze
 from affect_keras.models.heads import HeadConfig
-from affect_keras.models.tasks import EXPRESSION, HEADS, get_task
+from affect_keras.tasks import EXPRESSION, HEADS, get_task
 from affect_keras.training import class_weights as cw
 from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
 from affect_keras.training.distribute import distribution
-from affect_keras.training.config import AUTO_VIEWS, CLASS_NAMES, MONITORS, PRECISIONS, TrainConfig  # noqa: F401
+from affect_keras.names import CLASS_NAMES
+from affect_keras.training.config import TrainConfig
 from affect_keras.training.history import HistoryCSV, best_so_far
 from affect_keras.training.heads import TRAINING_HEADS
 from affect_keras.training.optim import learning_rate, optimizer

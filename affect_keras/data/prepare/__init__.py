@@ -47,6 +47,16 @@ __all__ = ["CONFIG_FILE", "SAMPLINGS", "SOURCES", "SPLITS", "PrepareConfig", "Su
 
 
 def prepare(config: PrepareConfig) -> Summary:
+    """Write `config.out`: class folders of faces per split, a manifest per split, `summary.json`,
+    `skipped.csv` and the settings (`prepare_config.yaml`). Resumable: the same call after a kill reuses
+    the finished images. Returns the counts per class and split, and what was skipped and why.
+
+    Examples:
+        >>> import affect_keras
+        >>> summary = affect_keras.prepare(affect_keras.PrepareConfig(source="sample", out="data/s48",
+        ...                                                            count=200, size=48))
+        >>> print(summary.report())
+    """
     config.validate()
     out = Path(config.out)
     saved = out / CONFIG_FILE

@@ -134,5 +134,5 @@ def framing_of(data_dir: Path) -> dict | None:
     if record.get("source") in ("affectnet", "sample"):  # a dataset's own face boxes, widened, not levelled
         return {"crop": "box", "margin": margin, "align": False}
     if record.get("source") == "ferplus":  # FER2013's 48 px faces, not levelled: BlazeFace's box cut as it is
-        return {"crop": "box", "margin": 0.0, "align": False}  # suits them best (the README's measurement)
+        return {"crop": "box", "margin": 0.0, "align": False}  # suits them best (docs/deployment.md)
     return None
