@@ -14,7 +14,6 @@ carries over to other machines.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import tempfile
@@ -64,8 +63,6 @@ def decode_rates(data: Path, names: list[str], size: int, batch: int, rows: int,
     start of training) is reported apart. Also returned: the median time from starting a tf.data epoch to its first batch, in
     milliseconds (drawing the order, starting the iterator, the first batch's decoding), which every epoch
     pays once and which the images/s figure includes: hence the default of 8,192 rows, like a small epoch."""
-    import numpy as np
-
     from affect_keras.data.loader import FaceBatches
 
     faces = FaceBatches(data, "train", names, size, batch)
@@ -205,8 +202,6 @@ def own_vs_plain(backbone: str, data: Path, names: list[str], size: int, batch: 
 def end_to_end(backbone: str, data: Path, names: list[str], size: int, batch: int, work: Path) -> dict:
     """Frozen-backbone epochs (uncached) decoding every JPEG from its file every epoch, as a split too
     large for memory (AffectNet at 224 px: 43 GB decoded) trains: FaceBatches against tf.data."""
-    import keras
-
     from affect_keras.data.loader import EpochOrder, FaceBatches
     from affect_keras.models.build import build_model
 

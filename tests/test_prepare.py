@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from affect_keras.data.prepare import PrepareConfig, prepare
+from affect_keras.data.prepare.manifests import Summary
 from affect_keras.data.sources import sample
 from conftest import FERPLUS, REPO, read_csv
 
@@ -24,7 +25,7 @@ def sample_root(tmp_path_factory) -> Path:
     return root
 
 
-def run_sample(sample_root, out, **settings) -> "Summary":
+def run_sample(sample_root, out, **settings) -> Summary:
     settings = {"size": 32, "count": 600, **settings}
     return prepare(PrepareConfig(source="sample", root=sample_root, out=out, **settings))
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from affect_keras.models import timm_weights
+
+if TYPE_CHECKING:  # annotations only: keras is imported where a backbone is built
+    import keras
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,12 @@ and padding are timm's. Offline, place the file there by hand; the error says wh
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: keras is imported where a model is built
+    import keras
 
 # the checkpoints offered per depth; the first is the default (timm's own default tag for the name)
 CHECKPOINTS = {

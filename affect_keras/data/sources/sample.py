@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
