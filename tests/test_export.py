@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from affect_keras.cli.export import main as export_main
-from affect_keras.deploy.export import tflite_interpreter
+from affect_keras.litert import tflite_interpreter
 from affect_keras.deploy.inference import load_run
 from affect_keras.deploy.predictor import named_outputs
 

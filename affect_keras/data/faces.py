@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from affect_keras.data.images import ImageError, crop_box, load_rgb, write_jpeg
+from affect_keras.litert import tflite_interpreter
 
 LANDMARKS = ("right eye", "left eye", "nose tip", "mouth", "right ear", "left ear")  # the subject's sides
 
@@ -88,19 +89,6 @@ def model_file(name: str) -> str:
     return str(path)
 
 
-def tflite_interpreter(path: str, threads: int = 1):
-    """Google's LiteRT interpreter (`ai-edge-litert`), or TensorFlow's own where LiteRT is not installed
-    (the same runtime; TensorFlow marks `tf.lite` deprecated in its favour)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-        Interpreter = tf.lite.Interpreter
-    interpreter = Interpreter(model_path=path, num_threads=threads)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
 class BlazeFace:
     """MediaPipe's BlazeFace detector: faces with six landmarks, in the image's pixels, largest first.
 
@@ -133,7 +121,8 @@ class BlazeFace:
         self.spec = BLAZEFACE[model]
         self.anchors = ssd_anchors(self.spec)
         self.min_score, self.min_size, self.overlap = min_score, min_size, overlap
-        self.interpreter = tflite_interpreter(model_file(self.spec.file))
+        self.interpreter = tflite_interpreter(model_file(self.spec.file), threads=1)
+        self.interpreter.allocate_tensors()
         self._lock = threading.Lock()  # one interpreter, several of prepare's reader threads
         self._input = self.interpreter.get_input_details()[0]["index"]
         outputs = {tuple(d["shape"])[-1]: d["index"] for d in self.interpreter.get_output_details()}

@@ -77,17 +77,6 @@ def _tflite(model, names: list[str], out: Path) -> None:
     (out / FILES["tflite"]).write_bytes(converter.convert())
 
 
-def tflite_interpreter(path: Path, threads: int | None = None):
-    """An interpreter of an exported model.tflite: LiteRT's (`ai_edge_litert`, the runtime that replaces
-    the deprecated `tf.lite.Interpreter`, installed with the `tflite` extra), else TensorFlow's."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-        Interpreter = tf.lite.Interpreter
-    return Interpreter(model_path=str(path), num_threads=threads)
-
-
 def _onnx(model, names: list[str], out: Path) -> None:
     saved_model, path = out / FILES["saved_model"], out / FILES["onnx"]
     if importlib.util.find_spec("tf2onnx") is None:
