@@ -132,20 +132,14 @@ def prepare_image(source: Path | bytes, destination: Path, box, margin: float, s
     face kept at least `REDUCED_DECODE_MARGIN` times `size` on its shorter side, and the box is cropped at
     that scale with sub-pixel edges (PIL's `resize(box=...)`), so the output stays the full decode's within
     docs/data.md's stated tolerance."""
-    if not reduced:
-        face = crop_box(load_rgb(source, upright=box is None), box, margin)
-        write_jpeg(face.resize((size, size), Image.Resampling.BILINEAR), destination)
-        return
-    widen = 1 + 2 * margin
-
     def at_least(stored: tuple[int, int]) -> tuple[float, float]:
         if min(stored) < REDUCED_DECODE_FROM:
             return stored
-        shorter = min(stored) if box is None else min(box[2], box[3]) * widen
+        shorter = min(stored) if box is None else min(box[2], box[3]) * (1 + 2 * margin)
         factor = min(1.0, REDUCED_DECODE_MARGIN * size / max(shorter, 1))
         return stored[0] * factor, stored[1] * factor
 
-    image, (sx, sy) = decode_rgb(source, upright=box is None, at_least=at_least)
+    image, (sx, sy) = decode_rgb(source, upright=box is None, at_least=at_least if reduced else None)
     if box is None or (sx, sy) == (1.0, 1.0):  # not reduced: exactly what a full decode writes
         write_jpeg(crop_box(image, box, margin).resize((size, size), Image.Resampling.BILINEAR), destination)
         return
