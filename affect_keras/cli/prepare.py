@@ -9,7 +9,7 @@ from pathlib import Path
 from affect_keras.cli.common import ArgumentParser
 from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS
 from affect_keras.data.prepare import SAMPLINGS, SOURCES, PrepareConfig, prepare
-from affect_keras.data.prepare.config import NO_FACE
+from affect_keras.data.prepare.config import NO_FACE_CHOICES
 from affect_keras.labels import SCHEMES
 
 
@@ -42,7 +42,7 @@ def build_parser() -> ArgumentParser:
                        help="tight: a square on the face (as FER+); box: the detector's box plus --margin")
     faces.add_argument("--align", action=argparse.BooleanOptionalAction, default=DEFAULT_FRAMING.align,
                        help="turn each face so that its eyes are level (BlazeFace's landmarks)")
-    faces.add_argument("--no-face", choices=NO_FACE, default="skip",
+    faces.add_argument("--no-face", choices=NO_FACE_CHOICES, default="skip",
                        help="a photo without a face: skip it (counted in skipped.csv), or keep it whole")
     labels = parser.add_argument_group("labels and splits")
     labels.add_argument("--labels", choices=list(SCHEMES), default="affectnet8",

@@ -254,11 +254,16 @@ CROPS: dict[str, Callable | None] = {"tight": _tight, "box": None}
 
 @dataclass(frozen=True)
 class Framing:
-    """How a face becomes a model's input: a `CROPS` name, its margin, and whether to level the eyes."""
+    """How a face becomes a model's input: a `CROPS` name, its margin, and whether to level the eyes.
 
-    crop: str = "tight"
+    The defaults are what prepare --detect uses, and predict.py where a model records no framing (or a
+    part of one): chosen on muxspace_subset (docs/deployment.md, "Faces in the wild"): the box beat the
+    square and every margin; levelling the eyes helped neither the FER+ preset end to end nor the
+    transfer of its backbone to the photos prepared with --detect."""
+
+    crop: str = "box"
     margin: float = 0.0
-    align: bool = True
+    align: bool = False
 
     def __post_init__(self):
         if self.crop not in CROPS:
@@ -268,7 +273,8 @@ class Framing:
 
     @classmethod
     def from_dict(cls, values: dict | None, **overrides) -> "Framing":
-        """A recorded framing (a preset's `framing`), with the options a user gave taking precedence."""
+        """A recorded framing (a preset's `framing`; None: none recorded), with the options a user gave
+        taking precedence, and the defaults for what neither says."""
         known = {k: v for k, v in dict(values or {}).items() if k in ("crop", "margin", "align")}
         return cls(**{**known, **{k: v for k, v in overrides.items() if v is not None}})
 
@@ -301,10 +307,7 @@ class Framing:
         return Image.fromarray(region)
 
 
-# what prepare --detect uses, and predict.py for a model that records no framing: chosen on muxspace_subset
-# (docs/deployment.md, "Faces in the wild"): the box beat the square and every margin; levelling the eyes helped
-# neither the FER+ preset end to end nor the transfer of its backbone to the photos prepared with --detect
-DEFAULT_FRAMING = Framing("box", 0.0, align=False)
+DEFAULT_FRAMING = Framing()  # (its defaults say why)
 
 
 def face_crops(rgb: np.ndarray, faces: list[Face], size: int, framing: Framing) -> np.ndarray:

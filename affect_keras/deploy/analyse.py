@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from affect_keras.data.faces import DEFAULT_DETECTOR, DEFAULT_FRAMING, Framing
+from affect_keras.data.faces import DEFAULT_DETECTOR, NO_FACE, Framing, face_crops
+from affect_keras.data.faces import Face as Detection
 from affect_keras.models.presets import DEFAULT_PRESET
 from affect_keras.tasks import EXPRESSION, VA
 
@@ -34,8 +35,7 @@ class Analyser:
         self.predictor = load_predictor(model)
         self.detector = build_detector(detector, min_face) if detector else None
         # the model's recorded framing, with what the user said (None: not said) taking precedence
-        self.framing = Framing.from_dict(self.predictor.framing or DEFAULT_FRAMING.to_dict(), crop=crop,
-                                         margin=margin, align=align)
+        self.framing = Framing.from_dict(self.predictor.framing, crop=crop, margin=margin, align=align)
 
     def __call__(self, rgb: np.ndarray) -> list[Face]:
         return self.analyse(rgb)[0]
@@ -43,8 +43,7 @@ class Analyser:
     def analyse(self, rgb: np.ndarray) -> tuple[list[Face], str]:
         """(faces, outcome): the detected faces; with none, an image that is itself about face-sized (most
         datasets' tight crops, which the detector often misses) is analysed whole, and says so."""
-        from affect_keras.data.faces import Face as Found, face_crops
-        whole = [Found((0, 0, rgb.shape[1], rgb.shape[0]))]
+        whole = [Detection((0, 0, rgb.shape[1], rgb.shape[0]))]
         framing = self.framing
         if self.detector is None:
             found, outcome = whole, OUTCOMES["crop"]
@@ -64,7 +63,7 @@ class Analyser:
 
 
 FACE_SIZED = 320  # an image no larger than this (and about square) with no face found is taken as a face crop
-OUTCOMES = {"face": "face found", "crop": "face crop (--no-detect)", "none": "no face found",
+OUTCOMES = {"face": "face found", "crop": "face crop (--no-detect)", "none": NO_FACE,
             "whole": "no face detected; face-sized image analysed whole", "unreadable": "unreadable"}
 
 

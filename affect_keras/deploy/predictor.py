@@ -46,14 +46,14 @@ def load_predictor(path: Path) -> Predictor:
     or an exported SavedModel directory."""
     if is_preset(path) or (Path(path) / "config.yaml").is_file():
         model, names = load_run(path)
-        framing = load_metadata(path).get("framing") if is_preset(path) else _framing_of(model)
+        framing = (load_metadata(path) if is_preset(path) else description_of(model) or {}).get("framing")
         return Predictor(_forward(model), names, model.input_shape[1], framing)
     path = Path(path)
     if path.suffix == ".keras" and path.is_file():
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
         described = description_of(model)  # an export of a run made before the model described itself:
         names = described["class_names"] if described else _sidecar_names(path.parent)  # class_names.json
-        return Predictor(_forward(model), names, model.input_shape[1], _framing_of(model))
+        return Predictor(_forward(model), names, model.input_shape[1], (described or {}).get("framing"))
     if (path / "saved_model.pb").is_file():
         import tensorflow as tf
         loaded = tf.saved_model.load(str(path))
@@ -73,11 +73,6 @@ def _forward(model: keras.Model) -> Callable[[np.ndarray], Outputs]:
         return named_outputs(model.predict_on_batch(images) if len(images) <= 32
                              else model.predict(images, verbose=0))
     return outputs
-
-
-def _framing_of(model: keras.Model) -> dict | None:
-    described = description_of(model) or {}
-    return described.get("framing")
 
 
 def mirror_averaged(outputs: Callable[[np.ndarray], Outputs]) -> Callable[[np.ndarray], Outputs]:

@@ -13,7 +13,7 @@ from affect_keras.labels import get_scheme
 from affect_keras.options import check
 
 SAMPLINGS = ("none", "down", "up")
-NO_FACE = ("skip", "whole")  # --detect and a photo without a face: a counted skip, or the whole photo
+NO_FACE_CHOICES = ("skip", "whole")  # --detect and a photo without a face: a counted skip, or the whole photo
 CONFIG_FILE = "prepare_config.yaml"
 
 
@@ -73,7 +73,7 @@ class PrepareConfig:
              "is for --source folders (the other sources give each face's box)"),
             (self.detector in DETECTORS, "detector", f"must be one of {', '.join(DETECTORS)}"),
             (self.crop in CROPS, "crop", f"must be one of {', '.join(CROPS)}"),
-            (self.no_face in NO_FACE, "no-face", f"must be one of {', '.join(NO_FACE)}"),
+            (self.no_face in NO_FACE_CHOICES, "no-face", f"must be one of {', '.join(NO_FACE_CHOICES)}"),
         ]
         check(checks)
         get_scheme(self.labels)
