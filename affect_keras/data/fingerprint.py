@@ -27,7 +27,7 @@ def split_fingerprint(root: Path, split: str) -> str:
     digest.update((root / f"{split}.csv").read_bytes())
     config, provenance = root / "prepare_config.yaml", root / "provenance.json"
     if config.is_file() and provenance.is_file():
-        digest.update(_how_made(*(_version(p) for p in (config, provenance))).encode())
+        digest.update(_how_made(*(file_version(p) for p in (config, provenance))).encode())
     else:
         for name in pd.read_csv(root / f"{split}.csv", usecols=["file"])["file"]:
             path = Path(name) if os.path.isabs(name) else root / name
@@ -39,7 +39,8 @@ def split_fingerprint(root: Path, split: str) -> str:
     return digest.hexdigest()[:20]
 
 
-def _version(path: Path) -> tuple[str, int, int]:
+def file_version(path: Path) -> tuple[str, int, int]:
+    """(path, size, modification time): a file's version, as cheap keys of work done on it once."""
     stat = path.stat()
     return str(path), stat.st_size, stat.st_mtime_ns
 

@@ -33,7 +33,7 @@ import keras
 import numpy as np
 
 from affect_keras.atomic import write_text
-from affect_keras.data.fingerprint import split_fingerprint
+from affect_keras.data.fingerprint import file_version, split_fingerprint
 from affect_keras.data.loader import FaceBatches
 from affect_keras.models.augment import augmentation
 from affect_keras.models.build import backbone_of, core_of
@@ -159,7 +159,7 @@ _verified: set[tuple] = set()  # (path, size, mtime) of cache files checked in t
 def _checked(path: Path, shape: tuple) -> tuple[np.ndarray | None, str]:
     """(the stored features, "") when `path` holds what its check file recorded, else (None, what is wrong)."""
     check = _check_file(path)
-    version = (str(path), path.stat().st_size, path.stat().st_mtime_ns)
+    version = file_version(path)
     if version in _verified and tuple(np.load(path, mmap_mode="r").shape) == tuple(shape):
         return np.load(path, mmap_mode="r"), ""
     if not check.is_file():
