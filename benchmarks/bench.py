@@ -208,8 +208,7 @@ def end_to_end(backbone: str, data: Path, names: list[str], size: int, batch: in
     model = build_model(backbone, len(names), size, weights=str(work / backbone / "backbone.weights.h5"),
                         augment="none", stem="imagenet")
     model.compile("adam", "categorical_crossentropy", jit_compile="auto")
-    faces = FaceBatches(data, "train", names, size, batch, shuffle=True)
-    faces._cache = None  # decoded from the files every epoch
+    faces = FaceBatches(data, "train", names, size, batch, shuffle=True, keep_decoded=False)  # every epoch decodes
     inputs = {"pydataset": faces}
     try:
         from affect_keras.data.tfdata import epoch_batches
@@ -230,7 +229,8 @@ def export_rates(backbone: str, data: Path, size: int, batch: int, work: Path) -
     """Predictions per second of each exported format, on the validation images."""
     import numpy as np
 
-    from affect_keras.data.loader import FaceBatches, read_summary
+    from affect_keras.data.loader import FaceBatches
+    from affect_keras.data.table import read_summary
     from affect_keras.deploy.export import export
     from affect_keras.litert import tflite_interpreter
     from affect_keras.training.config import TrainConfig
@@ -309,7 +309,7 @@ def main(argv=None) -> int:
     import keras
     from tabulate import tabulate
 
-    from affect_keras.data.loader import read_summary
+    from affect_keras.data.table import read_summary
     from affect_keras.data.prepare import PrepareConfig, prepare
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,7 +15,8 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from affect_keras.cli.train import main  # noqa: E402
-from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary  # noqa: E402
+from affect_keras.data.loader import EpochOrder, FaceBatches  # noqa: E402
+from affect_keras.data.table import read_summary  # noqa: E402
 from affect_keras.models.build import backbone_of, build_model, save_backbone  # noqa: E402
 from affect_keras.training import cache  # noqa: E402
 from conftest import BLOCK_TENSORFLOW, REPO  # noqa: E402

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from affect_keras.data.loader import FaceBatches, cutmix, mixup
+from affect_keras.data.loader import FaceBatches
+from affect_keras.data.mixing import cutmix, mixup
 
 NAMES = ["Neutral", "Happy", "Sad"]
 
@@ -107,7 +108,7 @@ def test_tf_data_gives_the_batches_of_face_batches(small_sample, monkeypatch, in
     """Same seed and epoch, same batches: the order, the sampling, the mixing and the targets are drawn
     the same way, and JPEGs at the prepared size decode to the same pixels (both use libjpeg's islow)."""
     from affect_keras.data import tfdata
-    from affect_keras.data.loader import read_summary
+    from affect_keras.data.table import read_summary
 
     if not in_memory:
         monkeypatch.setattr(tfdata, "CACHE_LIMIT_BYTES", 0)  # decoded from the files every epoch
@@ -142,7 +143,7 @@ def test_tf_data_gives_the_batches_of_face_batches(small_sample, monkeypatch, in
 
 def test_tf_data_resizes_within_a_grey_level_of_pil(small_sample):
     from affect_keras.data import tfdata
-    from affect_keras.data.loader import read_summary
+    from affect_keras.data.table import read_summary
 
     faces = FaceBatches(small_sample, "val", read_summary(small_sample)["class_names"], 24, 8)
     images = np.concatenate([x.numpy() for x, _ in tfdata.image_batches(faces)])

@@ -243,7 +243,8 @@ def test_efficientnetb3_from_scratch_memorises_a_batch(small_sample):
     EfficientNet rescales itself (dividing by 255 first would starve it), its stochastic depth, the head.
     No augmentation: a random shift every step turns memorising into learning, which from scratch takes
     EfficientNetB3 several hundred steps (62 % after 150 steps with `basic`, measured)."""
-    from affect_keras.data.loader import FaceBatches, read_summary
+    from affect_keras.data.loader import FaceBatches
+    from affect_keras.data.table import read_summary
     names = read_summary(small_sample)["class_names"]
     batch = FaceBatches(small_sample, "train", names, 32, 32, shuffle=True)[0]
     images, targets = batch[0], batch[1]

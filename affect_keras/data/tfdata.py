@@ -1,15 +1,15 @@
-"""The tf.data input path (TensorFlow backend): `FaceBatches`' batches, decoded by tf.data in parallel.
+"""The tf.data input path (TensorFlow backend): the batches `FaceBatches` serves, decoded by tf.data.
 
 `FaceBatches` decodes with PIL on two Python threads; here the JPEGs are read, decoded and resized by
-tf.data's parallel map outside the Python interpreter lock, batched as uint8 and prefetched
-while the model trains. Everything else is `FaceBatches`' own, so both paths give the same batches:
+tf.data's parallel map outside the Python interpreter lock, batched as uint8 and prefetched while the
+model trains. Both servers are built on the same parts, so they give the same batches:
 
-* the order (shuffle or class-balanced oversampling) is `faces.order(epoch)`, drawn from (seed, epoch)
-  at the start of each epoch (the epoch is set by `EpochOrder`, also after `BackupAndRestore`), so a
-  killed run resumes to the same weights;
-* the targets (one-hot or FER+ vote distributions, and every other head's) and per-sample weights are
-  `faces.columns`, arranged by `faces.arrange`;
-* MixUp / CutMix run `loader.mixup` / `loader.cutmix` with the generator of (seed, epoch, batch).
+* the rows of each batch come from `sampler.EpochSampler` (shuffle or class-balanced sampling, drawn from
+  (seed, epoch) at the start of each epoch: the epoch is set by `EpochOrder`, also after
+  `BackupAndRestore`), so a killed run resumes to the same weights;
+* the targets (one-hot or FER+ vote distributions, and every other head's) and per-sample weights are the
+  `table.SplitTable`'s columns, arranged by its `arrange`;
+* MixUp / CutMix run `mixing.Mixer` with the generator of (seed, epoch, batch).
 
 A split whose decoded images fit `CACHE_LIMIT_BYTES` is decoded once (by the same parallel map) and
 later epochs gather from memory, as `FaceBatches` does.
@@ -34,6 +34,9 @@ import numpy as np
 import tensorflow as tf
 
 from affect_keras.data.loader import CACHE_LIMIT_BYTES, FaceBatches
+from affect_keras.data.mixing import Mixer
+from affect_keras.data.sampler import EpochSampler
+from affect_keras.data.table import SplitTable
 from affect_keras.tasks import EXPRESSION
 
 # files read and decoded at once: every core this process may run on busy, and one more call queued per core
@@ -89,46 +92,31 @@ def decode_all(files: list[str], size: int, batch_size: int = 256) -> np.ndarray
     return out
 
 
-def own_share(order: np.ndarray, batch_size: int, workers: int, index: int) -> np.ndarray:
-    """Worker `index`'s part of every global batch of `order`, as tf.distribute splits a batch over the
-    workers (in order, equal parts: the last batch was cut to a multiple of the replicas)."""
-    parts = []
-    for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
-        n = len(batch) // workers
-        parts.append(batch[index * n:(index + 1) * n])
-    return np.concatenate(parts) if parts else order[:0]
-
-
-def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None,
-                  shard: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-    """`faces`' batches in the order of `faces.order(faces.epoch)`, the epoch read when each epoch's
-    iterator starts (after `EpochOrder` set it): (uint8 images, targets).
+def epoch_batches(table: SplitTable, sampler: EpochSampler, mixer: Mixer, size: int,
+                  images: np.ndarray | None = None, shard: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+    """The batches of `sampler.order(sampler.epoch)`, the epoch read when each epoch's iterator starts
+    (after `EpochOrder` set it): (uint8 images, targets) arranged by `table.arrange`.
 
     `images` holds the whole split decoded, in manifest order; without it each image is decoded from its
     file by the parallel map. With `shard` (a worker's input context, see `image_batches`) this worker's
     pipeline reads and decodes only its own part of each global batch and yields per-replica batches.
     """
-    size, classes = faces.image_size, faces.targets.shape[1]
+    classes = table.targets.shape[1]
     workers, index = (shard.num_input_pipelines, shard.input_pipeline_id) if shard else (1, 0)
-    batch = shard.get_per_replica_batch_size(faces.batch_size) if shard else faces.batch_size
-    files, any_format = tf.constant(faces.files), not single_op(faces.files)
-    table = {name: tf.constant(values, tf.float32) for name, values in faces.columns.items()}
+    batch = shard.get_per_replica_batch_size(sampler.batch_size) if shard else sampler.batch_size
+    files, any_format = tf.constant(table.files), not single_op(table.files)
+    columns = {name: tf.constant(values, tf.float32) for name, values in table.columns.items()}
 
     def gather(chosen):  # per-image targets (and weights) of the chosen images
-        return {name: tf.gather(values, chosen) for name, values in table.items()}
-
-    kept = faces.epoch_size - faces.left_out  # the last batch cut to a multiple of the replicas, as FaceBatches'
-    share = len(own_share(np.arange(kept), faces.batch_size, workers, index))
+        return {name: tf.gather(values, chosen) for name, values in columns.items()}
 
     def draw():
-        epoch = faces.epoch
-        order = faces.order(epoch)[:kept]
-        return np.int64(epoch), own_share(order, faces.batch_size, workers, index).astype(np.int64)
+        epoch = sampler.epoch
+        return np.int64(epoch), sampler.share(epoch, workers, index).astype(np.int64)
 
     def one_epoch(_):
         epoch, order = tf.numpy_function(draw, [], (tf.int64, tf.int64), stateful=True)
-        indices = tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, (share,)))
+        indices = tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, (sampler.share_size(workers),)))
         if images is not None:
             batches = indices.batch(batch).map(
                 lambda chosen: (tf.ensure_shape(tf.numpy_function(lambda c: images[c], [chosen], tf.uint8,
@@ -139,21 +127,21 @@ def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None,
                 indices.map(lambda i: decode(tf.gather(files, i), size, any_format),
                             num_parallel_calls=DECODE_CALLS, deterministic=True).batch(batch),
                 indices.batch(batch).map(gather))
-        if faces.mix != "none":  # the expression classifier alone: mixing blends its targets only
+        if mixer.active:  # the expression classifier alone: mixing blends its targets only
             def mixed(index, batch):
-                pixels, columns = batch
-                pixels, targets = (tf.ensure_shape(t, s) for t, s in zip(
-                    tf.numpy_function(faces.mixed, [epoch, index, pixels, columns[EXPRESSION]],
+                pixels, targets = batch
+                pixels, mixed_targets = (tf.ensure_shape(t, s) for t, s in zip(
+                    tf.numpy_function(mixer, [epoch, index, pixels, targets[EXPRESSION]],
                                       (tf.uint8, tf.float32), stateful=False),
                     ((None, size, size, 3), (None, classes))))
-                return pixels, {**columns, EXPRESSION: targets}
+                return pixels, {**targets, EXPRESSION: mixed_targets}
             batches = batches.enumerate().map(mixed)
-        return batches.map(faces.arrange)
+        return batches.map(table.arrange)
 
     dataset = tf.data.Dataset.range(1).flat_map(one_epoch)
     # per worker, one batch per replica and step (each replica of a worker takes the next one)
-    replicas_here = faces.batch_size // workers // batch
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(faces) * replicas_here))
+    replicas_here = sampler.batch_size // workers // batch
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(sampler) * replicas_here))
     dataset = fixed(dataset.prefetch(PREFETCH_BATCHES))
     if shard is None:  # several workers each take their share of batches (when not sharded before decoding)
         options = tf.data.Options()
@@ -163,19 +151,20 @@ def epoch_batches(faces: FaceBatches, images: np.ndarray | None = None,
 
 
 def image_batches(faces: FaceBatches):
-    """`faces` as a tf.data pipeline of (uint8 images, targets): the split decoded once into memory when
-    it fits `CACHE_LIMIT_BYTES`, else decoded from the files every epoch.
+    """The batches `faces` serves, as a tf.data pipeline of (uint8 images, targets) built on its parts
+    (table, sampler, mixer): the split decoded once into memory when it fits `CACHE_LIMIT_BYTES`, else
+    decoded from the files every epoch.
 
     Decoded every epoch under `--distribute multiworker`, each worker reads and decodes only its own part
     of each global batch: the pipeline is built per worker (`distribute_datasets_from_function`), where
     tf.data's DATA auto-sharding would decode every image on every worker and keep its part afterwards.
     (With MixUp / CutMix, which blend within the global batch, every worker still builds whole batches.)
     """
-    n, size = len(faces.files), faces.image_size
-    if n * size * size * 3 > CACHE_LIMIT_BYTES:
+    parts, size = (faces.table, faces.sampler, faces.mixer), faces.image_size
+    if len(faces.table) * size * size * 3 > CACHE_LIMIT_BYTES:
         strategy = tf.distribute.get_strategy()
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and faces.mix == "none":
-            return strategy.distribute_datasets_from_function(lambda context: epoch_batches(faces, shard=context))
-        return epoch_batches(faces)
-    return epoch_batches(faces, decode_all(faces.files, size))
-
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and not faces.mixer.active:
+            return strategy.distribute_datasets_from_function(
+                lambda context: epoch_batches(*parts, size, shard=context))
+        return epoch_batches(*parts, size)
+    return epoch_batches(*parts, size, decode_all(faces.table.files, size))

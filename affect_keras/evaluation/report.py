@@ -13,7 +13,8 @@ import yaml
 from sklearn.metrics import confusion_matrix
 
 from affect_keras.atomic import refuse_foreign_folder
-from affect_keras.data.loader import FaceBatches, load_image, read_summary
+from affect_keras.data.loader import FaceBatches, load_image
+from affect_keras.data.table import read_summary
 from affect_keras.deploy.model_card import write_model_card
 from affect_keras.deploy.predictor import load_predictor, mirror_averaged
 from affect_keras.evaluation import metrics

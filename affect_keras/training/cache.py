@@ -92,7 +92,7 @@ def extract_features(extractor: keras.Model, data: FaceBatches, block: keras.Lay
     `block` augments the images first, rounded and clipped to 0-255 as the training model hands them to its
     core (`as_images`; a chain-layout model passes them on as they are)."""
     for start in range(0, len(data.files), batch_size):
-        images = np.stack([data.image(i) for i in range(start, min(start + batch_size, len(data.files)))])
+        images = data.decoded.take(range(start, min(start + batch_size, len(data.files))))
         x = images.astype("float32")
         if block is not None:
             x = keras.ops.convert_to_numpy(block(x, training=True))
@@ -193,7 +193,7 @@ def cache_keys(model: keras.Model, backbone: str, stem: str, pooling: str, seed:
 
 class CachedBatches(keras.utils.PyDataset):
     """Batches of cached features with the targets, order and sampling of the `FaceBatches` they stand for:
-    epoch e (set on `faces` by `EpochOrder`) reads view e mod views, in the order `faces.order(e)` draws."""
+    epoch e (set on `faces` by `EpochOrder`) reads view e mod views, in the order `faces.sampler` draws."""
 
     def __init__(self, faces: FaceBatches, features: np.ndarray):
         super().__init__()
@@ -206,6 +206,6 @@ class CachedBatches(keras.utils.PyDataset):
         return len(self.faces)
 
     def __getitem__(self, index: int):
-        epoch, chosen = self.faces.batch(index)
-        columns = {name: values[chosen] for name, values in self.faces.columns.items()}
-        return self.faces.arrange(np.asarray(self.features[epoch % len(self.features)][chosen]), columns)
+        epoch, chosen = self.faces.sampler.batch(index)
+        features = np.asarray(self.features[epoch % len(self.features)][chosen])
+        return self.faces.table.arrange(features, self.faces.table.rows(chosen))

@@ -25,7 +25,8 @@ import yaml
 
 from affect_keras.atomic import lock_folder, refuse_foreign_folder
 from affect_keras.data.fingerprint import data_fingerprint
-from affect_keras.data.loader import EpochOrder, FaceBatches, read_summary
+from affect_keras.data.loader import EpochOrder, FaceBatches
+from affect_keras.data.table import read_summary
 from affect_keras.data.serving import serve
 from affect_keras.data.prepare.config import framing_of
 from affect_keras.models.backbones import get_backbone
@@ -59,15 +60,15 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     weights = cw.class_weights(config.class_weights, train_counts, names, config.class_weight_power)
     print(cw.describe(weights, train_counts, names))
     task = get_task(config.task)
-    train_data, val_data = _data(config, names, weights if task.dict_outputs else None)
-    loss = _loss(config, [train_counts.get(n, 0) for n in names])
     scope, replicas = distribution(config.distribute, config.batch_size)
+    # JAX's DataParallel needs batches that divide evenly over the replicas, and so does TensorFlow's
+    # MirroredStrategy on this model (AddN of unequal shards): the last batch is cut to a multiple of them
+    train_data, val_data = _data(config, names, weights if task.dict_outputs else None, replicas)
+    loss = _loss(config, [train_counts.get(n, 0) for n in names])
     if replicas > 1:
         print(f"--distribute {config.distribute}: {replicas} replicas, global batch {config.batch_size} "
               f"({config.batch_size // replicas} per replica), lr {config.lr}")
-    if replicas > 1:  # JAX's DataParallel needs batches that divide evenly, and so does TensorFlow's
-        for data in (train_data, val_data):  # MirroredStrategy on this model (AddN of unequal shards)
-            data.multiple_of = replicas
+        for data in (train_data, val_data):
             if data.left_out:
                 print(f"--distribute {config.distribute}: the last {data.split} batch is cut to a multiple of "
                       f"{replicas} devices, leaving out {data.left_out} image(s) per epoch")
@@ -139,14 +140,16 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     return run, summary
 
 
-def _data(config: TrainConfig, names: list[str], sample_weights: dict | None) -> tuple[FaceBatches, FaceBatches]:
+def _data(config: TrainConfig, names: list[str], sample_weights: dict | None,
+          replicas: int) -> tuple[FaceBatches, FaceBatches]:
     """The training and validation splits, as the settings draw them; `sample_weights`: class weights to
-    carry per sample (models with several outputs)."""
+    carry per sample (models with several outputs); batches cut to a multiple of `replicas`."""
     train_data = FaceBatches(config.data, "train", names, config.size, config.batch_size, shuffle=True,
                              seed=config.seed, targets=config.targets, sampling=config.sampling,
                              mix=config.mix, mix_alpha=config.mix_alpha, task=config.task,
-                             class_weights=sample_weights)
-    val_data = FaceBatches(config.data, "val", names, config.size, config.batch_size, task=config.task)
+                             class_weights=sample_weights, multiple_of=replicas)
+    val_data = FaceBatches(config.data, "val", names, config.size, config.batch_size, task=config.task,
+                           multiple_of=replicas)
     for split, data in (("train", train_data), ("val", val_data)):
         if not len(data):
             raise ValueError(f"--data {config.data}: the {split} split has no images")
