@@ -1,23 +1,83 @@
-"""Checking option values, so every command reports a bad value the same way: naming the flag."""
+"""Settings declared once, and their errors.
+
+A config class (`training.config.TrainConfig`) declares each setting as a dataclass field made by
+`setting()`: its default, help, group, allowed values and check live in the field's metadata. The config
+validates itself from them (`check_fields`), the CLI builds its parser from them (`cli.common`), and the
+docs read them. Errors name the setting as the library knows it (`OptionError.option`, a field name); the
+CLI words them as its flags (`--batch-size`)."""
 
 from __future__ import annotations
 
-from typing import Iterable
+import dataclasses
+from typing import Callable, Iterable
+
+
+class OptionError(ValueError):
+    """A bad value of one setting. `option`: its name in the library (a config field, an argument);
+    `reason`: what is wrong, said so that "<option> <reason>" reads as a sentence."""
+
+    def __init__(self, option: str, reason: str):
+        super().__init__(f"{option} {reason}")
+        self.option, self.reason = option, reason
+
+
+def setting(default=dataclasses.MISSING, *, group: str, help: str = "", choices=None,
+            check: tuple[Callable, str] | None = None, flag: str = "", metavar: str = "",
+            identity: bool = True, cli: bool = True):
+    """A config field with what it takes to parse, check and document it.
+
+    Args:
+        default: its default (a list is copied for each instance); none for a required setting.
+        group: the topic `--help` lists it under (a key of the config's `GROUPS`).
+        help: one line for `--help` (the default is appended by the CLI).
+        choices: the allowed values (a tuple or a registry dict: its names), or a callable returning them
+            (for lists that import something heavy).
+        check: (predicate of the value, what a bad value is told: "must be > 0").
+        flag: the CLI's flag when it is not `--<name>` (a boolean defaulting to True: `--no-<name>`).
+        metavar: the CLI's placeholder for its value.
+        identity: False for a setting that does not change what a run computes (a run may continue with
+            another value).
+        cli: False for a setting that is not a user's choice (recorded for older runs; no flag).
+    """
+    metadata = {"group": group, "help": help, "choices": choices, "check": check, "flag": flag,
+                "metavar": metavar, "identity": identity, "cli": cli}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def choices_of(field: dataclasses.Field) -> tuple | None:
+    """The allowed values of a `setting()` field (None: any)."""
+    choices = field.metadata.get("choices")
+    return tuple(choices() if callable(choices) else choices) if choices is not None else None
+
+
+def check_fields(config) -> None:
+    """OptionError for the first field of `config` whose value is not among its choices or fails its check
+    (a list field: each of its items)."""
+    for field in dataclasses.fields(config):
+        value, choices = getattr(config, field.name), choices_of(field)
+        values = value if isinstance(value, list) else [value]
+        if choices is not None and not all(v in choices for v in values):
+            raise OptionError(field.name, f"must be one of {', '.join(map(str, choices))}")
+        predicate, reason = field.metadata.get("check") or (None, "")
+        if predicate is not None and not predicate(value):
+            raise OptionError(field.name, reason)
 
 
 def check(rules: Iterable[tuple[bool, str, str]]) -> None:
-    """Raise ValueError("--option message") for the first rule (ok, option, message) that fails."""
-    for ok, option, message in rules:
+    """OptionError(option, reason) for the first rule (ok, option, reason) that fails."""
+    for ok, option, reason in rules:
         if not ok:
-            raise ValueError(f"--{option} {message}")
+            raise OptionError(option, reason)
 
 
 def check_split(data, split: str) -> None:
-    """ValueError naming --split when the prepared dataset `data` has no manifest of that split, listing the
-    ones it has: checked before any long work (a study's first strategy, a model's loading)."""
+    """OptionError naming `split` when the prepared dataset `data` has no manifest of that split, listing
+    the ones it has: checked before any long work (a study's first strategy, a model's loading)."""
     from pathlib import Path
 
     if not (Path(data) / f"{split}.csv").is_file():
         splits = sorted(p.stem for p in Path(data).glob("*.csv") if p.stem != "skipped")
-        raise ValueError(f"--split {split}: {data} has no {split}.csv manifest (its splits: "
-                         f"{', '.join(splits) or 'none'})")
+        raise OptionError("split", f"{split}: {data} has no {split}.csv manifest (its splits: "
+                                   f"{', '.join(splits) or 'none'})")

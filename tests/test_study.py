@@ -15,7 +15,8 @@ from affect_keras.cli.study import main  # noqa: E402
 from affect_keras.data.loader import FaceBatches  # noqa: E402
 from affect_keras.evaluation.report import EvaluateConfig, evaluate  # noqa: E402
 from affect_keras.evaluation.study import STRATEGIES  # noqa: E402
-from affect_keras.training.config import BEFORE_SETTING, NOT_IDENTITY  # noqa: E402
+from affect_keras.models.migrate import BEFORE_SETTING  # noqa: E402
+from affect_keras.training.config import NOT_IDENTITY  # noqa: E402
 
 
 @pytest.mark.slow

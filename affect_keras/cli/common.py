@@ -1,19 +1,67 @@
-"""What every command line shares: one-line errors naming the flag, and `--config FILE` defaults."""
+"""What every command line shares: one-line errors naming the flag, `--config FILE` defaults, and flags
+generated from a config class's fields (`options.setting`)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import typing
 from pathlib import Path
 
 import yaml
+
+from affect_keras.options import OptionError, choices_of
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults appended to each help line, except for on/off flags (their default is their absence)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.nargs == 0 else super()._get_help_string(action)
+
+
+def int_list(text: str) -> list[int]:
+    """"256,128" -> [256, 128]; "" -> []."""
+    return [int(value) for value in text.split(",") if value]
+
+
+def add_settings(parser: argparse.ArgumentParser, config_class, groups: dict) -> dict:
+    """One flag per field of `config_class` made by `options.setting`, under the argument group its
+    metadata names (`groups`: {name: (title, description)}, in the order `--help` lists them); the flag's
+    type, default, choices and help are the field's. Returns {group name: argument group}."""
+    sections = {name: parser.add_argument_group(title, description) for name, (title, description) in groups.items()}
+    hints = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        meta = field.metadata
+        default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+        default = None if default is dataclasses.MISSING else default
+        kind, dashed = hints[field.name], field.name.replace("_", "-")
+        flag = meta["flag"] or ("--no-" if kind is bool and default else "--") + dashed
+        options = {"dest": field.name, "default": default, "help": meta["help"] if meta["cli"] else argparse.SUPPRESS}
+        if kind is bool:
+            options["action"] = "store_false" if default else "store_true"
+        elif kind == list[int]:
+            options["type"] = int_list
+        elif kind == list[str]:
+            options["nargs"] = "+"
+        else:
+            options["type"] = kind
+        if choices_of(field) is not None:
+            options["choices"] = list(choices_of(field))
+        if meta["metavar"]:
+            options["metavar"] = meta["metavar"]
+        action = sections[meta["group"]].add_argument(flag, **options)
+        if kind == list[int]:  # a config file (a run's config.yaml) holds the list itself
+            action.from_list = lambda items: ",".join(map(str, items))
+    return sections
 
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with help grouped by topic (via argument groups) and errors on one line."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
         self.add_argument("-c", "--config", metavar="FILE",
                           help="YAML file of option values (keys as the long flags, - or _); "
@@ -60,7 +108,7 @@ class ArgumentParser(argparse.ArgumentParser):
             return value
         if action.nargs in ("+", "*"):
             items = value if isinstance(value, list) else [value]  # one value for a list option: a list of one
-            if action.nargs == "+" and not items:
+            if action.nargs == "+" and not items and action.default != []:  # [] where none is the default
                 self.error(f"{where}: needs at least one value")
             return [self._config_item(action, where, item) for item in items]
         return self._config_item(action, where, value)
@@ -70,6 +118,8 @@ class ArgumentParser(argparse.ArgumentParser):
             self.error(f"{where}: has no value")
         if isinstance(value, dict) and hasattr(action, "from_mapping"):  # a structured form of its text
             value = action.from_mapping(value)
+        if isinstance(value, list) and hasattr(action, "from_list"):  # a list form of its text
+            value = action.from_list(value)
         if isinstance(value, (list, dict)):
             self.error(f"{where}: must be a single value, not {value!r}")
         text = str(value).lower() if isinstance(value, bool) else str(value)
@@ -82,6 +132,13 @@ class ArgumentParser(argparse.ArgumentParser):
         return converted
 
     def fail(self, error: Exception):
-        """Report a validation error (whose message starts with the flag) the same one-line way."""
+        """Report a validation error the same one-line way: an `OptionError` worded with the flag of its
+        option (the flag whose value lands in that name, else --<option>), another error as it is (a
+        message starting with a flag gets "argument")."""
+        if isinstance(error, OptionError):
+            flags = [action.option_strings[-1] for action in self._actions
+                     if action.dest == error.option.replace("-", "_") and action.option_strings]
+            flag = flags[0] if flags else "--" + error.option.replace("_", "-")
+            self.error(f"argument {flag} {error.reason}")
         message = str(error)
         self.error(f"argument {message}" if message.startswith("--") else message)

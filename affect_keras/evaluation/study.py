@@ -108,9 +108,8 @@ def finished_settings(run: Path, config: TrainConfig) -> TrainConfig | None:
     None."""
     if not (run / "last.keras").is_file() or not (run / "config.yaml").is_file():
         return None
-    saved = yaml.safe_load((run / "config.yaml").read_text())
     resolved = replace(config)
-    resolved.adopt_older(saved)
+    saved = resolved.adopt(yaml.safe_load((run / "config.yaml").read_text()))
     resolved.resolve()
     return None if resolved.differences(saved) else resolved
 

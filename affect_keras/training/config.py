@@ -6,18 +6,19 @@ once); `resolve()`, which looks at the backend and at a saved backbone, imports 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from affect_keras.data.batching import MIXES, PIPELINES, SAMPLINGS, TARGETS
-from affect_keras.names import EXPORT_FORMATS
 from affect_keras.models import LAYOUTS
 from affect_keras.models.augment import PRESETS
 from affect_keras.models.backbones import BACKBONES, get_backbone
 from affect_keras.models.heads import POOLINGS
+from affect_keras.models.migrate import CONFIG_VERSION, migrate
 from affect_keras.models.presets import backbone_weights, cache_root, is_preset
+from affect_keras.names import EXPORT_FORMATS
+from affect_keras.options import check, check_fields, setting
 from affect_keras.tasks import TASKS, get_task
-from affect_keras.options import check
 from affect_keras.training import class_weights as cw
 from affect_keras.training.distribute import STRATEGIES
 from affect_keras.training.losses import LOSSES, VA_LOSSES
@@ -26,23 +27,35 @@ from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 MONITORS = TASKS["expression"].monitors()  # what an expression classifier logs (other tasks: Task.monitors)
 AUTO_VIEWS = 4  # augmented views per training image cached by default when augmentation is on
-# what a run did before the setting existed: a run directory whose config.yaml lacks the key continues
-# doing it (a settings file from an older version must not block "the same command continues the run")
-# settings that do not change what a run computes (both input pipelines give the same batches; the cache
-# folder only says where features are kept): a run may continue with other values
-NOT_IDENTITY = ("input_pipeline", "cache_dir", "distribute")  # --batch-size is global: devices change no result
-BEFORE_SETTING = {"input_pipeline": "pydataset", "loss": "crossentropy", "logit_tau": 1.0, "focal_gamma": 2.0,
-                  "class_weight_power": 1.0, "cache_views": 0, "cache_dir": "",
-                  "layout": "chain", "task": "expression", "va_loss": "ccc", "va_weight": 1.0,
-                  "distribute": "none"}
+GROUPS = {  # the topics of train.py --help, in order: {group: (title, description)}
+    "input": ("input: the prepared data and its batches", None),
+    "model": ("model", None),
+    "task": ("task: what the model predicts", None),
+    "loss": ("loss and class imbalance", None),
+    "optimisation": ("optimisation", None),
+    "schedule": ("schedule: phase 1 trains the head on the frozen backbone, phase 2 fine-tunes its top", None),
+    "cache": ("feature cache (frozen backbone)",
+              "With a frozen backbone (--weights imagenet or PATH) phase 1 trains the head on backbone features "
+              "computed once per split and stored under --cache-dir, keyed by backbone, weights, size, pooling, "
+              "manifest, augmentation, views and seed; a later run with another head, loss or optimiser reuses "
+              "them without running the backbone. What it gives up: augmentation becomes --cache-views fixed "
+              "draws per image (epoch e trains on view e mod K) instead of a fresh draw every epoch, and --mix "
+              "is unavailable. Phase 2 fine-tunes uncached, from the same full model."),
+    "run": ("run", None),
+}
+
+
+def _usable_weights(weights: str) -> bool:
+    return weights in ("imagenet", "none") or Path(weights).is_file() or is_preset(weights)
 
 
 @dataclass
 class TrainConfig:
-    """Every setting of one training run: `train(config)` runs it, train.py builds it from its flags (one
-    flag per field, `--help` groups them), and the run directory keeps it as `config.yaml`.
+    """Every setting of one training run: `train(config)` runs it, train.py builds its flags from these
+    fields (their help, group, choices and checks are the fields' metadata: `options.setting`), and the run
+    directory keeps it as `config.yaml` (with its `version`; `models.migrate.migrate` reads older ones).
 
-    Args (the main ones; the others as train.py's `--help` lists them):
+    Args (the main ones; every field's help is what train.py's `--help` lists):
         data: a folder written by prepare_dataset.py.
         run_dir: where the run is written (and resumed from).
         backbone, weights: a `models.backbones.BACKBONES` name and "imagenet", "none", a preset's name or a
@@ -56,113 +69,152 @@ class TrainConfig:
         ...                                   weights="ferplus_resnet18_48", class_weights="auto")
         >>> model = affect_keras.train(config)
     """
-    data: str
-    run_dir: str
-    backbone: str = "vgg16"
-    weights: str = "imagenet"
-    imagenet_checkpoint: str = ""
-    stem: str = "auto"
-    image_size: int = 0
-    augment: str = "light"
-    pooling: str = "avg"
-    dense: list[int] = field(default_factory=lambda: [256])
-    dropout: float = 0.3
-    head_batch_norm: bool = True
-    l2: float = 1e-4
-    class_weights: str = "auto"
-    class_weight_power: float = 1.0
-    label_smoothing: float = 0.0
-    task: str = "expression"
-    va_loss: str = "ccc"
-    va_weight: float = 1.0
-    loss: str = "crossentropy"
-    logit_tau: float = 1.0
-    focal_gamma: float = 2.0
-    targets: str = "majority"
-    sampling: str = "none"
-    mix: str = "none"
-    mix_alpha: float = 0.2
-    batch_size: int = 32
-    epochs: int = 10
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    warmup_epochs: int = 0
-    step_every: int = 1000
-    step_factor: float = 0.9
-    finetune_epochs: int = 0
-    unfreeze: str = "4"
-    finetune_lr: float = 1e-5
-    monitor: str = "auto"
-    patience: int = 0
-    precision: str = "float32"
-    seed: int = 0
-    cache_views: int = -1
-    cache_dir: str = ""
-    input_pipeline: str = "auto"
-    export: list[str] = field(default_factory=list)
-    distribute: str = "none"
-    layout: str = "core"  # not a user's choice: runs made before the core / training split keep "chain"
+    # ---- input ----
+    data: str = setting(group="input", help="prepared dataset folder (required)")
+    run_dir: str = setting(group="run", help="default: models/<backbone>-<data folder name>; the same command "
+                                             "again continues an interrupted run there")
+    image_size: int = setting(0, group="input", help="input side (0: the backbone's default)",
+                              check=(lambda v: v == 0 or v >= 32, "must be 0 (backbone default) or >= 32"))
+    batch_size: int = setting(32, group="input", help="images per step: the global batch, split over the "
+                                                      "replicas under --distribute", check=(lambda v: v >= 1, "must be >= 1"))
+    input_pipeline: str = setting(
+        "auto", group="input", choices=PIPELINES, identity=False,
+        help="tf.data: parallel JPEG decoding in TensorFlow (TensorFlow backend); pydataset: FaceBatches on "
+             "Python threads (any backend); auto: tf.data where it runs. Both give the same batches for a "
+             "seed and epoch")
+    targets: str = setting("majority", group="input", choices=TARGETS,
+                           help="majority: one-hot labels | votes: FER+ vote distributions as soft targets")
+    sampling: str = setting(
+        "none", group="input", choices=SAMPLINGS,
+        help="oversample: class-balanced batches (draws with probability 1 / class count); upsample: every "
+             "image once plus the smaller classes repeated up to the largest; undersample: every class drawn "
+             "down to the smallest, anew each epoch. Each replaces class weights")
+    augment: str = setting("light", group="input", choices=PRESETS, help="augmentation preset of the training "
+                                                                         "model (models/augment.py)")
+    mix: str = setting("none", group="input", choices=MIXES, help="MixUp or CutMix on training batches")
+    mix_alpha: float = setting(0.2, group="input", help="Beta(alpha, alpha) mixing ratio",
+                               check=(lambda v: v > 0, "must be > 0"))
+    # ---- model ----
+    backbone: str = setting("vgg16", group="model", choices=BACKBONES, help="the pretrained network under the head")
+    weights: str = setting(
+        "imagenet", group="model", check=(_usable_weights, "must be imagenet, none, a preset (shipped name or "
+                                                           "folder), or an existing backbone.weights.h5"),
+        help="imagenet | none (train from scratch) | a preset (a shipped name such as ferplus_resnet18_48, or a "
+             "preset folder: its face-trained backbone with its own stem and padding) | PATH of a "
+             "backbone.weights.h5 from an earlier run")
+    imagenet_checkpoint: str = setting(
+        "", group="model", help="with --weights imagenet, which checkpoint (resnet18/34: a timm tag such as "
+                                "resnet18.a1_in1k, the default, or resnet18.tv_in1k; empty: the backbone's default)")
+    stem: str = setting("auto", group="model",
+                        help="resnet18/34: imagenet (7x7/2 + max-pool, needed by ImageNet weights) or small (3x3/1, "
+                             "for faces of 64 px or less from scratch); auto picks by weights and size")
+    pooling: str = setting("avg", group="model", choices=POOLINGS, help="how the backbone's feature map becomes "
+                                                                        "the head's input")
+    dense: list[int] = setting([256], group="model", metavar="SIZES",
+                               check=(lambda v: all(d >= 1 for d in v), "sizes must be >= 1"),
+                               help="hidden dense sizes of the head, comma-separated (empty: none)")
+    dropout: float = setting(0.3, group="model", help="dropout before each dense layer of the head",
+                             check=(lambda v: 0 <= v < 1, "must be in [0, 1)"))
+    head_batch_norm: bool = setting(True, group="model", help="no batch normalisation in the head")
+    l2: float = setting(1e-4, group="model", help="L2 penalty on the head")
+    # not a user's choice: runs made before the core / training split keep "chain" (their config.yaml)
+    layout: str = setting("core", group="model", choices=LAYOUTS, cli=False)
+    # ---- task ----
+    task: str = setting("expression", group="task", choices=TASKS,
+                        help="; ".join(f"{name}: {spec.description}" for name, spec in TASKS.items()))
+    va_loss: str = setting("ccc", group="task", choices=VA_LOSSES,
+                           help="va / multitask: ccc (1 - concordance correlation over the batch) or mse; faces "
+                                "without valence / arousal (FER+, folders, AffectNet's -2) are masked out")
+    va_weight: float = setting(1.0, group="task", help="multitask: weight of the V/A loss against the "
+                                                       "expression loss", check=(lambda v: v >= 0, "must be >= 0"))
+    # ---- loss ----
+    class_weights: str = setting(
+        "auto", group="loss", help="auto (inverse frequency, mean 1) | effective (effective number) | none | FILE",
+        check=(lambda v: v in cw.METHODS or Path(v).is_file(), "must be auto, effective, none, or an existing "
+                                                               "YAML/JSON file"))
+    class_weight_power: float = setting(
+        1.0, group="loss", check=(lambda v: 0 < v <= 1, "must be in (0, 1]"),
+        help="auto: weights proportional to count ** -power (1: inverse frequency; 0.25-0.5 temper it, for "
+             "rare classes at less cost to overall accuracy)")
+    loss: str = setting("crossentropy", group="loss", choices=LOSSES,
+                        help="crossentropy | focal (keras's focal loss: easy, mostly frequent-class examples count "
+                             "less) | logit-adjusted (Menon et al. 2021: trained on logits shifted by tau * log "
+                             "prior, so the model's own output is balanced across classes)")
+    logit_tau: float = setting(1.0, group="loss", help="logit-adjusted: tau", check=(lambda v: v > 0, "must be > 0"))
+    focal_gamma: float = setting(2.0, group="loss", help="focal: gamma", check=(lambda v: v >= 0, "must be >= 0"))
+    label_smoothing: float = setting(0.0, group="loss", help="share of each target spread over the classes",
+                                     check=(lambda v: 0 <= v < 1, "must be in [0, 1)"))
+    # ---- optimisation ----
+    optimizer: str = setting("adam", group="optimisation", choices=OPTIMIZERS, help="adam or sgd")
+    lr: float = setting(1e-3, group="optimisation", help="learning rate of phase 1",
+                        check=(lambda v: v > 0, "must be > 0"))
+    momentum: float = setting(0.9, group="optimisation", help="SGD momentum")
+    nesterov: bool = setting(False, group="optimisation", help="SGD with Nesterov momentum")
+    weight_decay: float = setting(0.0, group="optimisation", help="decoupled weight decay (0: none)")
+    precision: str = setting("float32", group="optimisation", choices=PRECISIONS, help="keras dtype policy")
+    # ---- schedule ----
+    epochs: int = setting(10, group="schedule", help="phase 1: head on the frozen backbone",
+                          check=(lambda v: v >= 1, "must be >= 1"))
+    schedule: str = setting("constant", group="schedule", choices=SCHEDULES,
+                            help="learning-rate schedule of phase 1 (plateau: lowered when the monitor stalls)")
+    warmup_epochs: int = setting(0, group="schedule", help="cosine warm-up")
+    step_every: int = setting(1000, group="schedule", help="step schedule: steps per decay")
+    step_factor: float = setting(0.9, group="schedule", help="step schedule: factor")
+    finetune_epochs: int = setting(0, group="schedule", help="phase 2: epochs with the top of the backbone "
+                                                             "unfrozen (0: none)", check=(lambda v: v >= 0, "must be >= 0"))
+    unfreeze: str = setting("4", group="schedule", help="phase 2: top backbone layers to unfreeze: a number, or "
+                                                        "block names such as block5,stage4")
+    finetune_lr: float = setting(1e-5, group="schedule", help="phase 2: learning rate",
+                                 check=(lambda v: v > 0, "must be > 0"))
+    # ---- feature cache ----
+    cache_views: int = setting(
+        -1, group="cache", check=(lambda v: v >= -1, "must be -1 (auto), 0 (off) or a number of views"),
+        help=f"augmented views stored per training image; 0: no cache, train as the backbone runs every "
+             f"epoch; -1 (auto): 1 without augmentation, {AUTO_VIEWS} with it, 0 when the backbone trains or "
+             f"--mix is on")
+    cache_dir: str = setting("", group="cache", identity=False,
+                             help="where features are stored (empty: DATA/feature_cache)")
+    # ---- run ----
+    monitor: str = setting("auto", group="run",
+                           help="metric for the best checkpoint and early stopping; auto: val_accuracy, or "
+                                "val_expression_accuracy when the model has several heads, or val_loss for va")
+    patience: int = setting(0, group="run", help="early stopping (0: off)")
+    seed: int = setting(0, group="run", help="fixes the initial weights, every epoch's order, augmentation "
+                                             "and mixing")
+    distribute: str = setting(
+        "none", group="run", choices=STRATEGIES, identity=False,  # --batch-size is global: no other result
+        help="none | mirrored: this machine's GPUs (TensorFlow MirroredStrategy; on JAX "
+             "keras.distribution.DataParallel) | multiworker: several machines (MultiWorkerMirroredStrategy by "
+             "TF_CONFIG; the same command on every worker, each its own --run-dir) | tpu: TPUStrategy | "
+             "model-parallel (JAX): every kernel's output channels sharded over the local devices "
+             "(keras.distribution.ModelParallel). --batch-size is the global batch, split over the replicas")
+    export: list[str] = setting([], group="run", choices=EXPORT_FORMATS, metavar="FORMAT",
+                                help=f"export the finished model: {', '.join(EXPORT_FORMATS)} (see export.py)")
+    # what config.yaml's keys mean (models.migrate.migrate reads every older version)
+    version: int = setting(CONFIG_VERSION, group="run", identity=False, cli=False)
 
     def validate(self) -> None:
-        check([(self.backbone in BACKBONES, "backbone", f"must be one of {', '.join(BACKBONES)}")])
+        """OptionError naming the first setting that is wrong: each field's own choices and check, then the
+        rules between settings."""
+        check_fields(self)
         spec = get_backbone(self.backbone)
-        checks = [
+        check([
             (self.stem in ("auto", *spec.stems), "stem", f"must be auto or one of {', '.join(spec.stems)} "
                                                          f"for {self.backbone}"),
             (self.weights != "imagenet" or self.stem in ("auto", spec.stems[0]), "stem",
              f"{self.stem}: ImageNet weights need the {spec.stems[0]} stem"),
-            (self.imagenet_checkpoint in ("", *spec.checkpoints), "imagenet-checkpoint",
+            (self.imagenet_checkpoint in ("", *spec.checkpoints), "imagenet_checkpoint",
              f"must be one of {', '.join(spec.checkpoints)} for {self.backbone}"),
-            (self.augment in PRESETS, "augment", f"must be one of {', '.join(PRESETS)}"),
-            (self.pooling in POOLINGS, "pooling", f"must be one of {', '.join(POOLINGS)}"),
-            (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"),
-            (self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}"),
-            (self.targets in TARGETS, "targets", f"must be one of {', '.join(TARGETS)}"),
-            (self.sampling in SAMPLINGS, "sampling", f"must be one of {', '.join(SAMPLINGS)}"),
-            (self.mix in MIXES, "mix", f"must be one of {', '.join(MIXES)}"),
-            (self.mix_alpha > 0, "mix-alpha", "must be > 0"),
-            (set(self.export) <= set(EXPORT_FORMATS), "export", f"formats must be among {', '.join(EXPORT_FORMATS)}"),
-            (self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}"),
-            (self.image_size == 0 or self.image_size >= 32, "image-size", "must be 0 (backbone default) or >= 32"),
-            (self.batch_size >= 1, "batch-size", "must be >= 1"),
-            (self.epochs >= 1, "epochs", "must be >= 1"),
-            (self.finetune_epochs >= 0, "finetune-epochs", "must be >= 0"),
-            (self.lr > 0, "lr", "must be > 0"),
-            (self.finetune_lr > 0, "finetune-lr", "must be > 0"),
-            (0 <= self.dropout < 1, "dropout", "must be in [0, 1)"),
-            (0 < self.class_weight_power <= 1, "class-weight-power", "must be in (0, 1]"),
-            (0 <= self.label_smoothing < 1, "label-smoothing", "must be in [0, 1)"),
-            (self.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}"),
-            (self.logit_tau > 0, "logit-tau", "must be > 0"),
-            (self.focal_gamma >= 0, "focal-gamma", "must be >= 0"),
-            (all(d >= 1 for d in self.dense), "dense", "sizes must be >= 1"),
-            (self.weights in ("imagenet", "none") or Path(self.weights).is_file() or is_preset(self.weights),
-             "weights", "must be imagenet, none, a preset (shipped name or folder), or an existing "
-                        "backbone.weights.h5"),
-            (self.finetune_epochs == 0 or self.weights != "none", "finetune-epochs",
+            (self.finetune_epochs == 0 or self.weights != "none", "finetune_epochs",
              "fine-tunes the top of a pretrained backbone; with --weights none the whole backbone trains "
              "from the first epoch, so add --epochs instead"),
-            (self.cache_views >= -1, "cache-views", "must be -1 (auto), 0 (off) or a number of views"),
-            (self.cache_views <= 0 or self.weights != "none", "cache-views",
+            (self.cache_views <= 0 or self.weights != "none", "cache_views",
              "needs a frozen backbone (--weights imagenet or PATH): with --weights none the features change"),
-            (self.cache_views <= 0 or self.mix == "none", "cache-views",
+            (self.cache_views <= 0 or self.mix == "none", "cache_views",
              "cannot be used with --mix: MixUp and CutMix mix images, not features; use --cache-views 0"),
-            (self.distribute in STRATEGIES, "distribute", f"must be one of {', '.join(STRATEGIES)}"),
-            (self.layout in LAYOUTS, "layout", f"must be one of {', '.join(LAYOUTS)}"),
-            (self.input_pipeline in PIPELINES, "input-pipeline", f"must be one of {', '.join(PIPELINES)}"),
-            (self.task in TASKS, "task", f"must be one of {', '.join(TASKS)}"),
-            (self.va_loss in VA_LOSSES, "va-loss", f"must be one of {', '.join(VA_LOSSES)}"),
-            (self.va_weight >= 0, "va-weight", "must be >= 0"),
             (self.mix == "none" or self.task == "expression", "mix",
              f"mixes expression targets only: use --mix none with --task {self.task}"),
-            (self.class_weights in cw.METHODS or Path(self.class_weights).is_file(), "class-weights",
-             "must be auto, effective, none, or an existing YAML/JSON file"),
-        ]
-        check(checks)
+        ])
         monitors = get_task(self.task).monitors()
         check([(self.monitor == "auto" or self.monitor in monitors, "monitor",
                 f"must be auto or one of the metrics a --task {self.task} run logs: {', '.join(monitors)}")])
@@ -171,21 +223,23 @@ class TrainConfig:
     def size(self) -> int:
         return self.image_size or get_backbone(self.backbone).default_size
 
-    def adopt_older(self, saved: dict) -> None:
-        """Before `resolve()`, for continuing the run `saved` (its config.yaml) describes: each setting it
-        predates takes what its version did, unless this command sets it otherwise."""
-        for key, value in BEFORE_SETTING.items():
-            if key not in saved and getattr(self, key) == _DEFAULTS[key]:
-                setattr(self, key, value)
-        if "layout" in saved:  # how the run's model is put together is the run's, never the command's
-            self.layout = saved["layout"]
+    def adopt(self, saved: dict) -> dict:
+        """Before `resolve()`, for continuing the run whose config.yaml is `saved`: returns it as this
+        version reads it (`models.migrate.migrate`). A setting the run predates takes what its version did,
+        unless this command sets it otherwise; how the run's model is put together (`layout`) is the run's."""
+        migrated = migrate(saved)
+        defaults = {f.name: f.default for f in fields(self)}
+        for key in migrated.keys() - saved.keys():
+            if key in defaults and getattr(self, key) == defaults[key]:
+                setattr(self, key, migrated[key])
+        self.layout = migrated["layout"]
+        return migrated
 
-    def differences(self, saved: dict) -> list[str]:
-        """The settings (resolved) that differ from the run `saved` describes. A setting it lacks counts,
-        unless its version predates the setting (`BEFORE_SETTING`) and the run still does what it did."""
-        current = asdict(self)
-        return [key for key, value in current.items() if key not in NOT_IDENTITY and
-                (saved[key] != value if key in saved else BEFORE_SETTING.get(key, object()) != value)]
+    def differences(self, migrated: dict) -> list[str]:
+        """The settings (resolved) that differ from the run `migrated` (`adopt`'s answer) describes, leaving
+        out those that change no result (`NOT_IDENTITY`)."""
+        return [key for key, value in asdict(self).items()
+                if key not in NOT_IDENTITY and migrated.get(key, _ABSENT) != value]
 
     def resolve(self) -> None:
         """Fill in what "auto" and "" stand for, so the saved config says what the run used."""
@@ -223,4 +277,8 @@ class TrainConfig:
         return int(self.unfreeze) if self.unfreeze.isdigit() else self.unfreeze.split(",")
 
 
-_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.name in BEFORE_SETTING}
+_ABSENT = object()
+# settings that do not change what a run computes (both input pipelines give the same batches; the cache
+# folder only says where features are kept; devices do not change the global batch): a run may continue
+# with other values
+NOT_IDENTITY = tuple(f.name for f in fields(TrainConfig) if not f.metadata["identity"])

@@ -114,8 +114,7 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     refuse_foreign_folder(run, "config.yaml", "--run-dir", "train.py")  # its README.md, plots, ... are not ours
     saved = None  # the settings of a run with a finished epoch (one that failed before is nothing to protect)
     if (run / "history.csv").is_file() and (run / "config.yaml").is_file():
-        saved = yaml.safe_load((run / "config.yaml").read_text())
-        config.adopt_older(saved)
+        saved = config.adopt(yaml.safe_load((run / "config.yaml").read_text()))
     config.resolve()
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)

@@ -1,0 +1,119 @@
+"""One declaration per setting (issue 26): train.py's flags are generated from TrainConfig's fields, errors
+name the setting in the library and the flag on the command line, and config.yaml carries a version that
+one `migrate()` reads."""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from affect_keras.cli.train import build_parser, main
+from affect_keras.models.migrate import BEFORE_SETTING, CONFIG_VERSION, migrate
+from affect_keras.options import OptionError
+from affect_keras.training.config import GROUPS, NOT_IDENTITY, TrainConfig
+
+FIELDS = {field.name: field for field in dataclasses.fields(TrainConfig)}
+
+
+def test_every_setting_is_one_flag_with_the_fields_default_help_and_group():
+    parser = build_parser()
+    actions = {action.dest: action for action in parser._actions}
+    for name, field in FIELDS.items():
+        action = actions[name]
+        default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+        assert action.default == (None if default is dataclasses.MISSING else default), name
+        if field.metadata["cli"]:
+            assert action.help == field.metadata["help"] and action.help, name
+            group = next(g for g in parser._action_groups if action in g._group_actions)
+            assert group.title == GROUPS[field.metadata["group"]][0], name
+    # parsing nothing but --data gives TrainConfig's own defaults
+    args = vars(parser.parse_args(["--data", "d"]))
+    args.pop("config"), args.pop("worker_timeout")
+    assert TrainConfig(**{**args, "run_dir": "r"}) == TrainConfig(data="d", run_dir="r")
+    # typed flags: a comma list, a list of choices, an on/off flag
+    parsed = parser.parse_args(["--dense", "64,32", "--export", "keras", "onnx", "--no-head-batch-norm", "--nesterov"])
+    assert (parsed.dense, parsed.export, parsed.head_batch_norm, parsed.nesterov) == ([64, 32], ["keras", "onnx"],
+                                                                                      False, True)
+
+
+def test_the_train_cli_declares_no_setting_of_its_own():
+    source = (Path(__file__).parents[1] / "affect_keras" / "cli" / "train.py").read_text()
+    assert re.findall(r'add_argument\("(--[\w-]+)"', source) == ["--worker-timeout"]  # watches, does not set
+    help_text = build_parser().format_help()
+    for name, field in FIELDS.items():  # every user's setting listed; the recorded-only ones not
+        flag = "--" + ("no-" if field.default is True else "") + name.replace("_", "-")
+        assert (flag in help_text) == field.metadata["cli"], name
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--dropout", "1.5"], "argument --dropout must be in [0, 1)"),
+    (["--batch-size", "0"], "argument --batch-size must be >= 1"),
+    (["--weights", "nowhere.h5"], "argument --weights must be imagenet, none, a preset"),
+    (["--backbone", "resnet18", "--stem", "tiny"], "argument --stem must be auto or one of imagenet, small"),
+    (["--worker-timeout", "0"], "argument --worker-timeout must be > 0 seconds"),
+])
+def test_a_bad_value_is_one_line_naming_the_flag(tmp_path, capsys, argv, said):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--data", str(tmp_path), *argv])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and said in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_library_names_the_setting_not_a_flag():
+    with pytest.raises(OptionError) as error:
+        TrainConfig(data="d", run_dir="r", finetune_lr=0).validate()
+    assert (error.value.option, error.value.reason) == ("finetune_lr", "must be > 0")
+    assert str(error.value) == "finetune_lr must be > 0"
+    with pytest.raises(OptionError, match="^export must be one of saved_model, keras, tflite, onnx"):
+        TrainConfig(data="d", run_dir="r", export=["keras", "pt"]).validate()
+
+
+def test_settings_that_change_no_result_are_declared_so():
+    assert set(NOT_IDENTITY) == {"input_pipeline", "cache_dir", "distribute", "version"}
+
+
+def test_migrate_reads_every_older_config_and_refuses_a_newer_one():
+    written_now = {field: value for field, value in dataclasses.asdict(TrainConfig(data="d", run_dir="r")).items()}
+    assert written_now["version"] == CONFIG_VERSION and migrate(written_now) == written_now  # nothing to do
+    oldest = {key: value for key, value in written_now.items() if key not in BEFORE_SETTING and key != "version"}
+    migrated = migrate(oldest)
+    assert migrated["layout"] == "chain" and migrated["input_pipeline"] == "pydataset"  # what it did then
+    assert migrated == {**written_now, **BEFORE_SETTING}
+    with pytest.raises(ValueError, match="version 3 was written by a newer affect-keras"):
+        migrate({**written_now, "version": 3})
+
+
+def test_continuing_an_older_run_takes_what_it_did_unless_the_command_says_otherwise():
+    saved = {key: value for key, value in dataclasses.asdict(TrainConfig(data="d", run_dir="r")).items()
+             if key not in ("version", "layout", "loss", "va_weight")}
+    plain = TrainConfig(data="d", run_dir="r")
+    migrated = plain.adopt(saved)
+    assert (plain.layout, plain.loss, plain.va_weight) == ("chain", "crossentropy", 1.0)
+    assert plain.differences(migrated) == []
+    focal = TrainConfig(data="d", run_dir="r", loss="focal")  # the command asks for another loss
+    assert focal.differences(focal.adopt(saved)) == ["loss"]
+
+
+def test_a_saved_config_is_a_valid_config_file_for_the_cli(tmp_path):
+    config = TrainConfig(data=str(tmp_path), run_dir=str(tmp_path / "run"), layout="chain", dense=[64])
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+    args = vars(build_parser().parse_args(["--config", str(path)]))
+    args.pop("config"), args.pop("worker_timeout")
+    assert TrainConfig(**args) == config  # the recorded-only settings (layout, version) included
+
+
+def test_the_refusals_advice_works_a_run_continues_from_its_own_config_yaml(small_sample, tmp_path, capsys):
+    """A run directory holding other settings is refused with "continue that run with --config
+    RUN/config.yaml": that file (lists such as dense and an empty export included) is a valid --config."""
+    run = tmp_path / "run"
+    command = ["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--epochs", "1",
+               "--dense", "16,8", "--run-dir", str(run)]
+    assert main(command) == 0
+    with pytest.raises(SystemExit):
+        main([*command[:-2], "--dense", "16", "--run-dir", str(run)])
+    assert f"--config {run / 'config.yaml'}" in capsys.readouterr().err
+    assert main(["--config", str(run / "config.yaml")]) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["dense"] == [16, 8]
