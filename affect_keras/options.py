@@ -9,6 +9,7 @@ CLI words them as its flags (`--batch-size`)."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Callable, Iterable
 
 
@@ -81,3 +82,15 @@ def check_split(data, split: str) -> None:
         splits = sorted(p.stem for p in Path(data).glob("*.csv") if p.stem != "skipped")
         raise OptionError("split", f"{split}: {data} has no {split}.csv manifest (its splits: "
                                    f"{', '.join(splits) or 'none'})")
+
+
+def build(registry: dict, name: str, option: str, *args, **settings):
+    """`registry[name](*args, **its own settings)`: each builder of a registry declares the settings it
+    takes (Adam no momentum, the step schedule no warm-up), and callers hand over every setting of the
+    topic (as timm's `OptimInfo` says what each optimiser accepts). OptionError naming `option` for an
+    unknown name."""
+    if name not in registry:
+        raise OptionError(option, f"must be one of {', '.join(registry)}")
+    builder = registry[name]
+    takes = inspect.signature(builder).parameters
+    return builder(*args, **{key: value for key, value in settings.items() if key in takes})

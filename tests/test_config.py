@@ -117,3 +117,23 @@ def test_the_refusals_advice_works_a_run_continues_from_its_own_config_yaml(smal
     assert f"--config {run / 'config.yaml'}" in capsys.readouterr().err
     assert main(["--config", str(run / "config.yaml")]) == 0
     assert yaml.safe_load((run / "config.yaml").read_text())["dense"] == [16, 8]
+
+
+def test_each_builder_takes_only_its_own_settings():
+    from affect_keras.training.losses import training_loss
+    from affect_keras.training.optim import learning_rate, optimizer
+
+    settings = dict(momentum=0.5, nesterov=True, weight_decay=0.01)
+    sgd, adam = optimizer("sgd", 0.1, **settings), optimizer("adam", 0.1, **settings)
+    assert (sgd.momentum, sgd.nesterov, sgd.weight_decay) == (0.5, True, 0.01)
+    assert adam.weight_decay == 0.01 and not hasattr(adam, "momentum")
+    assert optimizer("adam", 0.1, weight_decay=0.0).weight_decay is None  # 0: none
+    schedule = dict(total_steps=100, warmup_steps=10, step_every=10, step_factor=0.5)
+    assert learning_rate("constant", 0.1, **schedule) == 0.1
+    assert float(learning_rate("step", 0.1, **schedule)(10)) == pytest.approx(0.05)  # no warm-up in a step
+    assert float(learning_rate("cosine", 0.1, **schedule)(5)) == pytest.approx(0.05)  # half-way up the warm-up
+    focal = training_loss("focal", [5, 5], label_smoothing=0.1, tau=3.0, gamma=1.5)
+    assert (focal.gamma, focal.label_smoothing) == (1.5, 0.1)
+    with pytest.raises(OptionError) as error:
+        optimizer("rmsprop", 0.1)
+    assert error.value.option == "optimizer" and "adam, sgd" in error.value.reason

@@ -13,18 +13,20 @@ Importing this module imports no keras (the CLI lists the names); a builder does
 
 from __future__ import annotations
 
+from affect_keras.options import build
 
-def _crossentropy(counts, label_smoothing, tau, gamma):
+
+def _crossentropy(label_smoothing=0.0):
     import keras
     return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
 
 
-def _focal(counts, label_smoothing, tau, gamma):
+def _focal(gamma=2.0, label_smoothing=0.0):
     import keras
     return keras.losses.CategoricalFocalCrossentropy(gamma=gamma, label_smoothing=label_smoothing)
 
 
-def _logit_adjusted(counts, label_smoothing, tau, gamma):
+def _logit_adjusted(counts, tau=1.0, label_smoothing=0.0):
     from affect_keras.training.logit_adjustment import LogitAdjustedCrossentropy
     return LogitAdjustedCrossentropy(counts, tau=tau, label_smoothing=label_smoothing)
 
@@ -48,7 +50,5 @@ VA_LOSSES = {"ccc": _va_ccc, "mse": _va_mse}
 
 def training_loss(name: str, counts, label_smoothing: float = 0.0, tau: float = 1.0, gamma: float = 2.0):
     """The keras loss `name` for training classes with `counts` images each (the prior of logit
-    adjustment)."""
-    if name not in LOSSES:
-        raise ValueError(f"--loss must be one of {', '.join(LOSSES)}")
-    return LOSSES[name](counts, label_smoothing, tau, gamma)
+    adjustment); each loss takes only the settings it declares."""
+    return build(LOSSES, name, "loss", counts=counts, label_smoothing=label_smoothing, tau=tau, gamma=gamma)

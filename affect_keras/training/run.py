@@ -75,8 +75,9 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     with scope:  # the model, its optimiser and the fits on every replica (a no-op on one device)
         model = _model(config, names)
         steps = len(train_data)
-        rate = learning_rate(config.schedule, config.lr, steps * config.epochs, steps * config.warmup_epochs,
-                             config.step_every, config.step_factor)
+        rate = learning_rate(config.schedule, config.lr, total_steps=steps * config.epochs,
+                             warmup_steps=steps * config.warmup_epochs, step_every=config.step_every,
+                             step_factor=config.step_factor)
         _compile(model, rate, config, loss)
         # shuffle=False: FaceBatches draws its own order from (seed, epoch), which survives a restore; both
         # input pipelines follow it (EpochOrder tells it the epoch)
@@ -210,7 +211,8 @@ def _fit_head_on_cache(model, train_data, val_data, rate, config: TrainConfig, l
 def _compile(model: keras.Model, rate, config: TrainConfig, loss, steps_per_execution: int = 1) -> None:
     """Compile with the configured optimiser at `rate` (a float or a schedule) and `loss`; phase 2
     compiles again."""
-    opt = optimizer(config.optimizer, rate, config.momentum, config.nesterov, config.weight_decay)
+    opt = optimizer(config.optimizer, rate, momentum=config.momentum, nesterov=config.nesterov,
+                    weight_decay=config.weight_decay)
     task = get_task(config.task)
     if task.dict_outputs:
         options = dict(metrics={head: TRAINING_HEADS[head].metrics() for head in task.heads},
