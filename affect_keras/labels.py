@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from affect_keras.options import OptionError
+
 AFFECTNET_CODES: Mapping[int, str] = {
     0: "Neutral",
     1: "Happy",
@@ -110,14 +112,14 @@ def polarity_of(class_names) -> list[int]:
     code_of = {name: code for code, name in AFFECTNET_CODES.items()}
     scheme, out = SCHEMES["polarity3"], []
     if set(class_names) <= set(POLARITIES):
-        raise ValueError(f"--task hierarchical: the data is already labelled by polarity ({', '.join(class_names)});"
+        raise OptionError("task", f"hierarchical: the data is already labelled by polarity ({', '.join(class_names)});"
                          f" the hierarchical task predicts expressions within polarities, so it needs data "
                          f"prepared with expression labels (e.g. --labels affectnet8), or train --task "
                          f"expression on this data")
     for name in class_names:
         polarity = scheme.class_of(code_of.get(name, -1))
         if polarity is None:
-            raise ValueError(f"--task hierarchical: class {name} has no polarity (polarity3 groups "
+            raise OptionError("task", f"hierarchical: class {name} has no polarity (polarity3 groups "
                              f"{', '.join(AFFECTNET_CODES[c] for c in sorted(scheme.code_to_class))})")
         out.append(POLARITIES.index(polarity))
     return out

@@ -15,11 +15,21 @@ from typing import Callable, Iterable
 
 class OptionError(ValueError):
     """A bad value of one setting. `option`: its name in the library (a config field, an argument);
-    `reason`: what is wrong, said so that "<option> <reason>" reads as a sentence."""
+    `reason`: what is wrong, said so that "<option> <reason>" reads as a sentence (or "<option>: ...").
+
+    Example:
+        >>> str(OptionError("batch_size", "must be >= 1"))
+        'batch_size must be >= 1'
+    """
 
     def __init__(self, option: str, reason: str):
-        super().__init__(f"{option} {reason}")
+        super().__init__(self.worded(option, reason))
         self.option, self.reason = option, reason
+
+    @staticmethod
+    def worded(name: str, reason: str) -> str:
+        """`name` (the option as one side calls it) followed by the reason."""
+        return f"{name}{'' if reason.startswith(':') else ' '}{reason}"
 
 
 def setting(default=dataclasses.MISSING, *, group: str, help: str = "", choices=None,

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from affect_keras.options import OptionError
+
 EXPRESSION, VA, POLARITY = "expression", "va", "polarity"
 VA_DIMENSIONS = ("valence", "arousal")
 
@@ -120,5 +122,5 @@ TASKS = {
 
 def get_task(name: str) -> Task:
     if name not in TASKS:
-        raise ValueError(f"--task must be one of {', '.join(TASKS)}")
+        raise OptionError("task", f"must be one of {', '.join(TASKS)}")
     return TASKS[name]

@@ -117,7 +117,7 @@ def test_no_mixing_passes_the_batch_through_and_an_unknown_kind_is_refused():
     assert not Mixer().active
     out = Mixer()(0, 0, images, targets)
     assert out[0] is images and out[1] is targets
-    with pytest.raises(ValueError, match="--mix must be none or one of mixup, cutmix"):
+    with pytest.raises(ValueError, match="^mix must be none or one of mixup, cutmix"):
         Mixer("blend")
 
 

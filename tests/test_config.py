@@ -137,3 +137,19 @@ def test_each_builder_takes_only_its_own_settings():
     with pytest.raises(OptionError) as error:
         optimizer("rmsprop", 0.1)
     assert error.value.option == "optimizer" and "adam, sgd" in error.value.reason
+
+
+def test_an_error_from_deep_in_the_library_is_worded_with_the_flag_by_the_cli(small_sample, tmp_path, capsys):
+    from affect_keras.data.loader import FaceBatches
+    from affect_keras.data.table import read_summary
+
+    names = read_summary(small_sample)["class_names"]
+    with pytest.raises(OptionError) as error:  # the library: the setting's name
+        FaceBatches(small_sample, "train", names, 32, 8, targets="votes")
+    assert error.value.option == "targets" and str(error.value).startswith("targets votes: the manifest has no")
+    with pytest.raises(SystemExit) as exit_:  # the CLI: its flag, exit status 1
+        main(["--data", str(small_sample), "--targets", "votes", "--backbone", "resnet18", "--weights", "none",
+              "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1
+    assert err.startswith("train.py: error: --targets votes: the manifest has no vote columns")

@@ -67,7 +67,7 @@ def test_dropping_a_class_removes_its_images_and_output():
     assert names == ["Neutral", "Sad"] and keep.tolist() == [True, True, False, False, True, True]
     assert labels.tolist() == [0, 0, 1, 1]
     np.testing.assert_allclose(probs[0], [0.7 / 0.8, 0.1 / 0.8])
-    with pytest.raises(ValueError, match="--drop-class Joy"):
+    with pytest.raises(ValueError, match="^drop_class Joy"):
         metrics.drop_class(LABELS, PROBS, NAMES, "Joy")
 
 

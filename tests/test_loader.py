@@ -65,7 +65,7 @@ def test_vote_targets_are_the_normalised_votes(data):
     np.testing.assert_allclose(targets[0], [0.75, 0, 0.25])   # Neutral 6, Sad 2
     np.testing.assert_allclose(targets[29], [0.25, 0, 0.75])  # Sad 6, Neutral 2
     (data / "plain.csv").write_text("file,label\ntrain/Sad/28.png,Sad\n")
-    with pytest.raises(ValueError, match="--targets votes: the manifest has no vote columns"):
+    with pytest.raises(ValueError, match="^targets votes: the manifest has no vote columns"):
         FaceBatches(data, "plain", NAMES, 8, 4, targets="votes")
 
 

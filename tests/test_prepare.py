@@ -164,5 +164,5 @@ def test_ferplus_prepare_reproduces_the_readme_counts(tmp_path):
 
 
 def test_out_inside_root_is_refused(affectnet_original):
-    with pytest.raises(ValueError, match="--out .* must lie outside --root"):
+    with pytest.raises(ValueError, match="^out .* must lie outside --root"):
         prepare(PrepareConfig(source="affectnet", root=affectnet_original, out=affectnet_original / "prepared"))

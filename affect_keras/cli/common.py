@@ -131,14 +131,20 @@ class ArgumentParser(argparse.ArgumentParser):
             self.error(f"{where}: {value!r} is not one of {', '.join(map(str, action.choices))}")
         return converted
 
+    def words(self, error: Exception) -> str:
+        """An error as this command says it: an `OptionError` with the flag of its option (the flag whose
+        value lands in that name, else --<option>), another error as it is."""
+        if not isinstance(error, OptionError):
+            return str(error)
+        flags = [action.option_strings[-1] for action in self._actions
+                 if action.dest == error.option.replace("-", "_") and action.option_strings]
+        return OptionError.worded(flags[0] if flags else "--" + error.option.replace("_", "-"), error.reason)
+
     def fail(self, error: Exception):
-        """Report a validation error the same one-line way: an `OptionError` worded with the flag of its
-        option (the flag whose value lands in that name, else --<option>), another error as it is (a
-        message starting with a flag gets "argument")."""
-        if isinstance(error, OptionError):
-            flags = [action.option_strings[-1] for action in self._actions
-                     if action.dest == error.option.replace("-", "_") and action.option_strings]
-            flag = flags[0] if flags else "--" + error.option.replace("_", "-")
-            self.error(f"argument {flag} {error.reason}")
-        message = str(error)
+        """Report a bad argument (exit status 2) the same one-line way as argparse's own errors."""
+        message = self.words(error)
         self.error(f"argument {message}" if message.startswith("--") else message)
+
+    def stop(self, error: Exception, status: int = 1):
+        """Report what stopped the work (exit status 1) on one line."""
+        self.exit(status, f"{self.prog}: error: {self.words(error)}\n")

@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     try:
         written = export(Path(args.run), args.format, Path(args.out) if args.out else None)
     except (ValueError, RuntimeError) as error:
-        parser.exit(1, f"export.py: error: {error}\n")
+        parser.stop(error)
     for fmt, path in written.items():
         print(f"{fmt}: {path}")
     return 0

@@ -180,7 +180,7 @@ def main(argv=None) -> int:
         analyser = Analyser(Path(args.model), None if args.no_detect else args.detector, args.crop, args.margin,
                             args.align, args.min_face)
     except (ValueError, RuntimeError) as error:
-        parser.exit(1, f"predict.py: error: {error}\n")
+        parser.stop(error)
     names = analyser.predictor.class_names
     if source.is_dir():
         return _folder(source, analyser, names, args)

@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     try:
         summary = prepare(config)
     except ValueError as error:  # the dataset is not what --source says it is
-        parser.exit(1, f"prepare_dataset.py: error: {error}\n")
+        parser.stop(error)
     except PermissionError as error:
         parser.exit(1, f"prepare_dataset.py: error: argument --out: cannot write {error.filename}: permission "
                        f"denied\n")

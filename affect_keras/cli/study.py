@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     try:
         table = run_study(base, strategies, out, split, repeats)
     except (ValueError, RuntimeError) as error:
-        parser.exit(1, f"study.py: error: {error}\n")
+        parser.stop(error)
     print((out / "table7.md").read_text())
     print(f"Study written to {out} ({len(table['strategy'].unique())} strategies)")
     return 0

@@ -63,6 +63,6 @@ def main(argv=None) -> int:
             for fmt, path in export(Path(config.run_dir), config.export).items():
                 print(f"Exported {fmt}: {path}")
     except (ValueError, RuntimeError) as error:
-        parser.exit(1, f"train.py: error: {error}\n")
+        parser.stop(error)
     print(f"Run written to {config.run_dir}")
     return 0

@@ -27,6 +27,7 @@ from PIL import Image
 
 from affect_keras.data.images import ImageError, crop_box, load_rgb, write_jpeg
 from affect_keras.litert import tflite_interpreter
+from affect_keras.options import OptionError
 
 LANDMARKS = ("right eye", "left eye", "nose tip", "mouth", "right ear", "left ear")  # the subject's sides
 
@@ -233,7 +234,7 @@ DEFAULT_DETECTOR = "blazeface"
 def detector(name: str, min_size: int = 24) -> Callable[[np.ndarray], list[Face]]:
     """The detector `name`, built once per process (prepare's workers each build their own)."""
     if name not in DETECTORS:
-        raise ValueError(f"--detector must be one of {', '.join(DETECTORS)}, not {name!r}")
+        raise OptionError("detector", f"must be one of {', '.join(DETECTORS)}, not {name!r}")
     return DETECTORS[name](min_size)
 
 
@@ -267,9 +268,9 @@ class Framing:
 
     def __post_init__(self):
         if self.crop not in CROPS:
-            raise ValueError(f"--crop must be one of {', '.join(CROPS)}, not {self.crop!r}")
+            raise OptionError("crop", f"must be one of {', '.join(CROPS)}, not {self.crop!r}")
         if not 0 <= self.margin <= 1:
-            raise ValueError(f"--margin must be in [0, 1], not {self.margin}")
+            raise OptionError("margin", f"must be in [0, 1], not {self.margin}")
 
     @classmethod
     def from_dict(cls, values: dict | None, **overrides) -> "Framing":

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from affect_keras.options import OptionError
+
 
 def mixup(images: np.ndarray, targets: np.ndarray, alpha: float, rng: np.random.Generator):
     """Zhang et al. 2018: each image blended with another of the batch, targets in the same ratio."""
@@ -51,7 +53,7 @@ class Mixer:
 
     def __post_init__(self):
         if self.kind != "none" and self.kind not in MIXERS:
-            raise ValueError(f"--mix must be none or one of {', '.join(MIXERS)}, not {self.kind!r}")
+            raise OptionError("mix", f"must be none or one of {', '.join(MIXERS)}, not {self.kind!r}")
 
     @property
     def active(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 
 from affect_keras.data.loader import FaceBatches
+from affect_keras.options import OptionError
 
 
 def resolve_pipeline(name: str) -> str:
@@ -14,7 +15,7 @@ def resolve_pipeline(name: str) -> str:
     if name == "auto":
         return "tf.data" if tensorflow else "pydataset"
     if name == "tf.data" and not tensorflow:
-        raise ValueError(f"--input-pipeline tf.data needs the TensorFlow backend (this is "
+        raise OptionError("input_pipeline", f"tf.data needs the TensorFlow backend (this is "
                          f"{keras.backend.backend()}); use --input-pipeline pydataset or auto")
     return name
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from affect_keras.options import OptionError
 from affect_keras.tasks import EXPRESSION, HEADS, Task, get_task
 
 
@@ -92,18 +93,18 @@ def read_summary(data_dir: Path) -> dict:
     """What prepare_dataset.py wrote: class order, per-split counts."""
     path = Path(data_dir) / "summary.json"
     if not path.is_file():
-        raise ValueError(f"--data {data_dir}: no summary.json; prepare it with prepare_dataset.py first")
+        raise OptionError("data", f"{data_dir}: no summary.json; prepare it with prepare_dataset.py first")
     return json.loads(path.read_text())
 
 
 def read_manifest(data_dir: Path, split: str, class_names) -> pd.DataFrame:
     path = Path(data_dir) / f"{split}.csv"
     if not path.is_file():
-        raise ValueError(f"--data {data_dir}: no {split}.csv manifest; prepare it with prepare_dataset.py")
+        raise OptionError("data", f"{data_dir}: no {split}.csv manifest; prepare it with prepare_dataset.py")
     manifest = pd.read_csv(path, keep_default_na=False)
     unknown = sorted(set(manifest["label"]) - set(class_names))
     if unknown:
-        raise ValueError(f"--data {data_dir}: {split}.csv has labels {unknown} outside summary.json's classes")
+        raise OptionError("data", f"{data_dir}: {split}.csv has labels {unknown} outside summary.json's classes")
     return manifest
 
 
@@ -116,7 +117,7 @@ def expression_targets(manifest: pd.DataFrame, labels: np.ndarray, class_names, 
     columns = [f"vote_{name}" for name in class_names]
     missing = [c for c in columns if c not in manifest]
     if missing:
-        raise ValueError(f"--targets votes: the manifest has no vote columns ({', '.join(missing)}); "
+        raise OptionError("targets", f"votes: the manifest has no vote columns ({', '.join(missing)}); "
                          f"only FER+ provides votes, use --targets majority")
     votes = manifest[columns].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy("float32")
     totals = votes.sum(axis=1, keepdims=True)

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from affect_keras.options import OptionError
+
 MARKER = "export.json"  # what export.py wrote a folder from; a folder without it is not export's to fill
 FILES = {"saved_model": "saved_model", "keras": "model.keras", "tflite": "model.tflite", "onnx": "model.onnx"}
 
@@ -21,7 +23,7 @@ def export(run: Path, formats: list[str], out: Path | None = None) -> dict[str, 
     returns format -> path. `run`: a run directory or a preset (`affect_keras.models.presets`)."""
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
-        raise ValueError(f"--format {','.join(unknown)}: choose from {', '.join(FORMATS)}")
+        raise OptionError("format", f"{','.join(unknown)}: choose from {', '.join(FORMATS)}")
     from affect_keras.deploy.inference import load_run
     from affect_keras.names import CLASS_NAMES
 
@@ -30,7 +32,7 @@ def export(run: Path, formats: list[str], out: Path | None = None) -> dict[str, 
     own = Path(f"export-{preset_path(run).name}") if is_preset(run) else Path(run) / "export"
     out = Path(out) if out else own
     if out.resolve() != own.resolve() and out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise ValueError(f"--out {out} holds files export.py did not write; choose an empty or new folder")
+        raise OptionError("out", f"{out} holds files export.py did not write; choose an empty or new folder")
     model, names = load_run(run)  # after the checks: loading is the slow part
     model = with_named_outputs(model)
     out.mkdir(parents=True, exist_ok=True)

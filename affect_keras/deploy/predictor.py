@@ -14,6 +14,7 @@ from affect_keras.deploy.inference import load_run
 from affect_keras.names import CLASS_NAMES
 from affect_keras.models.preprocessing import description_of
 from affect_keras.models.presets import is_preset, load_metadata
+from affect_keras.options import OptionError
 from affect_keras.tasks import EXPRESSION
 
 Outputs = dict[str, np.ndarray]
@@ -61,7 +62,7 @@ def load_predictor(path: Path) -> Predictor:
         size = int(loaded.serve.concrete_functions[0].structured_input_signature[0][0].shape[1])
         return Predictor(lambda x: named_outputs(keras.tree.map_structure(
             lambda t: t.numpy(), loaded.serve(tf.constant(x)))), names, size)
-    raise ValueError(f"--model {path}: expected a run directory, a preset, an exported .keras file or a SavedModel "
+    raise OptionError("model", f"{path}: expected a run directory, a preset, an exported .keras file or a SavedModel "
                      f"folder")
 
 
@@ -90,5 +91,5 @@ def mirror_averaged(outputs: Callable[[np.ndarray], Outputs]) -> Callable[[np.nd
 
 def _sidecar_names(folder: Path) -> list[str]:
     if not (folder / CLASS_NAMES).is_file():
-        raise ValueError(f"--model: no {CLASS_NAMES} beside the model in {folder} (export.py writes it)")
+        raise OptionError("model", f": no {CLASS_NAMES} beside the model in {folder} (export.py writes it)")
     return json.loads((folder / CLASS_NAMES).read_text())

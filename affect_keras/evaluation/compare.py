@@ -9,6 +9,7 @@ import pandas as pd
 import yaml
 
 from affect_keras.atomic import first_line, refuse_foreign_file
+from affect_keras.options import OptionError
 
 
 def imbalance_strategy(config: dict) -> str:
@@ -28,9 +29,9 @@ def compare(runs: list[str], split: str) -> pd.DataFrame:
     for run in map(Path, runs):
         report_path = run / f"evaluation-{split}" / "report.json"
         if not (run / "config.yaml").is_file():
-            raise ValueError(f"--compare {run}: not a run directory (no config.yaml)")
+            raise OptionError("compare", f"{run}: not a run directory (no config.yaml)")
         if not report_path.is_file():
-            raise ValueError(f"--compare {run}: no {split} report yet; run evaluate.py {run} --split {split}")
+            raise OptionError("compare", f"{run}: no {split} report yet; run evaluate.py {run} --split {split}")
         config = yaml.safe_load((run / "config.yaml").read_text())
         report = json.loads(report_path.read_text())
         rows.append({

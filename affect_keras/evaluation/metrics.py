@@ -10,6 +10,8 @@ from typing import Sequence
 import numpy as np
 from sklearn import metrics as skm
 
+from affect_keras.options import OptionError
+
 
 def top_k_hit(labels: np.ndarray, probabilities: np.ndarray, k: int) -> np.ndarray:
     """Whether each true label is among the k most probable classes."""
@@ -103,7 +105,7 @@ def drop_class(labels: np.ndarray, probabilities: np.ndarray, class_names: Seque
     Returns (mask of the images kept, their labels renumbered, their probabilities, the class names left).
     """
     if name not in class_names:
-        raise ValueError(f"--drop-class {name}: not one of the model's classes {', '.join(class_names)}")
+        raise OptionError("drop_class", f"{name}: not one of the model's classes {', '.join(class_names)}")
     k = list(class_names).index(name)
     keep = labels != k
     kept = np.delete(probabilities[keep], k, axis=1)

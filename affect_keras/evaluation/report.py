@@ -22,6 +22,7 @@ from affect_keras.evaluation.plots import plot_confusion, plot_f1, plot_mistakes
 from affect_keras.evaluation.va_metrics import va_scores
 from affect_keras.labels import SCHEMES
 from affect_keras.models.presets import is_preset, preset_path
+from affect_keras.options import OptionError
 from affect_keras.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS
 from affect_keras.training.plots import plot_curves
 
@@ -88,12 +89,12 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     data_names = read_summary(Path(config.data))["class_names"]
     # with --drop-class, data prepared without that class (AffectNet-7 for an 8-class model) fits too
     if data_names != names and data_names != [n for n in names if n != config.drop_class]:
-        raise ValueError(f"--data {config.data}: classes {', '.join(data_names)} are not the model's "
+        raise OptionError("data", f"{config.data}: classes {', '.join(data_names)} are not the model's "
                          f"{', '.join(names)}" + (f" (nor without {config.drop_class})" if config.drop_class else ""))
     size = predictor.size
     data = FaceBatches(config.data, config.split, names, size, config.batch_size, task="va")
     if not len(data):
-        raise ValueError(f"--split {config.split}: no images in {config.data}")
+        raise OptionError("split", f"{config.split}: no images in {config.data}")
     if outputs is None:
         predict = mirror_averaged(predictor.outputs) if config.tta == "flip" else predictor.outputs
         batches = [predict(images) for images, _ in data]

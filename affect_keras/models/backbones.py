@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from affect_keras.models import timm_weights
+from affect_keras.options import OptionError
 
 if TYPE_CHECKING:  # annotations only: keras is imported where a backbone is built
     import keras
@@ -62,7 +63,7 @@ def _resnet(depth):
         net = ResNet(depth, shape, stem=stem, padding=padding)
         if weights is not None:
             if stem != "imagenet" or padding != "torch":
-                raise ValueError(f"--stem {stem}: ImageNet weights for {depth} need --stem imagenet")
+                raise OptionError("stem", f"{stem}: ImageNet weights for {depth} need --stem imagenet")
             timm_weights.load_timm_resnet(net, timm_weights.fetch(weights, keras_models_dir()))
         return net
     return build
@@ -115,12 +116,12 @@ def build_backbone(name: str, input_shape: tuple, weights: str | None, stem: str
     backbone = get_backbone(name)
     stem = stem or backbone.default_stem(weights, min(input_shape[:2]))
     if stem not in backbone.stems:
-        raise ValueError(f"--stem {stem}: {name} has the stems {', '.join(backbone.stems)}")
+        raise OptionError("stem", f"{stem}: {name} has the stems {', '.join(backbone.stems)}")
     if weights != "imagenet":
         return backbone.build(input_shape, None, stem, padding)
     checkpoint = checkpoint or backbone.checkpoints[0]
     if checkpoint not in backbone.checkpoints:
-        raise ValueError(f"--imagenet-checkpoint {checkpoint}: {name} offers {', '.join(backbone.checkpoints)}")
+        raise OptionError("imagenet_checkpoint", f"{checkpoint}: {name} offers {', '.join(backbone.checkpoints)}")
     try:
         return backbone.build(input_shape, checkpoint, stem, padding)
     except RuntimeError:  # ResNet18/34's own explanation, naming their file and its origin

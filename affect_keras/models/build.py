@@ -26,6 +26,7 @@ import affect_keras.models.hierarchical  # noqa: F401  registers the layer hiera
 from affect_keras.models.heads import HeadConfig, task_heads
 from affect_keras.models.migrate import BACKBONE_INFO, run_info
 from affect_keras.models.preprocessing import DESCRIPTION, BackbonePreprocessing, Description, ToImage
+from affect_keras.options import OptionError
 from affect_keras.tasks import get_task
 
 BACKBONE_LAYER = "backbone"
@@ -62,9 +63,9 @@ def build_model(backbone: str, num_classes: int, image_size: int, weights: str |
     if pretrained and weights != "imagenet":
         saved = saved_backbone(Path(weights))
         if saved.get("backbone", spec.name) != spec.name:
-            raise ValueError(f"--weights {weights} holds a {saved['backbone']} backbone, not {spec.name}")
+            raise OptionError("weights", f"{weights} holds a {saved['backbone']} backbone, not {spec.name}")
         if stem and saved.get("stem") and stem != saved["stem"]:
-            raise ValueError(f"--stem {stem}: the backbone in --weights {weights} has the {saved['stem']} stem")
+            raise OptionError("stem", f"{stem}: the backbone in --weights {weights} has the {saved['stem']} stem")
         # files without a recorded stem come from runs that chose it by size
         stem = stem or saved.get("stem") or spec.default_stem(None, image_size)
     net = build_backbone(spec.name, shape, "imagenet" if weights == "imagenet" else None, stem, checkpoint,
@@ -108,16 +109,16 @@ def core_of(model: keras.Model) -> keras.Model:
 
 def load_backbone_weights(net: keras.Model, path: Path) -> None:
     if not path.is_file():
-        raise ValueError(f"--weights {path}: no such file (expected backbone.weights.h5 from a run directory)")
+        raise OptionError("weights", f"{path}: no such file (expected backbone.weights.h5 from a run directory)")
     try:
         net.load_weights(path)
     except OSError:  # h5py: "file signature not found"
-        raise ValueError(f"--weights {path} is not a keras weights file (HDF5); expected the "
+        raise OptionError("weights", f"{path} is not a keras weights file (HDF5); expected the "
                          f"backbone.weights.h5 of a run directory") from None
     except (ValueError, KeyError) as error:
         # keras's message lists every layer and weight array (30 KB for a ResNet): its first line says it
         first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        raise ValueError(f"--weights {path} does not fit backbone {net.name} (another backbone or stem?): "
+        raise OptionError("weights", f"{path} does not fit backbone {net.name} (another backbone or stem?): "
                          f"{first}") from None
 
 
@@ -164,7 +165,7 @@ def unfreeze(model: keras.Model, top: int | list[str]) -> list[str]:
     else:
         chosen = {layer.name for layer in weighted if any(layer.name.startswith(p) for p in top)}
         if not chosen:
-            raise ValueError(f"--unfreeze {','.join(top)} names no layer of {net.name}")
+            raise OptionError("unfreeze", f"{','.join(top)} names no layer of {net.name}")
     for layer in net.layers:
         layer.trainable = layer.name in chosen and not isinstance(layer, keras.layers.BatchNormalization)
     return [layer.name for layer in net.layers if layer.trainable and layer.weights]

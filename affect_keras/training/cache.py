@@ -37,6 +37,7 @@ from affect_keras.data.fingerprint import file_version, split_fingerprint
 from affect_keras.data.loader import FaceBatches
 from affect_keras.models.augment import augmentation
 from affect_keras.models.build import backbone_of, core_of
+from affect_keras.options import OptionError
 
 POOL_LAYER = "head_pool"
 FORMAT = 3  # 2: keys hold the architecture; 3: the data's pixels, not only its manifest
@@ -122,7 +123,7 @@ def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: 
         write_text(folder / "key.json", json.dumps(asdict(key), indent=1))
     except OSError as error:  # a read-only shared dataset (permission denied), a file in the way, a full disk
         reason = (error.strerror or type(error).__name__).lower()
-        raise ValueError(f"--cache-dir: cannot write the feature cache into {folder} ({reason}); give a "
+        raise OptionError("cache_dir", f": cannot write the feature cache into {folder} ({reason}); give a "
                          f"writable folder with --cache-dir (the default is beside the data)") from None
     start = time.perf_counter()
     partial = folder / f"{data.split}.partial.npy"

@@ -8,6 +8,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import yaml
 
+from affect_keras.options import OptionError
+
 METHODS = ("auto", "effective", "none")
 
 
@@ -49,21 +51,21 @@ def class_weights(method: str, counts: Mapping[str, int], class_names: Sequence[
 
 def _from_file(path: Path, class_names: Sequence[str]) -> np.ndarray:
     if not path.is_file():
-        raise ValueError(f"--class-weights {path}: not auto, effective, none or an existing file")
+        raise OptionError("class_weights", f"{path}: not auto, effective, none or an existing file")
     values = yaml.safe_load(path.read_text()) or {}
     missing = [c for c in class_names if c not in values]
     unknown = [c for c in values if c not in class_names]
     if missing or unknown:
-        raise ValueError(f"--class-weights {path}: missing classes {missing}, unknown classes {unknown}")
+        raise OptionError("class_weights", f"{path}: missing classes {missing}, unknown classes {unknown}")
     weights = []
     for name in class_names:
         try:
             weights.append(float(values[name]))
         except (TypeError, ValueError):
-            raise ValueError(f"--class-weights {path}: class {name}'s weight {values[name]!r} is not a "
+            raise OptionError("class_weights", f"{path}: class {name}'s weight {values[name]!r} is not a "
                              f"number") from None
     if any(not w > 0 for w in weights):
-        raise ValueError(f"--class-weights {path}: every weight must be > 0")
+        raise OptionError("class_weights", f"{path}: every weight must be > 0")
     return np.array(weights)
 
 

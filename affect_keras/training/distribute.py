@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 
+from affect_keras.options import OptionError
 from affect_keras.training.supervisor import started_file
 
 
@@ -55,17 +56,17 @@ def check_tf_config(text: str | None) -> dict:
     import json
 
     if not text:
-        raise ValueError("--distribute multiworker needs TF_CONFIG: a JSON cluster description in the "
+        raise OptionError("distribute", "multiworker needs TF_CONFIG: a JSON cluster description in the "
                          "environment of every worker (see docs/devices.md)")
     try:
         config = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"--distribute multiworker: TF_CONFIG is not valid JSON ({error})") from None
+        raise OptionError("distribute", f"multiworker: TF_CONFIG is not valid JSON ({error})") from None
     cluster, task = (config.get("cluster"), config.get("task")) if isinstance(config, dict) else (None, None)
     if not isinstance(cluster, dict) or not cluster.get("worker") or not isinstance(task, dict) \
             or task.get("type") not in cluster or not isinstance(task.get("index"), int) \
             or not 0 <= task["index"] < len(cluster[task["type"]]):
-        raise ValueError("--distribute multiworker: TF_CONFIG must hold {\"cluster\": {\"worker\": [\"host:port\", "
+        raise OptionError("distribute", "multiworker: TF_CONFIG must hold {\"cluster\": {\"worker\": [\"host:port\", "
                          "...]}, \"task\": {\"type\": \"worker\", \"index\": N}} with N one of the workers")
     return config
 
@@ -185,12 +186,12 @@ def distribution(name: str, batch_size: int) -> tuple[contextlib.AbstractContext
     backend, backends = keras.backend.backend(), BACKENDS.get(name)
     if backends and backend not in backends:
         names = " or the ".join({"tensorflow": "TensorFlow", "jax": "JAX"}[b] for b in backends)
-        raise ValueError(f"--distribute {name} needs the {names} backend, not {backend}"
+        raise OptionError("distribute", f"{name} needs the {names} backend, not {backend}"
                          + (f"; {INSTEAD[backend]}" if backend in INSTEAD else ""))
     return STRATEGIES[name](batch_size)
 
 
 def _check_batch(batch_size: int, replicas: int) -> None:
     if batch_size % replicas:
-        raise ValueError(f"--batch-size {batch_size} is the global batch and must divide evenly over the "
+        raise OptionError("batch_size", f"{batch_size} is the global batch and must divide evenly over the "
                          f"{replicas} replicas")

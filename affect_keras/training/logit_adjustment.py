@@ -12,6 +12,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from affect_keras.options import OptionError
+
 
 @keras.saving.register_keras_serializable(package="affect_keras")
 class LogitAdjustedCrossentropy(keras.losses.Loss):
@@ -21,7 +23,7 @@ class LogitAdjustedCrossentropy(keras.losses.Loss):
         super().__init__(name=name, **kwargs)
         prior = np.asarray(prior, "float64")
         if prior.ndim != 1 or (prior < 0).any() or prior.sum() <= 0:
-            raise ValueError("--loss logit-adjusted needs the training class counts, all >= 0")
+            raise OptionError("loss", "logit-adjusted needs the training class counts, all >= 0")
         self.prior = (prior / prior.sum()).tolist()
         self.tau, self.label_smoothing = float(tau), float(label_smoothing)
         # a class absent from training gets a tiny prior rather than log(0)

@@ -43,6 +43,7 @@ from affect_keras.training.heads import TRAINING_HEADS
 from affect_keras.training.optim import learning_rate, optimizer
 from affect_keras.training.resume import RandomStateBackup
 from affect_keras.training.plots import plot_curves
+from affect_keras.options import OptionError
 
 # A head step on cached features takes a fraction of a millisecond, so keras's per-step dispatch would
 # dominate; running this many steps per call measured 1.5-1.8x more images/s (python -m affect_keras.bench)
@@ -122,7 +123,7 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     summary = read_summary(Path(config.data))
     differs = config.differences(saved) if saved is not None else []
     if differs:
-        raise ValueError(f"--run-dir {run} holds a run with other settings ({', '.join(differs)}); choose "
+        raise OptionError("run_dir", f"{run} holds a run with other settings ({', '.join(differs)}); choose "
                          f"another --run-dir, or continue that run with --config {run / 'config.yaml'}")
     lock_folder(run, "--run-dir")  # two train.py on one run directory would corrupt its checkpoints
     fingerprint = data_fingerprint(Path(config.data))
@@ -130,7 +131,7 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     before = json.loads(recorded.read_text()) if saved is not None and recorded.is_file() else fingerprint
     if before != fingerprint:
         changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])
-        raise ValueError(f"--data {config.data} changed since {run} started (its {', '.join(changed)} split: "
+        raise OptionError("data", f"{config.data} changed since {run} started (its {', '.join(changed)} split: "
                          f"prepared again?), so the epochs it finished trained on other data; start a new run "
                          f"with another --run-dir, or put the data back as it was")
     run.mkdir(parents=True, exist_ok=True)
@@ -152,10 +153,10 @@ def _data(config: TrainConfig, names: list[str], sample_weights: dict | None,
                            multiple_of=replicas)
     for split, data in (("train", train_data), ("val", val_data)):
         if not len(data):
-            raise ValueError(f"--data {config.data}: the {split} split has no images")
+            raise OptionError("data", f"{config.data}: the {split} split has no images")
         for head in get_task(config.task).heads:
             if HEADS[head].needs and np.isnan(data.columns[head]).all():
-                raise ValueError(f"--task {config.task}: no face of the {split} split of --data {config.data} "
+                raise OptionError("task", f"{config.task}: no face of the {split} split of --data {config.data} "
                                  f"has {HEADS[head].needs}")
     return train_data, val_data
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS
 from affect_keras.data.sources import SOURCES
 from affect_keras.labels import get_scheme
-from affect_keras.options import check
+from affect_keras.options import OptionError, check
 
 SAMPLINGS = ("none", "down", "up")
 NO_FACE_CHOICES = ("skip", "whole")  # --detect and a photo without a face: a counted skip, or the whole photo
@@ -80,9 +80,9 @@ class PrepareConfig:
         if self.root is not None and self.source != "sample":
             root, out = Path(self.root).resolve(), Path(self.out).resolve()
             if not root.is_dir():
-                raise ValueError(f"--root {self.root} is not a directory")
+                raise OptionError("root", f"{self.root} is not a directory")
             if root.is_relative_to(out) or out.is_relative_to(root):
-                raise ValueError(f"--out {self.out} must lie outside --root {self.root} (and not contain it)")
+                raise OptionError("out", f"{self.out} must lie outside --root {self.root} (and not contain it)")
 
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1

@@ -13,6 +13,7 @@ import numpy as np
 from affect_keras.data.prepare.config import PrepareConfig
 from affect_keras.data.records import Record, Skipped
 from affect_keras.labels import AFFECTNET_CODES, LabelScheme
+from affect_keras.options import OptionError
 
 
 @dataclass
@@ -46,7 +47,7 @@ def assign(items: Iterable[Record | Skipped], scheme: LabelScheme, config: Prepa
     train = [i for i in records if i.split == "train"]
     if config.folds:
         if "test" in present:
-            raise ValueError("--folds: the source has its own test split; cross-validation needs one pool")
+            raise OptionError("folds", ": the source has its own test split; cross-validation needs one pool")
         for item in fold_of(train, config.folds, config.fold, config.seed):
             item.split = "test"
         train = [i for i in train if i.split == "train"]
@@ -71,7 +72,7 @@ def with_groups(records: list[Item], pattern: str) -> tuple[list[Item], list[Ski
         item.group = match.group(1) if regex.groups else match.group(0)
         kept.append(item)
     if records and not kept:
-        raise ValueError(f"--group-pattern {pattern!r} matches no file name (e.g. {Path(records[0].record.rel).name})")
+        raise OptionError("group_pattern", f"{pattern!r} matches no file name (e.g. {Path(records[0].record.rel).name})")
     return kept, skipped
 
 
@@ -91,7 +92,7 @@ def fold_of(items: list, folds: int, fold: int, seed: int) -> list:
     from sklearn.model_selection import StratifiedGroupKFold
     groups = [i.group or i.record.rel for i in items]
     if len(set(groups)) < folds:
-        raise ValueError(f"--folds {folds}: only {len(set(groups))} groups to divide")
+        raise OptionError("folds", f"{folds}: only {len(set(groups))} groups to divide")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     _, chosen = list(splitter.split(items, [i.label for i in items], groups))[fold]
     return [items[k] for k in sorted(chosen)]
