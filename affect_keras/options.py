@@ -34,6 +34,7 @@ class OptionError(ValueError):
 
 def setting(default=dataclasses.MISSING, *, group: str, help: str = "", choices=None,
             check: tuple[Callable, str] | None = None, flag: str = "", metavar: str = "",
+            parse: Callable | None = None, text: Callable | None = None, negatable: bool = False,
             identity: bool = True, cli: bool = True):
     """A config field with what it takes to parse, check and document it.
 
@@ -46,14 +47,19 @@ def setting(default=dataclasses.MISSING, *, group: str, help: str = "", choices=
         check: (predicate of the value, what a bad value is told: "must be > 0").
         flag: the CLI's flag when it is not `--<name>` (a boolean defaulting to True: `--no-<name>`).
         metavar: the CLI's placeholder for its value.
+        parse: text -> value, for a value that is not an int, float, str or Path (a list of ints is read
+            from "256,128" without it); ValueError for bad text.
+        text: value -> text, so that a config file may hold the structured value (a mapping) itself.
+        negatable: a boolean with both --<name> and --no-<name>.
         identity: False for a setting that does not change what a run computes (a run may continue with
             another value).
         cli: False for a setting that is not a user's choice (recorded for older runs; no flag).
     """
     metadata = {"group": group, "help": help, "choices": choices, "check": check, "flag": flag,
-                "metavar": metavar, "identity": identity, "cli": cli}
-    if isinstance(default, list):
-        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
+                "metavar": metavar, "parse": parse, "text": text, "negatable": negatable, "identity": identity,
+                "cli": cli}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 

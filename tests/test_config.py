@@ -38,9 +38,10 @@ def test_every_setting_is_one_flag_with_the_fields_default_help_and_group():
                                                                                       False, True)
 
 
-def test_the_train_cli_declares_no_setting_of_its_own():
-    source = (Path(__file__).parents[1] / "affect_keras" / "cli" / "train.py").read_text()
-    assert re.findall(r'add_argument\("(--[\w-]+)"', source) == ["--worker-timeout"]  # watches, does not set
+def test_the_train_and_prepare_clis_declare_no_setting_of_their_own():
+    cli = Path(__file__).parents[1] / "affect_keras" / "cli"
+    assert re.findall(r'add_argument\("(--[\w-]+)"', (cli / "train.py").read_text()) == ["--worker-timeout"]
+    assert "add_argument" not in (cli / "prepare.py").read_text()
     help_text = build_parser().format_help()
     for name, field in FIELDS.items():  # every user's setting listed; the recorded-only ones not
         flag = "--" + ("no-" if field.default is True else "") + name.replace("_", "-")
@@ -153,3 +154,25 @@ def test_an_error_from_deep_in_the_library_is_worded_with_the_flag_by_the_cli(sm
     err = capsys.readouterr().err
     assert exit_.value.code == 1
     assert err.startswith("train.py: error: --targets votes: the manifest has no vote columns")
+
+
+def test_prepare_reads_its_own_record_as_a_config_file_and_words_bad_values_with_flags(tmp_path, capsys):
+    from affect_keras.cli.prepare import build_parser as prepare_parser
+    from affect_keras.cli.prepare import main as prepare_main
+    from affect_keras.data.prepare import PrepareConfig
+
+    config = PrepareConfig(source="folders", root=tmp_path / "photos", out=tmp_path / "out", size=64,
+                           class_map={"joy": "Happy"}, align=True, reduced_decode=False)
+    path = tmp_path / "prepare_config.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))  # as prepare records it
+    args = vars(prepare_parser().parse_args(["--config", str(path)]))
+    args.pop("config")
+    assert PrepareConfig(**args) == config
+    parsed = prepare_parser().parse_args(["--out", "o", "--no-align", "--class-map", "a=Happy,b=Sad"])
+    assert (parsed.align, parsed.class_map) == (False, {"a": "Happy", "b": "Sad"})
+    for argv, said in ((["--class-map", "joy"], "argument --class-map: takes FOLDER=CLASS pairs"),
+                       (["--val-fraction", "0.6", "--test-fraction", "0.5"], "argument --test-fraction val + test"),
+                       (["--folds", "3", "--fold", "3"], "argument --fold must be in 0..2")):
+        with pytest.raises(SystemExit) as exit_:
+            prepare_main(["--out", str(tmp_path / "o"), *argv])
+        assert exit_.value.code == 2 and said in capsys.readouterr().err

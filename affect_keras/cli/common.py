@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import types
 import typing
 from pathlib import Path
 
@@ -15,15 +16,28 @@ from affect_keras.options import OptionError, choices_of
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Defaults appended to each help line, except for on/off flags (their default is their absence)."""
+    """Defaults appended to each help line, except for on/off flags (their default is their absence) and
+    empty defaults (the help says what none means)."""
 
     def _get_help_string(self, action):
-        return action.help if action.nargs == 0 else super()._get_help_string(action)
+        if action.nargs == 0 or action.default in (None, "", [], {}):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def int_list(text: str) -> list[int]:
     """"256,128" -> [256, 128]; "" -> []."""
     return [int(value) for value in text.split(",") if value]
+
+
+def _parsed_by(parse):
+    """argparse's type for a setting's own parser: its ValueError becomes the flag's one-line error."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return convert
 
 
 def add_settings(parser: argparse.ArgumentParser, config_class, groups: dict) -> dict:
@@ -36,11 +50,15 @@ def add_settings(parser: argparse.ArgumentParser, config_class, groups: dict) ->
         meta = field.metadata
         default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
         default = None if default is dataclasses.MISSING else default
-        kind, dashed = hints[field.name], field.name.replace("_", "-")
-        flag = meta["flag"] or ("--no-" if kind is bool and default else "--") + dashed
+        kind = _optional_of(hints[field.name])
+        dashed = field.name.replace("_", "-")
+        flag = meta["flag"] or ("--no-" if kind is bool and default and not meta["negatable"] else "--") + dashed
         options = {"dest": field.name, "default": default, "help": meta["help"] if meta["cli"] else argparse.SUPPRESS}
         if kind is bool:
-            options["action"] = "store_false" if default else "store_true"
+            options["action"] = (argparse.BooleanOptionalAction if meta["negatable"]
+                                 else "store_false" if default else "store_true")
+        elif meta["parse"]:
+            options["type"] = _parsed_by(meta["parse"])
         elif kind == list[int]:
             options["type"] = int_list
         elif kind == list[str]:
@@ -52,9 +70,20 @@ def add_settings(parser: argparse.ArgumentParser, config_class, groups: dict) ->
         if meta["metavar"]:
             options["metavar"] = meta["metavar"]
         action = sections[meta["group"]].add_argument(flag, **options)
-        if kind == list[int]:  # a config file (a run's config.yaml) holds the list itself
-            action.from_list = lambda items: ",".join(map(str, items))
+        # a config file (a run's config.yaml) may hold a structured value itself: it is read as its text
+        if meta["text"]:
+            action.structured, action.as_text = dict, meta["text"]
+        elif kind == list[int]:
+            action.structured, action.as_text = list, lambda items: ",".join(map(str, items))
     return sections
+
+
+def _optional_of(kind):
+    """`X` for `X | None`, else `kind`."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        options = [k for k in typing.get_args(kind) if k is not type(None)]
+        return options[0] if len(options) == 1 else kind
+    return kind
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -116,10 +145,8 @@ class ArgumentParser(argparse.ArgumentParser):
     def _config_item(self, action: argparse.Action, where: str, value):
         if value is None:
             self.error(f"{where}: has no value")
-        if isinstance(value, dict) and hasattr(action, "from_mapping"):  # a structured form of its text
-            value = action.from_mapping(value)
-        if isinstance(value, list) and hasattr(action, "from_list"):  # a list form of its text
-            value = action.from_list(value)
+        if isinstance(value, getattr(action, "structured", ())):  # a structured form of its text
+            value = action.as_text(value)
         if isinstance(value, (list, dict)):
             self.error(f"{where}: must be a single value, not {value!r}")
         text = str(value).lower() if isinstance(value, bool) else str(value)

@@ -4,78 +4,128 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS
 from affect_keras.data.sources import SOURCES
-from affect_keras.labels import get_scheme
-from affect_keras.options import OptionError, check
+from affect_keras.labels import SCHEMES, get_scheme
+from affect_keras.options import OptionError, check, check_fields, setting
 
 SAMPLINGS = ("none", "down", "up")
 NO_FACE_CHOICES = ("skip", "whole")  # --detect and a photo without a face: a counted skip, or the whole photo
 CONFIG_FILE = "prepare_config.yaml"
 
 
-@dataclass
+GROUPS = {  # the topics of prepare_dataset.py --help, in order: {group: (title, description)}
+    "source": ("source", None),
+    "output": ("output", None),
+    "faces": ("faces in photos (--source folders)", None),
+    "labels": ("labels and splits", None),
+    "balancing": ("balancing", None),
+    "sample": ("built-in sample", None),
+    "run": ("run", None),
+}
+
+
+def parse_class_map(text: str) -> dict[str, str]:
+    """"joy=Happy,mad=Anger" -> {"joy": "Happy", "mad": "Anger"}."""
+    pairs = [p for p in text.split(",") if p.strip()]
+    if any("=" not in p for p in pairs):
+        raise ValueError(f"takes FOLDER=CLASS pairs separated by commas, got {text!r}")
+    return dict(tuple(s.strip() for s in p.split("=", 1)) for p in pairs)
+
+
+@dataclass(kw_only=True)
 class PrepareConfig:
-    """Settings of one preparation; the CLI builds it, `prepare()` runs it.
+    """Settings of one preparation: `prepare()` runs it, prepare_dataset.py builds its flags from these
+    fields (their help, group, choices and checks are the fields' metadata: `options.setting`), and the
+    prepared folder keeps it as `prepare_config.yaml`.
 
     `root` may be None for the sample, which is then generated inside `out`.
+
+    Example:
+        >>> import affect_keras
+        >>> affect_keras.prepare(affect_keras.PrepareConfig(source="folders", root="photos", out="data/photos",
+        ...                                                 size=96, detect=True))
     """
 
-    source: str
-    out: Path
-    root: Path | None = None
-    labels: str = "affectnet8"
-    size: int = 256
-    margin: float = 0.0
-    val_fraction: float = 0.1
-    test_fraction: float = 0.0
-    seed: int = 0
-    balance_eval: int = 0
-    train_sampling: str = "none"
-    sampling_target: int = 0
-    class_map: dict[str, str] = field(default_factory=dict)
-    group_pattern: str = ""
-    folds: int = 0
-    fold: int = 0
-    count: int = 1000
-    workers: int = 0
-    io_threads: int = 8
-    reduced_decode: bool = True
-    detect: bool = False
-    detector: str = DEFAULT_DETECTOR
-    crop: str = DEFAULT_FRAMING.crop
-    align: bool = DEFAULT_FRAMING.align
-    no_face: str = "skip"
+    source: str = setting("sample", group="source", choices=SOURCES, help="dataset layout under --root")
+    root: Path | None = setting(None, group="source", help="dataset folder (for sample: where it is generated; "
+                                                           "default OUT/affectnet_sample)")
+    class_map: dict[str, str] = setting(
+        {}, group="source", metavar="FOLDER=CLASS,...", parse=parse_class_map,
+        text=lambda mapping: ",".join(f"{folder}={name}" for folder, name in mapping.items()),
+        help="folders source: rename class folders, e.g. joy=Happy,mad=Anger")
+    out: Path = setting(group="output", help="where the prepared dataset is written (required)")
+    size: int = setting(256, group="output", help="side of the square output images, pixels",
+                        check=(lambda v: v >= 8, "must be at least 8 pixels"))
+    margin: float = setting(0.0, group="output", help="widen the face box by this fraction of its size on each side",
+                            check=(lambda v: 0 <= v <= 1, "must be in [0, 1]"))
+    detect: bool = setting(False, group="faces",
+                           help="find the largest face of each photo, level its eyes and frame it (--crop, "
+                                "--margin) before resizing, as predict.py does")
+    detector: str = setting(DEFAULT_DETECTOR, group="faces", choices=DETECTORS,
+                            help="blazeface: MediaPipe's BlazeFace, short range, with landmarks; blazeface-full: "
+                                 "for small faces far away; haar: OpenCV's cascade, no landmarks (no alignment)")
+    crop: str = setting(DEFAULT_FRAMING.crop, group="faces", choices=CROPS,
+                        help="tight: a square on the face (as FER+); box: the detector's box plus --margin")
+    align: bool = setting(DEFAULT_FRAMING.align, group="faces", negatable=True,
+                          help="turn each face so that its eyes are level (BlazeFace's landmarks)")
+    no_face: str = setting("skip", group="faces", choices=NO_FACE_CHOICES,
+                           help="a photo without a face: skip it (counted in skipped.csv), or keep it whole")
+    labels: str = setting("affectnet8", group="labels", choices=SCHEMES,
+                          help="; ".join(f"{s.name}: {s.description}" for s in SCHEMES.values()))
+    val_fraction: float = setting(0.1, group="labels", check=(lambda v: 0 <= v < 1, "must be in [0, 1)"),
+                                  help="stratified share of training carved out as val, where the source has no val")
+    test_fraction: float = setting(0.0, group="labels", check=(lambda v: 0 <= v < 1, "must be in [0, 1)"),
+                                   help="stratified share of training carved out as test, where the source has no "
+                                        "test")
+    group_pattern: str = setting("", group="labels", metavar="REGEX",
+                                 check=(lambda v: compiles(v), "is not a valid regular expression"),
+                                 help="subject-independent splits: the group (subject) of a file is the first "
+                                      "group of REGEX in its name, e.g. '^(S\\d+)_' for CK+; no group spans two "
+                                      "splits")
+    folds: int = setting(0, group="labels", check=(lambda v: v == 0 or v >= 2, "must be 0 (no cross-validation) "
+                                                                               "or >= 2"),
+                         help="k-fold cross-validation: fold --fold of K becomes test (grouped with --group-pattern)")
+    fold: int = setting(0, group="labels", help="which fold is test, 0..K-1")
+    seed: int = setting(0, group="labels", help="seed of splits, sampling and the sample")
+    balance_eval: int = setting(0, group="balancing", metavar="N", check=(lambda v: v >= 0, "must be >= 0"),
+                                help="also write val_balanced/ and test_balanced/ with N images per class (the "
+                                     "AffectNet paper used 500); 0: no")
+    train_sampling: str = setting("none", group="balancing", choices=SAMPLINGS,
+                                  help="rebalance training: down-sample large classes or up-sample small ones")
+    sampling_target: int = setting(0, group="balancing", metavar="N", check=(lambda v: v >= 0, "must be >= 0"),
+                                   help="images per class for --train-sampling (0: smallest class for down, "
+                                        "largest for up)")
+    count: int = setting(1000, group="sample", help="synthetic faces to generate",
+                         check=(lambda v: v >= 1, "must be >= 1"))
+    workers: int = setting(0, group="run", help=f"processes (0: all {os.cpu_count()} cores)",
+                           check=(lambda v: v >= 0, "must be >= 0"))
+    io_threads: int = setting(8, group="run", check=(lambda v: v >= 1, "must be >= 1"),
+                              help="reads in flight per process: on a slow or network disk (Google Drive in Colab) "
+                                   "the reads overlap each other and the decoding")
+    reduced_decode: bool = setting(True, group="run", negatable=True,
+                                   help="decode a JPEG much larger than --size at 1/2, 1/4 or 1/8 scale (libjpeg's "
+                                        "DCT scaling): several times faster, the output within docs/data.md's stated "
+                                        "tolerance of a full decode")
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        self.root = None if self.root is None else Path(self.root)
 
     def validate(self) -> None:
-        """ValueError naming the option, for every value out of its range."""
-        checks = [
-            (self.source in SOURCES, "source", f"must be one of {', '.join(SOURCES)}"),
-            (self.size >= 8, "size", "must be at least 8 pixels"),
-            (0 <= self.margin <= 1, "margin", "must be in [0, 1]"),
-            (0 <= self.val_fraction < 1, "val-fraction", "must be in [0, 1)"),
-            (0 <= self.test_fraction < 1, "test-fraction", "must be in [0, 1)"),
-            (self.val_fraction + self.test_fraction < 1, "test-fraction", "val + test fractions must be < 1"),
-            (self.balance_eval >= 0, "balance-eval", "must be >= 0"),
-            (self.train_sampling in SAMPLINGS, "train-sampling", f"must be one of {', '.join(SAMPLINGS)}"),
-            (self.sampling_target >= 0, "sampling-target", "must be >= 0"),
-            (self.count >= 1, "count", "must be >= 1"),
-            (self.workers >= 0, "workers", "must be >= 0"),
-            (self.io_threads >= 1, "io-threads", "must be >= 1"),
-            (self.folds == 0 or self.folds >= 2, "folds", "must be 0 (no cross-validation) or >= 2"),
+        """OptionError naming the first setting that is wrong: each field's own choices and check, then the
+        rules between settings."""
+        check_fields(self)
+        check([
+            (self.val_fraction + self.test_fraction < 1, "test_fraction", "val + test fractions must be < 1"),
             (self.folds == 0 or 0 <= self.fold < self.folds, "fold", f"must be in 0..{self.folds - 1}"),
-            (compiles(self.group_pattern), "group-pattern", "is not a valid regular expression"),
             (self.root is not None or self.source == "sample", "root", f"is required for --source {self.source}"),
             (not self.detect or self.source == "folders", "detect",
              "is for --source folders (the other sources give each face's box)"),
-            (self.detector in DETECTORS, "detector", f"must be one of {', '.join(DETECTORS)}"),
-            (self.crop in CROPS, "crop", f"must be one of {', '.join(CROPS)}"),
-            (self.no_face in NO_FACE_CHOICES, "no-face", f"must be one of {', '.join(NO_FACE_CHOICES)}"),
-        ]
-        check(checks)
+        ])
         get_scheme(self.labels)
         if self.root is not None and self.source != "sample":
             root, out = Path(self.root).resolve(), Path(self.out).resolve()
