@@ -76,8 +76,8 @@ def decode_rates(data: Path, names: list[str], size: int, batch: int, rows: int,
 
     paths, first_batch = {"FaceBatches": face_batches}, []
     try:
-        from affect_keras.data.tfdata import epoch_batches
-        dataset = epoch_batches(faces)
+        from affect_keras.data.tfdata import image_batches
+        dataset = image_batches(faces)  # streamed from the files: repeat() keeps nothing decoded
         for _ in dataset.take(1):  # functions traced before the clock starts
             pass
         def tf_data():
@@ -211,8 +211,8 @@ def end_to_end(backbone: str, data: Path, names: list[str], size: int, batch: in
     faces = FaceBatches(data, "train", names, size, batch, shuffle=True, keep_decoded=False)  # every epoch decodes
     inputs = {"pydataset": faces}
     try:
-        from affect_keras.data.tfdata import epoch_batches
-        inputs["tf.data"] = epoch_batches(faces)
+        from affect_keras.data.tfdata import image_batches
+        inputs["tf.data"] = image_batches(faces)  # streamed too (keep_decoded=False)
     except ImportError:  # no TensorFlow
         pass
     rates = {}

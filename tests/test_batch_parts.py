@@ -150,3 +150,21 @@ def test_without_keeping_every_read_decodes_the_file_again(files):
     assert decoded[3][0, 0, 0] == 120
     Image.fromarray(np.full((10, 10, 3), 7, np.uint8)).save(files[3])
     assert decoded[3][0, 0, 0] == 7
+
+
+def test_a_split_kept_nowhere_is_streamed_by_tf_data_too(small_sample, monkeypatch):
+    """keep_decoded=False (benchmarks, and splits too large for memory) holds for both servers: tf.data
+    decodes from the files every epoch instead of decoding the split into memory first."""
+    from affect_keras.data import tfdata
+    from affect_keras.data.loader import FaceBatches
+
+    names = read_summary(small_sample)["class_names"]
+    decoded_at_once = []
+    monkeypatch.setattr(tfdata, "decode_all", lambda *args: decoded_at_once.append(args))
+    kept = FaceBatches(small_sample, "val", names, 32, 8)
+    tfdata.image_batches(kept)
+    assert len(decoded_at_once) == 1  # a small split is decoded into memory once
+    streamed = FaceBatches(small_sample, "val", names, 32, 8, keep_decoded=False)
+    images = np.concatenate([x.numpy() for x, _ in tfdata.image_batches(streamed)])
+    assert len(decoded_at_once) == 1 and len(images) == len(streamed.files)
+    np.testing.assert_array_equal(images, np.concatenate([streamed[i][0] for i in range(len(streamed))]))

@@ -75,7 +75,8 @@ class FaceBatches(keras.utils.PyDataset):
         mix, mix_alpha: MixUp or CutMix (`data.mixing.Mixer`).
         workers: threads that decode a batch's images (batches themselves are served in order, one at a
             time; `fit` on TensorFlow prefetches them).
-        keep_decoded: keep decoded images in memory when the split fits (False: decode every epoch).
+        keep_decoded: keep decoded images in memory when the split fits (False: decode every epoch, on
+            either input path).
 
     Example:
         >>> faces = FaceBatches("data/fer48", "train", names, 48, 64, shuffle=True, seed=1)
@@ -99,6 +100,7 @@ class FaceBatches(keras.utils.PyDataset):
         self.sampler = EpochSampler(self.table.labels, len(self.table.class_names), batch_size, shuffle=shuffle,
                                     seed=seed, sampling=sampling, multiple_of=multiple_of)
         self.mixer = Mixer(mix, mix_alpha, seed)
+        self.keep_decoded = keep_decoded  # the tf.data server follows it too
         self.decoded = DecodedImages(self.table.files, image_size, workers, keep_decoded)
 
     def __len__(self) -> int:
@@ -116,6 +118,7 @@ class FaceBatches(keras.utils.PyDataset):
         has); nothing is kept decoded, so every row is decoded."""
         self.table = self.table.repeated(times)
         self.sampler = replace(self.sampler, labels=self.table.labels)
+        self.keep_decoded = False
         self.decoded = DecodedImages(self.table.files, self.image_size, self.decoded.threads, keep=False)
 
     # what its readers (the trainer, the cache, evaluation, tests) ask of a split, read from its parts

@@ -152,8 +152,8 @@ def epoch_batches(table: SplitTable, sampler: EpochSampler, mixer: Mixer, size: 
 
 def image_batches(faces: FaceBatches):
     """The batches `faces` serves, as a tf.data pipeline of (uint8 images, targets) built on its parts
-    (table, sampler, mixer): the split decoded once into memory when it fits `CACHE_LIMIT_BYTES`, else
-    decoded from the files every epoch.
+    (table, sampler, mixer): the split decoded once into memory when it fits `CACHE_LIMIT_BYTES` (and
+    `faces.keep_decoded`), else decoded from the files every epoch.
 
     Decoded every epoch under `--distribute multiworker`, each worker reads and decodes only its own part
     of each global batch: the pipeline is built per worker (`distribute_datasets_from_function`), where
@@ -161,7 +161,7 @@ def image_batches(faces: FaceBatches):
     (With MixUp / CutMix, which blend within the global batch, every worker still builds whole batches.)
     """
     parts, size = (faces.table, faces.sampler, faces.mixer), faces.image_size
-    if len(faces.table) * size * size * 3 > CACHE_LIMIT_BYTES:
+    if not faces.keep_decoded or len(faces.table) * size * size * 3 > CACHE_LIMIT_BYTES:
         strategy = tf.distribute.get_strategy()
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and not faces.mixer.active:
             return strategy.distribute_datasets_from_function(
