@@ -33,19 +33,18 @@ class OptionError(ValueError):
 
 
 def setting(default=dataclasses.MISSING, *, group: str, help: str = "", choices=None,
-            check: tuple[Callable, str] | None = None, flag: str = "", metavar: str = "",
+            check: tuple[Callable, str] | None = None, metavar: str = "",
             parse: Callable | None = None, text: Callable | None = None, negatable: bool = False,
             identity: bool = True, cli: bool = True):
-    """A config field with what it takes to parse, check and document it.
+    """A config field with what it takes to parse, check and document it. Its CLI flag is `--<name>` (a
+    boolean defaulting to True: `--no-<name>`).
 
     Args:
-        default: its default (a list is copied for each instance); none for a required setting.
+        default: its default (a list or mapping is copied for each instance); none for a required setting.
         group: the topic `--help` lists it under (a key of the config's `GROUPS`).
         help: one line for `--help` (the default is appended by the CLI).
-        choices: the allowed values (a tuple or a registry dict: its names), or a callable returning them
-            (for lists that import something heavy).
+        choices: the allowed values (a tuple, or a registry dict: its names).
         check: (predicate of the value, what a bad value is told: "must be > 0").
-        flag: the CLI's flag when it is not `--<name>` (a boolean defaulting to True: `--no-<name>`).
         metavar: the CLI's placeholder for its value.
         parse: text -> value, for a value that is not an int, float, str or Path (a list of ints is read
             from "256,128" without it); ValueError for bad text.
@@ -55,8 +54,7 @@ def setting(default=dataclasses.MISSING, *, group: str, help: str = "", choices=
             another value).
         cli: False for a setting that is not a user's choice (recorded for older runs; no flag).
     """
-    metadata = {"group": group, "help": help, "choices": choices, "check": check, "flag": flag,
-                "metavar": metavar, "parse": parse, "text": text, "negatable": negatable, "identity": identity,
+    metadata = {"group": group, "help": help, "choices": choices, "check": check, "metavar": metavar, "parse": parse, "text": text, "negatable": negatable, "identity": identity,
                 "cli": cli}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
@@ -66,7 +64,7 @@ def setting(default=dataclasses.MISSING, *, group: str, help: str = "", choices=
 def choices_of(field: dataclasses.Field) -> tuple | None:
     """The allowed values of a `setting()` field (None: any)."""
     choices = field.metadata.get("choices")
-    return tuple(choices() if callable(choices) else choices) if choices is not None else None
+    return None if choices is None else tuple(choices)
 
 
 def check_fields(config) -> None:

@@ -52,7 +52,7 @@ def add_settings(parser: argparse.ArgumentParser, config_class, groups: dict) ->
         default = None if default is dataclasses.MISSING else default
         kind = _optional_of(hints[field.name])
         dashed = field.name.replace("_", "-")
-        flag = meta["flag"] or ("--no-" if kind is bool and default and not meta["negatable"] else "--") + dashed
+        flag = ("--no-" if kind is bool and default and not meta["negatable"] else "--") + dashed
         options = {"dest": field.name, "default": default, "help": meta["help"] if meta["cli"] else argparse.SUPPRESS}
         if kind is bool:
             options["action"] = (argparse.BooleanOptionalAction if meta["negatable"]

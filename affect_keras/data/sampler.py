@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-@dataclass
+@dataclass(eq=False)  # arrays inside: compared by identity
 class EpochSampler:
     """Each epoch's order of a split's rows, cut into batches.
 

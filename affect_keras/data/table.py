@@ -18,7 +18,7 @@ from affect_keras.options import OptionError
 from affect_keras.tasks import EXPRESSION, HEADS, Task, get_task
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class SplitTable:
     """One split of a prepared dataset: `files[i]` and row `i` of every array in `columns`.
 
