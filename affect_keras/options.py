@@ -2,8 +2,9 @@
 
 A config class (`training.config.TrainConfig`) declares each setting as a dataclass field made by
 `setting()`: its default, help, group, allowed values and check live in the field's metadata. The config
-validates itself from them (`check_fields`) and the CLI builds its parser from them (`cli.common`). Errors name the setting as the library knows it (`OptionError.option`, a field name); the
-CLI words them as its flags (`--batch-size`)."""
+validates itself from them (`check_fields`) and the CLI builds its parser from them (`cli.common`).
+Errors name the setting as the library knows it (`OptionError.option`, a field name); the CLI words them
+as its flags (`--batch-size`)."""
 
 from __future__ import annotations
 
