@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from affect_keras.options import OptionError
+
 
 def write_text(path: Path, text: str) -> None:
     path = Path(path)
@@ -18,9 +20,9 @@ LOCK = ".lock"
 _held = {}  # folder -> its open lock file, in this process (a lock lasts as long as its file stays open)
 
 
-def lock_folder(folder: Path, what: str) -> None:
-    """Hold an exclusive lock on `folder` until this process ends; a second process gets a ValueError naming
-    the process that holds it (`what`: the flag that named the folder, for the message)."""
+def lock_folder(folder: Path, option: str) -> None:
+    """Hold an exclusive lock on `folder` until this process ends; a second process gets an OptionError
+    naming `option` (the setting that named the folder) and the process that holds it."""
     import fcntl
 
     folder = Path(folder)
@@ -34,8 +36,8 @@ def lock_folder(folder: Path, what: str) -> None:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise ValueError(f"{what} {folder} is in use by process {holder}; wait for it to finish, or choose "
-                         f"another {what}") from None
+        raise OptionError(option, f"{folder} is in use by process {holder}; wait for it to finish, or choose "
+                                  f"another folder") from None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
@@ -43,13 +45,13 @@ def lock_folder(folder: Path, what: str) -> None:
     _held[folder.resolve()] = handle
 
 
-def refuse_foreign_folder(folder: Path, marker: str, flag: str, writer: str) -> None:
-    """ValueError naming `flag` when `folder` holds files but not `marker`, the file `writer` leaves in every
-    folder it writes: the files are someone else's, and writing there could replace them."""
+def refuse_foreign_folder(folder: Path, marker: str, option: str, writer: str) -> None:
+    """OptionError naming `option` when `folder` holds files but not `marker`, the file `writer` leaves in
+    every folder it writes: the files are someone else's, and writing there could replace them."""
     folder = Path(folder)
     if folder.is_dir() and any(p.name != LOCK for p in folder.iterdir()) and not (folder / marker).is_file():
-        raise ValueError(f"{flag} {folder} is not empty and was not written by {writer} (it has no {marker}); "
-                         f"nothing was changed: choose a new or empty folder")
+        raise OptionError(option, f"{folder} is not empty and was not written by {writer} (it has no {marker}); "
+                                  f"nothing was changed: choose a new or empty folder")
 
 
 def first_line(path: Path) -> str:
@@ -61,12 +63,12 @@ def first_line(path: Path) -> str:
         return ""
 
 
-def refuse_foreign_file(path: Path, ours, flag: str, writer: str) -> None:
-    """ValueError naming `flag` when `path` exists, holds something, and `ours(path)` does not recognise it
-    as what `writer` writes: replacing it would lose a file that is not the toolkit's."""
+def refuse_foreign_file(path: Path, ours, option: str, writer: str) -> None:
+    """OptionError naming `option` when `path` exists, holds something, and `ours(path)` does not recognise
+    it as what `writer` writes: replacing it would lose a file that is not the toolkit's."""
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{flag} {path} is a folder; give a file name")
+        raise OptionError(option, f"{path} is a folder; give a file name")
     if path.is_file() and path.stat().st_size > 0 and not ours(path):
-        raise ValueError(f"{flag} {path} exists and was not written by {writer}; nothing was changed: choose "
-                         f"another file name, or move that file away")
+        raise OptionError(option, f"{path} exists and was not written by {writer}; nothing was changed: choose "
+                                  f"another file name, or move that file away")

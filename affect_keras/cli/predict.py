@@ -213,7 +213,7 @@ def check_outputs(source: Path, args) -> None:
     if csv and not Path(csv).resolve().parent.is_dir():
         raise ValueError(f"--csv {csv}: the folder {Path(csv).parent} does not exist")
     if csv:
-        refuse_foreign_file(Path(csv), csv_by_predict, "--csv", "predict.py")
+        refuse_foreign_file(Path(csv), csv_by_predict, "csv", "predict.py")
     if not args.annotate:
         return
     annotate_to, read_from = Path(args.annotate).resolve(), source.resolve()
@@ -224,7 +224,7 @@ def check_outputs(source: Path, args) -> None:
         if annotate_to.exists() and not annotate_to.is_dir():
             raise ValueError(f"--annotate {args.annotate}: a folder input needs a folder to write into")
         for path in image_files(source):  # each copy's place: empty, or an earlier copy of predict.py's
-            refuse_foreign_file(annotate_to / path.relative_to(source), annotated_by_predict, "--annotate",
+            refuse_foreign_file(annotate_to / path.relative_to(source), annotated_by_predict, "annotate",
                                 "predict.py")
         return
     if annotate_to == read_from:
@@ -234,7 +234,7 @@ def check_outputs(source: Path, args) -> None:
         raise ValueError(f"--annotate {args.annotate}: write to one of {', '.join(sorted(wanted))}")
     if not annotate_to.parent.is_dir():
         raise ValueError(f"--annotate {args.annotate}: the folder {Path(args.annotate).parent} does not exist")
-    refuse_foreign_file(annotate_to, annotated_by_predict, "--annotate", "predict.py")  # (a video: any file)
+    refuse_foreign_file(annotate_to, annotated_by_predict, "annotate", "predict.py")  # (a video: any file)
 
 
 def image_files(folder: Path) -> list[Path]:

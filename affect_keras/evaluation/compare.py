@@ -47,9 +47,9 @@ def compare(runs: list[str], split: str) -> pd.DataFrame:
 
 def check_comparison_folder(out: Path) -> None:
     """Refuse a folder whose comparison.csv / comparison.md are not earlier comparisons (the user's own)."""
-    refuse_foreign_file(out / "comparison.csv", lambda p: first_line(p).startswith("run,backbone,"), "--out",
+    refuse_foreign_file(out / "comparison.csv", lambda p: first_line(p).startswith("run,backbone,"), "out",
                         "evaluate.py --compare")
-    refuse_foreign_file(out / "comparison.md", lambda p: first_line(p).startswith("| run "), "--out",
+    refuse_foreign_file(out / "comparison.md", lambda p: first_line(p).startswith("| run "), "out",
                         "evaluate.py --compare")
 
 

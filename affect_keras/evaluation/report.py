@@ -82,7 +82,7 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     class names and image size only.
     """
     if config.out:  # a folder of the user's: its files are not evaluate's to replace
-        refuse_foreign_folder(Path(config.out), CONFIG_NAME, "--out", "evaluate.py")
+        refuse_foreign_folder(Path(config.out), CONFIG_NAME, "out", "evaluate.py")
     path = Path(config.model)
     predictor = load_predictor(path)
     names = predictor.class_names

@@ -53,7 +53,7 @@ def run_study(base: TrainConfig, strategies: list[str], out: Path, split: str = 
     from affect_keras.evaluation.report import EvaluateConfig, evaluate
     from affect_keras.training.run import train
 
-    refuse_foreign_folder(out, "study.yaml", "--out", "study.py")
+    refuse_foreign_folder(out, "study.yaml", "out", "study.py")
     out.mkdir(parents=True, exist_ok=True)
     (out / "study.yaml").write_text(yaml.safe_dump({"base": asdict(base), "strategies": strategies,
                                                     "split": split, "repeats": repeats}, sort_keys=False))

@@ -113,7 +113,7 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     and the class order; returns (run directory, the dataset's summary)."""
     config.validate()
     run = Path(config.run_dir)
-    refuse_foreign_folder(run, "config.yaml", "--run-dir", "train.py")  # its README.md, plots, ... are not ours
+    refuse_foreign_folder(run, "config.yaml", "run_dir", "train.py")  # its README.md, plots, ... are not ours
     saved = None  # the settings of a run with a finished epoch (one that failed before is nothing to protect)
     if (run / "history.csv").is_file() and (run / "config.yaml").is_file():
         saved = config.adopt(yaml.safe_load((run / "config.yaml").read_text()))
@@ -125,7 +125,7 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     if differs:
         raise OptionError("run_dir", f"{run} holds a run with other settings ({', '.join(differs)}); choose "
                          f"another --run-dir, or continue that run with --config {run / 'config.yaml'}")
-    lock_folder(run, "--run-dir")  # two train.py on one run directory would corrupt its checkpoints
+    lock_folder(run, "run_dir")  # two train.py on one run directory would corrupt its checkpoints
     fingerprint = data_fingerprint(Path(config.data))
     recorded = run / DATA_FINGERPRINT
     before = json.loads(recorded.read_text()) if saved is not None and recorded.is_file() else fingerprint

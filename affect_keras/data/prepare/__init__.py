@@ -60,7 +60,7 @@ def prepare(config: PrepareConfig) -> Summary:
     config.validate()
     out = Path(config.out)
     saved = out / CONFIG_FILE
-    refuse_foreign_folder(out, CONFIG_FILE, "--out", "prepare_dataset.py")
+    refuse_foreign_folder(out, CONFIG_FILE, "out", "prepare_dataset.py")
     out.mkdir(parents=True, exist_ok=True)
     scheme = get_scheme(config.labels)
     record = yaml.safe_load(saved.read_text()) if saved.is_file() else None
