@@ -166,3 +166,25 @@ def test_ferplus_prepare_reproduces_the_readme_counts(tmp_path):
 def test_out_inside_root_is_refused(affectnet_original):
     with pytest.raises(ValueError, match="^out .* must lie outside --root"):
         prepare(PrepareConfig(source="affectnet", root=affectnet_original, out=affectnet_original / "prepared"))
+
+
+def test_a_folder_prepared_before_a_setting_existed_continues_as_it_was_made(tmp_path, capsys):
+    """A prepare_config.yaml without `reduced_decode` (written before reduced decoding existed): the same
+    call keeps its images (full decoding, as they were made) instead of preparing everything again."""
+    import yaml
+
+    from affect_keras.data.prepare import CONFIG_FILE
+
+    config = dict(source="sample", out=tmp_path / "out", count=60, size=32)
+    prepare(PrepareConfig(**config))
+    record = yaml.safe_load((tmp_path / "out" / CONFIG_FILE).read_text())
+    del record["reduced_decode"]
+    (tmp_path / "out" / CONFIG_FILE).write_text(yaml.safe_dump(record, sort_keys=False))
+    images = sorted((tmp_path / "out" / "train").rglob("*.jpg"))
+    before = {path: path.stat().st_mtime_ns for path in images}
+    again = PrepareConfig(**config)
+    prepare(again)
+    assert again.reduced_decode is False
+    assert "was prepared before reduced_decode existed; continuing with reduced_decode False" in capsys.readouterr().out
+    assert {path: path.stat().st_mtime_ns for path in images} == before  # reused, not written again
+    assert yaml.safe_load((tmp_path / "out" / CONFIG_FILE).read_text())["reduced_decode"] is False

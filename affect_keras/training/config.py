@@ -17,7 +17,7 @@ from affect_keras.models.heads import POOLINGS
 from affect_keras.models.migrate import CONFIG_VERSION, migrate
 from affect_keras.models.presets import backbone_weights, cache_root, is_preset
 from affect_keras.names import EXPORT_FORMATS
-from affect_keras.options import check, check_fields, setting
+from affect_keras.options import check, check_fields, setting, take_older
 from affect_keras.tasks import TASKS, get_task
 from affect_keras.training import class_weights as cw
 from affect_keras.training.distribute import STRATEGIES
@@ -228,10 +228,7 @@ class TrainConfig:
         version reads it (`models.migrate.migrate`). A setting the run predates takes what its version did,
         unless this command sets it otherwise; how the run's model is put together (`layout`) is the run's."""
         migrated = migrate(saved)
-        defaults = {f.name: f.default for f in fields(self)}
-        for key in migrated.keys() - saved.keys():
-            if key in defaults and getattr(self, key) == defaults[key]:
-                setattr(self, key, migrated[key])
+        take_older(self, saved, migrated)
         self.layout = migrated["layout"]
         return migrated
 

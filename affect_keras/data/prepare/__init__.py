@@ -64,9 +64,9 @@ def prepare(config: PrepareConfig) -> Summary:
     out.mkdir(parents=True, exist_ok=True)
     scheme = get_scheme(config.labels)
     record = yaml.safe_load(saved.read_text()) if saved.is_file() else None
-    if isinstance(record, dict) and "reduced_decode" not in record and config.reduced_decode:
-        config.reduced_decode = False  # prepared before reduced decoding existed: its images stay as made
-        print(f"{out} was prepared with full JPEG decoding; continuing so (a new --out decodes reduced)")
+    for name in config.adopt(record) if isinstance(record, dict) else []:  # its images stay as made
+        print(f"{out} was prepared before {name} existed; continuing with {name} {getattr(config, name)} as "
+              f"it was made (a new --out uses the current default)")
     if not (record is not None and same_images(record, config.to_dict())):
         clear(out)  # other settings made these images: none of them may be reused
     (out / "summary.json").unlink(missing_ok=True)  # written last: its presence means finished

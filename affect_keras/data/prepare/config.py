@@ -10,7 +10,7 @@ from pathlib import Path
 from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS
 from affect_keras.data.sources import SOURCES
 from affect_keras.labels import SCHEMES, get_scheme
-from affect_keras.options import OptionError, check, check_fields, setting
+from affect_keras.options import OptionError, check, check_fields, setting, take_older
 
 SAMPLINGS = ("none", "down", "up")
 NO_FACE_CHOICES = ("skip", "whole")  # --detect and a photo without a face: a counted skip, or the whole photo
@@ -137,6 +137,12 @@ class PrepareConfig:
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
 
+    def adopt(self, record: dict) -> list[str]:
+        """Before preparing into a folder an older version prepared (`record`: its prepare_config.yaml): each
+        setting the record predates takes what that version did (`ADDED_LATER`) unless this call sets it
+        otherwise, so its finished images stay as they were made. Returns the names this changed."""
+        return take_older(self, record, ADDED_LATER)
+
     def to_dict(self) -> dict:
         values = asdict(self)
         values["out"], values["root"] = str(self.out), None if self.root is None else str(self.root)
@@ -157,7 +163,7 @@ def same_images(old: dict, new: dict) -> bool:
 
 DETECTION = ("detector", "crop", "align", "no_face")
 # settings added after the first release, with the value that reproduces what was prepared before them
-# (a folder prepared before reduced decoding existed continues with full decoding: see `prepare`)
+# (a folder prepared before reduced decoding existed continues with full decoding: `PrepareConfig.adopt`)
 ADDED_LATER = {"detect": False, **{key: getattr(PrepareConfig, key) for key in DETECTION}, "reduced_decode": False}
 
 
