@@ -21,6 +21,7 @@ from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
 from affect_keras.options import check
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+FOLDER_CSV = "predictions.csv"  # where a folder's predictions go without --csv
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
@@ -54,7 +55,7 @@ def build_parser() -> ArgumentParser:
     faces.add_argument("--min-face", type=int, default=24, help="smallest face side searched, pixels")
     faces.add_argument("--every", type=int, default=5, help="video: analyse every N-th frame")
     output = parser.add_argument_group("output")
-    output.add_argument("--csv", default="", help="write one row per face (folders: default predictions.csv)")
+    output.add_argument("--csv", default="", help=f"write one row per face (folders: default {FOLDER_CSV})")
     output.add_argument("--annotate", default="", help="write a copy with boxes and labels: an image or video "
                                                        "path, or a folder for a folder input")
     return parser
@@ -172,8 +173,11 @@ def main(argv=None) -> int:
                (args.min_face >= 1, "min-face", "must be >= 1")])
     except ValueError as error:
         parser.fail(error)
+    files = image_files(source) if source.is_dir() else None  # listed once: checked, then analysed
+    if files is not None and not args.csv:
+        args.csv = FOLDER_CSV  # a folder's predictions always go to a CSV
     try:
-        check_outputs(source, args)
+        check_outputs(source, args, files)
     except ValueError as error:
         parser.fail(error)
     try:
@@ -182,8 +186,8 @@ def main(argv=None) -> int:
     except (ValueError, RuntimeError) as error:
         parser.stop(error)
     names = analyser.predictor.class_names
-    if source.is_dir():
-        return _folder(source, analyser, names, args)
+    if files is not None:
+        return _folder(source, files, analyser, names, args)
     if source.suffix.lower() in VIDEO_SUFFIXES:
         return _video(source, analyser, names, args, parser)
     try:
@@ -205,11 +209,12 @@ def main(argv=None) -> int:
 ANNOTATE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-def check_outputs(source: Path, args) -> None:
+def check_outputs(source: Path, args, files: list[Path] | None) -> None:
     """Refuse, before any work, output paths that cannot be written or that would replace an input:
     --csv in a missing folder, --annotate with a suffix PIL cannot write, an annotated copy that would land
-    on the input itself (a folder annotated into itself, or into a folder inside it)."""
-    csv = args.csv or ("predictions.csv" if source.is_dir() else "")
+    on the input itself (a folder annotated into itself, or into a folder inside it). `files`: a folder
+    input's images (`image_files`), None for one image or video."""
+    csv = args.csv
     if csv and not Path(csv).resolve().parent.is_dir():
         raise ValueError(f"--csv {csv}: the folder {Path(csv).parent} does not exist")
     if csv:
@@ -223,7 +228,7 @@ def check_outputs(source: Path, args) -> None:
                              f"copies would replace or mix with the photos; choose a folder outside it")
         if annotate_to.exists() and not annotate_to.is_dir():
             raise ValueError(f"--annotate {args.annotate}: a folder input needs a folder to write into")
-        for path in image_files(source):  # each copy's place: empty, or an earlier copy of predict.py's
+        for path in files:  # each copy's place: empty, or an earlier copy of predict.py's
             refuse_foreign_file(annotate_to / path.relative_to(source), annotated_by_predict, "annotate",
                                 "predict.py")
         return
@@ -241,8 +246,7 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _folder(folder: Path, analyser: Analyser, names, args) -> int:
-    files = image_files(folder)
+def _folder(folder: Path, files: list[Path], analyser: Analyser, names, args) -> int:
     rows, outcomes, unreadable = [], Counter(), []
     annotated = Path(args.annotate) if args.annotate else None
     for path in tqdm(files, desc="images", unit="image"):
@@ -260,7 +264,7 @@ def _folder(folder: Path, analyser: Analyser, names, args) -> int:
             target = annotated / path.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
             save_annotated(annotate(rgb, faces, names), target)
-    out = Path(args.csv or "predictions.csv")
+    out = Path(args.csv)
     write_csv(out, rows)
     faces = sum(1 for row in rows if "face" in row)
     print(f"{len(files) - len(unreadable)} images read, {faces} faces, {outcomes[OUTCOMES['none']]} images "

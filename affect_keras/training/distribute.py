@@ -78,8 +78,9 @@ def _multiworker(batch_size: int):
 
     check_tf_config(os.environ.get("TF_CONFIG"))
     strategy = tf.distribute.MultiWorkerMirroredStrategy()  # the cluster from TF_CONFIG: blocks until it forms
-    if started_file() is not None:  # tell train.py's watcher (training/supervisor.py) that every worker came
-        started_file().touch()
+    started = started_file()
+    if started is not None:  # tell train.py's watcher (training/supervisor.py) that every worker came
+        started.touch()
     _fit_under_multiworker()
     return _scope(strategy, batch_size)
 
