@@ -113,14 +113,14 @@ def polarity_of(class_names) -> list[int]:
     scheme, out = SCHEMES["polarity3"], []
     if set(class_names) <= set(POLARITIES):
         raise OptionError("task", f"hierarchical: the data is already labelled by polarity ({', '.join(class_names)});"
-                         f" the hierarchical task predicts expressions within polarities, so it needs data "
-                         f"prepared with expression labels (e.g. --labels affectnet8), or train --task "
-                         f"expression on this data")
+                                  f" the hierarchical task predicts expressions within polarities, so it needs data "
+                                  f"prepared with expression labels (e.g. --labels affectnet8), or train --task "
+                                  f"expression on this data")
     for name in class_names:
         polarity = scheme.class_of(code_of.get(name, -1))
         if polarity is None:
             raise OptionError("task", f"hierarchical: class {name} has no polarity (polarity3 groups "
-                             f"{', '.join(AFFECTNET_CODES[c] for c in sorted(scheme.code_to_class))})")
+                                      f"{', '.join(AFFECTNET_CODES[c] for c in sorted(scheme.code_to_class))})")
         out.append(POLARITIES.index(polarity))
     return out
 

@@ -16,7 +16,7 @@ def resolve_pipeline(name: str) -> str:
         return "tf.data" if tensorflow else "pydataset"
     if name == "tf.data" and not tensorflow:
         raise OptionError("input_pipeline", f"tf.data needs the TensorFlow backend (this is "
-                         f"{keras.backend.backend()}); use --input-pipeline pydataset or auto")
+                                            f"{keras.backend.backend()}); use --input-pipeline pydataset or auto")
     return name
 
 

@@ -118,7 +118,7 @@ def expression_targets(manifest: pd.DataFrame, labels: np.ndarray, class_names, 
     missing = [c for c in columns if c not in manifest]
     if missing:
         raise OptionError("targets", f"votes: the manifest has no vote columns ({', '.join(missing)}); "
-                         f"only FER+ provides votes, use --targets majority")
+                                     f"only FER+ provides votes, use --targets majority")
     votes = manifest[columns].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy("float32")
     totals = votes.sum(axis=1, keepdims=True)
     return np.where(totals > 0, votes / np.maximum(totals, 1), one_hot)

@@ -63,7 +63,7 @@ def load_predictor(path: Path) -> Predictor:
         return Predictor(lambda x: named_outputs(keras.tree.map_structure(
             lambda t: t.numpy(), loaded.serve(tf.constant(x)))), names, size)
     raise OptionError("model", f"{path}: expected a run directory, a preset, an exported .keras file or a SavedModel "
-                     f"folder")
+                               f"folder")
 
 
 def _forward(model: keras.Model) -> Callable[[np.ndarray], Outputs]:

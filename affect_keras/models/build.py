@@ -114,12 +114,12 @@ def load_backbone_weights(net: keras.Model, path: Path) -> None:
         net.load_weights(path)
     except OSError:  # h5py: "file signature not found"
         raise OptionError("weights", f"{path} is not a keras weights file (HDF5); expected the "
-                         f"backbone.weights.h5 of a run directory") from None
+                                     f"backbone.weights.h5 of a run directory") from None
     except (ValueError, KeyError) as error:
         # keras's message lists every layer and weight array (30 KB for a ResNet): its first line says it
         first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         raise OptionError("weights", f"{path} does not fit backbone {net.name} (another backbone or stem?): "
-                         f"{first}") from None
+                                     f"{first}") from None
 
 
 def saved_backbone(path: Path) -> dict:

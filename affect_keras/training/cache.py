@@ -124,7 +124,7 @@ def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: 
     except OSError as error:  # a read-only shared dataset (permission denied), a file in the way, a full disk
         reason = (error.strerror or type(error).__name__).lower()
         raise OptionError("cache_dir", f": cannot write the feature cache into {folder} ({reason}); give a "
-                         f"writable folder with --cache-dir (the default is beside the data)") from None
+                                       f"writable folder with --cache-dir (the default is beside the data)") from None
     start = time.perf_counter()
     partial = folder / f"{data.split}.partial.npy"
     features = np.lib.format.open_memmap(partial, mode="w+", dtype="float32", shape=shape)

@@ -63,7 +63,7 @@ def _from_file(path: Path, class_names: Sequence[str]) -> np.ndarray:
             weights.append(float(values[name]))
         except (TypeError, ValueError):
             raise OptionError("class_weights", f"{path}: class {name}'s weight {values[name]!r} is not a "
-                             f"number") from None
+                                               f"number") from None
     if any(not w > 0 for w in weights):
         raise OptionError("class_weights", f"{path}: every weight must be > 0")
     return np.array(weights)

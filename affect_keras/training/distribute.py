@@ -57,7 +57,7 @@ def check_tf_config(text: str | None) -> dict:
 
     if not text:
         raise OptionError("distribute", "multiworker needs TF_CONFIG: a JSON cluster description in the "
-                         "environment of every worker (see docs/devices.md)")
+                                        "environment of every worker (see docs/devices.md)")
     try:
         config = json.loads(text)
     except json.JSONDecodeError as error:
@@ -188,11 +188,11 @@ def distribution(name: str, batch_size: int) -> tuple[contextlib.AbstractContext
     if backends and backend not in backends:
         names = " or the ".join({"tensorflow": "TensorFlow", "jax": "JAX"}[b] for b in backends)
         raise OptionError("distribute", f"{name} needs the {names} backend, not {backend}"
-                         + (f"; {INSTEAD[backend]}" if backend in INSTEAD else ""))
+                                        + (f"; {INSTEAD[backend]}" if backend in INSTEAD else ""))
     return STRATEGIES[name](batch_size)
 
 
 def _check_batch(batch_size: int, replicas: int) -> None:
     if batch_size % replicas:
         raise OptionError("batch_size", f"{batch_size} is the global batch and must divide evenly over the "
-                         f"{replicas} replicas")
+                                        f"{replicas} replicas")

@@ -124,7 +124,7 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     differs = config.differences(saved) if saved is not None else []
     if differs:
         raise OptionError("run_dir", f"{run} holds a run with other settings ({', '.join(differs)}); choose "
-                         f"another --run-dir, or continue that run with --config {run / 'config.yaml'}")
+                                     f"another --run-dir, or continue that run with --config {run / 'config.yaml'}")
     lock_folder(run, "run_dir")  # two train.py on one run directory would corrupt its checkpoints
     fingerprint = data_fingerprint(Path(config.data))
     recorded = run / DATA_FINGERPRINT
@@ -132,8 +132,8 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     if before != fingerprint:
         changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])
         raise OptionError("data", f"{config.data} changed since {run} started (its {', '.join(changed)} split: "
-                         f"prepared again?), so the epochs it finished trained on other data; start a new run "
-                         f"with another --run-dir, or put the data back as it was")
+                                  f"prepared again?), so the epochs it finished trained on other data; start a new run "
+                                  f"with another --run-dir, or put the data back as it was")
     run.mkdir(parents=True, exist_ok=True)
     recorded.write_text(json.dumps(fingerprint))
     (run / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
@@ -157,7 +157,7 @@ def _data(config: TrainConfig, names: list[str], sample_weights: dict | None,
         for head in get_task(config.task).heads:
             if HEADS[head].needs and np.isnan(data.columns[head]).all():
                 raise OptionError("task", f"{config.task}: no face of the {split} split of --data {config.data} "
-                                 f"has {HEADS[head].needs}")
+                                          f"has {HEADS[head].needs}")
     return train_data, val_data
 
 
