@@ -8,7 +8,8 @@ The public API, one name per stage (as `keras_hub.models.*`), each imported when
     affect_keras.evaluate(affect_keras.EvaluateConfig(...)) # -> report.json, pictures, model card
     affect_keras.export(run, ["saved_model", ...])          # -> SavedModel, .keras, TFLite, ONNX
     affect_keras.predict("photo.jpg")                       # -> each face's probabilities
-    affect_keras.from_preset("ferplus_resnet18_48")         # -> (model, metadata)
+    affect_keras.from_preset("ferplus_resnet18_48")         # -> an ExpressionClassifier
+    affect_keras.load_model("models/r18")                   # any run, preset, .keras, SavedModel, .tflite, .onnx
 """
 
 import os
@@ -20,7 +21,7 @@ from affect_keras._registration import register_when_keras_loads
 # set wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # public name -> (module, attribute): imported on first use (PEP 562)
 _PUBLIC = {
@@ -32,10 +33,11 @@ _PUBLIC = {
     "EvaluateConfig": ("affect_keras.evaluation.report", "EvaluateConfig"),
     "format_report": ("affect_keras.evaluation.report", "format_report"),
     "run_study": ("affect_keras.evaluation.study", "run_study"),
-    "export": ("affect_keras.deploy.export", "export"),
+    "export": ("affect_keras.models.export", "export"),
     "predict": ("affect_keras.deploy.analyse", "predict"),
-    "load_predictor": ("affect_keras.deploy.predictor", "load_predictor"),
-    "from_preset": ("affect_keras.models.presets", "from_preset"),
+    "load_model": ("affect_keras.models.loading", "load"),
+    "ExpressionClassifier": ("affect_keras.models.classifier", "ExpressionClassifier"),
+    "from_preset": ("affect_keras.models.classifier", "from_preset"),
     "save_preset": ("affect_keras.deploy.presets", "save_preset"),
 }
 __all__ = sorted(_PUBLIC)

@@ -15,6 +15,7 @@ import sys
 
 # the modules whose classes saved models, checkpoints and presets name (all under package "affect_keras")
 MODULES = (
+    "affect_keras.models.classifier",      # ExpressionClassifier
     "affect_keras.models.preprocessing",   # BackbonePreprocessing, ToImage
     "affect_keras.models.hierarchical",    # HierarchicalProbabilities
     "affect_keras.training.logit_adjustment",  # LogitAdjustedCrossentropy (a compiled checkpoint's loss)

@@ -61,18 +61,6 @@ def setting(default=dataclasses.MISSING, *, group: str, help: str = "", choices=
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def take_older(config, record: dict, before: dict) -> list[str]:
-    """For continuing what an older version wrote (`record`: the settings it recorded): each setting the
-    record predates takes what that version did (`before[name]`), unless `config` sets it otherwise (to
-    other than its default). Returns the names whose value this changed."""
-    defaults = {field.name: field.default for field in dataclasses.fields(config)}
-    changed = [name for name, value in before.items()
-               if name not in record and name in defaults and getattr(config, name) == defaults[name] != value]
-    for name in changed:
-        setattr(config, name, before[name])
-    return changed
-
-
 def choices_of(field: dataclasses.Field) -> tuple | None:
     """The allowed values of a `setting()` field (None: any)."""
     choices = field.metadata.get("choices")

@@ -231,7 +231,7 @@ def export_rates(backbone: str, data: Path, size: int, batch: int, work: Path) -
 
     from affect_keras.data.loader import FaceBatches
     from affect_keras.data.table import read_summary
-    from affect_keras.deploy.export import export
+    from affect_keras.models.export import export
     from affect_keras.litert import tflite_interpreter
     from affect_keras.training.config import TrainConfig
     from affect_keras.training.run import train

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from affect_keras.data.faces import (BLAZEFACE, DEFAULT_FRAMING, NO_FACE, BlazeFace, Face, Framing, Haar,
+from affect_keras.data.faces import (BLAZEFACE, DEFAULT_FRAMING, NO_FACE, BlazeFace, Detection, Framing, Haar,
                                      drop_nested, face_crops, ssd_anchors, weighted_nms)
 from affect_keras.data.images import load_rgb
 from affect_keras.data.prepare import PrepareConfig, prepare
@@ -42,20 +42,20 @@ def test_overlapping_detections_merge_and_a_part_of_a_face_is_dropped():
     boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], np.float32)
     groups = weighted_nms(boxes, np.array([0.9, 0.6, 0.8]), overlap=0.3)
     assert [sorted(g.tolist()) for g, _ in groups] == [[0, 1], [2]] and [s for _, s in groups] == [0.9, 0.8]
-    big, part, other = Face((0, 0, 100, 100)), Face((10, 10, 30, 30)), Face((90, 0, 40, 40))
+    big, part, other = Detection((0, 0, 100, 100)), Detection((10, 10, 30, 30)), Detection((90, 0, 40, 40))
     assert drop_nested([part, other, big]) == [big, other]  # `other` is 25 % inside: another face
 
 
 def test_a_level_face_is_cut_as_the_box_and_a_turned_one_is_levelled():
     image = Image.new("RGB", (200, 200))
-    level = Face((50, 60, 80, 80), landmarks=np.array([[70, 90], [110, 90]] + [[90, 120]] * 4, np.float32))
+    level = Detection((50, 60, 80, 80), landmarks=np.array([[70, 90], [110, 90]] + [[90, 120]] * 4, np.float32))
     assert Framing("box", 0.0, align=True).crop_face(image, level).size == (80, 80)
     assert Framing("tight", 0.25, align=True).crop_face(image, level).size == (120, 120)
     # draw a bar along a turned eye line: levelled, it lies along the crop's middle row
     turned_image = Image.new("L", (200, 200))
     bar = Image.new("L", (80, 4), 255).rotate(30, expand=True)
     turned_image.paste(bar, (90 - bar.width // 2, 100 - bar.height // 2))
-    turned = Face((60, 70, 60, 60), landmarks=np.array(
+    turned = Detection((60, 70, 60, 60), landmarks=np.array(
         [[90 - 20 * np.cos(np.pi / 6), 100 + 20 * np.sin(np.pi / 6)],
          [90 + 20 * np.cos(np.pi / 6), 100 - 20 * np.sin(np.pi / 6)]] + [[90, 110]] * 4, np.float32))
     assert turned.eye_angle() == pytest.approx(-30, abs=0.01)

@@ -5,7 +5,13 @@ every import counts, also one inside a function (a lazy import is still a depend
 
 `python tests/test_layers.py` prints each climb and cycle. Exempt: the package's `__init__` and
 `_registration.py` (the import hook that registers the models' custom objects when keras loads), which
-name modules of every layer by design."""
+name modules of every layer by design.
+
+One allowance: a head (`affect_keras/heads/`, a package-root module) keeps its layers, loss, metrics and
+report section in one class, so each method imports the code of the stage that calls it (keras and the
+hierarchical layer in `build`, the losses in `loss`, the metrics and plots in `report`). A head's imports
+inside a function may therefore reach any layer, and are not edges of the graph (the stage calls the
+head, not the other way round); its module-level imports are checked like any other module's."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "affect_keras"
 LAYERS = {"data": 1, "models": 2, "training": 3, "evaluation": 4, "deploy": 4, "cli": 5}
 EXEMPT = {"affect_keras", "affect_keras._registration"}
+PLUG_INS = "affect_keras.heads."  # modules whose imports inside functions serve the stage that calls them
 
 
 def module_name(path: Path) -> str:
@@ -40,11 +47,25 @@ def resolve(name: str) -> str | None:
     return None
 
 
+def _nodes(tree: ast.AST, module: str):
+    """The import statements of a module that count: all of them, but for a head, only those outside
+    functions."""
+    if not module.startswith(PLUG_INS):
+        yield from ast.walk(tree)
+        return
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack += [child for child in ast.iter_child_nodes(node)
+                  if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
+
+
 def imports() -> dict[str, set[str]]:
     graph = {}
     for module, path in MODULES.items():
         found = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in _nodes(ast.parse(path.read_text()), module):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
@@ -103,6 +124,19 @@ def test_no_module_imports_one_above_its_layer():
 
 def test_there_are_no_import_cycles():
     assert cycles(imports()) == []
+
+
+def test_a_head_reaches_up_only_inside_a_method():
+    code = ("import affect_keras.options\n"
+            "from affect_keras.training.losses import LOSSES\n"
+            "def loss():\n    from affect_keras.evaluation import metrics\n")
+    in_head = {node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+               for node in _nodes(ast.parse(code), "affect_keras.heads.x") if isinstance(node, (ast.Import, ast.ImportFrom))}
+    assert in_head == {"affect_keras.options", "affect_keras.training.losses"}  # the module level only
+    elsewhere = {node.module for node in _nodes(ast.parse(code), "affect_keras.data.x") if isinstance(node, ast.ImportFrom)}
+    assert "affect_keras.evaluation" in elsewhere  # a lazy import anywhere else still counts
+    graph = {"affect_keras.heads.x": {"affect_keras.training.losses"}}
+    assert climbs(graph) == ["affect_keras.heads.x -> affect_keras.training.losses"]
 
 
 def test_the_check_sees_a_climb_and_a_cycle():

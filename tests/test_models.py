@@ -8,7 +8,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from affect_keras.models.augment import PRESETS, augmentation  # noqa: E402
+from affect_keras.models.augment import AUGMENTATIONS, augmentation  # noqa: E402
 from affect_keras.models.backbones import BACKBONES  # noqa: E402
 from affect_keras.models.build import backbone_of, build_model, core_of, unfreeze  # noqa: E402
 from affect_keras.models.heads import HeadConfig  # noqa: E402
@@ -25,7 +25,7 @@ def to_backbone(model):
     return keras.Model(core.input, core.get_layer("preprocessing").output).predict(IMAGES, verbose=0)
 
 
-@pytest.mark.parametrize("preset", [p for p in PRESETS if p != "none"])
+@pytest.mark.parametrize("preset", [p for p in AUGMENTATIONS if p != "none"])
 def test_augmentation_changes_images_in_training_only(preset):
     block, images = augmentation(preset, seed=0), IMAGES.astype("float32")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(block(images, training=False)), images)

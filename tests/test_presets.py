@@ -167,7 +167,7 @@ def test_a_run_checkpoint_and_its_export_describe_themselves(tiny_run, tmp_path)
     size, backbone, stem, padding and task, and an exported .keras file needs no class_names.json."""
     import keras
 
-    from affect_keras.deploy.export import export
+    from affect_keras.models.export import export
     from affect_keras.deploy.predictor import load_predictor
     from affect_keras.models.preprocessing import description_of
     _, names = load_run(tiny_run / "run")

@@ -20,7 +20,7 @@ def test_import_affect_keras_loads_no_keras_or_tensorflow():
 def test_every_public_name_is_the_stage_it_names():
     from affect_keras.data.prepare import PrepareConfig, prepare
     from affect_keras.deploy.analyse import predict
-    from affect_keras.deploy.export import export
+    from affect_keras.models.export import export
     from affect_keras.evaluation.report import EvaluateConfig, evaluate
     from affect_keras.models.presets import from_preset
     from affect_keras.training.config import TrainConfig

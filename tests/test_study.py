@@ -14,7 +14,7 @@ import yaml  # noqa: E402
 from affect_keras.cli.study import main  # noqa: E402
 from affect_keras.data.loader import FaceBatches  # noqa: E402
 from affect_keras.evaluation.report import EvaluateConfig, evaluate  # noqa: E402
-from affect_keras.evaluation.study import STRATEGIES  # noqa: E402
+from affect_keras.evaluation.study import IMBALANCE_STRATEGIES  # noqa: E402
 from affect_keras.models.migrate import BEFORE_SETTING  # noqa: E402
 from affect_keras.training.config import NOT_IDENTITY  # noqa: E402
 
@@ -28,15 +28,15 @@ def test_the_study_trains_every_strategy_once_and_writes_table_7(tiny_run, tmp_p
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert printed.count("Feature cache: train, 1 view(s)") == 1  # one backbone pass, then reused
-    assert printed.count("Feature cache: reusing") >= 2 * (len(STRATEGIES) - 1)
+    assert printed.count("Feature cache: reusing") >= 2 * (len(IMBALANCE_STRATEGIES) - 1)
     # every strategy is scored by its head on the test split's features, stored by the first evaluation
     assert printed.count("Feature cache: test, 1 view(s)") == 1
-    assert printed.count("Feature cache: reusing") >= 3 * (len(STRATEGIES) - 1)
+    assert printed.count("Feature cache: reusing") >= 3 * (len(IMBALANCE_STRATEGIES) - 1)
 
     table = pd.read_csv(out / "table7.csv")
     names = json.loads((data / "summary.json").read_text())["class_names"]
-    assert list(dict.fromkeys(table["strategy"])) == list(STRATEGIES)
-    assert len(table) == len(STRATEGIES) * (len(names) + 2)
+    assert list(dict.fromkeys(table["strategy"])) == list(IMBALANCE_STRATEGIES)
+    assert len(table) == len(IMBALANCE_STRATEGIES) * (len(names) + 2)
     classes = table[~table["class"].str.startswith("(")]
     assert set(classes["class"]) == set(names)
     assert classes[["top1_f1", "top2_f1"]].apply(lambda c: c.between(0, 1)).all().all()
@@ -45,7 +45,7 @@ def test_the_study_trains_every_strategy_once_and_writes_table_7(tiny_run, tmp_p
     support = classes[classes["strategy"] == "imbalanced"].set_index("class")["support"]
     assert support.to_dict() == {n: int(np.sum(test.labels == k)) for k, n in enumerate(names)}
 
-    for strategy, settings in STRATEGIES.items():  # each run is the base run with only its settings changed
+    for strategy, settings in IMBALANCE_STRATEGIES.items():  # each run is the base run with only its settings changed
         config = yaml.safe_load((out / strategy / "config.yaml").read_text())
         assert config["epochs"] == 2 and config["backbone"] == "resnet18"
         assert config["sampling"] == settings["sampling"] and config["loss"] == settings["loss"]
@@ -62,7 +62,7 @@ def test_the_study_trains_every_strategy_once_and_writes_table_7(tiny_run, tmp_p
 
     markdown = (out / "table7.md").read_text()
     assert "## As is" in markdown and "## Skew-normalised" in markdown
-    assert all(strategy in markdown for strategy in STRATEGIES)
+    assert all(strategy in markdown for strategy in IMBALANCE_STRATEGIES)
     assert (out / "per_class_f1.png").stat().st_size > 10_000
 
     assert main(argv) == 0  # a second call trains nothing: every run is finished with the same settings

@@ -17,7 +17,7 @@ from affect_keras.evaluation.va_metrics import ccc  # noqa: E402
 from affect_keras.labels import polarity_of  # noqa: E402
 from affect_keras.models.hierarchical import HierarchicalProbabilities  # noqa: E402
 from affect_keras.deploy.inference import load_run  # noqa: E402
-from affect_keras.tasks import TASKS  # noqa: E402
+from affect_keras.heads import TASKS  # noqa: E402
 from conftest import loads_with_keras_alone  # noqa: E402
 from affect_keras.training.va import Concordance  # noqa: E402
 
@@ -104,11 +104,11 @@ def test_the_epoch_ccc_metric_covers_every_batch_and_skips_missing_targets():
 
 
 def test_every_head_registry_covers_exactly_the_heads():
-    """A head is one name in each layer's registry: its targets and card (affect_keras.tasks), layers
+    """A head is one name in each layer's registry: its targets and card (affect_keras.heads), layers
     (models.heads), loss and metrics (training.heads), report and prediction columns (evaluation.report)."""
     from affect_keras.evaluation.report import REPORT_HEADS
     from affect_keras.models.heads import HEAD_LAYERS
-    from affect_keras.tasks import HEADS
+    from affect_keras.heads import HEADS
     from affect_keras.training.heads import TRAINING_HEADS
     for registry in (HEAD_LAYERS, TRAINING_HEADS, REPORT_HEADS):
         assert set(registry) == set(HEADS)

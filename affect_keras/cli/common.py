@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 import types
 import typing
@@ -13,6 +14,19 @@ from pathlib import Path
 import yaml
 
 from affect_keras.options import OptionError, choices_of
+
+
+def show_logs() -> None:
+    """What the library logs (progress, what a setting was resolved to), printed on the command's standard
+    output as plain lines: the library logs, the CLIs print."""
+    logger = logging.getLogger("affect_keras")
+    if not any(getattr(handler, "_affect_keras_cli", False) for handler in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._affect_keras_cli = True
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # a root handler (absl installs one) would print each line twice
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

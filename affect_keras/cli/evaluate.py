@@ -15,8 +15,8 @@ if TYPE_CHECKING:  # the report module imports keras: only once the arguments ar
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="evaluate.py", description="Accuracy, balanced accuracy, F1, kappa, top-2, "
                             "AUC, per-class and skew-normalised scores, confusion matrices and mistakes.")
-    parser.add_argument("model", nargs="?", help="run directory (its best.keras), or a model exported by "
-                                                 "export.py: its .keras file or SavedModel folder")
+    parser.add_argument("model", nargs="?", help="a run directory (its best.keras), a preset, a .keras file, "
+                                                 "or a model exported by export.py: SavedModel folder, .tflite, .onnx")
     data = parser.add_argument_group("data")
     data.add_argument("--data", help="prepared dataset folder (required unless --compare)")
     data.add_argument("--split", default="test", help="train, val, test, val_balanced, test_balanced, ...")

@@ -16,7 +16,7 @@ from affect_keras.atomic import first_line, refuse_foreign_file
 from affect_keras.cli.common import ArgumentParser
 from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS
 from affect_keras.data.images import ImageError, load_rgb
-from affect_keras.deploy.analyse import OUTCOMES, Analyser, Face
+from affect_keras.deploy.analyse import OUTCOMES, Analyser, FaceResult
 from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
 from affect_keras.options import check
 
@@ -32,8 +32,8 @@ def build_parser() -> ArgumentParser:
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=DEFAULT_PRESET,
                        help="a shipped preset's name (" + ", ".join(shipped_presets()) + "), a preset folder, a "
-                            "run directory, an exported .keras file or a SavedModel folder (default: %(default)s, "
-                            "ResNet18 trained on FER+)")
+                            "run directory, a .keras file, or an exported SavedModel folder, .tflite or .onnx file "
+                            "(default: %(default)s, ResNet18 trained on FER+)")
     model.add_argument("--top-k", type=int, default=3, help="expressions printed per face")
     faces = parser.add_argument_group("faces")
     faces.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
@@ -61,7 +61,7 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def describe(faces: list[Face], names: list[str], k: int) -> list[str]:
+def describe(faces: list[FaceResult], names: list[str], k: int) -> list[str]:
     lines = []
     for n, face in enumerate(faces, start=1):
         parts = []
@@ -73,7 +73,7 @@ def describe(faces: list[Face], names: list[str], k: int) -> list[str]:
     return lines
 
 
-def annotate(rgb: np.ndarray, faces: list[Face], names: list[str]) -> Image.Image:
+def annotate(rgb: np.ndarray, faces: list[FaceResult], names: list[str]) -> Image.Image:
     image = Image.fromarray(rgb)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=max(12, rgb.shape[0] // 30))
@@ -132,7 +132,7 @@ def read_rgb(path: Path) -> np.ndarray:
     return np.asarray(load_rgb(path))
 
 
-def csv_rows(source: str, faces: list[Face], names: list[str], frame: int | None = None,
+def csv_rows(source: str, faces: list[FaceResult], names: list[str], frame: int | None = None,
              outcome: str | None = None) -> list[dict]:
     """One row per face; with `outcome` (folders), a file without a face still gets a row saying why."""
     where = {"file": source, **({"frame": frame} if frame is not None else {}),

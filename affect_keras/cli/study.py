@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from affect_keras.cli import train as train_cli
-from affect_keras.evaluation.study import STRATEGIES
+from affect_keras.cli.common import show_logs
+from affect_keras.evaluation.study import IMBALANCE_STRATEGIES
 from affect_keras.options import check_split
 from affect_keras.training.config import TrainConfig
 
@@ -19,8 +20,8 @@ def build_parser():
                           "CSV with a per-class F1 picture. With a frozen backbone every strategy trains its "
                           "head on the same cached features.")
     study = parser.add_argument_group("study")
-    study.add_argument("--strategies", nargs="+", choices=list(STRATEGIES), default=list(STRATEGIES),
-                       metavar="NAME", help=f"which strategies: {', '.join(STRATEGIES)}")
+    study.add_argument("--strategies", nargs="+", choices=list(IMBALANCE_STRATEGIES), default=list(IMBALANCE_STRATEGIES),
+                       metavar="NAME", help=f"which strategies: {', '.join(IMBALANCE_STRATEGIES)}")
     study.add_argument("--split", default="val", help="the split every run is evaluated on")
     study.add_argument("--repeats", type=int, default=10, help="class-balanced resamples (skew-normalised)")
     study.add_argument("--out", help="study folder: one run directory per strategy and the tables "
@@ -34,7 +35,6 @@ def main(argv=None) -> int:
     if args.pop("run_dir"):
         parser.error("argument --run-dir: a study writes one run per strategy under --out; use --out")
     strategies, split, repeats, out = (args.pop(k) for k in ("strategies", "split", "repeats", "out"))
-    args.pop("worker_timeout")  # a study trains on this machine (its runs are not watched multiworker runs)
     if repeats < 1:
         parser.error("argument --repeats must be >= 1")
     out = Path(out or Path("studies") / f"{args['backbone']}-{Path(args['data']).resolve().name}")
@@ -46,6 +46,7 @@ def main(argv=None) -> int:
         parser.fail(error)
     from affect_keras.evaluation.study import run_study  # keras starts here
 
+    show_logs()
     try:
         table = run_study(base, strategies, out, split, repeats)
     except (ValueError, RuntimeError) as error:

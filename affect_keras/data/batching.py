@@ -8,6 +8,6 @@ TARGETS = ("majority", "votes")  # one-hot majority labels | FER+ vote distribut
 #   none: each image once; oversample: class-balanced batches (draws with probability 1 / class count);
 #   upsample: each image once, the other classes' images repeated up to the largest class's count;
 #   undersample: each class drawn down to the smallest class's count, a new draw every epoch
-SAMPLINGS = ("none", "oversample", "upsample", "undersample")
+BATCH_SAMPLINGS = ("none", "oversample", "upsample", "undersample")
 MIXES = ("none", *MIXERS)
 PIPELINES = ("auto", "tf.data", "pydataset")  # auto: tf.data on the TensorFlow backend, else FaceBatches

@@ -33,7 +33,7 @@ LANDMARKS = ("right eye", "left eye", "nose tip", "mouth", "right ear", "left ea
 
 
 @dataclass(frozen=True)
-class Face:
+class Detection:
     """One detected face: `box` (x, y, width, height) in pixels, a score in [0, 1], and where the detector
     gives them, `landmarks` as a (6, 2) array of (x, y) pixels in the order of `LANDMARKS`."""
 
@@ -129,7 +129,7 @@ class BlazeFace:
         outputs = {tuple(d["shape"])[-1]: d["index"] for d in self.interpreter.get_output_details()}
         self._boxes, self._scores = outputs[16], outputs[1]  # by shape: the names differ between models
 
-    def __call__(self, rgb: np.ndarray) -> list[Face]:
+    def __call__(self, rgb: np.ndarray) -> list[Detection]:
         import cv2
         height, width = rgb.shape[:2]
         border = round(self.spec.border * max(height, width))
@@ -160,14 +160,14 @@ class BlazeFace:
             marks = (points[members, 2:] * weights[:, :, None]).sum(0) * side - [left, top]
             x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
             if min(x1 - x0, y1 - y0) >= self.min_size:
-                faces.append(Face((round(x0), round(y0), round(x1 - x0), round(y1 - y0)), float(score),
+                faces.append(Detection((round(x0), round(y0), round(x1 - x0), round(y1 - y0)), float(score),
                                   marks.astype(np.float32)))
         return drop_nested(faces)
 
 
-def drop_nested(faces: list[Face], inside: float = 0.5) -> list[Face]:
+def drop_nested(faces: list[Detection], inside: float = 0.5) -> list[Detection]:
     """The faces largest first, without those lying mostly (`inside` of their area) within a larger one."""
-    kept: list[Face] = []
+    kept: list[Detection] = []
     for face in sorted(faces, key=lambda f: -f.box[2] * f.box[3]):
         x, y, w, h = face.box
         if not any(max(0, min(x + w, X + W) - max(x, X)) * max(0, min(y + h, Y + H) - max(y, Y)) > inside * w * h
@@ -213,16 +213,16 @@ class Haar:
         self.min_size = min_size
         self._lock = threading.Lock()  # a cascade is not documented as safe across threads
 
-    def __call__(self, rgb: np.ndarray) -> list[Face]:
+    def __call__(self, rgb: np.ndarray) -> list[Detection]:
         gray = self._cv2.equalizeHist(self._cv2.cvtColor(rgb, self._cv2.COLOR_RGB2GRAY))
         with self._lock:
             boxes = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
                                                   minSize=(self.min_size, self.min_size))
-        return drop_nested([Face(tuple(int(v) for v in box)) for box in boxes])
+        return drop_nested([Detection(tuple(int(v) for v in box)) for box in boxes])
 
 
 # the detector registry: --detector name -> builder of (smallest face side in pixels)
-DETECTORS: dict[str, Callable[[int], Callable[[np.ndarray], list[Face]]]] = {
+DETECTORS: dict[str, Callable[[int], Callable[[np.ndarray], list[Detection]]]] = {
     "blazeface": lambda min_size: BlazeFace("short", min_size=min_size),
     "blazeface-full": lambda min_size: BlazeFace("full", min_size=min_size),
     "haar": lambda min_size: Haar(min_size),
@@ -231,7 +231,7 @@ DEFAULT_DETECTOR = "blazeface"
 
 
 @lru_cache(maxsize=4)
-def detector(name: str, min_size: int = 24) -> Callable[[np.ndarray], list[Face]]:
+def detector(name: str, min_size: int = 24) -> Callable[[np.ndarray], list[Detection]]:
     """The detector `name`, built once per process (prepare's workers each build their own)."""
     if name not in DETECTORS:
         raise OptionError("detector", f"must be one of {', '.join(DETECTORS)}, not {name!r}")
@@ -282,7 +282,7 @@ class Framing:
     def to_dict(self) -> dict:
         return {"crop": self.crop, "margin": self.margin, "align": self.align}
 
-    def crop_face(self, image: Image.Image, face: Face) -> Image.Image:
+    def crop_face(self, image: Image.Image, face: Detection) -> Image.Image:
         """The face's region of `image`, levelled when `align` and the face has landmarks.
 
         An unturned `box` is cut as prepare_dataset.py cuts a dataset's box (clamped to the photo). Any
@@ -311,7 +311,7 @@ class Framing:
 DEFAULT_FRAMING = Framing()  # (its defaults say why)
 
 
-def face_crops(rgb: np.ndarray, faces: list[Face], size: int, framing: Framing) -> np.ndarray:
+def face_crops(rgb: np.ndarray, faces: list[Detection], size: int, framing: Framing) -> np.ndarray:
     """(faces, size, size, 3) uint8 inputs for a model, framed and resized as prepare_dataset.py does."""
     image = Image.fromarray(rgb)
     crops = [np.asarray(framing.crop_face(image, face).resize((size, size), Image.Resampling.BILINEAR))

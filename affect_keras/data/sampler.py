@@ -91,21 +91,6 @@ class EpochSampler:
         chosen = order[index * self.batch_size:(index + 1) * self.batch_size]
         return epoch, chosen[:len(chosen) - len(chosen) % self.multiple_of]
 
-    def share(self, epoch: int, workers: int, index: int) -> np.ndarray:
-        """Worker `index`'s part of every global batch of `epoch`, as tf.distribute splits a batch over
-        `workers` (in order, equal parts: the last batch is cut to a multiple of the replicas)."""
-        order, parts = self.order(epoch)[:self.kept], []
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            n = len(batch) // workers
-            parts.append(batch[index * n:(index + 1) * n])
-        return np.concatenate(parts) if parts else order[:0]
-
-    def share_size(self, workers: int) -> int:
-        """The length of `share(epoch, workers, index)`, the same for every epoch and worker."""
-        full, rest = divmod(self.kept, self.batch_size)
-        return full * (self.batch_size // workers) + rest // workers
-
 
 def draw_without_replacement(rng: np.random.Generator, members: np.ndarray, size: int) -> np.ndarray:
     """`size` of `members`: whole shuffled copies while they fit, then a draw without replacement."""

@@ -37,7 +37,7 @@ from affect_keras.data.loader import CACHE_LIMIT_BYTES, FaceBatches
 from affect_keras.data.mixing import Mixer
 from affect_keras.data.sampler import EpochSampler
 from affect_keras.data.table import SplitTable
-from affect_keras.tasks import EXPRESSION
+from affect_keras.heads import EXPRESSION
 
 # files read and decoded at once: every core this process may run on busy, and one more call queued per core
 # to cover a file read that waits on the disk
@@ -93,17 +93,15 @@ def decode_all(files: list[str], size: int, batch_size: int = 256) -> np.ndarray
 
 
 def epoch_batches(table: SplitTable, sampler: EpochSampler, mixer: Mixer, size: int,
-                  images: np.ndarray | None = None, shard: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+                  images: np.ndarray | None = None) -> tf.data.Dataset:
     """The batches of `sampler.order(sampler.epoch)`, the epoch read when each epoch's iterator starts
     (after `EpochOrder` set it): (uint8 images, targets) arranged by `table.arrange`.
 
     `images` holds the whole split decoded, in manifest order; without it each image is decoded from its
-    file by the parallel map. With `shard` (a worker's input context, see `image_batches`) this worker's
-    pipeline reads and decodes only its own part of each global batch and yields per-replica batches.
+    file by the parallel map.
     """
     classes = table.targets.shape[1]
-    workers, index = (shard.num_input_pipelines, shard.input_pipeline_id) if shard else (1, 0)
-    batch = shard.get_per_replica_batch_size(sampler.batch_size) if shard else sampler.batch_size
+    batch = sampler.batch_size
     files, any_format = tf.constant(table.files), not single_op(table.files)
     columns = {name: tf.constant(values, tf.float32) for name, values in table.columns.items()}
 
@@ -112,11 +110,11 @@ def epoch_batches(table: SplitTable, sampler: EpochSampler, mixer: Mixer, size: 
 
     def draw():
         epoch = sampler.epoch
-        return np.int64(epoch), sampler.share(epoch, workers, index).astype(np.int64)
+        return np.int64(epoch), sampler.order(epoch)[:sampler.kept].astype(np.int64)
 
     def one_epoch(_):
         epoch, order = tf.numpy_function(draw, [], (tf.int64, tf.int64), stateful=True)
-        indices = tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, (sampler.share_size(workers),)))
+        indices = tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, (sampler.kept,)))
         if images is not None:
             batches = indices.batch(batch).map(
                 lambda chosen: (tf.ensure_shape(tf.numpy_function(lambda c: images[c], [chosen], tf.uint8,
@@ -139,32 +137,16 @@ def epoch_batches(table: SplitTable, sampler: EpochSampler, mixer: Mixer, size: 
         return batches.map(table.arrange)
 
     dataset = tf.data.Dataset.range(1).flat_map(one_epoch)
-    # per worker, one batch per replica and step (each replica of a worker takes the next one)
-    replicas_here = sampler.batch_size // workers // batch
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(sampler) * replicas_here))
-    dataset = fixed(dataset.prefetch(PREFETCH_BATCHES))
-    if shard is None:  # several workers each take their share of batches (when not sharded before decoding)
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        dataset = dataset.with_options(options)
-    return dataset
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(sampler)))
+    return fixed(dataset.prefetch(PREFETCH_BATCHES))
 
 
 def image_batches(faces: FaceBatches):
     """The batches `faces` serves, as a tf.data pipeline of (uint8 images, targets) built on its parts
     (table, sampler, mixer): the split decoded once into memory when it fits `CACHE_LIMIT_BYTES` (and
     `faces.keep_decoded`), else decoded from the files every epoch.
-
-    Decoded every epoch under `--distribute multiworker`, each worker reads and decodes only its own part
-    of each global batch: the pipeline is built per worker (`distribute_datasets_from_function`), where
-    tf.data's DATA auto-sharding would decode every image on every worker and keep its part afterwards.
-    (With MixUp / CutMix, which blend within the global batch, every worker still builds whole batches.)
     """
     parts, size = (faces.table, faces.sampler, faces.mixer), faces.image_size
     if not faces.keep_decoded or len(faces.table) * size * size * 3 > CACHE_LIMIT_BYTES:
-        strategy = tf.distribute.get_strategy()
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and not faces.mixer.active:
-            return strategy.distribute_datasets_from_function(
-                lambda context: epoch_batches(*parts, size, shard=context))
         return epoch_batches(*parts, size)
     return epoch_batches(*parts, size, decode_all(faces.table.files, size))

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from affect_keras.data.faces import DEFAULT_DETECTOR, NO_FACE, Framing, face_crops
-from affect_keras.data.faces import Face as Detection
+from affect_keras.data.faces import Detection
 from affect_keras.models.presets import DEFAULT_PRESET
-from affect_keras.tasks import EXPRESSION, VA
+from affect_keras.heads import EXPRESSION, VA
 
 
 @dataclass
-class Face:
+class FaceResult:
     box: tuple[int, int, int, int]
     probabilities: np.ndarray | None  # None: the model has no expression output (a V/A model)
     va: np.ndarray | None = None  # valence, arousal, where the model predicts them
@@ -31,16 +31,16 @@ class Analyser:
     def __init__(self, model: Path, detector: str | None = DEFAULT_DETECTOR, crop: str | None = None,
                  margin: float | None = None, align: bool | None = None, min_face: int = 24):
         from affect_keras.data.faces import detector as build_detector
-        from affect_keras.deploy.predictor import load_predictor
-        self.predictor = load_predictor(model)
+        from affect_keras.models import loading
+        self.predictor = loading.load(model)
         self.detector = build_detector(detector, min_face) if detector else None
         # the model's recorded framing, with what the user said (None: not said) taking precedence
         self.framing = Framing.from_dict(self.predictor.framing, crop=crop, margin=margin, align=align)
 
-    def __call__(self, rgb: np.ndarray) -> list[Face]:
+    def __call__(self, rgb: np.ndarray) -> list[FaceResult]:
         return self.analyse(rgb)[0]
 
-    def analyse(self, rgb: np.ndarray) -> tuple[list[Face], str]:
+    def analyse(self, rgb: np.ndarray) -> tuple[list[FaceResult], str]:
         """(faces, outcome): the detected faces; with none, an image that is itself about face-sized (most
         datasets' tight crops, which the detector often misses) is analysed whole, and says so."""
         whole = [Detection((0, 0, rgb.shape[1], rgb.shape[0]))]
@@ -58,7 +58,7 @@ class Analyser:
             framing = Framing("box", 0.0, align=False)
         outputs = self.predictor.outputs(face_crops(rgb, found, self.predictor.size, framing))
         probabilities, va = outputs.get(EXPRESSION), outputs.get(VA)
-        return [Face(face.box, None if probabilities is None else probabilities[k], None if va is None else va[k])
+        return [FaceResult(face.box, None if probabilities is None else probabilities[k], None if va is None else va[k])
                 for k, face in enumerate(found)], outcome
 
 
@@ -79,7 +79,8 @@ def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, 
 
     Args:
         image: a path to an image (read upright by its EXIF tag) or an (h, w, 3) uint8 RGB array.
-        model: a shipped preset's name, a preset or run directory, an exported .keras file or SavedModel.
+        model: a shipped preset's name, a preset or run directory, a .keras file, an exported SavedModel,
+            .tflite or .onnx (`affect_keras.models.loading.KINDS`).
         detector: a `data.faces.DETECTORS` name, or None when the image is itself a face crop.
         crop: the framing, "box" or "tight" (`data.faces.CROPS`); None: what the model records.
         margin: widen the framing by this fraction of the face on each side; None: the model's.

@@ -101,3 +101,23 @@ def plot_va_scatter(truth: np.ndarray, predicted: np.ndarray, labels: np.ndarray
     figure.savefig(png, dpi=110)
     plt.close(figure)
     return png
+
+
+def expression_pictures(report, labels, probabilities, files, size, out: Path, run: Path) -> dict[str, str]:
+    """The expression head's pictures: confusion matrices, per-class F1, the most confident mistakes, and
+    the training curves of a run directory."""
+    from affect_keras.data.loader import load_image
+    from affect_keras.training.plots import plot_curves
+
+    names = report["class_names"]
+    title = f"{report['split']}, {len(labels)} images"
+    pictures = {
+        "confusion_matrix": plot_confusion(np.array(report["confusion_matrix"]), names,
+                                           out / "confusion_matrix.png", title),
+        "per_class_f1": plot_f1(report["per_class"], out / "per_class_f1.png"),
+        "mistakes": plot_mistakes(labels, probabilities, names,
+                                  lambda i: load_image(files[i], size), out / "mistakes.png"),
+    }
+    if (Path(run) / "history.csv").is_file():
+        pictures["curves"] = plot_curves(Path(run) / "history.csv", out / "curves.png")
+    return {key: str(value) for key, value in pictures.items() if value is not None}

@@ -10,21 +10,15 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import yaml
-from sklearn.metrics import confusion_matrix
 
 from affect_keras.atomic import refuse_foreign_folder
-from affect_keras.data.loader import FaceBatches, load_image
+from affect_keras.data.loader import FaceBatches
 from affect_keras.data.table import read_summary
-from affect_keras.deploy.model_card import write_model_card
-from affect_keras.deploy.predictor import load_predictor, mirror_averaged
-from affect_keras.evaluation import metrics
-from affect_keras.evaluation.plots import plot_confusion, plot_f1, plot_mistakes, plot_va_scatter
-from affect_keras.evaluation.va_metrics import va_scores
-from affect_keras.labels import SCHEMES
+from affect_keras.training.model_card import write_model_card
+from affect_keras.models.loading import load
 from affect_keras.models.presets import is_preset, preset_path
 from affect_keras.options import OptionError
-from affect_keras.tasks import EXPRESSION, POLARITY, VA, VA_DIMENSIONS
-from affect_keras.training.plots import plot_curves
+from affect_keras.heads import HEADS, VA
 
 CONFIG_NAME = "evaluate_config.yaml"  # the resolved settings, in every folder evaluate.py writes
 
@@ -84,7 +78,7 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     if config.out:  # a folder of the user's: its files are not evaluate's to replace
         refuse_foreign_folder(Path(config.out), CONFIG_NAME, "out", "evaluate.py")
     path = Path(config.model)
-    predictor = load_predictor(path)
+    predictor = load(path)
     names = predictor.class_names
     data_names = read_summary(Path(config.data))["class_names"]
     # with --drop-class, data prepared without that class (AffectNet-7 for an 8-class model) fits too
@@ -115,8 +109,8 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     pictures = {}
     scored = dict(labels=labels, names=names, files=files, size=size, out=out, run=path, config=config,
                   truth_va=truth_va)
-    for head in outputs:  # each head's section of the report (`REPORT_HEADS`); polarity has none
-        REPORT_HEADS[head].report(report, pictures, outputs[head], **scored)
+    for head in outputs:  # each head's section of the report (polarity has none)
+        HEADS[head].report(report, pictures, outputs[head], **scored)
     # a picture that could not be drawn (no face with valence / arousal) is left out, not named "None"
     report["pictures"] = {key: str(value) for key, value in pictures.items() if value is not None}
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -125,19 +119,17 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     return report
 
 
-def _pictures(report, labels, probabilities, files, size, out: Path, run: Path) -> dict[str, str]:
-    names = report["class_names"]
-    title = f"{report['split']}, {len(labels)} images"
-    pictures = {
-        "confusion_matrix": plot_confusion(np.array(report["confusion_matrix"]), names,
-                                           out / "confusion_matrix.png", title),
-        "per_class_f1": plot_f1(report["per_class"], out / "per_class_f1.png"),
-        "mistakes": plot_mistakes(labels, probabilities, names,
-                                  lambda i: load_image(files[i], size), out / "mistakes.png"),
-    }
-    if (run / "history.csv").is_file():
-        pictures["curves"] = plot_curves(run / "history.csv", out / "curves.png")
-    return {key: str(value) for key, value in pictures.items() if value is not None}
+def mirror_averaged(outputs: Callable[[np.ndarray], dict]) -> Callable[[np.ndarray], dict]:
+    """Test-time augmentation: each face's outputs averaged with its mirror image's.
+
+    Expressions (and valence / arousal) read the same mirrored (the flip augmentation in training
+    assumes it too), so this costs one more forward pass and makes the prediction independent of which
+    way the face was cropped.
+    """
+    def averaged(images):
+        plain, mirrored = outputs(images), outputs(np.ascontiguousarray(images[:, :, ::-1]))
+        return {name: (plain[name] + mirrored[name]) / 2 for name in plain}
+    return averaged
 
 
 def write_predictions(path: Path, files, labels, outputs: dict, names) -> None:
@@ -145,7 +137,7 @@ def write_predictions(path: Path, files, labels, outputs: dict, names) -> None:
     probabilities; valence and arousal; polarity probabilities)."""
     table = pd.DataFrame({"file": files, "label": [names[k] for k in labels]})
     for head, values in outputs.items():
-        REPORT_HEADS[head].columns(table, values, names)
+        HEADS[head].columns(table, values, names)
     table.to_csv(path, index=False, float_format="%.5f")
 
 
@@ -179,64 +171,3 @@ def format_report(report: dict) -> str:
              f"class-balanced resamples."] if absent else [])
     return "\n\n".join([head, *note, overall.to_string(index=False, float_format="%.4f"),
                         classes.to_string(float_format="%.4f"), *([format_va(report)] if "va" in report else [])])
-
-
-def _expression_report(report, pictures, probabilities, labels, names, files, size, out, run, config,
-                       truth_va) -> None:
-    if config.drop_class:
-        keep, labels, probabilities, names = metrics.drop_class(labels, probabilities, names, config.drop_class)
-        files = files[keep]
-    report.update({
-        "images": int(len(labels)),
-        "class_names": list(names), "dropped_class": config.drop_class or None,
-        # classes with no image in the split: left out of macro averages and balanced resampling
-        "absent_classes": [n for k, n in enumerate(names) if not (labels == k).any()],
-        **metrics.summary_scores(labels, probabilities, len(names)),
-        "per_class": metrics.per_class(labels, probabilities, names),
-        "confusion_matrix": confusion_matrix(labels, probabilities.argmax(1), labels=range(len(names))).tolist(),
-        "skew_normalized": metrics.skew_normalized(labels, probabilities, len(names), config.repeats,
-                                                   config.seed),
-    })
-    skew = report["skew_normalized"]
-    skew["per_class"] = {names[k]: scores for k, scores in skew["per_class"].items()}
-    pictures.update(_pictures(report, labels, probabilities, files, size, out, run))
-
-
-def _va_report(report, pictures, predicted, labels, names, files, size, out, run, config, truth_va) -> None:
-    """On the faces that have valence / arousal, with the count."""
-    report["va"] = va_scores(truth_va, predicted)
-    pictures["va_scatter"] = plot_va_scatter(truth_va, predicted, labels, names, out / "va_scatter.png")
-
-
-def _no_report(report, pictures, values, **scored) -> None:
-    """The polarity head is scored through the expression output it shapes."""
-
-
-def _expression_columns(table, probabilities, names) -> None:
-    table["predicted"] = [names[k] for k in probabilities.argmax(1)]
-    table["confidence"] = probabilities.max(1)
-    for k, name in enumerate(names):
-        table[f"p_{name}"] = probabilities[:, k]
-
-
-def _va_columns(table, values, names) -> None:
-    for k, dimension in enumerate(VA_DIMENSIONS):
-        table[dimension] = values[:, k]
-
-
-def _polarity_columns(table, values, names) -> None:
-    for k, name in enumerate(SCHEMES["polarity3"].class_names):
-        table[f"p_{name}"] = values[:, k]
-
-
-@dataclass(frozen=True)
-class ReportHead:
-    """report: adds the head's scores to the report and its pictures; columns: adds its prediction columns."""
-    report: Callable
-    columns: Callable
-
-
-# the evaluation registry of the heads (`affect_keras.tasks.HEADS`)
-REPORT_HEADS = {EXPRESSION: ReportHead(_expression_report, _expression_columns),
-                VA: ReportHead(_va_report, _va_columns),
-                POLARITY: ReportHead(_no_report, _polarity_columns)}

@@ -1,6 +1,6 @@
 """The class-imbalance study: one run per strategy, everything else equal, and the AffectNet paper's Table 7.
 
-`STRATEGIES` is the registry (name -> the training settings that make the strategy); the study trains one
+`IMBALANCE_STRATEGIES` is the registry (name -> the training settings that make the strategy); the study trains one
 run per chosen strategy into `OUT/<strategy>/` (an ordinary run directory: resumable, evaluable,
 exportable), evaluates each on the same split, and writes into `OUT/`:
 
@@ -19,6 +19,7 @@ killed study continues with the same command (finished runs are kept, an interru
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -29,8 +30,10 @@ import yaml
 from affect_keras.atomic import refuse_foreign_folder
 from affect_keras.training.config import TrainConfig
 
+log = logging.getLogger(__name__)
+
 # the settings that differ between strategies; everything else is the study's base configuration
-STRATEGIES = {
+IMBALANCE_STRATEGIES = {
     "imbalanced": dict(class_weights="none", sampling="none", loss="crossentropy"),
     "down-sampled": dict(class_weights="none", sampling="undersample", loss="crossentropy"),
     "up-sampled": dict(class_weights="none", sampling="upsample", loss="crossentropy"),
@@ -43,7 +46,7 @@ STRATEGIES = {
 
 
 def strategy_config(base: TrainConfig, strategy: str, out: Path) -> TrainConfig:
-    return replace(base, **STRATEGIES[strategy], run_dir=str(out / strategy))
+    return replace(base, **IMBALANCE_STRATEGIES[strategy], run_dir=str(out / strategy))
 
 
 def run_study(base: TrainConfig, strategies: list[str], out: Path, split: str = "val", repeats: int = 10,
@@ -64,7 +67,7 @@ def run_study(base: TrainConfig, strategies: list[str], out: Path, split: str = 
         report = run / f"evaluation-{split}" / "report.json"
         settings = finished_settings(run, config)
         if settings is None:
-            print(f"\n== {strategy}: training {run}")
+            log.info("== %s: training %s", strategy, run)
             train(config, verbose=verbose)
             settings = finished_settings(run, config)
         if not report.is_file() or report.stat().st_mtime < (run / "last.keras").stat().st_mtime:
@@ -82,34 +85,29 @@ def cached_outputs(run: Path, settings: TrainConfig, split: str) -> dict[str, np
     stores (the validation split's are there from training). They equal the full model's within float
     rounding (`tests/test_cache.py`). None for any other run: evaluate then runs the full model.
     `settings`: the run's, as `finished_settings` resolves them."""
-    import keras
-
     from affect_keras.data.loader import FaceBatches
-    from affect_keras.deploy.inference import class_names_of, run_checkpoint
-    from affect_keras.deploy.predictor import named_outputs
+    from affect_keras.models.loading import load_classifier, named_outputs
     from affect_keras.training.cache import cache_keys, cached_features, split_model
 
     if settings.cache_views <= 0 or settings.finetune_epochs:
         return None
-    # the checkpoint evaluate scores, split as training split it (either model layout)
-    model = keras.saving.load_model(run_checkpoint(run), compile=False)
-    data = FaceBatches(settings.data, split, class_names_of(run), settings.size, settings.batch_size)
+    model = load_classifier(run)  # the checkpoint evaluate scores, split as training split it
+    data = FaceBatches(settings.data, split, model.class_names, settings.size, settings.batch_size)
     key = cache_keys(model, settings.backbone, settings.stem, settings.pooling, settings.seed,
                      {split: (data, "none", 1)})[split]
     features = cached_features(model, data, key, settings.feature_cache_root)
     _, head = split_model(model)
-    return named_outputs(head.predict(np.asarray(features[0]), batch_size=256, verbose=0))
+    return named_outputs(head.predict(np.asarray(features[0]), batch_size=256, verbose=0), model.heads)
 
 
 def finished_settings(run: Path, config: TrainConfig) -> TrainConfig | None:
-    """`config` resolved as train.py resolves it for `run` (auto values filled in, a setting the run
-    predates taken as what it did then), if `run` is a finished run of these settings as train.py judges
-    one (the settings that change no result, input pipeline, cache folder and devices, left out); else
-    None."""
+    """`config` resolved as train.py resolves it for `run` (auto values filled in), if `run` is a finished
+    run of these settings as train.py judges one (the settings that change no result, input pipeline,
+    cache folder and devices, left out); else None."""
     if not (run / "last.keras").is_file() or not (run / "config.yaml").is_file():
         return None
     resolved = replace(config)
-    saved = resolved.adopt(yaml.safe_load((run / "config.yaml").read_text()))
+    saved = resolved.recorded(yaml.safe_load((run / "config.yaml").read_text()))
     resolved.resolve()
     return None if resolved.differences(saved) else resolved
 

@@ -1,5 +1,4 @@
-"""Backbones, preprocessing, augmentation and heads, assembled into models that take raw images."""
+"""Backbones, preprocessing, augmentation, the expression classifier and its loading."""
 
-# how a model is put together (`build.build_model`): "core", an inference model wrapped by the training
-# model; "chain", one model with the augmentation block inside, as runs made before that split were built
-LAYOUTS = ("core", "chain")
+# the pooling registry: --pooling name -> the keras layer that turns the feature map into a vector
+POOLINGS = {"avg": "GlobalAveragePooling2D", "max": "GlobalMaxPooling2D", "flatten": "Flatten"}

@@ -34,18 +34,18 @@ def _strong(seed):
     return _light(seed) + [keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=0.5, seed=seed)]
 
 
-# the preset registry: --augment name -> the layers of its block (None: no block)
-PRESETS = {"none": None, "basic": _basic, "light": _light, "strong": _strong}
+# the augmentation registry: --augment name -> the layers of its block (None: no block)
+AUGMENTATIONS = {"none": None, "basic": _basic, "light": _light, "strong": _strong}
 
 
 def augmentation(preset: str, seed: int | None = None):
     """The augmentation block (a keras.Sequential named "augmentation") of a preset, or None for "none"."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown augmentation preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    if PRESETS[preset] is None:
+    if preset not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation preset {preset!r}; choose one of {', '.join(AUGMENTATIONS)}")
+    if AUGMENTATIONS[preset] is None:
         return None
     import keras
-    layers = PRESETS[preset](seed)
+    layers = AUGMENTATIONS[preset](seed)
     if keras.backend.backend() == "jax":
         # keras marks the geometric layers (RandomTranslation, RandomRotation, RandomZoom) supports_jit =
         # False because TensorFlow's transform kernel has no XLA version, and a model holding one is then

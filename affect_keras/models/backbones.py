@@ -24,9 +24,8 @@ class Backbone:
 
     Args:
         name: the `--backbone` value.
-        build: (input_shape, weights, stem, padding) -> keras.Model without its classifier; weights is None
-            or an ImageNet checkpoint (keras.applications: "imagenet"; ResNet18/34: a timm tag); padding
-            (ResNet18/34 only) "torch" or "keras" (see `affect_keras.models.resnet`).
+        build: (input_shape, weights, stem) -> keras.Model without its classifier; weights is None or an
+            ImageNet checkpoint (keras.applications: "imagenet"; ResNet18/34: a timm tag).
         default_size: input side the backbone was designed for.
         preprocessing: `BackbonePreprocessing` mode: what the 0-255 image must become.
         checkpoints: the ImageNet checkpoints `--imagenet-checkpoint` offers, the first the default.
@@ -34,7 +33,7 @@ class Backbone:
     """
 
     name: str
-    build: Callable[[tuple, str | None, str, str], keras.Model]
+    build: Callable[[tuple, str | None, str], keras.Model]
     default_size: int
     preprocessing: str
     checkpoints: tuple[str, ...]
@@ -51,18 +50,18 @@ class Backbone:
 
 
 def _application(constructor: str):
-    def build(shape, weights, stem, padding):
+    def build(shape, weights, stem):
         import keras
         return getattr(keras.applications, constructor)(include_top=False, weights=weights, input_shape=shape)
     return build
 
 
 def _resnet(depth):
-    def build(shape, weights, stem, padding):
+    def build(shape, weights, stem):
         from affect_keras.models.resnet import ResNet
-        net = ResNet(depth, shape, stem=stem, padding=padding)
+        net = ResNet(depth, shape, stem=stem)
         if weights is not None:
-            if stem != "imagenet" or padding != "torch":
+            if stem != "imagenet":
                 raise OptionError("stem", f"{stem}: ImageNet weights for {depth} need --stem imagenet")
             timm_weights.load_timm_resnet(net, timm_weights.fetch(weights, keras_models_dir()))
         return net
@@ -101,14 +100,13 @@ def keras_models_dir() -> Path:
 
 
 def build_backbone(name: str, input_shape: tuple, weights: str | None, stem: str | None = None,
-                   checkpoint: str | None = None, padding: str = "torch") -> keras.Model:
+                   checkpoint: str | None = None) -> keras.Model:
     """The backbone with "imagenet" weights (downloaded once into the keras cache) or none.
 
     Args:
         weights: "imagenet" or None.
         stem: one of the backbone's `stems` (None: `default_stem`).
         checkpoint: one of the backbone's `checkpoints` (None: the default).
-        padding: ResNet18/34's padding, "torch" (new) or "keras" (backbones saved before it).
 
     Offline, ImageNet weights load from the keras cache; when they are not there the error names the
     file to place and where.
@@ -118,12 +116,12 @@ def build_backbone(name: str, input_shape: tuple, weights: str | None, stem: str
     if stem not in backbone.stems:
         raise OptionError("stem", f"{stem}: {name} has the stems {', '.join(backbone.stems)}")
     if weights != "imagenet":
-        return backbone.build(input_shape, None, stem, padding)
+        return backbone.build(input_shape, None, stem)
     checkpoint = checkpoint or backbone.checkpoints[0]
     if checkpoint not in backbone.checkpoints:
         raise OptionError("imagenet_checkpoint", f"{checkpoint}: {name} offers {', '.join(backbone.checkpoints)}")
     try:
-        return backbone.build(input_shape, checkpoint, stem, padding)
+        return backbone.build(input_shape, checkpoint, stem)
     except RuntimeError:  # ResNet18/34's own explanation, naming their file and its origin
         raise
     except Exception as error:  # keras raises a bare Exception when the download fails

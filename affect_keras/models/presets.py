@@ -2,37 +2,35 @@
 
 A preset directory holds::
 
-    config.json         the inference model's keras config (keras.saving.serialize_keras_object)
+    config.json         the `ExpressionClassifier`'s keras config (keras.saving.serialize_keras_object)
     model.weights.h5    its weights (float16 where `metadata.json` says so: half the size)
-    metadata.json       what a consumer needs: class names and label scheme, input size, preprocessing,
-                        backbone, stem and padding, task and heads, the face framing it was trained on,
-                        the training data and its terms, the command and commit, measured metrics
+    metadata.json       what a consumer needs, readable without keras: the format version and the
+                        affect-keras version that wrote it, class names and label scheme, input size,
+                        preprocessing, backbone and stem, task and heads, the face framing it was trained
+                        on; for a preset made from a run, the training data and its terms, the command
+                        and commit, measured metrics
     README.md           the model card
     sha256.json         the sha256 of each file above; a file that differs is refused
 
 Presets that ship with the package live in `affect_keras/presets/<name>/` (package data, so a pip install
-has them too); `from_preset` takes such a name or any preset directory. `save_preset` (in
-`affect_keras.deploy.presets`) makes one from a run directory.
+has them too); `ExpressionClassifier.from_preset` takes such a name or any preset directory, and
+`ExpressionClassifier.save_to_preset` writes one. `save_preset` (in `affect_keras.deploy.presets`) makes
+one from a run directory, with its training record and evaluations.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 SHIPPED = Path(__file__).resolve().parents[1] / "presets"  # the package data folder
 DEFAULT_PRESET = "ferplus_resnet18_48"  # what predict.py uses without --model
 CONFIG, WEIGHTS, METADATA, CARD, CHECKSUMS = "config.json", "model.weights.h5", "metadata.json", "README.md", \
     "sha256.json"
-FORMAT_VERSION = 1
-
-
-def cache_root() -> Path:
-    """Where derived files go (a preset's backbone for --weights): $AFFECT_KERAS_HOME, else
-    ~/.cache/affect_keras."""
-    return Path(os.environ.get("AFFECT_KERAS_HOME") or Path.home() / ".cache" / "affect_keras")
+# 2: written by affect-keras 0.2.0 on (an ExpressionClassifier); 1: before any release, refused
+FORMAT_VERSION = 2
+DTYPES = ("float16", "float32")
 
 
 class PresetError(ValueError):
@@ -58,7 +56,7 @@ def is_preset(name_or_dir: str | Path) -> bool:
     return preset_path(name_or_dir) is not None
 
 
-def _resolve(name_or_dir: str | Path) -> Path:
+def resolve(name_or_dir: str | Path) -> Path:
     path = preset_path(name_or_dir)
     if path is None:
         names = ", ".join(shipped_presets()) or "none"
@@ -87,61 +85,76 @@ def verify(path: Path) -> dict:
             raise PresetError(f"preset {path}: {path / name} does not match its sha256 in {CHECKSUMS} "
                               f"(damaged or changed); refusing to load it")
     metadata = json.loads((path / METADATA).read_text())
-    if metadata.get("format_version", 0) > FORMAT_VERSION:
-        raise PresetError(f"preset {path}: format version {metadata['format_version']} is newer than this "
-                          f"affect-keras reads ({FORMAT_VERSION}); upgrade affect-keras")
+    version = metadata.get("format_version", 0)
+    if version > FORMAT_VERSION:
+        raise PresetError(f"preset {path}: format version {version} is newer than this affect-keras reads "
+                          f"({FORMAT_VERSION}); upgrade affect-keras")
+    if version < FORMAT_VERSION:
+        raise PresetError(f"preset {path} was written before affect-keras 0.2.0 (format {version}); re-create it "
+                          f"with this version: save_preset(RUN, OUT) from a run trained again with train.py")
     return metadata
 
 
 def load_metadata(name_or_dir: str | Path) -> dict:
-    """A preset's verified metadata.json."""
-    return verify(_resolve(name_or_dir))
+    """A preset's verified metadata.json (no keras)."""
+    return verify(resolve(name_or_dir))
 
 
-def from_preset(name_or_dir: str | Path):
-    """(inference model, metadata) of a preset: a shipped preset's name or a preset directory.
-
-    The model takes (n, size, size, 3) uint8 faces and returns the task's outputs (expression
-    probabilities over `metadata["class_names"]`). Every file is checked against its sha256 first.
-
-    Examples:
-        >>> model, meta = from_preset("ferplus_resnet18_48")
-        >>> meta["class_names"][model.predict(faces).argmax(-1)[0]]
-    """
-    path = _resolve(name_or_dir)
-    metadata = verify(path)
-    return _build(path), metadata
+def describe(model) -> dict:
+    """What a consumer of the classifier needs, as JSON (a preset's and an export's metadata.json)."""
+    return {"version": model.version, "task": model.task, "heads": list(model.heads),
+            "class_names": list(model.class_names), "label_scheme": model.label_scheme,
+            "image_size": model.image_size,
+            "input": "uint8 RGB faces, (n, size, size, 3); preprocessing is inside the model",
+            "backbone": model.backbone_name, "preprocessing": model.preprocessing, "stem": model.stem,
+            "framing": model.framing}
 
 
-def _build(path: Path):
-    """The model of a verified preset directory."""
+def write_preset(model, out: str | Path, dtype: str = "float16", metadata: dict | None = None,
+                 card: str = "") -> Path:
+    """`ExpressionClassifier.save_to_preset`: the preset files in `out`, which must be new or empty."""
     import keras
 
-    from affect_keras import _registration
+    if dtype not in DTYPES:
+        raise PresetError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PresetError(f"preset {out}: the folder is not empty (or is a file); choose a new one")
+    out.mkdir(parents=True, exist_ok=True)
+    full = {"format_version": FORMAT_VERSION, "name": out.name, **describe(model), "weights_dtype": dtype,
+            **(metadata or {})}
+    (out / CONFIG).write_text(json.dumps(keras.saving.serialize_keras_object(model), indent=1))
+    _write_weights(model, out / WEIGHTS, dtype)
+    (out / METADATA).write_text(json.dumps(full, indent=1))
+    (out / CARD).write_text(card or f"# Preset {out.name}\n\n{model.backbone_name}, classes "
+                                    f"{', '.join(model.class_names)}, {model.image_size} px.\n")
+    (out / CHECKSUMS).write_text(json.dumps({name: sha256(out / name) for name in (CONFIG, WEIGHTS, METADATA,
+                                                                                   CARD)}, indent=1))
+    return out
 
-    _registration.register_custom_objects()
-    config = json.loads((path / CONFIG).read_text())
-    model = keras.saving.deserialize_keras_object(config, safe_mode=True)
-    model.load_weights(path / WEIGHTS)  # float16 values are cast to the variables' float32
-    return model
 
+def _write_weights(model, path: Path, dtype: str) -> None:
+    """keras's weights file, with every float32 array stored as `dtype` (keras casts back on loading)."""
+    import tempfile
 
-def backbone_weights(name_or_dir: str | Path, folder: Path) -> Path:
-    """A preset's backbone as `backbone.weights.h5` + `backbone.json` in `folder` (what `--weights PATH`
-    takes): its own stem, padding and preprocessing travel in backbone.json. Written once per preset
-    version (the folder is named after the weights' sha256)."""
-    from affect_keras.models.build import backbone_of
-    from affect_keras.models.migrate import BACKBONE_INFO
+    import h5py
+    import numpy as np
 
-    path = _resolve(name_or_dir)
-    metadata = verify(path)
-    digest = json.loads((path / CHECKSUMS).read_text())[WEIGHTS][:16]
-    target = Path(folder) / f"{path.name}-{digest}"
-    weights = target / "backbone.weights.h5"
-    if not weights.is_file():
-        model = _build(path)  # verified above
-        target.mkdir(parents=True, exist_ok=True)
-        backbone_of(model).save_weights(weights)
-        info = {key: metadata[key] for key in ("backbone", "stem", "image_size", "padding")}
-        (target / BACKBONE_INFO).write_text(json.dumps({**info, "weights": f"preset:{path.name}"}, indent=1))
-    return weights
+    with tempfile.TemporaryDirectory() as tmp:
+        full = Path(tmp) / "full.weights.h5"
+        model.save_weights(full)
+        with h5py.File(full, "r") as source, h5py.File(path, "w") as target:
+            def copy(name, item):
+                if isinstance(item, h5py.Dataset):
+                    values = item[()]
+                    if values.dtype == np.float32:
+                        values = values.astype(dtype)
+                    target.create_dataset(name, data=values)
+                else:
+                    target.require_group(name)
+                for key, value in item.attrs.items():
+                    target[name].attrs[key] = value
+
+            source.visititems(copy)
+            for key, value in source.attrs.items():
+                target.attrs[key] = value

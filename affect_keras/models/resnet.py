@@ -2,8 +2,7 @@
 
 The layout and padding are torchvision's and timm's (symmetric zero padding before every strided
 convolution and the stem's max-pool), so their ImageNet checkpoints load onto it unchanged
-(`affect_keras.models.timm_weights`). Backbones saved before that padding (keras's "same", which pads
-only the far side) are rebuilt with `padding="keras"`, as their `backbone.json`, or its absence, says. Blocks are named `stage{s}_block{b}` so fine-tuning can unfreeze
+(`affect_keras.models.timm_weights`). Blocks are named `stage{s}_block{b}` so fine-tuning can unfreeze
 them by name.
 
 Two stems:
@@ -21,11 +20,10 @@ import keras
 LAYERS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
 WIDTHS = (64, 128, 256, 512)
 STEMS = ("imagenet", "small")
-PADDINGS = ("torch", "keras")
 
 
-def _conv_bn(x, filters, kernel, stride, name, padding, activation=True):
-    if padding == "torch" and stride > 1 and kernel > 1:  # keras "same" would pad only the far side
+def _conv_bn(x, filters, kernel, stride, name, activation=True):
+    if stride > 1 and kernel > 1:  # keras "same" would pad only the far side
         x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
         padding = "valid"
     else:
@@ -36,28 +34,23 @@ def _conv_bn(x, filters, kernel, stride, name, padding, activation=True):
     return keras.layers.Activation("relu", name=f"{name}_relu")(x) if activation else x
 
 
-def _basic_block(x, filters, stride, name, padding):
+def _basic_block(x, filters, stride, name):
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = _conv_bn(x, filters, 1, stride, f"{name}_shortcut", padding, activation=False)
-    y = _conv_bn(x, filters, 3, stride, f"{name}_1", padding)
-    y = _conv_bn(y, filters, 3, 1, f"{name}_2", padding, activation=False)
+        shortcut = _conv_bn(x, filters, 1, stride, f"{name}_shortcut", activation=False)
+    y = _conv_bn(x, filters, 3, stride, f"{name}_1")
+    y = _conv_bn(y, filters, 3, 1, f"{name}_2", activation=False)
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     return keras.layers.Activation("relu", name=f"{name}_out")(y)
 
 
-def ResNet(depth: str = "resnet18", input_shape=(224, 224, 3), stem: str = "imagenet",
-           padding: str = "torch") -> keras.Model:
+def ResNet(depth: str = "resnet18", input_shape=(224, 224, 3), stem: str = "imagenet") -> keras.Model:
     """A ResNet without its classifier: image (already preprocessed) -> last feature map.
 
     Args:
         depth: "resnet18" or "resnet34".
         input_shape: (height, width, channels).
         stem: "imagenet" (7x7/2 + max-pool, needed for pretrained weights) or "small" (3x3/1).
-        padding: "torch" (symmetric before strided layers, as timm's weights expect) or "keras" (keras's
-            "same", which pads strided layers on the far side only: what backbones saved before 0.2 were
-            trained with; their weights lose accuracy under the other padding, 70.9 % -> 62.2 % measured
-            on FER+ validation).
 
     Example:
         >>> ResNet("resnet18", (48, 48, 3), stem="small").output.shape  # (None, 6, 6, 512)
@@ -66,19 +59,16 @@ def ResNet(depth: str = "resnet18", input_shape=(224, 224, 3), stem: str = "imag
         raise ValueError(f"unknown ResNet depth {depth!r}; choose one of {', '.join(LAYERS)}")
     if stem not in STEMS:
         raise ValueError(f"unknown stem {stem!r}; choose one of {', '.join(STEMS)}")
-    if padding not in PADDINGS:
-        raise ValueError(f"unknown padding {padding!r}; choose one of {', '.join(PADDINGS)}")
     inputs = keras.Input(input_shape)
     if stem == "small":
-        x = _conv_bn(inputs, 64, 3, 1, "stem", padding)
+        x = _conv_bn(inputs, 64, 3, 1, "stem")
     else:
-        x = _conv_bn(inputs, 64, 7, 2, "stem", padding)
-        if padding == "torch":  # zero padding equals torch's -inf here: the input is post-ReLU
-            x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
-        x = keras.layers.MaxPooling2D(3, strides=2, padding="valid" if padding == "torch" else "same",
-                                      name="stem_pool")(x)
+        x = _conv_bn(inputs, 64, 7, 2, "stem")
+        # zero padding equals torch's -inf here: the input is post-ReLU
+        x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
+        x = keras.layers.MaxPooling2D(3, strides=2, padding="valid", name="stem_pool")(x)
     for stage, (blocks, width) in enumerate(zip(LAYERS[depth], WIDTHS), start=1):
         for block in range(1, blocks + 1):
             stride = 2 if block == 1 and stage > 1 else 1
-            x = _basic_block(x, width, stride, f"stage{stage}_block{block}", padding)
+            x = _basic_block(x, width, stride, f"stage{stage}_block{block}")
     return keras.Model(inputs, x, name=depth)

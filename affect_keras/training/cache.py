@@ -23,6 +23,7 @@ every epoch, and MixUp/CutMix (which mix images, not features) are not available
 from __future__ import annotations
 
 import hashlib
+import logging
 import json
 import os
 import time
@@ -36,10 +37,11 @@ from affect_keras.atomic import write_text
 from affect_keras.data.fingerprint import file_version, split_fingerprint
 from affect_keras.data.loader import FaceBatches
 from affect_keras.models.augment import augmentation
-from affect_keras.models.build import backbone_of, core_of
+from affect_keras.models.build import backbone_of, classifier_of
+from affect_keras.models.classifier import POOL_LAYER
 from affect_keras.options import OptionError
 
-POOL_LAYER = "head_pool"
+logger = logging.getLogger(__name__)
 FORMAT = 3  # 2: keys hold the architecture; 3: the data's pixels, not only its manifest
 
 
@@ -64,7 +66,7 @@ class CacheKey:
 def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     """(extractor, head) sharing the inference model's layers: float 0-255 image -> pooled features ->
     output."""
-    core = core_of(model)
+    core = classifier_of(model)
     pooled = core.get_layer(POOL_LAYER).output
     extractor = keras.Model(core.get_layer("preprocessing").input, pooled, name="extractor")
     head = keras.Model(pooled, core.output, name="head")  # the output structure: a dict for several heads
@@ -88,26 +90,27 @@ def weights_digest(net: keras.Model) -> str:
 
 
 def extract_features(extractor: keras.Model, data: FaceBatches, block: keras.Layer | None, *,
-                     out: np.ndarray, batch_size: int = 64, as_images: bool = True) -> None:
+                     out: np.ndarray, batch_size: int = 64) -> None:
     """Pooled features of every image of `data`, in manifest order, into `out` (images, features);
     `block` augments the images first, rounded and clipped to 0-255 as the training model hands them to its
-    core (`as_images`; a chain-layout model passes them on as they are)."""
+    classifier."""
     for start in range(0, len(data.files), batch_size):
         images = data.decoded.take(range(start, min(start + batch_size, len(data.files))))
         x = images.astype("float32")
         if block is not None:
             x = keras.ops.convert_to_numpy(block(x, training=True))
-            x = np.clip(np.round(x), 0, 255) if as_images else x
+            x = np.clip(np.round(x), 0, 255)
         out[start:start + len(images)] = extractor.predict_on_batch(x)  # compiled once, unlike a call
 
 
 def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: Path,
-                    log=print) -> np.ndarray:
+                    log=None) -> np.ndarray:
     """(views, images, features) for `data`, memory-mapped from `root/<key digest>/<split>.npy`; computed
     and stored the first time, straight into a memory-mapped file (AffectNet-sized caches need not fit
     in memory) under a temporary name, so an interrupted build is simply redone. A stored file is checked
     against the shape and sums recorded when it was built (`<split>.check.json`): a truncated, emptied or
     overwritten file is rebuilt, and the log says why."""
+    log = log or logger.info
     folder = Path(root) / key.digest()
     path = folder / f"{data.split}.npy"
     extractor, _ = split_model(model)
@@ -130,7 +133,7 @@ def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: 
     features = np.lib.format.open_memmap(partial, mode="w+", dtype="float32", shape=shape)
     for view in range(key.views):
         block = augmentation(key.augment, seed=key.seed * 1000 + view) if key.augment != "none" else None
-        extract_features(extractor, data, block, out=features[view], as_images=core_of(model) is not model)
+        extract_features(extractor, data, block, out=features[view])
     features.flush()
     write_text(_check_file(path), json.dumps({"shape": list(shape), **_sums(features)}))
     del features

@@ -9,18 +9,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from affect_keras.data.batching import MIXES, PIPELINES, SAMPLINGS, TARGETS
-from affect_keras.models import LAYOUTS
-from affect_keras.models.augment import PRESETS
+import logging
+
+from affect_keras import __version__
+from affect_keras.data.batching import BATCH_SAMPLINGS, MIXES, PIPELINES, TARGETS
+from affect_keras.heads import TASKS, get_task
+from affect_keras.models import POOLINGS
+from affect_keras.models.augment import AUGMENTATIONS
 from affect_keras.models.backbones import BACKBONES, get_backbone
-from affect_keras.models.heads import POOLINGS
-from affect_keras.models.migrate import CONFIG_VERSION, migrate
-from affect_keras.models.presets import backbone_weights, cache_root, is_preset
-from affect_keras.names import EXPORT_FORMATS
-from affect_keras.options import check, check_fields, setting, take_older
-from affect_keras.tasks import TASKS, get_task
+from affect_keras.models.loading import KINDS, kind_of
+from affect_keras.models.export import FORMATS as EXPORT_FORMATS
+from affect_keras.options import OptionError, check, check_fields, setting
 from affect_keras.training import class_weights as cw
-from affect_keras.training.distribute import STRATEGIES
+from affect_keras.training.distribute import DISTRIBUTIONS
 from affect_keras.training.losses import LOSSES, VA_LOSSES
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
 
@@ -45,21 +46,33 @@ GROUPS = {  # the topics of train.py --help, in order: {group: (title, descripti
 }
 
 
+log = logging.getLogger(__name__)
+FIRST_RELEASE = (0, 2, 0)  # config.yaml records the version that wrote it from this release on
+
+
 def _usable_weights(weights: str) -> bool:
-    return weights in ("imagenet", "none") or Path(weights).is_file() or is_preset(weights)
+    kind = kind_of(weights) if weights not in ("imagenet", "none") else None
+    return weights in ("imagenet", "none") or (kind is not None and KINDS[kind].keras)
+
+
+def version_tuple(text) -> tuple[int, ...] | None:
+    """"0.2.0" -> (0, 2, 0); None for anything that is not a dotted version."""
+    parts = str(text).split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
 
 
 @dataclass
 class TrainConfig:
     """Every setting of one training run: `train(config)` runs it, train.py builds its flags from these
     fields (their help, group, choices and checks are the fields' metadata: `options.setting`), and the run
-    directory keeps it as `config.yaml` (with its `version`; `models.migrate.migrate` reads older ones).
+    directory keeps it as `config.yaml`, resolved (every "auto" filled in) and with the affect-keras
+    `version` that wrote it.
 
     Args (the main ones; every field's help is what train.py's `--help` lists):
         data: a folder written by prepare_dataset.py.
         run_dir: where the run is written (and resumed from).
-        backbone, weights: a `models.backbones.BACKBONES` name and "imagenet", "none", a preset's name or a
-            saved backbone's path.
+        backbone, weights: a `models.backbones.BACKBONES` name and "imagenet", "none", or a trained
+            classifier whose backbone to start from: a preset's name or folder, a run directory, a .keras file.
         epochs, finetune_epochs, unfreeze: the frozen phase, then the fine-tuned one.
         class_weights: "none", "auto" or a file of class: weight.
 
@@ -71,7 +84,7 @@ class TrainConfig:
     """
     # ---- input ----
     data: str = setting(group="input", help="prepared dataset folder (required)")
-    run_dir: str = setting(group="run", help="default: models/<backbone>-<data folder name>; the same command "
+    run_dir: str = setting("", group="run", help="default: models/<backbone>-<data folder name>; the same command "
                                              "again continues an interrupted run there")
     image_size: int = setting(0, group="input", help="input side (0: the backbone's default)",
                               check=(lambda v: v == 0 or v >= 32, "must be 0 (backbone default) or >= 32"))
@@ -85,11 +98,11 @@ class TrainConfig:
     targets: str = setting("majority", group="input", choices=TARGETS,
                            help="majority: one-hot labels | votes: FER+ vote distributions as soft targets")
     sampling: str = setting(
-        "none", group="input", choices=SAMPLINGS,
+        "none", group="input", choices=BATCH_SAMPLINGS,
         help="oversample: class-balanced batches (draws with probability 1 / class count); upsample: every "
              "image once plus the smaller classes repeated up to the largest; undersample: every class drawn "
              "down to the smallest, anew each epoch. Each replaces class weights")
-    augment: str = setting("light", group="input", choices=PRESETS, help="augmentation preset of the training "
+    augment: str = setting("light", group="input", choices=AUGMENTATIONS, help="augmentation preset of the training "
                                                                          "model (models/augment.py)")
     mix: str = setting("none", group="input", choices=MIXES, help="MixUp or CutMix on training batches")
     mix_alpha: float = setting(0.2, group="input", help="Beta(alpha, alpha) mixing ratio",
@@ -98,10 +111,10 @@ class TrainConfig:
     backbone: str = setting("vgg16", group="model", choices=BACKBONES, help="the pretrained network under the head")
     weights: str = setting(
         "imagenet", group="model", check=(_usable_weights, "must be imagenet, none, a preset (shipped name or "
-                                                           "folder), or an existing backbone.weights.h5"),
-        help="imagenet | none (train from scratch) | a preset (a shipped name such as ferplus_resnet18_48, or a "
-             "preset folder: its face-trained backbone with its own stem and padding) | PATH of a "
-             "backbone.weights.h5 from an earlier run")
+                                                           "folder), a run directory or a .keras file"),
+        help="imagenet | none (train from scratch) | a trained classifier whose backbone to start from, with "
+             "its own stem: a preset (a shipped name such as ferplus_resnet18_48, or a preset folder), a run "
+             "directory or a .keras file")
     imagenet_checkpoint: str = setting(
         "", group="model", help="with --weights imagenet, which checkpoint (resnet18/34: a timm tag such as "
                                 "resnet18.a1_in1k, the default, or resnet18.tv_in1k; empty: the backbone's default)")
@@ -117,8 +130,6 @@ class TrainConfig:
                              check=(lambda v: 0 <= v < 1, "must be in [0, 1)"))
     head_batch_norm: bool = setting(True, group="model", help="no batch normalisation in the head")
     l2: float = setting(1e-4, group="model", help="L2 penalty on the head")
-    # not a user's choice: runs made before the core / training split keep "chain" (their config.yaml)
-    layout: str = setting("core", group="model", choices=LAYOUTS, cli=False)
     # ---- task ----
     task: str = setting("expression", group="task", choices=TASKS,
                         help="; ".join(f"{name}: {spec.description}" for name, spec in TASKS.items()))
@@ -182,16 +193,14 @@ class TrainConfig:
     seed: int = setting(0, group="run", help="fixes the initial weights, every epoch's order, augmentation "
                                              "and mixing")
     distribute: str = setting(
-        "none", group="run", choices=STRATEGIES, identity=False,  # --batch-size is global: no other result
-        help="none | mirrored: this machine's GPUs (TensorFlow MirroredStrategy; on JAX "
-             "keras.distribution.DataParallel) | multiworker: several machines (MultiWorkerMirroredStrategy by "
-             "TF_CONFIG; the same command on every worker, each its own --run-dir) | tpu: TPUStrategy | "
-             "model-parallel (JAX): every kernel's output channels sharded over the local devices "
-             "(keras.distribution.ModelParallel). --batch-size is the global batch, split over the replicas")
+        "none", group="run", choices=DISTRIBUTIONS, identity=False,  # --batch-size is global: no other result
+        help="none | mirrored: this machine's devices (TensorFlow MirroredStrategy over its GPUs; on JAX "
+             "keras.distribution.DataParallel over its devices: GPUs or a TPU). --batch-size is the global "
+             "batch, split over the replicas")
     export: list[str] = setting([], group="run", choices=EXPORT_FORMATS, metavar="FORMAT",
                                 help=f"export the finished model: {', '.join(EXPORT_FORMATS)} (see export.py)")
-    # what config.yaml's keys mean (models.migrate.migrate reads every older version)
-    version: int = setting(CONFIG_VERSION, group="run", identity=False, cli=False)
+    # the affect-keras version that wrote config.yaml (runs from 0.2.0 on continue in every later version)
+    version: str = setting(__version__, group="run", identity=False, cli=False)
 
     def validate(self) -> None:
         """OptionError naming the first setting that is wrong: each field's own choices and check, then the
@@ -223,38 +232,44 @@ class TrainConfig:
     def size(self) -> int:
         return self.image_size or get_backbone(self.backbone).default_size
 
-    def adopt(self, saved: dict) -> dict:
-        """Before `resolve()`, for continuing the run whose config.yaml is `saved`: returns it as this
-        version reads it (`models.migrate.migrate`). A setting the run predates takes what its version did,
-        unless this command sets it otherwise; how the run's model is put together (`layout`) is the run's."""
-        migrated = migrate(saved)
-        take_older(self, saved, migrated)
-        self.layout = migrated["layout"]
-        return migrated
+    @staticmethod
+    def recorded(saved: dict) -> dict:
+        """A run's config.yaml as written by affect-keras 0.2.0 or later; what an earlier version wrote
+        (no version, or the pre-release numbering) is refused with how to start again, and what a newer
+        version wrote is refused too."""
+        version = version_tuple(saved.get("version")) if isinstance(saved.get("version"), str) else None
+        if version is None or version < FIRST_RELEASE:
+            raise OptionError("run_dir", f"{saved.get('run_dir', 'the run')} was trained before affect-keras 0.2.0, "
+                                         f"whose runs do not continue; train it again into a new --run-dir")
+        if version > version_tuple(__version__):
+            raise OptionError("run_dir", f"{saved.get('run_dir', 'the run')} was written by affect-keras "
+                                         f"{saved['version']}, newer than this one ({__version__}); upgrade "
+                                         f"affect-keras to continue it")
+        return saved
 
-    def differences(self, migrated: dict) -> list[str]:
-        """The settings (resolved) that differ from the run `migrated` (`adopt`'s answer) describes, leaving
+    def differences(self, saved: dict) -> list[str]:
+        """The settings (resolved) that differ from the run `saved` (`recorded`'s answer) describes, leaving
         out those that change no result (`NOT_IDENTITY`)."""
         return [key for key, value in asdict(self).items()
-                if key not in NOT_IDENTITY and migrated.get(key, _ABSENT) != value]
+                if key not in NOT_IDENTITY and saved.get(key, _ABSENT) != value]
 
     def resolve(self) -> None:
         """Fill in what "auto" and "" stand for, so the saved config says what the run used."""
         from affect_keras.data.serving import resolve_pipeline
-        from affect_keras.models.build import saved_backbone
+        from affect_keras.models.loading import classifier_settings
 
         if self.sampling != "none" and self.class_weights != "none":
-            print(f"--sampling {self.sampling} balances the classes, so class weights are off "
-                  f"(--class-weights none)")
+            log.warning("sampling %s balances the classes, so class weights are off (class_weights none)",
+                        self.sampling)
             self.class_weights = "none"
         spec = get_backbone(self.backbone)
-        if is_preset(self.weights):  # its backbone, with its stem, padding and preprocessing (backbone.json)
-            self.weights = str(backbone_weights(self.weights, cache_root() / "presets"))
+        self.run_dir = self.run_dir or str(Path("models") / f"{self.backbone}-{Path(self.data).resolve().name}")
+        self.image_size = self.size  # the size the run uses, not 0
         if self.weights == "imagenet":
             self.imagenet_checkpoint = self.imagenet_checkpoint or spec.checkpoints[0]
-        elif self.weights != "none" and self.stem == "auto":  # a saved backbone keeps its stem (a --stem
-            # that contradicts it is refused when the model is built); without a record, the size decided
-            self.stem = saved_backbone(Path(self.weights)).get("stem") or spec.default_stem(None, self.size)
+        elif self.weights != "none" and self.stem == "auto":  # a trained backbone keeps its stem (a --stem
+            # that contradicts it is refused when the model is built)
+            self.stem = classifier_settings(self.weights)["stem"]
         if self.stem == "auto":
             self.stem = spec.default_stem(None if self.weights == "none" else self.weights, self.size)
         if self.cache_views == -1:  # auto: cache whenever the backbone is frozen and nothing mixes images

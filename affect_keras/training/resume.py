@@ -37,8 +37,6 @@ class RandomStateBackup(keras.callbacks.Callback):
             return
         self._checked = True
         states = self._saved().get(str(epoch))
-        if isinstance(states, list):  # written before states were keyed by path: in generator order
-            states = {v.path: state for v, state in zip(self._generators(), states, strict=True)}
         for variable in self._generators():
             if states and variable.path in states:
                 variable.assign(np.array(states[variable.path], dtype=variable.dtype))

@@ -6,8 +6,10 @@ A run directory `models/<run>/` receives::
     data_fingerprint.json   the data it started on: continuing on data prepared again is refused
     history.csv, curves.png loss and accuracy per epoch, train vs val (one row per epoch, also after a
                             resume)
-    best.keras, last.keras  checkpoints (best by --monitor)
-    backbone.weights.h5     the trained backbone, reusable with --weights PATH
+    best.keras, last.keras  the ExpressionClassifier, best by --monitor and at the end: each describes
+                            itself (class names, size, framing, ...); `--weights RUN` reuses its backbone
+    README.md               the model card (evaluate.py adds its reports)
+    export/                 with --export: the exported formats
     logs/                   TensorBoard
     backup/                 BackupAndRestore state: the same command continues a killed run
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from dataclasses import asdict
 from pathlib import Path
 
@@ -29,21 +32,22 @@ from affect_keras.data.loader import EpochOrder, FaceBatches
 from affect_keras.data.table import read_summary
 from affect_keras.data.serving import serve
 from affect_keras.data.prepare.config import framing_of
-from affect_keras.models.backbones import get_backbone
-from affect_keras.models.build import backbone_padding, build_model, save_backbone, unfreeze
-from affect_keras.models.heads import HeadConfig
-from affect_keras.tasks import EXPRESSION, HEADS, get_task
+from affect_keras.heads import EXPRESSION, HEADS, get_task
+from affect_keras.models.build import classifier_of, load_pretrained, training_model, unfreeze
+from affect_keras.models.classifier import ExpressionClassifier
+from affect_keras.models.export import export
+from affect_keras.options import OptionError
 from affect_keras.training import class_weights as cw
 from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
-from affect_keras.training.distribute import distribution
-from affect_keras.names import CLASS_NAMES
 from affect_keras.training.config import TrainConfig
+from affect_keras.training.distribute import distribution
 from affect_keras.training.history import HistoryCSV, best_so_far
-from affect_keras.training.heads import TRAINING_HEADS
+from affect_keras.training.model_card import write_model_card
 from affect_keras.training.optim import learning_rate, optimizer
-from affect_keras.training.resume import RandomStateBackup
 from affect_keras.training.plots import plot_curves
-from affect_keras.options import OptionError
+from affect_keras.training.resume import RandomStateBackup
+
+log = logging.getLogger(__name__)
 
 # A head step on cached features takes a fraction of a millisecond, so keras's per-step dispatch would
 # dominate; running this many steps per call measured 1.5-1.8x more images/s (python -m affect_keras.bench)
@@ -51,15 +55,16 @@ HEAD_STEPS_PER_EXECUTION = 32
 DATA_FINGERPRINT = "data_fingerprint.json"  # the data a run started on (data.fingerprint), per split
 
 
-def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
-    """Run both phases and write the run directory; returns the trained model. The steps: open the run
+def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassifier:
+    """Run both phases and write the run directory (`config.run_dir`, by default
+    models/<backbone>-<data folder name>); returns the trained classifier. The steps: open the run
     directory, build the data and the model, fit phase 1 (on cached features when the backbone is frozen),
-    fit phase 2, save."""
+    fit phase 2, save, write the model card and the exports `config.export` asks for."""
     run, summary = _open_run(config)
     names = summary["class_names"]
     train_counts = summary["counts"]["train"]
     weights = cw.class_weights(config.class_weights, train_counts, names, config.class_weight_power)
-    print(cw.describe(weights, train_counts, names))
+    log.info(cw.describe(weights, train_counts, names))
     task = get_task(config.task)
     scope, replicas = distribution(config.distribute, config.batch_size)
     # JAX's DataParallel needs batches that divide evenly over the replicas, and so does TensorFlow's
@@ -67,12 +72,12 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
     train_data, val_data = _data(config, names, weights if task.dict_outputs else None, replicas)
     loss = _loss(config, [train_counts.get(n, 0) for n in names])
     if replicas > 1:
-        print(f"--distribute {config.distribute}: {replicas} replicas, global batch {config.batch_size} "
-              f"({config.batch_size // replicas} per replica), lr {config.lr}")
+        log.info("distribute %s: %d replicas, global batch %d (%d per replica), lr %g", config.distribute,
+                 replicas, config.batch_size, config.batch_size // replicas, config.lr)
         for data in (train_data, val_data):
             if data.left_out:
-                print(f"--distribute {config.distribute}: the last {data.split} batch is cut to a multiple of "
-                      f"{replicas} devices, leaving out {data.left_out} image(s) per epoch")
+                log.info("distribute %s: the last %s batch is cut to a multiple of %d devices, leaving out %d "
+                         "image(s) per epoch", config.distribute, data.split, replicas, data.left_out)
     with scope:  # the model, its optimiser and the fits on every replica (a no-op on one device)
         model = _model(config, names)
         steps = len(train_data)
@@ -96,28 +101,29 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> keras.Model:
             _fit_phase(model, *inputs(), train_data, 0, config.epochs, "phase1", config, run, fit)
         if config.finetune_epochs:
             trainable = unfreeze(model, config.unfreeze_spec)
-            print(f"Fine-tuning {len(trainable)} backbone layers at lr {config.finetune_lr}")
+            log.info("Fine-tuning %d backbone layers at lr %g", len(trainable), config.finetune_lr)
             _compile(model, config.finetune_lr, config, loss)
             _fit_phase(model, *inputs(), train_data, config.epochs, config.epochs + config.finetune_epochs,
                        "phase2", config, run, fit)
-    model.save(run / "last.keras")
-    save_backbone(model, run, {"backbone": config.backbone, "stem": config.stem, "image_size": config.size,
-                               "weights": config.weights, "imagenet_checkpoint": config.imagenet_checkpoint},
-                  backbone_padding(None if config.weights == "none" else config.weights))
+    classifier = classifier_of(model)
+    classifier.save(run / "last.keras")
     plot_curves(run / "history.csv", run / "curves.png")
-    return model  # the CLI writes the model card and the exports: training does not import deployment
+    write_model_card(run)
+    for fmt, path in (export(run, config.export).items() if config.export else ()):
+        log.info("Exported %s: %s", fmt, path)
+    return classifier
 
 
 def _open_run(config: TrainConfig) -> tuple[Path, dict]:
-    """Validate and resolve the settings, refuse a run directory holding another run, write config.yaml
-    and the class order; returns (run directory, the dataset's summary)."""
+    """Validate and resolve the settings, refuse a run directory holding another run, write config.yaml;
+    returns (run directory, the dataset's summary)."""
     config.validate()
+    config.resolve()
     run = Path(config.run_dir)
     refuse_foreign_folder(run, "config.yaml", "run_dir", "train.py")  # its README.md, plots, ... are not ours
     saved = None  # the settings of a run with a finished epoch (one that failed before is nothing to protect)
     if (run / "history.csv").is_file() and (run / "config.yaml").is_file():
-        saved = config.adopt(yaml.safe_load((run / "config.yaml").read_text()))
-    config.resolve()
+        saved = config.recorded(yaml.safe_load((run / "config.yaml").read_text()))
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_dtype_policy(config.precision)
     summary = read_summary(Path(config.data))
@@ -137,7 +143,6 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     run.mkdir(parents=True, exist_ok=True)
     recorded.write_text(json.dumps(fingerprint))
     (run / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
-    (run / CLASS_NAMES).write_text(json.dumps(summary["class_names"]))
     return run, summary
 
 
@@ -166,34 +171,30 @@ def _loss(config: TrainConfig, counts: list[int]):
     model's combined probabilities), --va-loss for V/A, cross-entropy for the polarity head; the loss
     alone for a single-output model."""
     task = get_task(config.task)
-    losses = {head: TRAINING_HEADS[head].loss(config, counts) for head in task.heads}
+    losses = {head: HEADS[head].loss(config, counts) for head in task.heads}
     return losses if task.dict_outputs else losses[EXPRESSION]
 
 
 def _model(config: TrainConfig, names: list[str]) -> keras.Model:
-    return build_model(config.backbone, len(names), config.size,
-                       weights=None if config.weights == "none" else config.weights, augment=config.augment,
-                       head_config=HeadConfig(config.pooling, tuple(config.dense), config.dropout,
-                                              config.head_batch_norm, config.l2), seed=config.seed,
-                       stem=config.stem, checkpoint=config.imagenet_checkpoint or None, layout=config.layout,
-                       task=config.task, class_names=names, description=describe(config, names))
-
-
-def describe(config: TrainConfig, names: list[str]) -> dict:
-    """What the trained model is, carried inside it (`models.preprocessing.Description`)."""
-    summary = read_summary(Path(config.data))
-    return {"class_names": list(names), "label_scheme": summary.get("labels", ""), "image_size": config.size,
-            "backbone": config.backbone, "stem": config.stem, "preprocessing": get_backbone(config.backbone).preprocessing,
-            "padding": backbone_padding(None if config.weights == "none" else config.weights),
-            "task": config.task, "heads": list(get_task(config.task).heads), "weights": config.weights,
-            "data": str(config.data), "framing": framing_of(Path(config.data))}
+    """The training model around a new classifier of the settings, its backbone started from
+    `config.weights`."""
+    pretrained = config.weights != "none"
+    classifier = ExpressionClassifier(
+        config.backbone, names, config.size, stem=config.stem, task=config.task,
+        label_scheme=read_summary(Path(config.data)).get("labels", ""), pooling=config.pooling,
+        dense=config.dense, dropout=config.dropout, head_batch_norm=config.head_batch_norm, l2=config.l2,
+        pretrained=pretrained, framing=framing_of(Path(config.data)))
+    if pretrained:
+        load_pretrained(classifier, config.weights, config.imagenet_checkpoint or None)
+    classifier.backbone.trainable = not pretrained
+    return training_model(classifier, config.augment, config.seed)
 
 
 def _fit_phase(model, train_input, val_input, faces: FaceBatches, first: int, last: int, phase: str,
                config: TrainConfig, run: Path, fit: dict) -> None:
     """Epochs first..last-1 of one phase; its own BackupAndRestore state, so a kill in phase 2 keeps phase 1."""
     model.fit(train_input, validation_data=val_input, initial_epoch=first, epochs=last,
-              callbacks=[EpochOrder(faces), *_callbacks(run, config, phase)], **fit)
+              callbacks=[EpochOrder(faces), *_callbacks(run, config, phase, classifier_of(model))], **fit)
 
 
 def _fit_head_on_cache(model, train_data, val_data, rate, config: TrainConfig, loss, run: Path, fit: dict) -> None:
@@ -205,7 +206,7 @@ def _fit_head_on_cache(model, train_data, val_data, rate, config: TrainConfig, l
     _, head = split_model(model)
     _compile(head, rate, config, loss, steps_per_execution=HEAD_STEPS_PER_EXECUTION)
     head.fit(CachedBatches(train_data, train_features), epochs=config.epochs,
-             callbacks=[EpochOrder(train_data), *_callbacks(run, config, "phase1", full_model=model)],
+             callbacks=[EpochOrder(train_data), *_callbacks(run, config, "phase1", classifier_of(model))],
              **{**fit, "validation_data": CachedBatches(val_data, val_features)})
 
 
@@ -216,26 +217,27 @@ def _compile(model: keras.Model, rate, config: TrainConfig, loss, steps_per_exec
                     weight_decay=config.weight_decay)
     task = get_task(config.task)
     if task.dict_outputs:
-        options = dict(metrics={head: TRAINING_HEADS[head].metrics() for head in task.heads},
-                       loss_weights={head: TRAINING_HEADS[head].weight(config) for head in task.heads})
+        options = dict(metrics={head: HEADS[head].metrics() for head in task.heads},
+                       loss_weights={head: HEADS[head].weight(config) for head in task.heads})
     else:
-        options = dict(metrics=TRAINING_HEADS[EXPRESSION].metrics())
+        options = dict(metrics=HEADS[EXPRESSION].metrics())
     model.compile(optimizer=opt, loss=loss, jit_compile="auto", steps_per_execution=steps_per_execution,
                   **options)
 
 
-class _FullModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint that saves `full` whichever model fit trains (the head on cached features)."""
+class _ClassifierCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that saves the classifier whichever model fit trains (the training model around
+    it, or the head on cached features): a checkpoint is the model a user loads, without augmentation."""
 
-    def __init__(self, full: keras.Model, *args, **kwargs):
+    def __init__(self, classifier: ExpressionClassifier, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._full = full
+        self._classifier = classifier
 
     def set_model(self, model):
-        super().set_model(self._full)
+        super().set_model(self._classifier)
 
 
-def _callbacks(run: Path, config: TrainConfig, phase: str, full_model: keras.Model | None = None
+def _callbacks(run: Path, config: TrainConfig, phase: str, classifier: ExpressionClassifier
                ) -> list[keras.callbacks.Callback]:
     monitor = config.monitor
     mode = "min" if "loss" in monitor else "max"
@@ -246,8 +248,7 @@ def _callbacks(run: Path, config: TrainConfig, phase: str, full_model: keras.Mod
         # the finished phase's state is kept, so a re-run after a kill in phase 2 skips phase 1
         keras.callbacks.BackupAndRestore(str(run / "backup" / phase), delete_checkpoint=False),
         HistoryCSV(run / "history.csv"),
-        _FullModelCheckpoint(full_model, str(run / "best.keras"), **checkpoint) if full_model is not None
-        else keras.callbacks.ModelCheckpoint(str(run / "best.keras"), **checkpoint),
+        _ClassifierCheckpoint(classifier, str(run / "best.keras"), **checkpoint),
     ]
     if _has_tensorflow():  # keras writes TensorBoard logs through tf.summary
         callbacks.append(keras.callbacks.TensorBoard(str(run / "logs")))

@@ -34,7 +34,7 @@ import yaml
 
 from affect_keras.atomic import refuse_foreign_folder
 from affect_keras.data.prepare.cleanup import SPLITS, clear, remove_stale
-from affect_keras.data.prepare.config import CONFIG_FILE, SAMPLINGS, PrepareConfig, same_images
+from affect_keras.data.prepare.config import CONFIG_FILE, SPLIT_SAMPLINGS, PrepareConfig, same_images
 from affect_keras.data.prepare.manifests import Summary, class_counts, manifest_of
 from affect_keras.data.prepare.sampling import balanced_copy, down_sample, up_sample
 from affect_keras.data.prepare.splits import Item, assign, stratified_take
@@ -42,7 +42,7 @@ from affect_keras.data.prepare.writing import forget_stale_images, name_files, p
 from affect_keras.data.sources import SOURCES, read_source
 from affect_keras.labels import get_scheme
 
-__all__ = ["CONFIG_FILE", "SAMPLINGS", "SOURCES", "SPLITS", "PrepareConfig", "Summary", "prepare",
+__all__ = ["CONFIG_FILE", "SPLIT_SAMPLINGS", "SOURCES", "SPLITS", "PrepareConfig", "Summary", "prepare",
            "stratified_take"]
 
 
@@ -64,9 +64,8 @@ def prepare(config: PrepareConfig) -> Summary:
     out.mkdir(parents=True, exist_ok=True)
     scheme = get_scheme(config.labels)
     record = yaml.safe_load(saved.read_text()) if saved.is_file() else None
-    for name in config.adopt(record) if isinstance(record, dict) else []:  # its images stay as made
-        print(f"{out} was prepared before {name} existed; continuing with {name} {getattr(config, name)} as "
-              f"it was made (a new --out uses the current default)")
+    if isinstance(record, dict):
+        config.recorded(record, out)
     if not (record is not None and same_images(record, config.to_dict())):
         clear(out)  # other settings made these images: none of them may be reused
     (out / "summary.json").unlink(missing_ok=True)  # written last: its presence means finished

@@ -10,9 +10,10 @@ from pathlib import Path
 from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS
 from affect_keras.data.sources import SOURCES
 from affect_keras.labels import SCHEMES, get_scheme
-from affect_keras.options import OptionError, check, check_fields, setting, take_older
+from affect_keras import __version__
+from affect_keras.options import OptionError, check, check_fields, setting
 
-SAMPLINGS = ("none", "down", "up")
+SPLIT_SAMPLINGS = ("none", "down", "up")
 NO_FACE_CHOICES = ("skip", "whole")  # --detect and a photo without a face: a counted skip, or the whole photo
 CONFIG_FILE = "prepare_config.yaml"
 
@@ -94,7 +95,7 @@ class PrepareConfig:
     balance_eval: int = setting(0, group="balancing", metavar="N", check=(lambda v: v >= 0, "must be >= 0"),
                                 help="also write val_balanced/ and test_balanced/ with N images per class (the "
                                      "AffectNet paper used 500); 0: no")
-    train_sampling: str = setting("none", group="balancing", choices=SAMPLINGS,
+    train_sampling: str = setting("none", group="balancing", choices=SPLIT_SAMPLINGS,
                                   help="rebalance training: down-sample large classes or up-sample small ones")
     sampling_target: int = setting(0, group="balancing", metavar="N", check=(lambda v: v >= 0, "must be >= 0"),
                                    help="images per class for --train-sampling (0: smallest class for down, "
@@ -110,6 +111,8 @@ class PrepareConfig:
                                    help="decode a JPEG much larger than --size at 1/2, 1/4 or 1/8 scale (libjpeg's "
                                         "DCT scaling): several times faster, the output within docs/data.md's stated "
                                         "tolerance of a full decode")
+    # the affect-keras version that prepared the folder (folders from 0.2.0 on continue in every later one)
+    version: str = setting(__version__, group="run", cli=False)
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -137,11 +140,14 @@ class PrepareConfig:
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
 
-    def adopt(self, record: dict) -> list[str]:
-        """Before preparing into a folder an older version prepared (`record`: its prepare_config.yaml): each
-        setting the record predates takes what that version did (`ADDED_LATER`) unless this call sets it
-        otherwise, so its finished images stay as they were made. Returns the names this changed."""
-        return take_older(self, record, ADDED_LATER)
+    @staticmethod
+    def recorded(record: dict, out) -> dict:
+        """The prepare_config.yaml of a folder to continue, as written by affect-keras 0.2.0 or later; a
+        folder prepared before (no version recorded) is refused, saying how to prepare it again."""
+        if not isinstance(record.get("version"), str):
+            raise OptionError("out", f"{out} was prepared before affect-keras 0.2.0; prepare into a new --out (or "
+                                     f"delete this folder first)")
+        return record
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -152,8 +158,8 @@ class PrepareConfig:
 def same_images(old: dict, new: dict) -> bool:
     """Whether finished images of an earlier run can be reused: everything that shapes pixels, names
     or selection must match (the worker count does not)."""
-    old, new = {**ADDED_LATER, **dict(old or {})}, dict(new)  # a record older than a setting had its default
-    for key in ("workers", "io_threads"):  # how fast, not what
+    old, new = dict(old or {}), dict(new)
+    for key in ("workers", "io_threads", "version"):  # how fast, not what; which release wrote it
         old.pop(key, None), new.pop(key, None)
     if not new.get("detect"):  # the face-finding settings shape nothing without --detect
         for key in DETECTION:
@@ -162,9 +168,6 @@ def same_images(old: dict, new: dict) -> bool:
 
 
 DETECTION = ("detector", "crop", "align", "no_face")
-# settings added after the first release, with the value that reproduces what was prepared before them
-# (a folder prepared before reduced decoding existed continues with full decoding: `PrepareConfig.adopt`)
-ADDED_LATER = {"detect": False, **{key: getattr(PrepareConfig, key) for key in DETECTION}, "reduced_decode": False}
 
 
 def compiles(pattern: str) -> bool:
@@ -183,9 +186,9 @@ def framing_of(data_dir: Path) -> dict | None:
     path = Path(data_dir) / CONFIG_FILE
     if not path.is_file():
         return None
-    record = {**ADDED_LATER, **(yaml.safe_load(path.read_text()) or {})}
+    record = yaml.safe_load(path.read_text()) or {}
     margin = float(record.get("margin", 0.0))
-    if record["detect"]:
+    if record.get("detect"):
         return {"crop": record["crop"], "margin": margin, "align": bool(record["align"])}
     if record.get("source") in ("affectnet", "sample"):  # a dataset's own face boxes, widened, not levelled
         return {"crop": "box", "margin": margin, "align": False}

@@ -9,8 +9,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from affect_keras.deploy.inference import class_names_of
-from affect_keras.tasks import EXPRESSION, HEADS, get_task
+from affect_keras.heads import EXPRESSION, HEADS, get_task
 
 LIMITS = """\
 ## Intended use and limits
@@ -25,13 +24,23 @@ has learned cartoon faces only.
 """
 
 
+def _class_names(run: Path, data: Path) -> list[str]:
+    """The class order of the run's classifier, as its checkpoint records it (read without keras); before
+    the first checkpoint, its data's."""
+    from affect_keras.models.loading import classifier_config, run_checkpoint
+    try:
+        return classifier_config(run_checkpoint(run))["class_names"]
+    except ValueError:
+        return json.loads((data / "summary.json").read_text())["class_names"]
+
+
 def write_model_card(run: Path) -> Path:
     run = Path(run)
     config = yaml.safe_load((run / "config.yaml").read_text())
     data = Path(config["data"])
     prepared = yaml.safe_load((data / "prepare_config.yaml").read_text()) if (data / "prepare_config.yaml").is_file() else {}
     summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").is_file() else {}
-    names = class_names_of(run)
+    names = _class_names(run, data)
     task = get_task(config.get("task", "expression"))
     lines = [f"# {run.name}: {config['backbone']}, {task.description.replace(' (default)', '')}", "",
              "## Outputs", "", *(f"- {HEADS[head].card(names)}" for head in task.heads), "",

@@ -1,0 +1,315 @@
+"""The one loader: every artifact a user may hand to predict, evaluate, export or `--weights`, as one
+`Loaded` model that maps uint8 faces to its named outputs and says what it is.
+
+Each kind is an entry of `KINDS` (tried in order): a preset (a shipped preset's name or a folder with
+metadata.json and sha256.json), a run directory (its `best.keras`), a `.keras` file, a SavedModel folder,
+a `.tflite` file and a `.onnx` file. The keras kinds give the `ExpressionClassifier` itself, which
+describes itself; the others read the `metadata.json` that export writes beside them (in a SavedModel:
+its assets). What affect-keras wrote before 0.2.0 is refused with one line saying how to re-create it.
+
+Importing this module imports no keras; the `.tflite` and `.onnx` kinds never do.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from affect_keras.heads import EXPRESSION
+from affect_keras.options import OptionError
+
+METADATA = "metadata.json"  # beside an exported SavedModel / .tflite / .onnx: what the model is
+RUN_CHECKPOINTS = ("best.keras", "last.keras")
+CLASSIFIER = "ExpressionClassifier"
+RECREATE = ("re-create it with this version (train.py --config RUN/config.yaml trains the run again; "
+            "export.py and save_preset then write new exports and presets)")
+
+Outputs = dict[str, np.ndarray]
+
+
+class ModelFileError(OptionError):
+    """A model file that cannot be used; the message names the file."""
+
+    def __init__(self, reason: str, option: str = "model"):
+        super().__init__(option, reason)
+
+
+@dataclass
+class Loaded:
+    """A model ready to predict, whatever file it came from.
+
+    Attributes:
+        kind: the `KINDS` entry that read it.
+        path: what was given.
+        outputs: (n, size, size, 3) uint8 faces -> {head: (n, ...) array}.
+        class_names, image_size, heads, framing: what the model is (framing: how its training faces were
+            cut, a `data.faces.Framing` dict, or None).
+        classifier: the `ExpressionClassifier` for the keras kinds, else None.
+        metadata: a preset's or an export's metadata.json.
+    """
+    kind: str
+    path: Path
+    outputs: Callable[[np.ndarray], Outputs]
+    class_names: list[str]
+    image_size: int
+    heads: tuple[str, ...]
+    framing: dict | None = None
+    classifier: object = None
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return self.image_size
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """(n, classes) expression probabilities."""
+        outputs = self.outputs(images)
+        if EXPRESSION not in outputs:
+            raise ValueError(f"the model has no expression output (its outputs: {', '.join(outputs)})")
+        return outputs[EXPRESSION]
+
+
+def named_outputs(result, heads: tuple[str, ...] = (EXPRESSION,)) -> Outputs:
+    """A model's result as {head: array}: a single output is the expression classifier's."""
+    if isinstance(result, dict):
+        return {name: np.asarray(value) for name, value in result.items()}
+    return {heads[0]: np.asarray(result)}
+
+
+# ---- the keras kinds ----
+
+def keras_config(path: Path) -> dict:
+    """The model config inside a `.keras` file, read as JSON without keras."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError):
+        raise ModelFileError(f"{path}: not a keras model file (.keras is a zip archive holding config.json)") from None
+
+
+def classifier_config(path: Path) -> dict:
+    """The `ExpressionClassifier`'s constructor arguments in a `.keras` file, without keras; refuses
+    anything else, naming the file (what affect-keras wrote before 0.2.0: with how to re-create it)."""
+    config = keras_config(path)
+    if config.get("registered_name") != f"affect_keras>{CLASSIFIER}":
+        if config.get("class_name") in ("Functional", "Model") or "affect_keras>Description" in json.dumps(config):
+            raise ModelFileError(f"{path} was written before affect-keras 0.2.0; {RECREATE}")
+        raise ModelFileError(f"{path} holds a {config.get('class_name')}, not an affect-keras {CLASSIFIER}")
+    return config["config"]
+
+
+def run_checkpoint(run: Path) -> Path:
+    for name in RUN_CHECKPOINTS:
+        if (Path(run) / name).is_file():
+            return Path(run) / name
+    raise ModelFileError(f"{run}: no {' or '.join(RUN_CHECKPOINTS)} (not a finished run directory)")
+
+
+def _load_keras_file(path: Path):
+    import keras
+
+    from affect_keras import _registration
+
+    _registration.register_custom_objects()
+    classifier_config(path)  # refuses what is not a classifier before keras runs anything of it
+    # compile=False: inference needs neither the loss nor the optimiser
+    return keras.saving.load_model(path, safe_mode=True, compile=False)
+
+
+def _from_classifier(kind: str, path: Path, model, metadata: dict | None = None) -> Loaded:
+    return Loaded(kind, path, _forward(model), list(model.class_names), model.image_size, model.heads,
+                  model.framing, model, metadata or {})
+
+
+def _forward(model) -> Callable[[np.ndarray], Outputs]:
+    """The model's outputs of a batch of faces: the few faces of a photo or a video frame in one compiled
+    step (`predict_on_batch`: 11 ms for the shipped ResNet18 on this 2-core CPU, where `predict` sets up a
+    loop each call, 45 ms, and an eager call takes 38 ms), more faces in `predict`'s batches."""
+    heads = model.heads
+
+    def outputs(images: np.ndarray) -> Outputs:
+        return named_outputs(model.predict_on_batch(images) if len(images) <= 32
+                             else model.predict(images, verbose=0), heads)
+    return outputs
+
+
+def _is_preset(path: Path) -> bool:
+    from affect_keras.models.presets import is_preset
+    return is_preset(path)
+
+
+def _load_preset(path: Path) -> Loaded:
+    from affect_keras.models.classifier import ExpressionClassifier
+    from affect_keras.models.presets import load_metadata
+    return _from_classifier("preset", path, ExpressionClassifier.from_preset(path), load_metadata(path))
+
+
+def _is_run(path: Path) -> bool:
+    return path.is_dir() and (path / "config.yaml").is_file()
+
+
+def _load_run(path: Path) -> Loaded:
+    return _from_classifier("run", path, _load_keras_file(run_checkpoint(path)))
+
+
+def _is_keras(path: Path) -> bool:
+    return path.suffix == ".keras" and path.is_file()
+
+
+def _load_keras(path: Path) -> Loaded:
+    return _from_classifier("keras", path, _load_keras_file(path))
+
+
+# ---- the exported kinds: their description is the metadata.json export writes ----
+
+def export_metadata(model_path: Path, *places: Path) -> dict:
+    """The metadata.json of an exported model (the first of `places` that has one)."""
+    for place in places:
+        if (place / METADATA).is_file():
+            try:
+                metadata = json.loads((place / METADATA).read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise ModelFileError(f"{place / METADATA} is not valid JSON") from None
+            if not isinstance(metadata, dict) or "class_names" not in metadata or "image_size" not in metadata:
+                raise ModelFileError(f"{place / METADATA} does not describe a model (no class_names / image_size)")
+            if "version" not in metadata:
+                raise ModelFileError(f"{model_path} was exported before affect-keras 0.2.0; {RECREATE}")
+            return metadata
+    raise ModelFileError(f"{model_path}: no {METADATA} beside it (export.py writes it there), so its class names "
+                         f"and input size are unknown")
+
+
+def _described(kind: str, path: Path, outputs, metadata: dict) -> Loaded:
+    return Loaded(kind, path, outputs, list(metadata["class_names"]), int(metadata["image_size"]),
+                  tuple(metadata.get("heads", (EXPRESSION,))), metadata.get("framing"), None, metadata)
+
+
+def _is_saved_model(path: Path) -> bool:
+    return (path / "saved_model.pb").is_file()
+
+
+def _load_saved_model(path: Path) -> Loaded:
+    import tensorflow as tf
+
+    metadata = export_metadata(path, path / "assets", path.parent)
+    loaded = tf.saved_model.load(str(path))
+    heads = tuple(metadata.get("heads", (EXPRESSION,)))
+
+    def outputs(images):
+        result = loaded.serve(tf.constant(images))
+        return named_outputs({k: v.numpy() for k, v in result.items()} if isinstance(result, dict)
+                             else result.numpy(), heads)
+    return _described("saved_model", path, outputs, metadata)
+
+
+def _is_tflite(path: Path) -> bool:
+    return path.suffix == ".tflite" and path.is_file()
+
+
+def _load_tflite(path: Path) -> Loaded:
+    from affect_keras.litert import tflite_interpreter
+
+    metadata = export_metadata(path, path.parent)
+    interpreter = tflite_interpreter(path)
+    runner = interpreter.get_signature_runner()
+    (name,) = runner.get_input_details()  # one input: the images
+
+    def outputs(images):
+        return named_outputs(runner(**{name: np.ascontiguousarray(images, dtype=np.uint8)}))
+    return _described("tflite", path, outputs, metadata)
+
+
+def _is_onnx(path: Path) -> bool:
+    return path.suffix == ".onnx" and path.is_file()
+
+
+def _load_onnx(path: Path) -> Loaded:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ModelFileError(f"{path}: running .onnx models needs ONNX Runtime: pip install onnxruntime") from None
+    metadata = export_metadata(path, path.parent)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (feed,) = session.get_inputs()
+    names = [output.name for output in session.get_outputs()]
+
+    def outputs(images):
+        values = session.run(None, {feed.name: np.ascontiguousarray(images, dtype=np.uint8)})
+        return named_outputs(dict(zip(names, values)))
+    return _described("onnx", path, outputs, metadata)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of artifact: `matches(path)` says whether a path is one, `load(path)` reads it."""
+    matches: Callable[[Path], bool]
+    load: Callable[[Path], Loaded]
+    keras: bool  # gives the ExpressionClassifier itself
+
+
+# the artifact registry, tried in order (a preset's name before any folder)
+KINDS = {
+    "preset": Kind(_is_preset, _load_preset, True),
+    "run": Kind(_is_run, _load_run, True),
+    "keras": Kind(_is_keras, _load_keras, True),
+    "saved_model": Kind(_is_saved_model, _load_saved_model, False),
+    "tflite": Kind(_is_tflite, _load_tflite, False),
+    "onnx": Kind(_is_onnx, _load_onnx, False),
+}
+
+
+def kind_of(path: str | Path) -> str | None:
+    """The `KINDS` name of what `path` is, or None."""
+    return next((name for name, kind in KINDS.items() if kind.matches(Path(path))), None)
+
+
+def load(path: str | Path, option: str = "model") -> Loaded:
+    """The model at `path`: a shipped preset's name, a preset or run directory, a `.keras` file, a
+    SavedModel folder, a `.tflite` or an `.onnx` file. ModelFileError (naming `option`) for anything else.
+
+    Example:
+        >>> model = load("ferplus_resnet18_48")
+        >>> model.class_names[int(model.predict(faces)[0].argmax())]
+    """
+    name = kind_of(path)
+    if name is None:
+        raise ModelFileError(f"{path}: expected a preset, a run directory, a .keras file, a SavedModel folder, "
+                             f"a .tflite or an .onnx file", option)
+    loaded = KINDS[name].load(Path(path))
+    output = len(loaded.class_names)
+    if loaded.classifier is not None and EXPRESSION in loaded.heads:
+        shape = loaded.classifier.output[EXPRESSION].shape if isinstance(loaded.classifier.output, dict) \
+            else loaded.classifier.output.shape
+        output = shape[-1]
+    if output != len(loaded.class_names):
+        raise ModelFileError(f"{path}: {output} expression outputs but {len(loaded.class_names)} class names", option)
+    return loaded
+
+
+def load_classifier(path: str | Path, option: str = "model"):
+    """The `ExpressionClassifier` of a preset, a run directory or a `.keras` file."""
+    name = kind_of(path)
+    if name is None or not KINDS[name].keras:
+        raise ModelFileError(f"{path}: expected a preset, a run directory or a .keras file", option)
+    return KINDS[name].load(Path(path)).classifier
+
+
+def classifier_settings(path: str | Path) -> dict:
+    """The classifier's constructor arguments of a preset, a run directory or a `.keras` file, read
+    without keras (what `--weights PATH` needs to know of it before building a model)."""
+    from affect_keras.models.presets import CONFIG, preset_path
+
+    name = kind_of(path)
+    if name == "preset":
+        config = json.loads((preset_path(path) / CONFIG).read_text())
+        return config.get("config", {})
+    if name == "run":
+        return classifier_config(run_checkpoint(Path(path)))
+    if name == "keras":
+        return classifier_config(Path(path))
+    raise ModelFileError(f"{path}: expected a preset, a run directory or a .keras file", "weights")
