@@ -103,6 +103,30 @@ def decode_rates(data: Path, names: list[str], size: int, batch: int, rows: int,
     return rates, (1000 * statistics.median(first_batch) if first_batch else None)
 
 
+BACKBONE_FILE = "backbone.weights.h5"  # the benchmark's random "pretrained" backbone, shared by its models
+
+
+def _frozen(backbone: str, names: list[str], size: int, work: Path, linear: bool = False):
+    """A classifier on a frozen backbone with random "pretrained" weights (no download): drawn once with
+    seed 0 and kept in work/<backbone>/, so every model of the run starts from the same backbone; `linear`:
+    the head is one dense layer, as the plain keras model's."""
+    import keras
+
+    from affect_keras.models.classifier import ExpressionClassifier
+
+    keras.utils.set_random_seed(0)
+    head = dict(dense=[], dropout=0.0, head_batch_norm=False, l2=0.0) if linear else {}
+    model = ExpressionClassifier(backbone, names, size, stem="imagenet", pretrained=True, **head)
+    path = work / backbone / BACKBONE_FILE
+    if path.is_file():
+        model.backbone.load_weights(path)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.backbone.save_weights(path)
+    model.backbone.trainable = False
+    return model
+
+
 def frozen_vs_cached(backbone: str, data: Path, names: list[str], size: int, batch: int, epochs: int,
                      head_rows: int, work: Path) -> dict[str, float]:
     """images/s of a frozen-backbone epoch (on the default input path), of building the cache, and of a
@@ -114,16 +138,10 @@ def frozen_vs_cached(backbone: str, data: Path, names: list[str], size: int, bat
 
     from affect_keras.data.loader import EpochOrder, FaceBatches
     from affect_keras.data.serving import resolve_pipeline, serve
-    from affect_keras.models.build import build_model, save_backbone
     from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
     from affect_keras.training.run import HEAD_STEPS_PER_EXECUTION
 
-    keras.utils.set_random_seed(0)
-    source = build_model(backbone, len(names), size, weights=None, augment="none", stem="imagenet")
-    folder = work / backbone
-    folder.mkdir(exist_ok=True)
-    path = save_backbone(source, folder, {"backbone": backbone, "stem": "imagenet", "image_size": size})
-    model = build_model(backbone, len(names), size, weights=str(path), augment="none", stem="imagenet")
+    model = _frozen(backbone, names, size, work)
     faces = FaceBatches(data, "train", names, size, batch, shuffle=True)
     n = len(faces.files)
 
@@ -163,17 +181,13 @@ def own_vs_plain(backbone: str, data: Path, names: list[str], size: int, batch: 
     from affect_keras.data.loader import EpochOrder, FaceBatches
     from affect_keras.data.serving import resolve_pipeline, serve
     from affect_keras.models.backbones import build_backbone, get_backbone
-    from affect_keras.models.build import build_model
-    from affect_keras.models.heads import HeadConfig
     from affect_keras.models.preprocessing import BackbonePreprocessing
 
-    head = HeadConfig(dense=(), dropout=0.0, batch_norm=False, l2=0.0)
     faces = FaceBatches(data, "train", names, size, batch, shuffle=True)
     images = np.stack([faces.image(i) for i in range(len(faces.files))])  # also fills FaceBatches' cache
     n = len(images)
-    path = work / backbone / "backbone.weights.h5"
-    ours = build_model(backbone, len(names), size, weights=str(path), augment="none", head_config=head,
-                       stem="imagenet")
+    path = work / backbone / BACKBONE_FILE
+    ours = _frozen(backbone, names, size, work, linear=True)
     ours.compile("adam", "categorical_crossentropy", jit_compile="auto")
     variants = {f"project ({p})": (ours, (serve(faces, p),), dict(shuffle=False, callbacks=[EpochOrder(faces)]))
                 for p in dict.fromkeys([resolve_pipeline("auto"), "pydataset"])}
@@ -203,10 +217,8 @@ def end_to_end(backbone: str, data: Path, names: list[str], size: int, batch: in
     """Frozen-backbone epochs (uncached) decoding every JPEG from its file every epoch, as a split too
     large for memory (AffectNet at 224 px: 43 GB decoded) trains: FaceBatches against tf.data."""
     from affect_keras.data.loader import EpochOrder, FaceBatches
-    from affect_keras.models.build import build_model
 
-    model = build_model(backbone, len(names), size, weights=str(work / backbone / "backbone.weights.h5"),
-                        augment="none", stem="imagenet")
+    model = _frozen(backbone, names, size, work)
     model.compile("adam", "categorical_crossentropy", jit_compile="auto")
     faces = FaceBatches(data, "train", names, size, batch, shuffle=True, keep_decoded=False)  # every epoch decodes
     inputs = {"pydataset": faces}
@@ -237,8 +249,8 @@ def export_rates(backbone: str, data: Path, size: int, batch: int, work: Path) -
     from affect_keras.training.run import train
 
     run = work / "export_run"
-    train(TrainConfig(data=str(data), run_dir=str(run), backbone=backbone, weights=str(work / backbone /
-                      "backbone.weights.h5"), image_size=size, augment="none", epochs=1, batch_size=batch,
+    train(TrainConfig(data=str(data), run_dir=str(run), backbone=backbone, weights="none",
+                      image_size=size, augment="none", epochs=1, batch_size=batch,
                       cache_dir=str(work / "cache")), verbose=0)
     paths = export(run, ["saved_model", "tflite", "onnx"])
     names = read_summary(data)["class_names"]

@@ -173,3 +173,25 @@ def multitask_run(tiny_run, tmp_path_factory) -> Path:
                   "32", "--epochs", "1", "--task", "multitask", "--augment", "basic", "--run-dir", str(out),
                   "--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]) == 0
     return out
+
+
+def build_model(backbone: str, num_classes: int, size: int, weights: str | None = None, augment: str = "none",
+                dense=(256,), seed: int | None = None, stem: str | None = None, task: str = "expression",
+                class_names=None, dropout: float = 0.3, head_batch_norm: bool = True, l2: float = 1e-4):
+    """A training model as train.py builds one: an ExpressionClassifier of `num_classes` classes (named
+    `class_names`, else C0, C1, ...), its backbone started from `weights` (None, "imagenet" or a classifier
+    artifact) and frozen when pretrained, wrapped by the `augment` block."""
+    from affect_keras.models.build import load_pretrained, training_model
+    from affect_keras.models.classifier import ExpressionClassifier
+
+    names = list(class_names) if class_names is not None else [f"C{k}" for k in range(num_classes)]
+    if stem is None and weights not in (None, "imagenet"):
+        from affect_keras.models.loading import classifier_settings
+        stem = classifier_settings(weights)["stem"]
+    classifier = ExpressionClassifier(backbone, names, size, stem=stem, task=task, dense=list(dense),
+                                      dropout=dropout, head_batch_norm=head_batch_norm, l2=l2,
+                                      pretrained=weights is not None)
+    if weights is not None:
+        load_pretrained(classifier, weights)
+        classifier.backbone.trainable = False
+    return training_model(classifier, augment, seed)

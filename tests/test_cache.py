@@ -17,18 +17,19 @@ import yaml  # noqa: E402
 from affect_keras.cli.train import main  # noqa: E402
 from affect_keras.data.loader import EpochOrder, FaceBatches  # noqa: E402
 from affect_keras.data.table import read_summary  # noqa: E402
-from affect_keras.models.build import backbone_of, build_model, save_backbone  # noqa: E402
+from affect_keras.models.build import classifier_of  # noqa: E402
 from affect_keras.training import cache  # noqa: E402
-from conftest import BLOCK_TENSORFLOW, REPO  # noqa: E402
+from conftest import BLOCK_TENSORFLOW, REPO, build_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory, small_sample):
-    """A backbone file as an earlier run leaves it (random weights: the numbers need not be good)."""
+    """A classifier as an earlier run leaves it (random weights: the numbers need not be good)."""
     folder = tmp_path_factory.mktemp("earlier_run")
     keras.utils.set_random_seed(0)
-    model = build_model("resnet18", 8, 32, weights=None, augment="none")
-    return save_backbone(model, folder, {"backbone": "resnet18", "stem": "small", "image_size": 32})
+    model = build_model("resnet18", 8, 32, weights=None, augment="none", stem="small")
+    classifier_of(model).save(folder / "best.keras")
+    return folder / "best.keras"
 
 
 def args(data, backbone, run, *extra):
@@ -134,26 +135,6 @@ def test_cache_refuses_what_it_cannot_do(small_sample, pretrained, tmp_path, cap
         with pytest.raises(SystemExit) as exit_:
             main(args(small_sample, pretrained, tmp_path / "run", *extra))
         assert exit_.value.code == 2 and message in capsys.readouterr().err
-
-
-def test_the_same_weights_in_another_architecture_are_another_cache(small_sample, tmp_path):
-    """A backbone's weights rebuilt with the other ResNet padding give other features: a cache keyed by
-    weights alone handed such a run features of the wrong network."""
-    from affect_keras.models.resnet import ResNet
-    keras.utils.set_random_seed(2)
-    legacy = ResNet("resnet18", (32, 32, 3), stem="small", padding="keras")
-    legacy.save_weights(tmp_path / "backbone.weights.h5")  # no backbone.json: keras padding
-    names = read_summary(small_sample)["class_names"]
-    faces = FaceBatches(small_sample, "val", names, 32, 16)
-    keys = {}
-    for padding in ("keras", "torch"):
-        model = build_model("resnet18", 8, 32, weights=str(tmp_path / "backbone.weights.h5"), augment="none")
-        if padding == "torch":  # the same weights, loaded into the torch-padded network
-            model = build_model("resnet18", 8, 32, weights=None, augment="none", stem="small")
-            backbone_of(model).load_weights(tmp_path / "backbone.weights.h5")
-        keys[padding] = cache.cache_keys(model, "resnet18", "small", "avg", 0, {"val": (faces, "none", 1)})["val"]
-    assert keys["keras"].weights_digest == keys["torch"].weights_digest
-    assert keys["keras"].digest() != keys["torch"].digest()
 
 
 @pytest.mark.parametrize("damage", ["zeroed", "empty", "truncated"])

@@ -1,6 +1,6 @@
 """One declaration per setting (issue 26): train.py's flags are generated from TrainConfig's fields, errors
-name the setting in the library and the flag on the command line, and config.yaml carries a version that
-one `migrate()` reads."""
+name the setting in the library and the flag on the command line, and config.yaml carries the affect-keras
+version that wrote it: a run from 0.2.0 on continues, one from before is refused with how to start again."""
 
 import dataclasses
 import re
@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from affect_keras.cli.train import build_parser, main
-from affect_keras.models.migrate import BEFORE_SETTING, CONFIG_VERSION, migrate
 from affect_keras.options import OptionError
 from affect_keras.training.config import GROUPS, NOT_IDENTITY, TrainConfig
 
@@ -30,7 +29,7 @@ def test_every_setting_is_one_flag_with_the_fields_default_help_and_group():
             assert group.title == GROUPS[field.metadata["group"]][0], name
     # parsing nothing but --data gives TrainConfig's own defaults
     args = vars(parser.parse_args(["--data", "d"]))
-    args.pop("config"), args.pop("worker_timeout")
+    args.pop("config")
     assert TrainConfig(**{**args, "run_dir": "r"}) == TrainConfig(data="d", run_dir="r")
     # typed flags: a comma list, a list of choices, an on/off flag
     parsed = parser.parse_args(["--dense", "64,32", "--export", "keras", "onnx", "--no-head-batch-norm", "--nesterov"])
@@ -40,7 +39,7 @@ def test_every_setting_is_one_flag_with_the_fields_default_help_and_group():
 
 def test_the_train_and_prepare_clis_declare_no_setting_of_their_own():
     cli = Path(__file__).parents[1] / "affect_keras" / "cli"
-    assert re.findall(r'add_argument\("(--[\w-]+)"', (cli / "train.py").read_text()) == ["--worker-timeout"]
+    assert re.findall(r'add_argument\("(--[\w-]+)"', (cli / "train.py").read_text()) == []
     assert "add_argument" not in (cli / "prepare.py").read_text()
     help_text = build_parser().format_help()
     for name, field in FIELDS.items():  # every user's setting listed; the recorded-only ones not
@@ -53,7 +52,6 @@ def test_the_train_and_prepare_clis_declare_no_setting_of_their_own():
     (["--batch-size", "0"], "argument --batch-size must be >= 1"),
     (["--weights", "nowhere.h5"], "argument --weights must be imagenet, none, a preset"),
     (["--backbone", "resnet18", "--stem", "tiny"], "argument --stem must be auto or one of imagenet, small"),
-    (["--worker-timeout", "0"], "argument --worker-timeout must be > 0 seconds"),
 ])
 def test_a_bad_value_is_one_line_naming_the_flag(tmp_path, capsys, argv, said):
     with pytest.raises(SystemExit) as exit_:
@@ -75,35 +73,35 @@ def test_settings_that_change_no_result_are_declared_so():
     assert set(NOT_IDENTITY) == {"input_pipeline", "cache_dir", "distribute", "version"}
 
 
-def test_migrate_reads_every_older_config_and_refuses_a_newer_one():
-    written_now = {field: value for field, value in dataclasses.asdict(TrainConfig(data="d", run_dir="r")).items()}
-    assert written_now["version"] == CONFIG_VERSION and migrate(written_now) == written_now  # nothing to do
-    oldest = {key: value for key, value in written_now.items() if key not in BEFORE_SETTING and key != "version"}
-    migrated = migrate(oldest)
-    assert migrated["layout"] == "chain" and migrated["input_pipeline"] == "pydataset"  # what it did then
-    assert migrated == {**written_now, **BEFORE_SETTING}
-    with pytest.raises(ValueError, match="version 3 was written by a newer affect-keras"):
-        migrate({**written_now, "version": 3})
+def test_a_run_from_0_2_0_on_continues_and_one_from_before_is_refused():
+    written_now = dataclasses.asdict(TrainConfig(data="d", run_dir="r"))
+    assert written_now["version"] == "0.2.0" and TrainConfig.recorded(written_now) == written_now
+    for before in ({**written_now, "version": 2}, {k: v for k, v in written_now.items() if k != "version"},
+                   {**written_now, "version": "0.1.0"}):  # the pre-release numbering, none, the unreleased 0.1
+        with pytest.raises(OptionError, match="was trained before affect-keras 0.2.0") as error:
+            TrainConfig.recorded(before)
+        assert error.value.option == "run_dir" and "\n" not in str(error.value)
+    with pytest.raises(OptionError, match="written by affect-keras 9.0.0, newer than this one"):
+        TrainConfig.recorded({**written_now, "version": "9.0.0"})
 
 
-def test_continuing_an_older_run_takes_what_it_did_unless_the_command_says_otherwise():
-    saved = {key: value for key, value in dataclasses.asdict(TrainConfig(data="d", run_dir="r")).items()
-             if key not in ("version", "layout", "loss", "va_weight")}
-    plain = TrainConfig(data="d", run_dir="r")
-    migrated = plain.adopt(saved)
-    assert (plain.layout, plain.loss, plain.va_weight) == ("chain", "crossentropy", 1.0)
-    assert plain.differences(migrated) == []
-    focal = TrainConfig(data="d", run_dir="r", loss="focal")  # the command asks for another loss
-    assert focal.differences(focal.adopt(saved)) == ["loss"]
+def test_resolve_records_the_size_and_the_run_folder_it_uses(tmp_path):
+    config = TrainConfig(data=str(tmp_path / "fer48"), backbone="resnet18", weights="none")
+    config.resolve()
+    assert config.image_size == 224 and config.stem == "imagenet"  # not 0 and "auto"
+    assert config.run_dir == str(Path("models") / "resnet18-fer48")
+    small = TrainConfig(data=str(tmp_path / "fer48"), run_dir="r", backbone="resnet18", weights="none", image_size=48)
+    small.resolve()
+    assert (small.image_size, small.stem, small.run_dir) == (48, "small", "r")
 
 
 def test_a_saved_config_is_a_valid_config_file_for_the_cli(tmp_path):
-    config = TrainConfig(data=str(tmp_path), run_dir=str(tmp_path / "run"), layout="chain", dense=[64])
+    config = TrainConfig(data=str(tmp_path), run_dir=str(tmp_path / "run"), dense=[64])
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
     args = vars(build_parser().parse_args(["--config", str(path)]))
-    args.pop("config"), args.pop("worker_timeout")
-    assert TrainConfig(**args) == config  # the recorded-only settings (layout, version) included
+    args.pop("config")
+    assert TrainConfig(**args) == config  # the recorded-only setting (version) included
 
 
 def test_the_refusals_advice_works_a_run_continues_from_its_own_config_yaml(small_sample, tmp_path, capsys):

@@ -129,9 +129,10 @@ def test_an_exported_model_scores_like_its_run(trained_run, tmp_path):
 
 
 def test_tta_flip_scores_each_face_averaged_with_its_mirror(trained_run):
-    from affect_keras.deploy.predictor import load_predictor, mirror_averaged
+    from affect_keras.evaluation.report import mirror_averaged
+    from affect_keras.models.loading import load
     run, data = trained_run / "run", trained_run / "data"
-    predictor = load_predictor(run)
+    predictor = load(run)
     faces, _ = FaceBatches(data, "val", predictor.class_names, predictor.size, 8)[0]
     mirrored = faces[:, :, ::-1]
     assert not np.allclose(predictor.predict(faces), predictor.predict(mirrored), atol=1e-4)

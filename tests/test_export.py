@@ -1,5 +1,6 @@
 """Every export format reloads in its own runtime and matches the trained model within 1e-4, every
-output of it under its head's name (an expression classifier and an expression + V/A model)."""
+output of it under its head's name (an expression classifier and an expression + V/A model); and the one
+loader reads each of them with the class names and size of its metadata."""
 
 import json
 import sys
@@ -10,8 +11,8 @@ import pytest
 
 from affect_keras.cli.export import main as export_main
 from affect_keras.litert import tflite_interpreter
-from affect_keras.deploy.inference import load_run
-from affect_keras.deploy.predictor import named_outputs
+from affect_keras.models.classifier import ExpressionClassifier
+from affect_keras.models.loading import KINDS, ModelFileError, kind_of, load, named_outputs
 
 tf = pytest.importorskip("tensorflow")
 
@@ -26,8 +27,8 @@ def case(request, run, multitask_run):
     """(run, export folder, expected outputs {head: array}) for a single- and a multi-output model."""
     chosen = run if request.param == "expression" else multitask_run
     assert export_main([str(chosen), "--format", "saved_model", "keras", "tflite", "onnx"]) == 0
-    model, _ = load_run(chosen)
-    return chosen, chosen / "export", named_outputs(model.predict(IMAGES, verbose=0))
+    model = load(chosen)
+    return chosen, chosen / "export", model.outputs(IMAGES)
 
 
 IMAGES = np.random.default_rng(0).integers(0, 256, size=(5, 32, 32, 3), dtype=np.uint8)
@@ -39,11 +40,32 @@ def assert_outputs_match(result: dict, expected: dict, rows: int = len(IMAGES)):
         np.testing.assert_allclose(np.asarray(result[name]), expected[name][:rows], atol=1e-4)
 
 
-def test_the_inference_model_has_no_augmentation(run):
-    model, names = load_run(run)
+def test_a_runs_checkpoint_is_the_classifier_without_augmentation(run):
+    model = keras.saving.load_model(run / "best.keras", safe_mode=True)
+    assert type(model) is ExpressionClassifier
     assert "augmentation" not in [layer.name for layer in model.layers]
-    assert "augmentation" in [layer.name for layer in keras.saving.load_model(run / "best.keras").layers]
-    assert model.input.dtype == "uint8" and len(names) == 8
+    assert model.input.dtype == "uint8" and len(model.class_names) == 8
+
+
+def test_the_one_loader_reads_every_kind_with_its_description(case):
+    """Run, .keras, SavedModel, .tflite and .onnx: the same outputs, class names, size and framing."""
+    chosen, exported, expected = case
+    reference = load(chosen)
+    paths = {"run": chosen, "keras": exported / "model.keras", "saved_model": exported / "saved_model",
+             "tflite": exported / "model.tflite", "onnx": exported / "model.onnx"}
+    for kind, path in paths.items():
+        assert kind_of(path) == kind
+        loaded = load(path)
+        assert (loaded.class_names, loaded.image_size, loaded.heads, loaded.framing) == \
+            (reference.class_names, reference.image_size, reference.heads, reference.framing), kind
+        assert (loaded.classifier is not None) == KINDS[kind].keras
+        assert_outputs_match(loaded.outputs(IMAGES), expected)
+    (exported / "metadata.json").rename(exported / "moved.json")
+    try:
+        with pytest.raises(ModelFileError, match="no metadata.json beside it"):
+            load(exported / "model.tflite")
+    finally:
+        (exported / "moved.json").rename(exported / "metadata.json")
 
 
 def test_saved_model_round_trip(case):
@@ -52,8 +74,8 @@ def test_saved_model_round_trip(case):
     for batch in (IMAGES, IMAGES[:1]):  # any batch size
         result = named_outputs(keras.tree.map_structure(lambda t: t.numpy(), loaded.serve(tf.constant(batch))))
         assert_outputs_match(result, expected, len(batch))
-    names = (exported / "saved_model" / "assets" / "class_names.txt").read_text().splitlines()
-    assert names == json.loads((exported / "class_names.json").read_text())
+    described = json.loads((exported / "saved_model" / "assets" / "metadata.json").read_text())
+    assert described == json.loads((exported / "metadata.json").read_text()) and described["version"] == "0.2.0"
 
 
 def test_keras_round_trip_in_safe_mode(case):

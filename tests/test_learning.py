@@ -62,7 +62,7 @@ def test_the_same_training_runs_on_jax_without_tensorflow_data_parallel_over_two
     result = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *args], cwd=REPO, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "--distribute mirrored: 2 replicas, global batch 32 (16 per replica)" in result.stdout
+    assert "distribute mirrored: 2 replicas, global batch 32 (16 per replica)" in result.stdout
     history = pd.read_csv(run / "history.csv")
     assert list(history["epoch"]) == [0, 1]
     assert history["val_accuracy"].max() >= 3 * CHANCE
@@ -72,8 +72,7 @@ def test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accur
     """Issue 12's bar on the sample (its valence / arousal follow the expression): CCC > 0.5 on both
     dimensions, expression accuracy within 5 points of the expression-only model (same budget). The
     expression-only run is also this file's check that ResNet18 learns the sample."""
-    from affect_keras.deploy.inference import load_run
-    from affect_keras.deploy.predictor import named_outputs
+    from affect_keras.models.loading import load
     from affect_keras.evaluation.va_metrics import va_scores
 
     args = ["--data", str(sample_32), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
@@ -85,8 +84,8 @@ def test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accur
     for task in ("expression", "multitask"):
         run = tmp_path / task
         assert main([*args, "--task", task, "--run-dir", str(run)]) == 0
-        model, _ = load_run(run)
-        outputs = [named_outputs(model.predict(x, verbose=0)) for x in images]
+        model = load(run)
+        outputs = [model.outputs(x) for x in images]
         predicted = np.concatenate([o["expression"] for o in outputs]).argmax(1)
         scores[task] = {"accuracy": float((predicted == test.labels).mean())}
         if task == "multitask":

@@ -1,4 +1,5 @@
-"""Model assembly: preprocessing per backbone, frozen backbones, fine-tuning, saved backbones."""
+"""The classifier and its assembly: preprocessing per backbone, frozen backbones, fine-tuning, starting from a
+trained classifier's backbone, the classifier's own description and saving."""
 
 import os
 
@@ -10,8 +11,9 @@ import pytest  # noqa: E402
 
 from affect_keras.models.augment import AUGMENTATIONS, augmentation  # noqa: E402
 from affect_keras.models.backbones import BACKBONES  # noqa: E402
-from affect_keras.models.build import backbone_of, build_model, core_of, unfreeze  # noqa: E402
-from affect_keras.models.heads import HeadConfig  # noqa: E402
+from affect_keras.models.build import backbone_of, classifier_of, unfreeze  # noqa: E402
+from affect_keras.models.classifier import ExpressionClassifier  # noqa: E402
+from conftest import build_model  # noqa: E402
 from affect_keras.models.preprocessing import MODES, BackbonePreprocessing  # noqa: E402
 
 SIZE = 32
@@ -21,7 +23,7 @@ LABELS = keras.utils.to_categorical(np.arange(16) % 4, 4)
 
 def to_backbone(model):
     """The tensor the backbone receives, for raw images."""
-    core = core_of(model)
+    core = classifier_of(model)
     return keras.Model(core.input, core.get_layer("preprocessing").output).predict(IMAGES, verbose=0)
 
 
@@ -81,19 +83,23 @@ def test_output_is_float32_under_mixed_precision():
 
 @pytest.fixture
 def saved_backbone(tmp_path):
-    model = build_model("resnet18", 4, SIZE, weights=None, augment="none")
-    path = tmp_path / "backbone.weights.h5"
-    backbone_of(model).save_weights(path)
+    """A trained classifier's .keras file: what --weights PATH starts a backbone from."""
+    model = build_model("resnet18", 4, SIZE, weights=None, augment="none", stem="small")
+    path = tmp_path / "source.keras"
+    classifier_of(model).save(path)
     return model, path
 
 
 def test_weights_path_round_trip(saved_backbone):
     source, path = saved_backbone
     reused = build_model("resnet18", 7, SIZE, weights=str(path), augment="none")
+    assert classifier_of(reused).stem == "small"  # the source's own stem
     for a, b in zip(backbone_of(source).weights, backbone_of(reused).weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    with pytest.raises(ValueError, match="does not fit backbone"):
-        build_model("resnet34", 4, SIZE, weights=str(path))
+    with pytest.raises(ValueError, match="holds a resnet18 backbone, not resnet34"):
+        build_model("resnet34", 4, SIZE, weights=str(path), stem="small")
+    with pytest.raises(ValueError, match="has the small stem"):
+        build_model("resnet18", 4, SIZE, weights=str(path), stem="imagenet")
 
 
 def snapshot(layer):
@@ -107,9 +113,8 @@ def train_one_epoch(model):
 
 def test_frozen_backbone_weights_and_batchnorm_statistics_do_not_move(saved_backbone):
     _, path = saved_backbone
-    model = build_model("resnet18", 4, SIZE, weights=str(path), augment="light",
-                        head_config=HeadConfig(dense=(16,)))
-    backbone, head = backbone_of(model), core_of(model).get_layer("logits")
+    model = build_model("resnet18", 4, SIZE, weights=str(path), augment="light", dense=(16,))
+    backbone, head = backbone_of(model), classifier_of(model).get_layer("logits")
     before, head_before = snapshot(backbone), snapshot(head)
     assert not backbone.trainable_weights
     train_one_epoch(model)
@@ -154,12 +159,12 @@ def test_imagenet_weights_offline_say_which_file_to_place(monkeypatch, tmp_path)
         build_model("resnet18", 4, SIZE, weights="imagenet")
 
 
-def test_the_training_model_wraps_a_core_inference_model_that_shares_its_weights(tmp_path):
-    """keras-hub's Backbone / Task split: the core (uint8 image -> probabilities) has no augmentation and is
-    the training model's own layer, so training it trains the core, and saving keeps the structure."""
-    model = build_model("resnet18", 4, SIZE, weights=None, augment="light", head_config=HeadConfig(dense=()))
-    core = core_of(model)
-    assert core is not model and core.name == "core" and core.input.dtype == "uint8"
+def test_the_training_model_wraps_the_classifier_and_shares_its_weights(tmp_path):
+    """keras-hub's Task: the classifier (uint8 image -> probabilities) has no augmentation and is the
+    training model's own layer, so training the wrapper trains the classifier."""
+    model = build_model("resnet18", 4, SIZE, weights=None, augment="light", dense=())
+    core = classifier_of(model)
+    assert core is not model and isinstance(core, ExpressionClassifier) and core.input.dtype == "uint8"
     assert "augmentation" in [layer.name for layer in model.layers]
     assert "augmentation" not in [layer.name for layer in core.layers]
     np.testing.assert_array_equal(model.predict(IMAGES, verbose=0), core.predict(IMAGES, verbose=0))
@@ -167,9 +172,38 @@ def test_the_training_model_wraps_a_core_inference_model_that_shares_its_weights
     model.compile("adam", "categorical_crossentropy")
     model.fit(IMAGES, LABELS, epochs=1, verbose=0)
     assert not np.allclose(keras.ops.convert_to_numpy(core.get_layer("logits").kernel), before)
+    assert classifier_of(build_model("resnet18", 4, SIZE, augment="none")).__class__ is ExpressionClassifier
+
+
+@pytest.mark.parametrize("task", ["expression", "va", "multitask", "hierarchical"])
+def test_the_classifier_describes_itself_and_reloads_as_itself(task, tmp_path):
+    """get_config holds every constructor argument; keras.saving.load_model(safe_mode=True) gives back an
+    ExpressionClassifier with the same description and outputs, for every task."""
+    from affect_keras.heads import get_task
+    names = ["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"]
+    model = ExpressionClassifier("resnet18", names, SIZE, task=task, label_scheme="affectnet8", dense=[8],
+                                 framing={"crop": "box", "margin": 0.1, "align": False})
+    config = model.get_config()
+    import inspect
+    arguments = set(inspect.signature(ExpressionClassifier.__init__).parameters) - {"self", "kwargs"}
+    assert arguments <= set(config)
+    assert config["stem"] == "small" and config["image_size"] == SIZE and config["version"] == "0.2.0"
+    assert model.heads == get_task(task).heads
     model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
-    np.testing.assert_allclose(core_of(loaded).predict(IMAGES, verbose=0), core.predict(IMAGES, verbose=0), atol=1e-6)
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert type(loaded) is ExpressionClassifier and loaded.get_config() == config
+    assert loaded.class_names == names and loaded.framing == {"crop": "box", "margin": 0.1, "align": False}
+    want, got = model.predict(IMAGES, verbose=0), loaded.predict(IMAGES, verbose=0)
+    for key in (want if isinstance(want, dict) else {"": 0}):
+        a, b = (want[key], got[key]) if key else (want, got)
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_compile_auto_takes_each_heads_loss_and_metrics():
+    model = ExpressionClassifier("resnet18", ["A", "B", "C", "D"], SIZE, task="multitask", dense=[])
+    model.compile()
+    history = model.fit(IMAGES, {"expression": LABELS, "va": np.zeros((16, 2), "float32")}, epochs=1, verbose=0)
+    assert {"expression_accuracy", "expression_top2", "va_valence_ccc", "va_arousal_ccc"} <= set(history.history)
 
 
 def test_augmented_images_reach_the_core_as_images():
@@ -180,20 +214,13 @@ def test_augmented_images_reach_the_core_as_images():
     assert out.dtype == np.uint8 and out.ravel().tolist() == [0, 0, 128, 255, 255]
 
 
-def test_the_chain_layout_of_older_runs_still_builds():
-    chain = build_model("resnet18", 4, SIZE, weights=None, augment="basic", layout="chain")
-    assert core_of(chain) is chain and "augmentation" in [layer.name for layer in chain.layers]
-    with pytest.raises(ValueError, match="layout must be one of core, chain"):
-        build_model("resnet18", 4, SIZE, weights=None, layout="tower")
-
-
 JAX_COMPILES = """
 import keras, numpy as np
-from affect_keras.models.build import build_model
-from affect_keras.models.heads import HeadConfig
+from affect_keras.models.build import training_model
+from affect_keras.models.classifier import ExpressionClassifier
 for preset in ("strong",):  # light's geometric layers and RandAugment's; light holds basic's
-    model = build_model("resnet18", 4, 32, weights=None, augment=preset, head_config=HeadConfig(dense=()),
-                        stem="small", seed=0)
+    classifier = ExpressionClassifier("resnet18", ["A", "B", "C", "D"], 32, stem="small", dense=[])
+    model = training_model(classifier, preset, seed=0)
     model.compile("adam", "categorical_crossentropy", jit_compile="auto")
     model.fit(np.zeros((8, 32, 32, 3), "uint8"), keras.utils.to_categorical(np.arange(8) % 4, 4), verbose=0)
     print(preset, model.jit_compile)
@@ -212,41 +239,3 @@ def test_augmented_models_compile_under_jax():
                           env={**os.environ, "KERAS_BACKEND": "jax"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["strong", "True"]
-
-
-def test_run_info_reads_every_age_of_run_directory(tmp_path):
-    """The one migration function: a run from before class_names.json, backbone.json, `layout` and `task`
-    gets its data's class order, the stem its size implied, keras padding and the chain layout; a current
-    run's own files win."""
-    import json
-
-    import yaml
-
-    from affect_keras.models.migrate import run_info
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "summary.json").write_text(json.dumps({"class_names": ["Happy", "Sad"]}))
-    old = tmp_path / "old"
-    old.mkdir()
-    (old / "config.yaml").write_text(yaml.safe_dump({"data": str(data), "backbone": "resnet18", "image_size": 48}))
-    assert run_info(old) == {"backbone": "resnet18", "task": "expression", "layout": "chain", "padding": "keras",
-                             "stem": "small", "image_size": 48, "class_names": ["Happy", "Sad"]}
-    (old / "config.yaml").write_text(yaml.safe_dump({"data": str(data), "backbone": "resnet34", "image_size": 96}))
-    assert run_info(old)["stem"] == "imagenet"
-    new = tmp_path / "new"
-    new.mkdir()
-    (new / "config.yaml").write_text(yaml.safe_dump({"data": str(tmp_path / "gone"), "backbone": "resnet18",
-                                                     "stem": "small", "image_size": 32, "layout": "core",
-                                                     "task": "va"}))
-    (new / "class_names.json").write_text(json.dumps(["A", "B", "C"]))
-    (new / "backbone.json").write_text(json.dumps({"backbone": "resnet18", "stem": "imagenet", "padding": "torch"}))
-    info = run_info(new)
-    assert info["class_names"] == ["A", "B", "C"] and info["stem"] == "imagenet" and info["padding"] == "torch"
-    assert info["layout"] == "core" and info["task"] == "va" and info["image_size"] == 32
-    (new / "class_names.json").unlink()
-    with pytest.raises(ValueError, match="its data .* is gone"):
-        run_info(new)
-    # what a backbone needs does not depend on the data: --weights from that run still resolves
-    from affect_keras.models.build import backbone_padding, saved_backbone
-    assert saved_backbone(new / "backbone.weights.h5")["stem"] == "imagenet"
-    assert backbone_padding(str(new / "backbone.weights.h5")) == "torch"

@@ -14,20 +14,23 @@ from PIL import Image  # noqa: E402
 from affect_keras.cli.evaluate import main as evaluate_main  # noqa: E402
 from affect_keras.cli.predict import main as predict_main  # noqa: E402
 from affect_keras.cli.train import main as train_main  # noqa: E402
-from affect_keras.deploy.inference import load_run  # noqa: E402
 from affect_keras.deploy.presets import save_preset  # noqa: E402
 from affect_keras.models.build import backbone_of  # noqa: E402
-from affect_keras.models.presets import (DEFAULT_PRESET, WEIGHTS, PresetError, from_preset,  # noqa: E402
-                                         load_metadata, shipped_presets)
+from affect_keras.models.classifier import ExpressionClassifier  # noqa: E402
+from affect_keras.models.loading import load_classifier  # noqa: E402
+from affect_keras.models.presets import (DEFAULT_PRESET, WEIGHTS, PresetError, load_metadata,  # noqa: E402
+                                         shipped_presets)
+
+from_preset = ExpressionClassifier.from_preset
 from conftest import FERPLUS, REPO, loads_with_keras_alone  # noqa: E402
 
 FACES = np.random.default_rng(3).integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
 
 def test_a_run_loads_with_keras_load_model_after_import_affect_keras(tiny_run, tmp_path):
-    """best.keras (the training model, compiled, with augmentation) through keras's own loader in a process
-    that imported only affect_keras and keras: the same probabilities as load_run's inference model.
-    (test_tasks.py checks the other tasks' runs the same way.)"""
-    model, _ = load_run(tiny_run / "run")
+    """best.keras (the classifier) through keras's own loader in a process that imported only affect_keras
+    and keras: the same probabilities as the one loader's. (test_tasks.py checks the other tasks' runs the
+    same way.)"""
+    model = load_classifier(tiny_run / "run")
     expected = model.predict(FACES, verbose=0)
     got = loads_with_keras_alone(tiny_run / "run" / "best.keras", FACES, tmp_path)
     np.testing.assert_allclose(got["expression"], expected, atol=1e-5)
@@ -35,13 +38,16 @@ def test_a_run_loads_with_keras_load_model_after_import_affect_keras(tiny_run, t
 
 @pytest.mark.parametrize("dtype, tolerance", [("float32", 1e-4), ("float16", 1e-2)])
 def test_a_preset_saves_and_loads_with_its_metadata(tiny_run, tmp_path, dtype, tolerance):
-    model, names = load_run(tiny_run / "run")
+    model = load_classifier(tiny_run / "run")
+    names = model.class_names
     preset = save_preset(tiny_run / "run", tmp_path / "preset", dtype=dtype, data_terms="synthetic sample",
                          commit="abc1234", framing={"crop": "box", "margin": 0.1})
-    loaded, meta = from_preset(preset)
+    loaded, meta = from_preset(preset), load_metadata(preset)
+    assert type(loaded) is ExpressionClassifier and loaded.framing == {"crop": "box", "margin": 0.1}
     np.testing.assert_allclose(loaded.predict(FACES, verbose=0), model.predict(FACES, verbose=0), atol=tolerance)
     assert meta["class_names"] == names and meta["image_size"] == 32 and meta["backbone"] == "resnet18"
-    assert meta["stem"] == "small" and meta["padding"] == "torch" and meta["preprocessing"] == "torch"
+    assert meta["stem"] == "small" and meta["preprocessing"] == "torch" and meta["version"] == "0.2.0"
+    assert meta["format_version"] == 2
     assert meta["weights_dtype"] == dtype and meta["framing"] == {"crop": "box", "margin": 0.1}
     assert meta["training"]["commit"] == "abc1234" and meta["training"]["config"]["epochs"] == 1
     assert meta["heads"] == ["expression"] and meta["label_scheme"] == "affectnet8"
@@ -114,19 +120,18 @@ def test_predict_without_model_recognises_fer_validation_faces(capsys):
 
 
 def test_train_from_a_preset_backbone_trains_only_the_head(small_sample, tmp_path):
-    """--weights NAME: the preset's backbone, frozen, with its own stem and padding; the head learns."""
+    """--weights NAME: the preset's backbone, frozen, with its own stem; the head learns."""
     run = tmp_path / "run"
     assert train_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", DEFAULT_PRESET,
                        "--image-size", "32", "--epochs", "1", "--batch-size", "32", "--run-dir", str(run),
                        "--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0",
                        "--cache-dir", str(tmp_path / "cache")]) == 0
-    preset, _ = from_preset(DEFAULT_PRESET)
-    trained, _ = load_run(run)
+    preset = from_preset(DEFAULT_PRESET)
+    trained = load_classifier(run)
     for ours, theirs in zip(backbone_of(trained).weights, backbone_of(preset).weights):
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
     config = json.loads(json.dumps(__import__("yaml").safe_load((run / "config.yaml").read_text())))
-    assert config["stem"] == "small" and config["weights"].endswith("backbone.weights.h5")
-    assert DEFAULT_PRESET in config["weights"]
+    assert config["stem"] == "small" and config["weights"] == DEFAULT_PRESET and config["image_size"] == 32
     history = pd.read_csv(run / "history.csv")
     assert len(history) == 1 and np.isfinite(history["loss"]).all()
 
@@ -148,34 +153,70 @@ def test_the_shipped_preset_reproduces_its_fer_validation_scores(tmp_path):
 
 
 def test_export_takes_a_preset_by_name_into_its_own_folder(tmp_path, monkeypatch):
-    """export.py NAME: the preset's model as .keras, with its class names, in export-<preset>/ here; the
-    exported file loads with keras alone and gives the preset's probabilities."""
+    """export.py NAME: the preset's classifier as .keras, described by metadata.json too, in export-<preset>/
+    here; the exported file loads with keras alone and gives the preset's probabilities."""
     from affect_keras.cli.export import main as export_main
     monkeypatch.chdir(tmp_path)
     assert export_main([DEFAULT_PRESET, "--format", "keras"]) == 0
     folder = tmp_path / f"export-{DEFAULT_PRESET}"
     meta = load_metadata(DEFAULT_PRESET)
-    assert json.loads((folder / "class_names.json").read_text()) == meta["class_names"]
+    assert json.loads((folder / "metadata.json").read_text())["class_names"] == meta["class_names"]
     faces = np.random.default_rng(0).integers(0, 256, size=(3, 48, 48, 3), dtype=np.uint8)
-    model, _ = from_preset(DEFAULT_PRESET)
+    model = from_preset(DEFAULT_PRESET)
     got = loads_with_keras_alone(folder / "model.keras", faces, tmp_path)
     np.testing.assert_allclose(got["expression"], model.predict(faces, verbose=0), atol=1e-5)
 
 
-def test_a_run_checkpoint_and_its_export_describe_themselves(tiny_run, tmp_path):
-    """The model carries its description in its config: keras's loader alone gives the class names, input
-    size, backbone, stem, padding and task, and an exported .keras file needs no class_names.json."""
-    import keras
+def test_a_run_checkpoint_alone_describes_itself(tiny_run, tmp_path, capsys):
+    """Every other file of the run deleted, best.keras alone names the right classes at the right size:
+    predict.py PHOTO --model run/best.keras. A run writes no class_names.json, backbone.json or
+    backbone.weights.h5."""
+    import shutil
+    run = tiny_run / "run"
+    assert not {"class_names.json", "backbone.json", "backbone.weights.h5"} & {p.name for p in run.iterdir()}
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(run / "best.keras", alone / "best.keras")
+    model = load_classifier(alone / "best.keras")
+    assert model.class_names == json.loads((tiny_run / "data" / "summary.json").read_text())["class_names"]
+    assert model.image_size == 32 and (model.backbone_name, model.stem, model.task) == ("resnet18", "small", "expression")
+    face = tmp_path / "face.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (90, 70, 3), dtype=np.uint8)).save(face)
+    lines = {}
+    for model_path in (run, alone / "best.keras"):  # the whole run, and its checkpoint alone
+        capsys.readouterr()
+        assert predict_main([str(face), "--no-detect", "--model", str(model_path)]) == 0
+        lines[model_path] = capsys.readouterr().out.splitlines()[-1]
+    assert lines[run] == lines[alone / "best.keras"] and "face 1 at (0, 0, 70, 90)" in lines[run]
+    assert lines[run].split(": ")[1].split()[0] in model.class_names
 
-    from affect_keras.models.export import export
-    from affect_keras.deploy.predictor import load_predictor
-    from affect_keras.models.preprocessing import description_of
-    _, names = load_run(tiny_run / "run")
-    described = description_of(keras.saving.load_model(tiny_run / "run" / "best.keras", safe_mode=True))
-    assert described["class_names"] == names and described["image_size"] == 32
-    assert (described["backbone"], described["stem"], described["padding"], described["task"]) == \
-        ("resnet18", "small", "torch", "expression")
-    assert described["label_scheme"] == "affectnet8" and described["heads"] == ["expression"]
-    paths = export(tiny_run / "run", ["keras"], tmp_path / "export")
-    (tmp_path / "export" / "class_names.json").unlink()
-    assert load_predictor(paths["keras"]).class_names == names
+
+def test_what_was_written_before_0_2_0_is_refused_with_how_to_recreate_it(tiny_run, tmp_path):
+    """A pre-release checkpoint (a functional model with the old Description layer), a format-1 preset and an
+    export without a version: one line each, naming the file and saying how to re-create it."""
+    import shutil
+    import zipfile
+
+    from affect_keras.models.loading import ModelFileError, load
+    old = tmp_path / "old.keras"
+    with zipfile.ZipFile(old, "w") as archive:
+        archive.writestr("config.json", json.dumps({"module": "keras", "class_name": "Functional", "config": {
+            "layers": [{"class_name": "Description", "registered_name": "affect_keras>Description"}]}}))
+    with pytest.raises(ModelFileError, match=f"{old} was written before affect-keras 0.2.0; re-create it") as error:
+        load(old)
+    assert "\n" not in str(error.value)
+    preset = tmp_path / "preset"
+    shutil.copytree(REPO / "affect_keras" / "presets" / DEFAULT_PRESET, preset)
+    meta = json.loads((preset / "metadata.json").read_text())
+    (preset / "metadata.json").write_text(json.dumps({**meta, "format_version": 1}))
+    sums = json.loads((preset / "sha256.json").read_text())
+    from affect_keras.models.presets import sha256
+    (preset / "sha256.json").write_text(json.dumps({**sums, "metadata.json": sha256(preset / "metadata.json")}))
+    with pytest.raises(PresetError, match="was written before affect-keras 0.2.0 .format 1.; re-create it"):
+        load(preset)
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "model.tflite").write_bytes(b"x")
+    (export / "metadata.json").write_text(json.dumps({"class_names": ["A"], "image_size": 32}))
+    with pytest.raises(ModelFileError, match="was exported before affect-keras 0.2.0"):
+        load(export / "model.tflite")

@@ -19,11 +19,11 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from affect_keras.models.backbones import BACKBONES, KERAS_FILES, build_backbone  # noqa: E402
-from affect_keras.models.build import backbone_of, build_model, save_backbone  # noqa: E402
-from affect_keras.models.heads import HeadConfig  # noqa: E402
+from affect_keras.models.build import backbone_of, classifier_of  # noqa: E402
+from conftest import build_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-LINEAR = HeadConfig(dense=(), dropout=0.0, batch_norm=False, l2=0.0)
+LINEAR = dict(dense=(), dropout=0.0, head_batch_norm=False, l2=0.0)
 IMAGES = np.random.default_rng(1).integers(0, 256, size=(3, 97, 97, 3), dtype=np.uint8)
 
 
@@ -92,13 +92,13 @@ def timm_reference(tmp_path_factory):
 
 KERAS_SIDE = """
 import sys, numpy as np, keras
-from affect_keras.models.build import backbone_of, build_model, core_of
-from affect_keras.models.heads import HeadConfig
+from affect_keras.models.build import load_pretrained
+from affect_keras.models.classifier import ExpressionClassifier
 images = np.load(sys.argv[1])
 for depth in ("resnet18", "resnet34"):
-    model = build_model(depth, 4, images.shape[1], weights="imagenet", augment="none",
-                        head_config=HeadConfig(dense=(), dropout=0.0, batch_norm=False, l2=0.0))
-    core = core_of(model)
+    core = ExpressionClassifier(depth, ["A", "B", "C", "D"], images.shape[1], stem="imagenet", pretrained=True,
+                                dense=[], dropout=0.0, head_batch_norm=False, l2=0.0)
+    load_pretrained(core, "imagenet")
     pooled = keras.Model(core.input, core.get_layer("head_pool").output)
     np.save(f"{sys.argv[2]}/{depth}.npy", keras.ops.convert_to_numpy(pooled(images)))
 print(keras.backend.backend())
@@ -157,21 +157,20 @@ def test_train_resnet18_imagenet_offline_records_checkpoint_and_stem(timm_refere
                  "64", "--epochs", "1", "--augment", "none", "--run-dir", str(run)]) == 0
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert (config["imagenet_checkpoint"], config["stem"]) == ("resnet18.a1_in1k", "imagenet")
-    assert json.loads((run / "backbone.json").read_text())["stem"] == "imagenet"
     assert "checkpoint `resnet18.a1_in1k`" in (run / "README.md").read_text()
     # the frozen backbone still holds the checkpoint's stem
     from safetensors.numpy import load_file
     stem = load_file(str(home / "models/resnet18.a1_in1k.safetensors"))["conv1.weight"]
-    saved = build_backbone("resnet18", (64, 64, 3), None, stem="imagenet")
-    saved.load_weights(run / "backbone.weights.h5")
+    saved = backbone_of(keras.saving.load_model(run / "last.keras"))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(saved.get_layer("stem_conv").kernel),
                                   stem.transpose(2, 3, 1, 0))
 
 
 def test_a_saved_backbone_reloads_at_any_size_with_its_stem(tmp_path):
-    small = build_model("resnet18", 4, 32, weights=None, augment="none", head_config=LINEAR)
-    path = save_backbone(small, tmp_path, {"backbone": "resnet18", "stem": "small", "image_size": 32})
-    bigger = build_model("resnet18", 7, 96, weights=str(path), augment="none", head_config=LINEAR)
+    small = build_model("resnet18", 4, 32, weights=None, augment="none", stem="small", **LINEAR)
+    path = tmp_path / "small.keras"
+    classifier_of(small).save(path)
+    bigger = build_model("resnet18", 7, 96, weights=str(path), augment="none", **LINEAR)
     stem = backbone_of(bigger).get_layer("stem_conv")
     assert stem.kernel.shape == (3, 3, 3, 64)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(stem.kernel),
@@ -250,7 +249,7 @@ def test_efficientnetb3_from_scratch_memorises_a_batch(small_sample):
     images, targets = batch[0], batch[1]
     assert images.dtype == np.uint8 and images.shape == (32, 32, 32, 3) and images.max() > 200
     keras.utils.set_random_seed(0)
-    model = build_model("efficientnetb3", len(names), 32, weights=None, augment="none", head_config=LINEAR)
+    model = build_model("efficientnetb3", len(names), 32, weights=None, augment="none", **LINEAR)
     model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy", metrics=["accuracy"])
     memorised = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: setattr(model, "stop_training", logs["accuracy"] >= 0.95))
@@ -259,23 +258,3 @@ def test_efficientnetb3_from_scratch_memorises_a_batch(small_sample):
     assert accuracy[-1] >= 0.95, f"{len(accuracy)} steps, accuracy every 10th: {accuracy[::10]}"
 
 
-def test_a_backbone_saved_before_backbone_json_keeps_its_keras_padding(tmp_path):
-    """Backbones trained before the torch padding lose accuracy under it (70.9 % -> 62.2 % on FER+
-    validation, measured), so a backbone.weights.h5 without backbone.json is rebuilt as it was trained."""
-    from affect_keras.models.resnet import ResNet
-    keras.utils.set_random_seed(5)
-    legacy = ResNet("resnet18", (32, 32, 3), stem="small", padding="keras")
-    legacy.save_weights(tmp_path / "backbone.weights.h5")
-    model = build_model("resnet18", 4, 32, weights=str(tmp_path / "backbone.weights.h5"), augment="none",
-                        head_config=LINEAR)
-    rebuilt = backbone_of(model)
-    assert not any(layer.name.endswith("_pad") for layer in rebuilt.layers)
-    x = IMAGES[:, :32, :32].astype("float32") / 255.0
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(rebuilt(x)), keras.ops.convert_to_numpy(legacy(x)),
-                               atol=1e-5)
-    # what this version saves says torch padding, and rebuilds so
-    (tmp_path / "new").mkdir()
-    path = save_backbone(model, tmp_path / "new", {"backbone": "resnet18", "stem": "small"}, padding="torch")
-    assert json.loads((path.parent / "backbone.json").read_text())["padding"] == "torch"
-    torch_padded = build_model("resnet18", 4, 32, weights=str(path), augment="none", head_config=LINEAR)
-    assert any(layer.name.endswith("_pad") for layer in backbone_of(torch_padded).layers)

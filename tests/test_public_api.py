@@ -22,13 +22,15 @@ def test_every_public_name_is_the_stage_it_names():
     from affect_keras.deploy.analyse import predict
     from affect_keras.models.export import export
     from affect_keras.evaluation.report import EvaluateConfig, evaluate
-    from affect_keras.models.presets import from_preset
+    from affect_keras.models.classifier import ExpressionClassifier, from_preset
+    from affect_keras.models.loading import load
     from affect_keras.training.config import TrainConfig
     from affect_keras.training.run import train
     assert (affect_keras.prepare, affect_keras.PrepareConfig, affect_keras.train, affect_keras.TrainConfig,
             affect_keras.evaluate, affect_keras.EvaluateConfig, affect_keras.export, affect_keras.predict,
             affect_keras.from_preset) == (prepare, PrepareConfig, train, TrainConfig, evaluate, EvaluateConfig,
                                           export, predict, from_preset)
+    assert (affect_keras.ExpressionClassifier, affect_keras.load_model) == (ExpressionClassifier, load)
     assert set(affect_keras.__all__) <= set(dir(affect_keras))
     for name in affect_keras.__all__:  # the API reference is made of these docstrings (not dataclass stubs)
         doc = getattr(affect_keras, name).__doc__ or ""

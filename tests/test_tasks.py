@@ -16,7 +16,7 @@ from affect_keras.cli.train import main as train_main  # noqa: E402
 from affect_keras.evaluation.va_metrics import ccc  # noqa: E402
 from affect_keras.labels import polarity_of  # noqa: E402
 from affect_keras.models.hierarchical import HierarchicalProbabilities  # noqa: E402
-from affect_keras.deploy.inference import load_run  # noqa: E402
+from affect_keras.models.loading import load_classifier  # noqa: E402
 from affect_keras.heads import TASKS  # noqa: E402
 from conftest import loads_with_keras_alone  # noqa: E402
 from affect_keras.training.va import Concordance  # noqa: E402
@@ -33,9 +33,9 @@ def test_every_task_trains_logs_its_monitors_and_evaluates(task, small_sample, t
     history = pd.read_csv(run / "history.csv")
     assert set(history.columns) - {"epoch"} == set(TASKS[task].monitors())  # what --monitor is checked against
     assert (run / "best.keras").is_file()  # the default monitor exists, so a best checkpoint was written
-    # keras's own loader after `import affect_keras` alone: every head as load_run's inference model gives
+    # keras's own loader after `import affect_keras` alone: every head as the one loader's classifier gives
     faces = np.random.default_rng(1).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
-    model, _ = load_run(run)
+    model = load_classifier(run)
     expected = model.predict(faces, verbose=0)
     got = loads_with_keras_alone(run / "best.keras", faces, tmp_path)
     assert set(got) == set(TASKS[task].heads)
@@ -103,17 +103,23 @@ def test_the_epoch_ccc_metric_covers_every_batch_and_skips_missing_targets():
     assert float(metric.result()) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_every_head_registry_covers_exactly_the_heads():
-    """A head is one name in each layer's registry: its targets and card (affect_keras.heads), layers
-    (models.heads), loss and metrics (training.heads), report and prediction columns (evaluation.report)."""
-    from affect_keras.evaluation.report import REPORT_HEADS
-    from affect_keras.models.heads import HEAD_LAYERS
-    from affect_keras.heads import HEADS
-    from affect_keras.training.heads import TRAINING_HEADS
-    for registry in (HEAD_LAYERS, TRAINING_HEADS, REPORT_HEADS):
-        assert set(registry) == set(HEADS)
+def test_a_head_is_one_class_that_serves_every_stage():
+    """Each head of the registry (one file each in affect_keras/heads/) builds its layers, gives its loss,
+    metrics (named as the task says it logs them), targets, report section and prediction columns."""
+    import inspect
+
+    import pandas as pd
+
+    from affect_keras.heads import HEADS, Head
+    assert set(HEADS) == {"expression", "va", "polarity"}
     assert all(set(task.heads) <= set(HEADS) for task in TASKS.values())
-    # what each head's training metrics are called is what the task says it logs
     for name, head in HEADS.items():
-        logged = [m if isinstance(m, str) else m.name for m in TRAINING_HEADS[name].metrics()]
-        assert logged == list(head.metrics), (name, logged)
+        assert isinstance(head, Head) and head.name == name
+        assert inspect.getsourcefile(type(head)).endswith(f"heads/{name}.py")
+        logged = [m if isinstance(m, str) else m.name for m in head.metrics()]
+        assert logged == list(head.metric_names), (name, logged)
+        assert head.loss() is not None and head.card(["A", "B", "C"])
+        table = pd.DataFrame({"file": ["a", "b"]})
+        values = np.full((2, 3 if name != "va" else 2), 0.5, "float32")
+        head.columns(table, values, ["Happy", "Sad", "Neutral"])
+        assert len(table.columns) > 1

@@ -15,7 +15,8 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from affect_keras.cli.train import main  # noqa: E402
-from affect_keras.models.build import build_model, save_backbone  # noqa: E402
+from affect_keras.models.build import classifier_of  # noqa: E402
+from conftest import build_model  # noqa: E402
 from affect_keras.training import class_weights as cw  # noqa: E402
 from affect_keras.training.optim import learning_rate  # noqa: E402
 from conftest import REPO  # noqa: E402
@@ -70,9 +71,9 @@ def small_data(small_sample):
 
 
 def test_two_phase_run_writes_its_run_directory(small_data, tmp_path, capsys):
-    source = build_model("resnet18", 8, 32, weights=None, augment="none")
-    (tmp_path / "earlier").mkdir()
-    pretrained = save_backbone(source, tmp_path / "earlier", {"backbone": "resnet18", "stem": "small"})
+    source = build_model("resnet18", 8, 32, weights=None, augment="none", stem="small")
+    pretrained = tmp_path / "earlier.keras"
+    classifier_of(source).save(pretrained)
     run = tmp_path / "run"
     args = ["--data", str(small_data), "--backbone", "resnet18", "--weights", str(pretrained), "--image-size",
             "64", "--epochs", "1", "--finetune-epochs", "1", "--unfreeze", "stage4", "--batch-size", "32",
@@ -80,15 +81,17 @@ def test_two_phase_run_writes_its_run_directory(small_data, tmp_path, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "Happy" in printed and "weight" in printed  # class weights printed at the start
-    for name in ("config.yaml", "history.csv", "curves.png", "best.keras", "last.keras", "backbone.weights.h5",
-                 "class_names.json", "README.md"):
+    for name in ("config.yaml", "history.csv", "curves.png", "best.keras", "last.keras", "README.md"):
         assert (run / name).is_file(), name
+    for name in ("class_names.json", "backbone.json", "backbone.weights.h5"):  # the classifier says it all
+        assert not (run / name).exists(), name
     history = pd.read_csv(run / "history.csv")
     assert list(history["epoch"]) == [0, 1] and {"val_accuracy", "top2"} <= set(history.columns)
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert (config["optimizer"], config["finetune_epochs"], config["image_size"]) == ("sgd", 1, 64)
     assert config["stem"] == "small"  # the saved backbone's, although 64 px alone would not say so
-    assert json.loads((run / "backbone.json").read_text())["stem"] == "small"
+    assert classifier_of(__import__("keras").saving.load_model(run / "last.keras")).stem == "small"
+    assert config["version"] == "0.2.0"
 
 
 def test_phase_two_after_training_from_scratch_is_refused(small_data, tmp_path, capsys):

@@ -16,15 +16,19 @@ import yaml
 from affect_keras.options import OptionError, choices_of
 
 
+class _Printed(logging.Handler):
+    """Each record printed as a line on the standard output of the moment."""
+
+    def emit(self, record):
+        print(self.format(record), flush=True)
+
+
 def show_logs() -> None:
     """What the library logs (progress, what a setting was resolved to), printed on the command's standard
     output as plain lines: the library logs, the CLIs print."""
     logger = logging.getLogger("affect_keras")
-    if not any(getattr(handler, "_affect_keras_cli", False) for handler in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._affect_keras_cli = True
-        logger.addHandler(handler)
+    if not any(isinstance(handler, _Printed) for handler in logger.handlers):
+        logger.addHandler(_Printed())
     logger.setLevel(logging.INFO)
     logger.propagate = False  # a root handler (absl installs one) would print each line twice
 

@@ -15,7 +15,7 @@ from affect_keras.atomic import refuse_foreign_folder
 from affect_keras.data.loader import FaceBatches
 from affect_keras.data.table import read_summary
 from affect_keras.training.model_card import write_model_card
-from affect_keras.models.loading import load
+from affect_keras.models import loading
 from affect_keras.models.presets import is_preset, preset_path
 from affect_keras.options import OptionError
 from affect_keras.heads import HEADS, VA
@@ -78,7 +78,7 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     if config.out:  # a folder of the user's: its files are not evaluate's to replace
         refuse_foreign_folder(Path(config.out), CONFIG_NAME, "out", "evaluate.py")
     path = Path(config.model)
-    predictor = load(path)
+    predictor = loading.load(path)
     names = predictor.class_names
     data_names = read_summary(Path(config.data))["class_names"]
     # with --drop-class, data prepared without that class (AffectNet-7 for an 8-class model) fits too
