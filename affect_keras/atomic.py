@@ -16,40 +16,37 @@ def write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-LOCK = ".lock"
-_held = {}  # folder -> its open lock file, in this process (a lock lasts as long as its file stays open)
+LOCK, OWNER = ".lock", ".lock.owner"  # the lock file (filelock's), and the process that holds it
+_held = {}  # folder -> its held lock, in this process (a lock lasts as long as it is held)
 
 
 def lock_folder(folder: Path, option: str) -> None:
-    """Hold an exclusive lock on `folder` until this process ends; a second process gets an OptionError
-    naming `option` (the setting that named the folder) and the process that holds it."""
-    import fcntl
+    """Hold an exclusive lock on `folder` until this process ends (`filelock`: on Windows too); a second
+    process gets an OptionError naming `option` (the setting that named the folder) and the process that
+    holds it."""
+    from filelock import FileLock, Timeout
 
     folder = Path(folder)
     if folder.resolve() in _held:  # this process holds it already (a second run in the same process)
         return
     folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / LOCK, "a+")
+    lock = FileLock(folder / LOCK)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = first_line(folder / OWNER) or "another process"
         raise OptionError(option, f"{folder} is in use by process {holder}; wait for it to finish, or choose "
                                   f"another folder") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    _held[folder.resolve()] = handle
+    write_text(folder / OWNER, str(os.getpid()))
+    _held[folder.resolve()] = lock
 
 
 def refuse_foreign_folder(folder: Path, marker: str, option: str, writer: str) -> None:
     """OptionError naming `option` when `folder` holds files but not `marker`, the file `writer` leaves in
     every folder it writes: the files are someone else's, and writing there could replace them."""
     folder = Path(folder)
-    if folder.is_dir() and any(p.name != LOCK for p in folder.iterdir()) and not (folder / marker).is_file():
+    if folder.is_dir() and any(p.name not in (LOCK, OWNER) for p in folder.iterdir()) \
+            and not (folder / marker).is_file():
         raise OptionError(option, f"{folder} is not empty and was not written by {writer} (it has no {marker}); "
                                   f"nothing was changed: choose a new or empty folder")
 

@@ -133,7 +133,7 @@ def test_tta_flip_scores_each_face_averaged_with_its_mirror(trained_run):
     from affect_keras.models.loading import load
     run, data = trained_run / "run", trained_run / "data"
     predictor = load(run)
-    faces, _ = FaceBatches(data, "val", predictor.class_names, predictor.size, 8)[0]
+    faces, _ = FaceBatches(data, "val", predictor.class_names, predictor.image_size, 8)[0]
     mirrored = faces[:, :, ::-1]
     assert not np.allclose(predictor.predict(faces), predictor.predict(mirrored), atol=1e-4)
     averaged = mirror_averaged(predictor.outputs)

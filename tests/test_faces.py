@@ -177,7 +177,7 @@ def test_predict_frames_faces_as_the_preset_records_unless_told(tmp_path):
     photo = np.asarray(load_rgb(MUX / PHOTOS[0]))
     faces, _ = analyser.analyse(photo)
     found = BlazeFace()(photo)
-    expected = analyser.predictor.outputs(face_crops(photo, found[:1], analyser.predictor.size,
+    expected = analyser.predictor.outputs(face_crops(photo, found[:1], analyser.predictor.image_size,
                                                      Framing.from_dict(recorded)))["expression"][0]
     assert np.allclose(faces[0].probabilities, expected, atol=1e-5)
     # a model that records nothing gets the default, chosen by the same measurement: the box, not levelled

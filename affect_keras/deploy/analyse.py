@@ -56,7 +56,7 @@ class Analyser:
             return [], outcome
         if outcome != OUTCOMES["face"]:  # the image is the face: use it as it is
             framing = Framing("box", 0.0, align=False)
-        outputs = self.predictor.outputs(face_crops(rgb, found, self.predictor.size, framing))
+        outputs = self.predictor.outputs(face_crops(rgb, found, self.predictor.image_size, framing))
         probabilities, va = outputs.get(EXPRESSION), outputs.get(VA)
         return [FaceResult(face.box, None if probabilities is None else probabilities[k], None if va is None else va[k])
                 for k, face in enumerate(found)], outcome

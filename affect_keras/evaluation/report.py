@@ -85,7 +85,7 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     if data_names != names and data_names != [n for n in names if n != config.drop_class]:
         raise OptionError("data", f"{config.data}: classes {', '.join(data_names)} are not the model's "
                          f"{', '.join(names)}" + (f" (nor without {config.drop_class})" if config.drop_class else ""))
-    size = predictor.size
+    size = predictor.image_size
     data = FaceBatches(config.data, config.split, names, size, config.batch_size, task="va")
     if not len(data):
         raise OptionError("split", f"{config.split}: no images in {config.data}")

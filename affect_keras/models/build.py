@@ -17,15 +17,14 @@ from affect_keras.options import OptionError
 
 
 def training_model(classifier: ExpressionClassifier, augment: str = "light", seed: int | None = None) -> keras.Model:
-    """uint8 images -> the `augment` block (`models.augment.AUGMENTATIONS`) -> `classifier`; without
-    augmentation the classifier itself."""
+    """uint8 images -> the `augment` block (`models.augment.AUGMENTATIONS`) -> `classifier`. Always a model
+    of its own, also without augmentation: it is what gets compiled, so the classifier (what checkpoints
+    hold) never carries the optimizer's state."""
     from affect_keras.models.preprocessing import ToImage
 
     block = augmentation(augment, seed)
-    if block is None:
-        return classifier
     inputs = keras.Input((classifier.image_size, classifier.image_size, 3), dtype="uint8", name="image")
-    x = ToImage(name="to_image")(block(keras.layers.Rescaling(1.0, name="to_float")(inputs)))
+    x = inputs if block is None else ToImage(name="to_image")(block(keras.layers.Rescaling(1.0, name="to_float")(inputs)))
     return keras.Model(inputs, classifier(x), name=f"train_{classifier.name}")
 
 

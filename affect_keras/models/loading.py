@@ -12,6 +12,7 @@ Importing this module imports no keras; the `.tflite` and `.onnx` kinds never do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -61,10 +62,6 @@ class Loaded:
     framing: dict | None = None
     classifier: object = None
     metadata: dict = field(default_factory=dict)
-
-    @property
-    def size(self) -> int:
-        return self.image_size
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """(n, classes) expression probabilities."""
@@ -296,7 +293,8 @@ def load_classifier(path: str | Path, option: str = "model"):
     name = kind_of(path)
     if name is None or not KINDS[name].keras:
         raise ModelFileError(f"{path}: expected a preset, a run directory or a .keras file", option)
-    return KINDS[name].load(Path(path)).classifier
+    with _naming(option):
+        return KINDS[name].load(Path(path)).classifier
 
 
 def classifier_settings(path: str | Path) -> dict:
@@ -305,11 +303,21 @@ def classifier_settings(path: str | Path) -> dict:
     from affect_keras.models.presets import CONFIG, preset_path
 
     name = kind_of(path)
-    if name == "preset":
-        config = json.loads((preset_path(path) / CONFIG).read_text())
-        return config.get("config", {})
-    if name == "run":
-        return classifier_config(run_checkpoint(Path(path)))
-    if name == "keras":
-        return classifier_config(Path(path))
+    with _naming("weights"):
+        if name == "preset":
+            config = json.loads((preset_path(path) / CONFIG).read_text())
+            return config.get("config", {})
+        if name == "run":
+            return classifier_config(run_checkpoint(Path(path)))
+        if name == "keras":
+            return classifier_config(Path(path))
     raise ModelFileError(f"{path}: expected a preset, a run directory or a .keras file", "weights")
+
+
+@contextlib.contextmanager
+def _naming(option: str):
+    """A model file's error, naming `option` (the setting that gave the path: `--weights`, `--model`)."""
+    try:
+        yield
+    except ModelFileError as error:
+        raise ModelFileError(error.reason, option) from None
