@@ -70,21 +70,6 @@ def test_batches_follow_the_epoch_set_and_the_last_is_cut_to_a_multiple_of_the_r
     assert len(EpochSampler(LABELS, 3, 8, multiple_of=8)) == 3  # a last batch of 6 cannot hold 8 replicas
 
 
-@pytest.mark.parametrize("workers", [2, 4])
-def test_each_workers_share_is_its_slice_of_every_global_batch(workers):
-    sampler = EpochSampler(LABELS, 3, 8, shuffle=True, seed=2, multiple_of=workers)
-    shares = [sampler.share(1, workers, k) for k in range(workers)]
-    assert all(len(share) == sampler.share_size(workers) for share in shares)
-    for index in range(len(sampler)):  # worker k takes the k-th equal part of each global batch
-        sampler.epoch = 1
-        _, rows = sampler.batch(index)
-        part = len(rows) // workers
-        start = index * (8 // workers)
-        for k in range(workers):
-            np.testing.assert_array_equal(shares[k][start:start + part], rows[k * part:(k + 1) * part])
-    assert sorted(np.concatenate(shares)) == sorted(sampler.order(1)[:sampler.kept])
-
-
 def test_class_balanced_sampling_draws_every_class_equally():
     over = EpochSampler(LABELS, 3, 10, sampling="oversample")
     drawn = np.concatenate([LABELS[over.order(e)] for e in range(200)])

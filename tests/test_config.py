@@ -74,15 +74,16 @@ def test_settings_that_change_no_result_are_declared_so():
 
 
 def test_a_run_from_0_2_0_on_continues_and_one_from_before_is_refused():
-    written_now = dataclasses.asdict(TrainConfig(data="d", run_dir="r"))
-    assert written_now["version"] == "0.2.0" and TrainConfig.recorded(written_now) == written_now
+    config = TrainConfig(data="d", run_dir="r")
+    written_now = dataclasses.asdict(config)
+    assert written_now["version"] == "0.2.0" and config.recorded(written_now) == written_now
     for before in ({**written_now, "version": 2}, {k: v for k, v in written_now.items() if k != "version"},
                    {**written_now, "version": "0.1.0"}):  # the pre-release numbering, none, the unreleased 0.1
-        with pytest.raises(OptionError, match="was trained before affect-keras 0.2.0") as error:
-            TrainConfig.recorded(before)
+        with pytest.raises(OptionError, match="r holds a run trained before affect-keras 0.2.0") as error:
+            config.recorded(before)
         assert error.value.option == "run_dir" and "\n" not in str(error.value)
     with pytest.raises(OptionError, match="written by affect-keras 9.0.0, newer than this one"):
-        TrainConfig.recorded({**written_now, "version": "9.0.0"})
+        config.recorded({**written_now, "version": "9.0.0"})
 
 
 def test_resolve_records_the_size_and_the_run_folder_it_uses(tmp_path):

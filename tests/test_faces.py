@@ -146,24 +146,6 @@ def test_a_photo_without_a_face_is_a_counted_skip_or_kept_whole(tmp_path, capsys
     assert "no face found" in capsys.readouterr().out
 
 
-def test_an_earlier_preparation_is_reused_after_the_detection_settings_appeared(tmp_path):
-    """A folder prepared before --detect existed has no detection keys in its record: same images."""
-    tree = tmp_path / "tree" / "happiness"
-    tree.mkdir(parents=True)
-    for k in range(3):
-        Image.fromarray(np.full((40, 40, 3), 60 * k, np.uint8)).save(tree / f"p{k}.png")
-    config = PrepareConfig(source="folders", root=tree.parent, out=tmp_path / "out", size=16, val_fraction=0.0,
-                           workers=1)
-    prepare(config)
-    record = yaml.safe_load((config.out / CONFIG_FILE).read_text())
-    for key in ("detect", "detector", "crop", "align", "no_face"):
-        record.pop(key)
-    (config.out / CONFIG_FILE).write_text(yaml.safe_dump(record))
-    again = prepare(config)
-    assert (again.reused, again.written) == (3, 0)
-
-
-@needs_mux
 def test_predict_frames_faces_as_the_preset_records_unless_told(tmp_path):
     from affect_keras.deploy.analyse import Analyser
     from affect_keras.models.presets import DEFAULT_PRESET, load_metadata

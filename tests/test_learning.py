@@ -33,7 +33,8 @@ def sample_32(tmp_path_factory):
 
 
 def accuracy_on_test(run, data):
-    model = keras.saving.load_model(run / "best.keras")
+    model = keras.saving.load_model(run / "best.keras")  # the classifier, as it is used: not compiled
+    model.compile()  # its heads' losses and metrics ("auto")
     names = json.loads((data / "summary.json").read_text())["class_names"]
     return model.evaluate(FaceBatches(data, "test", names, 32, 64), return_dict=True, verbose=0)["accuracy"]
 

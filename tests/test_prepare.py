@@ -168,23 +168,23 @@ def test_out_inside_root_is_refused(affectnet_original):
         prepare(PrepareConfig(source="affectnet", root=affectnet_original, out=affectnet_original / "prepared"))
 
 
-def test_a_folder_prepared_before_a_setting_existed_continues_as_it_was_made(tmp_path, capsys):
-    """A prepare_config.yaml without `reduced_decode` (written before reduced decoding existed): the same
-    call keeps its images (full decoding, as they were made) instead of preparing everything again."""
+def test_a_folder_prepared_before_0_2_0_is_refused_in_one_line_and_left_as_it_is(tmp_path):
+    """A prepare_config.yaml without `version` (written before 0.2.0): the same call refuses to continue,
+    naming --out and saying what to do, and changes no image; the record of 0.2.0 on carries the version."""
     import yaml
 
     from affect_keras.data.prepare import CONFIG_FILE
+    from affect_keras.options import OptionError
 
     config = dict(source="sample", out=tmp_path / "out", count=60, size=32)
     prepare(PrepareConfig(**config))
     record = yaml.safe_load((tmp_path / "out" / CONFIG_FILE).read_text())
-    del record["reduced_decode"]
+    assert record["version"] == "0.2.0"
+    del record["version"]
     (tmp_path / "out" / CONFIG_FILE).write_text(yaml.safe_dump(record, sort_keys=False))
-    images = sorted((tmp_path / "out" / "train").rglob("*.jpg"))
+    images = sorted((tmp_path / "out").rglob("*.jpg"))
     before = {path: path.stat().st_mtime_ns for path in images}
-    again = PrepareConfig(**config)
-    prepare(again)
-    assert again.reduced_decode is False
-    assert "was prepared before reduced_decode existed; continuing with reduced_decode False" in capsys.readouterr().out
-    assert {path: path.stat().st_mtime_ns for path in images} == before  # reused, not written again
-    assert yaml.safe_load((tmp_path / "out" / CONFIG_FILE).read_text())["reduced_decode"] is False
+    with pytest.raises(OptionError, match="was prepared before affect-keras 0.2.0; prepare into a new --out") as error:
+        prepare(PrepareConfig(**config))
+    assert error.value.option == "out"
+    assert {path: path.stat().st_mtime_ns for path in sorted((tmp_path / "out").rglob("*.jpg"))} == before

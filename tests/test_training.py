@@ -139,7 +139,7 @@ def test_a_killed_run_resumes_and_ends_where_an_uninterrupted_run_does(small_dat
 def test_another_run_in_the_same_directory_is_refused(small_data, tmp_path, capsys):
     run = tmp_path / "run"
     (run).mkdir()
-    (run / "config.yaml").write_text("backbone: vgg16\n")
+    (run / "config.yaml").write_text("backbone: vgg16\nversion: 0.2.0\n")
     (run / "history.csv").write_text("epoch,loss\n0,1.0\n")  # it finished an epoch: a run to protect
     with pytest.raises(SystemExit) as exit_:
         main(["--data", str(small_data), "--run-dir", str(run), "--weights", "none"])

@@ -92,7 +92,7 @@ def cached_outputs(run: Path, settings: TrainConfig, split: str) -> dict[str, np
     if settings.cache_views <= 0 or settings.finetune_epochs:
         return None
     model = load_classifier(run)  # the checkpoint evaluate scores, split as training split it
-    data = FaceBatches(settings.data, split, model.class_names, settings.size, settings.batch_size)
+    data = FaceBatches(settings.data, split, model.class_names, settings.image_size, settings.batch_size)
     key = cache_keys(model, settings.backbone, settings.stem, settings.pooling, settings.seed,
                      {split: (data, "none", 1)})[split]
     features = cached_features(model, data, key, settings.feature_cache_root)

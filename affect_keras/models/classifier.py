@@ -59,8 +59,8 @@ class ExpressionClassifier(keras.Model):
         ['Neutral', 'Happy', 'Sad']
     """
 
-    def __init__(self, backbone: str, class_names, image_size: int | None = None, stem: str | None = None,
-                 task: str = "expression", label_scheme: str = "", pooling: str = "avg", dense=(256,),
+    def __init__(self, backbone: str, class_names: list[str], image_size: int | None = None, stem: str | None = None,
+                 task: str = "expression", label_scheme: str = "", pooling: str = "avg", dense: list[int] = (256,),
                  dropout: float = 0.3, head_batch_norm: bool = True, l2: float = 1e-4, pretrained: bool = False,
                  framing: dict | None = None, preprocessing: str | None = None, version: str | None = None,
                  **kwargs):

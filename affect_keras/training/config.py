@@ -228,23 +228,17 @@ class TrainConfig:
         check([(self.monitor == "auto" or self.monitor in monitors, "monitor",
                 f"must be auto or one of the metrics a --task {self.task} run logs: {', '.join(monitors)}")])
 
-    @property
-    def size(self) -> int:
-        return self.image_size or get_backbone(self.backbone).default_size
-
-    @staticmethod
-    def recorded(saved: dict) -> dict:
-        """A run's config.yaml as written by affect-keras 0.2.0 or later; what an earlier version wrote
-        (no version, or the pre-release numbering) is refused with how to start again, and what a newer
-        version wrote is refused too."""
+    def recorded(self, saved: dict) -> dict:
+        """The config.yaml of the run in `run_dir`, as written by affect-keras 0.2.0 or later; what an
+        earlier version wrote (no version, or the pre-release numbering) is refused with how to start
+        again, and what a newer version wrote is refused too."""
         version = version_tuple(saved.get("version")) if isinstance(saved.get("version"), str) else None
         if version is None or version < FIRST_RELEASE:
-            raise OptionError("run_dir", f"{saved.get('run_dir', 'the run')} was trained before affect-keras 0.2.0, "
-                                         f"whose runs do not continue; train it again into a new --run-dir")
+            raise OptionError("run_dir", f"{self.run_dir} holds a run trained before affect-keras 0.2.0, whose runs "
+                                         f"do not continue; train it again into a new --run-dir")
         if version > version_tuple(__version__):
-            raise OptionError("run_dir", f"{saved.get('run_dir', 'the run')} was written by affect-keras "
-                                         f"{saved['version']}, newer than this one ({__version__}); upgrade "
-                                         f"affect-keras to continue it")
+            raise OptionError("run_dir", f"{self.run_dir} holds a run written by affect-keras {saved['version']}, "
+                                         f"newer than this one ({__version__}); upgrade affect-keras to continue it")
         return saved
 
     def differences(self, saved: dict) -> list[str]:
@@ -264,14 +258,14 @@ class TrainConfig:
             self.class_weights = "none"
         spec = get_backbone(self.backbone)
         self.run_dir = self.run_dir or str(Path("models") / f"{self.backbone}-{Path(self.data).resolve().name}")
-        self.image_size = self.size  # the size the run uses, not 0
+        self.image_size = self.image_size or spec.default_size  # the size the run uses, not 0
         if self.weights == "imagenet":
             self.imagenet_checkpoint = self.imagenet_checkpoint or spec.checkpoints[0]
         elif self.weights != "none" and self.stem == "auto":  # a trained backbone keeps its stem (a --stem
             # that contradicts it is refused when the model is built)
             self.stem = classifier_settings(self.weights)["stem"]
         if self.stem == "auto":
-            self.stem = spec.default_stem(None if self.weights == "none" else self.weights, self.size)
+            self.stem = spec.default_stem(None if self.weights == "none" else self.weights, self.image_size)
         if self.cache_views == -1:  # auto: cache whenever the backbone is frozen and nothing mixes images
             frozen = self.weights != "none" and self.mix == "none"
             self.cache_views = (1 if self.augment == "none" else AUTO_VIEWS) if frozen else 0

@@ -150,11 +150,11 @@ def _data(config: TrainConfig, names: list[str], sample_weights: dict | None,
           replicas: int) -> tuple[FaceBatches, FaceBatches]:
     """The training and validation splits, as the settings draw them; `sample_weights`: class weights to
     carry per sample (models with several outputs); batches cut to a multiple of `replicas`."""
-    train_data = FaceBatches(config.data, "train", names, config.size, config.batch_size, shuffle=True,
+    train_data = FaceBatches(config.data, "train", names, config.image_size, config.batch_size, shuffle=True,
                              seed=config.seed, targets=config.targets, sampling=config.sampling,
                              mix=config.mix, mix_alpha=config.mix_alpha, task=config.task,
                              class_weights=sample_weights, multiple_of=replicas)
-    val_data = FaceBatches(config.data, "val", names, config.size, config.batch_size, task=config.task,
+    val_data = FaceBatches(config.data, "val", names, config.image_size, config.batch_size, task=config.task,
                            multiple_of=replicas)
     for split, data in (("train", train_data), ("val", val_data)):
         if not len(data):
@@ -180,7 +180,7 @@ def _model(config: TrainConfig, names: list[str]) -> keras.Model:
     `config.weights`."""
     pretrained = config.weights != "none"
     classifier = ExpressionClassifier(
-        config.backbone, names, config.size, stem=config.stem, task=config.task,
+        config.backbone, names, config.image_size, stem=config.stem, task=config.task,
         label_scheme=read_summary(Path(config.data)).get("labels", ""), pooling=config.pooling,
         dense=config.dense, dropout=config.dropout, head_batch_norm=config.head_batch_norm, l2=config.l2,
         pretrained=pretrained, framing=framing_of(Path(config.data)))
