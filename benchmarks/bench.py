@@ -133,7 +133,6 @@ def frozen_vs_cached(backbone: str, data: Path, names: list[str], size: int, bat
     head epoch on the cache as train.py runs it. The head epoch is timed over `head_rows` rows (the
     cache tiled): on a few hundred images it lasts milliseconds and would time keras's per-epoch set-up,
     not the head."""
-    import keras
     import numpy as np
 
     from affect_keras.data.loader import EpochOrder, FaceBatches

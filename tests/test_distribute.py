@@ -58,7 +58,7 @@ def one_device(frozen, small_sample, tmp_path_factory):
 
 
 def logits_kernel(run_dir):
-    import affect_keras  # noqa: F401  registers the classifier
+    import affect_keras  # noqa: F401 (registers the classifier with keras)
     model = keras.saving.load_model(run_dir / "last.keras", compile=False)
     return keras.ops.convert_to_numpy(model.get_layer("logits").kernel)
 

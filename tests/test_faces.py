@@ -6,14 +6,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from PIL import Image
 
 from affect_keras.data.faces import (BLAZEFACE, DEFAULT_FRAMING, NO_FACE, BlazeFace, Detection, Framing, Haar,
                                      drop_nested, face_crops, ssd_anchors, weighted_nms)
 from affect_keras.data.images import load_rgb
 from affect_keras.data.prepare import PrepareConfig, prepare
-from affect_keras.data.prepare.config import CONFIG_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 MUX = REPO.parent / "shared" / "data" / "muxspace_subset"

@@ -1,21 +1,16 @@
-"""train.py learns the built-in sample with each main backbone, and the same run works on JAX without
-TensorFlow. Small images (32 px) and few epochs keep this within the suite's time budget; backbones are
-trained from scratch because ImageNet weights cannot be downloaded here."""
+"""train.py learns the built-in sample with each main backbone (on JAX without TensorFlow: test_distribute.py's
+data-parallel run and test_cache.py's cached run). Small images (32 px) and few epochs keep this within the
+suite's time budget; backbones are trained from scratch because ImageNet weights cannot be downloaded here."""
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
-import pandas as pd
 import pytest
 
 from affect_keras.cli.train import main
 from affect_keras.data.loader import FaceBatches
 from affect_keras.data.prepare import PrepareConfig, prepare
-from conftest import BLOCK_TENSORFLOW, REPO
 
 pytestmark = pytest.mark.slow  # minutes of training each
 
@@ -49,24 +44,6 @@ def test_train_py_learns_the_sample(sample_32, tmp_path, backbone, flags):
                  "--augment", "none", "--run-dir", str(run), *LINEAR_HEAD, *flags]) == 0
     assert accuracy_on_test(run, sample_32) >= 4 * CHANCE
 
-
-
-def test_the_same_training_runs_on_jax_without_tensorflow_data_parallel_over_two_devices(sample_32, tmp_path):
-    """On JAX with TensorFlow unimportable, --distribute mirrored spreads every batch over two host
-    devices (keras.distribution.DataParallel) and the model learns."""
-    pytest.importorskip("jax")
-    run = tmp_path / "jax"
-    args = ["--data", str(sample_32), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
-            "--augment", "none", "--epochs", "2", "--lr", "1e-3", "--distribute", "mirrored",
-            "--run-dir", str(run), *LINEAR_HEAD]
-    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    result = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *args], cwd=REPO, env=env,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "distribute mirrored: 2 replicas, global batch 32 (16 per replica)" in result.stdout
-    history = pd.read_csv(run / "history.csv")
-    assert list(history["epoch"]) == [0, 1]
-    assert history["val_accuracy"].max() >= 3 * CHANCE
 
 
 def test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accuracy(sample_32, tmp_path):

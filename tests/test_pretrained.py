@@ -4,7 +4,6 @@ ImageNet files from the cache, saved backbones with their stem, and EfficientNet
 Nothing here downloads: checkpoints are random weights written in the real formats under the real names.
 """
 
-import json
 import os
 import subprocess
 import sys

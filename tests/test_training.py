@@ -1,6 +1,5 @@
 """Class weights, schedules, and train.py on a small prepared sample."""
 
-import json
 import os
 import signal
 import subprocess

@@ -27,6 +27,9 @@ def build_parser() -> ArgumentParser:
     scoring.add_argument("--tta", choices=("none", "flip"), default="none",
                          help="flip: average each face's probabilities with its mirror image's")
     scoring.add_argument("--repeats", type=int, default=10, help="class-balanced resamples for skew-normalised scores")
+    scoring.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                         help="bootstrap resamples for the 95 %% interval of each headline figure (0: none); with "
+                              "--compare, of each run's difference from the first run on the same faces")
     scoring.add_argument("--seed", type=int, default=0, help="seed of the resamples")
     output = parser.add_argument_group("output")
     output.add_argument("--out", default="", help="default: <run>/evaluation-<split>/ (with --compare: .)")
@@ -43,7 +46,8 @@ def main(argv=None) -> int:
     runs = args.pop("compare")
     try:
         if runs:
-            return _compare(runs, args["split"], Path(args["out"] or "."))
+            check([(args["bootstrap"] >= 0, "bootstrap", "must be >= 0")])
+            return _compare(runs, args["split"], Path(args["out"] or "."), args["bootstrap"], args["seed"])
         if not args["model"] or not args["data"]:
             parser.error("argument model and --data are required (or use --compare)")
         _validate(args)
@@ -62,6 +66,7 @@ def _validate(args: dict) -> None:
             f"{args['model']} does not exist (nor is it a shipped preset)"),
            (Path(args["data"], "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
            (args["repeats"] >= 1, "repeats", "must be >= 1"),
+           (args["bootstrap"] >= 0, "bootstrap", "must be >= 0"),
            (args["batch_size"] >= 1, "batch-size", "must be >= 1")])
     check_split(args["data"], args["split"])  # before the model loads
 
@@ -76,10 +81,10 @@ def _evaluate(config: EvaluateConfig) -> int:
     return 0
 
 
-def _compare(runs: list[str], split: str, out: Path) -> int:
+def _compare(runs: list[str], split: str, out: Path, bootstrap: int, seed: int) -> int:
     from affect_keras.evaluation.compare import check_comparison_folder, compare, write_comparison
     check_comparison_folder(out)
-    table = compare(runs, split)
+    table = compare(runs, split, bootstrap, seed)
     print(table.to_string(index=False, float_format="%.4f"))
     csv, markdown = write_comparison(table, out)
     print(f"\nWritten: {csv}, {markdown}")

@@ -16,7 +16,7 @@ from affect_keras.atomic import first_line, refuse_foreign_file
 from affect_keras.cli.common import ArgumentParser
 from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS
 from affect_keras.data.images import ImageError, load_rgb
-from affect_keras.deploy.analyse import OUTCOMES, Analyser, FaceResult
+from affect_keras.deploy.analyse import OUTCOMES, Analyser, FaceResult, Gate
 from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
 from affect_keras.options import check
 
@@ -54,6 +54,14 @@ def build_parser() -> ArgumentParser:
                             + ("--align" if DEFAULT_FRAMING.align else "--no-align"))
     faces.add_argument("--min-face", type=int, default=24, help="smallest face side searched, pixels")
     faces.add_argument("--every", type=int, default=5, help="video: analyse every N-th frame")
+    answer = parser.add_argument_group("when not to answer", "A face that does not pass is reported with its "
+                                       "probabilities and a status (CSV column `status`) instead of an expression")
+    answer.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
+                        help="a face whose top probability is below P is `uncertain` (0: never)")
+    answer.add_argument("--min-face-score", type=float, default=0.0, metavar="S",
+                        help="a detection scored below S is an `unsure face` (0: never)")
+    answer.add_argument("--gate-small-faces", action="store_true",
+                        help="a face smaller than the model's input side is `face too small`")
     output = parser.add_argument_group("output")
     output.add_argument("--csv", default="", help=f"write one row per face (folders: default {FOLDER_CSV})")
     output.add_argument("--annotate", default="", help="write a copy with boxes and labels: an image or video "
@@ -69,7 +77,8 @@ def describe(faces: list[FaceResult], names: list[str], k: int) -> list[str]:
             top = np.argsort(-face.probabilities)[:k]
             parts.append(", ".join(f"{names[i]} {face.probabilities[i]:.3f}" for i in top))
         parts += [face.va_text()] if face.va is not None else []
-        lines.append(f"face {n} at {face.box}: " + "; ".join(parts))
+        said = "; ".join(parts)
+        lines.append(f"face {n} at {face.box}: " + (said if face.answered else f"{face.status} ({said})"))
     return lines
 
 
@@ -83,7 +92,7 @@ def annotate(rgb: np.ndarray, faces: list[FaceResult], names: list[str]) -> Imag
         parts = []
         if face.probabilities is not None:
             best = int(face.probabilities.argmax())
-            parts.append(f"{names[best]} {face.probabilities[best]:.2f}")
+            parts.append(f"{names[best]} {face.probabilities[best]:.2f}" if face.answered else face.status)
         if face.va is not None:
             parts.append(f"V{face.va[0]:+.2f} A{face.va[1]:+.2f}")
         label = " ".join(parts)
@@ -142,10 +151,12 @@ def csv_rows(source: str, faces: list[FaceResult], names: list[str], frame: int 
     rows = []
     for n, face in enumerate(faces, start=1):
         row = {**where, "face": n,
-               "x": face.box[0], "y": face.box[1], "width": face.box[2], "height": face.box[3]}
+               "x": face.box[0], "y": face.box[1], "width": face.box[2], "height": face.box[3],
+               "face_score": round(face.score, 4), "status": face.status}
         if face.probabilities is not None:
             best = int(face.probabilities.argmax())
-            row |= {"expression": names[best], "confidence": round(float(face.probabilities[best]), 5)}
+            row |= {"expression": names[best] if face.answered else face.status,
+                    "confidence": round(float(face.probabilities[best]), 5)}
             row |= {f"p_{name}": round(float(p), 5) for name, p in zip(names, face.probabilities)}
         if face.va is not None:
             row |= {"valence": round(float(face.va[0]), 5), "arousal": round(float(face.va[1]), 5)}
@@ -169,6 +180,8 @@ def main(argv=None) -> int:
         parser.error(f"argument input: {source} does not exist")
     try:
         check([(args.top_k >= 1, "top-k", "must be >= 1"), (args.every >= 1, "every", "must be >= 1"),
+               (0 <= args.min_confidence <= 1, "min-confidence", "must be in [0, 1]"),
+               (0 <= args.min_face_score <= 1, "min-face-score", "must be in [0, 1]"),
                (args.margin is None or 0 <= args.margin <= 1, "margin", "must be in [0, 1]"),
                (args.min_face >= 1, "min-face", "must be >= 1")])
     except ValueError as error:
@@ -182,7 +195,8 @@ def main(argv=None) -> int:
         parser.fail(error)
     try:
         analyser = Analyser(Path(args.model), None if args.no_detect else args.detector, args.crop, args.margin,
-                            args.align, args.min_face)
+                            args.align, args.min_face, Gate(args.min_confidence, args.min_face_score,
+                                                            args.gate_small_faces))
     except (ValueError, RuntimeError) as error:
         parser.stop(error)
     names = analyser.predictor.class_names

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from affect_keras.cli.common import ArgumentParser, add_settings, show_logs
+from affect_keras.cli.common import ArgumentParser, add_settings
 from affect_keras.data.prepare import PrepareConfig, prepare
 from affect_keras.data.prepare.config import GROUPS
 

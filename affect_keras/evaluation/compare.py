@@ -24,8 +24,11 @@ def imbalance_strategy(config: dict) -> str:
     return "imbalanced" if weights == "none" else f"weighted loss ({Path(weights).name})"
 
 
-def compare(runs: list[str], split: str) -> pd.DataFrame:
-    rows = []
+def compare(runs: list[str], split: str, bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """One row per evaluated run; from the second run on, its accuracy and macro-F1 difference from the
+    first run's on the same faces with a paired-bootstrap 95 % interval, and whether the difference is
+    inside the noise (0 within the interval). Runs scored on other faces get no difference."""
+    rows, reports = [], []
     for run in map(Path, runs):
         report_path = run / f"evaluation-{split}" / "report.json"
         if not (run / "config.yaml").is_file():
@@ -34,6 +37,7 @@ def compare(runs: list[str], split: str) -> pd.DataFrame:
             raise OptionError("compare", f"{run}: no {split} report yet; run evaluate.py {run} --split {split}")
         config = yaml.safe_load((run / "config.yaml").read_text())
         report = json.loads(report_path.read_text())
+        reports.append(report)
         rows.append({
             "run": run.name, "backbone": config["backbone"], "weights": Path(str(config["weights"])).name,
             "imbalance": imbalance_strategy(config), "optimizer": f"{config['optimizer']} {config['lr']:g}",
@@ -41,8 +45,28 @@ def compare(runs: list[str], split: str) -> pd.DataFrame:
             "accuracy": report["accuracy"], "balanced accuracy": report["skew_normalized"]["accuracy"]["mean"],
             "macro F1": report["macro_f1"], "balanced macro F1": report["skew_normalized"]["macro_f1"]["mean"],
             "top-2": report["top2_accuracy"], "kappa": report["kappa"],
+            **_paired(reports[0], report, bootstrap, seed, len(reports) > 1),
         })
     return pd.DataFrame(rows)
+
+
+def _paired(first: dict, other: dict, bootstrap: int, seed: int, compared: bool) -> dict:
+    """The difference columns of `other` against `first` (empty for the first run itself)."""
+    import numpy as np
+
+    from affect_keras.evaluation.intervals import paired_difference
+    columns = {f"{m} vs first": "" for m in ("accuracy", "macro F1")} | {"inside noise": ""}
+    same = first.get("faces") and other.get("faces") and first["faces"]["files"] == other["faces"]["files"]
+    if not compared or not bootstrap or not same:
+        return columns if compared else {**columns, "inside noise": "(reference)"}
+    labels = np.array(first["faces"]["labels"])
+    difference = paired_difference(labels, np.array(first["faces"]["predicted"]), np.array(other["faces"]["predicted"]),
+                                   len(first["class_names"]), bootstrap, seed)
+    worded = {name: f"{d['difference']:+.4f} [{d['interval'][0]:+.4f}, {d['interval'][1]:+.4f}]"
+              for name, d in difference.items()}
+    noise = [name for name, d in difference.items() if d["inside_noise"]]
+    return {"accuracy vs first": worded["accuracy"], "macro F1 vs first": worded["macro_f1"],
+            "inside noise": "both" if len(noise) == 2 else ", ".join(noise) or "no"}
 
 
 def check_comparison_folder(out: Path) -> None:

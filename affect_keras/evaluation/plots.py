@@ -118,6 +118,35 @@ def expression_pictures(report, labels, probabilities, files, size, out: Path, r
         "mistakes": plot_mistakes(labels, probabilities, names,
                                   lambda i: load_image(files[i], size), out / "mistakes.png"),
     }
+    if "calibration" in report:
+        pictures["reliability"] = plot_reliability(report["calibration"], out / "reliability.png", title)
     if (Path(run) / "history.csv").is_file():
         pictures["curves"] = plot_curves(Path(run) / "history.csv", out / "curves.png")
     return {key: str(value) for key, value in pictures.items() if value is not None}
+
+
+def plot_reliability(calibration: dict, png: Path, title: str) -> Path:
+    """The reliability diagram: accuracy against mean confidence per confidence bin (bars, the gap to the
+    diagonal shaded), with the share of faces per bin below, and ECE / NLL / Brier in the title."""
+    bins = calibration["bins"]
+    centres = [(b["lower"] + b["upper"]) / 2 for b in bins]
+    width = bins[0]["upper"] - bins[0]["lower"]
+    figure, (axis, counts) = plt.subplots(2, 1, figsize=(5.5, 6.5), height_ratios=(3, 1), sharex=True,
+                                          constrained_layout=True)
+    filled = [(c, b) for c, b in zip(centres, bins) if b["count"]]
+    axis.bar([c for c, _ in filled], [b["accuracy"] for _, b in filled], width=width * 0.95, color="#4c72b0",
+             edgecolor="white", label="accuracy")
+    axis.bar([c for c, _ in filled], [b["confidence"] - b["accuracy"] for _, b in filled],
+             bottom=[b["accuracy"] for _, b in filled], width=width * 0.95, color="#dd8452", alpha=0.5,
+             label="gap to confidence")
+    axis.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+    axis.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy",
+             title=f"{title}\nECE {calibration['ece']:.4f}, NLL {calibration['nll']:.4f}, "
+                   f"Brier {calibration['brier']:.4f}")
+    axis.legend(loc="upper left", fontsize=8)
+    total = sum(b["count"] for b in bins) or 1
+    counts.bar(centres, [b["count"] / total for b in bins], width=width * 0.95, color="#8c8c8c")
+    counts.set(xlabel="confidence (top probability)", ylabel="share of faces")
+    figure.savefig(png, dpi=120)
+    plt.close(figure)
+    return png

@@ -28,7 +28,8 @@ class EvaluateConfig:
     """What `evaluate` scores: `model` (a run directory, a preset, an exported .keras or SavedModel) on
     the `split` of the prepared `data`; `out` (default: beside the model, see `default_out`), `tta` ("flip":
     each face averaged with its mirror image), `drop_class` (scored without it), `repeats` class-balanced
-    resamples for the skew-normalised scores.
+    resamples for the skew-normalised scores, `bootstrap` resamples for the 95 % intervals of the headline
+    figures (0: none), `seed` for both.
 
     Examples:
         >>> import affect_keras
@@ -46,6 +47,7 @@ class EvaluateConfig:
     tta: str = "none"
     save_predictions: bool = False
     seed: int = 0
+    bootstrap: int = 1000
 
 
 def default_out(config: EvaluateConfig) -> Path:
@@ -132,6 +134,13 @@ def mirror_averaged(outputs: Callable[[np.ndarray], dict]) -> Callable[[np.ndarr
     return averaged
 
 
+def faces_digest(files) -> str:
+    """A short digest of the faces a report scored, in order: two reports with the same one scored the
+    same faces (a paired comparison is possible)."""
+    import hashlib
+    return hashlib.sha256("\n".join(map(str, files)).encode()).hexdigest()[:16]
+
+
 def write_predictions(path: Path, files, labels, outputs: dict, names) -> None:
     """One row per face: its label, and every output's columns (predicted class, confidence and
     probabilities; valence and arousal; polarity probabilities)."""
@@ -141,10 +150,15 @@ def write_predictions(path: Path, files, labels, outputs: dict, names) -> None:
     table.to_csv(path, index=False, float_format="%.5f")
 
 
+def _interval(interval) -> str:
+    return f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""
+
+
 def format_va(report: dict) -> str:
     """Valence / arousal scores per dimension, on the faces that have them."""
     table = pd.DataFrame(report["va"]).T.reindex(columns=["count", "rmse", "mae", "pearson_r", "ccc", "sagr"])
     table["count"] = table["count"].astype(int)
+    table.insert(5, "ccc interval", [_interval(scores.get("ccc_interval")) for scores in report["va"].values()])
     return "Valence / arousal (faces that have them):\n" + table.to_string(float_format="%.4f")
 
 
@@ -155,14 +169,23 @@ def format_report(report: dict) -> str:
         return "\n\n".join([f"{report['model']} on {report['data']} [{report['split']}], {report['images']} images",
                              format_va(report)])
     skew = report["skew_normalized"]
+    intervals = report.get("intervals", {})
+    calibration = report.get("calibration", {})
     rows = []
-    for m in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "top2_accuracy", "kappa", "auc_ovr"):
+    for m in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "top2_accuracy", "kappa", "auc_ovr",
+              "ece", "nll", "brier"):
+        value = report.get(m, calibration.get(m))
         balanced = f"{skew[m]['mean']:.4f} ± {skew[m]['std']:.4f}" if m in skew else ""
-        rows.append([m, report[m], balanced])
-    overall = pd.DataFrame(rows, columns=["metric", "unbalanced",
+        rows.append([m, value, _interval(intervals.get(m)), balanced])
+    level = f"{intervals.get('level', 0.95):.0%} interval" + (f" ({intervals['resamples']} bootstrap)" if intervals else "")
+    overall = pd.DataFrame(rows, columns=["metric", "unbalanced", level,
                                           f"balanced ({skew['per_class_size']}/class x {skew['repeats']})"])
     classes = pd.DataFrame(report["per_class"]).T[["precision", "recall", "f1", "top2_f1", "support"]]
     classes["support"] = classes["support"].astype(int)
+    if intervals:
+        for metric in ("recall", "f1"):
+            classes.insert(list(classes.columns).index(metric) + 1, f"{metric} interval",
+                           [_interval((intervals["per_class"].get(name) or {}).get(metric)) for name in classes.index])
     head = (f"{report['model']} on {report['data']} [{report['split']}], {report['images']} images"
             + (f", without {report['dropped_class']}" if report["dropped_class"] else "")
             + (", mirror-averaged (--tta flip)" if report.get("tta") == "flip" else ""))

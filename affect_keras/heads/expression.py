@@ -38,8 +38,11 @@ class ExpressionHead(Head):
     def report(self, report, pictures, probabilities, *, labels, names, files, size, out, run, config, **scored):
         from sklearn.metrics import confusion_matrix
 
+        from affect_keras.calibration import calibration_scores
         from affect_keras.evaluation import metrics
+        from affect_keras.evaluation.intervals import expression_intervals
         from affect_keras.evaluation.plots import expression_pictures
+        from affect_keras.evaluation.report import faces_digest
 
         if config.drop_class:
             keep, labels, probabilities, names = metrics.drop_class(labels, probabilities, names, config.drop_class)
@@ -58,6 +61,12 @@ class ExpressionHead(Head):
         })
         skew = report["skew_normalized"]
         skew["per_class"] = {names[k]: scores for k, scores in skew["per_class"].items()}
+        report["calibration"] = calibration_scores(labels, probabilities)
+        if config.bootstrap:
+            report["intervals"] = expression_intervals(labels, probabilities, names, config.bootstrap, config.seed)
+        # what a paired comparison with another model on the same faces needs (evaluate.py --compare)
+        report["faces"] = {"files": faces_digest(files), "labels": labels.tolist(),
+                           "predicted": probabilities.argmax(1).tolist()}
         pictures.update(expression_pictures(report, labels, probabilities, files, size, out, run))
 
     def columns(self, table, probabilities, class_names):

@@ -42,9 +42,14 @@ class VAHead(Head):
 
     def report(self, report, pictures, predicted, *, labels, names, out, truth_va, **scored):
         """On the faces that have valence / arousal, with the count."""
+        from affect_keras.evaluation.intervals import ccc_intervals
         from affect_keras.evaluation.plots import plot_va_scatter
         from affect_keras.evaluation.va_metrics import va_scores
         report["va"] = va_scores(truth_va, predicted)
+        if scored["config"].bootstrap:
+            for dimension, interval in ccc_intervals(truth_va, predicted, VA_DIMENSIONS, scored["config"].bootstrap,
+                                                     scored["config"].seed).items():
+                report["va"][dimension]["ccc_interval"] = interval
         pictures["va_scatter"] = plot_va_scatter(truth_va, predicted, labels, names, out / "va_scatter.png")
 
     def columns(self, table, values, class_names):

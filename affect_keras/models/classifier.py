@@ -28,6 +28,33 @@ POOL_LAYER = "head_pool"
 
 
 @keras.saving.register_keras_serializable(package="affect_keras")
+class ProbabilityTemperature(keras.layers.Layer):
+    """Calibrated probabilities: softmax(log p / T) (temperature scaling, Guo et al. 2017, applied to the
+    probabilities: the same as dividing the logits by T). No weights; the most probable class never changes.
+
+    Args:
+        temperature: T > 0.
+    """
+
+    def __init__(self, temperature: float, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        self.temperature = float(temperature)
+
+    def call(self, probabilities):
+        logits = keras.ops.log(keras.ops.clip(keras.ops.cast(probabilities, "float32"), 1e-12, 1.0))
+        return keras.ops.softmax(logits / self.temperature, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package="affect_keras")
 class ExpressionClassifier(keras.Model):
     """A facial-expression model on a backbone: uint8 faces in, its heads' outputs out.
 
@@ -48,6 +75,8 @@ class ExpressionClassifier(keras.Model):
             BatchNorm statistics never move (also when its top is fine-tuned).
         framing: how the training faces were cut from their photos (`data.faces.Framing` as a dict); what
             predict cuts faces with by default.
+        temperature: the calibration temperature T of the expression probabilities (softmax(log p / T),
+            fitted on validation data: `affect_keras.calibration`); 1.0: as trained.
         preprocessing: the `BackbonePreprocessing` mode; None: the backbone's own.
         version: the affect-keras version that wrote the model (set when it is built).
 
@@ -63,7 +92,7 @@ class ExpressionClassifier(keras.Model):
                  task: str = "expression", label_scheme: str = "", pooling: str = "avg", dense: list[int] = (256,),
                  dropout: float = 0.3, head_batch_norm: bool = True, l2: float = 1e-4, pretrained: bool = False,
                  framing: dict | None = None, preprocessing: str | None = None, version: str | None = None,
-                 **kwargs):
+                 temperature: float = 1.0, **kwargs):
         spec = get_backbone(backbone)
         image_size = int(image_size or spec.default_size)
         stem = stem or spec.default_stem(None if not pretrained else "imagenet", image_size)
@@ -84,7 +113,8 @@ class ExpressionClassifier(keras.Model):
         inputs = keras.Input(shape, dtype="uint8", name="image")
         x = self.preprocessor(keras.layers.Rescaling(1.0, name="to_float")(inputs))
         x = net(x, training=False) if pretrained else net(x)
-        outputs = _heads(_hidden(x, pooling, list(dense), dropout, head_batch_norm, l2), class_names, l2, heads)
+        outputs = _heads(_hidden(x, pooling, list(dense), dropout, head_batch_norm, l2), class_names, l2, heads,
+                         float(temperature))
         kwargs.setdefault("name", f"affect_{spec.name}")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
@@ -104,6 +134,7 @@ class ExpressionClassifier(keras.Model):
         self.framing = dict(framing) if framing else None
         self.preprocessing = preprocessing
         self.version = version or __version__
+        self.temperature = float(temperature)
 
     @property
     def heads(self) -> tuple[str, ...]:
@@ -116,7 +147,14 @@ class ExpressionClassifier(keras.Model):
                 "task": self.task, "label_scheme": self.label_scheme, "pooling": self.pooling,
                 "dense": list(self.dense), "dropout": self.dropout, "head_batch_norm": self.head_batch_norm,
                 "l2": self.l2, "pretrained": self.pretrained, "framing": self.framing,
-                "preprocessing": self.preprocessing, "version": self.version}
+                "preprocessing": self.preprocessing, "version": self.version, "temperature": self.temperature}
+
+    def with_temperature(self, temperature: float) -> "ExpressionClassifier":
+        """The same classifier (its weights copied) with its expression probabilities calibrated by
+        `temperature` (`affect_keras.calibration.fit_temperature`)."""
+        calibrated = type(self).from_config({**self.get_config(), "temperature": float(temperature)})
+        calibrated.set_weights(self.get_weights())
+        return calibrated
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", loss_weights="auto", **kwargs):
         """keras's compile, with each "auto" taken from the heads: Adam at 1e-3, each head's default loss
@@ -185,15 +223,18 @@ def _hidden(features, pooling: str, dense: list[int], dropout: float, batch_norm
     return x
 
 
-def _heads(features, class_names: list[str], l2: float, heads: tuple[str, ...]):
+def _heads(features, class_names: list[str], l2: float, heads: tuple[str, ...], temperature: float = 1.0):
     """The heads' outputs on the pooled features: the class probabilities alone for the expression
-    classifier, else {head: tensor}. Every output is float32 (mixed precision computes the rest in half)."""
+    classifier, else {head: tensor}. Every output is float32 (mixed precision computes the rest in half).
+    A temperature other than 1 calibrates the expression probabilities (`ProbabilityTemperature`)."""
     regularizer = keras.regularizers.L2(l2) if l2 else None
     outputs, finish = {}, {}
     for name in sorted(heads, key=lambda h: HEADS[h].build_order):  # the order checkpoints' layers have
         HEADS[name].build(features, class_names, regularizer, outputs, finish)
     for name, make in finish.items():
         outputs[name] = make(outputs[name])
+    if temperature != 1.0 and EXPRESSION in outputs:
+        outputs[EXPRESSION] = ProbabilityTemperature(temperature, name="temperature")(outputs[EXPRESSION])
     if tuple(heads) == (EXPRESSION,):
         return outputs[EXPRESSION]
     return {name: outputs[name] for name in heads}

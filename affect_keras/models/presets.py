@@ -107,7 +107,7 @@ def describe(model) -> dict:
             "image_size": model.image_size,
             "input": "uint8 RGB faces, (n, size, size, 3); preprocessing is inside the model",
             "backbone": model.backbone_name, "preprocessing": model.preprocessing, "stem": model.stem,
-            "framing": model.framing}
+            "framing": model.framing, "temperature": model.temperature}
 
 
 def write_preset(model, out: str | Path, dtype: str = "float16", metadata: dict | None = None,

@@ -197,6 +197,10 @@ class TrainConfig:
         help="none | mirrored: this machine's devices (TensorFlow MirroredStrategy over its GPUs; on JAX "
              "keras.distribution.DataParallel over its devices: GPUs or a TPU). --batch-size is the global "
              "batch, split over the replicas")
+    calibrate: bool = setting(
+        True, group="run", identity=False,  # the training is the same; the saved probabilities are calibrated
+        help="no temperature scaling at the end: by default a temperature fitted on the validation split "
+             "calibrates the saved models' expression probabilities (the predicted classes are unchanged)")
     export: list[str] = setting([], group="run", choices=EXPORT_FORMATS, metavar="FORMAT",
                                 help=f"export the finished model: {', '.join(EXPORT_FORMATS)} (see export.py)")
     # the affect-keras version that wrote config.yaml (runs from 0.2.0 on continue in every later version)

@@ -24,6 +24,10 @@ has learned cartoon faces only.
 """
 
 
+def _interval(interval) -> str:
+    return f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""
+
+
 def _class_names(run: Path, data: Path) -> list[str]:
     """The class order of the run's classifier, as its checkpoint records it (read without keras); before
     the first checkpoint, its data's."""
@@ -64,6 +68,11 @@ def write_model_card(run: Path) -> Path:
               f"- Imbalance: class weights `{config['class_weights']}`, sampling `{config['sampling']}`; "
               f"targets `{config['targets']}`, augmentation `{config['augment']}`, mix `{config['mix']}`",
               f"- Re-run: `python train.py --config {run / 'config.yaml'}`"]
+    if (run / "calibration.json").is_file():
+        record = json.loads((run / "calibration.json").read_text())
+        lines.append(f"- Calibrated: temperature {record['temperature']:.3f} fitted on the `{record['split']}` split "
+                     f"({record['images']} faces): ECE {record['before']['ece']:.4f} -> {record['after']['ece']:.4f}, "
+                     f"NLL {record['before']['nll']:.4f} -> {record['after']['nll']:.4f}")
     if (run / "history.csv").is_file():
         history = pd.read_csv(run / "history.csv")
         accuracy = next((c for c in ("val_accuracy", f"val_{EXPRESSION}_accuracy") if c in history), None)
@@ -80,17 +89,29 @@ def write_model_card(run: Path) -> Path:
         tta = ", each face averaged with its mirror image" if report.get("tta") == "flip" else ""
         lines += [f"Split `{report['split']}` of `{report.get('data', '?')}`, {report['images']} images{tta}:", ""]
         if "skew_normalized" in report:
-            skew = report["skew_normalized"]
-            lines += ["| metric | as is | class-balanced |", "| --- | --- | --- |"]
-            for metric in ("accuracy", "macro_f1", "top2_accuracy", "kappa"):
-                lines.append(f"| {metric} | {report[metric]:.4f} | {skew[metric]['mean']:.4f} ± {skew[metric]['std']:.4f} |")
+            skew, intervals = report["skew_normalized"], report.get("intervals", {})
+            lines += ["| metric | as is | 95 % interval (bootstrap) | class-balanced |", "| --- | --- | --- | --- |"]
+            for metric in ("accuracy", "balanced_accuracy", "macro_f1", "top2_accuracy", "kappa"):
+                balanced = f"{skew[metric]['mean']:.4f} ± {skew[metric]['std']:.4f}" if metric in skew else ""
+                lines.append(f"| {metric} | {report[metric]:.4f} | {_interval(intervals.get(metric))} | {balanced} |")
+            if "calibration" in report:
+                calibration = report["calibration"]
+                lines.append(f"| ECE (15 bins) | {calibration['ece']:.4f} | {_interval(intervals.get('ece'))} | |")
+                lines.append(f"| NLL / Brier | {calibration['nll']:.4f} / {calibration['brier']:.4f} | | |")
             lines.append("")
+            if intervals.get("per_class"):
+                lines += ["| class | F1 | 95 % interval | recall | 95 % interval |", "| --- | --- | --- | --- | --- |"]
+                for name, scores in report["per_class"].items():
+                    bounds = intervals["per_class"].get(name) or {}
+                    lines.append(f"| {name} | {scores['f1']:.4f} | {_interval(bounds.get('f1'))} | {scores['recall']:.4f} "
+                                 f"| {_interval(bounds.get('recall'))} |")
+                lines.append("")
         if "va" in report:
             lines += ["| dimension | faces | RMSE | CCC | SAGR |", "| --- | --- | --- | --- | --- |"]
             for dimension, scores in report["va"].items():
                 if "ccc" in scores:
-                    lines.append(f"| {dimension} | {scores['count']} | {scores['rmse']:.4f} | {scores['ccc']:.4f} | "
-                                 f"{scores['sagr']:.4f} |")
+                    lines.append(f"| {dimension} | {scores['count']} | {scores['rmse']:.4f} | {scores['ccc']:.4f} "
+                                 f"{_interval(scores.get('ccc_interval'))} | {scores['sagr']:.4f} |")
             lines.append("")
     path = run / "README.md"
     path.write_text("\n".join(lines) + "\n\n" + LIMITS)

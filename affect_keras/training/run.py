@@ -7,7 +7,9 @@ A run directory `models/<run>/` receives::
     history.csv, curves.png loss and accuracy per epoch, train vs val (one row per epoch, also after a
                             resume)
     best.keras, last.keras  the ExpressionClassifier, best by --monitor and at the end: each describes
-                            itself (class names, size, framing, ...); `--weights RUN` reuses its backbone
+                            itself (class names, size, framing, ...); `--weights RUN` reuses its backbone;
+                            calibrated by a temperature fitted on the validation split (--no-calibrate: not)
+    calibration.json        best.keras's temperature and its ECE / NLL / Brier score before and after
     README.md               the model card (evaluate.py adds its reports)
     export/                 with --export: the exported formats
     logs/                   TensorBoard
@@ -19,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,7 +29,7 @@ import keras
 import numpy as np
 import yaml
 
-from affect_keras.atomic import lock_folder, refuse_foreign_folder
+from affect_keras.atomic import lock_folder, refuse_foreign_folder, write_text
 from affect_keras.data.fingerprint import data_fingerprint
 from affect_keras.data.loader import EpochOrder, FaceBatches
 from affect_keras.data.table import read_summary
@@ -39,6 +42,7 @@ from affect_keras.models.export import export
 from affect_keras.options import OptionError
 from affect_keras.training import class_weights as cw
 from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
+from affect_keras.training.calibrate import calibrate
 from affect_keras.training.config import TrainConfig
 from affect_keras.training.distribute import distribution
 from affect_keras.training.history import HistoryCSV, best_so_far
@@ -53,6 +57,7 @@ log = logging.getLogger(__name__)
 # dominate; running this many steps per call measured 1.5-1.8x more images/s (python -m affect_keras.bench)
 HEAD_STEPS_PER_EXECUTION = 32
 DATA_FINGERPRINT = "data_fingerprint.json"  # the data a run started on (data.fingerprint), per split
+CALIBRATION = "calibration.json"  # the temperature of best.keras and its calibration before / after
 
 
 def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassifier:
@@ -107,11 +112,30 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassif
                        "phase2", config, run, fit)
     classifier = classifier_of(model)
     classifier.save(run / "last.keras")
+    if config.calibrate and get_task(config.task).has_expression:
+        classifier = _calibrate(run, config)
     plot_curves(run / "history.csv", run / "curves.png")
     write_model_card(run)
     for fmt, path in (export(run, config.export).items() if config.export else ()):
         log.info("Exported %s: %s", fmt, path)
     return classifier
+
+
+def _calibrate(run: Path, config: TrainConfig) -> ExpressionClassifier:
+    """best.keras and last.keras with a temperature fitted on the validation split (each its own), the
+    record of best's in calibration.json; returns the calibrated last classifier."""
+    calibrated = {}
+    for name in ("best.keras", "last.keras"):
+        if not (run / name).is_file():
+            continue
+        model, record = calibrate(keras.saving.load_model(run / name, compile=False), Path(config.data), "val",
+                                  config.batch_size)
+        partial = run / f".{name}.partial.keras"
+        model.save(partial)
+        os.replace(partial, run / name)
+        calibrated[name] = (model, record)
+    write_text(run / CALIBRATION, json.dumps(calibrated.get("best.keras", calibrated["last.keras"])[1], indent=1))
+    return calibrated["last.keras"][0]
 
 
 def _open_run(config: TrainConfig) -> tuple[Path, dict]:

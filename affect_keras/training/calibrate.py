@@ -1,0 +1,106 @@
+"""Temperature scaling of a trained classifier: T fitted on a prepared split (by default the validation
+split) by minimising the negative log-likelihood, and a classifier that carries it. train.py does this at
+the end of a run; `calibrate.py` does it for an existing run, preset or .keras file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from affect_keras.calibration import calibration_scores, fit_temperature, scaled
+from affect_keras.heads import EXPRESSION
+from affect_keras.options import OptionError
+
+log = logging.getLogger(__name__)
+
+
+def expression_probabilities(classifier, data: Path, split: str, batch_size: int = 64):
+    """(labels, expression probabilities) of the classifier on a prepared split, in manifest order."""
+    from affect_keras.data.loader import FaceBatches
+
+    faces = FaceBatches(data, split, classifier.class_names, classifier.image_size, batch_size)
+    if not len(faces):
+        raise OptionError("split", f"{split}: no images in {data}")
+    outputs = [classifier.predict_on_batch(images) for images, _ in faces]
+    probabilities = np.concatenate([o[EXPRESSION] if isinstance(o, dict) else o for o in outputs])
+    return faces.labels, np.asarray(probabilities, dtype=np.float64)
+
+
+def calibrate(classifier, data: Path, split: str = "val", batch_size: int = 64):
+    """(the classifier with a fitted temperature, a record of it): {temperature, split, data, images,
+    before: {ece, nll, brier}, after: {...}}. A classifier calibrated before is calibrated again from
+    where it is (the temperatures multiply). A model without an expression head is returned as it is."""
+    if EXPRESSION not in classifier.heads:
+        return classifier, None
+    labels, probabilities = expression_probabilities(classifier, data, split, batch_size)
+    fitted = fit_temperature(labels, probabilities)
+    scores = {name: {key: value for key, value in calibration_scores(labels, p).items() if key != "bins"}
+              for name, p in (("before", probabilities), ("after", scaled(probabilities, fitted)))}
+    temperature = classifier.temperature * fitted
+    record = {"temperature": temperature, "split": split, "data": str(data), "images": int(len(labels)), **scores}
+    log.info("Calibration on %s (%d faces): temperature %.3f, ECE %.4f -> %.4f, NLL %.4f -> %.4f", split,
+             len(labels), temperature, scores["before"]["ece"], scores["after"]["ece"], scores["before"]["nll"],
+             scores["after"]["nll"])
+    return classifier.with_temperature(temperature), record
+
+
+def calibrate_model(model: str | Path, data: Path, split: str = "val", out: Path | None = None,
+                    batch_size: int = 64) -> tuple[list[Path], dict]:
+    """Fit the temperature of a run, a preset or a .keras file on `split` of the prepared `data`; returns
+    (what was written, the record).
+
+    * a run directory: its best.keras and last.keras are calibrated in place (each its own temperature),
+      the record of best's written to calibration.json and the model card brought up to date;
+    * a preset (a shipped name or a folder): a new preset folder `out` (required: a shipped preset is
+      package data), with the preset's metadata plus the calibration record;
+    * a .keras file: a new .keras file `out` (required).
+    """
+    import json
+    import os
+
+    import keras
+
+    from affect_keras.atomic import write_text
+    from affect_keras.models.loading import kind_of, load_classifier
+    from affect_keras.models.presets import CARD, load_metadata, preset_path
+
+    kind = kind_of(model)
+    if kind not in ("run", "preset", "keras"):
+        raise OptionError("model", f"{model}: expected a run directory, a preset or a .keras file")
+    if kind == "run":
+        written, records = [], {}
+        for name in ("best.keras", "last.keras"):
+            path = Path(model) / name
+            if path.is_file():
+                calibrated, records[name] = calibrate(keras.saving.load_model(path, compile=False), data, split,
+                                                      batch_size)
+                partial = path.with_name(f".{name}.partial.keras")
+                calibrated.save(partial)
+                os.replace(partial, path)
+                written.append(path)
+        record = records.get("best.keras") or records["last.keras"]
+        write_text(Path(model) / "calibration.json", json.dumps(record, indent=1))
+        from affect_keras.training.model_card import write_model_card
+        write_model_card(Path(model))
+        return [*written, Path(model) / "calibration.json"], record
+    if out is None:
+        raise OptionError("out", f"is required to calibrate a {kind}: a new {'preset folder' if kind == 'preset' else '.keras file'}")
+    out = Path(out)
+    calibrated, record = calibrate(load_classifier(model), data, split, batch_size)
+    if kind == "keras":
+        if out.suffix != ".keras" or out.exists():
+            raise OptionError("out", f"{out}: give a new file whose name ends in .keras")
+        calibrated.save(out)
+        return [out], record
+    metadata = load_metadata(model)
+    extra = {key: metadata[key] for key in ("training", "metrics") if key in metadata}
+    card = (preset_path(model) / CARD).read_text()
+    card += (f"\n## Calibration\n\nTemperature {record['temperature']:.3f}, fitted on the `{split}` split of "
+             f"`{data}` ({record['images']} faces): ECE {record['before']['ece']:.4f} -> "
+             f"{record['after']['ece']:.4f}, NLL {record['before']['nll']:.4f} -> {record['after']['nll']:.4f}, "
+             f"Brier {record['before']['brier']:.4f} -> {record['after']['brier']:.4f}.\n")
+    calibrated.save_to_preset(out, dtype=metadata.get("weights_dtype", "float16"),
+                              metadata={**extra, "calibration": record}, card=card)
+    return [out], record

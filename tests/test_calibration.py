@@ -1,0 +1,162 @@
+"""Probabilities to trust: calibration scores, temperature scaling (in the numbers, in the model, at the
+end of a run, and by calibrate.py), bootstrap intervals, the paired comparison, and predict's statuses."""
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from affect_keras.calibration import brier, calibration_scores, ece, fit_temperature, nll, scaled  # noqa: E402
+from affect_keras.evaluation.intervals import expression_intervals, paired_difference  # noqa: E402
+
+
+def calibrated_sample(n: int, classes: int = 8, seed: int = 0):
+    """Labels drawn from the model's own probabilities: a perfectly calibrated model, and its logits."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1.5, size=(n, classes))
+    probabilities = scaled(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), 1.0)
+    labels = np.array([rng.choice(classes, p=p) for p in probabilities])
+    return labels, logits, probabilities
+
+
+def softmax(z):
+    z = z - z.max(1, keepdims=True)
+    return np.exp(z) / np.exp(z).sum(1, keepdims=True)
+
+
+def test_an_over_confident_model_has_a_larger_ece_and_temperature_scaling_restores_its_nll():
+    labels, logits, original = calibrated_sample(20_000)
+    confident = softmax(5 * logits)  # the same model, its logits multiplied by 5
+    assert ece(labels, confident) > ece(labels, original) + 0.1
+    assert nll(labels, confident) > 1.5 * nll(labels, original)
+    temperature = fit_temperature(labels, confident)
+    assert temperature == pytest.approx(5.0, rel=0.05)
+    assert nll(labels, scaled(confident, temperature)) <= 1.01 * nll(labels, original)
+    assert (scaled(confident, temperature).argmax(1) == confident.argmax(1)).all()  # the classes stay
+
+
+def test_the_scores_on_known_values():
+    labels = np.array([0, 1])
+    probabilities = np.array([[0.9, 0.1], [0.4, 0.6]])
+    assert nll(labels, probabilities) == pytest.approx(-(np.log(0.9) + np.log(0.6)) / 2)
+    assert brier(labels, probabilities) == pytest.approx(((0.1 ** 2) * 2 + (0.4 ** 2) * 2) / 2)
+    # two faces, both right, confidences 0.9 and 0.6: |1 - 0.9| and |1 - 0.6| weighted by one face each
+    assert ece(labels, probabilities) == pytest.approx((0.1 + 0.4) / 2)
+    scores = calibration_scores(labels, probabilities)
+    assert sum(b["count"] for b in scores["bins"]) == 2 and len(scores["bins"]) == 15
+
+
+def test_bootstrap_intervals_cover_the_figure_are_seeded_and_shrink_with_four_times_the_faces():
+    names = [f"C{k}" for k in range(8)]
+    labels, _, probabilities = calibrated_sample(1000, seed=1)
+    one = expression_intervals(labels, probabilities, names, 1000, seed=3)
+    accuracy = (probabilities.argmax(1) == labels).mean()
+    assert one["accuracy"][0] <= accuracy <= one["accuracy"][1]
+    assert one == expression_intervals(labels, probabilities, names, 1000, seed=3)  # seeded
+    assert one != expression_intervals(labels, probabilities, names, 1000, seed=4)
+    for name in names:
+        assert one["per_class"][name]["f1"][0] <= one["per_class"][name]["f1"][1]
+    labels4, _, probabilities4 = calibrated_sample(4000, seed=1)
+    four = expression_intervals(labels4, probabilities4, names, 1000, seed=3)
+    for metric in ("accuracy", "balanced_accuracy", "macro_f1", "ece"):
+        width, width4 = one[metric][1] - one[metric][0], four[metric][1] - four[metric][0]
+        assert width4 < 0.7 * width, metric  # about half: 1 / sqrt(4)
+
+
+def test_the_paired_bootstrap_tells_noise_from_a_real_difference():
+    labels, _, probabilities = calibrated_sample(3000, seed=2)
+    first = probabilities.argmax(1)
+    rng = np.random.default_rng(0)
+    nearly = first.copy()
+    flip = rng.choice(len(labels), 6, replace=False)  # six faces changed: noise
+    nearly[flip] = (nearly[flip] + 1) % 8
+    assert paired_difference(labels, first, nearly, 8)["accuracy"]["inside_noise"]
+    better = np.where(rng.random(len(labels)) < 0.3, labels, first)  # 30 % of the faces corrected
+    difference = paired_difference(labels, first, better, 8)
+    assert not difference["accuracy"]["inside_noise"] and difference["accuracy"]["difference"] > 0.05
+
+
+def test_the_classifier_carries_its_temperature_through_saving(tmp_path):
+    import keras
+
+    from affect_keras.models.classifier import ExpressionClassifier
+    faces = np.random.default_rng(0).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
+    model = ExpressionClassifier("resnet18", ["A", "B", "C"], 32, dense=[], dropout=0.0, head_batch_norm=False)
+    hotter = model.with_temperature(2.5)
+    plain, warm = model.predict(faces, verbose=0), hotter.predict(faces, verbose=0)
+    np.testing.assert_allclose(warm, scaled(plain, 2.5), atol=1e-5)
+    assert (warm.argmax(1) == plain.argmax(1)).all()
+    hotter.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert loaded.temperature == 2.5
+    np.testing.assert_allclose(loaded.predict(faces, verbose=0), warm, atol=1e-6)
+
+
+def test_a_run_ends_calibrated_and_evaluate_reports_calibration_and_intervals(tiny_run, tmp_path):
+    """The tiny run was trained with the default --calibrate: both checkpoints carry the temperature its
+    calibration.json records; evaluate.py adds ECE / NLL / Brier, the reliability diagram and 95 %
+    intervals to the report, the printed table and the model card."""
+    import keras
+
+    from affect_keras.cli.evaluate import main as evaluate_main
+    run, data = tiny_run / "run", tiny_run / "data"
+    record = json.loads((run / "calibration.json").read_text())
+    assert keras.saving.load_model(run / "best.keras").temperature == pytest.approx(record["temperature"])
+    assert record["split"] == "val" and record["after"]["nll"] <= record["before"]["nll"] + 1e-9
+    assert evaluate_main([str(run), "--data", str(data), "--split", "test", "--repeats", "2",
+                          "--bootstrap", "200"]) == 0
+    report = json.loads((run / "evaluation-test" / "report.json").read_text())
+    assert {"ece", "nll", "brier", "bins"} <= set(report["calibration"])
+    assert report["intervals"]["resamples"] == 200
+    assert report["intervals"]["accuracy"][0] <= report["accuracy"] <= report["intervals"]["accuracy"][1]
+    assert os.path.getsize(report["pictures"]["reliability"]) > 10_000
+    card = (run / "README.md").read_text()
+    assert "95 % interval (bootstrap)" in card and f"temperature {record['temperature']:.3f}" in card
+
+
+def test_calibrate_py_fits_a_preset_into_a_new_folder(tiny_run, tmp_path, capsys):
+    from affect_keras.cli.calibrate import main as calibrate_main
+    from affect_keras.deploy.presets import save_preset
+    from affect_keras.models.classifier import ExpressionClassifier
+    from affect_keras.models.presets import load_metadata
+    preset = save_preset(tiny_run / "run", tmp_path / "preset", dtype="float32")
+    before = ExpressionClassifier.from_preset(preset).with_temperature(1.0)
+    assert calibrate_main([str(preset), "--data", str(tiny_run / "data"), "--out", str(tmp_path / "calibrated")]) == 0
+    printed = capsys.readouterr().out
+    assert "Temperature" in printed and "ECE" in printed
+    metadata = load_metadata(tmp_path / "calibrated")
+    calibrated = ExpressionClassifier.from_preset(tmp_path / "calibrated")
+    assert calibrated.temperature == pytest.approx(metadata["calibration"]["temperature"]) == metadata["temperature"]
+    faces = np.random.default_rng(2).integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
+    relative = calibrated.temperature / before.temperature
+    np.testing.assert_allclose(calibrated.predict(faces, verbose=0),
+                               scaled(before.predict(faces, verbose=0), relative), atol=1e-4)
+    with pytest.raises(SystemExit):  # a preset needs --out
+        calibrate_main([str(preset), "--data", str(tiny_run / "data")])
+    assert "--out is required" in capsys.readouterr().err
+
+
+def test_predict_says_when_it_does_not_answer(tiny_run, tmp_path, capsys):
+    import csv
+
+    from PIL import Image
+
+    from affect_keras.cli.predict import main as predict_main
+    from affect_keras.deploy.analyse import predict
+    face = tmp_path / "face.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(face)
+    run = str(tiny_run / "run")
+    (plain,) = predict(str(face), run, detector=None)
+    assert plain["status"] == "ok"  # the default: today's behaviour
+    (unsure,) = predict(str(face), run, detector=None, min_confidence=0.999)
+    assert unsure["status"] == "uncertain" and unsure["probabilities"] == plain["probabilities"]
+    (small,) = predict(str(face), run, detector=None, gate_small_faces=True)  # 24 px < the model's 32
+    assert small["status"] == "face too small"
+    assert predict_main([str(face), "--model", run, "--no-detect", "--min-confidence", "0.999",
+                         "--csv", str(tmp_path / "f.csv")]) == 0
+    assert "uncertain (" in capsys.readouterr().out
+    (row,) = list(csv.DictReader(open(tmp_path / "f.csv")))
+    assert row["status"] == "uncertain" and row["expression"] == "uncertain" and float(row["confidence"]) < 0.999
