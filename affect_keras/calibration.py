@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 ECE_BINS = 15  # equal-width confidence bins, as Guo et al. report ECE
+TEMPERATURES = (0.05, 20.0)  # the range fit_temperature searches
 EPSILON = 1e-12  # the smallest probability taken into a logarithm
 
 
@@ -67,11 +68,17 @@ def calibration_scores(labels: np.ndarray, probabilities: np.ndarray, bins: int 
 
 def fit_temperature(labels: np.ndarray, probabilities: np.ndarray) -> float:
     """The temperature that minimises the negative log-likelihood of `labels` (searched over log T in
-    [log 0.05, log 20], scipy's bounded Brent method)."""
+    the log of `TEMPERATURES`, scipy's bounded Brent method)."""
     from scipy.optimize import minimize_scalar
 
     labels = np.asarray(labels)
+    low, high = np.log(TEMPERATURES)
     found = minimize_scalar(lambda log_t: nll(labels, scaled(probabilities, float(np.exp(log_t)))),
-                            bounds=(np.log(0.05), np.log(20.0)), method="bounded",
-                            options={"xatol": 1e-4})
+                            bounds=(low, high), method="bounded", options={"xatol": 1e-4})
     return float(np.exp(found.x))
+
+
+def at_bound(temperature: float) -> bool:
+    """Whether a fitted temperature ended on the edge of the search: the split said little (too few faces,
+    or probabilities unrelated to the labels)."""
+    return any(abs(np.log(temperature / bound)) < 1e-2 for bound in TEMPERATURES)

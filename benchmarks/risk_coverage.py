@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def predictions(root: Path, csv: Path, model: str, floor: float) -> pd.DataFrame:
     subprocess.run([sys.executable, str(REPO / "predict.py"), str(root), "--model", model, "--csv", str(csv),
-                    "--min-confidence", str(floor)], check=True, stdout=subprocess.DEVNULL)
+                    "--min-confidence", str(floor)], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     return pd.read_csv(csv)
 
 
@@ -36,11 +37,11 @@ def largest_faces(table: pd.DataFrame, root: Path) -> pd.DataFrame:
     from affect_keras.data.sources import folders
     from affect_keras.labels import get_scheme
     scheme = get_scheme("affectnet8")
-    truth = {str(r.path): scheme.class_of(r.code) for r in folders.read(root) if hasattr(r, "code")}
-    faces = table[table["face"].notna()].copy()
+    truth = {Path(r.path).resolve(): scheme.class_of(r.code) for r in folders.read(root) if hasattr(r, "code")}
+    faces = table[table["face"].notna()].copy()  # the CSV names each file relative to the folder given
     faces["area"] = faces["width"] * faces["height"]
     faces = faces.sort_values("area", ascending=False).drop_duplicates("file")
-    faces["truth"] = faces["file"].map(lambda f: truth.get(str(Path(f))) or truth.get(str(root / Path(f).name)))
+    faces["truth"] = faces["file"].map(lambda f: truth.get((root / f).resolve()))
     return faces[faces["truth"].notna()]
 
 
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
         axis.plot(row["answered"], row["accuracy"], "o", color="#dd8452")
         axis.annotate(f"P={floor}", (row["answered"], row["accuracy"]), textcoords="offset points", xytext=(4, 4))
     axis.set(xlabel="share of faces answered (coverage)", ylabel="accuracy of the answered faces",
-             title=f"{args.model} on {args.root.name} ({len(faces)} photos with a face)", xlim=(0, 1.02))
+             title=f"{args.model} on {args.root.name}\n({len(faces)} photos with a face, predict.py)", xlim=(0, 1.02))
     axis.grid(alpha=0.3)
     figure.savefig(args.out / "risk_coverage.png", dpi=120)
     print(pd.DataFrame(rows).to_markdown(index=False))

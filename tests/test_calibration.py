@@ -160,3 +160,14 @@ def test_predict_says_when_it_does_not_answer(tiny_run, tmp_path, capsys):
     assert "uncertain (" in capsys.readouterr().out
     (row,) = list(csv.DictReader(open(tmp_path / "f.csv")))
     assert row["status"] == "uncertain" and row["expression"] == "uncertain" and float(row["confidence"]) < 0.999
+
+
+def test_a_fit_that_ends_on_the_edge_of_the_search_is_told():
+    """Probabilities unrelated to the labels: the temperature runs to the largest one searched, and the
+    calibration says so instead of shipping near-uniform probabilities silently."""
+    from affect_keras.calibration import TEMPERATURES, at_bound
+    labels, _, probabilities = calibrated_sample(400, seed=5)
+    shuffled = softmax(8 * np.log(probabilities[np.random.default_rng(1).permutation(400)]))
+    temperature = fit_temperature(labels, shuffled)
+    assert at_bound(temperature) and temperature == pytest.approx(TEMPERATURES[1], rel=0.01)
+    assert not at_bound(fit_temperature(labels, softmax(3 * np.log(probabilities))))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affect_keras.calibration import calibration_scores, fit_temperature, scaled
+from affect_keras.calibration import at_bound, calibration_scores, fit_temperature, scaled
 from affect_keras.heads import EXPRESSION
 from affect_keras.options import OptionError
 
@@ -39,6 +39,10 @@ def calibrate(classifier, data: Path, split: str = "val", batch_size: int = 64):
     scores = {name: {key: value for key, value in calibration_scores(labels, p).items() if key != "bins"}
               for name, p in (("before", probabilities), ("after", scaled(probabilities, fitted)))}
     temperature = classifier.temperature * fitted
+    if at_bound(fitted):
+        log.warning("Calibration on %s: the fitted temperature %.3g is at the edge of the search, so the %d faces "
+                    "say little about the model's confidence; fit it on a larger split (calibrate.py) or use "
+                    "--no-calibrate", split, fitted, len(labels))
     record = {"temperature": temperature, "split": split, "data": str(data), "images": int(len(labels)), **scores}
     log.info("Calibration on %s (%d faces): temperature %.3f, ECE %.4f -> %.4f, NLL %.4f -> %.4f", split,
              len(labels), temperature, scores["before"]["ece"], scores["after"]["ece"], scores["before"]["nll"],
