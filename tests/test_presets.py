@@ -205,6 +205,11 @@ def test_what_was_written_before_0_2_0_is_refused_with_how_to_recreate_it(tiny_r
     with pytest.raises(ModelFileError, match=f"{old} was written before affect-keras 0.2.0; re-create it") as error:
         load(old)
     assert "\n" not in str(error.value)
+    foreign = tmp_path / "foreign.keras"  # somebody's own keras model: not ours, not "before 0.2.0"
+    with zipfile.ZipFile(foreign, "w") as archive:
+        archive.writestr("config.json", json.dumps({"module": "keras", "class_name": "Functional", "config": {}}))
+    with pytest.raises(ModelFileError, match="holds a Functional, not an affect-keras ExpressionClassifier"):
+        load(foreign)
     preset = tmp_path / "preset"
     shutil.copytree(REPO / "affect_keras" / "presets" / DEFAULT_PRESET, preset)
     meta = json.loads((preset / "metadata.json").read_text())

@@ -94,7 +94,7 @@ def classifier_config(path: Path) -> dict:
     anything else, naming the file (what affect-keras wrote before 0.2.0: with how to re-create it)."""
     config = keras_config(path)
     if config.get("registered_name") != f"affect_keras>{CLASSIFIER}":
-        if config.get("class_name") in ("Functional", "Model") or "affect_keras>Description" in json.dumps(config):
+        if "affect_keras>" in json.dumps(config):  # our layers in another model: the layout before 0.2.0
             raise ModelFileError(f"{path} was written before affect-keras 0.2.0; {RECREATE}")
         raise ModelFileError(f"{path} holds a {config.get('class_name')}, not an affect-keras {CLASSIFIER}")
     return config["config"]
