@@ -104,6 +104,8 @@ def test_evaluate_writes_report_pictures_and_predictions(trained_run, capsys):
     assert main(["--compare", str(run), str(run), "--split", "test", "--out", str(trained_run / "cmp")]) == 0
     table = (trained_run / "cmp" / "comparison.md").read_text()
     assert table.count("resnet18") == 2 and "weighted loss (auto)" in table
+    # the second run against the first on the same faces (here: itself): no difference, inside the noise
+    assert "(reference)" in table and "+0.0000 [+0.0000, +0.0000]" in table and "| both" in table
 
 
 def test_evaluate_errors_name_the_problem(trained_run, capsys):
