@@ -16,6 +16,18 @@ def write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def partial_path(path: Path) -> Path:
+    """Where a model file is written before it replaces `path` (keras wants the name to end in .keras)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.partial{path.suffix}")
+
+
+def write_model(model, path: Path) -> None:
+    """`model.save(path)`, whole or not at all: a process killed while saving leaves the previous file."""
+    model.save(partial_path(path))
+    os.replace(partial_path(path), path)
+
+
 LOCK, OWNER = ".lock", ".lock.owner"  # the lock file (filelock's), and the process that holds it
 _held = {}  # folder -> its held lock, in this process (a lock lasts as long as it is held)
 

@@ -70,7 +70,7 @@ def test_the_library_names_the_setting_not_a_flag():
 
 
 def test_settings_that_change_no_result_are_declared_so():
-    assert set(NOT_IDENTITY) == {"input_pipeline", "cache_dir", "distribute", "version"}
+    assert set(NOT_IDENTITY) == {"input_pipeline", "cache_dir", "distribute", "version", "calibrate"}
 
 
 def test_a_run_from_0_2_0_on_continues_and_one_from_before_is_refused():

@@ -15,7 +15,7 @@ from conftest import REPO
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 CLIS = {"prepare_dataset.py": "prepare", "train.py": "train", "evaluate.py": "evaluate", "export.py": "export",
-        "predict.py": "predict", "study.py": "study"}
+        "predict.py": "predict", "study.py": "study", "calibrate.py": "calibrate"}
 
 
 def test_the_readme_is_short_and_links_into_the_guides():

@@ -314,7 +314,7 @@ HEAVY = ("tensorflow", "keras", "jax", "torch")
 
 @pytest.mark.parametrize("command, argv", [
     ("prepare", ["--help"]), ("train", ["--help"]), ("evaluate", ["--help"]), ("export", ["--help"]),
-    ("predict", ["--help"]),
+    ("predict", ["--help"]), ("calibrate", ["--help"]),
     ("train", ["--data", "d", "--lr", "-1"]),  # a bad value: refused before anything heavy starts
     ("train", ["--data", "d", "--backbone", "vgg61"]),
     ("evaluate", ["run", "--data", "d", "--repeats", "0"]),

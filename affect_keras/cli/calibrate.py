@@ -12,8 +12,8 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="calibrate.py", description="Temperature scaling: fit the temperature that "
                             "minimises the negative log-likelihood on a prepared split (the validation split by "
                             "default) and make it part of the model; the predicted classes do not change.")
-    parser.add_argument("model", help="a run directory (its best.keras and last.keras are calibrated in place), a "
-                                      "preset (a shipped name or a folder) or a .keras file")
+    parser.add_argument("model", help="a run directory (its best.keras is calibrated in place), a preset (a shipped "
+                                      "name or a folder) or a .keras file")
     data = parser.add_argument_group("data")
     data.add_argument("--data", required=True, help="prepared dataset folder with the model's classes")
     data.add_argument("--split", default="val", help="the split the temperature is fitted on (never the test split "

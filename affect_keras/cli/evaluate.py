@@ -85,7 +85,7 @@ def _compare(runs: list[str], split: str, out: Path, bootstrap: int, seed: int) 
     from affect_keras.evaluation.compare import check_comparison_folder, compare, write_comparison
     check_comparison_folder(out)
     table = compare(runs, split, bootstrap, seed)
-    print(table.to_string(index=False, float_format="%.4f"))
+    print(table.to_string(index=False, float_format="{:.4f}".format))
     csv, markdown = write_comparison(table, out)
     print(f"\nWritten: {csv}, {markdown}")
     return 0

@@ -159,7 +159,7 @@ def format_va(report: dict) -> str:
     table = pd.DataFrame(report["va"]).T.reindex(columns=["count", "rmse", "mae", "pearson_r", "ccc", "sagr"])
     table["count"] = table["count"].astype(int)
     table.insert(5, "ccc interval", [_interval(scores.get("ccc_interval")) for scores in report["va"].values()])
-    return "Valence / arousal (faces that have them):\n" + table.to_string(float_format="%.4f")
+    return "Valence / arousal (faces that have them):\n" + table.to_string(float_format="{:.4f}".format)
 
 
 def format_report(report: dict) -> str:
@@ -192,5 +192,5 @@ def format_report(report: dict) -> str:
     absent = report.get("absent_classes")
     note = ([f"No images of {', '.join(absent)} in this split: left out of the macro averages and the "
              f"class-balanced resamples."] if absent else [])
-    return "\n\n".join([head, *note, overall.to_string(index=False, float_format="%.4f"),
-                        classes.to_string(float_format="%.4f"), *([format_va(report)] if "va" in report else [])])
+    return "\n\n".join([head, *note, overall.to_string(index=False, float_format="{:.4f}".format),
+                        classes.to_string(float_format="{:.4f}".format), *([format_va(report)] if "va" in report else [])])

@@ -55,40 +55,31 @@ def calibrate_model(model: str | Path, data: Path, split: str = "val", out: Path
     """Fit the temperature of a run, a preset or a .keras file on `split` of the prepared `data`; returns
     (what was written, the record).
 
-    * a run directory: its best.keras and last.keras are calibrated in place (each its own temperature),
-      the record of best's written to calibration.json and the model card brought up to date;
+    * a run directory: its best.keras is calibrated in place (last.keras, the state training ended in,
+      is left), the record written to calibration.json and the model card brought up to date;
     * a preset (a shipped name or a folder): a new preset folder `out` (required: a shipped preset is
       package data), with the preset's metadata plus the calibration record;
     * a .keras file: a new .keras file `out` (required).
     """
     import json
-    import os
 
     import keras
 
-    from affect_keras.atomic import write_text
-    from affect_keras.models.loading import kind_of, load_classifier
+    from affect_keras.atomic import write_model, write_text
+    from affect_keras.models.loading import kind_of, load_classifier, run_checkpoint
     from affect_keras.models.presets import CARD, load_metadata, preset_path
 
     kind = kind_of(model)
     if kind not in ("run", "preset", "keras"):
         raise OptionError("model", f"{model}: expected a run directory, a preset or a .keras file")
-    if kind == "run":
-        written, records = [], {}
-        for name in ("best.keras", "last.keras"):
-            path = Path(model) / name
-            if path.is_file():
-                calibrated, records[name] = calibrate(keras.saving.load_model(path, compile=False), data, split,
-                                                      batch_size)
-                partial = path.with_name(f".{name}.partial.keras")
-                calibrated.save(partial)
-                os.replace(partial, path)
-                written.append(path)
-        record = records.get("best.keras") or records["last.keras"]
+    if kind == "run":  # best.keras, what every consumer of a run reads
+        path = run_checkpoint(Path(model))
+        calibrated, record = calibrate(keras.saving.load_model(path, compile=False), data, split, batch_size)
+        write_model(calibrated, path)
         write_text(Path(model) / "calibration.json", json.dumps(record, indent=1))
         from affect_keras.training.model_card import write_model_card
         write_model_card(Path(model))
-        return [*written, Path(model) / "calibration.json"], record
+        return [path, Path(model) / "calibration.json"], record
     if out is None:
         raise OptionError("out", f"is required to calibrate a {kind}: a new {'preset folder' if kind == 'preset' else '.keras file'}")
     out = Path(out)

@@ -8,7 +8,8 @@ A run directory `models/<run>/` receives::
                             resume)
     best.keras, last.keras  the ExpressionClassifier, best by --monitor and at the end: each describes
                             itself (class names, size, framing, ...); `--weights RUN` reuses its backbone;
-                            calibrated by a temperature fitted on the validation split (--no-calibrate: not)
+                            best.keras calibrated by a temperature fitted on the validation split
+                            (--no-calibrate: not)
     calibration.json        best.keras's temperature and its ECE / NLL / Brier score before and after
     README.md               the model card (evaluate.py adds its reports)
     export/                 with --export: the exported formats
@@ -29,7 +30,7 @@ import keras
 import numpy as np
 import yaml
 
-from affect_keras.atomic import lock_folder, refuse_foreign_folder, write_text
+from affect_keras.atomic import lock_folder, partial_path, refuse_foreign_folder, write_model, write_text
 from affect_keras.data.fingerprint import data_fingerprint
 from affect_keras.data.loader import EpochOrder, FaceBatches
 from affect_keras.data.table import read_summary
@@ -62,9 +63,10 @@ CALIBRATION = "calibration.json"  # the temperature of best.keras and its calibr
 
 def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassifier:
     """Run both phases and write the run directory (`config.run_dir`, by default
-    models/<backbone>-<data folder name>); returns the trained classifier. The steps: open the run
-    directory, build the data and the model, fit phase 1 (on cached features when the backbone is frozen),
-    fit phase 2, save, write the model card and the exports `config.export` asks for."""
+    models/<backbone>-<data folder name>); returns the run's classifier: best.keras's, calibrated (the
+    last epoch's where no checkpoint was best, or calibration is off). The steps: open the run directory,
+    build the data and the model, fit phase 1 (on cached features when the backbone is frozen), fit phase
+    2, save, calibrate, write the model card and the exports `config.export` asks for."""
     run, summary = _open_run(config)
     names = summary["class_names"]
     train_counts = summary["counts"]["train"]
@@ -111,8 +113,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassif
             _fit_phase(model, *inputs(), train_data, config.epochs, config.epochs + config.finetune_epochs,
                        "phase2", config, run, fit)
     classifier = classifier_of(model)
-    classifier.save(run / "last.keras")
-    if config.calibrate and get_task(config.task).has_expression:
+    write_model(classifier, run / "last.keras")
+    if config.calibrate and get_task(config.task).has_expression and (run / "best.keras").is_file():
         classifier = _calibrate(run, config)
     plot_curves(run / "history.csv", run / "curves.png")
     write_model_card(run)
@@ -122,20 +124,14 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassif
 
 
 def _calibrate(run: Path, config: TrainConfig) -> ExpressionClassifier:
-    """best.keras and last.keras with a temperature fitted on the validation split (each its own), the
-    record of best's in calibration.json; returns the calibrated last classifier."""
-    calibrated = {}
-    for name in ("best.keras", "last.keras"):
-        if not (run / name).is_file():
-            continue
-        model, record = calibrate(keras.saving.load_model(run / name, compile=False), Path(config.data), "val",
-                                  config.batch_size)
-        partial = run / f".{name}.partial.keras"
-        model.save(partial)
-        os.replace(partial, run / name)
-        calibrated[name] = (model, record)
-    write_text(run / CALIBRATION, json.dumps(calibrated.get("best.keras", calibrated["last.keras"])[1], indent=1))
-    return calibrated["last.keras"][0]
+    """best.keras (what evaluate, predict, export and --weights read) with a temperature fitted on the
+    validation split, its record in calibration.json; returns it. last.keras stays the state training
+    ended in."""
+    model, record = calibrate(keras.saving.load_model(run / "best.keras", compile=False), Path(config.data), "val",
+                              config.batch_size)
+    write_model(model, run / "best.keras")
+    write_text(run / CALIBRATION, json.dumps(record, indent=1))
+    return model
 
 
 def _open_run(config: TrainConfig) -> tuple[Path, dict]:
@@ -251,14 +247,24 @@ def _compile(model: keras.Model, rate, config: TrainConfig, loss, steps_per_exec
 
 class _ClassifierCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint that saves the classifier whichever model fit trains (the training model around
-    it, or the head on cached features): a checkpoint is the model a user loads, without augmentation."""
+    it, or the head on cached features): a checkpoint is the model a user loads, without augmentation.
+    Written whole or not at all: keras writes a partial file, moved over the checkpoint once complete (a
+    run killed while saving keeps its previous best.keras)."""
 
-    def __init__(self, classifier: ExpressionClassifier, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, classifier: ExpressionClassifier, path: Path, **kwargs):
+        self._final = Path(path)
+        self._partial = partial_path(self._final)
+        super().__init__(str(self._partial), **kwargs)
         self._classifier = classifier
 
     def set_model(self, model):
         super().set_model(self._classifier)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self._partial.is_file():
+            os.replace(self._partial, self._final)
+
 
 
 def _callbacks(run: Path, config: TrainConfig, phase: str, classifier: ExpressionClassifier
@@ -272,7 +278,7 @@ def _callbacks(run: Path, config: TrainConfig, phase: str, classifier: Expressio
         # the finished phase's state is kept, so a re-run after a kill in phase 2 skips phase 1
         keras.callbacks.BackupAndRestore(str(run / "backup" / phase), delete_checkpoint=False),
         HistoryCSV(run / "history.csv"),
-        _ClassifierCheckpoint(classifier, str(run / "best.keras"), **checkpoint),
+        _ClassifierCheckpoint(classifier, run / "best.keras", **checkpoint),
     ]
     if _has_tensorflow():  # keras writes TensorBoard logs through tf.summary
         callbacks.append(keras.callbacks.TensorBoard(str(run / "logs")))
