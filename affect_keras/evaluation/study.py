@@ -46,7 +46,8 @@ IMBALANCE_STRATEGIES = {
 
 
 def strategy_config(base: TrainConfig, strategy: str, out: Path) -> TrainConfig:
-    return replace(base, **IMBALANCE_STRATEGIES[strategy], run_dir=str(out / strategy))
+    # not calibrated: Table 7 scores the predicted classes, which a temperature does not change
+    return replace(base, **IMBALANCE_STRATEGIES[strategy], run_dir=str(out / strategy), calibrate=False)
 
 
 def run_study(base: TrainConfig, strategies: list[str], out: Path, split: str = "val", repeats: int = 10,
