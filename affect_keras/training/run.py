@@ -260,9 +260,13 @@ class _ClassifierCheckpoint(keras.callbacks.ModelCheckpoint):
     def set_model(self, model):
         super().set_model(self._classifier)
 
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._partial.unlink(missing_ok=True)  # cut short by a killed run: never a checkpoint
+
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
-        if self._partial.is_file():
+        if self._partial.is_file():  # written whole this epoch
             os.replace(self._partial, self._final)
 
 
