@@ -14,6 +14,7 @@ from affect_keras.heads import EXPRESSION
 from affect_keras.options import OptionError
 
 log = logging.getLogger(__name__)
+CALIBRATION = "calibration.json"  # in a run folder: best.keras's temperature and its scores before / after
 
 
 def expression_probabilities(classifier, data: Path, split: str, batch_size: int = 64):
@@ -50,6 +51,24 @@ def calibrate(classifier, data: Path, split: str = "val", batch_size: int = 64):
     return classifier.with_temperature(temperature), record
 
 
+def calibrate_run(run: Path, data: Path, split: str = "val", batch_size: int = 64):
+    """A run's best.keras (what evaluate, predict, export and --weights read; last.keras stays the state
+    training ended in) calibrated in place, written whole, and its record in calibration.json; returns
+    (the calibrated classifier, the record)."""
+    import json
+
+    import keras
+
+    from affect_keras.atomic import write_model, write_text
+    from affect_keras.models.loading import run_checkpoint
+
+    path = run_checkpoint(run)
+    model, record = calibrate(keras.saving.load_model(path, compile=False), data, split, batch_size)
+    write_model(model, path)
+    write_text(run / CALIBRATION, json.dumps(record, indent=1))
+    return model, record
+
+
 def calibrate_model(model: str | Path, data: Path, split: str = "val", out: Path | None = None,
                     batch_size: int = 64) -> tuple[list[Path], dict]:
     """Fit the temperature of a run, a preset or a .keras file on `split` of the prepared `data`; returns
@@ -61,25 +80,17 @@ def calibrate_model(model: str | Path, data: Path, split: str = "val", out: Path
       package data), with the preset's metadata plus the calibration record;
     * a .keras file: a new .keras file `out` (required).
     """
-    import json
-
-    import keras
-
-    from affect_keras.atomic import write_model, write_text
     from affect_keras.models.loading import kind_of, load_classifier, run_checkpoint
     from affect_keras.models.presets import CARD, load_metadata, preset_path
 
     kind = kind_of(model)
     if kind not in ("run", "preset", "keras"):
         raise OptionError("model", f"{model}: expected a run directory, a preset or a .keras file")
-    if kind == "run":  # best.keras, what every consumer of a run reads
-        path = run_checkpoint(Path(model))
-        calibrated, record = calibrate(keras.saving.load_model(path, compile=False), data, split, batch_size)
-        write_model(calibrated, path)
-        write_text(Path(model) / "calibration.json", json.dumps(record, indent=1))
+    if kind == "run":
+        _, record = calibrate_run(Path(model), data, split, batch_size)
         from affect_keras.training.model_card import write_model_card
         write_model_card(Path(model))
-        return [path, Path(model) / "calibration.json"], record
+        return [run_checkpoint(Path(model)), Path(model) / CALIBRATION], record
     if out is None:
         raise OptionError("out", f"is required to calibrate a {kind}: a new {'preset folder' if kind == 'preset' else '.keras file'}")
     out = Path(out)

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import yaml
 
-from affect_keras.atomic import lock_folder, partial_path, refuse_foreign_folder, write_model, write_text
+from affect_keras.atomic import lock_folder, partial_path, refuse_foreign_folder, write_model
 from affect_keras.data.fingerprint import data_fingerprint
 from affect_keras.data.loader import EpochOrder, FaceBatches
 from affect_keras.data.table import read_summary
@@ -43,7 +43,7 @@ from affect_keras.models.export import export
 from affect_keras.options import OptionError
 from affect_keras.training import class_weights as cw
 from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
-from affect_keras.training.calibrate import calibrate
+from affect_keras.training.calibrate import calibrate_run
 from affect_keras.training.config import TrainConfig
 from affect_keras.training.distribute import distribution
 from affect_keras.training.history import HistoryCSV, best_so_far
@@ -58,7 +58,6 @@ log = logging.getLogger(__name__)
 # dominate; running this many steps per call measured 1.5-1.8x more images/s (python -m affect_keras.bench)
 HEAD_STEPS_PER_EXECUTION = 32
 DATA_FINGERPRINT = "data_fingerprint.json"  # the data a run started on (data.fingerprint), per split
-CALIBRATION = "calibration.json"  # the temperature of best.keras and its calibration before / after
 
 
 def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassifier:
@@ -115,23 +114,12 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassif
     classifier = classifier_of(model)
     write_model(classifier, run / "last.keras")
     if config.calibrate and get_task(config.task).has_expression and (run / "best.keras").is_file():
-        classifier = _calibrate(run, config)
+        classifier, _ = calibrate_run(run, Path(config.data), "val", config.batch_size)
     plot_curves(run / "history.csv", run / "curves.png")
     write_model_card(run)
     for fmt, path in (export(run, config.export).items() if config.export else ()):
         log.info("Exported %s: %s", fmt, path)
     return classifier
-
-
-def _calibrate(run: Path, config: TrainConfig) -> ExpressionClassifier:
-    """best.keras (what evaluate, predict, export and --weights read) with a temperature fitted on the
-    validation split, its record in calibration.json; returns it. last.keras stays the state training
-    ended in."""
-    model, record = calibrate(keras.saving.load_model(run / "best.keras", compile=False), Path(config.data), "val",
-                              config.batch_size)
-    write_model(model, run / "best.keras")
-    write_text(run / CALIBRATION, json.dumps(record, indent=1))
-    return model
 
 
 def _open_run(config: TrainConfig) -> tuple[Path, dict]:
