@@ -56,9 +56,10 @@ def scores(truth: list[str], predicted: list[str | None], names: list[str]) -> d
 
 def detection_table(images: list[np.ndarray], min_face: int) -> dict:
     from affect_keras.data.faces import DETECTORS, detector
+    from affect_keras.deploy.analyse import DETECTOR_THREADS
     table = {}
     for name in DETECTORS:
-        find = detector(name, min_face)
+        find = detector(name, min_face, DETECTOR_THREADS)  # as predict.py runs it
         find(images[0])  # warm-up
         start = time.perf_counter()
         counts = Counter(min(len(find(rgb)), 2) for rgb in images)
@@ -149,13 +150,13 @@ def video_table(model: str, photo: Path, frames: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(folder) / "clip.mp4"
         video_clip(clip, photo, frames)
-        for name in ("blazeface", "haar"):
+        for name in ("blazeface-both", "blazeface", "haar"):
             printed = io.StringIO()
             start = time.perf_counter()
             with contextlib.redirect_stdout(printed):
                 predict.main([str(clip), "--model", model, "--detector", name, "--every", "1"])
             whole = time.perf_counter() - start
-            summary = re.search(r"(\d+) faces found, ([\d.]+) frames/s", printed.getvalue())
+            summary = re.search(r"(\d+) faces found, \d+ tracks, ([\d.]+) frames/s", printed.getvalue())
             table[name] = {"frames": frames, "faces_found": int(summary[1]),
                            "frames_per_second": float(summary[2]),
                            "command_frames_per_second": round(frames / whole, 1)}
@@ -193,7 +194,7 @@ def main(argv=None) -> int:
     results = {"root": args.root, "photos": len(images), "model": args.model,
                "detectors": detection_table(images, args.min_face), "end_to_end": {}}
     rows = {"haar": ("haar", False), "blazeface, not aligned": ("blazeface", False),
-            "blazeface, aligned": ("blazeface", True)}
+            "blazeface, aligned": ("blazeface", True), "blazeface-both, not aligned": ("blazeface-both", False)}
     for row, (name, align) in rows.items():
         results["end_to_end"][row] = end_to_end(images, truth, args.model, name, args.crop, args.margin, align,
                                                 args.min_face)

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from affect_keras.data.faces import (BLAZEFACE, DEFAULT_FRAMING, NO_FACE, BlazeFace, Detection, Framing, Haar,
+from affect_keras.data.faces import (BLAZEFACE, DEFAULT_FRAMING, DEFAULT_PREDICT_DETECTOR, NO_FACE, BlazeFace,
+                                     Detection, Framing, Haar, detector,
                                      drop_nested, face_crops, ssd_anchors, weighted_nms)
 from affect_keras.data.images import load_rgb
 from affect_keras.data.prepare import PrepareConfig, prepare
@@ -156,7 +157,7 @@ def test_predict_frames_faces_as_the_preset_records_unless_told(tmp_path):
     # and the recorded framing is what the model sees: the same crop as face_crops with that framing
     photo = np.asarray(load_rgb(MUX / PHOTOS[0]))
     faces, _ = analyser.analyse(photo)
-    found = BlazeFace()(photo)
+    found = detector(DEFAULT_PREDICT_DETECTOR)(photo)
     expected = analyser.predictor.outputs(face_crops(photo, found[:1], analyser.predictor.image_size,
                                                      Framing.from_dict(recorded)))["expression"][0]
     assert np.allclose(faces[0].probabilities, expected, atol=1e-5)
