@@ -8,6 +8,7 @@ The public API, one name per stage (as `keras_hub.models.*`), each imported when
     affect_keras.evaluate(affect_keras.EvaluateConfig(...)) # -> report.json, pictures, model card
     affect_keras.export(run, ["saved_model", ...])          # -> SavedModel, .keras, TFLite, ONNX
     affect_keras.predict("photo.jpg")                       # -> each face's probabilities
+    affect_keras.predict_video("clip.mp4")                  # -> each person's smoothed timeline
     affect_keras.from_preset("ferplus_resnet18_48")         # -> an ExpressionClassifier
     affect_keras.load_model("models/r18")                   # any run, preset, .keras, SavedModel, .tflite, .onnx
 """
@@ -35,6 +36,7 @@ _PUBLIC = {
     "run_study": ("affect_keras.evaluation.study", "run_study"),
     "export": ("affect_keras.models.export", "export"),
     "predict": ("affect_keras.deploy.analyse", "predict"),
+    "predict_video": ("affect_keras.deploy.video", "predict_video"),
     "load_model": ("affect_keras.models.loading", "load"),
     "ExpressionClassifier": ("affect_keras.models.classifier", "ExpressionClassifier"),
     "from_preset": ("affect_keras.models.classifier", "from_preset"),

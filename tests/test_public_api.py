@@ -20,6 +20,7 @@ def test_import_affect_keras_loads_no_keras_or_tensorflow():
 def test_every_public_name_is_the_stage_it_names():
     from affect_keras.data.prepare import PrepareConfig, prepare
     from affect_keras.deploy.analyse import predict
+    from affect_keras.deploy.video import predict_video
     from affect_keras.models.export import export
     from affect_keras.evaluation.report import EvaluateConfig, evaluate
     from affect_keras.models.classifier import ExpressionClassifier, from_preset
@@ -30,7 +31,8 @@ def test_every_public_name_is_the_stage_it_names():
             affect_keras.evaluate, affect_keras.EvaluateConfig, affect_keras.export, affect_keras.predict,
             affect_keras.from_preset) == (prepare, PrepareConfig, train, TrainConfig, evaluate, EvaluateConfig,
                                           export, predict, from_preset)
-    assert (affect_keras.ExpressionClassifier, affect_keras.load_model) == (ExpressionClassifier, load)
+    assert (affect_keras.ExpressionClassifier, affect_keras.load_model, affect_keras.predict_video) == (
+        ExpressionClassifier, load, predict_video)
     assert set(affect_keras.__all__) <= set(dir(affect_keras))
     for name in affect_keras.__all__:  # the API reference is made of these docstrings (not dataclass stubs)
         doc = getattr(affect_keras, name).__doc__ or ""

@@ -14,9 +14,10 @@ from tqdm import tqdm
 
 from affect_keras.atomic import first_line, refuse_foreign_file
 from affect_keras.cli.common import ArgumentParser
-from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS
+from affect_keras.data.faces import CROPS, DEFAULT_FRAMING, DEFAULT_PREDICT_DETECTOR, DETECTORS
 from affect_keras.data.images import ImageError, load_rgb
 from affect_keras.deploy.analyse import OUTCOMES, Analyser, FaceResult, Gate
+from affect_keras.deploy.video import SMOOTH, TrackedFace, VideoAnalysis
 from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
 from affect_keras.options import check
 
@@ -28,7 +29,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="predict.py", description="Find faces, crop them as prepare_dataset.py does, "
                                                            "and print the most probable expressions.")
-    parser.add_argument("input", help="an image, a folder of images, or a video")
+    parser.add_argument("input", nargs="?", help="an image, a folder of images, or a video (or --camera)")
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=DEFAULT_PRESET,
                        help="a shipped preset's name (" + ", ".join(shipped_presets()) + "), a preset folder, a "
@@ -36,10 +37,11 @@ def build_parser() -> ArgumentParser:
                             "(default: %(default)s, ResNet18 trained on FER+)")
     model.add_argument("--top-k", type=int, default=3, help="expressions printed per face")
     faces = parser.add_argument_group("faces")
-    faces.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
-                       help="blazeface: MediaPipe's BlazeFace, short range, with landmarks (default); "
-                            "blazeface-full: its full-range model, for small faces far away; haar: OpenCV's "
-                            "frontal-face cascade, no landmarks")
+    faces.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_PREDICT_DETECTOR,
+                       help="blazeface-both: MediaPipe's BlazeFace, its short- and full-range models on each "
+                            "image, faces at any distance, with landmarks (default); blazeface: the short-range "
+                            "model alone (close-ups, 2.5x as fast); blazeface-full: the full-range model alone "
+                            "(small faces far away); haar: OpenCV's frontal-face cascade, no landmarks")
     faces.add_argument("--no-detect", action="store_true", help="the images are already face crops")
     faces.add_argument("--crop", choices=list(CROPS), default=None,
                        help="framing: tight (a square on the face, as FER+) or box (the detector's box plus "
@@ -53,7 +55,6 @@ def build_parser() -> ArgumentParser:
                             "never are); default: what the model records, else "
                             + ("--align" if DEFAULT_FRAMING.align else "--no-align"))
     faces.add_argument("--min-face", type=int, default=24, help="smallest face side searched, pixels")
-    faces.add_argument("--every", type=int, default=5, help="video: analyse every N-th frame")
     answer = parser.add_argument_group("when not to answer", "A face that does not pass is reported with its "
                                        "probabilities and a status (CSV column `status`) instead of an expression")
     answer.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
@@ -62,6 +63,23 @@ def build_parser() -> ArgumentParser:
                         help="a detection scored below S is an `unsure face` (0: never)")
     answer.add_argument("--gate-small-faces", action="store_true",
                         help="a face smaller than the model's input side is `face too small`")
+    video = parser.add_argument_group("video", "Each face is followed across frames (a track, with an ID) and "
+                                      "its probabilities are smoothed over time")
+    video.add_argument("--every", type=int, default=5, help="analyse every N-th frame")
+    video.add_argument("--smooth", type=float, default=SMOOTH, metavar="SECONDS",
+                       help="half-life of the smoothing: an output this old weighs half the newest (0: off)")
+    video.add_argument("--camera", default=None, metavar="SOURCE",
+                       help="read a live stream instead of INPUT: a camera's index (0: the first webcam), a "
+                            "stream's URL, or a video file read as if live; Ctrl-C stops")
+    video.add_argument("--duration", type=float, default=0.0, metavar="SECONDS",
+                       help="--camera: stop after this long (0: when the stream ends or on Ctrl-C)")
+    video.add_argument("--show", action="store_true",
+                       help="--camera: show the annotated stream in a window (needs OpenCV with its GUI, not "
+                            "the headless wheel); q stops")
+    video.add_argument("--tracks", default="", help="write one row per track: first and last time seen, share "
+                                                    "of each expression, the dominant one (a .csv)")
+    video.add_argument("--timeline", default="", help="write the timeline picture: one band per track, its "
+                                                      "smoothed probabilities over time (a .png)")
     output = parser.add_argument_group("output")
     output.add_argument("--csv", default="", help=f"write one row per face (folders: default {FOLDER_CSV})")
     output.add_argument("--annotate", default="", help="write a copy with boxes and labels: an image or video "
@@ -82,20 +100,37 @@ def describe(faces: list[FaceResult], names: list[str], k: int) -> list[str]:
     return lines
 
 
-def annotate(rgb: np.ndarray, faces: list[FaceResult], names: list[str]) -> Image.Image:
+def face_label(face: FaceResult, names: list[str]) -> str:
+    parts = []
+    if face.probabilities is not None:
+        best = int(face.probabilities.argmax())
+        parts.append(f"{names[best]} {face.probabilities[best]:.2f}" if face.answered else face.status)
+    if face.va is not None:
+        parts.append(f"V{face.va[0]:+.2f} A{face.va[1]:+.2f}")
+    return " ".join(parts)
+
+
+def track_label(tracked: TrackedFace, names: list[str]) -> str:
+    """A video's face: its track's ID and smoothed outputs."""
+    parts = [f"#{tracked.track}"]
+    if tracked.smoothed is not None:
+        best = int(tracked.smoothed.argmax())
+        parts.append(f"{names[best]} {tracked.smoothed[best]:.2f}" if tracked.status == "ok" else tracked.status)
+    if tracked.smoothed_va is not None:
+        parts.append(f"V{tracked.smoothed_va[0]:+.2f} A{tracked.smoothed_va[1]:+.2f}")
+    return " ".join(parts)
+
+
+def annotate(rgb: np.ndarray, faces: list[FaceResult], names: list[str], labels: list[str] | None = None
+             ) -> Image.Image:
+    """A copy of the image with each face's box and label (default: `face_label`)."""
     image = Image.fromarray(rgb)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=max(12, rgb.shape[0] // 30))
-    for face in faces:
+    labels = labels if labels is not None else [face_label(face, names) for face in faces]
+    for face, label in zip(faces, labels):
         x, y, w, h = face.box
         draw.rectangle((x, y, x + w, y + h), outline=(255, 40, 40), width=max(2, rgb.shape[0] // 200))
-        parts = []
-        if face.probabilities is not None:
-            best = int(face.probabilities.argmax())
-            parts.append(f"{names[best]} {face.probabilities[best]:.2f}" if face.answered else face.status)
-        if face.va is not None:
-            parts.append(f"V{face.va[0]:+.2f} A{face.va[1]:+.2f}")
-        label = " ".join(parts)
         draw.text((x, max(0, y - font.size - 4)), label, fill=(255, 40, 40), font=font,
                   stroke_width=2, stroke_fill=(0, 0, 0))
     return image
@@ -175,35 +210,49 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    source = Path(args.input)
-    if not source.exists():
+    if (args.input is None) == (args.camera is None):
+        parser.error("give an INPUT (an image, a folder or a video) or --camera, one of them")
+    source = Path(args.input) if args.input is not None else None
+    if source is not None and not source.exists():
         parser.error(f"argument input: {source} does not exist")
+    is_video = args.camera is not None or source.suffix.lower() in VIDEO_SUFFIXES
     try:
         check([(args.top_k >= 1, "top-k", "must be >= 1"), (args.every >= 1, "every", "must be >= 1"),
                (0 <= args.min_confidence <= 1, "min-confidence", "must be in [0, 1]"),
                (0 <= args.min_face_score <= 1, "min-face-score", "must be in [0, 1]"),
                (args.margin is None or 0 <= args.margin <= 1, "margin", "must be in [0, 1]"),
-               (args.min_face >= 1, "min-face", "must be >= 1")])
+               (args.min_face >= 1, "min-face", "must be >= 1"),
+               (args.smooth >= 0, "smooth", "must be >= 0 seconds"),
+               (args.duration >= 0, "duration", "must be >= 0 seconds"),
+               (args.camera is not None or args.duration == 0, "duration", "is for --camera"),
+               (args.camera is not None or not args.show, "show", "is for --camera"),
+               (is_video or not args.tracks, "tracks", "is for a video or --camera"),
+               (is_video or not args.timeline, "timeline", "is for a video or --camera")])
     except ValueError as error:
         parser.fail(error)
+    if args.camera is not None:
+        if not (args.show or args.annotate or args.csv or args.tracks or args.timeline):
+            parser.fail(ValueError("--camera: nothing would be kept; give --show, --annotate, --csv, --tracks "
+                                   "or --timeline"))
+        try:
+            check_outputs(Path(str(args.camera)), args, None, video=True)
+        except ValueError as error:
+            parser.fail(error)
+        analyser = _analyser(args, parser)
+        return _camera(args.camera, analyser, args, parser)
     files = image_files(source) if source.is_dir() else None  # listed once: checked, then analysed
     if files is not None and not args.csv:
         args.csv = FOLDER_CSV  # a folder's predictions always go to a CSV
     try:
-        check_outputs(source, args, files)
+        check_outputs(source, args, files, video=is_video)
     except ValueError as error:
         parser.fail(error)
-    try:
-        analyser = Analyser(Path(args.model), None if args.no_detect else args.detector, args.crop, args.margin,
-                            args.align, args.min_face, Gate(args.min_confidence, args.min_face_score,
-                                                            args.gate_small_faces))
-    except (ValueError, RuntimeError) as error:
-        parser.stop(error)
+    analyser = _analyser(args, parser)
     names = analyser.predictor.class_names
     if files is not None:
         return _folder(source, files, analyser, names, args)
-    if source.suffix.lower() in VIDEO_SUFFIXES:
-        return _video(source, analyser, names, args, parser)
+    if is_video:
+        return _video(source, analyser, args, parser)
     try:
         rgb = read_rgb(source)
     except ImageError as error:
@@ -220,23 +269,45 @@ def main(argv=None) -> int:
     return 0
 
 
+def _analyser(args, parser) -> Analyser:
+    try:
+        return Analyser(Path(args.model), None if args.no_detect else args.detector, args.crop, args.margin,
+                        args.align, args.min_face, Gate(args.min_confidence, args.min_face_score,
+                                                        args.gate_small_faces))
+    except (ValueError, RuntimeError) as error:
+        parser.stop(error)
+
+
 ANNOTATE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-def check_outputs(source: Path, args, files: list[Path] | None) -> None:
-    """Refuse, before any work, output paths that cannot be written or that would replace an input:
-    --csv in a missing folder, --annotate with a suffix PIL cannot write, an annotated copy that would land
-    on the input itself (a folder annotated into itself, or into a folder inside it). `files`: a folder
-    input's images (`image_files`), None for one image or video."""
-    csv = args.csv
-    if csv and not Path(csv).resolve().parent.is_dir():
-        raise ValueError(f"--csv {csv}: the folder {Path(csv).parent} does not exist")
-    if csv:
-        refuse_foreign_file(Path(csv), csv_by_predict, "csv", "predict.py")
+def check_outputs(source: Path, args, files: list[Path] | None, video: bool = False) -> None:
+    """Refuse, before any work, output paths that cannot be written or that would replace an input or each
+    other: a missing folder, a suffix that cannot be written, an annotated copy that would land on the
+    input itself (a folder annotated into itself, or into a folder inside it), a file predict.py did not
+    write. `files`: a folder input's images (`image_files`), None for one image or video; `video`: the
+    input is a video or a camera."""
+    outputs = {option: getattr(args, option) for option in ("csv", "tracks", "timeline", "annotate")
+               if getattr(args, option)}
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if Path(path).resolve() in seen:
+            raise ValueError(f"--{option} {path}: the same file as --{seen[Path(path).resolve()]}; give each "
+                             f"output its own file")
+        seen[Path(path).resolve()] = option
+        if option != "annotate" and not Path(path).resolve().parent.is_dir():
+            raise ValueError(f"--{option} {path}: the folder {Path(path).parent} does not exist")
+    for option in ("csv", "tracks"):
+        if option in outputs:
+            refuse_foreign_file(Path(outputs[option]), csv_by_predict, option, "predict.py")
+    if "timeline" in outputs:
+        if Path(outputs["timeline"]).suffix.lower() != ".png":
+            raise ValueError(f"--timeline {outputs['timeline']}: write to a .png")
+        refuse_foreign_file(Path(outputs["timeline"]), annotated_by_predict, "timeline", "predict.py")
     if not args.annotate:
         return
     annotate_to, read_from = Path(args.annotate).resolve(), source.resolve()
-    if source.is_dir():
+    if files is not None:
         if annotate_to == read_from or annotate_to.is_relative_to(read_from):
             raise ValueError(f"--annotate {args.annotate}: inside the input folder {source}, the annotated "
                              f"copies would replace or mix with the photos; choose a folder outside it")
@@ -248,7 +319,7 @@ def check_outputs(source: Path, args, files: list[Path] | None) -> None:
         return
     if annotate_to == read_from:
         raise ValueError(f"--annotate {args.annotate}: that is the input itself; choose another file")
-    wanted = VIDEO_SUFFIXES if source.suffix.lower() in VIDEO_SUFFIXES else ANNOTATE_SUFFIXES
+    wanted = VIDEO_SUFFIXES if video else ANNOTATE_SUFFIXES
     if annotate_to.suffix.lower() not in wanted:
         raise ValueError(f"--annotate {args.annotate}: write to one of {', '.join(sorted(wanted))}")
     if not annotate_to.parent.is_dir():
@@ -290,42 +361,125 @@ def _folder(folder: Path, files: list[Path], analyser: Analyser, names, args) ->
     return 0
 
 
-def _video(path: Path, analyser: Analyser, names, args, parser) -> int:
+def video_rows(source: str, tracked: list[TrackedFace], names: list[str]) -> list[dict]:
+    """One row per face of an analysed frame: the frame's columns (`csv_rows`: box, raw probabilities
+    p_*), its time and track, the smoothed probabilities (smooth_*) and the expression they give
+    (`expression`; the raw one in `raw_expression`)."""
+    rows = []
+    for face, row in zip(tracked, csv_rows(source, [t.face for t in tracked], names, tracked[0].frame if tracked else 0)):
+        row = {"file": row.pop("file"), "frame": row.pop("frame"), "time_s": round(face.time_s, 4),
+               "track": face.track, **row}
+        row.pop("face", None)
+        if face.smoothed is not None:
+            best = int(face.smoothed.argmax())
+            row["raw_expression"] = row["expression"]
+            row |= {"expression": face.label(names), "confidence": round(float(face.smoothed[best]), 5),
+                    "status": face.status}
+            row |= {f"smooth_{name}": round(float(p), 5) for name, p in zip(names, face.smoothed)}
+        if face.smoothed_va is not None:
+            row |= {"smooth_valence": round(float(face.smoothed_va[0]), 5),
+                    "smooth_arousal": round(float(face.smoothed_va[1]), 5)}
+        rows.append(row)
+    return rows
+
+
+def track_rows(source: str, tracks: list[dict]) -> list[dict]:
+    """One row per track (`VideoAnalysis.tracks`): times, analysed frames, the dominant expression and the
+    share of each label."""
+    labels = list(dict.fromkeys(label for t in tracks for label in t["shares"]))
+    return [{"file": source, "track": t["track"], "first_s": t["first_s"], "last_s": t["last_s"],
+             "frames": t["frames"], "dominant": t["dominant"] or "",
+             **{f"share_{label}": t["shares"].get(label, 0.0) for label in labels}} for t in tracks]
+
+
+def _video(path: Path, analyser: Analyser, args, parser) -> int:
     import cv2
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         parser.exit(1, f"predict.py: error: {path} is not a video this can read\n")
+    return _stream(str(path), capture, None, analyser, args, parser)
+
+
+def _camera(source: str, analyser: Analyser, args, parser) -> int:
+    import cv2
+    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    if not capture.isOpened():
+        parser.exit(1, f"predict.py: error: --camera {source}: no camera or stream there that OpenCV can open\n")
+    if args.show:
+        try:
+            cv2.namedWindow("predict.py")
+        except cv2.error:
+            capture.release()
+            parser.fail(ValueError("--show: this OpenCV has no windows (opencv-python-headless); install "
+                                   "opencv-python for them, or write the stream with --annotate"))
+    start = time.monotonic()
+    return _stream(f"camera {source}", capture, lambda: time.monotonic() - start, analyser, args, parser)
+
+
+def _stream(source: str, capture, clock, analyser: Analyser, args, parser) -> int:
+    """Read frames from an opened capture until it ends (or --duration, Ctrl-C, q in the window): faces
+    tracked and smoothed, rows, the annotated stream; then the per-track summary and the outputs. `clock`:
+    the live time of each frame (None: a file's frame index / its frame rate)."""
+    import cv2
+    from affect_keras.deploy.video import read_frames
+    names = analyser.predictor.class_names
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    writer, faces, rows, frame = None, [], [], 0
+    total = None if clock else int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    analysis = VideoAnalysis(analyser, args.smooth)
+    writer, shown, rows, frames, time_s, stopped = None, [], [], 0, 0.0, ""
     start = time.perf_counter()
-    with tqdm(total=total, desc="frames", unit="frame") as progress:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            if frame % args.every == 0:
-                faces = analyser(rgb)
-                rows += csv_rows(str(path), faces, names, frame)
-            if args.annotate:
-                if writer is None:
-                    writer = cv2.VideoWriter(args.annotate, cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                             (rgb.shape[1], rgb.shape[0]))
-                writer.write(cv2.cvtColor(np.asarray(annotate(rgb, faces, names)), cv2.COLOR_RGB2BGR))
-            frame += 1
-            progress.update()
-    capture.release()
-    if writer is not None:
-        writer.release()
-    if frame == 0:
-        parser.exit(1, f"predict.py: error: {path} has no frames this can read\n")
-    analysed = len(range(0, frame, args.every))
-    rate = frame / (time.perf_counter() - start)
-    print(f"{path}: {frame} frames, {analysed} analysed, {len(rows)} faces found, {rate:.1f} frames/s")
+    try:
+        with tqdm(total=total, desc="frames", unit="frame") as progress:
+            for frame, time_s, rgb in read_frames(capture, clock):
+                if args.duration and frames and time_s > args.duration:
+                    break
+                frames += 1
+                if frame % args.every == 0:
+                    shown = analysis.add(frame, time_s, rgb)
+                    rows += video_rows(source, shown, names)
+                if args.annotate or args.show:
+                    bgr = cv2.cvtColor(np.asarray(annotate(rgb, [t.face for t in shown], names,
+                                                           [track_label(t, names) for t in shown])),
+                                       cv2.COLOR_RGB2BGR)
+                    if args.annotate:
+                        if writer is None:
+                            writer = cv2.VideoWriter(args.annotate, cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                                     (rgb.shape[1], rgb.shape[0]))
+                        writer.write(bgr)
+                    if args.show:
+                        cv2.imshow("predict.py", bgr)
+                        if cv2.waitKey(1) & 0xFF == ord("q"):
+                            break
+                progress.update()
+    except KeyboardInterrupt:
+        stopped = " (interrupted: what was read is kept)"
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+        if args.show:
+            cv2.destroyAllWindows()
+    if frames == 0:
+        parser.exit(1, f"predict.py: error: {source} has no frames this can read\n")
+    rate = frames / (time.perf_counter() - start)
+    tracks = analysis.tracks()
+    print(f"{source}: {frames} frames, {len(range(0, frames, args.every))} analysed, {len(rows)} faces found, "
+          f"{len(tracks)} tracks, {rate:.1f} frames/s{stopped}")
+    for track in tracks:
+        shares = ", ".join(f"{label} {100 * share:.0f} %" for label, share in list(track["shares"].items())[:3])
+        print(f"track {track['track']}: {track['first_s']:.2f}-{track['last_s']:.2f} s, {track['frames']} frames, "
+              f"mostly {track['dominant'] or '-'} ({shares})")
     if args.csv:
         write_csv(Path(args.csv), rows)
         print(f"Predictions: {args.csv}")
+    if args.tracks:
+        write_csv(Path(args.tracks), track_rows(source, tracks))
+        print(f"Tracks: {args.tracks}")
+    if args.timeline:
+        from affect_keras.deploy.timeline import plot_timeline
+        plot_timeline(tracks, names, Path(args.timeline), max(time_s, frames / fps), title=Path(source).name,
+                      metadata={"Software": SOFTWARE})
+        print(f"Timeline: {args.timeline}")
     if args.annotate:
         print(f"Annotated video: {args.annotate}")
     return 0

@@ -4,12 +4,13 @@ for a program."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from affect_keras.data.faces import DEFAULT_DETECTOR, NO_FACE, Framing, face_crops
+from affect_keras.data.faces import DEFAULT_PREDICT_DETECTOR, NO_FACE, Framing, face_crops
 from affect_keras.data.faces import Detection
 from affect_keras.models.presets import DEFAULT_PRESET
 from affect_keras.heads import EXPRESSION, VA
@@ -62,12 +63,12 @@ class FaceResult:
 class Analyser:
     """Faces of one RGB frame and their probabilities."""
 
-    def __init__(self, model: Path, detector: str | None = DEFAULT_DETECTOR, crop: str | None = None,
+    def __init__(self, model: Path, detector: str | None = DEFAULT_PREDICT_DETECTOR, crop: str | None = None,
                  margin: float | None = None, align: bool | None = None, min_face: int = 24, gate: Gate = Gate()):
         from affect_keras.data.faces import detector as build_detector
         from affect_keras.models import loading
         self.predictor = loading.load(model)
-        self.detector = build_detector(detector, min_face) if detector else None
+        self.detector = build_detector(detector, min_face, DETECTOR_THREADS) if detector else None
         # the model's recorded framing, with what the user said (None: not said) taking precedence
         self.framing = Framing.from_dict(self.predictor.framing, crop=crop, margin=margin, align=align)
         self.gate = gate
@@ -100,6 +101,7 @@ class Analyser:
                 for k, face in enumerate(found)], outcome
 
 
+DETECTOR_THREADS = min(2, os.cpu_count() or 1)  # one image at a time: the detector may use two cores
 FACE_SIZED = 320  # an image no larger than this (and about square) with no face found is taken as a face crop
 OUTCOMES = {"face": "face found", "crop": "face crop (--no-detect)", "none": NO_FACE,
             "whole": "no face detected; face-sized image analysed whole", "unreadable": "unreadable"}
@@ -110,7 +112,7 @@ def face_sized(rgb: np.ndarray) -> bool:
     return max(height, width) <= FACE_SIZED and 0.75 <= width / height <= 4 / 3
 
 
-def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, detector: str | None = DEFAULT_DETECTOR,
+def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, detector: str | None = DEFAULT_PREDICT_DETECTOR,
             crop: str | None = None, margin: float | None = None, align: bool | None = None,
             min_confidence: float = 0.0, min_face_score: float = 0.0, gate_small_faces: bool = False
             ) -> list[dict]:
