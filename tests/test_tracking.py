@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from affect_keras.deploy.tracking import Tracker, box_iou, smoothing_weight
+from affect_keras.deploy.tracking import Tracker, box_iou, linear_assignment, smoothing_weight
 
 
 def ids(tracker, time, boxes, outputs=None):
@@ -13,6 +13,20 @@ def ids(tracker, time, boxes, outputs=None):
 def test_iou_of_boxes():
     assert box_iou([0, 0, 10, 10], [5, 0, 10, 10])[0, 0] == pytest.approx(50 / 150)
     assert box_iou([0, 0, 10, 10], [[20, 20, 5, 5], [0, 0, 10, 10]]).tolist() == [[0.0, 1.0]]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 3), (4, 7), (7, 4), (12, 12), (0, 3), (3, 0)])
+def test_the_assignment_is_scipys(shape):
+    """The least total cost of scipy's linear_sum_assignment, min(n, m) pairs, each row and column once, on
+    random matrices and on matrices full of ties."""
+    from scipy.optimize import linear_sum_assignment
+    rng = np.random.default_rng(shape[0] * 10 + shape[1])
+    for cost in (rng.random(shape), rng.integers(0, 3, shape).astype(float)):
+        rows, cols = linear_assignment(cost)
+        want_rows, want_cols = linear_sum_assignment(cost)
+        assert len(rows) == len(want_rows) == min(shape)
+        assert len(set(rows)) == len(rows) and len(set(cols)) == len(cols) and list(rows) == sorted(rows)
+        assert cost[rows, cols].sum() == pytest.approx(cost[want_rows, want_cols].sum())
 
 
 def test_two_faces_that_cross_keep_their_ids():

@@ -3,8 +3,7 @@
 `Tracker.update` takes one analysed frame's faces (boxes and the model's outputs) and gives each a track:
 an integer ID that stays with the same face from frame to frame. Matching is by overlap: each track's box
 is moved on by the track's velocity to where it should be now, and faces and tracks are paired by the
-Hungarian assignment on 1 - IoU (scipy's `linear_sum_assignment`), pairs overlapping less than `min_iou`
-left apart. A track missed for up to `grace` seconds keeps its ID; a face that comes back later, or a new
+Hungarian assignment on 1 - IoU (`linear_assignment`), pairs overlapping less than `min_iou` left apart. A track missed for up to `grace` seconds keeps its ID; a face that comes back later, or a new
 face, starts a new track. Two faces that cross keep theirs: a track's moved-on box overlaps its own face
 far more than the other's.
 
@@ -31,6 +30,48 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
     union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
     return inter / np.maximum(union, 1e-9)
+
+
+def linear_assignment(cost) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the pairing of least total cost of an (n, m) matrix, min(n, m) pairs, rows in
+    order: what scipy's `linear_sum_assignment` answers (the tests check it), by the Hungarian method with
+    potentials, O(n^2 m). Written here because predict's runtime install has no scipy (143 MB on disk, a
+    quarter of that install, for a few faces a frame)."""
+    cost = np.asarray(cost, np.float64)
+    flipped = cost.shape[0] > cost.shape[1]
+    cost = cost.T if flipped else cost
+    n, m = cost.shape
+    u, v = np.zeros(n + 1), np.zeros(m + 1)
+    owner = np.zeros(m + 1, int)  # owner[j]: the row (from 1) column j is paired with; 0: none
+    way = np.zeros(m + 1, int)
+    for row in range(1, n + 1):
+        owner[0], column = row, 0
+        least = np.full(m + 1, np.inf)
+        used = np.zeros(m + 1, bool)
+        while owner[column]:  # grow the tree of alternating paths until a free column is reached
+            used[column] = True
+            current, free = owner[column], ~used
+            reduced = cost[current - 1] - u[current] - v[1:]
+            better = free[1:] & (reduced < least[1:])
+            least[1:][better] = reduced[better]
+            way[1:][better] = column
+            candidates = np.where(free[1:], least[1:], np.inf)
+            nearest = int(np.argmin(candidates)) + 1
+            delta = candidates[nearest - 1]
+            u[owner[used]] += delta
+            v[used] -= delta
+            least[free] -= delta
+            column = nearest
+        while column:  # flip the path
+            previous = way[column]
+            owner[column] = owner[previous]
+            column = previous
+    paired = np.flatnonzero(owner[1:])
+    rows, columns = owner[1:][paired] - 1, paired
+    if flipped:
+        rows, columns = columns, rows
+    order = np.argsort(rows)
+    return rows[order], columns[order]
 
 
 def smoothing_weight(seconds: float, half_life: float) -> float:
@@ -84,7 +125,6 @@ class Tracker:
                ) -> list[tuple[int, dict[str, np.ndarray]]]:
         """The faces of the frame at `time` seconds: per face, in the order given, (track ID, smoothed
         outputs)."""
-        from scipy.optimize import linear_sum_assignment
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         outputs = outputs if outputs is not None else [{} for _ in range(len(boxes))]
         step = time - self._last if self._last is not None else 0.0
@@ -92,7 +132,7 @@ class Tracker:
         pairs: dict[int, Track] = {}
         if self.tracks and len(boxes):
             overlap = box_iou(np.stack([t.box_at(time) for t in self.tracks]), boxes)
-            rows, cols = linear_sum_assignment(1.0 - overlap)
+            rows, cols = linear_assignment(1.0 - overlap)
             pairs = {int(c): self.tracks[r] for r, c in zip(rows, cols) if overlap[r, c] >= self.min_iou}
         results = []
         for k, box in enumerate(boxes):
