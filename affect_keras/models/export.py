@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from affect_keras.options import OptionError
@@ -51,11 +49,8 @@ def export(run: str | Path, formats: list[str], out: Path | None = None) -> dict
     (out / MARKER).write_text(json.dumps({"model": str(run), "formats": list(formats)}))
     (out / METADATA).write_text(json.dumps(metadata, indent=1))
     model = with_named_outputs(classifier)
-    wanted = set(formats)
-    if wanted & {fmt for fmt, (_, needs) in FORMATS.items() if needs}:
-        wanted.add("saved_model")  # TFLite and ONNX are converted from the SavedModel
-    for fmt, (write, _) in FORMATS.items():  # registry order: the SavedModel before its conversions
-        if fmt in wanted:
+    for fmt, write in FORMATS.items():
+        if fmt in formats:
             write(classifier if fmt == "keras" else model, metadata, out)
     return {fmt: out / FILES[fmt] for fmt in FORMATS if fmt in formats}
 
@@ -72,13 +67,10 @@ def with_named_outputs(model):
 
 
 def _saved_model(model, metadata: dict, out: Path) -> None:
-    import tensorflow as tf
-
     from affect_keras.models.loading import METADATA
 
     path = out / FILES["saved_model"]
-    model.export(str(path), format="tf_saved_model", verbose=False,
-                 input_signature=[tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8, name="image")])
+    model.export(str(path), format="tf_saved_model", verbose=False, input_signature=_signature(model))
     (path / "assets").mkdir(exist_ok=True)
     (path / "assets" / METADATA).write_text(json.dumps(metadata, indent=1))
 
@@ -87,24 +79,47 @@ def _keras(model, metadata: dict, out: Path) -> None:
     model.save(out / FILES["keras"])
 
 
+def _signature(model) -> list:
+    """uint8 faces of the trained size, any batch size, named `image`: what every exported format takes."""
+    import tensorflow as tf
+    return [tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8, name="image")]
+
+
 def _tflite(model, metadata: dict, out: Path) -> None:
+    """keras's LiteRT exporter (float32 weights: the model's outputs within 1e-5)."""
+    write_tflite(model, out / FILES["tflite"])
+
+
+def write_tflite(model, path: Path, weights: str = "float32", representative=None) -> Path:
+    """A .tflite of `model` (its outputs keyed by head) by keras's LiteRT exporter. `weights`: "float32"
+    (the model's outputs within 1e-5), "float16" (half the size), or "int8" (weights and activations,
+    quantised on `representative`, an iterable of uint8 face batches)."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(out / FILES["saved_model"]))
-    (out / FILES["tflite"]).write_bytes(converter.convert())
+    kwargs = {}
+    if weights == "float16":
+        kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_types": [tf.float16]}}
+    elif weights == "int8":
+        batches = list(representative)
+        kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT],
+                  "representative_dataset": lambda: ([batch] for batch in batches)}
+    elif weights != "float32":
+        raise ValueError(f"weights must be float32, float16 or int8, not {weights!r}")
+    model.export(str(path), format="litert", input_signature=_signature(model), verbose=False, **kwargs)
+    return path
+
+
+def write_onnx(model, path: Path) -> Path:
+    """An .onnx of `model` by keras's ONNX exporter (through tf2onnx on TensorFlow)."""
+    if importlib.util.find_spec("tf2onnx") is None:
+        raise RuntimeError("ONNX export needs tf2onnx: pip install 'affect-keras[onnx]'")
+    model.export(str(path), format="onnx", input_signature=_signature(model), verbose=False)
+    return path
 
 
 def _onnx(model, metadata: dict, out: Path) -> None:
-    saved_model, path = out / FILES["saved_model"], out / FILES["onnx"]
-    if importlib.util.find_spec("tf2onnx") is None:
-        raise RuntimeError("--format onnx needs tf2onnx: pip install -e '.[onnx]'")
-    result = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved_model),
-                             "--signature_def", "serve", "--output", str(path), "--opset", "17"],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"--format onnx: tf2onnx failed: {result.stderr.strip().splitlines()[-1]}")
+    write_onnx(model, out / FILES["onnx"])
 
 
-# the export registry: --format name -> (writer of (model, metadata, folder), converts the SavedModel?)
-FORMATS = {"saved_model": (_saved_model, False), "keras": (_keras, False), "tflite": (_tflite, True),
-           "onnx": (_onnx, True)}
+# the export registry: --format name -> writer of (model, metadata, folder)
+FORMATS = {"saved_model": _saved_model, "keras": _keras, "tflite": _tflite, "onnx": _onnx}
