@@ -20,7 +20,7 @@ venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[$(TF_EXTRA),dev]'
+	$(BIN)/python -m pip install --quiet -e '.[$(TF_EXTRA),train,dev]'
 	$(BIN)/python -m pip install --quiet $(TEST_TORCH)
 	$(BIN)/python -m pip install --quiet --no-deps $(TEST_TIMM)
 	touch $@

@@ -117,3 +117,35 @@ def test_unknown_format_is_a_one_line_error(run, capsys):
     with pytest.raises(SystemExit):
         export_main([str(run), "--format", "pickle"])
     assert "argument --format: invalid choice: 'pickle'" in capsys.readouterr().err
+
+
+def test_a_preset_gets_runtime_files_that_run_without_keras(tiny_run, tmp_path):
+    """add_runtime_files: model.tflite and model.onnx that give the keras model's probabilities, an int8
+    variant kept only within a point of its accuracy, every file in sha256.json and a changed one refused;
+    a preset that carries them runs in LiteRT by default."""
+    from affect_keras.deploy.presets import add_runtime_files, save_preset
+    from affect_keras.models.loading import engine_for
+    from affect_keras.models.presets import PresetError, runtime_files
+    preset = save_preset(tiny_run / "run", tmp_path / "preset")
+    assert engine_for(preset) == "keras"  # nothing to run without keras yet
+    record = add_runtime_files(preset, tiny_run / "data", calibration=20)
+    carried = runtime_files(preset)
+    assert {"litert", "onnx"} <= set(carried)
+    assert ("litert-int8" in carried) == record["litert-int8"]["kept"] == \
+        (record["keras"]["accuracy"] - record["litert-int8"]["accuracy"] <= 0.01)
+    assert record["litert"]["weights"] == ("float16" if "litert-float16-refused" not in record else "float32")
+    expected = load(preset, engine="keras").outputs(IMAGES)["expression"]
+    for engine in ("litert", "onnx"):
+        loaded = load(preset, engine=engine)
+        assert loaded.classifier is None and loaded.kind == "preset"
+        np.testing.assert_allclose(loaded.outputs(IMAGES)["expression"], expected, atol=1e-3)
+    assert engine_for(preset) == "litert"
+    with open(preset / "model.tflite", "r+b") as stream:  # one byte changed
+        stream.seek(-1, 2)
+        last = stream.read(1)
+        stream.seek(-1, 2)
+        stream.write(bytes([last[0] ^ 1]))
+    with pytest.raises(PresetError, match="model.tflite does not match its sha256"):
+        load(preset, engine="litert")
+    with pytest.raises(ModelFileError, match="--engine|engine"):
+        load(tiny_run / "run", engine="litert")

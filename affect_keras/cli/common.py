@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import logging
 import sys
 import types
@@ -193,3 +194,17 @@ class ArgumentParser(argparse.ArgumentParser):
     def stop(self, error: Exception, status: int = 1):
         """Report what stopped the work (exit status 1) on one line."""
         self.exit(status, f"{self.prog}: error: {self.words(error)}\n")
+
+
+TRAINING_MODULES = ("keras", "pandas", "sklearn", "matplotlib")  # the `train` extra's, for every command but predict
+
+
+def require_training_install(command: str) -> None:
+    """Stop `command` with one line when the training install is missing (`pip install affect-keras` is the
+    runtime alone): which modules are missing and the extra that brings them."""
+    missing = [name for name in TRAINING_MODULES if importlib.util.find_spec(name) is None]
+    if importlib.util.find_spec("tensorflow") is None and importlib.util.find_spec("jax") is None:
+        missing.append("a backend (tensorflow or jax)")
+    if missing:
+        sys.exit(f"{command}: error: needs the training install ({', '.join(missing)} missing): pip install "
+                 f"'affect-keras[train,cpu]' (or [train,tf] / [train,jax]); predict.py alone runs without it")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,6 +19,7 @@ from affect_keras.data.faces import CROPS, DEFAULT_FRAMING, DEFAULT_PREDICT_DETE
 from affect_keras.data.images import ImageError, load_rgb
 from affect_keras.deploy.analyse import OUTCOMES, Analyser, FaceResult, Gate
 from affect_keras.deploy.video import SMOOTH, TrackedFace, VideoAnalysis
+from affect_keras.models.loading import ENGINES
 from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
 from affect_keras.options import check
 
@@ -35,6 +37,10 @@ def build_parser() -> ArgumentParser:
                        help="a shipped preset's name (" + ", ".join(shipped_presets()) + "), a preset folder, a "
                             "run directory, a .keras file, or an exported SavedModel folder, .tflite or .onnx file "
                             "(default: %(default)s, ResNet18 trained on FER+)")
+    model.add_argument("--engine", choices=list(ENGINES), default=None,
+                       help="what runs the model: litert (LiteRT), onnx (ONNX Runtime), keras, or litert-int8 "
+                            "(a preset's int8 variant, smaller and faster); default: the lightest installed "
+                            "one that can run it (the shipped preset: litert, without keras or TensorFlow)")
     model.add_argument("--top-k", type=int, default=3, help="expressions printed per face")
     faces = parser.add_argument_group("faces")
     faces.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_PREDICT_DETECTOR,
@@ -227,7 +233,9 @@ def main(argv=None) -> int:
                (args.camera is not None or args.duration == 0, "duration", "is for --camera"),
                (args.camera is not None or not args.show, "show", "is for --camera"),
                (is_video or not args.tracks, "tracks", "is for a video or --camera"),
-               (is_video or not args.timeline, "timeline", "is for a video or --camera")])
+               (is_video or not args.timeline, "timeline", "is for a video or --camera"),
+               (not args.timeline or importlib.util.find_spec("matplotlib") is not None, "timeline",
+                "needs matplotlib, not installed here: pip install matplotlib")])
     except ValueError as error:
         parser.fail(error)
     if args.camera is not None:
@@ -273,7 +281,7 @@ def _analyser(args, parser) -> Analyser:
     try:
         return Analyser(Path(args.model), None if args.no_detect else args.detector, args.crop, args.margin,
                         args.align, args.min_face, Gate(args.min_confidence, args.min_face_score,
-                                                        args.gate_small_faces))
+                                                        args.gate_small_faces), args.engine)
     except (ValueError, RuntimeError) as error:
         parser.stop(error)
 

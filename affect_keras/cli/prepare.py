@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from affect_keras.cli.common import require_training_install
+
+require_training_install("prepare_dataset.py")  # before the imports that need keras or pandas
+
 from affect_keras.cli.common import ArgumentParser, add_settings
 from affect_keras.data.prepare import PrepareConfig, prepare
 from affect_keras.data.prepare.config import GROUPS

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from affect_keras.cli.common import require_training_install
+
+require_training_install("study.py")  # before the imports that need keras or pandas
+
 from pathlib import Path
 
 from affect_keras.cli import train as train_cli

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from affect_keras.cli.common import require_training_install
+
+require_training_install("train.py")  # before the imports that need keras or pandas
+
 from affect_keras.cli.common import ArgumentParser, add_settings, show_logs
 from affect_keras.training.config import GROUPS, TrainConfig
 

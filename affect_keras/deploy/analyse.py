@@ -64,10 +64,11 @@ class Analyser:
     """Faces of one RGB frame and their probabilities."""
 
     def __init__(self, model: Path, detector: str | None = DEFAULT_PREDICT_DETECTOR, crop: str | None = None,
-                 margin: float | None = None, align: bool | None = None, min_face: int = 24, gate: Gate = Gate()):
+                 margin: float | None = None, align: bool | None = None, min_face: int = 24, gate: Gate = Gate(),
+                 engine: str | None = None):
         from affect_keras.data.faces import detector as build_detector
         from affect_keras.models import loading
-        self.predictor = loading.load(model)
+        self.predictor = loading.load(model, engine=engine)
         self.detector = build_detector(detector, min_face, DETECTOR_THREADS) if detector else None
         # the model's recorded framing, with what the user said (None: not said) taking precedence
         self.framing = Framing.from_dict(self.predictor.framing, crop=crop, margin=margin, align=align)
@@ -114,8 +115,8 @@ def face_sized(rgb: np.ndarray) -> bool:
 
 def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, detector: str | None = DEFAULT_PREDICT_DETECTOR,
             crop: str | None = None, margin: float | None = None, align: bool | None = None,
-            min_confidence: float = 0.0, min_face_score: float = 0.0, gate_small_faces: bool = False
-            ) -> list[dict]:
+            min_confidence: float = 0.0, min_face_score: float = 0.0, gate_small_faces: bool = False,
+            engine: str | None = None) -> list[dict]:
     """The faces of one photo and the model's outputs for each, largest face first.
 
     Args:
@@ -129,6 +130,8 @@ def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, 
         min_confidence: below this top probability a face's `status` is "uncertain" (0: never).
         min_face_score: below this detection score a face's `status` is "unsure face" (0: never).
         gate_small_faces: a face smaller than the model's input has the `status` "face too small".
+        engine: what runs the model (`models.loading.ENGINES`: litert, onnx, keras, litert-int8); None: the
+            lightest installed one that can (the shipped preset: LiteRT, no keras).
 
     Returns one dict per face: `box` (x, y, width, height), `score` (the detector's), `status` ("ok", or
     why the face gets no answer: "uncertain", "face too small", "unsure face"), `probabilities` ({class:
@@ -142,7 +145,7 @@ def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, 
     from affect_keras.data.images import load_rgb
     rgb = np.asarray(load_rgb(Path(image))) if not isinstance(image, np.ndarray) else image
     analyser = _analysers(str(model), detector, crop, margin, align,
-                          Gate(min_confidence, min_face_score, gate_small_faces))
+                          Gate(min_confidence, min_face_score, gate_small_faces), engine)
     faces, _ = analyser.analyse(rgb)
     names = analyser.predictor.class_names
     return [{"box": face.box, "score": face.score, "status": face.status,
@@ -157,6 +160,6 @@ _cache: dict = {}
 def _analysers(*key) -> Analyser:
     """One Analyser per (model, detector, framing) in a process: loading a model takes seconds."""
     if key not in _cache:
-        model, detector, crop, margin, align, gate = key
-        _cache[key] = Analyser(Path(model), detector, crop, margin, align, gate=gate)
+        model, detector, crop, margin, align, gate, engine = key
+        _cache[key] = Analyser(Path(model), detector, crop, margin, align, gate=gate, engine=engine)
     return _cache[key]

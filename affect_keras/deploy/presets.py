@@ -55,6 +55,96 @@ def save_preset(run: Path, out: Path, dtype: str = "float16", data_terms: str = 
     return model.save_to_preset(out, dtype=dtype, metadata=extra, card=card)
 
 
+def add_runtime_files(preset: str | Path, data: str | Path, calibration: int = 300,
+                      int8_max_loss: float = 0.01) -> dict:
+    """Give a preset folder its runtime files, which predict runs without keras (LiteRT, ONNX Runtime),
+    checked on the faces of a prepared folder's val split against the keras model:
+
+    - `model.tflite`: float16 weights where no probability of those faces moves by more than 1e-3, else
+      float32;
+    - `model.onnx`: float32;
+    - `model.int8.tflite`: weights and activations in int8, quantised on `calibration` faces of the train
+      split, kept only where it loses at most `int8_max_loss` of accuracy.
+
+    What was measured goes into metadata.json (`runtime`), every file into sha256.json.
+
+    Args:
+        preset: a preset folder (written by `save_preset`); its files are replaced, no other.
+        data: a prepared folder (train and val splits) with the preset's classes.
+        calibration: train faces the int8 variant is quantised on.
+        int8_max_loss: the most accuracy (a fraction) the int8 variant may lose.
+
+    Returns the `runtime` record.
+
+    Example:
+        >>> add_runtime_files("affect_keras/presets/ferplus_resnet18_48", "data/fer48")
+    """
+    import numpy as np
+
+    from affect_keras.models.classifier import ExpressionClassifier
+    from affect_keras.models.export import with_named_outputs, write_onnx, write_tflite
+    from affect_keras.models.loading import _load_onnx, _load_tflite
+    from affect_keras.models.presets import CHECKSUMS, METADATA, RUNTIME_FILES, resolve, sha256, verify
+
+    folder = resolve(preset)
+    metadata = verify(folder)
+    classifier = ExpressionClassifier.from_preset(folder)
+    model = with_named_outputs(classifier)
+    faces, labels = _split_faces(Path(data), "val", classifier.image_size, classifier.class_names)
+    rng = np.random.default_rng(0)
+    train, _ = _split_faces(Path(data), "train", classifier.image_size, classifier.class_names)
+    chosen = train[rng.choice(len(train), min(calibration, len(train)), replace=False)]
+
+    def probabilities(outputs) -> np.ndarray:
+        return np.concatenate([outputs(faces[k:k + 64])["expression"] for k in range(0, len(faces), 64)])
+
+    reference = probabilities(model.predict_on_batch)
+    accuracy = lambda p: round(float((p.argmax(1) == labels).mean()), 4)  # noqa: E731
+    record = {"checked_on": {"data": str(data), "split": "val", "faces": len(faces)},
+              "keras": {"accuracy": accuracy(reference)}}
+    for engine, weights in (("litert", "float16"), ("litert", "float32"), ("onnx", "float32"),
+                            ("litert-int8", "int8")):
+        path = folder / RUNTIME_FILES[engine]
+        if engine == "litert" and weights == "float32" and record.get("litert", {}).get("weights") == "float16":
+            continue
+        if engine == "onnx":
+            write_onnx(model, path)
+        else:
+            write_tflite(model, path, weights, (chosen[k:k + 1] for k in range(len(chosen))))
+        got = probabilities((_load_onnx if engine == "onnx" else _load_tflite)(path, metadata).outputs)
+        row = {"file": path.name, "weights": weights, "bytes": path.stat().st_size,
+               "max_difference": float(np.abs(got - reference).max()), "accuracy": accuracy(got)}
+        if engine == "litert" and weights == "float16" and row["max_difference"] > 1e-3:
+            record["litert-float16-refused"] = row  # it moves a probability too far: float32 next
+            continue
+        if engine == "litert-int8":
+            row["kept"] = record["keras"]["accuracy"] - row["accuracy"] <= int8_max_loss
+            if not row["kept"]:
+                path.unlink()
+        record[engine] = row
+    metadata["runtime"] = record
+    (folder / METADATA).write_text(json.dumps(metadata, indent=1))
+    sums = json.loads((folder / CHECKSUMS).read_text())
+    sums = {name: digest for name, digest in sums.items() if name not in RUNTIME_FILES.values()}
+    sums |= {name: sha256(folder / name) for name in (METADATA, *RUNTIME_FILES.values()) if (folder / name).is_file()}
+    (folder / CHECKSUMS).write_text(json.dumps(sums, indent=1))
+    return record
+
+
+def _split_faces(data: Path, split: str, size: int, class_names: list[str]):
+    """(faces, label indices) of a prepared folder's split, as (n, size, size, 3) uint8."""
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    with open(data / f"{split}.csv", newline="") as stream:
+        rows = [row for row in csv.DictReader(stream) if row["label"] in class_names]
+    faces = np.stack([np.asarray(Image.open(data / row["file"]).convert("RGB").resize((size, size)))
+                      for row in rows])
+    return faces, np.array([class_names.index(row["label"]) for row in rows])
+
+
 def _reports(run: Path) -> dict:
     """{dataset-and-split folder: headline scores} of the run's evaluation reports."""
     scores = {}

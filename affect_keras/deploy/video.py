@@ -114,8 +114,8 @@ def read_frames(capture, clock=None):
 def predict_video(video: str | Path, model: str | Path = DEFAULT_PRESET,
                   detector: str | None = DEFAULT_PREDICT_DETECTOR, every: int = 5, smooth: float = SMOOTH,
                   crop: str | None = None, margin: float | None = None, align: bool | None = None,
-                  min_confidence: float = 0.0, min_face_score: float = 0.0, gate_small_faces: bool = False
-                  ) -> list[dict]:
+                  min_confidence: float = 0.0, min_face_score: float = 0.0, gate_small_faces: bool = False,
+                  engine: str | None = None) -> list[dict]:
     """The people of a video: each face followed across frames, its expression probabilities smoothed.
 
     Args:
@@ -130,6 +130,7 @@ def predict_video(video: str | Path, model: str | Path = DEFAULT_PRESET,
         min_confidence: below this top smoothed probability a face's label is "uncertain" (0: never).
         min_face_score: as `predict`'s.
         gate_small_faces: as `predict`'s.
+        engine: as `predict`'s.
 
     Returns one dict per track (a face followed over time), in order of appearance: `track` (its ID),
     `first_s`, `last_s`, `frames`, `shares` ({expression: share of the analysed frames}), `dominant`, and
@@ -146,7 +147,8 @@ def predict_video(video: str | Path, model: str | Path = DEFAULT_PRESET,
     if not Path(video).is_file():
         raise FileNotFoundError(f"no video at {video}")
     analysis = VideoAnalysis(Analyser(Path(model), detector, crop, margin, align,
-                                      gate=Gate(min_confidence, min_face_score, gate_small_faces)), smooth)
+                                      gate=Gate(min_confidence, min_face_score, gate_small_faces), engine=engine),
+                             smooth)
     import cv2
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():

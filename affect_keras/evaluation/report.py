@@ -80,7 +80,7 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     if config.out:  # a folder of the user's: its files are not evaluate's to replace
         refuse_foreign_folder(Path(config.out), CONFIG_NAME, "out", "evaluate.py")
     path = Path(config.model)
-    predictor = loading.load(path)
+    predictor = loading.load(path, engine="keras")  # the scores of the model itself
     names = predictor.class_names
     data_names = read_summary(Path(config.data))["class_names"]
     # with --drop-class, data prepared without that class (AffectNet-7 for an 8-class model) fits too

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,9 @@ RECREATE = ("re-create it with this version (train.py --config RUN/config.yaml t
             "export.py and save_preset then write new exports and presets)")
 
 Outputs = dict[str, np.ndarray]
+# LiteRT's threads for a model (its default is one; the shipped ResNet18 takes 27 ms a face on one core of
+# this 2-core machine, 14 on two, as keras does through TensorFlow)
+MODEL_THREADS = min(4, os.cpu_count() or 1)
 
 
 class ModelFileError(OptionError):
@@ -208,29 +212,29 @@ def _is_tflite(path: Path) -> bool:
     return path.suffix == ".tflite" and path.is_file()
 
 
-def _load_tflite(path: Path) -> Loaded:
+def _load_tflite(path: Path, metadata: dict | None = None, kind: str = "tflite") -> Loaded:
     from affect_keras.litert import tflite_interpreter
 
-    metadata = export_metadata(path, path.parent)
-    interpreter = tflite_interpreter(path)
+    metadata = metadata if metadata is not None else export_metadata(path, path.parent)
+    interpreter = tflite_interpreter(path, threads=MODEL_THREADS)
     runner = interpreter.get_signature_runner()
     (name,) = runner.get_input_details()  # one input: the images
 
     def outputs(images):
         return named_outputs(runner(**{name: np.ascontiguousarray(images, dtype=np.uint8)}))
-    return _described("tflite", path, outputs, metadata)
+    return _described(kind, path, outputs, metadata)
 
 
 def _is_onnx(path: Path) -> bool:
     return path.suffix == ".onnx" and path.is_file()
 
 
-def _load_onnx(path: Path) -> Loaded:
+def _load_onnx(path: Path, metadata: dict | None = None, kind: str = "onnx") -> Loaded:
     try:
         import onnxruntime
     except ImportError:
         raise ModelFileError(f"{path}: running .onnx models needs ONNX Runtime: pip install onnxruntime") from None
-    metadata = export_metadata(path, path.parent)
+    metadata = metadata if metadata is not None else export_metadata(path, path.parent)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (feed,) = session.get_inputs()
     names = [output.name for output in session.get_outputs()]
@@ -238,7 +242,7 @@ def _load_onnx(path: Path) -> Loaded:
     def outputs(images):
         values = session.run(None, {feed.name: np.ascontiguousarray(images, dtype=np.uint8)})
         return named_outputs(dict(zip(names, values)))
-    return _described("onnx", path, outputs, metadata)
+    return _described(kind, path, outputs, metadata)
 
 
 @dataclass(frozen=True)
@@ -260,14 +264,76 @@ KINDS = {
 }
 
 
+@dataclass(frozen=True)
+class Engine:
+    """What runs a model: the module it needs, how to install it, and the kinds it runs (a preset runs in
+    any engine it carries a file for, `presets.RUNTIME_FILES`)."""
+    module: str
+    install: str
+    kinds: tuple[str, ...]
+
+
+# the engine registry (--engine): the lightest first, the order `load` tries for a preset
+ENGINES = {
+    "litert": Engine("ai_edge_litert", "pip install ai-edge-litert", ("preset", "tflite")),
+    "onnx": Engine("onnxruntime", "pip install onnxruntime", ("preset", "onnx")),
+    "keras": Engine("keras", "pip install 'affect-keras[train,cpu]'", ("preset", "run", "keras", "saved_model")),
+    "litert-int8": Engine("ai_edge_litert", "pip install ai-edge-litert", ("preset",)),  # asked for, never chosen
+}
+AUTOMATIC = ("litert", "onnx", "keras")
+
+
+def installed(engine: str) -> bool:
+    import importlib.util
+    module = ENGINES[engine].module
+    return importlib.util.find_spec(module) is not None or (module == "ai_edge_litert" and
+                                                            importlib.util.find_spec("tensorflow") is not None)
+
+
+def engine_for(path: str | Path, engine: str | None = None, option: str = "engine") -> str:
+    """The engine that runs `path`: `engine` if it can, else (None) the lightest installed one that can.
+    ModelFileError (naming `option`) when none can: the message says what to install or choose."""
+    from affect_keras.models import presets
+    name = kind_of(path)
+    if engine is not None and engine not in ENGINES:
+        raise ModelFileError(f"must be one of {', '.join(ENGINES)}, not {engine!r}", option)
+    carried = presets.runtime_files(path) if name == "preset" else {}
+    able = [e for e, spec in ENGINES.items() if name in spec.kinds and (name != "preset" or e == "keras" or e in carried)]
+    if engine is not None:
+        if engine not in able:
+            what = f"preset {path} carries no {presets.RUNTIME_FILES[engine]}" if name == "preset" \
+                else f"{path} is a {name} model"
+            raise ModelFileError(f"{engine}: {what}; it runs with {' or '.join(able)}", option)
+        if not installed(engine):
+            raise ModelFileError(f"{engine} needs {ENGINES[engine].module}, not installed here: "
+                                 f"{ENGINES[engine].install}", option)
+        return engine
+    for candidate in (e for e in AUTOMATIC if e in able):
+        if installed(candidate):
+            return candidate
+    raise ModelFileError(f"{path} runs with {' or '.join(able)}, none installed here: "
+                         f"{'; '.join(ENGINES[e].install for e in able)}", option)
+
+
+def _load_preset_runtime(path: Path, engine: str) -> Loaded:
+    """A preset's runtime file for `engine`, checked against its sha256, described by its metadata."""
+    from affect_keras.models import presets
+    folder = presets.resolve(path)
+    name = presets.RUNTIME_FILES[engine]
+    metadata = presets.verify(folder, (presets.METADATA, name))
+    return (_load_onnx if engine == "onnx" else _load_tflite)(folder / name, metadata, "preset")
+
+
 def kind_of(path: str | Path) -> str | None:
     """The `KINDS` name of what `path` is, or None."""
     return next((name for name, kind in KINDS.items() if kind.matches(Path(path))), None)
 
 
-def load(path: str | Path, option: str = "model") -> Loaded:
+def load(path: str | Path, option: str = "model", engine: str | None = None) -> Loaded:
     """The model at `path`: a shipped preset's name, a preset or run directory, a `.keras` file, a
     SavedModel folder, a `.tflite` or an `.onnx` file. ModelFileError (naming `option`) for anything else.
+    `engine` (`ENGINES`): what runs it; None: the lightest installed one that can (a preset that carries
+    its runtime files runs in LiteRT, without keras).
 
     Example:
         >>> model = load("ferplus_resnet18_48")
@@ -277,7 +343,11 @@ def load(path: str | Path, option: str = "model") -> Loaded:
     if name is None:
         raise ModelFileError(f"{path}: expected a preset, a run directory, a .keras file, a SavedModel folder, "
                              f"a .tflite or an .onnx file", option)
-    loaded = KINDS[name].load(Path(path))
+    chosen = engine_for(path, engine)
+    if name == "preset" and chosen != "keras":
+        loaded = _load_preset_runtime(Path(path), chosen)
+    else:
+        loaded = KINDS[name].load(Path(path))
     output = len(loaded.class_names)
     if loaded.classifier is not None and EXPRESSION in loaded.heads:
         shape = loaded.classifier.output[EXPRESSION].shape if isinstance(loaded.classifier.output, dict) \

@@ -10,6 +10,8 @@ A preset directory holds::
                         on; for a preset made from a run, the training data and its terms, the command
                         and commit, measured metrics
     README.md           the model card
+    model.tflite        optional, the runtime files: the same model for LiteRT (`model.int8.tflite`: its
+    model.onnx          int8 variant) and ONNX Runtime, which predict runs without keras (`RUNTIME_FILES`)
     sha256.json         the sha256 of each file above; a file that differs is refused
 
 Presets that ship with the package live in `affect_keras/presets/<name>/` (package data, so a pip install
@@ -28,6 +30,8 @@ SHIPPED = Path(__file__).resolve().parents[1] / "presets"  # the package data fo
 DEFAULT_PRESET = "ferplus_resnet18_48"  # what predict.py uses without --model
 CONFIG, WEIGHTS, METADATA, CARD, CHECKSUMS = "config.json", "model.weights.h5", "metadata.json", "README.md", \
     "sha256.json"
+# the files a preset may carry for the runtime without keras: engine (`models.loading.ENGINES`) -> file
+RUNTIME_FILES = {"litert": "model.tflite", "litert-int8": "model.int8.tflite", "onnx": "model.onnx"}
 # 2: written by affect-keras 0.2.0 on (an ExpressionClassifier); 1: before any release, refused
 FORMAT_VERSION = 2
 DTYPES = ("float16", "float32")
@@ -73,10 +77,11 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(path: Path) -> dict:
-    """Check every file against sha256.json; returns the metadata. Raises PresetError naming the file."""
+def verify(path: Path, files: tuple[str, ...] = (CONFIG, WEIGHTS, METADATA, CARD)) -> dict:
+    """Check `files` (default: the keras model's) against sha256.json; returns the metadata. Raises
+    PresetError naming the file."""
     sums = json.loads((path / CHECKSUMS).read_text())
-    for name in (CONFIG, WEIGHTS, METADATA, CARD):
+    for name in dict.fromkeys((METADATA, *files)):
         if name not in sums:
             raise PresetError(f"preset {path}: {CHECKSUMS} has no entry for {name}")
         if not (path / name).is_file():
@@ -93,6 +98,12 @@ def verify(path: Path) -> dict:
         raise PresetError(f"preset {path} was written before affect-keras 0.2.0 (format {version}); re-create it "
                           f"with this version: save_preset(RUN, OUT) from a run trained again with train.py")
     return metadata
+
+
+def runtime_files(name_or_dir: str | Path) -> dict[str, str]:
+    """{engine: file name} of the runtime files the preset lists in sha256.json (checked when loaded)."""
+    sums = json.loads((resolve(name_or_dir) / CHECKSUMS).read_text())
+    return {engine: name for engine, name in RUNTIME_FILES.items() if name in sums}
 
 
 def load_metadata(name_or_dir: str | Path) -> dict:
