@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import logging
 import sys
 import types
@@ -202,9 +201,11 @@ TRAINING_MODULES = ("keras", "pandas", "sklearn", "matplotlib")  # the `train` e
 def require_training_install(command: str) -> None:
     """Stop `command` with one line when the training install is missing (`pip install affect-keras` is the
     runtime alone): which modules are missing and the extra that brings them."""
-    missing = [name for name in TRAINING_MODULES if importlib.util.find_spec(name) is None]
-    if importlib.util.find_spec("tensorflow") is None and importlib.util.find_spec("jax") is None:
+    from affect_keras.models.loading import module_installed
+    missing = [name for name in TRAINING_MODULES if not module_installed(name)]
+    if not module_installed("tensorflow") and not module_installed("jax"):
         missing.append("a backend (tensorflow or jax)")
     if missing:
         sys.exit(f"{command}: error: needs the training install ({', '.join(missing)} missing): pip install "
                  f"'affect-keras[train,cpu]' (or [train,tf] / [train,jax]); predict.py alone runs without it")
+

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,7 +18,7 @@ from affect_keras.data.faces import CROPS, DEFAULT_FRAMING, DEFAULT_PREDICT_DETE
 from affect_keras.data.images import ImageError, load_rgb
 from affect_keras.deploy.analyse import OUTCOMES, Analyser, FaceResult, Gate
 from affect_keras.deploy.video import SMOOTH, TrackedFace, VideoAnalysis
-from affect_keras.models.loading import ENGINES
+from affect_keras.models.loading import ENGINES, module_installed
 from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
 from affect_keras.options import check
 
@@ -234,7 +233,7 @@ def main(argv=None) -> int:
                (args.camera is not None or not args.show, "show", "is for --camera"),
                (is_video or not args.tracks, "tracks", "is for a video or --camera"),
                (is_video or not args.timeline, "timeline", "is for a video or --camera"),
-               (not args.timeline or importlib.util.find_spec("matplotlib") is not None, "timeline",
+               (not args.timeline or module_installed("matplotlib"), "timeline",
                 "needs matplotlib, not installed here: pip install matplotlib")])
     except ValueError as error:
         parser.fail(error)

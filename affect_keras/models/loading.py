@@ -283,11 +283,18 @@ ENGINES = {
 AUTOMATIC = ("litert", "onnx", "keras")
 
 
-def installed(engine: str) -> bool:
+def module_installed(module: str) -> bool:
+    """Whether `module` can be imported here, without importing it."""
     import importlib.util
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses the module (as the JAX-only tests do)
+        return False
+
+
+def installed(engine: str) -> bool:
     module = ENGINES[engine].module
-    return importlib.util.find_spec(module) is not None or (module == "ai_edge_litert" and
-                                                            importlib.util.find_spec("tensorflow") is not None)
+    return module_installed(module) or (module == "ai_edge_litert" and module_installed("tensorflow"))
 
 
 def engine_for(path: str | Path, engine: str | None = None, option: str = "engine") -> str:
@@ -312,7 +319,7 @@ def engine_for(path: str | Path, engine: str | None = None, option: str = "engin
         if installed(candidate):
             return candidate
     raise ModelFileError(f"{path} runs with {' or '.join(able)}, none installed here: "
-                         f"{'; '.join(ENGINES[e].install for e in able)}", option)
+                         f"{'; '.join(ENGINES[e].install for e in able)}", "model")
 
 
 def _load_preset_runtime(path: Path, engine: str) -> Loaded:
