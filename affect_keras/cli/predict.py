@@ -16,7 +16,7 @@ from affect_keras.atomic import first_line, refuse_foreign_file
 from affect_keras.cli.common import ArgumentParser
 from affect_keras.data.faces import CROPS, DEFAULT_FRAMING, DEFAULT_PREDICT_DETECTOR, DETECTORS
 from affect_keras.data.images import ImageError, load_rgb
-from affect_keras.deploy.analyse import OUTCOMES, Analyser, FaceResult, Gate
+from affect_keras.deploy.analyse import OK, OUTCOMES, Analyser, FaceResult, Gate
 from affect_keras.deploy.video import SMOOTH, TrackedFace, VideoAnalysis
 from affect_keras.models.loading import ENGINES, module_installed
 from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
@@ -105,25 +105,25 @@ def describe(faces: list[FaceResult], names: list[str], k: int) -> list[str]:
     return lines
 
 
-def face_label(face: FaceResult, names: list[str]) -> str:
+def outputs_label(probabilities, va, status: str, names: list[str]) -> str:
+    """The top expression and its probability (or the status that withholds it), and V/A where given."""
     parts = []
-    if face.probabilities is not None:
-        best = int(face.probabilities.argmax())
-        parts.append(f"{names[best]} {face.probabilities[best]:.2f}" if face.answered else face.status)
-    if face.va is not None:
-        parts.append(f"V{face.va[0]:+.2f} A{face.va[1]:+.2f}")
+    if probabilities is not None:
+        best = int(probabilities.argmax())
+        parts.append(f"{names[best]} {probabilities[best]:.2f}" if status == OK else status)
+    if va is not None:
+        parts.append(f"V{va[0]:+.2f} A{va[1]:+.2f}")
     return " ".join(parts)
+
+
+def face_label(face: FaceResult, names: list[str]) -> str:
+    return outputs_label(face.probabilities, face.va, face.status, names)
 
 
 def track_label(tracked: TrackedFace, names: list[str]) -> str:
     """A video's face: its track's ID and smoothed outputs."""
-    parts = [f"#{tracked.track}"]
-    if tracked.smoothed is not None:
-        best = int(tracked.smoothed.argmax())
-        parts.append(f"{names[best]} {tracked.smoothed[best]:.2f}" if tracked.status == "ok" else tracked.status)
-    if tracked.smoothed_va is not None:
-        parts.append(f"V{tracked.smoothed_va[0]:+.2f} A{tracked.smoothed_va[1]:+.2f}")
-    return " ".join(parts)
+    return " ".join([f"#{tracked.track}", outputs_label(tracked.smoothed, tracked.smoothed_va, tracked.status,
+                                                        names)]).strip()
 
 
 def annotate(rgb: np.ndarray, faces: list[FaceResult], names: list[str], labels: list[str] | None = None

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from affect_keras.data.faces import DEFAULT_PREDICT_DETECTOR
-from affect_keras.deploy.analyse import Analyser, FaceResult, Gate
+from affect_keras.deploy.analyse import OK, Analyser, FaceResult, Gate
 from affect_keras.deploy.tracking import Tracker
 from affect_keras.models.presets import DEFAULT_PRESET
 
@@ -36,7 +36,7 @@ class TrackedFace:
         """The smoothed expression, or the status that withholds it ("" without an expression output)."""
         if self.smoothed is None:
             return ""
-        return names[int(self.smoothed.argmax())] if self.status == "ok" else self.status
+        return names[int(self.smoothed.argmax())] if self.status == OK else self.status
 
 
 class VideoAnalysis:
