@@ -187,8 +187,9 @@ class BothRanges:
 
     The short-range model finds faces larger than about a quarter of the photo's side and the full-range
     model smaller ones, down to a few percent; neither finds the other's (measured on a 640 x 480 clip of
-    three real faces of 150 to 170 px, `benchmarks/clips.py`: every face in 19 % of frames with the short-range
-    model and its border, 3 % with the full-range one, 93 % with both). Both run on the photo as it is; only
+    three real faces of 150 to 170 px, `benchmarks/clips.py`: every face in 21 % of frames with the short-range
+    model and its border, 3 % with the full-range one, 100 % with both, a face counting when 90 % of it is in
+    the frame). Both run on the photo as it is; only
     where neither finds a face does the short-range model look again with its border, for a close-up that
     reaches the photo's edges (as `BlazeFace("short")` does).
 
