@@ -63,6 +63,34 @@ def refuse_foreign_folder(folder: Path, marker: str, option: str, writer: str) -
                                   f"nothing was changed: choose a new or empty folder")
 
 
+def writable_folder(folder: Path, option: str) -> Path:
+    """Make `folder` (and its parents) and check that a file can be written in it, before any long work:
+    OptionError naming `option` when it is a file, read-only or cannot be made."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OptionError(option, f"{folder} is a file; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise OptionError(option, f"{folder} cannot be written ({error.strerror or error}); choose a writable "
+                                  f"folder") from None
+    return folder
+
+
+def writable_file(path: Path, option: str) -> Path:
+    """`writable_folder` for the folder a file `path` goes into (which must exist), before any long work."""
+    path = Path(path)
+    if not path.resolve().parent.is_dir():
+        raise OptionError(option, f"{path}: the folder {path.parent} does not exist")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OptionError(option, f"{path} is read-only; choose another file")
+    writable_folder(path.resolve().parent, option)
+    return path
+
+
 def first_line(path: Path) -> str:
     """The first line of a text file ("" for an empty or unreadable one)."""
     try:

@@ -67,9 +67,89 @@ def choices_of(field: dataclasses.Field) -> tuple | None:
     return None if choices is None else tuple(choices)
 
 
+def version_tuple(text) -> tuple[int, ...] | None:
+    """"0.2.0" -> (0, 2, 0); None for anything that is not a dotted version."""
+    parts = str(text).split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
+
+
+def version_check() -> tuple[Callable, str]:
+    """The `setting` check of a config's `version` (the affect-keras release that wrote it): a release
+    number, no newer than this one (a config file of a newer release is refused, a malformed one too)."""
+    from affect_keras import __version__
+    ours = version_tuple(__version__)
+    return (lambda v: version_tuple(v) is not None and version_tuple(v) <= ours,
+            f"must be a release number (such as {__version__}) no newer than this affect-keras ({__version__}): "
+            f"the release that wrote the config")
+
+
+def read_yaml(text: str):
+    """YAML as `yaml.safe_load` reads it, less aliases (`*name`): a few hundred bytes of nested aliases
+    expand to gigabytes, and no config of the toolkit needs one. yaml.YAMLError naming the alias."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(None, None, f"an alias (*{event.anchor}) is not allowed in a "
+                                                              f"config file", event.start_mark)
+            return super().compose_node(parent, index)
+
+    return yaml.load(text, Loader=NoAliases)  # noqa: S506 - a SafeLoader
+
+
+def shown(value, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters: a message never carries a huge value whole."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def type_error(value, kind) -> str | None:
+    """What is wrong with `value` as a `kind` (a field's annotation: int, float, str, bool, Path, list[X],
+    dict[str, str], X | None), or None when it is one. An int is a float; a bool is no number."""
+    import types
+    import typing
+    from pathlib import Path
+
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        problems = [type_error(value, option) for option in args]
+        return None if None in problems else problems[0]
+    if kind is type(None):
+        return None if value is None else "must be empty (None)"
+    if origin is list:
+        if not isinstance(value, list):
+            return f"must be a list, not {shown(value)}"
+        return next((f"item {shown(item)} {problem}" for item in value
+                     if (problem := type_error(item, args[0])) is not None), None)
+    if origin is dict:
+        ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        return None if ok else f"must be a mapping of names to names, not {shown(value)}"
+    if kind is bool:
+        return None if isinstance(value, bool) else f"must be true or false, not {shown(value)}"
+    if kind is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else f"must be a whole number, not {shown(value)}"
+    if kind is float:
+        import math
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if number and math.isfinite(value) else f"must be a finite number, not {shown(value)}"
+    if kind is str:
+        return None if isinstance(value, str) else f"must be text, not {shown(value)}"
+    if kind is Path:
+        return None if isinstance(value, (str, Path)) else f"must be a path, not {shown(value)}"
+    return None
+
+
 def check_fields(config) -> None:
-    """OptionError for the first field of `config` whose value is not among its choices or fails its check
-    (a list field: each of its items)."""
+    """OptionError for the first field of `config` whose value is not of its declared type, not among its
+    choices or fails its check (a list field: each of its items)."""
+    import typing
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        problem = type_error(getattr(config, field.name), hints[field.name])
+        if problem is not None:
+            raise OptionError(field.name, problem)
     for field in dataclasses.fields(config):
         value, choices = getattr(config, field.name), choices_of(field)
         values = value if isinstance(value, list) else [value]

@@ -134,6 +134,13 @@ def affectnet_newer(tmp_path) -> Path:
     return root
 
 
+def one_line_error(capsys) -> str:
+    """What a command printed on its standard error, which must be one line."""
+    message = capsys.readouterr().err.strip()
+    assert len(message.splitlines()) == 1, message
+    return message
+
+
 def read_csv(path: Path) -> list[dict]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))

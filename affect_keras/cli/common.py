@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from affect_keras.options import OptionError, choices_of
+from affect_keras.options import OptionError, choices_of, read_yaml, shown
 
 
 class _Printed(logging.Handler):
@@ -128,7 +128,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def _config_defaults(self, path: Path) -> dict:
         try:
-            values = yaml.safe_load(path.read_text()) or {}
+            values = read_yaml(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as error:
             self.error(f"argument --config: cannot read {path}: {str(error).splitlines()[0]}")
         except UnicodeDecodeError:
@@ -140,7 +140,7 @@ class ArgumentParser(argparse.ArgumentParser):
         for key, value in values.items():
             dest = str(key).replace("-", "_")
             if dest not in actions or dest in ("help", "config"):
-                self.error(f"argument --config: unknown option {key!r} in {path}")
+                self.error(f"argument --config: unknown option {shown(key)} in {path}")
             defaults[dest] = self._config_value(actions[dest], f"argument --config: {key} in {path}", value)
         return defaults
 
@@ -151,7 +151,7 @@ class ArgumentParser(argparse.ArgumentParser):
             return None
         if action.nargs == 0:  # --flag / --no-flag
             if not isinstance(value, bool):
-                self.error(f"{where}: must be true or false, not {value!r}")
+                self.error(f"{where}: must be true or false, not {shown(value)}")
             return value
         if action.nargs in ("+", "*"):
             items = value if isinstance(value, list) else [value]  # one value for a list option: a list of one
@@ -166,14 +166,14 @@ class ArgumentParser(argparse.ArgumentParser):
         if isinstance(value, getattr(action, "structured", ())):  # a structured form of its text
             value = action.as_text(value)
         if isinstance(value, (list, dict)):
-            self.error(f"{where}: must be a single value, not {value!r}")
+            self.error(f"{where}: must be a single value, not {shown(value)}")
         text = str(value).lower() if isinstance(value, bool) else str(value)
         try:
             converted = action.type(text) if callable(action.type) else text
         except (TypeError, ValueError, argparse.ArgumentTypeError) as error:
-            self.error(f"{where}: {value!r} is not valid ({error})")
+            self.error(f"{where}: {shown(value)} is not valid ({shown(str(error), 200)[1:-1]})")
         if action.choices is not None and converted not in action.choices:
-            self.error(f"{where}: {value!r} is not one of {', '.join(map(str, action.choices))}")
+            self.error(f"{where}: {shown(value)} is not one of {', '.join(map(str, action.choices))}")
         return converted
 
     def words(self, error: Exception) -> str:
@@ -181,9 +181,12 @@ class ArgumentParser(argparse.ArgumentParser):
         value lands in that name, else --<option>), another error as it is."""
         if not isinstance(error, OptionError):
             return str(error)
-        flags = [action.option_strings[-1] for action in self._actions
-                 if action.dest == error.option.replace("-", "_") and action.option_strings]
-        return OptionError.worded(flags[0] if flags else "--" + error.option.replace("_", "-"), error.reason)
+        actions = [action for action in self._actions
+                   if action.dest == error.option.replace("-", "_") and action.option_strings]
+        if actions and actions[0].help == argparse.SUPPRESS:  # a recorded value, not a flag: a --config key
+            return OptionError.worded(f"--config: {error.option}", error.reason)
+        return OptionError.worded(actions[0].option_strings[-1] if actions else "--" + error.option.replace("_", "-"),
+                                  error.reason)
 
     def fail(self, error: Exception):
         """Report a bad argument (exit status 2) the same one-line way as argparse's own errors."""
