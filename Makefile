@@ -26,15 +26,15 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	touch $@
 
 # The demo prepares the sample, trains ResNet18 from scratch at 32 px with a linear head, exports a
-# SavedModel, evaluates, and predicts one face with the export: about a minute and a half on two CPU cores.
+# .tflite, evaluates, and predicts one face with the export: about a minute and a half on two CPU cores.
 demo: $(STAMP)
 	$(BIN)/python prepare_dataset.py --source sample --count 2000 --size 64 --balance-eval 25 --out $(DEMO)/data
 	$(BIN)/python train.py --data $(DEMO)/data --backbone resnet18 --weights none --image-size 32 \
 		--augment none --dense= --dropout 0 --no-head-batch-norm --l2 0 --epochs 2 --run-dir $(DEMO)/run \
-		--export saved_model
+		--export tflite
 	$(BIN)/python evaluate.py $(DEMO)/run --data $(DEMO)/data --split test
 	$(BIN)/python predict.py $$(ls $(DEMO)/data/test/Happy/*.jpg | head -n 1) --no-detect \
-		--model $(DEMO)/run/export/saved_model
+		--model $(DEMO)/run/export/model.tflite
 
 # Two pytest workers (one per core here; -n auto takes every core), a test file per worker at a time so
 # that a file's shared fixtures are built once: 23 % less wall time than one worker on this 2-core machine.

@@ -55,7 +55,7 @@ def test_the_one_loader_reads_every_kind_with_its_description(case):
              "tflite": exported / "model.tflite", "onnx": exported / "model.onnx"}
     for kind, path in paths.items():
         assert kind_of(path) == kind
-        loaded = load(path)
+        loaded = load(path, trust_saved_model=kind == "saved_model")  # a SavedModel is a program
         assert (loaded.class_names, loaded.image_size, loaded.heads, loaded.framing) == \
             (reference.class_names, reference.image_size, reference.heads, reference.framing), kind
         assert (loaded.classifier is not None) == KINDS[kind].keras
@@ -125,7 +125,7 @@ def test_a_preset_gets_runtime_files_that_run_without_keras(tiny_run, tmp_path):
     a preset that carries them runs in LiteRT by default."""
     from affect_keras.deploy.presets import add_runtime_files, save_preset
     from affect_keras.models.loading import engine_for
-    from affect_keras.models.presets import PresetError, runtime_files
+    from affect_keras.models.presets import runtime_files
     preset = save_preset(tiny_run / "run", tmp_path / "preset")
     assert engine_for(preset) == "keras"  # nothing to run without keras yet
     record = add_runtime_files(preset, tiny_run / "data", calibration=20)
@@ -145,7 +145,43 @@ def test_a_preset_gets_runtime_files_that_run_without_keras(tiny_run, tmp_path):
         last = stream.read(1)
         stream.seek(-1, 2)
         stream.write(bytes([last[0] ^ 1]))
-    with pytest.raises(PresetError, match="model.tflite does not match its sha256"):
+    with pytest.raises(ModelFileError, match="model.tflite does not match its sha256"):
         load(preset, engine="litert")
     with pytest.raises(ModelFileError, match="--engine|engine"):
         load(tiny_run / "run", engine="litert")
+
+
+def test_the_default_export_folders_keep_a_users_files(run, tmp_path, monkeypatch):
+    """Issue 36, case 6: export's default folders (export-NAME/, RUN/export/) replaced a user's model.keras:
+    the check that guards --out was skipped there."""
+    import shutil
+
+    from affect_keras.models.export import export
+    from affect_keras.options import OptionError
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("backup", "logs", "export", "evaluation-*"))
+    (copy / "export").mkdir()
+    (copy / "export" / "model.keras").write_text("my own model")
+    with pytest.raises(OptionError, match="not written by export.py"):
+        export(copy, ["keras"])
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(copy / "best.keras", tmp_path / "mine.keras")
+    (tmp_path / "export-mine").mkdir()
+    (tmp_path / "export-mine" / "class_names.json").write_text("[]")
+    with pytest.raises(OptionError, match="not written by export.py"):
+        export(tmp_path / "mine.keras", ["keras"])
+    assert (copy / "export" / "model.keras").read_text() == "my own model"
+    assert (tmp_path / "export-mine" / "class_names.json").read_text() == "[]"
+
+
+def test_export_takes_one_format_name_and_refuses_none(run, tmp_path):
+    """Case 32: export(run, "saved_model") said "format _,a,d,e,l,m,o,s,v"; export(run, []) wrote a folder
+    without a model."""
+    from affect_keras.models.export import export
+    from affect_keras.options import OptionError
+    with pytest.raises(OptionError, match="none given: choose one or more of"):
+        export(run, [], tmp_path / "none")
+    with pytest.raises(OptionError, match="pt: choose one or more of"):
+        export(run, ["keras", "pt"], tmp_path / "bad")
+    assert not (tmp_path / "none").exists() and not (tmp_path / "bad").exists()
+    assert export(run, "keras", tmp_path / "one") == {"keras": tmp_path / "one" / "model.keras"}

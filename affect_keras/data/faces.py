@@ -338,10 +338,12 @@ class Framing:
     align: bool = False
 
     def __post_init__(self):
-        if self.crop not in CROPS:
-            raise OptionError("crop", f"must be one of {', '.join(CROPS)}, not {self.crop!r}")
-        if not 0 <= self.margin <= 1:
-            raise OptionError("margin", f"must be in [0, 1], not {self.margin}")
+        if not isinstance(self.crop, str) or self.crop not in CROPS:
+            raise OptionError("crop", f"must be one of {', '.join(CROPS)}, not {str(self.crop)[:40]!r}")
+        if isinstance(self.margin, bool) or not isinstance(self.margin, (int, float)) or not 0 <= self.margin <= 1:
+            raise OptionError("margin", f"must be a number in [0, 1], not {str(self.margin)[:40]!r}")
+        if not isinstance(self.align, bool):
+            raise OptionError("align", f"must be true or false, not {str(self.align)[:40]!r}")
 
     @classmethod
     def from_dict(cls, values: dict | None, **overrides) -> "Framing":

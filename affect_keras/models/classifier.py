@@ -13,7 +13,6 @@ classifier's, and the checkpoints hold the classifier alone.
 
 from __future__ import annotations
 
-import json
 
 import keras
 
@@ -181,15 +180,24 @@ class ExpressionClassifier(keras.Model):
             >>> model = ExpressionClassifier.from_preset("ferplus_resnet18_48")
             >>> model.class_names[int(model.predict(faces).argmax(-1)[0])]
         """
-        from affect_keras.models.presets import CONFIG, WEIGHTS, PresetError, resolve, verify
+        from affect_keras.models.presets import CONFIG, WEIGHTS, PresetError, read_json, resolve, verify
 
         path = resolve(name_or_dir)
         verify(path)
-        config = json.loads((path / CONFIG).read_text())
-        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
-        if not isinstance(model, cls):
-            raise PresetError(f"preset {path}: {CONFIG} holds a {type(model).__name__}, not an {cls.__name__}")
-        model.load_weights(path / WEIGHTS)  # float16 values are cast to the variables' float32
+        config = read_json(path / CONFIG)
+        if config.get("registered_name") != f"affect_keras>{cls.__name__}":
+            raise PresetError(f"preset {path}: {CONFIG} holds a {str(config.get('class_name'))[:60]}, not an "
+                              f"affect-keras {cls.__name__}")
+        try:
+            model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+        except (TypeError, ValueError, KeyError) as error:
+            raise PresetError(f"preset {path}: {CONFIG} does not build a classifier "
+                              f"({str(error).splitlines()[0][:200]})") from None
+        try:
+            model.load_weights(path / WEIGHTS)  # float16 values are cast to the variables' float32
+        except (OSError, ValueError, KeyError) as error:
+            raise PresetError(f"preset {path}: {path / WEIGHTS} is not the weights of this model (a keras "
+                              f".weights.h5 file): {str(error).splitlines()[0][:200]}") from None
         return model
 
     def save_to_preset(self, preset_dir, dtype: str = "float16", metadata: dict | None = None,

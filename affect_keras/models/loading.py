@@ -28,6 +28,12 @@ from affect_keras.options import OptionError
 METADATA = "metadata.json"  # beside an exported SavedModel / .tflite / .onnx: what the model is
 RUN_CHECKPOINTS = ("best.keras", "last.keras")
 CLASSIFIER = "ExpressionClassifier"
+# a SavedModel is a TensorFlow program: its functions may run any TensorFlow op, reading and writing files
+# among them; the toolkit runs one only when the user says they trust it (`trust_saved_model`)
+UNTRUSTED_SAVED_MODEL = ("is a SavedModel, a program whose functions can read and write files when run; "
+                         "load it only if you trust where it came from (--trust-saved-model, or "
+                         "trust_saved_model=True), or use a safe format: .keras (loaded in keras's safe mode), "
+                         ".tflite or .onnx (export.py writes each)")
 RECREATE = ("re-create it with this version (train.py --config RUN/config.yaml trains the run again; "
             "export.py and save_preset then write new exports and presets)")
 
@@ -118,8 +124,17 @@ def _load_keras_file(path: Path):
 
     _registration.register_custom_objects()
     classifier_config(path)  # refuses what is not a classifier before keras runs anything of it
-    # compile=False: inference needs neither the loss nor the optimiser
-    return keras.saving.load_model(path, safe_mode=True, compile=False)
+    try:  # compile=False: inference needs neither the loss nor the optimiser
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except (TypeError, ValueError, KeyError, OSError) as error:
+        raise ModelFileError(f"{path}: keras cannot rebuild the classifier in it (damaged, or written by "
+                             f"another program): {_first_line(error)}") from None
+
+
+def _first_line(error: Exception, limit: int = 200) -> str:
+    """An error's first line, cut to `limit` characters (a message never carries a whole file)."""
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _from_classifier(kind: str, path: Path, model, metadata: dict | None = None) -> Loaded:
@@ -146,8 +161,11 @@ def _is_preset(path: Path) -> bool:
 
 def _load_preset(path: Path) -> Loaded:
     from affect_keras.models.classifier import ExpressionClassifier
-    from affect_keras.models.presets import load_metadata
-    return _from_classifier("preset", path, ExpressionClassifier.from_preset(path), load_metadata(path))
+    from affect_keras.models.presets import PresetError, load_metadata
+    try:
+        return _from_classifier("preset", path, ExpressionClassifier.from_preset(path), load_metadata(path))
+    except PresetError as error:
+        raise ModelFileError(str(error)) from None
 
 
 def _is_run(path: Path) -> bool:
@@ -172,11 +190,9 @@ def export_metadata(model_path: Path, *places: Path) -> dict:
     """The metadata.json of an exported model (the first of `places` that has one)."""
     for place in places:
         if (place / METADATA).is_file():
-            try:
-                metadata = json.loads((place / METADATA).read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise ModelFileError(f"{place / METADATA} is not valid JSON") from None
-            if not isinstance(metadata, dict) or "class_names" not in metadata or "image_size" not in metadata:
+            from affect_keras.models.presets import read_json
+            metadata = read_json(place / METADATA, ModelFileError)
+            if "class_names" not in metadata or "image_size" not in metadata:
                 raise ModelFileError(f"{place / METADATA} does not describe a model (no class_names / image_size)")
             if "version" not in metadata:
                 raise ModelFileError(f"{model_path} was exported before affect-keras 0.2.0; {RECREATE}")
@@ -186,7 +202,7 @@ def export_metadata(model_path: Path, *places: Path) -> dict:
 
 
 def _described(kind: str, path: Path, outputs, metadata: dict) -> Loaded:
-    return Loaded(kind, path, outputs, list(metadata["class_names"]), int(metadata["image_size"]),
+    return Loaded(kind, path, outputs, metadata["class_names"], metadata["image_size"],  # checked by `_probe`
                   tuple(metadata.get("heads", (EXPRESSION,))), metadata.get("framing"), None, metadata)
 
 
@@ -198,7 +214,13 @@ def _load_saved_model(path: Path) -> Loaded:
     import tensorflow as tf
 
     metadata = export_metadata(path, path / "assets", path.parent)
-    loaded = tf.saved_model.load(str(path))
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except (OSError, ValueError, RuntimeError, tf.errors.OpError) as error:
+        raise ModelFileError(f"{path}: TensorFlow cannot read this SavedModel (damaged?): {_first_line(error)}") \
+            from None
+    if not hasattr(loaded, "serve"):
+        raise ModelFileError(f"{path}: this SavedModel has no `serve` function (export.py writes one)")
     heads = tuple(metadata.get("heads", (EXPRESSION,)))
 
     def outputs(images):
@@ -216,9 +238,13 @@ def _load_tflite(path: Path, metadata: dict | None = None, kind: str = "tflite")
     from affect_keras.litert import tflite_interpreter
 
     metadata = metadata if metadata is not None else export_metadata(path, path.parent)
-    interpreter = tflite_interpreter(path, threads=MODEL_THREADS)
-    runner = interpreter.get_signature_runner()
+    try:
+        interpreter = tflite_interpreter(path, threads=MODEL_THREADS)
+        runner = interpreter.get_signature_runner()
+    except (ValueError, RuntimeError) as error:
+        raise ModelFileError(f"{path}: not a LiteRT model this can run (damaged?): {_first_line(error)}") from None
     (name,) = runner.get_input_details()  # one input: the images
+    _check_input(path, runner.get_input_details()[name]["shape_signature"], metadata)
 
     def outputs(images):
         return named_outputs(runner(**{name: np.ascontiguousarray(images, dtype=np.uint8)}))
@@ -235,14 +261,29 @@ def _load_onnx(path: Path, metadata: dict | None = None, kind: str = "onnx") -> 
     except ImportError:
         raise ModelFileError(f"{path}: running .onnx models needs ONNX Runtime: pip install onnxruntime") from None
     metadata = metadata if metadata is not None else export_metadata(path, path.parent)
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own exception classes (Fail, InvalidGraph, ...)
+        raise ModelFileError(f"{path}: not an ONNX model this can run (damaged?): {_first_line(error)}") from None
     (feed,) = session.get_inputs()
+    _check_input(path, feed.shape, metadata)
     names = [output.name for output in session.get_outputs()]
 
     def outputs(images):
         values = session.run(None, {feed.name: np.ascontiguousarray(images, dtype=np.uint8)})
         return named_outputs(dict(zip(names, values)))
     return _described(kind, path, outputs, metadata)
+
+
+def _check_input(path: Path, shape, metadata: dict) -> None:
+    """ModelFileError when an exported model's input is not (batch, size, size, 3) for the size its
+    metadata gives (a dimension the model leaves open, -1 or a name, fits any)."""
+    shape = [int(d) if isinstance(d, (int, np.integer)) else d for d in shape]
+    fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
+    size = metadata.get("image_size")
+    if len(fixed) != 4 or fixed[3] not in (None, 3) or any(d not in (None, size) for d in fixed[1:3]):
+        raise ModelFileError(f"{path}: takes inputs of shape {list(shape)}, not the (n, {size}, {size}, 3) RGB "
+                             f"faces its {METADATA} says")
 
 
 @dataclass(frozen=True)
@@ -322,25 +363,39 @@ def engine_for(path: str | Path, engine: str | None = None, option: str = "engin
                          f"{'; '.join(ENGINES[e].install for e in able)}", "model")
 
 
-def _load_preset_runtime(path: Path, engine: str) -> Loaded:
+def _load_preset_runtime(path: str | Path, engine: str) -> Loaded:
     """A preset's runtime file for `engine`, checked against its sha256, described by its metadata."""
     from affect_keras.models import presets
     folder = presets.resolve(path)
     name = presets.RUNTIME_FILES[engine]
-    metadata = presets.verify(folder, (presets.METADATA, name))
+    try:
+        metadata = presets.verify(folder, (presets.METADATA, name))
+    except presets.PresetError as error:
+        raise ModelFileError(str(error)) from None
     return (_load_onnx if engine == "onnx" else _load_tflite)(folder / name, metadata, "preset")
 
 
 def kind_of(path: str | Path) -> str | None:
-    """The `KINDS` name of what `path` is, or None."""
-    return next((name for name, kind in KINDS.items() if kind.matches(Path(path))), None)
+    """The `KINDS` name of what `path` is, or None (a preset's bare name stays a string: it means the
+    shipped preset, `presets.preset_path`)."""
+    return next((name for name, kind in KINDS.items() if kind.matches(path if name == "preset" else Path(path))),
+                None)
 
 
-def load(path: str | Path, option: str = "model", engine: str | None = None) -> Loaded:
+def _target(path: str | Path, kind: str) -> Path:
+    """What the `kind` loader reads: a preset's folder (a shipped one's for its bare name), else the path."""
+    from affect_keras.models import presets
+    return presets.resolve(path) if kind == "preset" else Path(path)
+
+
+def load(path: str | Path, option: str = "model", engine: str | None = None,
+         trust_saved_model: bool = False) -> Loaded:
     """The model at `path`: a shipped preset's name, a preset or run directory, a `.keras` file, a
     SavedModel folder, a `.tflite` or an `.onnx` file. ModelFileError (naming `option`) for anything else.
     `engine` (`ENGINES`): what runs it; None: the lightest installed one that can (a preset that carries
-    its runtime files runs in LiteRT, without keras).
+    its runtime files runs in LiteRT, without keras). A SavedModel is a program and is refused unless
+    `trust_saved_model`. The model is tried once on a blank face: outputs that do not fit its class names,
+    or an input it cannot take, are refused here rather than on the first photo.
 
     Example:
         >>> model = load("ferplus_resnet18_48")
@@ -350,19 +405,42 @@ def load(path: str | Path, option: str = "model", engine: str | None = None) -> 
     if name is None:
         raise ModelFileError(f"{path}: expected a preset, a run directory, a .keras file, a SavedModel folder, "
                              f"a .tflite or an .onnx file", option)
-    chosen = engine_for(path, engine)
-    if name == "preset" and chosen != "keras":
-        loaded = _load_preset_runtime(Path(path), chosen)
-    else:
-        loaded = KINDS[name].load(Path(path))
-    output = len(loaded.class_names)
-    if loaded.classifier is not None and EXPRESSION in loaded.heads:
-        shape = loaded.classifier.output[EXPRESSION].shape if isinstance(loaded.classifier.output, dict) \
-            else loaded.classifier.output.shape
-        output = shape[-1]
-    if output != len(loaded.class_names):
-        raise ModelFileError(f"{path}: {output} expression outputs but {len(loaded.class_names)} class names", option)
+    if name == "saved_model" and not trust_saved_model:
+        raise ModelFileError(f"{path} {UNTRUSTED_SAVED_MODEL}", option)
+    from affect_keras.models.presets import PresetError
+    try:
+        chosen = engine_for(path, engine)
+    except PresetError as error:  # a preset's sha256.json that cannot be read
+        raise ModelFileError(str(error), option) from None
+    with _naming(option):
+        if name == "preset" and chosen != "keras":
+            loaded = _load_preset_runtime(path, chosen)
+        else:
+            loaded = KINDS[name].load(_target(path, name))
+        _probe(loaded)
     return loaded
+
+
+def _probe(loaded: Loaded) -> None:
+    """Run the model once on a blank face: ModelFileError when it cannot take (1, size, size, 3) uint8
+    faces or when its expression output does not have one value per class name."""
+    names = loaded.class_names
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise ModelFileError(f"{loaded.path}: its class names are not a list of names: {str(names)[:100]}")
+    size = loaded.image_size
+    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 4096:
+        raise ModelFileError(f"{loaded.path}: its input size {str(size)[:40]} is not a side in pixels")
+    try:
+        outputs = loaded.outputs(np.zeros((1, size, size, 3), np.uint8))
+    except Exception as error:  # whatever the engine raises for an input the model does not take
+        raise ModelFileError(f"{loaded.path}: does not take ({size}, {size}, 3) RGB faces as it says it does: "
+                             f"{_first_line(error)}") from None
+    if EXPRESSION in loaded.heads:
+        if EXPRESSION not in outputs:
+            raise ModelFileError(f"{loaded.path}: no {EXPRESSION} output (it has {', '.join(outputs)})")
+        width = outputs[EXPRESSION].shape[-1]
+        if width != len(names):
+            raise ModelFileError(f"{loaded.path}: {width} expression outputs but {len(names)} class names")
 
 
 def load_classifier(path: str | Path, option: str = "model"):
@@ -371,7 +449,7 @@ def load_classifier(path: str | Path, option: str = "model"):
     if name is None or not KINDS[name].keras:
         raise ModelFileError(f"{path}: expected a preset, a run directory or a .keras file", option)
     with _naming(option):
-        return KINDS[name].load(Path(path)).classifier
+        return KINDS[name].load(_target(path, name)).classifier
 
 
 def classifier_settings(path: str | Path) -> dict:
@@ -382,8 +460,8 @@ def classifier_settings(path: str | Path) -> dict:
     name = kind_of(path)
     with _naming("weights"):
         if name == "preset":
-            config = json.loads((preset_path(path) / CONFIG).read_text())
-            return config.get("config", {})
+            from affect_keras.models.presets import read_json
+            return read_json(preset_path(path) / CONFIG, ModelFileError).get("config", {})
         if name == "run":
             return classifier_config(run_checkpoint(Path(path)))
         if name == "keras":

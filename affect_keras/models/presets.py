@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 SHIPPED = Path(__file__).resolve().parents[1] / "presets"  # the package data folder
@@ -49,11 +50,17 @@ def shipped_presets() -> dict[str, Path]:
 
 
 def preset_path(name_or_dir: str | Path) -> Path | None:
-    """The directory of a shipped preset's name or of a preset directory; None when it is neither."""
+    """The directory of a shipped preset's name or of a preset directory; None when it is neither. A bare
+    name (a string without a folder in it) of a shipped preset means the shipped preset, also where a
+    folder of that name lies in the current directory: that one is `./name`."""
+    shipped = shipped_presets()
+    if isinstance(name_or_dir, str) and name_or_dir in shipped and not any(
+            separator in name_or_dir for separator in {"/", os.sep}):
+        return shipped[name_or_dir]
     path = Path(name_or_dir)
     if (path / METADATA).is_file() and (path / CHECKSUMS).is_file():
         return path
-    return shipped_presets().get(str(name_or_dir))
+    return shipped.get(str(name_or_dir))
 
 
 def is_preset(name_or_dir: str | Path) -> bool:
@@ -77,20 +84,37 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def read_json(path: Path, error=None) -> dict:
+    """A JSON object file; `error` (default PresetError) naming the file when it is not one."""
+    error = error or PresetError
+    try:
+        value = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise error(f"{path} is not valid JSON (damaged, or not written by affect-keras)") from None
+    except OSError as failure:
+        raise error(f"{path} cannot be read ({failure.strerror or failure})") from None
+    if not isinstance(value, dict):
+        raise error(f"{path} does not hold a JSON object")
+    return value
+
+
 def verify(path: Path, files: tuple[str, ...] = (CONFIG, WEIGHTS, METADATA, CARD)) -> dict:
     """Check `files` (default: the keras model's) against sha256.json; returns the metadata. Raises
     PresetError naming the file."""
-    sums = json.loads((path / CHECKSUMS).read_text())
+    sums = read_json(path / CHECKSUMS)
     for name in dict.fromkeys((METADATA, *files)):
         if name not in sums:
             raise PresetError(f"preset {path}: {CHECKSUMS} has no entry for {name}")
         if not (path / name).is_file():
             raise PresetError(f"preset {path}: {name} is missing")
-        if sha256(path / name) != sums[name]:
+        if not isinstance(sums[name], str) or sha256(path / name) != sums[name]:
             raise PresetError(f"preset {path}: {path / name} does not match its sha256 in {CHECKSUMS} "
                               f"(damaged or changed); refusing to load it")
-    metadata = json.loads((path / METADATA).read_text())
+    metadata = read_json(path / METADATA)
     version = metadata.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise PresetError(f"preset {path}: {METADATA} has format_version {str(version)[:40]!r}, not a whole "
+                          f"number; the file is damaged or was not written by affect-keras")
     if version > FORMAT_VERSION:
         raise PresetError(f"preset {path}: format version {version} is newer than this affect-keras reads "
                           f"({FORMAT_VERSION}); upgrade affect-keras")
@@ -102,7 +126,7 @@ def verify(path: Path, files: tuple[str, ...] = (CONFIG, WEIGHTS, METADATA, CARD
 
 def runtime_files(name_or_dir: str | Path) -> dict[str, str]:
     """{engine: file name} of the runtime files the preset lists in sha256.json (checked when loaded)."""
-    sums = json.loads((resolve(name_or_dir) / CHECKSUMS).read_text())
+    sums = read_json(resolve(name_or_dir) / CHECKSUMS)
     return {engine: name for engine, name in RUNTIME_FILES.items() if name in sums}
 
 

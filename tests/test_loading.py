@@ -1,0 +1,166 @@
+"""The one loader (`affect_keras.models.loading`): what it refuses, and how it says so. A model file is
+data from elsewhere: nothing in it runs unless the user says they trust it, a damaged or inconsistent
+file is one line naming it, and a bare preset name means the shipped preset."""
+
+import json
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+from affect_keras.cli.evaluate import main as evaluate_main
+from affect_keras.cli.predict import main as predict_main
+from affect_keras.models import presets
+from affect_keras.models.loading import ModelFileError, load
+from conftest import one_line_error
+
+tf = pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory):
+    """The tiny run exported to .tflite (its metadata.json beside it), once for the module."""
+    from affect_keras.models.export import export
+    out = tmp_path_factory.mktemp("exported")
+    export(tiny_run / "run", ["tflite"], out)
+    return out
+
+
+def _copy(exported, tmp_path, **metadata):
+    """A copy of the export whose metadata.json has `metadata` changed."""
+    copy = tmp_path / "copy"
+    shutil.copytree(exported, copy)
+    described = json.loads((copy / "metadata.json").read_text())
+    (copy / "metadata.json").write_text(json.dumps({**described, **metadata}))
+    return copy / "model.tflite"
+
+
+def _face(tiny_run):
+    return next((tiny_run / "data" / "test").rglob("*.jpg"))
+
+
+class Writes(tf.Module):
+    """A SavedModel whose `serve` writes a file when it runs, as any TensorFlow program may."""
+
+    def __init__(self, target):
+        super().__init__()
+        self.target = str(target)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.uint8)])
+    def serve(self, images):
+        tf.io.write_file(self.target, "written by the model")
+        return tf.fill([tf.shape(images)[0], 8], 0.125)
+
+
+def test_a_saved_model_runs_only_when_the_user_trusts_it(tiny_run, exported, tmp_path, capsys):
+    """Issue 36, case 1: a SavedModel's serve function wrote a file in predict.py and evaluate.py."""
+    target, evil = tmp_path / "written.txt", tmp_path / "evil_sm"
+    tf.saved_model.save(Writes(target), str(evil))
+    shutil.copy(exported / "metadata.json", evil / "assets" / "metadata.json")
+    with pytest.raises(SystemExit) as stop:
+        predict_main([str(_face(tiny_run)), "--no-detect", "--model", str(evil)])
+    assert stop.value.code != 0 and "--trust-saved-model" in one_line_error(capsys)
+    with pytest.raises(SystemExit) as stop:
+        evaluate_main([str(evil), "--data", str(tiny_run / "data"), "--split", "val", "--out", str(tmp_path / "ev")])
+    assert stop.value.code != 0 and "--trust-saved-model" in one_line_error(capsys)
+    with pytest.raises(ModelFileError, match="trust_saved_model=True"):
+        load(evil)
+    assert not target.exists() and not (tmp_path / "ev").exists()
+    assert predict_main([str(_face(tiny_run)), "--no-detect", "--model", str(evil), "--trust-saved-model"]) == 0
+    assert target.read_text() == "written by the model"  # what trusting it means
+
+
+def test_a_bare_preset_name_means_the_shipped_preset(tmp_path, monkeypatch):
+    """Case 2: a folder named like the shipped preset in the current directory replaced it."""
+    local = tmp_path / presets.DEFAULT_PRESET
+    local.mkdir()
+    for name in (presets.METADATA, presets.CHECKSUMS):
+        (local / name).write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert presets.preset_path(presets.DEFAULT_PRESET) == presets.SHIPPED / presets.DEFAULT_PRESET
+    assert presets.preset_path(f"./{presets.DEFAULT_PRESET}").resolve() == local.resolve()
+
+
+def test_class_names_that_do_not_fit_the_outputs_are_refused_when_loaded(exported, tmp_path):
+    """Case 13: an export described with fewer class names than outputs printed wrong names (or failed
+    with IndexError); its input size said wrong failed deep inside."""
+    described = json.loads((exported / "metadata.json").read_text())
+    with pytest.raises(ModelFileError, match="8 expression outputs but 7 class names"):
+        load(_copy(exported, tmp_path, class_names=described["class_names"][:7]))
+    with pytest.raises(ModelFileError, match=r"not the \(n, 48, 48, 3\) RGB faces its metadata.json says"):
+        load(_copy(exported, tmp_path / "b", image_size=48))
+    with pytest.raises(ModelFileError, match="not the \\(n, x, x, 3\\)"):
+        load(_copy(exported, tmp_path / "c", image_size="x"))
+
+
+def test_a_model_of_one_channel_is_refused_when_loaded(tmp_path, exported):
+    """Case 24: a model that takes grey faces passed the loader and failed on the first photo."""
+    import keras
+
+    from affect_keras.models.export import write_tflite
+    inputs = keras.Input((32, 32, 1), dtype="uint8", name="image")
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+    grey = keras.Model(inputs, {"expression": keras.layers.Dense(8, activation="softmax")(x)})
+    write_tflite(grey, tmp_path / "model.tflite")
+    shutil.copy(exported / "metadata.json", tmp_path / "metadata.json")
+    with pytest.raises(ModelFileError, match=r"takes inputs of shape \[-1, 32, 32, 1\]"):
+        load(tmp_path / "model.tflite")
+
+
+def test_damaged_model_files_are_one_line_naming_the_file(tmp_path, exported):
+    """Cases 24 and 28: a corrupt saved_model.pb, non-JSON sha256.json / config.json, a format_version
+    that is not a number, weights that are not HDF5: each a ModelFileError naming the file."""
+    broken = tmp_path / "broken_sm"
+    (broken / "assets").mkdir(parents=True)
+    (broken / "saved_model.pb").write_bytes(b"not a protocol buffer")
+    shutil.copy(exported / "metadata.json", broken / "assets" / "metadata.json")
+    with pytest.raises(ModelFileError, match="TensorFlow cannot read this SavedModel"):
+        load(broken, trust_saved_model=True)
+
+    def preset_with(name, content):
+        folder = tmp_path / f"preset-{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        for file in (presets.CONFIG, presets.WEIGHTS, presets.METADATA, presets.CARD):
+            (folder / file).write_text(json.dumps({"format_version": 2}) if file == presets.METADATA else "{}")
+        (folder / name).write_text(content)
+        (folder / presets.CHECKSUMS).write_text(json.dumps(
+            {file: presets.sha256(folder / file) for file in (presets.CONFIG, presets.WEIGHTS, presets.METADATA,
+                                                              presets.CARD)}))
+        return folder
+
+    with pytest.raises(ModelFileError, match=r"sha256.json is not valid JSON"):
+        folder = preset_with(presets.CONFIG, "{}")
+        (folder / presets.CHECKSUMS).write_text("{not json")
+        load(folder, engine="keras")
+    with pytest.raises(ModelFileError, match=r"config.json is not valid JSON"):
+        load(preset_with(presets.CONFIG, "{not json"), engine="keras")
+    with pytest.raises(ModelFileError, match="format_version 'x', not a whole number"):
+        load(preset_with(presets.METADATA, json.dumps({"format_version": "x"})), engine="keras")
+    source = presets.SHIPPED / presets.DEFAULT_PRESET
+    weights = tmp_path / "weights"
+    shutil.copytree(source, weights, ignore=shutil.ignore_patterns("*.tflite", "*.onnx"))
+    (weights / presets.WEIGHTS).write_bytes(b"not HDF5")
+    sums = json.loads((weights / presets.CHECKSUMS).read_text())
+    sums = {name: value for name, value in sums.items() if (weights / name).is_file()}
+    (weights / presets.CHECKSUMS).write_text(json.dumps({**sums, presets.WEIGHTS: presets.sha256(weights / presets.WEIGHTS)}))
+    with pytest.raises(ModelFileError, match="model.weights.h5 is not the weights of this model"):
+        load(weights, engine="keras")
+    for junk in (b"", b"hello", np.random.default_rng(0).bytes(500)):
+        (tmp_path / "junk.keras").write_bytes(junk)
+        with pytest.raises(ModelFileError, match="junk.keras: not a keras model file"):
+            load(tmp_path / "junk.keras")
+    with zipfile.ZipFile(tmp_path / "other.keras", "w") as archive:
+        archive.writestr("config.json", json.dumps({"class_name": "Evil", "registered_name": "me>Evil"}))
+    with pytest.raises(ModelFileError, match="holds a Evil, not an affect-keras ExpressionClassifier"):
+        load(tmp_path / "other.keras")
+
+
+def test_a_model_recording_a_bad_framing_is_blamed_not_a_flag(exported, tmp_path, capsys):
+    """Case 30: a model whose record says crop: nonsense blamed --crop, a flag the user never gave."""
+    from affect_keras.deploy.analyse import Analyser
+    model = _copy(exported, tmp_path, framing={"crop": "nonsense", "margin": 0.0, "align": False})
+    with pytest.raises(ModelFileError, match="its recorded framing crop='nonsense' is not valid") as error:
+        Analyser(model, detector=None)
+    assert error.value.option == "model"
+    Analyser(model, detector=None, crop="box")  # what the user gives replaces the bad record
