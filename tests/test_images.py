@@ -116,3 +116,15 @@ def test_several_reads_are_in_flight_per_worker(tmp_path, monkeypatch):
         summary = prepare(PrepareConfig(source="folders", root=tree.parent, out=tmp_path / f"out{threads}",
                                         size=32, val_fraction=0.0, workers=1, io_threads=threads))
         assert summary.written == 24 and most[0] == expected
+
+
+def test_wide_grey_images_keep_their_values(tmp_path):
+    """Issue 36, case 15: an int32 TIFF (mode I) of values 0-255 was divided by 256 (black: "no face
+    found"); 16-bit images use their 16-bit range."""
+    import numpy as np
+    values = np.tile(np.arange(0, 256, 4, dtype=np.int32), (64, 1))
+    Image.fromarray(values, mode="I").save(tmp_path / "int32.tif")
+    np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "int32.tif"))[..., 0], values)
+    wide = (values * 257).astype(np.uint16)
+    Image.fromarray(wide).save(tmp_path / "sixteen.png")
+    np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "sixteen.png"))[..., 0], values)

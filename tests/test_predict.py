@@ -89,7 +89,8 @@ def test_an_exported_model_predicts_the_same_as_the_run(tiny_run, photos, capsys
     capsys.readouterr()
     outputs = []
     for model in (tiny_run / "run", tiny_run / "run/export/saved_model", tiny_run / "run/export/model.keras"):
-        assert main([str(photos / "astronaut.png"), "--model", str(model), "--top-k", "8"]) == 0
+        assert main([str(photos / "astronaut.png"), "--model", str(model), "--top-k", "8",
+                     "--trust-saved-model"]) == 0
         box, scores = capsys.readouterr().out.splitlines()[1].split(": ")
         outputs.append((box, {s.split()[0]: float(s.split()[1]) for s in scores.split(", ")}))
     for box, scores in outputs[1:]:
@@ -115,3 +116,143 @@ def test_valence_and_arousal_are_printed_and_written_when_the_model_has_them(mul
     row = pd.read_csv(out).iloc[0]
     assert -1 <= valence <= 1 and row["valence"] == pytest.approx(valence, abs=1e-3)
     assert -1 <= row["arousal"] <= 1 and row["expression"] in line
+
+
+# ---- nothing lost (issue 36): predict's outputs, its inputs' odd names and sizes ----
+
+@pytest.fixture
+def crops(tiny_run, tmp_path):
+    """A folder of six prepared faces (predict --no-detect reads them whole)."""
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for k, path in enumerate(sorted((tiny_run / "data" / "test").rglob("*.jpg"))[:6]):
+        Image.open(path).save(folder / f"face{k}.jpg")
+    return folder
+
+
+def _failing_at(monkeypatch, image: int, error: BaseException):
+    """Make the analysis of the `image`-th image (from 1) raise `error`."""
+    from affect_keras.deploy.analyse import Analyser
+    real, calls = Analyser.analyse, []
+
+    def analyse(self, rgb):
+        calls.append(1)
+        if len(calls) == image:
+            raise error
+        return real(self, rgb)
+    monkeypatch.setattr(Analyser, "analyse", analyse)
+
+
+def test_only_predicts_own_csv_is_replaced(tiny_run, crops, tmp_path, capsys):
+    """Case 3: any CSV whose first line began with `file,` was taken for predict's own and replaced: a
+    dataset's manifest, a user's inventory."""
+    from conftest import one_line_error
+    manifest = tmp_path / "test.csv"
+    manifest.write_bytes((tiny_run / "data" / "test.csv").read_bytes())
+    inventory = tmp_path / "inventory.csv"
+    inventory.write_text("file,owner\nface0.jpg,me\n")
+    for mine in (manifest, inventory):
+        before = mine.read_bytes()
+        with pytest.raises(SystemExit) as stop:
+            main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(mine)])
+        assert stop.value.code == 2 and "not written by predict.py" in one_line_error(capsys)
+        assert mine.read_bytes() == before
+    ours = tmp_path / "ours.csv"
+    for _ in range(2):  # its own CSV, written again
+        assert main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(ours)]) == 0
+    assert len(pd.read_csv(ours)) == 6
+
+
+def test_a_crash_or_ctrl_c_midway_leaves_the_csv_whole(tiny_run, crops, tmp_path, monkeypatch, capsys):
+    """Cases 7 and 26: a late crash left an existing CSV truncated to its header; Ctrl-C printed a
+    traceback and kept nothing."""
+    out = tmp_path / "faces.csv"
+    assert main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(out)]) == 0
+    before = out.read_bytes()
+    with monkeypatch.context() as patch:
+        _failing_at(patch, 4, RuntimeError("a late failure"))
+        with pytest.raises(RuntimeError):
+            main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(out)])
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["crops", "faces.csv"]
+    capsys.readouterr()
+    with monkeypatch.context() as patch:
+        _failing_at(patch, 4, KeyboardInterrupt())
+        assert main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(out)]) == 130
+    assert "interrupted after 3 of 6 images: the CSV holds those" in capsys.readouterr().out
+    assert list(pd.read_csv(out)["file"]) == ["face0.jpg", "face1.jpg", "face2.jpg"]
+
+
+def test_a_killed_folder_predict_leaves_the_older_csv_and_the_same_command_finishes(tiny_run, crops, tmp_path):
+    """Acceptance: predict killed at any point leaves nothing corrupt (the CSV at the path is the older
+    one, complete), and the same command writes the whole CSV."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from conftest import REPO
+    for k in range(6, 60):  # enough images that the kill lands midway
+        Image.open(crops / f"face{k % 6}.jpg").save(crops / f"face{k}.jpg")
+    out = tmp_path / "faces.csv"
+    command = [sys.executable, str(REPO / "predict.py"), str(crops), "--no-detect", "--model", str(tiny_run / "run"),
+               "--csv", str(out)]
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    before = out.read_bytes()
+    running = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = tmp_path / f".faces.csv.{running.pid}.partial"
+    deadline = time.monotonic() + 120
+    while not (partial.is_file() and partial.read_text().count("\n") >= 3) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(running.pid, signal.SIGKILL)
+    running.wait()
+    assert out.read_bytes() == before  # the older CSV, whole
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    assert len(pd.read_csv(out)) == 60
+
+
+def test_odd_images_and_names_are_counted_not_fatal(tiny_run, crops, tmp_path, capsys):
+    """Cases 15, 20, 21: a 1x1 image aborted a folder run; tiny images without a face were "analysed
+    whole" and got an expression; a file name that is not UTF-8 failed after all the work."""
+    import os
+    Image.new("RGB", (1, 1)).save(crops / "dot.png")
+    Image.fromarray(np.full((20, 20, 3), 128, np.uint8)).save(crops / "small.png")
+    odd = os.fsdecode(bytes(crops) + b"/caf\xe9.jpg")
+    Image.open(crops / "face0.jpg").save(odd, format="JPEG")
+    out = tmp_path / "faces.csv"
+    assert main([str(crops), "--model", str(tiny_run / "run"), "--csv", str(out)]) == 0
+    table = pd.read_csv(out).set_index("file")
+    assert table.loc["dot.png", "outcome"] == "image under 8 px, not analysed"
+    assert table.loc["small.png", "outcome"] == "no face found" and pd.isna(table.loc["small.png", "expression"])
+    assert "caf\\xe9.jpg" in table.index
+    assert main([str(crops / "dot.png"), "--model", str(tiny_run / "run")]) == 0
+    assert "image under 8 px" in capsys.readouterr().out
+
+
+def test_an_empty_folder_or_an_unwritable_output_is_refused_before_any_work(tiny_run, crops, tmp_path, capsys,
+                                                                           monkeypatch):
+    """Cases 22 and 31: an empty folder ended with rc 0 and a 2-byte predictions.csv in the current
+    folder; a CSV in a folder that cannot be written failed with OSError after the work."""
+    from conftest import one_line_error
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main([str(empty), "--model", str(tiny_run / "run")])
+    assert stop.value.code == 2 and "holds no images" in one_line_error(capsys)
+    assert not (tmp_path / "predictions.csv").exists()
+    for flag, value in (("--csv", "/proc/faces.csv"), ("--annotate", "/proc/annotated")):
+        with pytest.raises(SystemExit) as stop:
+            main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), flag, value])
+        assert stop.value.code == 2 and f"{flag} /proc" in one_line_error(capsys)
+
+
+def test_predict_prints_no_litert_banner(tiny_run, tmp_path):
+    """Case 33: every predict printed "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."."""
+    import subprocess
+    import sys
+    from conftest import REPO
+    face = next((tiny_run / "data" / "test").rglob("*.jpg"))
+    done = subprocess.run([sys.executable, str(REPO / "predict.py"), str(face)], capture_output=True, text=True,
+                          env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr
+    assert "XNNPACK" not in done.stderr + done.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -12,12 +13,13 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from affect_keras.atomic import first_line, refuse_foreign_file
+from affect_keras.atomic import refuse_foreign_file, writable_file
 from affect_keras.cli.common import ArgumentParser
 from affect_keras.data.faces import CROPS, DEFAULT_FRAMING, DEFAULT_PREDICT_DETECTOR, DETECTORS
-from affect_keras.data.images import ImageError, load_rgb
+from affect_keras.data.images import ImageError, load_rgb, printable_name
 from affect_keras.deploy.analyse import OK, OUTCOMES, Analyser, FaceResult, Gate
 from affect_keras.deploy.video import SMOOTH, TrackedFace, VideoAnalysis
+from affect_keras.heads import EXPRESSION, VA
 from affect_keras.models.loading import ENGINES, module_installed
 from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
 from affect_keras.options import check
@@ -40,6 +42,9 @@ def build_parser() -> ArgumentParser:
                        help="what runs the model: litert (LiteRT), onnx (ONNX Runtime), keras, or litert-int8 "
                             "(a preset's int8 variant, smaller and faster); default: the lightest installed "
                             "one that can run it (the shipped preset: litert, without keras or TensorFlow)")
+    model.add_argument("--trust-saved-model", action="store_true",
+                       help="run a SavedModel --model: a SavedModel is a program that can read and write files, "
+                            "so it runs only with this flag; .keras, .tflite and .onnx files are safe to load")
     model.add_argument("--top-k", type=int, default=3, help="expressions printed per face")
     faces = parser.add_argument_group("faces")
     faces.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_PREDICT_DETECTOR,
@@ -172,8 +177,61 @@ def annotated_by_predict(path: Path) -> bool:
         return False
 
 
+# the columns of the CSVs predict.py writes (faces, video faces, tracks), and the prefixes of its per-class ones
+CSV_COLUMNS = {"file", "frame", "time_s", "track", "outcome", "face", "x", "y", "width", "height", "face_score",
+               "status", "expression", "confidence", "raw_expression", "valence", "arousal", "smooth_valence",
+               "smooth_arousal", "first_s", "last_s", "frames", "dominant"}
+CSV_PREFIXES = ("p_", "smooth_", "share_")
+
+
 def csv_by_predict(path: Path) -> bool:
-    return first_line(path).startswith("file,")  # every CSV predict.py writes starts with its file column
+    """Whether `path` is a CSV predict.py wrote: its whole header is predict's (file first, then only
+    predict's columns): a dataset's manifest or a user's table with a `file` column is not."""
+    try:
+        with open(path, newline="", encoding="utf-8") as stream:
+            header = next(csv.reader(stream), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return len(header) > 1 and header[0] == "file" and all(
+        column in CSV_COLUMNS or column.startswith(CSV_PREFIXES) for column in header[1:])
+
+
+def csv_fields(names: list[str], heads: tuple[str, ...], frame: bool = False, outcome: bool = False) -> list[str]:
+    """The columns of predict's face CSV for a model with class `names` and `heads` (`csv_rows`' keys)."""
+    return ["file", *(["frame"] if frame else []), *(["outcome"] if outcome else []), "face", "x", "y", "width",
+            "height", "face_score", "status",
+            *(["expression", "confidence", *(f"p_{name}" for name in names)] if EXPRESSION in heads else []),
+            *(["valence", "arousal"] if VA in heads else [])]
+
+
+class RowsFile:
+    """A CSV written row by row into a temporary file beside `path`, which replaces `path` only when
+    `close` is called: a crash or a kill midway leaves `path` as it was (and no half-written file)."""
+
+    def __init__(self, path: Path, fields: list[str] | None = None):
+        self.path = Path(path)
+        self.partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        self.stream = open(self.partial, "w", newline="", encoding="utf-8")
+        self.writer, self.fields, self.rows = None, fields, 0
+
+    def write(self, rows: list[dict]) -> None:
+        if self.writer is None:
+            self.fields = self.fields or list(dict.fromkeys(key for row in rows for key in row))
+            self.writer = csv.DictWriter(self.stream, fieldnames=self.fields, restval="", extrasaction="raise")
+            self.writer.writeheader()
+        self.writer.writerows(rows)
+        self.rows += len(rows)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.writer is None:
+            self.write([])
+        self.stream.close()
+        os.replace(self.partial, self.path)
+
+    def discard(self) -> None:
+        self.stream.close()
+        self.partial.unlink(missing_ok=True)
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -205,11 +263,14 @@ def csv_rows(source: str, faces: list[FaceResult], names: list[str], frame: int 
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
-    fields = list(dict.fromkeys(key for row in rows for key in row))
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+    """The rows as a CSV at `path`, written whole or not at all (`RowsFile`)."""
+    out = RowsFile(path)
+    try:
+        out.write(rows)
+    except BaseException:
+        out.discard()
+        raise
+    out.close()
 
 
 def main(argv=None) -> int:
@@ -248,6 +309,9 @@ def main(argv=None) -> int:
         analyser = _analyser(args, parser)
         return _camera(args.camera, analyser, args, parser)
     files = image_files(source) if source.is_dir() else None  # listed once: checked, then analysed
+    if files == []:
+        parser.error(f"argument input: {printable_name(source)} holds no images "
+                     f"({', '.join(sorted(IMAGE_SUFFIXES))}, in it or its subfolders)")
     if files is not None and not args.csv:
         args.csv = FOLDER_CSV  # a folder's predictions always go to a CSV
     try:
@@ -263,13 +327,13 @@ def main(argv=None) -> int:
     try:
         rgb = read_rgb(source)
     except ImageError as error:
-        parser.exit(1, f"predict.py: error: {source} is not an image this can read: {error}\n")
+        parser.exit(1, f"predict.py: error: {printable_name(source)} is not an image this can read: {error}\n")
     faces, outcome = analyser.analyse(rgb)
-    print(f"{source}: " + (outcome if outcome != OUTCOMES["face"] else f"{len(faces)} face(s)"))
+    print(f"{printable_name(source)}: " + (outcome if outcome != OUTCOMES["face"] else f"{len(faces)} face(s)"))
     for line in describe(faces, names, args.top_k):
         print(line)
     if args.csv:
-        write_csv(Path(args.csv), csv_rows(str(source), faces, names))
+        write_csv(Path(args.csv), csv_rows(printable_name(source), faces, names))
     if args.annotate:
         save_annotated(annotate(rgb, faces, names), Path(args.annotate))
         print(f"Annotated image: {args.annotate}")
@@ -278,9 +342,9 @@ def main(argv=None) -> int:
 
 def _analyser(args, parser) -> Analyser:
     try:
-        return Analyser(Path(args.model), None if args.no_detect else args.detector, args.crop, args.margin,
+        return Analyser(args.model, None if args.no_detect else args.detector, args.crop, args.margin,
                         args.align, args.min_face, Gate(args.min_confidence, args.min_face_score,
-                                                        args.gate_small_faces), args.engine)
+                                                        args.gate_small_faces), args.engine, args.trust_saved_model)
     except (ValueError, RuntimeError) as error:
         parser.stop(error)
 
@@ -302,8 +366,8 @@ def check_outputs(source: Path, args, files: list[Path] | None, video: bool = Fa
             raise ValueError(f"--{option} {path}: the same file as --{seen[Path(path).resolve()]}; give each "
                              f"output its own file")
         seen[Path(path).resolve()] = option
-        if option != "annotate" and not Path(path).resolve().parent.is_dir():
-            raise ValueError(f"--{option} {path}: the folder {Path(path).parent} does not exist")
+        if option != "annotate" or files is None:  # the folder it goes into exists and takes files
+            writable_file(Path(path), option)
     for option in ("csv", "tracks"):
         if option in outputs:
             refuse_foreign_file(Path(outputs[option]), csv_by_predict, option, "predict.py")
@@ -320,6 +384,8 @@ def check_outputs(source: Path, args, files: list[Path] | None, video: bool = Fa
                              f"copies would replace or mix with the photos; choose a folder outside it")
         if annotate_to.exists() and not annotate_to.is_dir():
             raise ValueError(f"--annotate {args.annotate}: a folder input needs a folder to write into")
+        from affect_keras.atomic import writable_folder
+        writable_folder(annotate_to, "annotate")
         for path in files:  # each copy's place: empty, or an earlier copy of predict.py's
             refuse_foreign_file(annotate_to / path.relative_to(source), annotated_by_predict, "annotate",
                                 "predict.py")
@@ -339,33 +405,46 @@ def image_files(folder: Path) -> list[Path]:
 
 
 def _folder(folder: Path, files: list[Path], analyser: Analyser, names, args) -> int:
-    rows, outcomes, unreadable = [], Counter(), []
+    """Every image of the folder: its rows written to the CSV as they come (a temporary file that replaces
+    the CSV at the end, also after Ctrl-C, with the images done), the annotated copies, the counts."""
+    outcomes, unreadable, faces, done = Counter(), [], 0, 0
     annotated = Path(args.annotate) if args.annotate else None
-    for path in tqdm(files, desc="images", unit="image"):
-        try:
-            rgb = read_rgb(path)
-        except ImageError as error:
-            unreadable.append(path)
-            outcomes[OUTCOMES["unreadable"]] += 1
-            rows += csv_rows(str(path.relative_to(folder)), [], names, outcome=f"{OUTCOMES['unreadable']}: {error}")
-            continue
-        faces, outcome = analyser.analyse(rgb)
-        outcomes[outcome] += 1
-        rows += csv_rows(str(path.relative_to(folder)), faces, names, outcome=outcome)
-        if annotated:
-            target = annotated / path.relative_to(folder)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            save_annotated(annotate(rgb, faces, names), target)
-    out = Path(args.csv)
-    write_csv(out, rows)
-    faces = sum(1 for row in rows if "face" in row)
-    print(f"{len(files) - len(unreadable)} images read, {faces} faces, {outcomes[OUTCOMES['none']]} images "
+    predictor = analyser.predictor
+    out = RowsFile(Path(args.csv), csv_fields(names, predictor.heads, outcome=True))
+    stopped = ""
+    try:
+        for path in tqdm(files, desc="images", unit="image"):
+            name = printable_name(path.relative_to(folder))
+            try:
+                rgb = read_rgb(path)
+                found, outcome = analyser.analyse(rgb)
+            except ImageError as error:
+                unreadable.append(name)
+                outcomes[OUTCOMES["unreadable"]] += 1
+                out.write(csv_rows(name, [], names, outcome=f"{OUTCOMES['unreadable']}: {error}"))
+                done += 1
+                continue
+            outcomes[outcome] += 1
+            faces += len(found)
+            out.write(csv_rows(name, found, names, outcome=outcome))
+            if annotated:
+                target = annotated / path.relative_to(folder)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                save_annotated(annotate(rgb, found, names), target)
+            done += 1
+    except KeyboardInterrupt:
+        stopped = f" (interrupted after {done} of {len(files)} images: the CSV holds those)"
+    except BaseException:
+        out.discard()  # the CSV at the path stays as it was
+        raise
+    out.close()
+    print(f"{done - len(unreadable)} images read, {faces} faces, {outcomes[OUTCOMES['none']]} images "
           f"without a face, {len(unreadable)} unreadable"
-          f"{': ' + ', '.join(map(str, unreadable[:5])) if unreadable else ''}")
+          f"{': ' + ', '.join(unreadable[:5]) if unreadable else ''}{stopped}")
     print("Every file, by outcome (the CSV's outcome column): "
           + ", ".join(f"{outcome} {count}" for outcome, count in outcomes.most_common()))
-    print(f"Predictions: {out}" + (f"; annotated images: {annotated}" if annotated else ""))
-    return 0
+    print(f"Predictions: {out.path}" + (f"; annotated images: {annotated}" if annotated else ""))
+    return 130 if stopped else 0
 
 
 def video_rows(source: str, tracked: list[TrackedFace], names: list[str]) -> list[dict]:

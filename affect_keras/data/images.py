@@ -21,6 +21,12 @@ class ImageError(Exception):
     """An image that cannot be used; `str(error)` is the skip reason."""
 
 
+def printable_name(path: Path | str) -> str:
+    """A file name as text any CSV, JSON or terminal takes: bytes that are not UTF-8 (a name written in
+    another system's encoding, kept by Python as surrogates) appear as \\xNN escapes."""
+    return os.fsencode(str(path)).decode("utf-8", errors="backslashreplace")
+
+
 def inside_root(root: Path, rel: str) -> Path | None:
     """`root / rel` if it stays inside `root` once resolved (no `../` or absolute escape), else None."""
     root = root.resolve()
@@ -90,9 +96,19 @@ def _rgb(image: Image.Image, upright: bool) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    if image.mode.startswith("I"):  # 16/32-bit grayscale: scale to 8 bits
-        return image.point(lambda v: v / 256).convert("L").convert("RGB")
+    if image.mode.startswith("I") or image.mode == "F":  # 16/32-bit or float grayscale: to 8 bits by its range
+        return _grey_to_8_bits(image).convert("RGB")
     return image.convert("RGB")
+
+
+def _grey_to_8_bits(image: Image.Image) -> Image.Image:
+    """A grayscale image of more than 8 bits as 8-bit "L": values already within 0-255 (an int32 TIFF of
+    8-bit data) kept, 16-bit ones (up to 65535) divided by 257, anything wider scaled to its own maximum."""
+    import numpy as np
+    values = np.asarray(image, dtype=np.float64)
+    high = float(values.max()) if values.size else 0.0
+    scale = 1.0 if high <= 255 else 255 / 65535 if high <= 65535 else 255 / high
+    return Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8), mode="L")
 
 
 def crop_box(image: Image.Image, box: tuple[int, int, int, int] | None, margin: float) -> Image.Image:

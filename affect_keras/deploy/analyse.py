@@ -63,15 +63,25 @@ class FaceResult:
 class Analyser:
     """Faces of one RGB frame and their probabilities."""
 
-    def __init__(self, model: Path, detector: str | None = DEFAULT_PREDICT_DETECTOR, crop: str | None = None,
+    def __init__(self, model: str | Path, detector: str | None = DEFAULT_PREDICT_DETECTOR, crop: str | None = None,
                  margin: float | None = None, align: bool | None = None, min_face: int = 24, gate: Gate = Gate(),
-                 engine: str | None = None):
+                 engine: str | None = None, trust_saved_model: bool = False):
         from affect_keras.data.faces import detector as build_detector
         from affect_keras.models import loading
-        self.predictor = loading.load(model, engine=engine)
+        self.predictor = loading.load(model, engine=engine, trust_saved_model=trust_saved_model)
         self.detector = build_detector(detector, min_face, DETECTOR_THREADS) if detector else None
-        # the model's recorded framing, with what the user said (None: not said) taking precedence
-        self.framing = Framing.from_dict(self.predictor.framing, crop=crop, margin=margin, align=align)
+        # the model's recorded framing, with what the user said (None: not said) taking precedence; a
+        # recorded value that is not valid is the model file's fault, not that of a flag the user never gave
+        given = {"crop": crop, "margin": margin, "align": align}
+        for key, value in dict(self.predictor.framing or {}).items():
+            if key in given and given[key] is None:
+                try:
+                    Framing.from_dict({key: value})
+                except (ValueError, TypeError) as error:
+                    raise loading.ModelFileError(f"{model}: its recorded framing {key}={str(value)[:40]!r} is not "
+                                                 f"valid ({getattr(error, 'reason', error)}); it is damaged, or "
+                                                 f"give --{key}") from None
+        self.framing = Framing.from_dict(self.predictor.framing, **given)
         self.gate = gate
 
     def __call__(self, rgb: np.ndarray) -> list[FaceResult]:
@@ -80,6 +90,9 @@ class Analyser:
     def analyse(self, rgb: np.ndarray) -> tuple[list[FaceResult], str]:
         """(faces, outcome): the detected faces; with none, an image that is itself about face-sized (most
         datasets' tight crops, which the detector often misses) is analysed whole, and says so."""
+        rgb = as_rgb(rgb)
+        if min(rgb.shape[:2]) < SMALLEST:
+            return [], OUTCOMES["tiny"]
         whole = [Detection((0, 0, rgb.shape[1], rgb.shape[0]))]
         framing = self.framing
         if self.detector is None:
@@ -88,7 +101,8 @@ class Analyser:
             found = self.detector(rgb)
             outcome = OUTCOMES["face"]
             if not found:
-                found, outcome = (whole, OUTCOMES["whole"]) if face_sized(rgb) else ([], OUTCOMES["none"])
+                found, outcome = (whole, OUTCOMES["whole"]) if face_sized(rgb, self.predictor.image_size) \
+                    else ([], OUTCOMES["none"])
         if not found:
             return [], outcome
         if outcome != OUTCOMES["face"]:  # the image is the face: use it as it is
@@ -104,23 +118,75 @@ class Analyser:
 
 DETECTOR_THREADS = min(2, os.cpu_count() or 1)  # one image at a time: the detector may use two cores
 FACE_SIZED = 320  # an image no larger than this (and about square) with no face found is taken as a face crop
+SMALLEST = 8  # an image narrower than this, in pixels, holds nothing to analyse (not even a face crop)
 OUTCOMES = {"face": "face found", "crop": "face crop (--no-detect)", "none": NO_FACE,
-            "whole": "no face detected; face-sized image analysed whole", "unreadable": "unreadable"}
+            "whole": "no face detected; face-sized image analysed whole", "unreadable": "unreadable",
+            "tiny": f"image under {SMALLEST} px, not analysed"}
 
 
-def face_sized(rgb: np.ndarray) -> bool:
+def face_sized(rgb: np.ndarray, image_size: int = 0) -> bool:
+    """Whether an image in which no face was found may be a face crop itself: about square, no larger than
+    `FACE_SIZED` and no smaller than the model's input side `image_size` (a smaller picture would be
+    guessed from fewer pixels than any face the model was trained on)."""
     height, width = rgb.shape[:2]
-    return max(height, width) <= FACE_SIZED and 0.75 <= width / height <= 4 / 3
+    return image_size <= min(height, width) and max(height, width) <= FACE_SIZED and 0.75 <= width / height <= 4 / 3
+
+
+def as_rgb(image) -> np.ndarray:
+    """An (h, w, 3) uint8 RGB array of an image given to `predict`: a path or PIL image (read upright by
+    its EXIF tag, any mode converted), or an array: grey (h, w) or (h, w, 1), RGB, RGBA (alpha dropped),
+    of any integer type with values in 0-255, or float with values in [0, 1] (scaled by 255) or 0-255.
+    Anything else raises ValueError (or TypeError) saying what was given."""
+    from PIL import Image
+
+    from affect_keras.data.images import ImageError, load_rgb
+    if isinstance(image, (str, Path)):
+        try:
+            return np.asarray(load_rgb(Path(image)))
+        except ImageError as error:
+            raise ValueError(f"{image}: {error}") from None
+    if isinstance(image, Image.Image):
+        from affect_keras.data.images import _rgb
+        return np.asarray(_rgb(image, upright=True))
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image must be a path, a PIL image or an (h, w, 3) uint8 RGB array, not "
+                        f"{type(image).__name__}")
+    array = image
+    if array.ndim == 3 and array.shape[-1] in (1, 3, 4):
+        array = array[..., :3] if array.shape[-1] == 4 else array
+    elif array.ndim != 2:
+        raise ValueError(f"image must be one (h, w, 3) RGB array (or (h, w) grey), not an array of shape "
+                         f"{array.shape}")
+    if array.size == 0:
+        raise ValueError(f"image is empty (shape {array.shape})")
+    if array.dtype == np.bool_ or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"image must hold numbers 0-255, not {array.dtype} values")
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ValueError("image holds NaN or infinite values")
+        low, high = float(array.min()), float(array.max())
+        if low < 0 or high > 255:
+            raise ValueError(f"image values run from {low:g} to {high:g}; give 0-255 (uint8) or [0, 1]")
+        array = np.rint(array * 255 if high <= 1 else array)
+    elif array.dtype != np.uint8:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise ValueError(f"image values run from {low} to {high} ({array.dtype}); give 8-bit values 0-255")
+    array = array.astype(np.uint8, copy=False)
+    if array.ndim == 2 or array.shape[-1] == 1:
+        array = np.repeat(array.reshape(array.shape[0], array.shape[1], 1), 3, axis=-1)
+    return np.ascontiguousarray(array)
 
 
 def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, detector: str | None = DEFAULT_PREDICT_DETECTOR,
             crop: str | None = None, margin: float | None = None, align: bool | None = None,
             min_confidence: float = 0.0, min_face_score: float = 0.0, gate_small_faces: bool = False,
-            engine: str | None = None) -> list[dict]:
+            engine: str | None = None, trust_saved_model: bool = False) -> list[dict]:
     """The faces of one photo and the model's outputs for each, largest face first.
 
     Args:
-        image: a path to an image (read upright by its EXIF tag) or an (h, w, 3) uint8 RGB array.
+        image: a path to an image or a PIL image (read upright by its EXIF tag), or an (h, w, 3) uint8 RGB
+            array (also grey, RGBA, other integer types in 0-255, float in [0, 1]: `as_rgb`).
         model: a shipped preset's name, a preset or run directory, a .keras file, an exported SavedModel,
             .tflite or .onnx (`affect_keras.models.loading.KINDS`).
         detector: a `data.faces.DETECTORS` name, or None when the image is itself a face crop.
@@ -132,6 +198,7 @@ def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, 
         gate_small_faces: a face smaller than the model's input has the `status` "face too small".
         engine: what runs the model (`models.loading.ENGINES`: litert, onnx, keras, litert-int8); None: the
             lightest installed one that can (the shipped preset: LiteRT, no keras).
+        trust_saved_model: run a SavedModel `model` (a program: refused unless True).
 
     Returns one dict per face: `box` (x, y, width, height), `score` (the detector's), `status` ("ok", or
     why the face gets no answer: "uncertain", "face too small", "unsure face"), `probabilities` ({class:
@@ -142,10 +209,9 @@ def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, 
         >>> faces = affect_keras.predict("photo.jpg")
         >>> max(faces[0]["probabilities"].items(), key=lambda kv: kv[1])
     """
-    from affect_keras.data.images import load_rgb
-    rgb = np.asarray(load_rgb(Path(image))) if not isinstance(image, np.ndarray) else image
-    analyser = _analysers(str(model), detector, crop, margin, align,
-                          Gate(min_confidence, min_face_score, gate_small_faces), engine)
+    rgb = as_rgb(image)
+    analyser = _analysers(model, detector, crop, margin, align, Gate(min_confidence, min_face_score,
+                                                                     gate_small_faces), engine, trust_saved_model)
     faces, _ = analyser.analyse(rgb)
     names = analyser.predictor.class_names
     return [{"box": face.box, "score": face.score, "status": face.status,
@@ -157,9 +223,31 @@ def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, 
 _cache: dict = {}
 
 
-def _analysers(*key) -> Analyser:
-    """One Analyser per (model, detector, framing) in a process: loading a model takes seconds."""
+def _analysers(model, *settings) -> Analyser:
+    """One Analyser per (model, detector, framing) in a process: loading a model takes seconds. A model
+    is known by its path and the size and time of change of each of its files: a file replaced, added or
+    removed loads the model again."""
+    key = (model if isinstance(model, str) else Path(model), model_stamp(model), *settings)
     if key not in _cache:
-        model, detector, crop, margin, align, gate, engine = key
-        _cache[key] = Analyser(Path(model), detector, crop, margin, align, gate=gate, engine=engine)
+        for old in [k for k in _cache if k[0] == key[0]]:  # an older version of the same model
+            del _cache[old]
+        detector, crop, margin, align, gate, engine, trust = settings
+        _cache[key] = Analyser(model, detector, crop, margin, align, gate=gate, engine=engine,
+                               trust_saved_model=trust)
     return _cache[key]
+
+
+def model_stamp(model: str | Path) -> tuple:
+    """(name, size, modification time) of every file of a model (a shipped preset's, a folder's, a file);
+    () where there is nothing (the loader then says what is missing)."""
+    from affect_keras.models.presets import preset_path
+    path = preset_path(model) or Path(model)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    stamps = []
+    for file in files:
+        try:
+            info = file.stat()
+        except OSError:
+            continue
+        stamps.append((str(file), info.st_size, info.st_mtime_ns))
+    return tuple(stamps)

@@ -115,7 +115,7 @@ def predict_video(video: str | Path, model: str | Path = DEFAULT_PRESET,
                   detector: str | None = DEFAULT_PREDICT_DETECTOR, every: int = 5, smooth: float = SMOOTH,
                   crop: str | None = None, margin: float | None = None, align: bool | None = None,
                   min_confidence: float = 0.0, min_face_score: float = 0.0, gate_small_faces: bool = False,
-                  engine: str | None = None) -> list[dict]:
+                  engine: str | None = None, trust_saved_model: bool = False) -> list[dict]:
     """The people of a video: each face followed across frames, its expression probabilities smoothed.
 
     Args:
@@ -131,6 +131,7 @@ def predict_video(video: str | Path, model: str | Path = DEFAULT_PRESET,
         min_face_score: as `predict`'s.
         gate_small_faces: as `predict`'s.
         engine: as `predict`'s.
+        trust_saved_model: as `predict`'s.
 
     Returns one dict per track (a face followed over time), in order of appearance: `track` (its ID),
     `first_s`, `last_s`, `frames`, `shares` ({expression: share of the analysed frames}), `dominant`, and
@@ -146,8 +147,9 @@ def predict_video(video: str | Path, model: str | Path = DEFAULT_PRESET,
         raise ValueError("every must be >= 1 and smooth >= 0")
     if not Path(video).is_file():
         raise FileNotFoundError(f"no video at {video}")
-    analysis = VideoAnalysis(Analyser(Path(model), detector, crop, margin, align,
-                                      gate=Gate(min_confidence, min_face_score, gate_small_faces), engine=engine),
+    analysis = VideoAnalysis(Analyser(model, detector, crop, margin, align,
+                                      gate=Gate(min_confidence, min_face_score, gate_small_faces), engine=engine,
+                                      trust_saved_model=trust_saved_model),
                              smooth)
     import cv2
     capture = cv2.VideoCapture(str(video))
