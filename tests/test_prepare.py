@@ -188,3 +188,90 @@ def test_a_folder_prepared_before_0_2_0_is_refused_in_one_line_and_left_as_it_is
         prepare(PrepareConfig(**config))
     assert error.value.option == "out"
     assert {path: path.stat().st_mtime_ns for path in sorted((tmp_path / "out").rglob("*.jpg"))} == before
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc to find the workers")
+def test_a_killed_worker_stops_the_run_and_the_same_command_continues_byte_identical(sample_root, tmp_path):
+    """Issue 36, case 18: a worker killed (as the kernel's memory killer does) left the run waiting
+    forever; now it stops with a message, keeps what is done, and the same command continues it to the
+    files an uninterrupted run writes."""
+    command = [sys.executable, str(REPO / "prepare_dataset.py"), "--source", "sample", "--root", str(sample_root),
+               "--size", "256", "--workers", "2"]
+    victim = subprocess.Popen(command + ["--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((tmp_path / "killed").glob("train/*/*.jpg"))) < 20:
+        time.sleep(0.01)
+    workers = _children(victim.pid)
+    assert workers, "no worker process to kill"
+    os.kill(workers[0], signal.SIGKILL)
+    _, stderr = victim.communicate(timeout=60)  # it used to wait here forever
+    assert victim.returncode == 1 and "a preparation worker died" in stderr and "Traceback" not in stderr, stderr
+    resumed = subprocess.run(command + ["--out", str(tmp_path / "killed")], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    subprocess.run(command + ["--out", str(tmp_path / "clean")], check=True, capture_output=True)
+    killed, clean = files_under(tmp_path / "killed"), files_under(tmp_path / "clean")
+    for name in ("summary.json", "prepare_config.yaml"):
+        killed.pop(name), clean.pop(name)
+    assert killed == clean
+
+
+def test_a_rerun_removes_only_what_prepare_wrote(sample_root, tmp_path):
+    """Case 4: the identical command again deleted a user's files in the split folders; other settings
+    deleted whole split folders."""
+    run_sample(sample_root, tmp_path, balance_eval=3)
+    happy = tmp_path / "train" / "Happy"
+    (happy / "my_notes.txt").write_text("notes")
+    (happy / "my_own_face.jpg").write_bytes(next(happy.glob("*.jpg")).read_bytes())
+    (tmp_path / "val_balanced" / "mine.txt").write_text("mine")
+    summary = run_sample(sample_root, tmp_path, balance_eval=3)
+    assert summary.notes["files in the split folders not written by prepare (kept, in no manifest)"] == 3
+    run_sample(sample_root, tmp_path, size=24)  # other settings: every image of prepare's made again
+    assert (happy / "my_notes.txt").read_text() == "notes" and (happy / "my_own_face.jpg").is_file()
+    assert (tmp_path / "val_balanced" / "mine.txt").is_file()
+    assert not (tmp_path / "val_balanced.csv").exists()  # the manifest of a split no longer made
+    listed = {r["file"] for split in ("train", "val", "test") for r in read_csv(tmp_path / f"{split}.csv")}
+    assert "train/Happy/my_own_face.jpg" not in listed
+
+
+def test_bad_settings_are_one_line_when_the_config_is_built(tmp_path):
+    """Cases 17, 27, 31: --size 100000 ran workers out of memory; --seed -1 named no option; a file as
+    --out, class_map="a=b" and a class map onto a path failed deep inside or said the folder was not mapped."""
+    from affect_keras.options import OptionError
+    (tmp_path / "file").write_text("x")
+    for settings, option, words in (({"size": 100000}, "size", "must be 8 to 2048 pixels"),
+                                    ({"seed": -1}, "seed", "must be in"),
+                                    ({"class_map": "a=b"}, "class_map", "must be a mapping"),
+                                    ({"size": 48.5}, "size", "must be a whole number")):
+        with pytest.raises(OptionError, match=words) as error:
+            PrepareConfig(out=tmp_path / "out", **settings)
+        assert error.value.option == option
+    with pytest.raises(OptionError, match="is a file; give a folder"):
+        prepare(PrepareConfig(out=tmp_path / "file"))
+    with pytest.raises(OptionError, match="'../../escape' is not an expression"):
+        PrepareConfig(source="folders", root=tmp_path, out=tmp_path / "out",
+                      class_map={"happiness": "../../escape"}).validate()
+    done = subprocess.run([sys.executable, str(REPO / "prepare_dataset.py"), "--out", str(tmp_path / "o"),
+                           "--seed", "-1"], capture_output=True, text=True)
+    assert done.returncode == 2 and "--seed must be in" in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_hidden_and_oddly_named_class_folders_are_read_or_reported(tmp_path):
+    """Cases 15 and 21: a class folder `..weird` mapped with --class-map was dropped while the run reported
+    "Skipped nothing"; a file name that is not UTF-8 failed at the end without naming the file."""
+    tree = tmp_path / "tree"
+    for folder in ("Happy", "..weird", ".thumbnails"):
+        (tree / folder).mkdir(parents=True)
+        for k in range(3):
+            Image.new("RGB", (40, 40), (40 * k, 80, 120)).save(tree / folder / f"{k}.jpg")
+    Image.new("RGB", (40, 40)).save(os.fsdecode(bytes(tree / "Happy") + b"/caf\xe9.jpg"), format="JPEG")
+    summary = prepare(PrepareConfig(source="folders", root=tree, out=tmp_path / "out", size=32, val_fraction=0,
+                                    class_map={"..weird": "Sad"}, workers=1))
+    assert summary.counts["train"] == {**summary.counts["train"], "Happy": 4, "Sad": 3}
+    skipped = pd.read_csv(tmp_path / "out" / "skipped.csv")
+    assert list(skipped["source"]) == [".thumbnails"] and "hidden folder" in skipped["reason"][0]
+    assert "Happy/caf\\xe9.jpg" in set(pd.read_csv(tmp_path / "out" / "train.csv")["source"])

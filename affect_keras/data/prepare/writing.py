@@ -6,8 +6,8 @@ import json
 import re
 import signal
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from multiprocessing import Pool
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from tqdm import tqdm
@@ -15,11 +15,11 @@ from tqdm import tqdm
 from affect_keras.atomic import write_text
 from affect_keras.data.faces import Framing, prepare_detected
 from affect_keras.data.images import ImageError, prepare_image, read_bytes
+from affect_keras.data.prepare.cleanup import PROVENANCE
 from affect_keras.data.prepare.config import PrepareConfig
 from affect_keras.data.records import Record, Skipped
 from affect_keras.data.prepare.splits import Item
 
-PROVENANCE = "provenance.json"  # output file -> [source, size, mtime_ns, box]: what each image was made from
 
 
 def name_files(items: list[Item]) -> None:
@@ -87,6 +87,10 @@ def _work_chunk(job):
 CHUNK = 32  # tasks a worker takes at a time
 
 
+class WorkerDied(RuntimeError):
+    """A worker process ended without finishing its share; what the others finished is on disk."""
+
+
 def process(items: list[Item], config: PrepareConfig, out: Path, skipped: list,
              counter: Counter) -> list[Item]:
     """Write the images of `items` (in parallel); return the items that succeeded."""
@@ -106,10 +110,17 @@ def process(items: list[Item], config: PrepareConfig, out: Path, skipped: list,
     results = []
     with tqdm(total=len(tasks), unit="img", desc=f"{items[0].split if items else ''}", disable=None) as bar:
         if workers > 1:
-            with Pool(workers, initializer=_ignore_interrupt) as pool:
-                for done_chunk in pool.imap_unordered(_work_chunk, jobs):
-                    results += done_chunk
-                    bar.update(len(done_chunk))
+            # concurrent.futures notices a worker that dies (the kernel's memory killer, a kill): the pool
+            # breaks and the run stops saying so, where multiprocessing.Pool would wait for it forever
+            with ProcessPoolExecutor(workers, initializer=_ignore_interrupt) as pool:
+                try:
+                    for future in as_completed([pool.submit(_work_chunk, job) for job in jobs]):
+                        results += future.result()
+                        bar.update(len(future.result()))
+                except BrokenProcessPool:
+                    raise WorkerDied(f"a preparation worker died (killed, perhaps for memory: --workers "
+                                     f"{workers} at --size {config.size}); the {len(results)} images finished "
+                                     f"are kept: run the same command to continue") from None
         else:
             for job in jobs:
                 results += _work_chunk(job)
