@@ -203,3 +203,33 @@ def test_data_prepared_again_with_other_pixels_gets_a_new_cache(pretrained, tmp_
     assert main(args(data, pretrained, tmp_path / "second", "--epochs", "1")) == 0
     printed = capsys.readouterr().out
     assert "Feature cache: reusing" not in printed and "Feature cache: train" in printed
+
+
+def test_a_replaced_image_changes_the_fingerprint_the_cache_is_keyed_on(tmp_path):
+    """Issue 36, case 8: 37 prepared images overwritten with another photo, then a frozen-backbone run:
+    "Feature cache: reusing". The key now holds each image's version."""
+    from affect_keras.data.fingerprint import split_fingerprint
+    from affect_keras.data.prepare import PrepareConfig, prepare
+    data = tmp_path / "data"
+    prepare(PrepareConfig(source="sample", out=data, count=60, size=32))
+    before = split_fingerprint(data, "train")
+    assert split_fingerprint(data, "train") == before  # the same files: the same key
+    images = sorted((data / "train").rglob("*.jpg"))
+    images[0].write_bytes(images[1].read_bytes())  # another photo under the same name
+    assert split_fingerprint(data, "train") != before
+
+
+def test_a_cache_file_with_rows_swapped_is_rebuilt(tmp_path):
+    """Case 14: the check of a stored features file compared a sum and an absolute sum: two rows swapped
+    passed as valid."""
+    import json
+    features = np.random.default_rng(0).normal(size=(1, 6, 4)).astype("float32")
+    path = tmp_path / "train.npy"
+    np.save(path, features)
+    (tmp_path / "train.check.json").write_text(json.dumps({"shape": list(features.shape), **cache._sums(features)}))
+    stored, problem = cache._checked(path, features.shape)
+    assert stored is not None and problem == ""
+    cache._verified.clear()
+    np.save(path, features[:, [1, 0, 2, 3, 4, 5]])
+    stored, problem = cache._checked(path, features.shape)
+    assert stored is None and "does not hold what was stored" in problem

@@ -70,7 +70,8 @@ def test_the_library_names_the_setting_not_a_flag():
 
 
 def test_settings_that_change_no_result_are_declared_so():
-    assert set(NOT_IDENTITY) == {"input_pipeline", "cache_dir", "distribute", "version", "calibrate"}
+    assert set(NOT_IDENTITY) == {"input_pipeline", "cache_dir", "distribute", "version", "calibrate",
+                                 "run_dir"}
 
 
 def test_a_run_from_0_2_0_on_continues_and_one_from_before_is_refused():
@@ -175,3 +176,37 @@ def test_prepare_reads_its_own_record_as_a_config_file_and_words_bad_values_with
         with pytest.raises(SystemExit) as exit_:
             prepare_main(["--out", str(tmp_path / "o"), *argv])
         assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_configs_check_their_fields_when_built():
+    """Issue 36, case 27: TrainConfig(dense=256) and TrainConfig(image_size=48.5) failed deep in the loader
+    after writing config.yaml; batch_size=True was taken for 1."""
+    for settings, option in (({"dense": 256}, "dense"), ({"image_size": 48.5}, "image_size"),
+                             ({"batch_size": True}, "batch_size"), ({"lr": float("inf")}, "lr"),
+                             ({"seed": -1}, "seed"), ({"version": "abc"}, "version")):
+        with pytest.raises(OptionError) as error:
+            TrainConfig(data="d", **settings)
+        assert error.value.option == option and "\n" not in str(error.value)
+    assert TrainConfig(data=Path("d")).data == "d"  # a Path is taken as its text
+
+
+def test_a_config_file_with_aliases_or_a_malformed_version_is_refused_before_any_folder(tmp_path, capsys):
+    """Cases 19 and 29: a 322-byte --config of nested YAML aliases grew to gigabytes, and messages held
+    the whole value; `version: abc` was said to be "newer"; `version: 99` made the run folder first."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+                    "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nepochs: *c\n")
+    long = tmp_path / "long.yaml"
+    long.write_text("epochs: [" + ",".join(map(str, range(10000))) + "]\n")
+    for config, words in ((bomb, "an alias (*a) is not allowed"), (long, "must be a single value")):
+        with pytest.raises(SystemExit):
+            main(["--config", str(config), "--data", "d", "--run-dir", str(tmp_path / "run")])
+        error = capsys.readouterr().err
+        assert words in error and len(error) < 300
+    for version, words in (("abc", "must be a release number"), ("'99'", "no newer than this affect-keras")):
+        config = tmp_path / "version.yaml"
+        config.write_text(f"version: {version}\nweights: none\n")
+        with pytest.raises(SystemExit):
+            main(["--config", str(config), "--data", "d", "--run-dir", str(tmp_path / "run")])
+        assert words in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

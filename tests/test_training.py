@@ -166,3 +166,73 @@ def test_logit_adjusted_loss_matches_the_hand_computed_value_and_round_trips():
     assert isinstance(clone, LogitAdjustedCrossentropy) and float(clone(y, p)) == pytest.approx(expected, rel=1e-5)
     focal = training_loss("focal", counts, gamma=2.0)
     assert float(focal(y, p)) < float(training_loss("crossentropy", counts)(y, p))  # focal discounts
+
+
+# ---- issue 36: runs that go wrong say so ----
+
+def test_infinite_class_weights_and_a_diverging_loss_stop_the_run(small_sample, tmp_path, capsys):
+    """Case 11: class weights of .inf or 1e400 were accepted, and a loss that became NaN trained on to
+    the end with exit status 0."""
+    from conftest import one_line_error
+    weights = tmp_path / "weights.yaml"
+    weights.write_text("\n".join(f"{name}: {'.inf' if name == 'Happy' else '1e400' if name == 'Sad' else 1}"
+                                 for name in ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger",
+                                              "Contempt")))
+    with pytest.raises(cw.OptionError, match="every weight must be a finite number"):
+        cw.class_weights(str(weights), {}, ["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger",
+                                             "Contempt"])
+    flags = ["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
+             "--epochs", "2", "--batch-size", "16", "--run-dir", str(tmp_path / "run"), "--dense=",
+             "--no-head-batch-norm", "--augment", "none", "--no-calibrate"]
+    with pytest.raises(SystemExit) as stop:
+        main([*flags, "--lr", "1e30"])
+    assert stop.value.code == 1 and "the training loss became nan" in one_line_error(capsys)
+    assert not (tmp_path / "run" / "last.keras").exists()  # not saved as if it had finished
+
+
+def test_ctrl_c_in_train_is_one_line_saying_how_to_continue(monkeypatch, tmp_path, capsys):
+    """Case 26: Ctrl-C in train.py printed a full traceback."""
+    from affect_keras.training import run
+
+    def interrupted(config, verbose="auto"):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(run, "train", interrupted)
+    with pytest.raises(SystemExit) as stop:
+        main(["--data", str(tmp_path), "--weights", "none", "--run-dir", str(tmp_path / "run")])
+    from conftest import one_line_error
+    assert stop.value.code == 130 and "the same command continues the run" in one_line_error(capsys)
+
+
+def test_unfreeze_beyond_the_backbone_is_refused_before_phase_one(small_sample, tmp_path, capsys):
+    """Case 33: --unfreeze 999 was accepted (the whole backbone, silently)."""
+    from affect_keras.models.build import unfreeze
+    from affect_keras.options import OptionError
+    model = build_model("resnet18", 8, 32, weights=None, stem="small")
+    with pytest.raises(OptionError, match="999: the .* backbone has .* layers with weights"):
+        unfreeze(model, 999)
+    pretrained = tmp_path / "pretrained.keras"
+    classifier_of(model).save(pretrained)
+    with pytest.raises(SystemExit) as stop:
+        main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", str(pretrained), "--image-size",
+              "32", "--epochs", "1", "--finetune-epochs", "1", "--unfreeze", "999", "--run-dir", str(tmp_path / "r")])
+    assert stop.value.code != 0 and "--unfreeze 999" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "history.csv").exists()  # before any epoch
+
+
+def test_head_steps_per_call_divide_the_epoch():
+    """Case 33: the cached phase's progress bar showed "32/5" and a negative ETA (32 steps a call in an
+    epoch of 5)."""
+    from affect_keras.training.run import steps_per_execution
+    assert [steps_per_execution(n) for n in (1, 5, 32, 90, 96, 1000)] == [1, 5, 32, 30, 32, 25]
+
+
+def test_a_moved_run_continues_where_it_lies(tiny_run, tmp_path, capsys):
+    """Case 29: a run folder moved elsewhere was refused for "other settings (run_dir)", and the advised
+    --config trained the original folder."""
+    import shutil
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_run / "run", moved)
+    original = (tiny_run / "run" / "history.csv").read_bytes()
+    assert main(["--config", str(moved / "config.yaml"), "--run-dir", str(moved)]) == 0
+    assert (tiny_run / "run" / "history.csv").read_bytes() == original
+    assert yaml.safe_load((moved / "config.yaml").read_text())["run_dir"] == str(moved)

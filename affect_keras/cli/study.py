@@ -42,8 +42,8 @@ def main(argv=None) -> int:
     if repeats < 1:
         parser.error("argument --repeats must be >= 1")
     out = Path(out or Path("studies") / f"{args['backbone']}-{Path(args['data']).resolve().name}")
-    base = TrainConfig(**args, run_dir=str(out / "base"))
     try:
+        base = TrainConfig(**args, run_dir=str(out / "base"))
         base.validate()
         check_split(base.data, split)  # before the first strategy trains
     except ValueError as error:

@@ -29,8 +29,9 @@ def parse_training_args(parser: ArgumentParser, argv) -> dict:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    config = TrainConfig(**parse_training_args(parser, argv))
+    settings = parse_training_args(parser, argv)
     try:
+        config = TrainConfig(**settings)
         config.validate()
     except ValueError as error:
         parser.fail(error)
@@ -41,5 +42,8 @@ def main(argv=None) -> int:
         train(config)
     except (ValueError, RuntimeError) as error:
         parser.stop(error)
+    except KeyboardInterrupt:
+        parser.exit(130, f"train.py: interrupted; the finished epochs are kept in {config.run_dir}, and the same "
+                         f"command continues the run from the last one\n")
     print(f"Run written to {config.run_dir}")
     return 0

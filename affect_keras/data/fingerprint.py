@@ -3,8 +3,8 @@
 The split's manifest (`<split>.csv`) names files and labels but not pixels: preparing the same folder again
 with another `--margin` or `--size` writes other pixels under the same names. So the fingerprint also
 covers what prepare records of how each image was made (`prepare_config.yaml`, less the settings that
-change no pixel, and `provenance.json`: each output's source file, its size and time, its box). Data not
-written by prepare (no provenance) is fingerprinted by the size and modification time of each image.
+change no pixel, and `provenance.json`: each output's source file, its size and time, its box), and the
+size and modification time of each image (a file replaced after prepare wrote it).
 """
 
 from __future__ import annotations
@@ -28,14 +28,15 @@ def split_fingerprint(root: Path, split: str) -> str:
     config, provenance = root / "prepare_config.yaml", root / "provenance.json"
     if config.is_file() and provenance.is_file():
         digest.update(_how_made(*(file_version(p) for p in (config, provenance))).encode())
-    else:
-        for name in pd.read_csv(root / f"{split}.csv", usecols=["file"])["file"]:
-            path = Path(name) if os.path.isabs(name) else root / name
-            try:
-                stat = path.stat()
-                digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-            except OSError:
-                digest.update(f"{name}:missing;".encode())
+    # and each image's version: a file replaced after prepare (by hand, by another program) has another size
+    # or time of change, whatever prepare's records say
+    for name in pd.read_csv(root / f"{split}.csv", usecols=["file"])["file"]:
+        path = Path(name) if os.path.isabs(name) else root / name
+        try:
+            stat = path.stat()
+            digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        except OSError:
+            digest.update(f"{name}:missing;".encode())
     return digest.hexdigest()[:20]
 
 

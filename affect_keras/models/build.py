@@ -57,24 +57,29 @@ def load_pretrained(classifier: ExpressionClassifier, weights: str, checkpoint: 
     classifier.backbone.set_weights(source.backbone.get_weights())  # fully convolutional: any input size
 
 
-def unfreeze(model: keras.Model, top: int | list[str]) -> list[str]:
+def unfreeze(model: keras.Model, top: int | list[str], apply: bool = True) -> list[str]:
     """Make the top of the backbone trainable for fine-tuning; every BatchNormalization stays frozen.
 
     Args:
-        top: the number of top layers that hold weights, or names (prefixes) of blocks such as
-            "block5" (VGG16) or "stage4" (ResNet18).
+        top: the number of top layers that hold weights (at most the backbone's), or names (prefixes) of
+            blocks such as "block5" (VGG16) or "stage4" (ResNet18).
+        apply: False only checks `top` (OptionError naming unfreeze) and changes nothing.
 
     Returns the names of the layers made trainable. The model must be compiled again afterwards.
     """
     net = backbone_of(model)
-    net.trainable = True
     weighted = [layer for layer in net.layers if layer.weights]
     if isinstance(top, int):
+        if top > len(weighted):
+            raise OptionError("unfreeze", f"{top}: the {net.name} backbone has {len(weighted)} layers with weights")
         chosen = {layer.name for layer in weighted[max(0, len(weighted) - top):]} if top > 0 else set()
     else:
         chosen = {layer.name for layer in weighted if any(layer.name.startswith(p) for p in top)}
         if not chosen:
             raise OptionError("unfreeze", f"{','.join(top)} names no layer of {net.name}")
+    if not apply:
+        return sorted(chosen)
+    net.trainable = True
     for layer in net.layers:
         layer.trainable = layer.name in chosen and not isinstance(layer, keras.layers.BatchNormalization)
     return [layer.name for layer in net.layers if layer.trainable and layer.weights]

@@ -42,7 +42,7 @@ from affect_keras.models.classifier import POOL_LAYER
 from affect_keras.options import OptionError
 
 logger = logging.getLogger(__name__)
-FORMAT = 3  # 2: keys hold the architecture; 3: the data's pixels, not only its manifest
+FORMAT = 4  # 2: keys hold the architecture; 3: the data's pixels, not only its manifest; 4: each image's version
 
 
 @dataclass(frozen=True)
@@ -149,12 +149,12 @@ def _check_file(path: Path) -> Path:
 
 
 def _sums(features: np.ndarray) -> dict:
-    """Two sums over every stored value (one pass): a zeroed, truncated or altered file changes them."""
-    total = absolute = 0.0
+    """The sha256 of every stored value in order (one pass over the file, a view at a time): a zeroed,
+    truncated, altered or reordered file changes it."""
+    digest = hashlib.sha256()
     for view in features:
-        total += float(np.sum(view, dtype=np.float64))
-        absolute += float(np.sum(np.abs(view), dtype=np.float64))
-    return {"sum": total, "abs_sum": absolute}
+        digest.update(np.ascontiguousarray(view).tobytes())
+    return {"sha256": digest.hexdigest()}
 
 
 _verified: set[tuple] = set()  # (path, size, mtime) of cache files checked in this process
@@ -172,13 +172,15 @@ def _checked(path: Path, shape: tuple) -> tuple[np.ndarray | None, str]:
         stored = np.load(path, mmap_mode="r")
     except (OSError, ValueError, EOFError) as error:
         return None, f"cannot be read ({type(error).__name__}: {str(error)[:80]})"
-    recorded = json.loads(check.read_text())
-    if tuple(stored.shape) != tuple(shape) or list(recorded["shape"]) != list(shape):
+    try:
+        recorded = json.loads(check.read_text())
+        recorded_shape, recorded_digest = list(recorded["shape"]), recorded["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, "has a damaged check record (or one of an older version)"
+    if tuple(stored.shape) != tuple(shape) or recorded_shape != list(shape):
         return None, f"holds shape {tuple(stored.shape)}, expected {tuple(shape)}"
-    sums = _sums(stored)
-    for name in ("sum", "abs_sum"):
-        if not np.isclose(sums[name], recorded[name], rtol=1e-6, atol=1e-3):
-            return None, "does not hold what was stored (its values changed since it was built)"
+    if _sums(stored)["sha256"] != recorded_digest:
+        return None, "does not hold what was stored (its values changed since it was built)"
     _verified.add(version)
     return stored, ""
 

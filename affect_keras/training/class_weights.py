@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import yaml
 
-from affect_keras.options import OptionError
+from affect_keras.options import OptionError, read_yaml
 
 METHODS = ("auto", "effective", "none")
 
@@ -52,7 +52,13 @@ def class_weights(method: str, counts: Mapping[str, int], class_names: Sequence[
 def _from_file(path: Path, class_names: Sequence[str]) -> np.ndarray:
     if not path.is_file():
         raise OptionError("class_weights", f"{path}: not auto, effective, none or an existing file")
-    values = yaml.safe_load(path.read_text()) or {}
+    try:
+        values = read_yaml(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise OptionError("class_weights", f"{path}: not a YAML mapping of class: weight "
+                                           f"({str(error).splitlines()[0][:120]})") from None
+    if not isinstance(values, dict):
+        raise OptionError("class_weights", f"{path}: not a YAML mapping of class: weight")
     missing = [c for c in class_names if c not in values]
     unknown = [c for c in values if c not in class_names]
     if missing or unknown:
@@ -64,8 +70,8 @@ def _from_file(path: Path, class_names: Sequence[str]) -> np.ndarray:
         except (TypeError, ValueError):
             raise OptionError("class_weights", f"{path}: class {name}'s weight {values[name]!r} is not a "
                                                f"number") from None
-    if any(not w > 0 for w in weights):
-        raise OptionError("class_weights", f"{path}: every weight must be > 0")
+    if any(not (w > 0 and np.isfinite(w)) for w in weights):
+        raise OptionError("class_weights", f"{path}: every weight must be a finite number > 0 (not inf or nan)")
     return np.array(weights)
 
 

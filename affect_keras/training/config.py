@@ -7,6 +7,7 @@ once); `resolve()`, which looks at the backend and at a saved backbone, imports 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+import os
 from pathlib import Path
 
 import logging
@@ -19,7 +20,7 @@ from affect_keras.models.augment import AUGMENTATIONS
 from affect_keras.models.backbones import BACKBONES, get_backbone
 from affect_keras.models.loading import KINDS, kind_of
 from affect_keras.models.export import FORMATS as EXPORT_FORMATS
-from affect_keras.options import OptionError, check, check_fields, setting
+from affect_keras.options import OptionError, check, check_fields, setting, version_check, version_tuple
 from affect_keras.training import class_weights as cw
 from affect_keras.training.distribute import DISTRIBUTIONS
 from affect_keras.training.losses import LOSSES, VA_LOSSES
@@ -55,12 +56,6 @@ def _usable_weights(weights: str) -> bool:
     return weights in ("imagenet", "none") or (kind is not None and KINDS[kind].keras)
 
 
-def version_tuple(text) -> tuple[int, ...] | None:
-    """"0.2.0" -> (0, 2, 0); None for anything that is not a dotted version."""
-    parts = str(text).split(".")
-    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
-
-
 @dataclass
 class TrainConfig:
     """Every setting of one training run: `train(config)` runs it, train.py builds its flags from these
@@ -84,8 +79,9 @@ class TrainConfig:
     """
     # ---- input ----
     data: str = setting(group="input", help="prepared dataset folder (required)")
-    run_dir: str = setting("", group="run", help="default: models/<backbone>-<data folder name>; the same command "
-                                             "again continues an interrupted run there")
+    run_dir: str = setting("", group="run", identity=False,  # a moved run folder continues where it lies
+                           help="default: models/<backbone>-<data folder name>; the same command again continues "
+                                "an interrupted run there")
     image_size: int = setting(0, group="input", help="input side (0: the backbone's default)",
                               check=(lambda v: v == 0 or v >= 32, "must be 0 (backbone default) or >= 32"))
     batch_size: int = setting(32, group="input", help="images per step: the global batch, split over the "
@@ -191,7 +187,7 @@ class TrainConfig:
                                 "val_expression_accuracy when the model has several heads, or val_loss for va")
     patience: int = setting(0, group="run", help="early stopping (0: off)")
     seed: int = setting(0, group="run", help="fixes the initial weights, every epoch's order, augmentation "
-                                             "and mixing")
+                                             "and mixing", check=(lambda v: 0 <= v < 2 ** 32, "must be in 0..2^32-1"))
     distribute: str = setting(
         "none", group="run", choices=DISTRIBUTIONS, identity=False,  # --batch-size is global: no other result
         help="none | mirrored: this machine's devices (TensorFlow MirroredStrategy over its GPUs; on JAX "
@@ -204,7 +200,15 @@ class TrainConfig:
     export: list[str] = setting([], group="run", choices=EXPORT_FORMATS, metavar="FORMAT",
                                 help=f"export the finished model: {', '.join(EXPORT_FORMATS)} (see export.py)")
     # the affect-keras version that wrote config.yaml (runs from 0.2.0 on continue in every later version)
-    version: str = setting(__version__, group="run", identity=False, cli=False)
+    version: str = setting(__version__, group="run", identity=False, cli=False, check=version_check())
+
+    def __post_init__(self):
+        """Paths given as `Path` become text (the config is saved as YAML); every field's type, choices and
+        check are checked here, as the CLI checks its flags: a bad value fails before anything is written."""
+        for item in fields(self):
+            if isinstance(getattr(self, item.name), os.PathLike):
+                setattr(self, item.name, os.fspath(getattr(self, item.name)))
+        check_fields(self)
 
     def validate(self) -> None:
         """OptionError naming the first setting that is wrong: each field's own choices and check, then the

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import yaml
 
-from affect_keras.atomic import lock_folder, partial_path, refuse_foreign_folder, write_model
+from affect_keras.atomic import lock_folder, partial_path, refuse_foreign_folder, write_model, writable_folder
 from affect_keras.data.fingerprint import data_fingerprint
 from affect_keras.data.loader import EpochOrder, FaceBatches
 from affect_keras.data.table import read_summary
@@ -86,6 +86,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassif
                          "image(s) per epoch", config.distribute, data.split, replicas, data.left_out)
     with scope:  # the model, its optimiser and the fits on every replica (a no-op on one device)
         model = _model(config, names)
+        if config.finetune_epochs:  # a wrong --unfreeze says so now, not after phase 1
+            unfreeze(model, config.unfreeze_spec, apply=False)
         steps = len(train_data)
         rate = learning_rate(config.schedule, config.lr, total_steps=steps * config.epochs,
                              warmup_steps=steps * config.warmup_epochs, step_every=config.step_every,
@@ -138,7 +140,9 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     differs = config.differences(saved) if saved is not None else []
     if differs:
         raise OptionError("run_dir", f"{run} holds a run with other settings ({', '.join(differs)}); choose "
-                                     f"another --run-dir, or continue that run with --config {run / 'config.yaml'}")
+                                     f"another --run-dir, or continue that run with --config {run / 'config.yaml'} "
+                                     f"--run-dir {run}")
+    writable_folder(run, "run_dir")  # before any work: a read-only place fails now, on one line
     lock_folder(run, "run_dir")  # two train.py on one run directory would corrupt its checkpoints
     fingerprint = data_fingerprint(Path(config.data))
     recorded = run / DATA_FINGERPRINT
@@ -212,10 +216,18 @@ def _fit_head_on_cache(model, train_data, val_data, rate, config: TrainConfig, l
     train_features = cached_features(model, train_data, keys["train"], config.feature_cache_root)
     val_features = cached_features(model, val_data, keys["val"], config.feature_cache_root)
     _, head = split_model(model)
-    _compile(head, rate, config, loss, steps_per_execution=HEAD_STEPS_PER_EXECUTION)
+    _compile(head, rate, config, loss, steps_per_execution=steps_per_execution(len(train_data)))
     head.fit(CachedBatches(train_data, train_features), epochs=config.epochs,
              callbacks=[EpochOrder(train_data), *_callbacks(run, config, "phase1", classifier_of(model))],
              **{**fit, "validation_data": CachedBatches(val_data, val_features)})
+
+
+def steps_per_execution(steps: int, most: int = HEAD_STEPS_PER_EXECUTION) -> int:
+    """Head steps run per call on cached features: the largest divisor of the epoch's `steps` up to `most`
+    (keras's progress bar counts whole executions: with 5 steps and 32 a call it showed 32/5 and a negative
+    ETA), or `most` where the only such divisors are small (an epoch of a prime number of steps)."""
+    divisor = max(d for d in range(1, min(most, steps) + 1) if steps % d == 0) if steps else 1
+    return divisor if divisor >= min(8, steps) else most
 
 
 def _compile(model: keras.Model, rate, config: TrainConfig, loss, steps_per_execution: int = 1) -> None:
@@ -266,6 +278,7 @@ def _callbacks(run: Path, config: TrainConfig, phase: str, classifier: Expressio
     checkpoint = dict(monitor=monitor, mode=mode, save_best_only=True,
                       initial_value_threshold=best_so_far(run / "history.csv", monitor, mode))
     callbacks = [
+        StopOnNaN(),
         RandomStateBackup(run / "backup" / "random_state.json"),
         # the finished phase's state is kept, so a re-run after a kill in phase 2 skips phase 1
         keras.callbacks.BackupAndRestore(str(run / "backup" / phase), delete_checkpoint=False),
@@ -280,6 +293,23 @@ def _callbacks(run: Path, config: TrainConfig, phase: str, classifier: Expressio
     if config.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor, factor=0.5, patience=2, mode=mode))
     return callbacks
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """keras's TerminateOnNaN, as an error: a loss that became NaN or infinite stops the run with a message
+    (the checkpoints keep the last epoch that was not), where keras only stops fitting and the run would end
+    as if it had finished."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            raise TrainingDiverged(f"the training loss became {float(loss)} at batch {batch}: the run stopped "
+                                   f"(best.keras keeps the last good epoch); lower --lr, or check "
+                                   f"--class-weights and the labels")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
 
 
 def _has_tensorflow() -> bool:
