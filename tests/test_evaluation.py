@@ -123,7 +123,8 @@ def test_an_exported_model_scores_like_its_run(trained_run, tmp_path):
     assert export([str(run), "--format", "saved_model", "keras", "--out", str(tmp_path / "export")]) == 0
     scores = []
     for model in (run, tmp_path / "export" / "saved_model", tmp_path / "export" / "model.keras"):
-        assert main([str(model), "--data", str(data), "--split", "val", "--out", str(tmp_path / model.name)]) == 0
+        assert main([str(model), "--data", str(data), "--split", "val", "--out", str(tmp_path / model.name),
+                     "--trust-saved-model"]) == 0
         scores.append(json.loads((tmp_path / model.name / "report.json").read_text()))
     for report in scores[1:]:
         assert report["accuracy"] == pytest.approx(scores[0]["accuracy"])
@@ -158,3 +159,43 @@ def test_skew_normalised_per_class_f1_on_a_balanced_split_is_the_plain_f1():
         assert skew["per_class"][k]["top1_f1"] == pytest.approx(plain[name]["top1_f1"])
         assert skew["per_class"][k]["top2_f1"] == pytest.approx(plain[name]["top2_f1"])
     assert plain["a"]["top1_f1"] == pytest.approx(2 * 0.5 * 0.5 / 1.0)  # 1 of 2 found, 1 of 2 claims right
+
+
+def test_evaluate_config_checks_its_fields_when_built():
+    """Issue 36, cases 12 and 27: EvaluateConfig(tta="mirror") was accepted and recorded while nothing was
+    mirrored; repeats=-1 gave IndexError, batch_size=0 ZeroDivisionError."""
+    from affect_keras.evaluation.report import EvaluateConfig
+    from affect_keras.options import OptionError
+    for settings, option in (({"tta": "mirror"}, "tta"), ({"repeats": -1}, "repeats"),
+                             ({"batch_size": 0}, "batch_size"), ({"batch_size": True}, "batch_size"),
+                             ({"bootstrap": -5}, "bootstrap")):
+        with pytest.raises(OptionError) as error:
+            EvaluateConfig(model="m", data="d", **settings)
+        assert error.value.option == option
+
+
+def test_reports_of_other_models_or_data_never_replace_each_other(trained_run, tmp_path):
+    """Case 5: a preset evaluated on two datasets wrote one folder; an exported model always wrote
+    export/evaluation-test/; two data folders of one name (a/s48b, b/s48b) collided."""
+    import shutil
+
+    from affect_keras.evaluation.report import EvaluateConfig, default_out, evaluate
+    run, data = tmp_path / "run", trained_run / "data"
+    shutil.copytree(trained_run / "run", run, ignore=shutil.ignore_patterns("backup", "logs", "evaluation-*"))
+    for parent in ("a", "b"):
+        shutil.copytree(data, tmp_path / parent / "same", ignore=shutil.ignore_patterns("train*", "feature_cache"))
+    assert default_out(EvaluateConfig("ferplus_resnet18_48", str(tmp_path / "a" / "same"))) != \
+        default_out(EvaluateConfig("ferplus_resnet18_48", str(data)))
+    first = evaluate(EvaluateConfig(str(run), str(tmp_path / "a" / "same"), split="val", bootstrap=0))
+    second = evaluate(EvaluateConfig(str(run), str(tmp_path / "b" / "same"), split="val", bootstrap=0))
+    again = evaluate(EvaluateConfig(str(run), str(tmp_path / "a" / "same"), split="val", bootstrap=0))
+    assert first["data"] != second["data"]
+    folders = {json.loads((run / name / "report.json").read_text())["data"]: name
+               for name in ("evaluation-same-val", "evaluation-same-val-2")}
+    assert set(folders) == {str(tmp_path / "a" / "same"), str(tmp_path / "b" / "same")}
+    assert again["data"] == first["data"] and not (run / "evaluation-same-val-3").exists()
+    exported = tmp_path / "export" / "model.keras"
+    exported.parent.mkdir()
+    shutil.copy(run / "best.keras", exported)
+    assert default_out(EvaluateConfig(str(exported), str(data), split="test")) == \
+        exported.parent / "evaluation-model-data-test"

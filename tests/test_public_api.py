@@ -66,3 +66,32 @@ def test_predict_gives_each_faces_probabilities(tmp_path):
     assert abs(sum(probabilities.values()) - 1) < 1e-4 and max(probabilities, key=probabilities.get) == "Happy"
     rgb = np.asarray(Image.open(photo).convert("RGB"))
     assert affect_keras.predict(rgb)[0]["box"] == faces[0]["box"]  # an array or a path, the same
+
+
+def test_no_stage_of_the_api_writes_into_a_users_folder_or_over_a_users_file(tiny_run, tmp_path):
+    """Issue 36, the safety rule for the Python API: every stage that writes refuses a folder of someone
+    else's files (or a file where its folder goes) before any work, and leaves it as it was."""
+    import pytest
+
+    from affect_keras.options import OptionError
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    (tmp_path / "file.txt").write_text("my file")
+    run, data = tiny_run / "run", tiny_run / "data"
+    stages = {
+        "prepare": lambda out: affect_keras.prepare(affect_keras.PrepareConfig(source="sample", out=out, count=20)),
+        "train": lambda out: affect_keras.train(affect_keras.TrainConfig(data=str(data), run_dir=str(out),
+                                                                         weights="none", image_size=32)),
+        "evaluate": lambda out: affect_keras.evaluate(affect_keras.EvaluateConfig(str(run), str(data), split="val",
+                                                                                  out=str(out))),
+        "export": lambda out: affect_keras.export(run, ["keras"], out),
+        "save_preset": lambda out: affect_keras.save_preset(run, out),
+    }
+    for stage, write in stages.items():
+        for target in (mine, tmp_path / "file.txt"):
+            with pytest.raises((OptionError, ValueError)) as error:
+                write(target)
+            assert "\n" not in str(error.value), stage
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"] and (mine / "notes.txt").read_text() == "my notes"
+    assert (tmp_path / "file.txt").read_text() == "my file"

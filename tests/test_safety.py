@@ -16,7 +16,7 @@ from affect_keras.cli.export import main as export_main  # noqa: E402
 from affect_keras.cli.predict import main as predict_main  # noqa: E402
 from affect_keras.cli.train import main as train_main  # noqa: E402
 from affect_keras.data.prepare import PrepareConfig, prepare  # noqa: E402
-from conftest import REPO  # noqa: E402
+from conftest import REPO, one_line_error  # noqa: E402
 
 MUX = REPO.parent / "shared" / "data" / "muxspace_subset"
 needs_mux = pytest.mark.skipif(not MUX.is_dir(), reason="muxspace_subset not beside the repo")
@@ -29,12 +29,6 @@ def sideways(upright: Image.Image, path) -> None:
     exif = Image.Exif()
     exif[ORIENTATION] = 6
     upright.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=95)
-
-
-def one_line_error(capsys) -> str:
-    message = capsys.readouterr().err.strip()
-    assert len(message.splitlines()) == 1, message
-    return message
 
 
 def test_annotating_a_folder_into_itself_is_refused_and_no_photo_changes(tiny_run, tmp_path, capsys):
@@ -249,7 +243,7 @@ def test_export_into_a_folder_of_the_users_files_is_refused(tiny_run, tmp_path, 
     (mine / "class_names.json").write_text("[\"mine\"]")
     with pytest.raises(SystemExit) as stop:
         export_main([str(tiny_run / "run"), "--format", "keras", "--out", str(mine)])
-    assert stop.value.code != 0 and "did not write" in one_line_error(capsys)
+    assert stop.value.code != 0 and "not written by export.py" in one_line_error(capsys)
     assert (mine / "model.keras").read_text() == "my own model"
     fresh = tmp_path / "fresh"  # a new folder, then the same export again into it: its own files
     for _ in range(2):
@@ -369,3 +363,25 @@ def test_evaluate_and_prepare_check_what_they_are_given_before_the_work(tiny_run
     assert not (tmp_path / "out" / "train").exists()  # no image was written
 
 
+
+
+def test_every_command_refuses_an_output_it_cannot_write_in_one_line(tiny_run, capsys):
+    """Issue 36, case 22: a read-only or impossible output location failed with OSError after the work, in
+    every command. /proc takes no new files, also for root (who runs the tests here)."""
+    from affect_keras.cli.evaluate import main as evaluate_main
+    from affect_keras.cli.prepare import main as prepare_main
+    run, data = str(tiny_run / "run"), str(tiny_run / "data")
+    face = str(next((tiny_run / "data" / "test").rglob("*.jpg")))
+    commands = {
+        "--out": lambda: prepare_main(["--source", "sample", "--count", "20", "--out", "/proc/affect/data"]),
+        "--run-dir": lambda: train_main(["--data", data, "--backbone", "resnet18", "--weights", "none",
+                                         "--image-size", "32", "--run-dir", "/proc/affect/run"]),
+        "--out ": lambda: evaluate_main([run, "--data", data, "--split", "val", "--out", "/proc/affect/report"]),
+        " --out": lambda: export_main([run, "--format", "keras", "--out", "/proc/affect/export"]),
+        "--csv": lambda: predict_main([face, "--no-detect", "--model", run, "--csv", "/proc/faces.csv"]),
+    }
+    for flag, command in commands.items():
+        with pytest.raises(SystemExit) as stop:
+            command()
+        message = one_line_error(capsys)
+        assert stop.value.code != 0 and flag.strip() in message and "cannot be written" in message, message

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from affect_keras.cli.common import ArgumentParser
-from affect_keras.options import check, check_split
+from affect_keras.options import OptionError, check, check_split
 
 if TYPE_CHECKING:  # the report module imports keras: only once the arguments are parsed
     from affect_keras.evaluation.report import EvaluateConfig
@@ -25,6 +25,9 @@ def build_parser() -> ArgumentParser:
     data.add_argument("--data", help="prepared dataset folder (required unless --compare)")
     data.add_argument("--split", default="test", help="train, val, test, val_balanced, test_balanced, ...")
     data.add_argument("--batch-size", type=int, default=64)
+    data.add_argument("--trust-saved-model", action="store_true",
+                      help="evaluate a SavedModel: a SavedModel is a program that can read and write files, so it "
+                           "runs only with this flag (.keras, .tflite and .onnx files are safe to load)")
     scoring = parser.add_argument_group("scoring")
     scoring.add_argument("--drop-class", default="", metavar="CLASS",
                          help="score without this class: its images and its output removed (e.g. Contempt)")
@@ -52,6 +55,9 @@ def main(argv=None) -> int:
         if runs:
             check([(args["bootstrap"] >= 0, "bootstrap", "must be >= 0")])
             return _compare(runs, args["split"], Path(args["out"] or "."), args["bootstrap"], args["seed"])
+        if args["model"] and Path(args["model"], "saved_model.pb").is_file() and not args["trust_saved_model"]:
+            from affect_keras.models.loading import UNTRUSTED_SAVED_MODEL  # said before the data is read
+            raise OptionError("model", f"{args['model']} {UNTRUSTED_SAVED_MODEL}")
         if not args["model"] or not args["data"]:
             parser.error("argument model and --data are required (or use --compare)")
         _validate(args)

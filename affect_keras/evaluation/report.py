@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from affect_keras.atomic import refuse_foreign_folder
+from affect_keras.atomic import refuse_foreign_folder, writable_folder
 from affect_keras.data.loader import FaceBatches
 from affect_keras.data.table import read_summary
 from affect_keras.training.model_card import write_model_card
 from affect_keras.models import loading
 from affect_keras.models.presets import is_preset, preset_path
-from affect_keras.options import OptionError
+from affect_keras.options import OptionError, check, check_fields, shown
 from affect_keras.heads import HEADS, VA
 
 CONFIG_NAME = "evaluate_config.yaml"  # the resolved settings, in every folder evaluate.py writes
@@ -48,25 +48,63 @@ class EvaluateConfig:
     save_predictions: bool = False
     seed: int = 0
     bootstrap: int = 1000
+    trust_saved_model: bool = False
+
+    def __post_init__(self):
+        """Each field checked when built (the same one-line errors as evaluate.py's flags)."""
+        import os
+        for name in ("model", "data", "out"):
+            if isinstance(getattr(self, name), os.PathLike):
+                setattr(self, name, os.fspath(getattr(self, name)))
+        check_fields(self)
+        check([(self.tta in TTAS, "tta", f"must be one of {', '.join(TTAS)}, not {shown(self.tta)}"),
+               (self.repeats >= 1, "repeats", "must be >= 1"),
+               (self.batch_size >= 1, "batch_size", "must be >= 1"),
+               (self.bootstrap >= 0, "bootstrap", "must be >= 0"),
+               (0 <= self.seed < 2 ** 32, "seed", "must be in 0..2^32-1")])
+
+
+TTAS = ("none", "flip")  # test-time augmentation: none, or each face averaged with its mirror image
 
 
 def default_out(config: EvaluateConfig) -> Path:
-    """`<run>/evaluation-<split>/`, or `<run>/evaluation-<data folder>-<split>/` for data other than the run
-    trained on (for an exported model: beside it; for a preset, whose folder may be
-    inside the installed package: `evaluation-<preset>-<split>/` here; `-tta` added with --tta flip), so
-    the reports of several splits sit side by side."""
+    """Where a report goes without --out: `<run>/evaluation-<split>/` for a run on the data it trained
+    on, `<run>/evaluation-<data folder>-<split>/` on other data; for an exported model (beside it) and a
+    preset (here: its folder may be inside the installed package), `evaluation-<model>-<data folder>-<split>/`
+    (`-tta` added with --tta flip). A folder that holds another model's or another data folder's report
+    (two data folders of one name) is never reused: the name gets `-2`, `-3`, ..."""
     model = Path(config.model)
     suffix = f"{config.split}{'-tta' if config.tta == 'flip' else ''}"
+    data_name = Path(config.data).resolve().name
     if is_preset(config.model):
-        return Path(f"evaluation-{preset_path(config.model).name}-{suffix}")
-    home = model if (model / "config.yaml").is_file() else model.parent
-    trained_on = (yaml.safe_load((home / "config.yaml").read_text()) or {}).get("data") \
-        if (home / "config.yaml").is_file() else None
-    if trained_on and Path(trained_on).resolve() != Path(config.data).resolve():
-        # other data than the run trained on: its own folder, so that one dataset's report never replaces
-        # another's (the run's own data keeps evaluation-<split>/)
-        return home / f"evaluation-{Path(config.data).resolve().name}-{suffix}"
-    return home / f"evaluation-{suffix}"
+        base = Path(f"evaluation-{preset_path(config.model).name}-{data_name}-{suffix}")
+    elif (model / "config.yaml").is_file():  # a run directory
+        trained_on = (yaml.safe_load((model / "config.yaml").read_text()) or {}).get("data")
+        # the run's own data keeps evaluation-<split>/ (what --compare reads); other data its own folder
+        same = trained_on and Path(trained_on).resolve() == Path(config.data).resolve()
+        base = model / (f"evaluation-{suffix}" if same else f"evaluation-{data_name}-{suffix}")
+    else:  # an exported model: beside it, named by it
+        base = model.parent / f"evaluation-{model.stem}-{data_name}-{suffix}"
+    # beside a run or an export the folder's name says the model; in the current folder (a preset) it may not
+    keys = ("model", "data") if is_preset(config.model) else ("data",)
+    candidate, k = base, 1
+    while not _same_evaluation(candidate, config, keys):
+        k += 1
+        candidate = base.with_name(f"{base.name}-{k}")
+    return candidate
+
+
+def _same_evaluation(folder: Path, config: EvaluateConfig, keys: tuple[str, ...]) -> bool:
+    """Whether `folder` is free for this evaluation: new, or holding a report whose `keys` ("model",
+    "data": the paths) are this one's (a repeat of the same command)."""
+    if not (folder / CONFIG_NAME).is_file():
+        return not folder.exists() or not any(folder.iterdir())
+    try:
+        recorded = yaml.safe_load((folder / CONFIG_NAME).read_text()) or {}
+        return all(Path(str(recorded.get(key))).resolve() == Path(getattr(config, key)).resolve()
+                   for key in keys)
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False
 
 
 def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = None) -> dict:
@@ -79,8 +117,11 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     """
     if config.out:  # a folder of the user's: its files are not evaluate's to replace
         refuse_foreign_folder(Path(config.out), CONFIG_NAME, "out", "evaluate.py")
+    config.out = config.out or str(default_out(config))
+    out = writable_folder(Path(config.out), "out")  # before the model loads and the split is predicted
     path = Path(config.model)
-    predictor = loading.load(path, engine="keras")  # the scores of the model itself
+    # the scores of the model itself (a SavedModel only when the user trusts it: it is a program)
+    predictor = loading.load(config.model, engine="keras", trust_saved_model=config.trust_saved_model)
     names = predictor.class_names
     data_names = read_summary(Path(config.data))["class_names"]
     # with --drop-class, data prepared without that class (AffectNet-7 for an 8-class model) fits too
@@ -100,9 +141,6 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
                          f"row each and come without --tta")
     labels, truth_va = data.labels, data.columns[VA]
     files = np.array(data.files)
-    config.out = config.out or str(default_out(config))
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / CONFIG_NAME).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     if config.save_predictions:
         write_predictions(out / "predictions.csv", files, labels, outputs, names)

@@ -12,6 +12,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+from affect_keras.atomic import refuse_foreign_folder, writable_folder
 from affect_keras.options import OptionError
 
 MARKER = "export.json"  # what export.py wrote a folder from; a folder without it is not export's to fill
@@ -33,16 +34,18 @@ def default_out(model: str | Path) -> Path:
 def export(run: str | Path, formats: list[str], out: Path | None = None) -> dict[str, Path]:
     """Write the chosen formats into `out` (default: `default_out`); returns format -> path. `run`: a run
     directory, a preset (a shipped name or a folder) or a `.keras` file."""
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown:
-        raise OptionError("format", f"{','.join(unknown)}: choose from {', '.join(FORMATS)}")
+    formats = [formats] if isinstance(formats, str) else list(formats)
+    unknown = [str(fmt)[:40] for fmt in formats if fmt not in FORMATS]
+    if unknown or not formats:
+        raise OptionError("format", f"{', '.join(unknown) or 'none given'}: choose one or more of "
+                                    f"{', '.join(FORMATS)}")
     from affect_keras.models.loading import METADATA, load_classifier
     from affect_keras.models.presets import describe
 
-    own = default_out(run)
-    out = Path(out) if out else own
-    if out.resolve() != own.resolve() and out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise OptionError("out", f"{out} holds files export.py did not write; choose an empty or new folder")
+    out = Path(out) if out else default_out(run)
+    # the default folders too: a user's model.keras there is not export's to replace
+    refuse_foreign_folder(out, MARKER, "out", "export.py")
+    writable_folder(out, "out")
     classifier = load_classifier(run)  # after the checks: loading is the slow part
     metadata = {**describe(classifier), "exported_from": str(run), "formats": list(formats)}
     out.mkdir(parents=True, exist_ok=True)
