@@ -49,6 +49,7 @@ def __getattr__(name: str):
     if name not in _PUBLIC:
         raise AttributeError(f"module 'affect_keras' has no attribute {name!r}")
     import importlib
+
     module, attribute = _PUBLIC[name]
     value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value  # later uses skip this function
@@ -57,6 +58,7 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_PUBLIC})
+
 
 # Every layer, loss and metric a saved model refers to is known to keras.saving.load_model after
 # `import affect_keras`, whether keras was imported before or after (without importing keras here: the

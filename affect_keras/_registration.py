@@ -15,11 +15,11 @@ import sys
 
 # the modules whose classes saved models, checkpoints and presets name (all under package "affect_keras")
 MODULES = (
-    "affect_keras.models.classifier",      # ExpressionClassifier
-    "affect_keras.models.preprocessing",   # BackbonePreprocessing, ToImage
-    "affect_keras.models.hierarchical",    # HierarchicalProbabilities
+    "affect_keras.models.classifier",  # ExpressionClassifier
+    "affect_keras.models.preprocessing",  # BackbonePreprocessing, ToImage
+    "affect_keras.models.hierarchical",  # HierarchicalProbabilities
     "affect_keras.training.logit_adjustment",  # LogitAdjustedCrossentropy (a compiled checkpoint's loss)
-    "affect_keras.training.va",            # MaskedMeanSquaredError, ConcordanceLoss, Concordance
+    "affect_keras.training.va",  # MaskedMeanSquaredError, ConcordanceLoss, Concordance
 )
 
 
@@ -36,8 +36,16 @@ class _AfterKeras(importlib.abc.MetaPathFinder):
         if name != "keras":
             return None
         sys.meta_path.remove(self)  # one shot; the other finders find the real module, as import would
-        spec = next((found for finder in list(sys.meta_path) if hasattr(finder, "find_spec")
-                     for found in [finder.find_spec(name, path, target)] if found is not None), None)
+        spec = next(
+            (
+                found
+                for finder in list(sys.meta_path)
+                if hasattr(finder, "find_spec")
+                for found in [finder.find_spec(name, path, target)]
+                if found is not None
+            ),
+            None,
+        )
         if spec is None or spec.loader is None:
             return spec
         exec_module = spec.loader.exec_module

@@ -47,8 +47,9 @@ def lock_folder(folder: Path, option: str) -> None:
         lock.acquire(timeout=0)
     except Timeout:
         holder = first_line(folder / OWNER) or "another process"
-        raise OptionError(option, f"{folder} is in use by process {holder}; wait for it to finish, or choose "
-                                  f"another folder") from None
+        raise OptionError(
+            option, f"{folder} is in use by process {holder}; wait for it to finish, or choose another folder"
+        ) from None
     write_text(folder / OWNER, str(os.getpid()))
     _held[folder.resolve()] = lock
 
@@ -57,10 +58,16 @@ def refuse_foreign_folder(folder: Path, marker: str, option: str, writer: str) -
     """OptionError naming `option` when `folder` holds files but not `marker`, the file `writer` leaves in
     every folder it writes: the files are someone else's, and writing there could replace them."""
     folder = Path(folder)
-    if folder.is_dir() and any(p.name not in (LOCK, OWNER) for p in folder.iterdir()) \
-            and not (folder / marker).is_file():
-        raise OptionError(option, f"{folder} is not empty and was not written by {writer} (it has no {marker}); "
-                                  f"nothing was changed: choose a new or empty folder")
+    if (
+        folder.is_dir()
+        and any(p.name not in (LOCK, OWNER) for p in folder.iterdir())
+        and not (folder / marker).is_file()
+    ):
+        raise OptionError(
+            option,
+            f"{folder} is not empty and was not written by {writer} (it has no {marker}); "
+            f"nothing was changed: choose a new or empty folder",
+        )
 
 
 def writable_folder(folder: Path, option: str) -> Path:
@@ -75,8 +82,9 @@ def writable_folder(folder: Path, option: str) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise OptionError(option, f"{folder} cannot be written ({error.strerror or error}); choose a writable "
-                                  f"folder") from None
+        raise OptionError(
+            option, f"{folder} cannot be written ({error.strerror or error}); choose a writable folder"
+        ) from None
     return folder
 
 
@@ -107,5 +115,8 @@ def refuse_foreign_file(path: Path, ours, option: str, writer: str) -> None:
     if path.is_dir():
         raise OptionError(option, f"{path} is a folder; give a file name")
     if path.is_file() and path.stat().st_size > 0 and not ours(path):
-        raise OptionError(option, f"{path} exists and was not written by {writer}; nothing was changed: choose "
-                                  f"another file name, or move that file away")
+        raise OptionError(
+            option,
+            f"{path} exists and was not written by {writer}; nothing was changed: choose "
+            f"another file name, or move that file away",
+        )

@@ -48,9 +48,15 @@ def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = ECE_B
     for k in range(bins):
         member = which == k
         count = int(member.sum())
-        rows.append({"lower": float(edges[k]), "upper": float(edges[k + 1]), "count": count,
-                     "confidence": float(confidence[member].mean()) if count else None,
-                     "accuracy": float(correct[member].mean()) if count else None})
+        rows.append(
+            {
+                "lower": float(edges[k]),
+                "upper": float(edges[k + 1]),
+                "count": count,
+                "confidence": float(confidence[member].mean()) if count else None,
+                "accuracy": float(correct[member].mean()) if count else None,
+            }
+        )
     return rows
 
 
@@ -62,8 +68,12 @@ def ece(labels: np.ndarray, probabilities: np.ndarray, bins: int = ECE_BINS) -> 
 
 def calibration_scores(labels: np.ndarray, probabilities: np.ndarray, bins: int = ECE_BINS) -> dict:
     """{ece, nll, brier, bins} of the probabilities."""
-    return {"ece": ece(labels, probabilities, bins), "nll": nll(labels, probabilities),
-            "brier": brier(labels, probabilities), "bins": reliability(labels, probabilities, bins)}
+    return {
+        "ece": ece(labels, probabilities, bins),
+        "nll": nll(labels, probabilities),
+        "brier": brier(labels, probabilities),
+        "bins": reliability(labels, probabilities, bins),
+    }
 
 
 def fit_temperature(labels: np.ndarray, probabilities: np.ndarray) -> float:
@@ -73,8 +83,12 @@ def fit_temperature(labels: np.ndarray, probabilities: np.ndarray) -> float:
 
     labels = np.asarray(labels)
     low, high = np.log(TEMPERATURES)
-    found = minimize_scalar(lambda log_t: nll(labels, scaled(probabilities, float(np.exp(log_t)))),
-                            bounds=(low, high), method="bounded", options={"xatol": 1e-4})
+    found = minimize_scalar(
+        lambda log_t: nll(labels, scaled(probabilities, float(np.exp(log_t)))),
+        bounds=(low, high),
+        method="bounded",
+        options={"xatol": 1e-4},
+    )
     return float(np.exp(found.x))
 
 

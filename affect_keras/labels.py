@@ -57,8 +57,16 @@ def _identity_scheme(name: str, codes: range, description: str) -> LabelScheme:
     return LabelScheme(name, names, {c: AFFECTNET_CODES[c] for c in codes}, description)
 
 
-_POLARITY = {0: "Neutral", 1: "Positive", 3: "Positive", 2: "Negative", 4: "Negative", 5: "Negative",
-             6: "Negative", 7: "Negative"}
+_POLARITY = {
+    0: "Neutral",
+    1: "Positive",
+    3: "Positive",
+    2: "Negative",
+    4: "Negative",
+    5: "Negative",
+    6: "Negative",
+    7: "Negative",
+}
 
 SCHEMES: Mapping[str, LabelScheme] = {
     s.name: s
@@ -68,13 +76,16 @@ SCHEMES: Mapping[str, LabelScheme] = {
         LabelScheme(
             "affectnet7-merge",
             tuple(AFFECTNET_CODES[c] for c in range(7)),
-            {**{c: AFFECTNET_CODES[c] for c in range(7)}, 7: "Neutral", 8: "Neutral", 9: "Neutral",
-             10: "Neutral"},
+            {**{c: AFFECTNET_CODES[c] for c in range(7)}, 7: "Neutral", 8: "Neutral", 9: "Neutral", 10: "Neutral"},
             "7 expressions: codes >= 7 become Neutral",
         ),
         _identity_scheme("affectnet11", range(11), "all 11 codes, None/Uncertain/NonFace included"),
-        LabelScheme("polarity3", ("Positive", "Neutral", "Negative"), _POLARITY,
-                    "Positive (Happy, Surprise) / Neutral / Negative (the other five)"),
+        LabelScheme(
+            "polarity3",
+            ("Positive", "Neutral", "Negative"),
+            _POLARITY,
+            "Positive (Happy, Surprise) / Neutral / Negative (the other five)",
+        ),
     )
 }
 
@@ -88,9 +99,26 @@ def get_scheme(name: str) -> LabelScheme:
 
 # Folder names met in the wild (FER2013, RAF-DB, re-packaged AffectNet) -> AffectNet code.
 _SYNONYMS = {
-    "neutral": 0, "happy": 1, "happiness": 1, "sad": 2, "sadness": 2, "surprise": 3, "surprised": 3,
-    "fear": 4, "fearful": 4, "disgust": 5, "disgusted": 5, "anger": 6, "angry": 6, "contempt": 7,
-    "none": 8, "uncertain": 9, "unknown": 9, "nonface": 10, "non-face": 10, "non_face": 10,
+    "neutral": 0,
+    "happy": 1,
+    "happiness": 1,
+    "sad": 2,
+    "sadness": 2,
+    "surprise": 3,
+    "surprised": 3,
+    "fear": 4,
+    "fearful": 4,
+    "disgust": 5,
+    "disgusted": 5,
+    "anger": 6,
+    "angry": 6,
+    "contempt": 7,
+    "none": 8,
+    "uncertain": 9,
+    "unknown": 9,
+    "nonface": 10,
+    "non-face": 10,
+    "non_face": 10,
 }
 
 
@@ -112,15 +140,21 @@ def polarity_of(class_names) -> list[int]:
     code_of = {name: code for code, name in AFFECTNET_CODES.items()}
     scheme, out = SCHEMES["polarity3"], []
     if set(class_names) <= set(POLARITIES):
-        raise OptionError("task", f"hierarchical: the data is already labelled by polarity ({', '.join(class_names)});"
-                                  f" the hierarchical task predicts expressions within polarities, so it needs data "
-                                  f"prepared with expression labels (e.g. --labels affectnet8), or train --task "
-                                  f"expression on this data")
+        raise OptionError(
+            "task",
+            f"hierarchical: the data is already labelled by polarity ({', '.join(class_names)});"
+            f" the hierarchical task predicts expressions within polarities, so it needs data "
+            f"prepared with expression labels (e.g. --labels affectnet8), or train --task "
+            f"expression on this data",
+        )
     for name in class_names:
         polarity = scheme.class_of(code_of.get(name, -1))
         if polarity is None:
-            raise OptionError("task", f"hierarchical: class {name} has no polarity (polarity3 groups "
-                                      f"{', '.join(AFFECTNET_CODES[c] for c in sorted(scheme.code_to_class))})")
+            raise OptionError(
+                "task",
+                f"hierarchical: class {name} has no polarity (polarity3 groups "
+                f"{', '.join(AFFECTNET_CODES[c] for c in sorted(scheme.code_to_class))})",
+            )
         out.append(POLARITIES.index(polarity))
     return out
 
@@ -128,4 +162,5 @@ def polarity_of(class_names) -> list[int]:
 def polarity_matrix(groups):
     """(classes, 3) one-hot: which polarity each class belongs to (class targets @ it = polarity targets)."""
     import numpy as np
+
     return np.eye(len(POLARITIES), dtype="float32")[np.asarray(groups, int)]

@@ -16,10 +16,12 @@ def tflite_interpreter(path: str | Path, threads: int | None = None):
     Created TensorFlow Lite XNNPACK delegate for CPU."), a line for every model that a command's user has
     no use for; that first run happens here, with the native standard error silenced."""
     import numpy as np
+
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         import tensorflow as tf
+
         Interpreter = tf.lite.Interpreter
     interpreter = Interpreter(model_path=str(path), num_threads=threads)
     with _native_stderr_silenced():

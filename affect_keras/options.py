@@ -32,10 +32,20 @@ class OptionError(ValueError):
         return f"{name}{'' if reason.startswith(':') else ' '}{reason}"
 
 
-def setting(default=dataclasses.MISSING, *, group: str, help: str = "", choices=None,
-            check: tuple[Callable, str] | None = None, metavar: str = "",
-            parse: Callable | None = None, text: Callable | None = None, negatable: bool = False,
-            identity: bool = True, cli: bool = True):
+def setting(
+    default=dataclasses.MISSING,
+    *,
+    group: str,
+    help: str = "",
+    choices=None,
+    check: tuple[Callable, str] | None = None,
+    metavar: str = "",
+    parse: Callable | None = None,
+    text: Callable | None = None,
+    negatable: bool = False,
+    identity: bool = True,
+    cli: bool = True,
+):
     """A config field with what it takes to parse, check and document it. Its CLI flag is `--<name>` (a
     boolean defaulting to True: `--no-<name>`).
 
@@ -54,8 +64,18 @@ def setting(default=dataclasses.MISSING, *, group: str, help: str = "", choices=
             another value).
         cli: False for a setting that is not a user's choice (recorded for older runs; no flag).
     """
-    metadata = {"group": group, "help": help, "choices": choices, "check": check, "metavar": metavar, "parse": parse, "text": text, "negatable": negatable, "identity": identity,
-                "cli": cli}
+    metadata = {
+        "group": group,
+        "help": help,
+        "choices": choices,
+        "check": check,
+        "metavar": metavar,
+        "parse": parse,
+        "text": text,
+        "negatable": negatable,
+        "identity": identity,
+        "cli": cli,
+    }
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -68,7 +88,7 @@ def choices_of(field: dataclasses.Field) -> tuple | None:
 
 
 def version_tuple(text) -> tuple[int, ...] | None:
-    """"0.2.0" -> (0, 2, 0); None for anything that is not a dotted version."""
+    """ "0.2.0" -> (0, 2, 0); None for anything that is not a dotted version."""
     parts = str(text).split(".")
     return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
 
@@ -77,10 +97,13 @@ def version_check() -> tuple[Callable, str]:
     """The `setting` check of a config's `version` (the affect-keras release that wrote it): a release
     number, no newer than this one (a config file of a newer release is refused, a malformed one too)."""
     from affect_keras import __version__
+
     ours = version_tuple(__version__)
-    return (lambda v: version_tuple(v) is not None and version_tuple(v) <= ours,
-            f"must be a release number (such as {__version__}) no newer than this affect-keras ({__version__}): "
-            f"the release that wrote the config")
+    return (
+        lambda v: version_tuple(v) is not None and version_tuple(v) <= ours,
+        f"must be a release number (such as {__version__}) no newer than this affect-keras ({__version__}): "
+        f"the release that wrote the config",
+    )
 
 
 def read_yaml(text: str):
@@ -92,8 +115,9 @@ def read_yaml(text: str):
         def compose_node(self, parent, index):
             if self.check_event(yaml.AliasEvent):
                 event = self.peek_event()
-                raise yaml.composer.ComposerError(None, None, f"an alias (*{event.anchor}) is not allowed in a "
-                                                              f"config file", event.start_mark)
+                raise yaml.composer.ComposerError(
+                    None, None, f"an alias (*{event.anchor}) is not allowed in a config file", event.start_mark
+                )
             return super().compose_node(parent, index)
 
     return yaml.load(text, Loader=NoAliases)  # noqa: S506 - a SafeLoader
@@ -121,17 +145,24 @@ def type_error(value, kind) -> str | None:
     if origin is list:
         if not isinstance(value, list):
             return f"must be a list, not {shown(value)}"
-        return next((f"item {shown(item)} {problem}" for item in value
-                     if (problem := type_error(item, args[0])) is not None), None)
+        return next(
+            (f"item {shown(item)} {problem}" for item in value if (problem := type_error(item, args[0])) is not None),
+            None,
+        )
     if origin is dict:
         ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
         return None if ok else f"must be a mapping of names to names, not {shown(value)}"
     if kind is bool:
         return None if isinstance(value, bool) else f"must be true or false, not {shown(value)}"
     if kind is int:
-        return None if isinstance(value, int) and not isinstance(value, bool) else f"must be a whole number, not {shown(value)}"
+        return (
+            None
+            if isinstance(value, int) and not isinstance(value, bool)
+            else f"must be a whole number, not {shown(value)}"
+        )
     if kind is float:
         import math
+
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         return None if number and math.isfinite(value) else f"must be a finite number, not {shown(value)}"
     if kind is str:
@@ -145,6 +176,7 @@ def check_fields(config) -> None:
     """OptionError for the first field of `config` whose value is not of its declared type, not among its
     choices or fails its check (a list field: each of its items)."""
     import typing
+
     hints = typing.get_type_hints(type(config))
     for field in dataclasses.fields(config):
         problem = type_error(getattr(config, field.name), hints[field.name])
@@ -174,8 +206,9 @@ def check_split(data, split: str) -> None:
 
     if not (Path(data) / f"{split}.csv").is_file():
         splits = sorted(p.stem for p in Path(data).glob("*.csv") if p.stem != "skipped")
-        raise OptionError("split", f"{split}: {data} has no {split}.csv manifest (its splits: "
-                                   f"{', '.join(splits) or 'none'})")
+        raise OptionError(
+            "split", f"{split}: {data} has no {split}.csv manifest (its splits: {', '.join(splits) or 'none'})"
+        )
 
 
 def build(registry: dict, name: str, option: str, *args, **settings):

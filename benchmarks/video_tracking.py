@@ -36,6 +36,7 @@ import clips  # noqa: E402
 def decoded(path: Path) -> list[np.ndarray]:
     import cv2
     from affect_keras.deploy.video import read_frames
+
     capture = cv2.VideoCapture(str(path))
     try:
         return [rgb for _, _, rgb in read_frames(capture)]
@@ -46,6 +47,7 @@ def decoded(path: Path) -> list[np.ndarray]:
 def detection(frames: list[np.ndarray], truth: list[dict]) -> dict:
     from affect_keras.deploy.analyse import DETECTOR_THREADS
     from affect_keras.data.faces import DETECTORS, detector
+
     table = {}
     for name in DETECTORS:
         find = detector(name, 24, DETECTOR_THREADS)
@@ -53,17 +55,23 @@ def detection(frames: list[np.ndarray], truth: list[dict]) -> dict:
         start = time.perf_counter()
         found = [find(rgb) for rgb in frames]
         seconds = time.perf_counter() - start
-        every = sum(all(any(clips.actor_of({a: box}, f.box) for f in faces) for a, box in seen.items())
-                    for faces, seen in zip(found, truth))
+        every = sum(
+            all(any(clips.actor_of({a: box}, f.box) for f in faces) for a, box in seen.items())
+            for faces, seen in zip(found, truth)
+        )
         stray = sum(clips.actor_of(seen, f.box) is None for faces, seen in zip(found, truth) for f in faces)
-        table[name] = {"every_face_share": round(every / len(frames), 4), "stray_faces": stray,
-                       "frames_per_second": round(len(frames) / seconds, 1)}
+        table[name] = {
+            "every_face_share": round(every / len(frames), 4),
+            "stray_faces": stray,
+            "frames_per_second": round(len(frames) / seconds, 1),
+        }
         print(f"detection, {name}: {table[name]}", flush=True)
     return table
 
 
 def tracking(model: str, clip: Path, truth: list[dict], actors: list, every: int, smooth: float) -> dict:
     import affect_keras
+
     tracks = affect_keras.predict_video(clip, model=model, every=every, smooth=smooth)
     tracked = [(s["frame"], t["track"], s["box"]) for t in tracks for s in t["series"]]
     still = {}
@@ -74,34 +82,58 @@ def tracking(model: str, clip: Path, truth: list[dict], actors: list, every: int
     for t in tracks:
         names = [clips.actor_of(truth[s["frame"]], s["box"]) for s in t["series"]]
         owner[t["track"]] = max(set(names), key=names.count)
-    result = {"every": every, "smooth": smooth, **clips.identity_errors(truth, tracked),
-              "tracks": [{"track": t["track"], "face": owner[t["track"]], "dominant": t["dominant"],
-                          "still_photo": still.get(owner[t["track"]]), "first_s": t["first_s"],
-                          "last_s": t["last_s"]} for t in tracks]}
+    result = {
+        "every": every,
+        "smooth": smooth,
+        **clips.identity_errors(truth, tracked),
+        "tracks": [
+            {
+                "track": t["track"],
+                "face": owner[t["track"]],
+                "dominant": t["dominant"],
+                "still_photo": still.get(owner[t["track"]]),
+                "first_s": t["first_s"],
+                "last_s": t["last_s"],
+            }
+            for t in tracks
+        ],
+    }
     result["dominant_matches_still"] = all(t["dominant"] == t["still_photo"] for t in result["tracks"])
     return result
 
 
 def flicker(model: str, clip: Path, every: int, smooth: float) -> dict:
     import affect_keras
+
     tracks = affect_keras.predict_video(clip, model=model, every=every, smooth=smooth)
     raw = [clips.label_changes_per_second(t["series"], "probabilities") for t in tracks]
     smoothed = [clips.label_changes_per_second(t["series"], "smoothed") for t in tracks]
-    return {"every": every, "smooth": smooth, "raw_changes_per_s": round(float(np.mean(raw)), 3),
-            "smoothed_changes_per_s": round(float(np.mean(smoothed)), 3)}
+    return {
+        "every": every,
+        "smooth": smooth,
+        "raw_changes_per_s": round(float(np.mean(raw)), 3),
+        "smoothed_changes_per_s": round(float(np.mean(smoothed)), 3),
+    }
 
 
 def switch_delay(model: str, clip: Path, at: int, every: int, smooth: float) -> dict:
     import affect_keras
+
     tracks = affect_keras.predict_video(clip, model=model, every=every, smooth=smooth)
     series = max(tracks, key=lambda t: t["frames"])["series"]
     after = [s for s in series if s["frame"] >= at]
     new = max(after[-1]["probabilities"], key=after[-1]["probabilities"].get)
     followed = next((s["frame"] for s in after if s["expression"] == new), None)
     fps = clips.FPS
-    return {"every": every, "smooth": smooth, "switch_frame": at, "new_expression": new,
-            "smoothed_follows_at": followed, "frames_late": None if followed is None else followed - at,
-            "allowed_frames": smooth * fps + 1}
+    return {
+        "every": every,
+        "smooth": smooth,
+        "switch_frame": at,
+        "new_expression": new,
+        "smoothed_follows_at": followed,
+        "frames_late": None if followed is None else followed - at,
+        "allowed_frames": smooth * fps + 1,
+    }
 
 
 def speed(model: str, clip: Path, repeats: int) -> dict:
@@ -110,6 +142,7 @@ def speed(model: str, clip: Path, repeats: int) -> dict:
     from affect_keras.cli.predict import csv_rows, video_rows
     from affect_keras.deploy.analyse import Analyser
     from affect_keras.deploy.video import VideoAnalysis, read_frames
+
     analyser = Analyser(Path(model))
     names = analyser.predictor.class_names
 
@@ -134,8 +167,11 @@ def speed(model: str, clip: Path, repeats: int) -> dict:
         rates["untracked"].append(untracked())
         rates["tracked"].append(tracked())
     best = {name: round(max(values), 1) for name, values in rates.items()}
-    return {"frames_per_second": best, "tracked_slower_by": round(1 - best["tracked"] / best["untracked"], 4),
-            "all_runs": {name: [round(v, 1) for v in values] for name, values in rates.items()}}
+    return {
+        "frames_per_second": best,
+        "tracked_slower_by": round(1 - best["tracked"] / best["untracked"], 4),
+        "all_runs": {name: [round(v, 1) for v in values] for name, values in rates.items()},
+    }
 
 
 def main(argv=None) -> int:
@@ -158,14 +194,17 @@ def main(argv=None) -> int:
         results["detection"] = detection(decoded(path), truth)
         results["tracking"] = [tracking(args.model, path, truth, actors, every, 0.5) for every in (1, 5)]
         print(f"tracking: {results['tracking']}", flush=True)
-        results["smoothing"] = [flicker(args.model, made["steady"][0], every, smooth)
-                                for every in (1, 5) for smooth in (0.5, 1.0)]
+        results["smoothing"] = [
+            flicker(args.model, made["steady"][0], every, smooth) for every in (1, 5) for smooth in (0.5, 1.0)
+        ]
         print(f"smoothing: {results['smoothing']}", flush=True)
-        results["switch"] = [switch_delay(args.model, made["switch"][0], 75, every, smooth)
-                             for every in (1, 5) for smooth in (0.5, 1.0)]
+        results["switch"] = [
+            switch_delay(args.model, made["switch"][0], 75, every, smooth) for every in (1, 5) for smooth in (0.5, 1.0)
+        ]
         print(f"switch: {results['switch']}", flush=True)
         if args.speed_frames:
             from faces_in_the_wild import photos, video_clip
+
             clip = Path(folder) / "speed.mp4"
             video_clip(clip, photos(root)[0][0], args.speed_frames)  # the faces benchmark's clip
             results["speed"] = speed(args.model, clip, args.repeats)

@@ -44,10 +44,22 @@ def loads_with_keras_alone(checkpoint, faces, tmp_path) -> dict:
     import os
     import subprocess
     import sys
+
     np.save(tmp_path / "faces.npy", faces)
-    done = subprocess.run([sys.executable, "-c", LOAD_WITH_KERAS_ALONE, str(checkpoint), str(tmp_path / "faces.npy"),
-                           str(tmp_path / "out.npz")], capture_output=True, text=True, cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LOAD_WITH_KERAS_ALONE,
+            str(checkpoint),
+            str(tmp_path / "faces.npy"),
+            str(tmp_path / "out.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return dict(np.load(tmp_path / "out.npz"))
 
@@ -107,8 +119,19 @@ def affectnet_original(tmp_path) -> Path:
     ]
     with open(lists / "training.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
-                         "facial_landmarks", "expression", "valence", "arousal"])
+        writer.writerow(
+            [
+                "subDirectory_filePath",
+                "face_x",
+                "face_y",
+                "face_width",
+                "face_height",
+                "facial_landmarks",
+                "expression",
+                "valence",
+                "arousal",
+            ]
+        )
         writer.writerows(training)
     with open(lists / "validation.csv", "w", newline="") as handle:  # shipped without a header
         csv.writer(handle).writerows([affectnet_row(f"1/val{k}.jpg", k) for k in range(3)])
@@ -150,6 +173,7 @@ def read_csv(path: Path) -> list[dict]:
 def small_sample(tmp_path_factory) -> Path:
     """200 sample faces at 32 px (train/val/test), prepared once for every test that only reads them."""
     from affect_keras.data.prepare import PrepareConfig, prepare
+
     out = tmp_path_factory.mktemp("small_sample")
     prepare(PrepareConfig(source="sample", out=out, count=200, size=32))
     return out
@@ -161,13 +185,38 @@ def tiny_run(tmp_path_factory) -> Path:
     export and predict tests: the numbers do not matter there, the files do."""
     from affect_keras.cli.train import main as train
     from affect_keras.data.prepare import PrepareConfig, prepare
+
     root = tmp_path_factory.mktemp("tiny_run")
     prepare(PrepareConfig(source="sample", out=root / "data", count=200, size=32, balance_eval=5))
-    assert train(["--data", str(root / "data"), "--backbone", "resnet18", "--weights", "none", "--image-size",
-                  "32", "--epochs", "1", "--run-dir", str(root / "run"), "--augment", "strong",
-                  # the from-scratch head the README recommends: the default one (dense + BatchNorm) saturates
-                  # to one class after a single epoch, which leaves nothing for the TTA test to compare
-                  "--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]) == 0
+    assert (
+        train(
+            [
+                "--data",
+                str(root / "data"),
+                "--backbone",
+                "resnet18",
+                "--weights",
+                "none",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--run-dir",
+                str(root / "run"),
+                "--augment",
+                "strong",
+                # the from-scratch head the README recommends: the default one (dense + BatchNorm) saturates
+                # to one class after a single epoch, which leaves nothing for the TTA test to compare
+                "--dense=",
+                "--dropout",
+                "0",
+                "--no-head-batch-norm",
+                "--l2",
+                "0",
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -175,16 +224,55 @@ def tiny_run(tmp_path_factory) -> Path:
 def multitask_run(tiny_run, tmp_path_factory) -> Path:
     """A one-epoch expression + valence/arousal run on the tiny run's data (export and predict tests)."""
     from affect_keras.cli.train import main as train
+
     out = tmp_path_factory.mktemp("multitask") / "run"
-    assert train(["--data", str(tiny_run / "data"), "--backbone", "resnet18", "--weights", "none", "--image-size",
-                  "32", "--epochs", "1", "--task", "multitask", "--augment", "basic", "--run-dir", str(out),
-                  "--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]) == 0
+    assert (
+        train(
+            [
+                "--data",
+                str(tiny_run / "data"),
+                "--backbone",
+                "resnet18",
+                "--weights",
+                "none",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--task",
+                "multitask",
+                "--augment",
+                "basic",
+                "--run-dir",
+                str(out),
+                "--dense=",
+                "--dropout",
+                "0",
+                "--no-head-batch-norm",
+                "--l2",
+                "0",
+            ]
+        )
+        == 0
+    )
     return out
 
 
-def build_model(backbone: str, num_classes: int, size: int, weights: str | None = None, augment: str = "none",
-                dense=(256,), seed: int | None = None, stem: str | None = None, task: str = "expression",
-                class_names=None, dropout: float = 0.3, head_batch_norm: bool = True, l2: float = 1e-4):
+def build_model(
+    backbone: str,
+    num_classes: int,
+    size: int,
+    weights: str | None = None,
+    augment: str = "none",
+    dense=(256,),
+    seed: int | None = None,
+    stem: str | None = None,
+    task: str = "expression",
+    class_names=None,
+    dropout: float = 0.3,
+    head_batch_norm: bool = True,
+    l2: float = 1e-4,
+):
     """A training model as train.py builds one: an ExpressionClassifier of `num_classes` classes (named
     `class_names`, else C0, C1, ...), its backbone started from `weights` (None, "imagenet" or a classifier
     artifact) and frozen when pretrained, wrapped by the `augment` block."""
@@ -194,10 +282,20 @@ def build_model(backbone: str, num_classes: int, size: int, weights: str | None 
     names = list(class_names) if class_names is not None else [f"C{k}" for k in range(num_classes)]
     if stem is None and weights not in (None, "imagenet"):
         from affect_keras.models.loading import classifier_settings
+
         stem = classifier_settings(weights)["stem"]
-    classifier = ExpressionClassifier(backbone, names, size, stem=stem, task=task, dense=list(dense),
-                                      dropout=dropout, head_batch_norm=head_batch_norm, l2=l2,
-                                      pretrained=weights is not None)
+    classifier = ExpressionClassifier(
+        backbone,
+        names,
+        size,
+        stem=stem,
+        task=task,
+        dense=list(dense),
+        dropout=dropout,
+        head_batch_norm=head_batch_norm,
+        l2=l2,
+        pretrained=weights is not None,
+    )
     if weights is not None:
         load_pretrained(classifier, weights)
         classifier.backbone.trainable = False

@@ -14,6 +14,7 @@ from affect_keras.data.table import SplitTable, read_summary
 
 # ---- the table ----------------------------------------------------------------------------------------
 
+
 def test_the_table_holds_each_heads_targets_row_for_row_with_the_manifest(small_sample):
     names = read_summary(small_sample)["class_names"]
     manifest = pd.read_csv(small_sample / "train.csv")
@@ -22,8 +23,9 @@ def test_the_table_holds_each_heads_targets_row_for_row_with_the_manifest(small_
     assert [names[k] for k in table.labels] == list(manifest["label"])
     np.testing.assert_array_equal(table.targets.argmax(1), table.labels)  # one-hot majority labels
     np.testing.assert_allclose(table.columns["va"][:, 0], manifest["valence"], rtol=1e-6)
-    np.testing.assert_array_equal(table.columns["weight"], np.where(table.labels == 0, 2.0,
-                                                                    np.where(table.labels == 3, 5.0, 1.0)))
+    np.testing.assert_array_equal(
+        table.columns["weight"], np.where(table.labels == 0, 2.0, np.where(table.labels == 3, 5.0, 1.0))
+    )
     # a batch's rows, arranged as a model with several outputs reads them: ({head: targets}, weights)
     chosen = np.array([4, 0, 9])
     inputs, targets, weights = table.arrange("x", table.rows(chosen))
@@ -40,7 +42,7 @@ def test_a_single_output_table_arranges_plain_targets_and_repeats_whole_rows(sma
     np.testing.assert_array_equal(y, table.targets[[1, 2]])
     twice = table.repeated(2)
     assert len(twice) == 2 * len(table) and twice.files[len(table)] == table.files[0]
-    np.testing.assert_array_equal(twice.targets[len(table):], table.targets)
+    np.testing.assert_array_equal(twice.targets[len(table) :], table.targets)
     assert len(table) == len(pd.read_csv(small_sample / "val.csv"))  # the original is unchanged
 
 
@@ -82,6 +84,7 @@ def test_class_balanced_sampling_draws_every_class_equally():
 
 # ---- the mixer ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", sorted(MIXERS))
 def test_a_batch_is_mixed_the_same_way_for_the_same_seed_epoch_and_index(kind):
     rng = np.random.default_rng(0)
@@ -107,6 +110,7 @@ def test_no_mixing_passes_the_batch_through_and_an_unknown_kind_is_refused():
 
 
 # ---- decoded images -----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def files(tmp_path):

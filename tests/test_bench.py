@@ -14,20 +14,52 @@ from conftest import REPO
 def test_bench_measures_every_path(tmp_path):
     out = tmp_path / "bench.json"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "benchmarks/bench.py", "--size", "32", "--images", "64",
-                           "--batch-size", "16", "--backbones", "resnet18", "mobilenetv2", "--compare-backbone",
-                           "resnet18", "--head-epochs", "2", "--head-rows", "256", "--decode-rows", "128",
-                           "--out", str(out)],
-                          cwd=REPO, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/bench.py",
+            "--size",
+            "32",
+            "--images",
+            "64",
+            "--batch-size",
+            "16",
+            "--backbones",
+            "resnet18",
+            "mobilenetv2",
+            "--compare-backbone",
+            "resnet18",
+            "--head-epochs",
+            "2",
+            "--head-rows",
+            "256",
+            "--decode-rows",
+            "128",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(out.read_text())
-    assert set(results["input images/s"]) == {"FaceBatches", "FaceBatches, first pass", "tf.data",
-                                                  "tf.data / FaceBatches"}
+    assert set(results["input images/s"]) == {
+        "FaceBatches",
+        "FaceBatches, first pass",
+        "tf.data",
+        "tf.data / FaceBatches",
+    }
     assert results["tf.data epoch, first batch after (ms)"] > 0
     assert set(results["backbones"]) == {"resnet18", "mobilenetv2"}
     for figures in results["backbones"].values():
-        assert set(figures) == {"frozen epoch, uncached", "cache build (once)", "head epoch, cached",
-                                "cached / uncached"}
+        assert set(figures) == {
+            "frozen epoch, uncached",
+            "cache build (once)",
+            "head epoch, cached",
+            "cached / uncached",
+        }
         assert all(value > 0 for value in figures.values())
     step = results["training step"]
     assert step["backbone"] == "resnet18" and step["project / plain"] > 0

@@ -33,9 +33,29 @@ def pretrained(tmp_path_factory, small_sample):
 
 
 def args(data, backbone, run, *extra):
-    return ["--data", str(data), "--backbone", "resnet18", "--weights", str(backbone), "--image-size", "32",
-            "--epochs", "3", "--batch-size", "16", "--augment", "none", "--run-dir", str(run), "--seed", "1",
-            "--cache-dir", str(run.parent / "cache"), *extra]
+    return [
+        "--data",
+        str(data),
+        "--backbone",
+        "resnet18",
+        "--weights",
+        str(backbone),
+        "--image-size",
+        "32",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--augment",
+        "none",
+        "--run-dir",
+        str(run),
+        "--seed",
+        "1",
+        "--cache-dir",
+        str(run.parent / "cache"),
+        *extra,
+    ]
 
 
 @pytest.fixture
@@ -84,9 +104,13 @@ def test_on_jax_without_tensorflow_cached_and_uncached_runs_agree(small_sample, 
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     printed = {}
     for name, extra in (("cached", []), ("plain", ["--cache-views", "0"])):
-        done = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *args(small_sample, pretrained,
-                                                                               tmp_path / name, *extra)],
-                              cwd=REPO, env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", BLOCK_TENSORFLOW, *args(small_sample, pretrained, tmp_path / name, *extra)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         printed[name] = done.stdout
     assert "Feature cache: train, 1 view(s)" in printed["cached"] and "Feature cache" not in printed["plain"]
@@ -97,12 +121,29 @@ def test_on_jax_without_tensorflow_cached_and_uncached_runs_agree(small_sample, 
     assert abs(cached["val_accuracy"].iloc[-1] - plain["val_accuracy"].iloc[-1]) <= 0.01
 
 
-def test_another_head_reuses_the_cache_without_running_the_backbone(small_sample, pretrained, tmp_path, counted,
-                                                                    capsys):
+def test_another_head_reuses_the_cache_without_running_the_backbone(
+    small_sample, pretrained, tmp_path, counted, capsys
+):
     assert main(args(small_sample, pretrained, tmp_path / "a")) == 0
     assert counted == ["train", "val"]
-    assert main(args(small_sample, pretrained, tmp_path / "b", "--dense", "64", "--optimizer", "sgd",
-                     "--class-weights", "none", "--schedule", "cosine")) == 0
+    assert (
+        main(
+            args(
+                small_sample,
+                pretrained,
+                tmp_path / "b",
+                "--dense",
+                "64",
+                "--optimizer",
+                "sgd",
+                "--class-weights",
+                "none",
+                "--schedule",
+                "cosine",
+            )
+        )
+        == 0
+    )
     assert counted == ["train", "val"]  # nothing extracted again
     assert capsys.readouterr().out.count("Feature cache: reusing") == 2
     # another image size, pooling or backbone file is another cache
@@ -111,8 +152,14 @@ def test_another_head_reuses_the_cache_without_running_the_backbone(small_sample
 
 
 def test_augmented_views_cycle_by_epoch(small_sample, pretrained, tmp_path, counted):
-    assert main(args(small_sample, pretrained, tmp_path / "run", "--augment", "basic", "--cache-views", "3",
-                     "--epochs", "1")) == 0
+    assert (
+        main(
+            args(
+                small_sample, pretrained, tmp_path / "run", "--augment", "basic", "--cache-views", "3", "--epochs", "1"
+            )
+        )
+        == 0
+    )
     train = np.load(next((tmp_path / "cache").glob("*/train.npy")), mmap_mode="r")
     assert train.shape[0] == 3 and not np.allclose(train[0], train[1])
     names = read_summary(small_sample)["class_names"]
@@ -130,8 +177,10 @@ def test_augmented_views_cycle_by_epoch(small_sample, pretrained, tmp_path, coun
 
 
 def test_cache_refuses_what_it_cannot_do(small_sample, pretrained, tmp_path, capsys):
-    for extra, message in ((["--weights", "none", "--cache-views", "2"], "needs a frozen backbone"),
-                           (["--mix", "mixup", "--cache-views", "2"], "cannot be used with --mix")):
+    for extra, message in (
+        (["--weights", "none", "--cache-views", "2"], "needs a frozen backbone"),
+        (["--mix", "mixup", "--cache-views", "2"], "cannot be used with --mix"),
+    ):
         with pytest.raises(SystemExit) as exit_:
             main(args(small_sample, pretrained, tmp_path / "run", *extra))
         assert exit_.value.code == 2 and message in capsys.readouterr().err
@@ -169,6 +218,7 @@ def test_an_unwritable_cache_folder_is_one_line_naming_cache_dir(small_sample, p
         blocked = tmp_path / "cache"
         blocked.write_text("not a folder")
         import affect_keras.training.cache as module
+
         original = Path.mkdir
 
         def refuse(self, *a, **k):
@@ -193,6 +243,7 @@ def test_data_prepared_again_with_other_pixels_gets_a_new_cache(pretrained, tmp_
     """Issue 24, case 4: the same --out prepared again with --margin 0.5 has byte-identical manifests and
     other pixels; main reused the stale features ("Feature cache: reusing")."""
     from affect_keras.data.prepare import PrepareConfig, prepare
+
     data = tmp_path / "data"
     prepare(PrepareConfig(source="sample", out=data, count=120, size=32))
     assert main(args(data, pretrained, tmp_path / "first", "--epochs", "1")) == 0
@@ -210,6 +261,7 @@ def test_a_replaced_image_changes_the_fingerprint_the_cache_is_keyed_on(tmp_path
     "Feature cache: reusing". The key now holds each image's version."""
     from affect_keras.data.fingerprint import split_fingerprint
     from affect_keras.data.prepare import PrepareConfig, prepare
+
     data = tmp_path / "data"
     prepare(PrepareConfig(source="sample", out=data, count=60, size=32))
     before = split_fingerprint(data, "train")
@@ -223,6 +275,7 @@ def test_a_cache_file_with_rows_swapped_is_rebuilt(tmp_path):
     """Case 14: the check of a stored features file compared a sum and an absolute sum: two rows swapped
     passed as valid."""
     import json
+
     features = np.random.default_rng(0).normal(size=(1, 6, 4)).astype("float32")
     path = tmp_path / "train.npy"
     np.save(path, features)

@@ -42,7 +42,7 @@ def test_the_scores_on_known_values():
     labels = np.array([0, 1])
     probabilities = np.array([[0.9, 0.1], [0.4, 0.6]])
     assert nll(labels, probabilities) == pytest.approx(-(np.log(0.9) + np.log(0.6)) / 2)
-    assert brier(labels, probabilities) == pytest.approx(((0.1 ** 2) * 2 + (0.4 ** 2) * 2) / 2)
+    assert brier(labels, probabilities) == pytest.approx(((0.1**2) * 2 + (0.4**2) * 2) / 2)
     # two faces, both right, confidences 0.9 and 0.6: |1 - 0.9| and |1 - 0.6| weighted by one face each
     assert ece(labels, probabilities) == pytest.approx((0.1 + 0.4) / 2)
     scores = calibration_scores(labels, probabilities)
@@ -83,6 +83,7 @@ def test_the_classifier_carries_its_temperature_through_saving(tmp_path):
     import keras
 
     from affect_keras.models.classifier import ExpressionClassifier
+
     faces = np.random.default_rng(0).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
     model = ExpressionClassifier("resnet18", ["A", "B", "C"], 32, dense=[], dropout=0.0, head_batch_norm=False)
     hotter = model.with_temperature(2.5)
@@ -102,12 +103,14 @@ def test_a_run_ends_calibrated_and_evaluate_reports_calibration_and_intervals(ti
     import keras
 
     from affect_keras.cli.evaluate import main as evaluate_main
+
     run, data = tiny_run / "run", tiny_run / "data"
     record = json.loads((run / "calibration.json").read_text())
     assert keras.saving.load_model(run / "best.keras").temperature == pytest.approx(record["temperature"])
     assert record["split"] == "val" and record["after"]["nll"] <= record["before"]["nll"] + 1e-9
-    assert evaluate_main([str(run), "--data", str(data), "--split", "test", "--repeats", "2",
-                          "--bootstrap", "200"]) == 0
+    assert (
+        evaluate_main([str(run), "--data", str(data), "--split", "test", "--repeats", "2", "--bootstrap", "200"]) == 0
+    )
     report = json.loads((run / "evaluation-test" / "report.json").read_text())
     assert {"ece", "nll", "brier", "bins"} <= set(report["calibration"])
     assert report["intervals"]["resamples"] == 200
@@ -122,6 +125,7 @@ def test_calibrate_py_fits_a_preset_into_a_new_folder(tiny_run, tmp_path, capsys
     from affect_keras.deploy.presets import save_preset
     from affect_keras.models.classifier import ExpressionClassifier
     from affect_keras.models.presets import load_metadata
+
     preset = save_preset(tiny_run / "run", tmp_path / "preset", dtype="float32")
     before = ExpressionClassifier.from_preset(preset).with_temperature(1.0)
     assert calibrate_main([str(preset), "--data", str(tiny_run / "data"), "--out", str(tmp_path / "calibrated")]) == 0
@@ -132,8 +136,9 @@ def test_calibrate_py_fits_a_preset_into_a_new_folder(tiny_run, tmp_path, capsys
     assert calibrated.temperature == pytest.approx(metadata["calibration"]["temperature"]) == metadata["temperature"]
     faces = np.random.default_rng(2).integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
     relative = calibrated.temperature / before.temperature
-    np.testing.assert_allclose(calibrated.predict(faces, verbose=0),
-                               scaled(before.predict(faces, verbose=0), relative), atol=1e-4)
+    np.testing.assert_allclose(
+        calibrated.predict(faces, verbose=0), scaled(before.predict(faces, verbose=0), relative), atol=1e-4
+    )
     with pytest.raises(SystemExit):  # a preset needs --out
         calibrate_main([str(preset), "--data", str(tiny_run / "data")])
     assert "--out is required" in capsys.readouterr().err
@@ -146,6 +151,7 @@ def test_predict_says_when_it_does_not_answer(tiny_run, tmp_path, capsys):
 
     from affect_keras.cli.predict import main as predict_main
     from affect_keras.deploy.analyse import predict
+
     face = tmp_path / "face.png"
     Image.fromarray(np.random.default_rng(3).integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(face)
     run = str(tiny_run / "run")
@@ -155,8 +161,12 @@ def test_predict_says_when_it_does_not_answer(tiny_run, tmp_path, capsys):
     assert unsure["status"] == "uncertain" and unsure["probabilities"] == plain["probabilities"]
     (small,) = predict(str(face), run, detector=None, gate_small_faces=True)  # 24 px < the model's 32
     assert small["status"] == "face too small"
-    assert predict_main([str(face), "--model", run, "--no-detect", "--min-confidence", "0.999",
-                         "--csv", str(tmp_path / "f.csv")]) == 0
+    assert (
+        predict_main(
+            [str(face), "--model", run, "--no-detect", "--min-confidence", "0.999", "--csv", str(tmp_path / "f.csv")]
+        )
+        == 0
+    )
     assert "uncertain (" in capsys.readouterr().out
     (row,) = list(csv.DictReader(open(tmp_path / "f.csv")))
     assert row["status"] == "uncertain" and row["expression"] == "uncertain" and float(row["confidence"]) < 0.999
@@ -166,6 +176,7 @@ def test_a_fit_that_ends_on_the_edge_of_the_search_is_told():
     """Probabilities unrelated to the labels: the temperature runs to the largest one searched, and the
     calibration says so instead of shipping near-uniform probabilities silently."""
     from affect_keras.calibration import TEMPERATURES, at_bound
+
     labels, _, probabilities = calibrated_sample(400, seed=5)
     shuffled = softmax(8 * np.log(probabilities[np.random.default_rng(1).permutation(400)]))
     temperature = fit_temperature(labels, shuffled)

@@ -29,8 +29,9 @@ def test_unparsable_value_and_missing_root(tmp_path, capsys):
 
 def test_config_file_sets_defaults_and_flags_override(tmp_path, capsys):
     config = tmp_path / "prep.yaml"
-    config.write_text(yaml.safe_dump({"source": "sample", "count": 40, "size": 20, "val-fraction": 0.5,
-                                      "out": str(tmp_path / "a")}))
+    config.write_text(
+        yaml.safe_dump({"source": "sample", "count": 40, "size": 20, "val-fraction": 0.5, "out": str(tmp_path / "a")})
+    )
     assert main(["--config", str(config), "--size", "24"]) == 0
     saved = yaml.safe_load((tmp_path / "a/prepare_config.yaml").read_text())
     assert (saved["count"], saved["size"], saved["val_fraction"]) == (40, 24, 0.5)
@@ -48,8 +49,9 @@ def test_unknown_config_key_is_named(tmp_path, capsys):
 
 
 def test_help_is_grouped_by_topic():
-    result = subprocess.run([sys.executable, str(REPO / "prepare_dataset.py"), "--help"], capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "prepare_dataset.py"), "--help"], capture_output=True, text=True, check=True
+    )
     for group in ("source:", "output:", "labels and splits:", "balancing:", "built-in sample:", "run:"):
         assert group in result.stdout
 

@@ -33,8 +33,12 @@ def test_every_setting_is_one_flag_with_the_fields_default_help_and_group():
     assert TrainConfig(**{**args, "run_dir": "r"}) == TrainConfig(data="d", run_dir="r")
     # typed flags: a comma list, a list of choices, an on/off flag
     parsed = parser.parse_args(["--dense", "64,32", "--export", "keras", "onnx", "--no-head-batch-norm", "--nesterov"])
-    assert (parsed.dense, parsed.export, parsed.head_batch_norm, parsed.nesterov) == ([64, 32], ["keras", "onnx"],
-                                                                                      False, True)
+    assert (parsed.dense, parsed.export, parsed.head_batch_norm, parsed.nesterov) == (
+        [64, 32],
+        ["keras", "onnx"],
+        False,
+        True,
+    )
 
 
 def test_the_train_and_prepare_clis_declare_no_setting_of_their_own():
@@ -47,12 +51,15 @@ def test_the_train_and_prepare_clis_declare_no_setting_of_their_own():
         assert (flag in help_text) == field.metadata["cli"], name
 
 
-@pytest.mark.parametrize("argv, said", [
-    (["--dropout", "1.5"], "argument --dropout must be in [0, 1)"),
-    (["--batch-size", "0"], "argument --batch-size must be >= 1"),
-    (["--weights", "nowhere.h5"], "argument --weights must be imagenet, none, a preset"),
-    (["--backbone", "resnet18", "--stem", "tiny"], "argument --stem must be auto or one of imagenet, small"),
-])
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (["--dropout", "1.5"], "argument --dropout must be in [0, 1)"),
+        (["--batch-size", "0"], "argument --batch-size must be >= 1"),
+        (["--weights", "nowhere.h5"], "argument --weights must be imagenet, none, a preset"),
+        (["--backbone", "resnet18", "--stem", "tiny"], "argument --stem must be auto or one of imagenet, small"),
+    ],
+)
 def test_a_bad_value_is_one_line_naming_the_flag(tmp_path, capsys, argv, said):
     with pytest.raises(SystemExit) as exit_:
         main(["--data", str(tmp_path), *argv])
@@ -70,16 +77,18 @@ def test_the_library_names_the_setting_not_a_flag():
 
 
 def test_settings_that_change_no_result_are_declared_so():
-    assert set(NOT_IDENTITY) == {"input_pipeline", "cache_dir", "distribute", "version", "calibrate",
-                                 "run_dir"}
+    assert set(NOT_IDENTITY) == {"input_pipeline", "cache_dir", "distribute", "version", "calibrate", "run_dir"}
 
 
 def test_a_run_from_0_2_0_on_continues_and_one_from_before_is_refused():
     config = TrainConfig(data="d", run_dir="r")
     written_now = dataclasses.asdict(config)
     assert written_now["version"] == "0.2.0" and config.recorded(written_now) == written_now
-    for before in ({**written_now, "version": 2}, {k: v for k, v in written_now.items() if k != "version"},
-                   {**written_now, "version": "0.1.0"}):  # the pre-release numbering, none, the unreleased 0.1
+    for before in (
+        {**written_now, "version": 2},
+        {k: v for k, v in written_now.items() if k != "version"},
+        {**written_now, "version": "0.1.0"},
+    ):  # the pre-release numbering, none, the unreleased 0.1
         with pytest.raises(OptionError, match="r holds a run trained before affect-keras 0.2.0") as error:
             config.recorded(before)
         assert error.value.option == "run_dir" and "\n" not in str(error.value)
@@ -110,8 +119,20 @@ def test_the_refusals_advice_works_a_run_continues_from_its_own_config_yaml(smal
     """A run directory holding other settings is refused with "continue that run with --config
     RUN/config.yaml": that file (lists such as dense and an empty export included) is a valid --config."""
     run = tmp_path / "run"
-    command = ["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--epochs", "1",
-               "--dense", "16,8", "--run-dir", str(run)]
+    command = [
+        "--data",
+        str(small_sample),
+        "--backbone",
+        "resnet18",
+        "--weights",
+        "none",
+        "--epochs",
+        "1",
+        "--dense",
+        "16,8",
+        "--run-dir",
+        str(run),
+    ]
     assert main(command) == 0
     with pytest.raises(SystemExit):
         main([*command[:-2], "--dense", "16", "--run-dir", str(run)])
@@ -149,8 +170,20 @@ def test_an_error_from_deep_in_the_library_is_worded_with_the_flag_by_the_cli(sm
         FaceBatches(small_sample, "train", names, 32, 8, targets="votes")
     assert error.value.option == "targets" and str(error.value).startswith("targets votes: the manifest has no")
     with pytest.raises(SystemExit) as exit_:  # the CLI: its flag, exit status 1
-        main(["--data", str(small_sample), "--targets", "votes", "--backbone", "resnet18", "--weights", "none",
-              "--run-dir", str(tmp_path / "run")])
+        main(
+            [
+                "--data",
+                str(small_sample),
+                "--targets",
+                "votes",
+                "--backbone",
+                "resnet18",
+                "--weights",
+                "none",
+                "--run-dir",
+                str(tmp_path / "run"),
+            ]
+        )
     err = capsys.readouterr().err
     assert exit_.value.code == 1
     assert err.startswith("train.py: error: --targets votes: the manifest has no vote columns")
@@ -161,8 +194,15 @@ def test_prepare_reads_its_own_record_as_a_config_file_and_words_bad_values_with
     from affect_keras.cli.prepare import main as prepare_main
     from affect_keras.data.prepare import PrepareConfig
 
-    config = PrepareConfig(source="folders", root=tmp_path / "photos", out=tmp_path / "out", size=64,
-                           class_map={"joy": "Happy"}, align=True, reduced_decode=False)
+    config = PrepareConfig(
+        source="folders",
+        root=tmp_path / "photos",
+        out=tmp_path / "out",
+        size=64,
+        class_map={"joy": "Happy"},
+        align=True,
+        reduced_decode=False,
+    )
     path = tmp_path / "prepare_config.yaml"
     path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))  # as prepare records it
     args = vars(prepare_parser().parse_args(["--config", str(path)]))
@@ -170,9 +210,11 @@ def test_prepare_reads_its_own_record_as_a_config_file_and_words_bad_values_with
     assert PrepareConfig(**args) == config
     parsed = prepare_parser().parse_args(["--out", "o", "--no-align", "--class-map", "a=Happy,b=Sad"])
     assert (parsed.align, parsed.class_map) == (False, {"a": "Happy", "b": "Sad"})
-    for argv, said in ((["--class-map", "joy"], "argument --class-map: takes FOLDER=CLASS pairs"),
-                       (["--val-fraction", "0.6", "--test-fraction", "0.5"], "argument --test-fraction val + test"),
-                       (["--folds", "3", "--fold", "3"], "argument --fold must be in 0..2")):
+    for argv, said in (
+        (["--class-map", "joy"], "argument --class-map: takes FOLDER=CLASS pairs"),
+        (["--val-fraction", "0.6", "--test-fraction", "0.5"], "argument --test-fraction val + test"),
+        (["--folds", "3", "--fold", "3"], "argument --fold must be in 0..2"),
+    ):
         with pytest.raises(SystemExit) as exit_:
             prepare_main(["--out", str(tmp_path / "o"), *argv])
         assert exit_.value.code == 2 and said in capsys.readouterr().err
@@ -181,9 +223,14 @@ def test_prepare_reads_its_own_record_as_a_config_file_and_words_bad_values_with
 def test_configs_check_their_fields_when_built():
     """Issue 36, case 27: TrainConfig(dense=256) and TrainConfig(image_size=48.5) failed deep in the loader
     after writing config.yaml; batch_size=True was taken for 1."""
-    for settings, option in (({"dense": 256}, "dense"), ({"image_size": 48.5}, "image_size"),
-                             ({"batch_size": True}, "batch_size"), ({"lr": float("inf")}, "lr"),
-                             ({"seed": -1}, "seed"), ({"version": "abc"}, "version")):
+    for settings, option in (
+        ({"dense": 256}, "dense"),
+        ({"image_size": 48.5}, "image_size"),
+        ({"batch_size": True}, "batch_size"),
+        ({"lr": float("inf")}, "lr"),
+        ({"seed": -1}, "seed"),
+        ({"version": "abc"}, "version"),
+    ):
         with pytest.raises(OptionError) as error:
             TrainConfig(data="d", **settings)
         assert error.value.option == option and "\n" not in str(error.value)
@@ -194,8 +241,10 @@ def test_a_config_file_with_aliases_or_a_malformed_version_is_refused_before_any
     """Cases 19 and 29: a 322-byte --config of nested YAML aliases grew to gigabytes, and messages held
     the whole value; `version: abc` was said to be "newer"; `version: 99` made the run folder first."""
     bomb = tmp_path / "bomb.yaml"
-    bomb.write_text("a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
-                    "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nepochs: *c\n")
+    bomb.write_text(
+        "a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+        "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nepochs: *c\n"
+    )
     long = tmp_path / "long.yaml"
     long.write_text("epochs: [" + ",".join(map(str, range(10000))) + "]\n")
     for config, words in ((bomb, "an alias (*a) is not allowed"), (long, "must be a single value")):

@@ -32,17 +32,47 @@ def frozen(small_sample, tmp_path_factory):
     cache), so the distributed step has a backbone to spread."""
     from affect_keras.models.build import classifier_of
     from conftest import build_model
+
     folder = tmp_path_factory.mktemp("frozen")
     path = folder / "source.keras"
     classifier_of(build_model("resnet18", 8, 32, weights=None, augment="none", stem="small")).save(path)
-    return ["--data", str(small_sample), "--backbone", "resnet18", "--weights", str(path), "--image-size", "32",
-            "--augment", "none", "--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0",
-            "--epochs", "2", "--batch-size", "32", "--cache-views", "0", "--class-weights", "none"]
+    return [
+        "--data",
+        str(small_sample),
+        "--backbone",
+        "resnet18",
+        "--weights",
+        str(path),
+        "--image-size",
+        "32",
+        "--augment",
+        "none",
+        "--dense=",
+        "--dropout",
+        "0",
+        "--no-head-batch-norm",
+        "--l2",
+        "0",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--cache-views",
+        "0",
+        "--class-weights",
+        "none",
+    ]
 
 
 def run(args, env=None, script=TWO_CPUS):
-    return subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +89,7 @@ def one_device(frozen, small_sample, tmp_path_factory):
 
 def logits_kernel(run_dir):
     import affect_keras  # noqa: F401 (registers the classifier with keras)
+
     model = keras.saving.load_model(run_dir / "last.keras", compile=False)
     return keras.ops.convert_to_numpy(model.get_layer("logits").kernel)
 
@@ -94,16 +125,22 @@ def test_jax_data_parallel_over_two_cpu_devices_reaches_the_one_device_weights(f
     env = {"KERAS_BACKEND": "jax"}
     one = run([*frozen, "--batch-size", str(batch), "--run-dir", str(tmp_path / "one")], env, BLOCK_TENSORFLOW)
     assert one.returncode == 0, one.stderr[-2000:]
-    two = run([*frozen, "--batch-size", str(batch), "--distribute", "mirrored", "--run-dir", str(tmp_path / "two")],
-              {**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}, BLOCK_TENSORFLOW)
+    two = run(
+        [*frozen, "--batch-size", str(batch), "--distribute", "mirrored", "--run-dir", str(tmp_path / "two")],
+        {**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+        BLOCK_TENSORFLOW,
+    )
     assert two.returncode == 0, two.stderr[-2000:]
     assert f"2 replicas, global batch {batch}" in two.stdout
     assert_same_training(tmp_path / "two", tmp_path / "one")
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--distribute", "mirrored", "--batch-size", "33"], "--batch-size 33 is the global batch and must divide"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--distribute", "mirrored", "--batch-size", "33"], "--batch-size 33 is the global batch and must divide"),
+    ],
+)
 def test_what_cannot_run_says_why_in_one_line(frozen, tmp_path, flags, message):
     result = run([*frozen, *flags, "--run-dir", str(tmp_path / "refused")])
     assert result.returncode == 1

@@ -14,8 +14,15 @@ import affect_keras
 from conftest import REPO
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-CLIS = {"prepare_dataset.py": "prepare", "train.py": "train", "evaluate.py": "evaluate", "export.py": "export",
-        "predict.py": "predict", "study.py": "study", "calibrate.py": "calibrate"}
+CLIS = {
+    "prepare_dataset.py": "prepare",
+    "train.py": "train",
+    "evaluate.py": "evaluate",
+    "export.py": "export",
+    "predict.py": "predict",
+    "study.py": "study",
+    "calibrate.py": "calibrate",
+}
 
 
 def test_the_readme_is_short_and_links_into_the_guides():
@@ -26,8 +33,13 @@ def test_the_readme_is_short_and_links_into_the_guides():
 
 
 def test_the_site_builds_in_strict_mode(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
-                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "site" / "api" / "index.html").is_file()
 
@@ -38,8 +50,10 @@ def test_the_api_reference_documents_exactly_the_public_api():
     assert sorted(name for name, _ in entries) == sorted(affect_keras.__all__)
     for name, path in entries:
         module, attribute = affect_keras._PUBLIC[name]
-        assert path == f"{module}.{attribute}" or getattr(affect_keras, name).__module__ + "." + \
-            getattr(affect_keras, name).__qualname__ == path, name
+        assert (
+            path == f"{module}.{attribute}"
+            or getattr(affect_keras, name).__module__ + "." + getattr(affect_keras, name).__qualname__ == path
+        ), name
 
 
 def shown_commands() -> list[tuple[str, list[str]]]:
@@ -62,8 +76,9 @@ def shown_commands() -> list[tuple[str, list[str]]]:
                 while words and re.match(r"^\w+=", words[0]):  # KERAS_BACKEND=jax python ...
                     words = words[1:]
                 if len(words) >= 2 and words[0] == "python" and words[1] in CLIS:
-                    if any(w == "..." or "{" in w or w.startswith("[") or "$" in w for w in words) or \
-                            any(a == "--config" and "<" in b for a, b in zip(words, words[1:])):
+                    if any(w == "..." or "{" in w or w.startswith("[") or "$" in w for w in words) or any(
+                        a == "--config" and "<" in b for a, b in zip(words, words[1:])
+                    ):
                         continue  # a placeholder, a loop's variable, a config file to be written first
                     commands.append((f"{page.name}: {line}", [CLIS[words[1]], *words[2:]]))
     return commands
@@ -71,6 +86,7 @@ def shown_commands() -> list[tuple[str, list[str]]]:
 
 def test_every_command_shown_parses_with_its_cli():
     import importlib
+
     commands = shown_commands()
     assert len(commands) > 40  # the pages' commands were found
     failures = []
@@ -97,10 +113,13 @@ def test_the_readme_tour_runs(tmp_path):
     for line in lines:
         words = [str(photo) if w == "photo.jpg" else w for w in shlex.split(line)]
         # the repository's entry points, run in a scratch folder that receives data/ and models/
-        done = subprocess.run([sys.executable, str(REPO / words[1]), *words[2:]], cwd=tmp_path,
-                              capture_output=True, text=True,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-                                   "PYTHONPATH": str(REPO)})
+        done = subprocess.run(
+            [sys.executable, str(REPO / words[1]), *words[2:]],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)},
+        )
         assert done.returncode == 0, (line, done.stderr[-2000:])
         printed += done.stdout
     assert printed.count("face 1 at") == 2 and "macro_f1" in printed

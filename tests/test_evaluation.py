@@ -11,14 +11,16 @@ from affect_keras.data.loader import FaceBatches
 from affect_keras.evaluation import metrics
 
 # 3 classes, 6 images. Rows: probabilities; the true labels below.
-PROBS = np.array([
-    [0.7, 0.2, 0.1],   # true 0: right
-    [0.6, 0.3, 0.1],   # true 0: right
-    [0.5, 0.4, 0.1],   # true 1: wrong, 1 is second -> top-2 hit
-    [0.6, 0.1, 0.3],   # true 1: wrong, 1 is third -> top-2 miss
-    [0.1, 0.2, 0.7],   # true 2: right
-    [0.2, 0.5, 0.3],   # true 2: wrong, 2 is second -> top-2 hit
-])
+PROBS = np.array(
+    [
+        [0.7, 0.2, 0.1],  # true 0: right
+        [0.6, 0.3, 0.1],  # true 0: right
+        [0.5, 0.4, 0.1],  # true 1: wrong, 1 is second -> top-2 hit
+        [0.6, 0.1, 0.3],  # true 1: wrong, 1 is third -> top-2 miss
+        [0.1, 0.2, 0.7],  # true 2: right
+        [0.2, 0.5, 0.3],  # true 2: wrong, 2 is second -> top-2 hit
+    ]
+)
 LABELS = np.array([0, 0, 1, 1, 2, 2])
 NAMES = ["Neutral", "Happy", "Sad"]
 
@@ -81,14 +83,26 @@ def test_evaluate_writes_report_pictures_and_predictions(trained_run, capsys):
     assert main([str(run), "--data", str(data), "--split", "test", "--save-predictions", "--repeats", "3"]) == 0
     out = run / "evaluation-test"
     report = json.loads((out / "report.json").read_text())
-    for key in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "top2_accuracy", "kappa",
-                "per_class", "confusion_matrix", "class_names", "skew_normalized", "model", "data", "split"):
+    for key in (
+        "accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+        "weighted_f1",
+        "top2_accuracy",
+        "kappa",
+        "per_class",
+        "confusion_matrix",
+        "class_names",
+        "skew_normalized",
+        "model",
+        "data",
+        "split",
+    ):
         assert key in report, key
     matrix = np.array(report["confusion_matrix"])
     assert matrix.sum() == report["images"] == sum(v["support"] for v in report["per_class"].values())
     assert np.trace(matrix) / matrix.sum() == pytest.approx(report["accuracy"])
-    for name in ("confusion_matrix.png", "per_class_f1.png", "curves.png", "predictions.csv",
-                 "evaluate_config.yaml"):
+    for name in ("confusion_matrix.png", "per_class_f1.png", "curves.png", "predictions.csv", "evaluate_config.yaml"):
         assert (out / name).stat().st_size > 0, name
     card = (run / "README.md").read_text()  # the model card now carries this evaluation
     assert "Split `test`" in card and "| accuracy |" in card and "Intended use and limits" in card
@@ -96,8 +110,22 @@ def test_evaluate_writes_report_pictures_and_predictions(trained_run, capsys):
     printed = capsys.readouterr().out
     assert "balanced (" in printed and "top2_f1" in printed and str(out / "confusion_matrix.png") in printed
 
-    assert main([str(run), "--data", str(data), "--split", "test", "--drop-class", "Contempt",
-                 "--out", str(trained_run / "seven")]) == 0
+    assert (
+        main(
+            [
+                str(run),
+                "--data",
+                str(data),
+                "--split",
+                "test",
+                "--drop-class",
+                "Contempt",
+                "--out",
+                str(trained_run / "seven"),
+            ]
+        )
+        == 0
+    )
     seven = json.loads((trained_run / "seven" / "report.json").read_text())
     assert len(seven["class_names"]) == 7 and "Contempt" not in seven["per_class"]
 
@@ -119,12 +147,26 @@ def test_evaluate_errors_name_the_problem(trained_run, capsys):
 
 def test_an_exported_model_scores_like_its_run(trained_run, tmp_path):
     from affect_keras.cli.export import main as export
+
     run, data = trained_run / "run", trained_run / "data"
     assert export([str(run), "--format", "saved_model", "keras", "--out", str(tmp_path / "export")]) == 0
     scores = []
     for model in (run, tmp_path / "export" / "saved_model", tmp_path / "export" / "model.keras"):
-        assert main([str(model), "--data", str(data), "--split", "val", "--out", str(tmp_path / model.name),
-                     "--trust-saved-model"]) == 0
+        assert (
+            main(
+                [
+                    str(model),
+                    "--data",
+                    str(data),
+                    "--split",
+                    "val",
+                    "--out",
+                    str(tmp_path / model.name),
+                    "--trust-saved-model",
+                ]
+            )
+            == 0
+        )
         scores.append(json.loads((tmp_path / model.name / "report.json").read_text()))
     for report in scores[1:]:
         assert report["accuracy"] == pytest.approx(scores[0]["accuracy"])
@@ -134,6 +176,7 @@ def test_an_exported_model_scores_like_its_run(trained_run, tmp_path):
 def test_tta_flip_scores_each_face_averaged_with_its_mirror(trained_run):
     from affect_keras.evaluation.report import mirror_averaged
     from affect_keras.models.loading import load
+
     run, data = trained_run / "run", trained_run / "data"
     predictor = load(run)
     faces, _ = FaceBatches(data, "val", predictor.class_names, predictor.image_size, 8)[0]
@@ -152,7 +195,9 @@ def test_skew_normalised_per_class_f1_on_a_balanced_split_is_the_plain_f1():
     """Every class already at the smallest size: each resample is the whole split, so the balanced per-class
     F1 equals the plain one (top-1 and top-2)."""
     labels = np.array([0, 0, 1, 1, 2, 2])
-    probs = np.array([[.7, .2, .1], [.2, .5, .3], [.1, .8, .1], [.3, .4, .3], [.2, .3, .5], [.6, .3, .1]])
+    probs = np.array(
+        [[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.1, 0.8, 0.1], [0.3, 0.4, 0.3], [0.2, 0.3, 0.5], [0.6, 0.3, 0.1]]
+    )
     skew = metrics.skew_normalized(labels, probs, 3, repeats=3)
     plain = metrics.per_class(labels, probs, ["a", "b", "c"])
     for k, name in enumerate("abc"):
@@ -166,9 +211,14 @@ def test_evaluate_config_checks_its_fields_when_built():
     mirrored; repeats=-1 gave IndexError, batch_size=0 ZeroDivisionError."""
     from affect_keras.evaluation.report import EvaluateConfig
     from affect_keras.options import OptionError
-    for settings, option in (({"tta": "mirror"}, "tta"), ({"repeats": -1}, "repeats"),
-                             ({"batch_size": 0}, "batch_size"), ({"batch_size": True}, "batch_size"),
-                             ({"bootstrap": -5}, "bootstrap")):
+
+    for settings, option in (
+        ({"tta": "mirror"}, "tta"),
+        ({"repeats": -1}, "repeats"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": True}, "batch_size"),
+        ({"bootstrap": -5}, "bootstrap"),
+    ):
         with pytest.raises(OptionError) as error:
             EvaluateConfig(model="m", data="d", **settings)
         assert error.value.option == option
@@ -180,22 +230,28 @@ def test_reports_of_other_models_or_data_never_replace_each_other(trained_run, t
     import shutil
 
     from affect_keras.evaluation.report import EvaluateConfig, default_out, evaluate
+
     run, data = tmp_path / "run", trained_run / "data"
     shutil.copytree(trained_run / "run", run, ignore=shutil.ignore_patterns("backup", "logs", "evaluation-*"))
     for parent in ("a", "b"):
         shutil.copytree(data, tmp_path / parent / "same", ignore=shutil.ignore_patterns("train*", "feature_cache"))
-    assert default_out(EvaluateConfig("ferplus_resnet18_48", str(tmp_path / "a" / "same"))) != \
-        default_out(EvaluateConfig("ferplus_resnet18_48", str(data)))
+    assert default_out(EvaluateConfig("ferplus_resnet18_48", str(tmp_path / "a" / "same"))) != default_out(
+        EvaluateConfig("ferplus_resnet18_48", str(data))
+    )
     first = evaluate(EvaluateConfig(str(run), str(tmp_path / "a" / "same"), split="val", bootstrap=0))
     second = evaluate(EvaluateConfig(str(run), str(tmp_path / "b" / "same"), split="val", bootstrap=0))
     again = evaluate(EvaluateConfig(str(run), str(tmp_path / "a" / "same"), split="val", bootstrap=0))
     assert first["data"] != second["data"]
-    folders = {json.loads((run / name / "report.json").read_text())["data"]: name
-               for name in ("evaluation-same-val", "evaluation-same-val-2")}
+    folders = {
+        json.loads((run / name / "report.json").read_text())["data"]: name
+        for name in ("evaluation-same-val", "evaluation-same-val-2")
+    }
     assert set(folders) == {str(tmp_path / "a" / "same"), str(tmp_path / "b" / "same")}
     assert again["data"] == first["data"] and not (run / "evaluation-same-val-3").exists()
     exported = tmp_path / "export" / "model.keras"
     exported.parent.mkdir()
     shutil.copy(run / "best.keras", exported)
-    assert default_out(EvaluateConfig(str(exported), str(data), split="test")) == \
-        exported.parent / "evaluation-model-data-test"
+    assert (
+        default_out(EvaluateConfig(str(exported), str(data), split="test"))
+        == exported.parent / "evaluation-model-data-test"
+    )

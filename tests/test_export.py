@@ -51,13 +51,22 @@ def test_the_one_loader_reads_every_kind_with_its_description(case):
     """Run, .keras, SavedModel, .tflite and .onnx: the same outputs, class names, size and framing."""
     chosen, exported, expected = case
     reference = load(chosen)
-    paths = {"run": chosen, "keras": exported / "model.keras", "saved_model": exported / "saved_model",
-             "tflite": exported / "model.tflite", "onnx": exported / "model.onnx"}
+    paths = {
+        "run": chosen,
+        "keras": exported / "model.keras",
+        "saved_model": exported / "saved_model",
+        "tflite": exported / "model.tflite",
+        "onnx": exported / "model.onnx",
+    }
     for kind, path in paths.items():
         assert kind_of(path) == kind
         loaded = load(path, trust_saved_model=kind == "saved_model")  # a SavedModel is a program
-        assert (loaded.class_names, loaded.image_size, loaded.heads, loaded.framing) == \
-            (reference.class_names, reference.image_size, reference.heads, reference.framing), kind
+        assert (loaded.class_names, loaded.image_size, loaded.heads, loaded.framing) == (
+            reference.class_names,
+            reference.image_size,
+            reference.heads,
+            reference.framing,
+        ), kind
         assert (loaded.classifier is not None) == KINDS[kind].keras
         assert_outputs_match(loaded.outputs(IMAGES), expected)
     (exported / "metadata.json").rename(exported / "moved.json")
@@ -89,7 +98,7 @@ def test_tflite_round_trip(case):
     interpreter = tflite_interpreter(exported / "model.tflite")
     assert type(interpreter).__module__.startswith("ai_edge_litert")  # LiteRT, installed with the dev extra
     runner = interpreter.get_signature_runner(next(iter(interpreter.get_signature_list())))
-    (name, source), = runner.get_input_details().items()
+    ((name, source),) = runner.get_input_details().items()
     assert source["dtype"] == np.uint8
     assert_outputs_match(runner(**{name: IMAGES}), expected)
 
@@ -101,7 +110,7 @@ def test_without_litert_the_tflite_file_runs_in_tensorflows_interpreter(case, mo
     interpreter = tflite_interpreter(exported / "model.tflite")
     assert type(interpreter).__module__.startswith("tensorflow")
     runner = interpreter.get_signature_runner(next(iter(interpreter.get_signature_list())))
-    (name, _), = runner.get_input_details().items()
+    ((name, _),) = runner.get_input_details().items()
     assert_outputs_match(runner(**{name: IMAGES}), expected)
 
 
@@ -126,13 +135,17 @@ def test_a_preset_gets_runtime_files_that_run_without_keras(tiny_run, tmp_path):
     from affect_keras.deploy.presets import add_runtime_files, save_preset
     from affect_keras.models.loading import engine_for
     from affect_keras.models.presets import runtime_files
+
     preset = save_preset(tiny_run / "run", tmp_path / "preset")
     assert engine_for(preset) == "keras"  # nothing to run without keras yet
     record = add_runtime_files(preset, tiny_run / "data", calibration=20)
     carried = runtime_files(preset)
     assert {"litert", "onnx"} <= set(carried)
-    assert ("litert-int8" in carried) == record["litert-int8"]["kept"] == \
-        (record["keras"]["accuracy"] - record["litert-int8"]["accuracy"] <= 0.01)
+    assert (
+        ("litert-int8" in carried)
+        == record["litert-int8"]["kept"]
+        == (record["keras"]["accuracy"] - record["litert-int8"]["accuracy"] <= 0.01)
+    )
     assert record["litert"]["weights"] == ("float16" if "litert-float16-refused" not in record else "float32")
     expected = load(preset, engine="keras").outputs(IMAGES)["expression"]
     for engine in ("litert", "onnx"):
@@ -158,6 +171,7 @@ def test_the_default_export_folders_keep_a_users_files(run, tmp_path, monkeypatc
 
     from affect_keras.models.export import export
     from affect_keras.options import OptionError
+
     copy = tmp_path / "run"
     shutil.copytree(run, copy, ignore=shutil.ignore_patterns("backup", "logs", "export", "evaluation-*"))
     (copy / "export").mkdir()
@@ -179,6 +193,7 @@ def test_export_takes_one_format_name_and_refuses_none(run, tmp_path):
     without a model."""
     from affect_keras.models.export import export
     from affect_keras.options import OptionError
+
     with pytest.raises(OptionError, match="none given: choose one or more of"):
         export(run, [], tmp_path / "none")
     with pytest.raises(OptionError, match="pt: choose one or more of"):

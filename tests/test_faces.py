@@ -8,9 +8,21 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from affect_keras.data.faces import (BLAZEFACE, DEFAULT_FRAMING, DEFAULT_PREDICT_DETECTOR, NO_FACE, BlazeFace,
-                                     Detection, Framing, Haar, detector,
-                                     drop_nested, face_crops, ssd_anchors, weighted_nms)
+from affect_keras.data.faces import (
+    BLAZEFACE,
+    DEFAULT_FRAMING,
+    DEFAULT_PREDICT_DETECTOR,
+    NO_FACE,
+    BlazeFace,
+    Detection,
+    Framing,
+    Haar,
+    detector,
+    drop_nested,
+    face_crops,
+    ssd_anchors,
+    weighted_nms,
+)
 from affect_keras.data.images import load_rgb
 from affect_keras.data.prepare import PrepareConfig, prepare
 
@@ -18,8 +30,14 @@ REPO = Path(__file__).resolve().parents[1]
 MUX = REPO.parent / "shared" / "data" / "muxspace_subset"
 needs_mux = pytest.mark.skipif(not MUX.is_dir(), reason="muxspace_subset not beside the repo")
 # one photo of each class folder, chosen by name before any detector ran on them
-PHOTOS = ["anger/Jennifer_Capriati_0025.jpg", "happiness/Aaron_Sorkin_0002.jpg", "neutral/Igor_Ivanov_0009.jpg",
-          "sadness/Jayamadhuri_172.jpg", "surprise/Dave_Odom_0001.jpg", "disgust/David_Nalbandian_0006.jpg"]
+PHOTOS = [
+    "anger/Jennifer_Capriati_0025.jpg",
+    "happiness/Aaron_Sorkin_0002.jpg",
+    "neutral/Igor_Ivanov_0009.jpg",
+    "sadness/Jayamadhuri_172.jpg",
+    "surprise/Dave_Odom_0001.jpg",
+    "disgust/David_Nalbandian_0006.jpg",
+]
 
 
 def sideways(upright: Image.Image, path) -> None:
@@ -54,9 +72,17 @@ def test_a_level_face_is_cut_as_the_box_and_a_turned_one_is_levelled():
     turned_image = Image.new("L", (200, 200))
     bar = Image.new("L", (80, 4), 255).rotate(30, expand=True)
     turned_image.paste(bar, (90 - bar.width // 2, 100 - bar.height // 2))
-    turned = Detection((60, 70, 60, 60), landmarks=np.array(
-        [[90 - 20 * np.cos(np.pi / 6), 100 + 20 * np.sin(np.pi / 6)],
-         [90 + 20 * np.cos(np.pi / 6), 100 - 20 * np.sin(np.pi / 6)]] + [[90, 110]] * 4, np.float32))
+    turned = Detection(
+        (60, 70, 60, 60),
+        landmarks=np.array(
+            [
+                [90 - 20 * np.cos(np.pi / 6), 100 + 20 * np.sin(np.pi / 6)],
+                [90 + 20 * np.cos(np.pi / 6), 100 - 20 * np.sin(np.pi / 6)],
+            ]
+            + [[90, 110]] * 4,
+            np.float32,
+        ),
+    )
     assert turned.eye_angle() == pytest.approx(-30, abs=0.01)
     crop = np.asarray(Framing("tight", 0.0, align=True).crop_face(turned_image.convert("RGB"), turned))[..., 0]
     rows = crop[:, 10:-10].astype(float).mean(1)
@@ -89,34 +115,52 @@ def test_real_faces_turned_30_degrees_are_found_and_levelled(tmp_path, degrees):
 
 @needs_mux
 @pytest.mark.parametrize("detector", ["blazeface", "haar"])
-def test_a_sideways_phone_photo_gives_the_upright_face_in_predict_and_in_prepare_detect(tmp_path, capsys,
-                                                                                      detector):
+def test_a_sideways_phone_photo_gives_the_upright_face_in_predict_and_in_prepare_detect(tmp_path, capsys, detector):
     from affect_keras.cli.predict import main as predict_main
+
     upright = load_rgb(MUX / "happiness" / "Aaron_Sorkin_0002.jpg")
     upright.save(tmp_path / "upright.jpg", quality=95)
     sideways(upright, tmp_path / "sideways.jpg")
     rows = {}
     for name in ("upright", "sideways"):
-        assert predict_main([str(tmp_path / f"{name}.jpg"), "--detector", detector,
-                             "--csv", str(tmp_path / f"{name}.csv")]) == 0
+        assert (
+            predict_main(
+                [str(tmp_path / f"{name}.jpg"), "--detector", detector, "--csv", str(tmp_path / f"{name}.csv")]
+            )
+            == 0
+        )
         rows[name] = pd.read_csv(tmp_path / f"{name}.csv").iloc[0]
     capsys.readouterr()
     box = ["x", "y", "width", "height"]
     assert np.abs(rows["upright"][box].to_numpy(float) - rows["sideways"][box].to_numpy(float)).max() <= 4
     assert rows["upright"]["expression"] == rows["sideways"]["expression"]
     probabilities = [c for c in rows["upright"].index if c.startswith("p_")]
-    assert np.abs(rows["upright"][probabilities].to_numpy(float)
-                  - rows["sideways"][probabilities].to_numpy(float)).max() < 0.05
+    assert (
+        np.abs(rows["upright"][probabilities].to_numpy(float) - rows["sideways"][probabilities].to_numpy(float)).max()
+        < 0.05
+    )
 
     tree = tmp_path / "tree" / "happiness"
     tree.mkdir(parents=True)
     upright.save(tree / "upright.jpg", quality=95)
     sideways(upright, tree / "sideways.jpg")
     out = tmp_path / "prepared"
-    prepare(PrepareConfig(source="folders", root=tree.parent, out=out, size=64, val_fraction=0.0, detect=True,
-                          detector=detector, workers=1))
-    faces = {Path(s).stem: np.asarray(Image.open(out / f), np.float32)
-             for f, s in pd.read_csv(out / "train.csv")[["file", "source"]].itertuples(index=False)}
+    prepare(
+        PrepareConfig(
+            source="folders",
+            root=tree.parent,
+            out=out,
+            size=64,
+            val_fraction=0.0,
+            detect=True,
+            detector=detector,
+            workers=1,
+        )
+    )
+    faces = {
+        Path(s).stem: np.asarray(Image.open(out / f), np.float32)
+        for f, s in pd.read_csv(out / "train.csv")[["file", "source"]].itertuples(index=False)
+    }
     assert sorted(faces) == ["sideways", "upright"]
     assert np.corrcoef(faces["upright"].ravel(), faces["sideways"].ravel())[0, 1] > 0.98
     assert np.abs(faces["upright"] - faces["sideways"]).mean() < 4
@@ -131,16 +175,28 @@ def test_a_photo_without_a_face_is_a_counted_skip_or_kept_whole(tmp_path, capsys
             field = np.linspace(0, 255, 640, dtype=np.float32)[None, :, None] * rng.uniform(0.3, 1, 3)
             Image.fromarray(np.repeat(field, 480, 0).astype(np.uint8)).save(tree / label / f"wall{k}.jpg")
     out = tmp_path / "skipped"
-    summary = prepare(PrepareConfig(source="folders", root=tree, out=out, size=32, val_fraction=0.0,
-                                    detect=True, workers=1))
+    summary = prepare(
+        PrepareConfig(source="folders", root=tree, out=out, size=32, val_fraction=0.0, detect=True, workers=1)
+    )
     skipped = pd.read_csv(out / "skipped.csv")
     assert len(skipped) == 4 and set(skipped.reason) == {NO_FACE}
     assert summary.skipped == {NO_FACE: 4} and "no face found" in summary.report()
-    whole = prepare(PrepareConfig(source="folders", root=tree, out=tmp_path / "whole", size=32,
-                                  val_fraction=0.0, detect=True, no_face="whole", workers=1))
+    whole = prepare(
+        PrepareConfig(
+            source="folders",
+            root=tree,
+            out=tmp_path / "whole",
+            size=32,
+            val_fraction=0.0,
+            detect=True,
+            no_face="whole",
+            workers=1,
+        )
+    )
     assert len(pd.read_csv(tmp_path / "whole" / "train.csv")) == 4 and whole is not None
 
     from affect_keras.cli.predict import main as predict_main
+
     assert predict_main([str(tree / "happiness" / "wall0.jpg")]) == 0
     assert "no face found" in capsys.readouterr().out
 
@@ -148,6 +204,7 @@ def test_a_photo_without_a_face_is_a_counted_skip_or_kept_whole(tmp_path, capsys
 def test_predict_frames_faces_as_the_preset_records_unless_told(tmp_path):
     from affect_keras.deploy.analyse import Analyser
     from affect_keras.models.presets import DEFAULT_PRESET, load_metadata
+
     recorded = load_metadata(DEFAULT_PRESET)["framing"]
     analyser = Analyser(Path(DEFAULT_PRESET))
     # FER2013's faces were not levelled, and levelling did not help it (the README's measurement)
@@ -158,8 +215,9 @@ def test_predict_frames_faces_as_the_preset_records_unless_told(tmp_path):
     photo = np.asarray(load_rgb(MUX / PHOTOS[0]))
     faces, _ = analyser.analyse(photo)
     found = detector(DEFAULT_PREDICT_DETECTOR)(photo)
-    expected = analyser.predictor.outputs(face_crops(photo, found[:1], analyser.predictor.image_size,
-                                                     Framing.from_dict(recorded)))["expression"][0]
+    expected = analyser.predictor.outputs(
+        face_crops(photo, found[:1], analyser.predictor.image_size, Framing.from_dict(recorded))
+    )["expression"][0]
     assert np.allclose(faces[0].probabilities, expected, atol=1e-5)
     # a model that records nothing gets the default, chosen by the same measurement: the box, not levelled
     assert DEFAULT_FRAMING == Framing("box", 0.0, align=False)
@@ -168,6 +226,7 @@ def test_predict_frames_faces_as_the_preset_records_unless_told(tmp_path):
 def test_the_detector_files_ship_with_their_licence_and_recorded_sums():
     import hashlib
     from importlib import resources
+
     folder = resources.files("affect_keras") / "detectors"
     readme = (folder / "README.md").read_text()
     assert "Apache License" in (folder / "LICENSE").read_text()
@@ -180,6 +239,7 @@ def test_the_detector_files_ship_with_their_licence_and_recorded_sums():
 def test_a_run_records_how_its_faces_were_cut_and_predict_cuts_photos_alike(tiny_run, tmp_path):
     from affect_keras.deploy.analyse import Analyser
     from affect_keras.data.prepare.config import framing_of
+
     # the sample's faces are its own boxes, widened by --margin (0 here) and not levelled
     assert framing_of(tiny_run / "data") == {"crop": "box", "margin": 0.0, "align": False}
     assert Analyser(tiny_run / "run", None).framing == Framing("box", 0.0, align=False)
@@ -188,7 +248,20 @@ def test_a_run_records_how_its_faces_were_cut_and_predict_cuts_photos_alike(tiny
     tree.mkdir(parents=True)
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tree / "p.png")
     out = tmp_path / "detected"
-    prepare(PrepareConfig(source="folders", root=tree.parent, out=out, size=16, val_fraction=0.0, detect=True,
-                          crop="tight", margin=0.1, align=True, no_face="whole", workers=1))
+    prepare(
+        PrepareConfig(
+            source="folders",
+            root=tree.parent,
+            out=out,
+            size=16,
+            val_fraction=0.0,
+            detect=True,
+            crop="tight",
+            margin=0.1,
+            align=True,
+            no_face="whole",
+            workers=1,
+        )
+    )
     assert framing_of(out) == {"crop": "tight", "margin": 0.1, "align": True}
     assert framing_of(tmp_path) is None  # not a prepared folder

@@ -67,6 +67,7 @@ def test_reduced_decoding_gives_the_full_decodes_face_within_the_stated_toleranc
     full decode's within the README's tolerance (mean absolute difference under 1 grey level per image)."""
     import numpy as np
     from affect_keras.data.images import decode_rgb
+
     photos = sorted(MUX.rglob("*.jpg"))[::160][:10]
     means = []
     for k, photo in enumerate(photos):
@@ -96,6 +97,7 @@ def test_several_reads_are_in_flight_per_worker(tmp_path, monkeypatch):
     import affect_keras.data.prepare.writing as writing
     from affect_keras.data.images import read_bytes
     from affect_keras.data.prepare import PrepareConfig, prepare
+
     tree = tmp_path / "tree" / "happiness"
     tree.mkdir(parents=True)
     for k in range(24):
@@ -110,11 +112,21 @@ def test_several_reads_are_in_flight_per_worker(tmp_path, monkeypatch):
         with lock:
             waiting[0] -= 1
         return read_bytes(path)
+
     monkeypatch.setattr(writing, "read_bytes", slow)
     for threads, expected in ((1, 1), (6, 6)):
         most[0] = 0
-        summary = prepare(PrepareConfig(source="folders", root=tree.parent, out=tmp_path / f"out{threads}",
-                                        size=32, val_fraction=0.0, workers=1, io_threads=threads))
+        summary = prepare(
+            PrepareConfig(
+                source="folders",
+                root=tree.parent,
+                out=tmp_path / f"out{threads}",
+                size=32,
+                val_fraction=0.0,
+                workers=1,
+                io_threads=threads,
+            )
+        )
         assert summary.written == 24 and most[0] == expected
 
 
@@ -122,6 +134,7 @@ def test_wide_grey_images_keep_their_values(tmp_path):
     """Issue 36, case 15: an int32 TIFF (mode I) of values 0-255 was divided by 256 (black: "no face
     found"); 16-bit images use their 16-bit range."""
     import numpy as np
+
     values = np.tile(np.arange(0, 256, 4, dtype=np.int32), (64, 1))
     Image.fromarray(values, mode="I").save(tmp_path / "int32.tif")
     np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "int32.tif"))[..., 0], values)

@@ -20,7 +20,16 @@ def test_affectnet11_and_polarity3():
     assert get_scheme("affectnet11").class_of(10) == "NonFace"
     polarity = get_scheme("polarity3")
     assert [polarity.class_of(c) for c in range(9)] == [
-        "Neutral", "Positive", "Negative", "Positive", "Negative", "Negative", "Negative", "Negative", None]
+        "Neutral",
+        "Positive",
+        "Negative",
+        "Positive",
+        "Negative",
+        "Negative",
+        "Negative",
+        "Negative",
+        None,
+    ]
 
 
 def test_every_scheme_maps_only_into_its_own_classes():

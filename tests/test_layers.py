@@ -57,8 +57,11 @@ def _nodes(tree: ast.AST, module: str):
     while stack:
         node = stack.pop()
         yield node
-        stack += [child for child in ast.iter_child_nodes(node)
-                  if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
+        stack += [
+            child
+            for child in ast.iter_child_nodes(node)
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        ]
 
 
 def imports() -> dict[str, set[str]]:
@@ -78,8 +81,13 @@ def imports() -> dict[str, set[str]]:
 
 
 def climbs(graph) -> list[str]:
-    return sorted(f"{module} -> {target}" for module, targets in graph.items() if module not in EXEMPT
-                  for target in targets if layer(target) > layer(module))
+    return sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        if module not in EXEMPT
+        for target in targets
+        if layer(target) > layer(module)
+    )
 
 
 def cycles(graph) -> list[list[str]]:
@@ -127,13 +135,20 @@ def test_there_are_no_import_cycles():
 
 
 def test_a_head_reaches_up_only_inside_a_method():
-    code = ("import affect_keras.options\n"
-            "from affect_keras.training.losses import LOSSES\n"
-            "def loss():\n    from affect_keras.evaluation import metrics\n")
-    in_head = {node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
-               for node in _nodes(ast.parse(code), "affect_keras.heads.x") if isinstance(node, (ast.Import, ast.ImportFrom))}
+    code = (
+        "import affect_keras.options\n"
+        "from affect_keras.training.losses import LOSSES\n"
+        "def loss():\n    from affect_keras.evaluation import metrics\n"
+    )
+    in_head = {
+        node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+        for node in _nodes(ast.parse(code), "affect_keras.heads.x")
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+    }
     assert in_head == {"affect_keras.options", "affect_keras.training.losses"}  # the module level only
-    elsewhere = {node.module for node in _nodes(ast.parse(code), "affect_keras.data.x") if isinstance(node, ast.ImportFrom)}
+    elsewhere = {
+        node.module for node in _nodes(ast.parse(code), "affect_keras.data.x") if isinstance(node, ast.ImportFrom)
+    }
     assert "affect_keras.evaluation" in elsewhere  # a lazy import anywhere else still counts
     graph = {"affect_keras.heads.x": {"affect_keras.training.losses"}}
     assert climbs(graph) == ["affect_keras.heads.x -> affect_keras.training.losses"]

@@ -34,16 +34,37 @@ def accuracy_on_test(run, data):
     return model.evaluate(FaceBatches(data, "test", names, 32, 64), return_dict=True, verbose=0)["accuracy"]
 
 
-@pytest.mark.parametrize("backbone, flags", [
-    # ResNet18 learns it in the multitask test below, whose expression-only run is this test for ResNet18
-    ("vgg16", ["--epochs", "5", "--lr", "1e-4"]),
-])
+@pytest.mark.parametrize(
+    "backbone, flags",
+    [
+        # ResNet18 learns it in the multitask test below, whose expression-only run is this test for ResNet18
+        ("vgg16", ["--epochs", "5", "--lr", "1e-4"]),
+    ],
+)
 def test_train_py_learns_the_sample(sample_32, tmp_path, backbone, flags):
     run = tmp_path / backbone
-    assert main(["--data", str(sample_32), "--backbone", backbone, "--weights", "none", "--image-size", "32",
-                 "--augment", "none", "--run-dir", str(run), *LINEAR_HEAD, *flags]) == 0
+    assert (
+        main(
+            [
+                "--data",
+                str(sample_32),
+                "--backbone",
+                backbone,
+                "--weights",
+                "none",
+                "--image-size",
+                "32",
+                "--augment",
+                "none",
+                "--run-dir",
+                str(run),
+                *LINEAR_HEAD,
+                *flags,
+            ]
+        )
+        == 0
+    )
     assert accuracy_on_test(run, sample_32) >= 4 * CHANCE
-
 
 
 def test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accuracy(sample_32, tmp_path):
@@ -53,8 +74,23 @@ def test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accur
     from affect_keras.models.loading import load
     from affect_keras.evaluation.va_metrics import va_scores
 
-    args = ["--data", str(sample_32), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
-            "--augment", "none", "--epochs", "2", "--lr", "1e-3", *LINEAR_HEAD]
+    args = [
+        "--data",
+        str(sample_32),
+        "--backbone",
+        "resnet18",
+        "--weights",
+        "none",
+        "--image-size",
+        "32",
+        "--augment",
+        "none",
+        "--epochs",
+        "2",
+        "--lr",
+        "1e-3",
+        *LINEAR_HEAD,
+    ]
     names = json.loads((sample_32 / "summary.json").read_text())["class_names"]
     test = FaceBatches(sample_32, "test", names, 32, 64, task="va")
     images = [x for x, _ in test]

@@ -23,8 +23,10 @@ def data(tmp_path):
         path = tmp_path / "train" / label / f"{k}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.full((8, 8, 3), k, np.uint8)).save(path)  # pixel value = manifest row
-        votes = {f"vote_{n}": 0 for n in NAMES} | {f"vote_{label}": 6, "vote_Sad" if label != "Sad" else
-                                                 "vote_Neutral": 2}
+        votes = {f"vote_{n}": 0 for n in NAMES} | {
+            f"vote_{label}": 6,
+            "vote_Sad" if label != "Sad" else "vote_Neutral": 2,
+        }
         rows.append({"file": f"train/{label}/{k}.png", "label": label, **votes})
     pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
     (tmp_path / "summary.json").write_text(json.dumps({"class_names": NAMES}))
@@ -62,7 +64,7 @@ def test_oversampling_balances_classes(data):
 
 def test_vote_targets_are_the_normalised_votes(data):
     _, targets = FaceBatches(data, "train", NAMES, 8, 30, targets="votes")[0]
-    np.testing.assert_allclose(targets[0], [0.75, 0, 0.25])   # Neutral 6, Sad 2
+    np.testing.assert_allclose(targets[0], [0.75, 0, 0.25])  # Neutral 6, Sad 2
     np.testing.assert_allclose(targets[29], [0.25, 0, 0.75])  # Sad 6, Neutral 2
     (data / "plain.csv").write_text("file,label\ntrain/Sad/28.png,Sad\n")
     with pytest.raises(ValueError, match="^targets votes: the manifest has no vote columns"):
@@ -98,12 +100,17 @@ def test_cutmix_targets_are_the_pasted_area():
 
 
 @pytest.mark.parametrize("in_memory", [True, False])
-@pytest.mark.parametrize("options", [dict(shuffle=True),
-                                     dict(sampling="oversample", mix="cutmix"),
-                                     dict(shuffle=True, mix="mixup"),
-                                     dict(shuffle=True, task="multitask", class_weights={0: 2.0, 7: 3.0}),
-                                     dict(sampling="oversample", task="hierarchical", targets="majority"),
-                                     dict(shuffle=True, multiple_of=4)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(shuffle=True),
+        dict(sampling="oversample", mix="cutmix"),
+        dict(shuffle=True, mix="mixup"),
+        dict(shuffle=True, task="multitask", class_weights={0: 2.0, 7: 3.0}),
+        dict(sampling="oversample", task="hierarchical", targets="majority"),
+        dict(shuffle=True, multiple_of=4),
+    ],
+)
 def test_tf_data_gives_the_batches_of_face_batches(small_sample, monkeypatch, in_memory, options):
     """Same seed and epoch, same batches: the order, the sampling, the mixing and the targets are drawn
     the same way, and JPEGs at the prepared size decode to the same pixels (both use libjpeg's islow)."""

@@ -22,6 +22,7 @@ tf = pytest.importorskip("tensorflow")
 def exported(tiny_run, tmp_path_factory):
     """The tiny run exported to .tflite (its metadata.json beside it), once for the module."""
     from affect_keras.models.export import export
+
     out = tmp_path_factory.mktemp("exported")
     export(tiny_run / "run", ["tflite"], out)
     return out
@@ -99,6 +100,7 @@ def test_a_model_of_one_channel_is_refused_when_loaded(tmp_path, exported):
     import keras
 
     from affect_keras.models.export import write_tflite
+
     inputs = keras.Input((32, 32, 1), dtype="uint8", name="image")
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
     grey = keras.Model(inputs, {"expression": keras.layers.Dense(8, activation="softmax")(x)})
@@ -124,9 +126,14 @@ def test_damaged_model_files_are_one_line_naming_the_file(tmp_path, exported):
         for file in (presets.CONFIG, presets.WEIGHTS, presets.METADATA, presets.CARD):
             (folder / file).write_text(json.dumps({"format_version": 2}) if file == presets.METADATA else "{}")
         (folder / name).write_text(content)
-        (folder / presets.CHECKSUMS).write_text(json.dumps(
-            {file: presets.sha256(folder / file) for file in (presets.CONFIG, presets.WEIGHTS, presets.METADATA,
-                                                              presets.CARD)}))
+        (folder / presets.CHECKSUMS).write_text(
+            json.dumps(
+                {
+                    file: presets.sha256(folder / file)
+                    for file in (presets.CONFIG, presets.WEIGHTS, presets.METADATA, presets.CARD)
+                }
+            )
+        )
         return folder
 
     with pytest.raises(ModelFileError, match=r"sha256.json is not valid JSON"):
@@ -143,7 +150,9 @@ def test_damaged_model_files_are_one_line_naming_the_file(tmp_path, exported):
     (weights / presets.WEIGHTS).write_bytes(b"not HDF5")
     sums = json.loads((weights / presets.CHECKSUMS).read_text())
     sums = {name: value for name, value in sums.items() if (weights / name).is_file()}
-    (weights / presets.CHECKSUMS).write_text(json.dumps({**sums, presets.WEIGHTS: presets.sha256(weights / presets.WEIGHTS)}))
+    (weights / presets.CHECKSUMS).write_text(
+        json.dumps({**sums, presets.WEIGHTS: presets.sha256(weights / presets.WEIGHTS)})
+    )
     with pytest.raises(ModelFileError, match="model.weights.h5 is not the weights of this model"):
         load(weights, engine="keras")
     for junk in (b"", b"hello", np.random.default_rng(0).bytes(500)):
@@ -159,6 +168,7 @@ def test_damaged_model_files_are_one_line_naming_the_file(tmp_path, exported):
 def test_a_model_recording_a_bad_framing_is_blamed_not_a_flag(exported, tmp_path, capsys):
     """Case 30: a model whose record says crop: nonsense blamed --crop, a flag the user never gave."""
     from affect_keras.deploy.analyse import Analyser
+
     model = _copy(exported, tmp_path, framing={"crop": "nonsense", "margin": 0.0, "align": False})
     with pytest.raises(ModelFileError, match="its recorded framing crop='nonsense' is not valid") as error:
         Analyser(model, detector=None)

@@ -51,10 +51,12 @@ def test_vgg16_gets_caffe_preprocessing():
 def test_every_preprocessing_mode_matches_keras_applications(mode):
     """Each registered mode against keras.applications' own preprocess_input for that convention."""
     images = IMAGES.astype("float32")
-    reference = {"caffe": lambda x: keras.applications.imagenet_utils.preprocess_input(x, mode="caffe"),
-                 "tf": lambda x: keras.applications.imagenet_utils.preprocess_input(x, mode="tf"),
-                 "torch": lambda x: keras.applications.imagenet_utils.preprocess_input(x, mode="torch"),
-                 "raw": lambda x: x}[mode]
+    reference = {
+        "caffe": lambda x: keras.applications.imagenet_utils.preprocess_input(x, mode="caffe"),
+        "tf": lambda x: keras.applications.imagenet_utils.preprocess_input(x, mode="tf"),
+        "torch": lambda x: keras.applications.imagenet_utils.preprocess_input(x, mode="torch"),
+        "raw": lambda x: x,
+    }[mode]
     ours = keras.ops.convert_to_numpy(BackbonePreprocessing(mode)(images))
     np.testing.assert_allclose(ours, reference(images.copy()), atol=1e-4)
     with pytest.raises(ValueError, match="must be one of caffe, tf, torch, raw"):
@@ -137,8 +139,9 @@ def test_finetuning_changes_only_the_unfrozen_layers(saved_backbone):
         changed = any(not np.array_equal(a, b) for a, b in zip(before[layer.name], snapshot(layer)))
         assert changed == (layer.name in trainable), layer.name
     weighted = [layer for layer in backbone.layers if layer.weights]
-    assert unfreeze(model, 3) == [layer.name for layer in weighted[-3:]
-                                  if not isinstance(layer, keras.layers.BatchNormalization)]
+    assert unfreeze(model, 3) == [
+        layer.name for layer in weighted[-3:] if not isinstance(layer, keras.layers.BatchNormalization)
+    ]
     everything = unfreeze(model, len(weighted))  # all of it, BatchNorm still frozen
     assert everything == [layer.name for layer in weighted if not isinstance(layer, keras.layers.BatchNormalization)]
     with pytest.raises(ValueError, match="10000: the .* backbone has"):  # more than it has: a mistake, said
@@ -182,11 +185,20 @@ def test_the_classifier_describes_itself_and_reloads_as_itself(task, tmp_path):
     """get_config holds every constructor argument; keras.saving.load_model(safe_mode=True) gives back an
     ExpressionClassifier with the same description and outputs, for every task."""
     from affect_keras.heads import get_task
+
     names = ["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"]
-    model = ExpressionClassifier("resnet18", names, SIZE, task=task, label_scheme="affectnet8", dense=[8],
-                                 framing={"crop": "box", "margin": 0.1, "align": False})
+    model = ExpressionClassifier(
+        "resnet18",
+        names,
+        SIZE,
+        task=task,
+        label_scheme="affectnet8",
+        dense=[8],
+        framing={"crop": "box", "margin": 0.1, "align": False},
+    )
     config = model.get_config()
     import inspect
+
     arguments = set(inspect.signature(ExpressionClassifier.__init__).parameters) - {"self", "kwargs"}
     assert arguments <= set(config)
     assert config["stem"] == "small" and config["image_size"] == SIZE and config["version"] == "0.2.0"
@@ -196,7 +208,7 @@ def test_the_classifier_describes_itself_and_reloads_as_itself(task, tmp_path):
     assert type(loaded) is ExpressionClassifier and loaded.get_config() == config
     assert loaded.class_names == names and loaded.framing == {"crop": "box", "margin": 0.1, "align": False}
     want, got = model.predict(IMAGES, verbose=0), loaded.predict(IMAGES, verbose=0)
-    for key in (want if isinstance(want, dict) else {"": 0}):
+    for key in want if isinstance(want, dict) else {"": 0}:
         a, b = (want[key], got[key]) if key else (want, got)
         np.testing.assert_allclose(a, b, atol=1e-6)
 
@@ -211,6 +223,7 @@ def test_compile_auto_takes_each_heads_loss_and_metrics():
 def test_augmented_images_reach_the_core_as_images():
     """What the augmentation block hands on is rounded and clipped to uint8, as any real image is."""
     from affect_keras.models.preprocessing import ToImage
+
     images = np.array([[-3.2, 0.4, 127.5, 254.6, 300.0]], dtype="float32").reshape(1, 1, 5, 1)
     out = keras.ops.convert_to_numpy(ToImage()(images))
     assert out.dtype == np.uint8 and out.ravel().tolist() == [0, 0, 128, 255, 255]
@@ -237,7 +250,9 @@ def test_augmented_models_compile_under_jax():
     pytest.importorskip("jax")
     import subprocess
     import sys
-    done = subprocess.run([sys.executable, "-c", JAX_COMPILES], capture_output=True, text=True,
-                          env={**os.environ, "KERAS_BACKEND": "jax"})
+
+    done = subprocess.run(
+        [sys.executable, "-c", JAX_COMPILES], capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": "jax"}
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["strong", "True"]

@@ -22,7 +22,7 @@ def photos(tmp_path_factory):
 
 def face_box(printed):
     line = next(line for line in printed.splitlines() if line.startswith("face 1 at ("))
-    return tuple(int(v) for v in line[len("face 1 at ("):line.index(")")].split(","))
+    return tuple(int(v) for v in line[len("face 1 at (") : line.index(")")].split(","))
 
 
 def test_a_face_in_a_photograph_gets_a_box_and_an_expression(tiny_run, photos, tmp_path, capsys):
@@ -62,8 +62,16 @@ def test_a_folder_gives_a_csv_counting_what_it_read(tiny_run, photos, tmp_path, 
     assert table.loc["blank.png", "outcome"] == "no face found" and pd.isna(table.loc["blank.png", "expression"])
     assert table.loc["broken.jpg", "outcome"].startswith("unreadable: unreadable image")
     assert table.loc["crop.png", "outcome"] == "no face detected; face-sized image analysed whole"
-    assert table.loc["crop.png", "expression"] in ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust",
-                                                   "Anger", "Contempt")
+    assert table.loc["crop.png", "expression"] in (
+        "Neutral",
+        "Happy",
+        "Sad",
+        "Surprise",
+        "Fear",
+        "Disgust",
+        "Anger",
+        "Contempt",
+    )
     printed = capsys.readouterr().out
     assert "3 images read, 2 faces, 1 images without a face, 1 unreadable" in printed
     assert "face found 1" in printed and "unreadable 1" in printed
@@ -76,8 +84,22 @@ def test_a_video_is_annotated_frame_by_frame(tiny_run, photos, tmp_path, capsys)
     for _ in range(6):
         writer.write(frame)
     writer.release()
-    assert main([str(video), "--model", str(tiny_run / "run"), "--every", "3", "--annotate", str(annotated),
-                 "--csv", str(tmp_path / "video.csv")]) == 0
+    assert (
+        main(
+            [
+                str(video),
+                "--model",
+                str(tiny_run / "run"),
+                "--every",
+                "3",
+                "--annotate",
+                str(annotated),
+                "--csv",
+                str(tmp_path / "video.csv"),
+            ]
+        )
+        == 0
+    )
     assert "6 frames, 2 analysed, 2 faces found" in capsys.readouterr().out
     assert int(cv2.VideoCapture(str(annotated)).get(cv2.CAP_PROP_FRAME_COUNT)) == 6
     assert list(pd.read_csv(tmp_path / "video.csv")["frame"]) == [0, 3]
@@ -85,12 +107,12 @@ def test_a_video_is_annotated_frame_by_frame(tiny_run, photos, tmp_path, capsys)
 
 def test_an_exported_model_predicts_the_same_as_the_run(tiny_run, photos, capsys):
     from affect_keras.cli.export import main as export
+
     export([str(tiny_run / "run"), "--format", "saved_model", "keras"])
     capsys.readouterr()
     outputs = []
     for model in (tiny_run / "run", tiny_run / "run/export/saved_model", tiny_run / "run/export/model.keras"):
-        assert main([str(photos / "astronaut.png"), "--model", str(model), "--top-k", "8",
-                     "--trust-saved-model"]) == 0
+        assert main([str(photos / "astronaut.png"), "--model", str(model), "--top-k", "8", "--trust-saved-model"]) == 0
         box, scores = capsys.readouterr().out.splitlines()[1].split(": ")
         outputs.append((box, {s.split()[0]: float(s.split()[1]) for s in scores.split(", ")}))
     for box, scores in outputs[1:]:
@@ -120,6 +142,7 @@ def test_valence_and_arousal_are_printed_and_written_when_the_model_has_them(mul
 
 # ---- nothing lost (issue 36): predict's outputs, its inputs' odd names and sizes ----
 
+
 @pytest.fixture
 def crops(tiny_run, tmp_path):
     """A folder of six prepared faces (predict --no-detect reads them whole)."""
@@ -133,6 +156,7 @@ def crops(tiny_run, tmp_path):
 def _failing_at(monkeypatch, image: int, error: BaseException):
     """Make the analysis of the `image`-th image (from 1) raise `error`."""
     from affect_keras.deploy.analyse import Analyser
+
     real, calls = Analyser.analyse, []
 
     def analyse(self, rgb):
@@ -140,6 +164,7 @@ def _failing_at(monkeypatch, image: int, error: BaseException):
         if len(calls) == image:
             raise error
         return real(self, rgb)
+
     monkeypatch.setattr(Analyser, "analyse", analyse)
 
 
@@ -147,6 +172,7 @@ def test_only_predicts_own_csv_is_replaced(tiny_run, crops, tmp_path, capsys):
     """Case 3: any CSV whose first line began with `file,` was taken for predict's own and replaced: a
     dataset's manifest, a user's inventory."""
     from conftest import one_line_error
+
     manifest = tmp_path / "test.csv"
     manifest.write_bytes((tiny_run / "data" / "test.csv").read_bytes())
     inventory = tmp_path / "inventory.csv"
@@ -191,11 +217,20 @@ def test_a_killed_folder_predict_leaves_the_older_csv_and_the_same_command_finis
     import sys
     import time
     from conftest import REPO
+
     for k in range(6, 60):  # enough images that the kill lands midway
         Image.open(crops / f"face{k % 6}.jpg").save(crops / f"face{k}.jpg")
     out = tmp_path / "faces.csv"
-    command = [sys.executable, str(REPO / "predict.py"), str(crops), "--no-detect", "--model", str(tiny_run / "run"),
-               "--csv", str(out)]
+    command = [
+        sys.executable,
+        str(REPO / "predict.py"),
+        str(crops),
+        "--no-detect",
+        "--model",
+        str(tiny_run / "run"),
+        "--csv",
+        str(out),
+    ]
     assert subprocess.run(command, capture_output=True).returncode == 0
     before = out.read_bytes()
     running = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -214,6 +249,7 @@ def test_odd_images_and_names_are_counted_not_fatal(tiny_run, crops, tmp_path, c
     """Cases 15, 20, 21: a 1x1 image aborted a folder run; tiny images without a face were "analysed
     whole" and got an expression; a file name that is not UTF-8 failed after all the work."""
     import os
+
     Image.new("RGB", (1, 1)).save(crops / "dot.png")
     Image.fromarray(np.full((20, 20, 3), 128, np.uint8)).save(crops / "small.png")
     odd = os.fsdecode(bytes(crops) + b"/caf\xe9.jpg")
@@ -228,11 +264,13 @@ def test_odd_images_and_names_are_counted_not_fatal(tiny_run, crops, tmp_path, c
     assert "image under 8 px" in capsys.readouterr().out
 
 
-def test_an_empty_folder_or_an_unwritable_output_is_refused_before_any_work(tiny_run, crops, tmp_path, capsys,
-                                                                           monkeypatch):
+def test_an_empty_folder_or_an_unwritable_output_is_refused_before_any_work(
+    tiny_run, crops, tmp_path, capsys, monkeypatch
+):
     """Cases 22 and 31: an empty folder ended with rc 0 and a 2-byte predictions.csv in the current
     folder; a CSV in a folder that cannot be written failed with OSError after the work."""
     from conftest import one_line_error
+
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.chdir(tmp_path)
@@ -251,8 +289,13 @@ def test_predict_prints_no_litert_banner(tiny_run, tmp_path):
     import subprocess
     import sys
     from conftest import REPO
+
     face = next((tiny_run / "data" / "test").rglob("*.jpg"))
-    done = subprocess.run([sys.executable, str(REPO / "predict.py"), str(face)], capture_output=True, text=True,
-                          env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    done = subprocess.run(
+        [sys.executable, str(REPO / "predict.py"), str(face)],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert done.returncode == 0, done.stderr
     assert "XNNPACK" not in done.stderr + done.stdout

@@ -37,21 +37,38 @@ def files_under(folder: Path) -> dict[str, bytes]:
 def test_original_release_end_to_end(affectnet_original, tmp_path):
     out = tmp_path / "out"
     before = {p for p in tmp_path.rglob("*")}
-    summary = prepare(PrepareConfig(source="affectnet", root=affectnet_original, out=out, size=32,
-                                    val_fraction=0.0))
-    assert summary.counts["train"] == {"Neutral": 1, "Happy": 1, "Sad": 1, "Surprise": 1, "Fear": 0,
-                                       "Disgust": 0, "Anger": 0, "Contempt": 0}
+    summary = prepare(PrepareConfig(source="affectnet", root=affectnet_original, out=out, size=32, val_fraction=0.0))
+    assert summary.counts["train"] == {
+        "Neutral": 1,
+        "Happy": 1,
+        "Sad": 1,
+        "Surprise": 1,
+        "Fear": 0,
+        "Disgust": 0,
+        "Anger": 0,
+        "Contempt": 0,
+    }
     assert sum(summary.counts["test"].values()) == 3
-    assert summary.skipped == Counter({
-        "face box outside image": 1, "label outside affectnet8: 9 Uncertain": 1, "missing image": 1,
-        "unreadable image (OSError)": 2,
-        "path outside the dataset root": 1, "malformed row (4 columns, expected 9)": 1,
-        "malformed row (could not convert string to float: 'happy')": 1})
+    assert summary.skipped == Counter(
+        {
+            "face box outside image": 1,
+            "label outside affectnet8: 9 Uncertain": 1,
+            "missing image": 1,
+            "unreadable image (OSError)": 2,
+            "path outside the dataset root": 1,
+            "malformed row (4 columns, expected 9)": 1,
+            "malformed row (could not convert string to float: 'happy')": 1,
+        }
+    )
     skipped = read_csv(out / "skipped.csv")
     assert {r["source"] for r in skipped} >= {"2/offbox.jpg", "2/missing.jpg", "2/corrupt.jpg", "../outside.jpg"}
     train = read_csv(out / "train.csv")
-    assert {r["file"] for r in train} == {"train/Happy/1_good.jpg", "train/Sad/1_cmyk.jpg",
-                                          "train/Surprise/2_alpha.jpg", "train/Neutral/2_noaffect.jpg"}
+    assert {r["file"] for r in train} == {
+        "train/Happy/1_good.jpg",
+        "train/Sad/1_cmyk.jpg",
+        "train/Surprise/2_alpha.jpg",
+        "train/Neutral/2_noaffect.jpg",
+    }
     noaffect = next(r for r in train if r["source"] == "2/noaffect.jpg")
     assert noaffect["valence"] == "" and noaffect["label_index"] == "0"
     assert summary.notes["kept with valence/arousal not applicable (-2) or missing"] == 1
@@ -63,8 +80,11 @@ def test_original_release_end_to_end(affectnet_original, tmp_path):
 
 
 def test_newer_release_end_to_end(affectnet_newer, tmp_path):
-    summary = prepare(PrepareConfig(source="affectnet", root=affectnet_newer, out=tmp_path / "o", size=16,
-                                    val_fraction=0.0, labels="affectnet7"))
+    summary = prepare(
+        PrepareConfig(
+            source="affectnet", root=affectnet_newer, out=tmp_path / "o", size=16, val_fraction=0.0, labels="affectnet7"
+        )
+    )
     assert sum(summary.counts["train"].values()) == 3 and sum(summary.counts["test"].values()) == 2
     assert summary.skipped == {"missing annotation 3_aro.npy": 1}
 
@@ -107,8 +127,9 @@ def test_rerun_is_idempotent_and_reuses_images(sample_root, tmp_path):
     second = run_sample(sample_root, tmp_path, balance_eval=5)
     assert (second.written, second.reused) == (0, first.written)
     assert second.counts == first.counts
-    assert {k: v for k, v in files_under(tmp_path).items() if k != "summary.json"} == \
-           {k: v for k, v in files.items() if k != "summary.json"}
+    assert {k: v for k, v in files_under(tmp_path).items() if k != "summary.json"} == {
+        k: v for k, v in files.items() if k != "summary.json"
+    }
     assert mtimes == {p: p.stat().st_mtime_ns for p in (tmp_path / "train").rglob("*.jpg")}
 
 
@@ -117,8 +138,12 @@ def test_changed_settings_rewrite_and_leave_no_stale_files(sample_root, tmp_path
     summary = run_sample(sample_root, tmp_path, size=24)
     assert summary.reused == 0
     listed = {r["file"] for split in ("train", "val", "test") for r in read_csv(tmp_path / f"{split}.csv")}
-    on_disk = {p.relative_to(tmp_path).as_posix() for s in ("train", "val", "test")
-               for p in (tmp_path / s).rglob("*") if p.is_file()}
+    on_disk = {
+        p.relative_to(tmp_path).as_posix()
+        for s in ("train", "val", "test")
+        for p in (tmp_path / s).rglob("*")
+        if p.is_file()
+    }
     assert on_disk == listed
     assert not (tmp_path / "val_balanced").exists()
     with Image.open(tmp_path / sorted(listed)[0]) as image:
@@ -126,10 +151,21 @@ def test_changed_settings_rewrite_and_leave_no_stale_files(sample_root, tmp_path
 
 
 def test_killed_run_resumes_to_the_same_result(sample_root, tmp_path):
-    command = [sys.executable, str(REPO / "prepare_dataset.py"), "--source", "sample", "--root", str(sample_root),
-               "--size", "256", "--workers", "1"]
-    victim = subprocess.Popen(command + ["--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        str(REPO / "prepare_dataset.py"),
+        "--source",
+        "sample",
+        "--root",
+        str(sample_root),
+        "--size",
+        "256",
+        "--workers",
+        "1",
+    ]
+    victim = subprocess.Popen(
+        command + ["--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 60
     while time.time() < deadline and len(list((tmp_path / "killed").glob("train/*/*.jpg"))) < 20:
         time.sleep(0.01)
@@ -154,8 +190,16 @@ def test_ferplus_prepare_reproduces_the_readme_counts(tmp_path):
     summary = prepare(PrepareConfig(source="ferplus", root=FERPLUS, out=tmp_path, size=48))
     train, val = summary.counts["train"], summary.counts["val"]
     assert (sum(train.values()), sum(val.values())) == (25045, 3191)
-    assert train == {"Neutral": 8733, "Happy": 7284, "Sad": 3022, "Surprise": 3136, "Fear": 536,
-                     "Disgust": 116, "Anger": 2098, "Contempt": 120}
+    assert train == {
+        "Neutral": 8733,
+        "Happy": 7284,
+        "Sad": 3022,
+        "Surprise": 3136,
+        "Fear": 536,
+        "Disgust": 116,
+        "Anger": 2098,
+        "Contempt": 120,
+    }
     manifest = pd.read_csv(tmp_path / "train.csv")
     assert len(manifest) == 25045 and len(list((tmp_path / "train").rglob("*.jpg"))) == 25045
     votes = manifest[[f"vote_{c}" for c in summary.class_names]].to_numpy()
@@ -199,10 +243,21 @@ def test_a_killed_worker_stops_the_run_and_the_same_command_continues_byte_ident
     """Issue 36, case 18: a worker killed (as the kernel's memory killer does) left the run waiting
     forever; now it stops with a message, keeps what is done, and the same command continues it to the
     files an uninterrupted run writes."""
-    command = [sys.executable, str(REPO / "prepare_dataset.py"), "--source", "sample", "--root", str(sample_root),
-               "--size", "256", "--workers", "2"]
-    victim = subprocess.Popen(command + ["--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        str(REPO / "prepare_dataset.py"),
+        "--source",
+        "sample",
+        "--root",
+        str(sample_root),
+        "--size",
+        "256",
+        "--workers",
+        "2",
+    ]
+    victim = subprocess.Popen(
+        command + ["--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 60
     while time.time() < deadline and len(list((tmp_path / "killed").glob("train/*/*.jpg"))) < 20:
         time.sleep(0.01)
@@ -242,21 +297,28 @@ def test_bad_settings_are_one_line_when_the_config_is_built(tmp_path):
     """Cases 17, 27, 31: --size 100000 ran workers out of memory; --seed -1 named no option; a file as
     --out, class_map="a=b" and a class map onto a path failed deep inside or said the folder was not mapped."""
     from affect_keras.options import OptionError
+
     (tmp_path / "file").write_text("x")
-    for settings, option, words in (({"size": 100000}, "size", "must be 8 to 2048 pixels"),
-                                    ({"seed": -1}, "seed", "must be in"),
-                                    ({"class_map": "a=b"}, "class_map", "must be a mapping"),
-                                    ({"size": 48.5}, "size", "must be a whole number")):
+    for settings, option, words in (
+        ({"size": 100000}, "size", "must be 8 to 2048 pixels"),
+        ({"seed": -1}, "seed", "must be in"),
+        ({"class_map": "a=b"}, "class_map", "must be a mapping"),
+        ({"size": 48.5}, "size", "must be a whole number"),
+    ):
         with pytest.raises(OptionError, match=words) as error:
             PrepareConfig(out=tmp_path / "out", **settings)
         assert error.value.option == option
     with pytest.raises(OptionError, match="is a file; give a folder"):
         prepare(PrepareConfig(out=tmp_path / "file"))
     with pytest.raises(OptionError, match="'../../escape' is not an expression"):
-        PrepareConfig(source="folders", root=tmp_path, out=tmp_path / "out",
-                      class_map={"happiness": "../../escape"}).validate()
-    done = subprocess.run([sys.executable, str(REPO / "prepare_dataset.py"), "--out", str(tmp_path / "o"),
-                           "--seed", "-1"], capture_output=True, text=True)
+        PrepareConfig(
+            source="folders", root=tmp_path, out=tmp_path / "out", class_map={"happiness": "../../escape"}
+        ).validate()
+    done = subprocess.run(
+        [sys.executable, str(REPO / "prepare_dataset.py"), "--out", str(tmp_path / "o"), "--seed", "-1"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "--seed must be in" in done.stderr and len(done.stderr.splitlines()) == 1
 
 
@@ -269,8 +331,17 @@ def test_hidden_and_oddly_named_class_folders_are_read_or_reported(tmp_path):
         for k in range(3):
             Image.new("RGB", (40, 40), (40 * k, 80, 120)).save(tree / folder / f"{k}.jpg")
     Image.new("RGB", (40, 40)).save(os.fsdecode(bytes(tree / "Happy") + b"/caf\xe9.jpg"), format="JPEG")
-    summary = prepare(PrepareConfig(source="folders", root=tree, out=tmp_path / "out", size=32, val_fraction=0,
-                                    class_map={"..weird": "Sad"}, workers=1))
+    summary = prepare(
+        PrepareConfig(
+            source="folders",
+            root=tree,
+            out=tmp_path / "out",
+            size=32,
+            val_fraction=0,
+            class_map={"..weird": "Sad"},
+            workers=1,
+        )
+    )
     assert summary.counts["train"] == {**summary.counts["train"], "Happy": 4, "Sad": 3}
     skipped = pd.read_csv(tmp_path / "out" / "skipped.csv")
     assert list(skipped["source"]) == [".thumbnails"] and "hidden folder" in skipped["reason"][0]

@@ -18,13 +18,19 @@ from affect_keras.deploy.presets import save_preset  # noqa: E402
 from affect_keras.models.build import backbone_of  # noqa: E402
 from affect_keras.models.classifier import ExpressionClassifier  # noqa: E402
 from affect_keras.models.loading import load_classifier  # noqa: E402
-from affect_keras.models.presets import (DEFAULT_PRESET, WEIGHTS, PresetError, load_metadata,  # noqa: E402
-                                         shipped_presets)
+from affect_keras.models.presets import (
+    DEFAULT_PRESET,
+    WEIGHTS,
+    PresetError,
+    load_metadata,  # noqa: E402
+    shipped_presets,
+)
 
 from_preset = ExpressionClassifier.from_preset
 from conftest import FERPLUS, REPO, loads_with_keras_alone  # noqa: E402
 
 FACES = np.random.default_rng(3).integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
+
 
 def test_a_run_loads_with_keras_load_model_after_import_affect_keras(tiny_run, tmp_path):
     """best.keras (the classifier) through keras's own loader in a process that imported only affect_keras
@@ -40,8 +46,14 @@ def test_a_run_loads_with_keras_load_model_after_import_affect_keras(tiny_run, t
 def test_a_preset_saves_and_loads_with_its_metadata(tiny_run, tmp_path, dtype, tolerance):
     model = load_classifier(tiny_run / "run")
     names = model.class_names
-    preset = save_preset(tiny_run / "run", tmp_path / "preset", dtype=dtype, data_terms="synthetic sample",
-                         commit="abc1234", framing={"crop": "box", "margin": 0.1})
+    preset = save_preset(
+        tiny_run / "run",
+        tmp_path / "preset",
+        dtype=dtype,
+        data_terms="synthetic sample",
+        commit="abc1234",
+        framing={"crop": "box", "margin": 0.1},
+    )
     loaded, meta = from_preset(preset), load_metadata(preset)
     assert type(loaded) is ExpressionClassifier and loaded.framing == {"crop": "box", "margin": 0.1}
     np.testing.assert_allclose(loaded.predict(FACES, verbose=0), model.predict(FACES, verbose=0), atol=tolerance)
@@ -53,6 +65,7 @@ def test_a_preset_saves_and_loads_with_its_metadata(tiny_run, tmp_path, dtype, t
     assert meta["heads"] == ["expression"] and meta["label_scheme"] == "affectnet8"
     # the preset's file is a standard keras weights file: float16 arrays where asked, half the size
     import h5py
+
     with h5py.File(preset / WEIGHTS) as weights:
         dtypes = set()
         weights.visititems(lambda name, item: dtypes.add(item.dtype) if isinstance(item, h5py.Dataset) else None)
@@ -89,6 +102,7 @@ def test_the_shipped_preset_is_package_data_under_25_mb_and_verifies():
     """The keras model's files under 25 MB, with the runtime files (float32 .tflite and .onnx, the int8
     .tflite) under 125 MB; every file matches its sha256."""
     from affect_keras.models.presets import CARD, CONFIG, METADATA, WEIGHTS, runtime_files, verify
+
     presets = shipped_presets()
     assert DEFAULT_PRESET in presets
     for name, path in presets.items():
@@ -128,10 +142,35 @@ def test_predict_without_model_recognises_fer_validation_faces(capsys):
 def test_train_from_a_preset_backbone_trains_only_the_head(small_sample, tmp_path):
     """--weights NAME: the preset's backbone, frozen, with its own stem; the head learns."""
     run = tmp_path / "run"
-    assert train_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", DEFAULT_PRESET,
-                       "--image-size", "32", "--epochs", "1", "--batch-size", "32", "--run-dir", str(run),
-                       "--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0",
-                       "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert (
+        train_main(
+            [
+                "--data",
+                str(small_sample),
+                "--backbone",
+                "resnet18",
+                "--weights",
+                DEFAULT_PRESET,
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--run-dir",
+                str(run),
+                "--dense=",
+                "--dropout",
+                "0",
+                "--no-head-batch-norm",
+                "--l2",
+                "0",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 0
+    )
     preset = from_preset(DEFAULT_PRESET)
     trained = load_classifier(run)
     for ours, theirs in zip(backbone_of(trained).weights, backbone_of(preset).weights):
@@ -147,13 +186,18 @@ def test_train_from_a_preset_backbone_trains_only_the_head(small_sample, tmp_pat
 def test_the_shipped_preset_reproduces_its_fer_validation_scores(tmp_path):
     """The README's command, from the preset: FER+ validation prepared at 48 px, then evaluate.py NAME."""
     from affect_keras.data.prepare import PrepareConfig, prepare
+
     root = tmp_path / "ferplus"  # the validation part alone: only it is scored (28,709 training faces less)
     root.mkdir()
     (root / "FER2013Valid").symlink_to(FERPLUS / "FER2013Valid")
     prepare(PrepareConfig(source="ferplus", root=root, out=tmp_path / "fer48", size=48))
     out = tmp_path / "report"
-    assert evaluate_main([DEFAULT_PRESET, "--data", str(tmp_path / "fer48"), "--split", "val", "--out", str(out),
-                          "--repeats", "1"]) == 0
+    assert (
+        evaluate_main(
+            [DEFAULT_PRESET, "--data", str(tmp_path / "fer48"), "--split", "val", "--out", str(out), "--repeats", "1"]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     recorded = load_metadata(DEFAULT_PRESET)["metrics"]["evaluation-val"]
     assert report["images"] == recorded["images"] == 3191
@@ -165,6 +209,7 @@ def test_export_takes_a_preset_by_name_into_its_own_folder(tmp_path, monkeypatch
     """export.py NAME: the preset's classifier as .keras, described by metadata.json too, in export-<preset>/
     here; the exported file loads with keras alone and gives the preset's probabilities."""
     from affect_keras.cli.export import main as export_main
+
     monkeypatch.chdir(tmp_path)
     assert export_main([DEFAULT_PRESET, "--format", "keras"]) == 0
     folder = tmp_path / f"export-{DEFAULT_PRESET}"
@@ -181,6 +226,7 @@ def test_a_run_checkpoint_alone_describes_itself(tiny_run, tmp_path, capsys):
     predict.py PHOTO --model run/best.keras. A run writes no class_names.json, backbone.json or
     backbone.weights.h5."""
     import shutil
+
     run = tiny_run / "run"
     assert not {"class_names.json", "backbone.json", "backbone.weights.h5"} & {p.name for p in run.iterdir()}
     alone = tmp_path / "alone"
@@ -188,7 +234,11 @@ def test_a_run_checkpoint_alone_describes_itself(tiny_run, tmp_path, capsys):
     shutil.copy(run / "best.keras", alone / "best.keras")
     model = load_classifier(alone / "best.keras")
     assert model.class_names == json.loads((tiny_run / "data" / "summary.json").read_text())["class_names"]
-    assert model.image_size == 32 and (model.backbone_name, model.stem, model.task) == ("resnet18", "small", "expression")
+    assert model.image_size == 32 and (model.backbone_name, model.stem, model.task) == (
+        "resnet18",
+        "small",
+        "expression",
+    )
     face = tmp_path / "face.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (90, 70, 3), dtype=np.uint8)).save(face)
     lines = {}
@@ -207,10 +257,21 @@ def test_what_was_written_before_0_2_0_is_refused_with_how_to_recreate_it(tiny_r
     import zipfile
 
     from affect_keras.models.loading import ModelFileError, load
+
     old = tmp_path / "old.keras"
     with zipfile.ZipFile(old, "w") as archive:
-        archive.writestr("config.json", json.dumps({"module": "keras", "class_name": "Functional", "config": {
-            "layers": [{"class_name": "Description", "registered_name": "affect_keras>Description"}]}}))
+        archive.writestr(
+            "config.json",
+            json.dumps(
+                {
+                    "module": "keras",
+                    "class_name": "Functional",
+                    "config": {
+                        "layers": [{"class_name": "Description", "registered_name": "affect_keras>Description"}]
+                    },
+                }
+            ),
+        )
     with pytest.raises(ModelFileError, match=f"{old} was written before affect-keras 0.2.0; re-create it") as error:
         load(old)
     assert "\n" not in str(error.value)
@@ -225,6 +286,7 @@ def test_what_was_written_before_0_2_0_is_refused_with_how_to_recreate_it(tiny_r
     (preset / "metadata.json").write_text(json.dumps({**meta, "format_version": 1}))
     sums = json.loads((preset / "sha256.json").read_text())
     from affect_keras.models.presets import sha256
+
     (preset / "sha256.json").write_text(json.dumps({**sums, "metadata.json": sha256(preset / "metadata.json")}))
     with pytest.raises(ModelFileError, match="was written before affect-keras 0.2.0 .format 1.; re-create it"):
         load(preset)

@@ -110,8 +110,13 @@ def test_timm_resnet_checkpoints_give_timms_features(backend, timm_reference, tm
     home, expected = timm_reference
     np.save(tmp_path / "images.npy", IMAGES)
     env = {**os.environ, "KERAS_BACKEND": backend, "KERAS_HOME": str(home)}
-    done = subprocess.run([sys.executable, "-c", KERAS_SIDE, str(tmp_path / "images.npy"), str(tmp_path)],
-                          cwd=REPO, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", KERAS_SIDE, str(tmp_path / "images.npy"), str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == backend
     for depth, reference in expected.items():
@@ -139,6 +144,7 @@ def test_resnet_imagenet_offline_without_the_file_names_it(monkeypatch, tmp_path
 
 def test_a_checkpoint_of_another_architecture_is_refused(tmp_path, monkeypatch):
     from safetensors.numpy import save_file
+
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     (tmp_path / "models").mkdir()
     save_file({"conv1.weight": np.zeros((64, 3, 7, 7), np.float32)}, tmp_path / "models/resnet18.a1_in1k.safetensors")
@@ -146,23 +152,46 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path, monkeypatch):
         build_backbone("resnet18", (64, 64, 3), "imagenet")
 
 
-def test_train_resnet18_imagenet_offline_records_checkpoint_and_stem(timm_reference, small_sample, tmp_path,
-                                                                     monkeypatch):
+def test_train_resnet18_imagenet_offline_records_checkpoint_and_stem(
+    timm_reference, small_sample, tmp_path, monkeypatch
+):
     from affect_keras.cli.train import main
+
     home, _ = timm_reference
     monkeypatch.setenv("KERAS_HOME", str(home))
     run = tmp_path / "run"
-    assert main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "imagenet", "--image-size",
-                 "64", "--epochs", "1", "--augment", "none", "--run-dir", str(run)]) == 0
+    assert (
+        main(
+            [
+                "--data",
+                str(small_sample),
+                "--backbone",
+                "resnet18",
+                "--weights",
+                "imagenet",
+                "--image-size",
+                "64",
+                "--epochs",
+                "1",
+                "--augment",
+                "none",
+                "--run-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert (config["imagenet_checkpoint"], config["stem"]) == ("resnet18.a1_in1k", "imagenet")
     assert "checkpoint `resnet18.a1_in1k`" in (run / "README.md").read_text()
     # the frozen backbone still holds the checkpoint's stem
     from safetensors.numpy import load_file
+
     stem = load_file(str(home / "models/resnet18.a1_in1k.safetensors"))["conv1.weight"]
     saved = backbone_of(keras.saving.load_model(run / "last.keras"))
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(saved.get_layer("stem_conv").kernel),
-                                  stem.transpose(2, 3, 1, 0))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(saved.get_layer("stem_conv").kernel), stem.transpose(2, 3, 1, 0)
+    )
 
 
 def test_a_saved_backbone_reloads_at_any_size_with_its_stem(tmp_path):
@@ -172,8 +201,10 @@ def test_a_saved_backbone_reloads_at_any_size_with_its_stem(tmp_path):
     bigger = build_model("resnet18", 7, 96, weights=str(path), augment="none", **LINEAR)
     stem = backbone_of(bigger).get_layer("stem_conv")
     assert stem.kernel.shape == (3, 3, 3, 64)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(stem.kernel),
-                                  keras.ops.convert_to_numpy(backbone_of(small).get_layer("stem_conv").kernel))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(stem.kernel),
+        keras.ops.convert_to_numpy(backbone_of(small).get_layer("stem_conv").kernel),
+    )
     with pytest.raises(ValueError, match="has the small stem"):
         build_model("resnet18", 7, 96, weights=str(path), stem="imagenet")
     with pytest.raises(ValueError, match="holds a resnet18 backbone, not resnet34"):
@@ -183,6 +214,7 @@ def test_a_saved_backbone_reloads_at_any_size_with_its_stem(tmp_path):
 def _legacy_h5(model, path):
     """Weights in the HDF5 layout keras.applications' ImageNet files have (keras 2's save_weights)."""
     from keras.src.legacy.saving import legacy_h5_format
+
     with h5py.File(path, "w") as handle:
         legacy_h5_format.save_weights_to_hdf5_group(handle, model)
 
@@ -193,6 +225,7 @@ def test_keras_applications_imagenet_weights_come_from_the_cache(name, tmp_path,
     the hash of the real file, which random weights cannot match, so only the download is a double:
     it must be asked for that name in that folder, and hands back the file placed there."""
     from keras.src.utils import file_utils
+
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     (tmp_path / "models").mkdir()
     keras.utils.set_random_seed(3)
@@ -218,6 +251,7 @@ def test_keras_applications_imagenet_weights_come_from_the_cache(name, tmp_path,
 def test_keras_get_file_uses_a_cached_file_with_the_right_hash_without_fetching(tmp_path, monkeypatch):
     """What the README tells offline users: the file copied under its name is used, no network needed."""
     from keras.src.utils import file_utils
+
     (tmp_path / "models").mkdir()
     cached = tmp_path / "models" / KERAS_FILES["vgg16"]
     cached.write_bytes(b"weights")
@@ -227,8 +261,13 @@ def test_keras_get_file_uses_a_cached_file_with_the_right_hash_without_fetching(
         raise AssertionError("fetched although the file was cached")
 
     monkeypatch.setattr(file_utils, "urlretrieve", no_network)
-    path = keras.utils.get_file(KERAS_FILES["vgg16"], "https://example.invalid/x.h5", file_hash=digest,
-                                cache_subdir="models", cache_dir=str(tmp_path))
+    path = keras.utils.get_file(
+        KERAS_FILES["vgg16"],
+        "https://example.invalid/x.h5",
+        file_hash=digest,
+        cache_subdir="models",
+        cache_dir=str(tmp_path),
+    )
     assert Path(path) == cached
 
 
@@ -243,6 +282,7 @@ def test_efficientnetb3_from_scratch_memorises_a_batch(small_sample):
     EfficientNetB3 several hundred steps (62 % after 150 steps with `basic`, measured)."""
     from affect_keras.data.loader import FaceBatches
     from affect_keras.data.table import read_summary
+
     names = read_summary(small_sample)["class_names"]
     batch = FaceBatches(small_sample, "train", names, 32, 32, shuffle=True)[0]
     images, targets = batch[0], batch[1]
@@ -251,9 +291,8 @@ def test_efficientnetb3_from_scratch_memorises_a_batch(small_sample):
     model = build_model("efficientnetb3", len(names), 32, weights=None, augment="none", **LINEAR)
     model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy", metrics=["accuracy"])
     memorised = keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: setattr(model, "stop_training", logs["accuracy"] >= 0.95))
+        on_epoch_end=lambda epoch, logs: setattr(model, "stop_training", logs["accuracy"] >= 0.95)
+    )
     history = model.fit(images, targets, batch_size=32, epochs=STEPS, verbose=0, callbacks=[memorised])
     accuracy = history.history["accuracy"]
     assert accuracy[-1] >= 0.95, f"{len(accuracy)} steps, accuracy every 10th: {accuracy[::10]}"
-
-

@@ -11,8 +11,10 @@ from conftest import REPO
 
 
 def test_import_affect_keras_loads_no_keras_or_tensorflow():
-    probe = ("import sys, affect_keras; print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'PIL', 'pandas') "
-             "if m in sys.modules))")
+    probe = (
+        "import sys, affect_keras; print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'PIL', 'pandas') "
+        "if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 
@@ -27,12 +29,23 @@ def test_every_public_name_is_the_stage_it_names():
     from affect_keras.models.loading import load
     from affect_keras.training.config import TrainConfig
     from affect_keras.training.run import train
-    assert (affect_keras.prepare, affect_keras.PrepareConfig, affect_keras.train, affect_keras.TrainConfig,
-            affect_keras.evaluate, affect_keras.EvaluateConfig, affect_keras.export, affect_keras.predict,
-            affect_keras.from_preset) == (prepare, PrepareConfig, train, TrainConfig, evaluate, EvaluateConfig,
-                                          export, predict, from_preset)
+
+    assert (
+        affect_keras.prepare,
+        affect_keras.PrepareConfig,
+        affect_keras.train,
+        affect_keras.TrainConfig,
+        affect_keras.evaluate,
+        affect_keras.EvaluateConfig,
+        affect_keras.export,
+        affect_keras.predict,
+        affect_keras.from_preset,
+    ) == (prepare, PrepareConfig, train, TrainConfig, evaluate, EvaluateConfig, export, predict, from_preset)
     assert (affect_keras.ExpressionClassifier, affect_keras.load_model, affect_keras.predict_video) == (
-        ExpressionClassifier, load, predict_video)
+        ExpressionClassifier,
+        load,
+        predict_video,
+    )
     assert set(affect_keras.__all__) <= set(dir(affect_keras))
     for name in affect_keras.__all__:  # the API reference is made of these docstrings (not dataclass stubs)
         doc = getattr(affect_keras, name).__doc__ or ""
@@ -56,9 +69,11 @@ def test_the_notebook_uses_the_public_api_only():
 def test_predict_gives_each_faces_probabilities(tmp_path):
     import numpy as np
     from PIL import Image
+
     photo = REPO.parent / "shared" / "data" / "muxspace_subset" / "happiness" / "Aaron_Sorkin_0002.jpg"
     if not photo.is_file():
         import pytest
+
         pytest.skip("muxspace_subset not beside the repo")
     faces = affect_keras.predict(photo)
     assert len(faces) == 1 and len(faces[0]["box"]) == 4
@@ -74,6 +89,7 @@ def test_no_stage_of_the_api_writes_into_a_users_folder_or_over_a_users_file(tin
     import pytest
 
     from affect_keras.options import OptionError
+
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("my notes")
@@ -81,10 +97,12 @@ def test_no_stage_of_the_api_writes_into_a_users_folder_or_over_a_users_file(tin
     run, data = tiny_run / "run", tiny_run / "data"
     stages = {
         "prepare": lambda out: affect_keras.prepare(affect_keras.PrepareConfig(source="sample", out=out, count=20)),
-        "train": lambda out: affect_keras.train(affect_keras.TrainConfig(data=str(data), run_dir=str(out),
-                                                                         weights="none", image_size=32)),
-        "evaluate": lambda out: affect_keras.evaluate(affect_keras.EvaluateConfig(str(run), str(data), split="val",
-                                                                                  out=str(out))),
+        "train": lambda out: affect_keras.train(
+            affect_keras.TrainConfig(data=str(data), run_dir=str(out), weights="none", image_size=32)
+        ),
+        "evaluate": lambda out: affect_keras.evaluate(
+            affect_keras.EvaluateConfig(str(run), str(data), split="val", out=str(out))
+        ),
         "export": lambda out: affect_keras.export(run, ["keras"], out),
         "save_preset": lambda out: affect_keras.save_preset(run, out),
     }

@@ -19,6 +19,7 @@ ARTIFACTS = {"run": ("run", 1e-5), "tflite": ("export/model.tflite", 1e-4), "pre
 @pytest.mark.parametrize("kind", sorted(ARTIFACTS))
 def test_each_artifact_of_0_2_0_gives_what_0_2_0_computed(kind):
     from affect_keras.models.loading import kind_of, load
+
     path, tolerance = ARTIFACTS[kind]
     assert kind_of(FIXTURE / path) == kind
     model = load(FIXTURE / path)
@@ -28,12 +29,14 @@ def test_each_artifact_of_0_2_0_gives_what_0_2_0_computed(kind):
 
 def test_the_0_2_0_checkpoint_is_an_expression_classifier_for_keras_alone(tmp_path):
     from conftest import loads_with_keras_alone
+
     got = loads_with_keras_alone(FIXTURE / "run" / "best.keras", EXPECTED["faces"], tmp_path)
     np.testing.assert_allclose(got["expression"], EXPECTED["run"], atol=1e-5)
 
 
 def test_predict_py_reads_every_0_2_0_artifact(tmp_path, capsys):
     from affect_keras.cli.predict import main as predict_main
+
     face = tmp_path / "face.png"
     Image.fromarray(EXPECTED["faces"][0]).save(face)
     printed = set()
@@ -49,16 +52,22 @@ def test_the_0_2_0_prepared_folder_is_read_and_continues_with_the_same_images(tm
     continues it (the generated sample made again) and leaves every image byte for byte as it was."""
     from affect_keras.cli.evaluate import main as evaluate_main
     from affect_keras.cli.prepare import main as prepare_main
+
     shutil.copytree(FIXTURE / "data", tmp_path / "data")
     monkeypatch.chdir(tmp_path)
     recorded = yaml.safe_load((FIXTURE / "data" / "prepare_config.yaml").read_text())
     assert recorded["version"] == "0.2.0"
     before = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "data").rglob("*.jpg")}
-    assert evaluate_main([str(FIXTURE / "run"), "--data", "data", "--split", "test", "--out", "report",
-                          "--repeats", "1"]) == 0
+    assert (
+        evaluate_main([str(FIXTURE / "run"), "--data", "data", "--split", "test", "--out", "report", "--repeats", "1"])
+        == 0
+    )
     report = yaml.safe_load((tmp_path / "report" / "report.json").read_text())
     assert report["images"] == len((tmp_path / "data" / "test.csv").read_text().splitlines()) - 1
     assert prepare_main(["--config", "data/prepare_config.yaml"]) == 0
-    after = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "data" / "train").parent.rglob("*.jpg")
-             if "affectnet_sample" not in p.parts}
+    after = {
+        p.relative_to(tmp_path): p.read_bytes()
+        for p in (tmp_path / "data" / "train").parent.rglob("*.jpg")
+        if "affectnet_sample" not in p.parts
+    }
     assert after == before

@@ -17,12 +17,18 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import clips  # noqa: E402
 
 MUXSPACE = REPO.parent / "shared/data/muxspace_subset"
-PHOTOS = ["happiness/Aaron_Sorkin_0002.jpg", "surprise/Anders_Fogh_Rasmussen_0001.jpg",
-          "neutral/Ann_Veneman_0006.jpg", "sadness/Arnaud_Lagardere_0001.jpg"]
+PHOTOS = [
+    "happiness/Aaron_Sorkin_0002.jpg",
+    "surprise/Anders_Fogh_Rasmussen_0001.jpg",
+    "neutral/Ann_Veneman_0006.jpg",
+    "sadness/Arnaud_Lagardere_0001.jpg",
+]
 HEAVY = ("tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "torch", "tf-keras")
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (MUXSPACE / "happiness").is_dir(), reason="muxspace_subset not beside the repo")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (MUXSPACE / "happiness").is_dir(), reason="muxspace_subset not beside the repo"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,22 +37,27 @@ def runtime(tmp_path_factory):
     venv = tmp_path_factory.mktemp("runtime") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e",
-                           str(REPO)], capture_output=True, text=True)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", str(REPO)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return python
 
 
 def run(python, *argv, cwd):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "KERAS_BACKEND")}
-    return subprocess.run([str(python), str(REPO / "predict.py"), *map(str, argv)], capture_output=True,
-                          text=True, cwd=cwd, env=env)
+    return subprocess.run(
+        [str(python), str(REPO / "predict.py"), *map(str, argv)], capture_output=True, text=True, cwd=cwd, env=env
+    )
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """A photo, a folder of four photos, and a 40-frame clip of two of them moving."""
     import shutil
+
     root = tmp_path_factory.mktemp("inputs")
     (root / "folder").mkdir()
     for name in PHOTOS:
@@ -62,8 +73,9 @@ def probabilities(csv) -> np.ndarray:
 
 
 def test_the_runtime_install_has_no_keras_tensorflow_jax_or_torch(runtime):
-    listed = subprocess.run([str(runtime), "-m", "pip", "list", "--format", "freeze"], capture_output=True,
-                            text=True).stdout.lower()
+    listed = subprocess.run(
+        [str(runtime), "-m", "pip", "list", "--format", "freeze"], capture_output=True, text=True
+    ).stdout.lower()
     installed = {line.split("==")[0] for line in listed.splitlines()}
     assert "affect-keras" in installed and "ai-edge-litert" in installed and "opencv-python-headless" in installed
     assert not installed & set(HEAVY), installed & set(HEAVY)
@@ -72,6 +84,7 @@ def test_the_runtime_install_has_no_keras_tensorflow_jax_or_torch(runtime):
 @pytest.mark.parametrize("what", ["photo", "folder", "video"])
 def test_predict_without_keras_gives_the_keras_paths_probabilities(runtime, inputs, what, tmp_path):
     from affect_keras.cli.predict import main
+
     light, heavy = tmp_path / "litert.csv", tmp_path / "keras.csv"
     done = run(runtime, inputs[what], "--csv", light, "--every", 2, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -91,13 +104,15 @@ def test_an_exported_tflite_runs_with_the_metadata_beside_it(runtime, inputs, tm
 def test_without_the_training_install_commands_say_what_to_install(runtime, inputs, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     for script in ("train.py", "evaluate.py", "prepare_dataset.py", "export.py"):
-        done = subprocess.run([str(runtime), str(REPO / script), "--help"], capture_output=True, text=True,
-                              cwd=tmp_path, env=env)
+        done = subprocess.run(
+            [str(runtime), str(REPO / script), "--help"], capture_output=True, text=True, cwd=tmp_path, env=env
+        )
         assert done.returncode == 1
         assert done.stderr.strip().splitlines() == [
             f"{script}: error: needs the training install (keras, pandas, sklearn, matplotlib, a backend "
             f"(tensorflow or jax) missing): pip install 'affect-keras[train,cpu]' (or [train,tf] / [train,jax]); "
-            f"predict.py alone runs without it"]
+            f"predict.py alone runs without it"
+        ]
     done = run(runtime, inputs["photo"], "--engine", "keras", cwd=tmp_path)
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1].startswith("predict.py: error: --engine keras needs keras")

@@ -47,13 +47,15 @@ def test_annotating_a_folder_into_itself_is_refused_and_no_photo_changes(tiny_ru
     assert (photos / "p0.png").read_bytes() == before["p0.png"]
 
 
-@pytest.mark.parametrize("flag, value, says", [("--csv", "missing_dir/faces.csv", "does not exist"),
-                                               ("--annotate", "out.xyz", "write to one of")])
-def test_predict_output_paths_are_checked_before_any_work(tiny_run, tmp_path, capsys, flag, value, says,
-                                                           monkeypatch):
+@pytest.mark.parametrize(
+    "flag, value, says",
+    [("--csv", "missing_dir/faces.csv", "does not exist"), ("--annotate", "out.xyz", "write to one of")],
+)
+def test_predict_output_paths_are_checked_before_any_work(tiny_run, tmp_path, capsys, flag, value, says, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Image.fromarray(np.zeros((48, 48, 3), np.uint8)).save(tmp_path / "face.png")
     import affect_keras.models.loading as loading
+
     monkeypatch.setattr(loading, "load", lambda *a: pytest.fail("the model was loaded first"))
     with pytest.raises(SystemExit) as stop:
         predict_main([str(tmp_path / "face.png"), "--model", str(tiny_run / "run"), flag, value])
@@ -74,12 +76,16 @@ def test_a_sideways_photo_with_exif_orientation_gives_the_upright_face_and_predi
         assert predict_main([str(tmp_path / f"{name}.jpg"), "--top-k", "8"]) == 0
         printed[name] = capsys.readouterr().out.splitlines()[1:]
     assert printed["upright"] and printed["upright"][0].startswith("face 1 at")
+
     # the same box and probabilities, within what re-encoding the rotated pixels as JPEG changes
     def box(line):
         return np.array([int(v) for v in line.split(" at (")[1].split(")")[0].split(", ")])
+
     assert np.abs(box(printed["upright"][0]) - box(printed["sideways"][0])).max() <= 3
+
     def probabilities(line):
         return dict((part.split()[0], float(part.split()[1])) for part in line.split(": ", 1)[1].split(", "))
+
     up, side = probabilities(printed["upright"][0]), probabilities(printed["sideways"][0])
     assert max(abs(up[k] - side[k]) for k in up) < 0.05 and max(up, key=up.get) == max(side, key=side.get)
 
@@ -88,11 +94,17 @@ def test_a_sideways_photo_with_exif_orientation_gives_the_upright_face_and_predi
         (tree / label).mkdir(parents=True)
         upright.save(tree / label / "upright.jpg", quality=95)
         sideways(upright, tree / label / "sideways.jpg")
-    prepare(PrepareConfig(source="folders", root=tree, out=tmp_path / "prepared", size=64, val_fraction=0.0,
-                          test_fraction=0.0))
+    prepare(
+        PrepareConfig(
+            source="folders", root=tree, out=tmp_path / "prepared", size=64, val_fraction=0.0, test_fraction=0.0
+        )
+    )
     manifest = pd.read_csv(tmp_path / "prepared" / "train.csv")
-    faces = {Path(source).stem: np.asarray(Image.open(tmp_path / "prepared" / f), np.float32)
-             for f, source in zip(manifest.file, manifest.source) if Path(source).parent.name == "happiness"}
+    faces = {
+        Path(source).stem: np.asarray(Image.open(tmp_path / "prepared" / f), np.float32)
+        for f, source in zip(manifest.file, manifest.source)
+        if Path(source).parent.name == "happiness"
+    }
     assert sorted(faces) == ["sideways", "upright"]
     assert np.corrcoef(faces["upright"].ravel(), faces["sideways"].ravel())[0, 1] > 0.98
 
@@ -116,35 +128,82 @@ def test_weights_that_are_not_a_classifier_or_of_another_backbone_are_one_line(s
     assert stop.value.code != 0 and "--weights" in message and "not a keras model file" in message
     # a resnet18 classifier given to resnet34: one short line, no layer lists
     run18 = tmp_path / "r18"
-    assert train_main(["--data", str(small_sample), "--image-size", "32", "--epochs", "1", "--backbone", "resnet18",
-                       "--weights", "none", "--run-dir", str(run18), "--dense=", "--no-head-batch-norm"]) == 0
+    assert (
+        train_main(
+            [
+                "--data",
+                str(small_sample),
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--backbone",
+                "resnet18",
+                "--weights",
+                "none",
+                "--run-dir",
+                str(run18),
+                "--dense=",
+                "--no-head-batch-norm",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     with pytest.raises(SystemExit) as stop:
-        train_main([*common[:-1], str(tmp_path / "r34"), "--backbone", "resnet34", "--stem", "small",
-                    "--weights", str(run18 / "best.keras")])
+        train_main(
+            [
+                *common[:-1],
+                str(tmp_path / "r34"),
+                "--backbone",
+                "resnet34",
+                "--stem",
+                "small",
+                "--weights",
+                str(run18 / "best.keras"),
+            ]
+        )
     message = one_line_error(capsys)
     assert stop.value.code != 0 and "holds a resnet18 backbone, not resnet34" in message and len(message) < 400
 
 
-@pytest.mark.parametrize("command, content, says", [
-    ("train", b"\xff\xd8\xff\xe0 a JPEG", "not a text (YAML) file"),
-    ("train", "dense: 256\nepochs: 2\n", None),  # one value for a list option: a list of one
-    ("train", "epochs: [1, 2]\n", "epochs in"),
-    ("train", "weights: null\n", "weights in"),
-    ("train", "export: saved_model\n", None),  # a string for a list option (case 20)
-    ("train", "export: [saved_model, pdf]\n", "'pdf' is not one of"),
-    ("prepare", "class_map: [a, b]\n", "class_map in"),
-    ("prepare", "size: [48]\n", "size in"),
-])
+@pytest.mark.parametrize(
+    "command, content, says",
+    [
+        ("train", b"\xff\xd8\xff\xe0 a JPEG", "not a text (YAML) file"),
+        ("train", "dense: 256\nepochs: 2\n", None),  # one value for a list option: a list of one
+        ("train", "epochs: [1, 2]\n", "epochs in"),
+        ("train", "weights: null\n", "weights in"),
+        ("train", "export: saved_model\n", None),  # a string for a list option (case 20)
+        ("train", "export: [saved_model, pdf]\n", "'pdf' is not one of"),
+        ("prepare", "class_map: [a, b]\n", "class_map in"),
+        ("prepare", "size: [48]\n", "size in"),
+    ],
+)
 def test_config_values_pass_the_flags_checks(small_sample, tmp_path, capsys, command, content, says):
     """Issue 24, cases 13 and 20: a config file's values are parsed as the flags are; a wrong one is one line
     naming the key (main: UnicodeDecodeError, TypeError, AttributeError)."""
     from affect_keras.cli.prepare import main as prepare_main
+
     config = tmp_path / "config.yaml"
     config.write_bytes(content if isinstance(content, bytes) else content.encode())
     if command == "train":
-        argv = ["--config", str(config), "--data", str(small_sample), "--backbone", "resnet18", "--image-size",
-                "32", "--weights", "none", "--run-dir", str(tmp_path / "run"), "--epochs", "1"]
+        argv = [
+            "--config",
+            str(config),
+            "--data",
+            str(small_sample),
+            "--backbone",
+            "resnet18",
+            "--image-size",
+            "32",
+            "--weights",
+            "none",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--epochs",
+            "1",
+        ]
         if "weights" in content if isinstance(content, str) else False:
             argv = [a for a in argv if a not in ("--weights", "none")]
         main = train_main
@@ -153,6 +212,7 @@ def test_config_values_pass_the_flags_checks(small_sample, tmp_path, capsys, com
         main = prepare_main
     if says is None:  # accepted: check what it became without training
         from affect_keras.cli.train import build_parser
+
         parsed = build_parser().parse_args(argv)
         assert parsed.dense == [256] if "dense" in content else parsed.export == ["saved_model"]
         return
@@ -168,8 +228,24 @@ def test_class_weights_file_with_a_word_names_the_file_and_class(small_sample, t
     names = ["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"]
     weights.write_text("".join(f"{n}: {'high' if n == 'Happy' else 1}\n" for n in names))
     with pytest.raises(SystemExit) as stop:
-        train_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
-                    "--epochs", "1", "--class-weights", str(weights), "--run-dir", str(tmp_path / "run")])
+        train_main(
+            [
+                "--data",
+                str(small_sample),
+                "--backbone",
+                "resnet18",
+                "--weights",
+                "none",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--class-weights",
+                str(weights),
+                "--run-dir",
+                str(tmp_path / "run"),
+            ]
+        )
     message = one_line_error(capsys)
     assert stop.value.code != 0 and str(weights) in message and "Happy" in message and "'high'" in message
 
@@ -177,8 +253,24 @@ def test_class_weights_file_with_a_word_names_the_file_and_class(small_sample, t
 def test_hierarchical_on_polarity_labels_says_the_data_is_labelled_by_polarity(tmp_path, capsys):
     prepare(PrepareConfig(source="sample", out=tmp_path / "pol", count=60, size=32, labels="polarity3"))
     with pytest.raises(SystemExit) as stop:
-        train_main(["--data", str(tmp_path / "pol"), "--backbone", "resnet18", "--weights", "none", "--image-size",
-                    "32", "--epochs", "1", "--task", "hierarchical", "--run-dir", str(tmp_path / "run")])
+        train_main(
+            [
+                "--data",
+                str(tmp_path / "pol"),
+                "--backbone",
+                "resnet18",
+                "--weights",
+                "none",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--task",
+                "hierarchical",
+                "--run-dir",
+                str(tmp_path / "run"),
+            ]
+        )
     message = one_line_error(capsys)
     assert stop.value.code != 0 and "already labelled by polarity" in message
 
@@ -186,10 +278,27 @@ def test_hierarchical_on_polarity_labels_says_the_data_is_labelled_by_polarity(t
 def test_a_misspelt_study_split_is_refused_before_any_training(small_sample, tmp_path, capsys, monkeypatch):
     from affect_keras.cli.study import main as study_main
     import affect_keras.evaluation.study as study
+
     monkeypatch.setattr(study, "run_study", lambda *a, **k: pytest.fail("a strategy started"))
     with pytest.raises(SystemExit) as stop:
-        study_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
-                    "--epochs", "1", "--split", "tset", "--out", str(tmp_path / "study")])
+        study_main(
+            [
+                "--data",
+                str(small_sample),
+                "--backbone",
+                "resnet18",
+                "--weights",
+                "none",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--split",
+                "tset",
+                "--out",
+                str(tmp_path / "study"),
+            ]
+        )
     message = one_line_error(capsys)
     assert stop.value.code != 0 and "--split tset" in message and "val" in message
 
@@ -199,8 +308,24 @@ def test_continuing_a_run_on_data_prepared_again_is_refused(tmp_path, capsys):
     command: main continued without a word, validating on images it had trained on."""
     data, run = tmp_path / "data", tmp_path / "run"
     prepare(PrepareConfig(source="sample", out=data, count=80, size=32, seed=0))
-    command = ["--data", str(data), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
-               "--epochs", "1", "--batch-size", "32", "--run-dir", str(run), "--dense=", "--no-head-batch-norm"]
+    command = [
+        "--data",
+        str(data),
+        "--backbone",
+        "resnet18",
+        "--weights",
+        "none",
+        "--image-size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--run-dir",
+        str(run),
+        "--dense=",
+        "--no-head-batch-norm",
+    ]
     assert train_main(command) == 0
     assert train_main(command) == 0  # the same data: the finished run is taken up again without complaint
     prepare(PrepareConfig(source="sample", out=data, count=80, size=32, seed=1))
@@ -216,23 +341,65 @@ def test_a_second_train_on_the_same_run_directory_is_refused_naming_the_first(sm
     import subprocess
     import sys
     import time
+
     run = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from affect_keras.atomic import lock_folder; "
-                               f"lock_folder({str(run)!r}, '--run-dir'); print('locked', flush=True); time.sleep(60)"],
-                              cwd=REPO, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from affect_keras.atomic import lock_folder; "
+            f"lock_folder({str(run)!r}, '--run-dir'); print('locked', flush=True); time.sleep(60)",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(SystemExit) as stop:
-            train_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size",
-                        "32", "--epochs", "1", "--run-dir", str(run)])
+            train_main(
+                [
+                    "--data",
+                    str(small_sample),
+                    "--backbone",
+                    "resnet18",
+                    "--weights",
+                    "none",
+                    "--image-size",
+                    "32",
+                    "--epochs",
+                    "1",
+                    "--run-dir",
+                    str(run),
+                ]
+            )
         message = one_line_error(capsys)
         assert stop.value.code != 0 and f"in use by process {holder.pid}" in message
     finally:
         holder.kill()
         holder.wait()
     time.sleep(0.1)
-    assert train_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size",
-                       "32", "--epochs", "1", "--run-dir", str(run), "--dense=", "--no-head-batch-norm"]) == 0
+    assert (
+        train_main(
+            [
+                "--data",
+                str(small_sample),
+                "--backbone",
+                "resnet18",
+                "--weights",
+                "none",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--run-dir",
+                str(run),
+                "--dense=",
+                "--no-head-batch-norm",
+            ]
+        )
+        == 0
+    )
 
 
 def test_export_into_a_folder_of_the_users_files_is_refused(tiny_run, tmp_path, capsys):
@@ -240,7 +407,7 @@ def test_export_into_a_folder_of_the_users_files_is_refused(tiny_run, tmp_path, 
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "model.keras").write_text("my own model")
-    (mine / "class_names.json").write_text("[\"mine\"]")
+    (mine / "class_names.json").write_text('["mine"]')
     with pytest.raises(SystemExit) as stop:
         export_main([str(tiny_run / "run"), "--format", "keras", "--out", str(mine)])
     assert stop.value.code != 0 and "not written by export.py" in one_line_error(capsys)
@@ -254,6 +421,7 @@ def test_export_into_a_folder_of_the_users_files_is_refused(tiny_run, tmp_path, 
 def test_reports_on_two_datasets_are_kept_apart(tiny_run, small_sample, capsys):
     """Issue 24, case 3: evaluating on B replaced A's evaluation-test/ and the model card's table."""
     from affect_keras.cli.evaluate import main as evaluate_main
+
     run = tiny_run / "run"
     assert evaluate_main([str(run), "--data", str(tiny_run / "data"), "--split", "test", "--repeats", "1"]) == 0
     assert evaluate_main([str(run), "--data", str(small_sample), "--split", "test", "--repeats", "1"]) == 0
@@ -268,8 +436,7 @@ def user_files(folder: Path) -> dict:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-def test_predict_never_replaces_a_users_csv_or_picture_but_replaces_its_own(tiny_run, tmp_path, capsys,
-                                                                            monkeypatch):
+def test_predict_never_replaces_a_users_csv_or_picture_but_replaces_its_own(tiny_run, tmp_path, capsys, monkeypatch):
     """Issue 24: "nothing any CLI writes replaces a file it did not write itself". main wrote --csv and
     --annotate over whatever was there (a user's spreadsheet, a user's photo)."""
     monkeypatch.chdir(tmp_path)
@@ -283,9 +450,11 @@ def test_predict_never_replaces_a_users_csv_or_picture_but_replaces_its_own(tiny
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(mine / "holiday.jpg")
     before = user_files(mine)
     model = ["--model", str(tiny_run / "run")]
-    refusals = [[str(photos), "--csv", str(mine / "table.csv")],  # a folder's CSV onto a user's table
-                [str(photos), "--csv", str(tmp_path / "out.csv"), "--annotate", str(mine)],  # a copy onto a.png
-                [str(photos / "a.png"), "--annotate", str(mine / "holiday.jpg")]]  # one photo's copy
+    refusals = [
+        [str(photos), "--csv", str(mine / "table.csv")],  # a folder's CSV onto a user's table
+        [str(photos), "--csv", str(tmp_path / "out.csv"), "--annotate", str(mine)],  # a copy onto a.png
+        [str(photos / "a.png"), "--annotate", str(mine / "holiday.jpg")],
+    ]  # one photo's copy
     for argv in refusals:
         with pytest.raises(SystemExit) as stop:
             predict_main(argv + model)
@@ -294,22 +463,34 @@ def test_predict_never_replaces_a_users_csv_or_picture_but_replaces_its_own(tiny
     assert user_files(mine) == before
     # its own outputs it replaces: the same commands twice into new places
     for _ in range(2):
-        assert predict_main([str(photos), "--csv", str(tmp_path / "out.csv"), "--annotate",
-                             str(tmp_path / "annotated")] + model) == 0
-        assert predict_main([str(photos / "a.png"), "--annotate", str(tmp_path / "a_faces.jpg"),
-                             "--csv", str(tmp_path / "one.csv")] + model) == 0
+        assert (
+            predict_main(
+                [str(photos), "--csv", str(tmp_path / "out.csv"), "--annotate", str(tmp_path / "annotated")] + model
+            )
+            == 0
+        )
+        assert (
+            predict_main(
+                [str(photos / "a.png"), "--annotate", str(tmp_path / "a_faces.jpg"), "--csv", str(tmp_path / "one.csv")]
+                + model
+            )
+            == 0
+        )
     assert pd.read_csv(tmp_path / "out.csv").file.tolist() == ["a.png"]
 
 
 def test_evaluate_and_compare_never_write_into_a_users_folder(tiny_run, tmp_path, capsys):
     from affect_keras.cli.evaluate import main as evaluate_main
+
     mine = tmp_path / "mine"
     mine.mkdir()
-    (mine / "report.json").write_text("{\"mine\": true}")
+    (mine / "report.json").write_text('{"mine": true}')
     (mine / "comparison.csv").write_text("my,own\n1,2\n")
     before = user_files(mine)
-    for argv in ([str(tiny_run / "run"), "--data", str(tiny_run / "data"), "--split", "val", "--out", str(mine)],
-                 ["--compare", str(tiny_run / "run"), "--split", "val", "--out", str(mine)]):
+    for argv in (
+        [str(tiny_run / "run"), "--data", str(tiny_run / "data"), "--split", "val", "--out", str(mine)],
+        ["--compare", str(tiny_run / "run"), "--split", "val", "--out", str(mine)],
+    ):
         with pytest.raises(SystemExit) as stop:
             evaluate_main(argv)
         message = one_line_error(capsys)
@@ -317,19 +498,34 @@ def test_evaluate_and_compare_never_write_into_a_users_folder(tiny_run, tmp_path
     assert user_files(mine) == before
     fresh = tmp_path / "fresh"
     for _ in range(2):  # its own folder it writes again
-        assert evaluate_main([str(tiny_run / "run"), "--data", str(tiny_run / "data"), "--split", "val",
-                              "--out", str(fresh)]) == 0
+        assert (
+            evaluate_main(
+                [str(tiny_run / "run"), "--data", str(tiny_run / "data"), "--split", "val", "--out", str(fresh)]
+            )
+            == 0
+        )
     capsys.readouterr()
 
 
 def test_train_and_study_never_write_into_a_users_folder(small_sample, tmp_path, capsys, monkeypatch):
     from affect_keras.cli.study import main as study_main
+
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "README.md").write_text("my notes")  # train.py writes a model card of this name
     before = user_files(mine)
-    common = ["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
-              "--epochs", "1"]
+    common = [
+        "--data",
+        str(small_sample),
+        "--backbone",
+        "resnet18",
+        "--weights",
+        "none",
+        "--image-size",
+        "32",
+        "--epochs",
+        "1",
+    ]
     with pytest.raises(SystemExit) as stop:
         train_main(common + ["--run-dir", str(mine)])
     assert stop.value.code != 0 and "--run-dir" in one_line_error(capsys)
@@ -339,13 +535,13 @@ def test_train_and_study_never_write_into_a_users_folder(small_sample, tmp_path,
     assert user_files(mine) == before
 
 
-def test_evaluate_and_prepare_check_what_they_are_given_before_the_work(tiny_run, tmp_path, capsys,
-                                                                       monkeypatch):
+def test_evaluate_and_prepare_check_what_they_are_given_before_the_work(tiny_run, tmp_path, capsys, monkeypatch):
     """Issue 24, case 23: every CLI validates its input before the long work (train, study, export and
     predict have their own tests above and in their files)."""
     from affect_keras.cli.evaluate import main as evaluate_main
     from affect_keras.cli.prepare import main as prepare_main
     import affect_keras.models.loading as loading
+
     monkeypatch.setattr(loading, "load", lambda *a: pytest.fail("the model was loaded first"))
     with pytest.raises(SystemExit) as stop:
         evaluate_main([str(tiny_run / "run"), "--data", str(tiny_run / "data"), "--split", "tset"])
@@ -356,13 +552,12 @@ def test_evaluate_and_prepare_check_what_they_are_given_before_the_work(tiny_run
         (tree / folder).mkdir(parents=True)
         Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tree / folder / "p.png")
     with pytest.raises(SystemExit) as stop:
-        prepare_main(["--source", "folders", "--root", str(tree), "--out", str(tmp_path / "out"),
-                      "--class-map", "joy=Hapy"])
+        prepare_main(
+            ["--source", "folders", "--root", str(tree), "--out", str(tmp_path / "out"), "--class-map", "joy=Hapy"]
+        )
     message = one_line_error(capsys)
     assert stop.value.code != 0 and "joy" in message
     assert not (tmp_path / "out" / "train").exists()  # no image was written
-
-
 
 
 def test_every_command_refuses_an_output_it_cannot_write_in_one_line(tiny_run, capsys):
@@ -370,12 +565,25 @@ def test_every_command_refuses_an_output_it_cannot_write_in_one_line(tiny_run, c
     every command. /proc takes no new files, also for root (who runs the tests here)."""
     from affect_keras.cli.evaluate import main as evaluate_main
     from affect_keras.cli.prepare import main as prepare_main
+
     run, data = str(tiny_run / "run"), str(tiny_run / "data")
     face = str(next((tiny_run / "data" / "test").rglob("*.jpg")))
     commands = {
         "--out": lambda: prepare_main(["--source", "sample", "--count", "20", "--out", "/proc/affect/data"]),
-        "--run-dir": lambda: train_main(["--data", data, "--backbone", "resnet18", "--weights", "none",
-                                         "--image-size", "32", "--run-dir", "/proc/affect/run"]),
+        "--run-dir": lambda: train_main(
+            [
+                "--data",
+                data,
+                "--backbone",
+                "resnet18",
+                "--weights",
+                "none",
+                "--image-size",
+                "32",
+                "--run-dir",
+                "/proc/affect/run",
+            ]
+        ),
         "--out ": lambda: evaluate_main([run, "--data", data, "--split", "val", "--out", "/proc/affect/report"]),
         " --out": lambda: export_main([run, "--format", "keras", "--out", "/proc/affect/export"]),
         "--csv": lambda: predict_main([face, "--no-detect", "--model", run, "--csv", "/proc/faces.csv"]),

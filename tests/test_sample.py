@@ -16,8 +16,11 @@ def test_deterministic_per_seed(tmp_path):
     sample.generate(tmp_path / "a", count=30, seed=3, workers=2)
     sample.generate(tmp_path / "b", count=30, seed=3, workers=1)
     sample.generate(tmp_path / "c", count=30, seed=4, workers=1)
-    files = lambda root: {p.relative_to(root).as_posix(): p.read_bytes()  # noqa: E731
-                          for p in root.rglob("*") if p.is_file()}
+    files = lambda root: {
+        p.relative_to(root).as_posix(): p.read_bytes()  # noqa: E731
+        for p in root.rglob("*")
+        if p.is_file()
+    }
     a, b, c = files(tmp_path / "a"), files(tmp_path / "b"), files(tmp_path / "c")
     assert a == b
     assert a["Manually_Annotated_file_lists/training.csv"] != c["Manually_Annotated_file_lists/training.csv"]
@@ -98,13 +101,21 @@ def test_a_small_cnn_learns_it(prepared):
     x_test, y_test = load_split(prepared, "test", size=32)
     keras.utils.set_random_seed(0)
     layers = keras.layers
-    model = keras.Sequential([
-        keras.Input((32, 32, 3)), layers.Rescaling(1 / 255),
-        layers.Conv2D(32, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
-        layers.Conv2D(64, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
-        layers.Conv2D(96, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
-        layers.Conv2D(128, 3, padding="same", activation="relu"), layers.GlobalAveragePooling2D(),
-        layers.Dense(8, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            layers.Rescaling(1 / 255),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(96, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(128, 3, padding="same", activation="relu"),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(8, activation="softmax"),
+        ]
+    )
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train, epochs=15, batch_size=32, verbose=0)
     accuracy = model.evaluate(x_test, y_test, verbose=0)[1]

@@ -46,14 +46,17 @@ def test_affectnet_root_of_neither_release_is_a_clear_error(tmp_path):
         list(affectnet.read(tmp_path))
 
 
-@pytest.mark.parametrize("votes, expected", [
-    ([4, 0, 0, 1, 3, 2, 0, 0, 0, 0], None),        # 4 of 9 after dropping the single vote
-    ([6, 0, 1, 1, 0, 0, 0, 0, 2, 0], 0),           # 6 of 8: neutral
-    ([0, 0, 0, 0, 0, 0, 0, 3, 1, 0], 7),           # contempt, the lone unknown vote dropped
-    ([0, 0, 0, 0, 0, 0, 0, 0, 8, 2], 9),           # unknown wins: outside every 8-class scheme
-    ([1, 1, 1, 1, 1, 1, 1, 1, 1, 1], None),        # every vote an outlier
-    ([5, 5, 0, 0, 0, 0, 0, 0, 0, 0], None),        # a tie is not more than half
-])
+@pytest.mark.parametrize(
+    "votes, expected",
+    [
+        ([4, 0, 0, 1, 3, 2, 0, 0, 0, 0], None),  # 4 of 9 after dropping the single vote
+        ([6, 0, 1, 1, 0, 0, 0, 0, 2, 0], 0),  # 6 of 8: neutral
+        ([0, 0, 0, 0, 0, 0, 0, 3, 1, 0], 7),  # contempt, the lone unknown vote dropped
+        ([0, 0, 0, 0, 0, 0, 0, 0, 8, 2], 9),  # unknown wins: outside every 8-class scheme
+        ([1, 1, 1, 1, 1, 1, 1, 1, 1, 1], None),  # every vote an outlier
+        ([5, 5, 0, 0, 0, 0, 0, 0, 0, 0], None),  # a tie is not more than half
+    ],
+)
 def test_ferplus_majority_rule(votes, expected):
     assert ferplus.majority_code(dict(zip(ferplus.VOTE_CODES, votes))) == expected
 
@@ -65,7 +68,8 @@ def test_ferplus_rows(tmp_path):
     (folder / "label.csv").write_text(
         'fer0.png,"(0, 0, 48, 48)",0,9,1,0,0,0,0,0,0,0\n'
         'fer1.png,"(0, 0, 48, 48)",4,0,0,1,3,2,0,0,0,0\n'
-        'fer2.png,"(0, 0, 48, 48)",x,0\n')
+        'fer2.png,"(0, 0, 48, 48)",x,0\n'
+    )
     records, skipped = split_items(ferplus.read(tmp_path))
     assert [(r.rel, r.code, r.box) for r in records] == [("FER2013Train/fer0.png", 1, (0, 0, 48, 48))]
     assert records[0].votes[1] == 9 and records[0].votes[3] == 1
@@ -91,7 +95,10 @@ def test_folders_flat_tree_with_class_map(tmp_path):
         list(folders.read(tmp_path))
     records, skipped = split_items(folders.read(tmp_path, {"joy": "Happy"}))
     assert sorted((r.rel, r.code, r.split) for r in records) == [
-        ("Angry/a.png", 6, "train"), ("happiness/a.png", 1, "train"), ("joy/a.png", 1, "train")]
+        ("Angry/a.png", 6, "train"),
+        ("happiness/a.png", 1, "train"),
+        ("joy/a.png", 1, "train"),
+    ]
     assert [(s.rel, s.reason) for s in skipped] == [("Angry/notes.txt", "not an image file (.txt)")]
 
 

@@ -21,9 +21,28 @@ from affect_keras.training.config import NOT_IDENTITY  # noqa: E402
 @pytest.mark.slow
 def test_the_study_trains_every_strategy_once_and_writes_table_7(tiny_run, tmp_path, capsys):
     data, out = tiny_run / "data", tmp_path / "study"
-    argv = ["--data", str(data), "--backbone", "resnet18", "--weights", str(tiny_run / "run"),
-            "--image-size", "32", "--augment", "none", "--epochs", "2", "--batch-size", "16", "--out", str(out),
-            "--split", "test", "--repeats", "3"]
+    argv = [
+        "--data",
+        str(data),
+        "--backbone",
+        "resnet18",
+        "--weights",
+        str(tiny_run / "run"),
+        "--image-size",
+        "32",
+        "--augment",
+        "none",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--split",
+        "test",
+        "--repeats",
+        "3",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert printed.count("Feature cache: train, 1 view(s)") == 1  # one backbone pass, then reused
@@ -52,8 +71,9 @@ def test_the_study_trains_every_strategy_once_and_writes_table_7(tiny_run, tmp_p
     assert f1.T.drop_duplicates().shape[0] > 1  # the strategies trained different heads
 
     # scored on cached features, each run's report is the one its full model gives, image by image
-    full = evaluate(EvaluateConfig(model=str(out / "focal"), data=str(data), split="test", repeats=3,
-                                   out=str(tmp_path / "full")))
+    full = evaluate(
+        EvaluateConfig(model=str(out / "focal"), data=str(data), split="test", repeats=3, out=str(tmp_path / "full"))
+    )
     cached = json.loads((out / "focal" / "evaluation-test" / "report.json").read_text())
     assert cached["confusion_matrix"] == full["confusion_matrix"]
     for score in ("accuracy", "balanced_accuracy", "macro_f1", "kappa", "top2_accuracy"):

@@ -27,9 +27,30 @@ LINEAR = ["--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]
 @pytest.mark.parametrize("task", sorted(set(TASKS) - {"expression"}))  # expression: every other test file
 def test_every_task_trains_logs_its_monitors_and_evaluates(task, small_sample, tmp_path):
     run = tmp_path / task
-    assert train_main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size",
-                       "32", "--epochs", "1", "--batch-size", "32", "--task", task, "--run-dir", str(run),
-                       *LINEAR]) == 0
+    assert (
+        train_main(
+            [
+                "--data",
+                str(small_sample),
+                "--backbone",
+                "resnet18",
+                "--weights",
+                "none",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--task",
+                task,
+                "--run-dir",
+                str(run),
+                *LINEAR,
+            ]
+        )
+        == 0
+    )
     history = pd.read_csv(run / "history.csv")
     assert set(history.columns) - {"epoch"} == set(TASKS[task].monitors())  # what --monitor is checked against
     assert (run / "best.keras").is_file()  # the default monitor exists, so a best checkpoint was written
@@ -69,8 +90,23 @@ def test_a_valence_arousal_task_on_data_without_them_is_refused(tmp_path, small_
         table[["valence", "arousal"]] = np.nan  # as FER+ or a folder tree: no valence / arousal
         table.to_csv(data / f"{split}.csv", index=False)
     with pytest.raises(SystemExit) as exit_:
-        train_main(["--data", str(data), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
-                    "--task", "va", "--run-dir", str(tmp_path / "run"), *LINEAR])
+        train_main(
+            [
+                "--data",
+                str(data),
+                "--backbone",
+                "resnet18",
+                "--weights",
+                "none",
+                "--image-size",
+                "32",
+                "--task",
+                "va",
+                "--run-dir",
+                str(tmp_path / "run"),
+                *LINEAR,
+            ]
+        )
     assert exit_.value.code == 1
     assert "--task va: no face of the train split" in capsys.readouterr().err
 
@@ -94,10 +130,11 @@ def test_the_epoch_ccc_metric_covers_every_batch_and_skips_missing_targets():
     truth[::5, 0] = np.nan  # faces without valence
     metric = Concordance(0)
     for start in range(0, 40, 16):  # batches of 16, 16, 8
-        metric.update_state(truth[start:start + 16], predicted[start:start + 16])
+        metric.update_state(truth[start : start + 16], predicted[start : start + 16])
     keep = ~np.isnan(truth[:, 0])
-    assert float(metric.result()) == pytest.approx(ccc(truth[keep, 0].astype("float64"),
-                                                       predicted[keep, 0].astype("float64")), abs=1e-5)
+    assert float(metric.result()) == pytest.approx(
+        ccc(truth[keep, 0].astype("float64"), predicted[keep, 0].astype("float64")), abs=1e-5
+    )
     metric.reset_state()
     metric.update_state(truth[:8], np.nan_to_num(truth[:8]))  # perfect where a target exists
     assert float(metric.result()) == pytest.approx(1.0, abs=1e-5)
@@ -111,6 +148,7 @@ def test_a_head_is_one_class_that_serves_every_stage():
     import pandas as pd
 
     from affect_keras.heads import HEADS, Head
+
     assert set(HEADS) == {"expression", "va", "polarity"}
     assert all(set(task.heads) <= set(HEADS) for task in TASKS.values())
     for name, head in HEADS.items():

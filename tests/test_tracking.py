@@ -20,6 +20,7 @@ def test_the_assignment_is_scipys(shape):
     """The least total cost of scipy's linear_sum_assignment, min(n, m) pairs, each row and column once, on
     random matrices and on matrices full of ties."""
     from scipy.optimize import linear_sum_assignment
+
     rng = np.random.default_rng(shape[0] * 10 + shape[1])
     for cost in (rng.random(shape), rng.integers(0, 3, shape).astype(float)):
         rows, cols = linear_assignment(cost)
@@ -75,7 +76,7 @@ def test_a_face_that_speeds_up_is_followed_by_its_velocity():
 def test_smoothing_halves_the_old_output_after_the_half_life():
     tracker = Tracker(half_life=0.5)
     tracker.update(0.0, [(0, 0, 50, 50)], [{"expression": np.array([1.0, 0.0])}])
-    (_, smoothed), = tracker.update(0.5, [(0, 0, 50, 50)], [{"expression": np.array([0.0, 1.0])}])
+    ((_, smoothed),) = tracker.update(0.5, [(0, 0, 50, 50)], [{"expression": np.array([0.0, 1.0])}])
     assert smoothed["expression"] == pytest.approx([0.5, 0.5])
 
 
@@ -87,14 +88,14 @@ def test_smoothing_does_not_depend_on_the_frame_rate(fps):
     for k in range(3 * fps + 1):
         time = k / fps
         new = np.array([0.0, 1.0]) if time > 1.0 else np.array([1.0, 0.0])
-        (_, smoothed), = tracker.update(time, [(0, 0, 50, 50)], [{"expression": new}])
+        ((_, smoothed),) = tracker.update(time, [(0, 0, 50, 50)], [{"expression": new}])
     assert smoothed["expression"][1] == pytest.approx(1 - 0.5 ** (2.0 / 0.4))
 
 
 def test_no_smoothing_gives_the_raw_outputs():
     tracker = Tracker(half_life=0)
     for k, value in enumerate(([0.9, 0.1], [0.2, 0.8], [0.6, 0.4])):
-        (_, smoothed), = tracker.update(k / 25, [(0, 0, 50, 50)], [{"expression": np.array(value)}])
+        ((_, smoothed),) = tracker.update(k / 25, [(0, 0, 50, 50)], [{"expression": np.array(value)}])
         assert smoothed["expression"].tolist() == value
     assert smoothing_weight(1.0, 0.0) == 0.0
 

@@ -31,7 +31,7 @@ def test_inverse_frequency_weights_follow_the_formula():
 def test_effective_number_weights_follow_the_formula():
     beta = 0.999
     weights = cw.effective_number([1000, 10], beta)
-    raw = np.array([(1 - beta) / (1 - beta ** 1000), (1 - beta) / (1 - beta ** 10)])
+    raw = np.array([(1 - beta) / (1 - beta**1000), (1 - beta) / (1 - beta**10)])
     np.testing.assert_allclose(weights, raw / raw.mean())
 
 
@@ -74,9 +74,30 @@ def test_two_phase_run_writes_its_run_directory(small_data, tmp_path, capsys):
     pretrained = tmp_path / "earlier.keras"
     classifier_of(source).save(pretrained)
     run = tmp_path / "run"
-    args = ["--data", str(small_data), "--backbone", "resnet18", "--weights", str(pretrained), "--image-size",
-            "64", "--epochs", "1", "--finetune-epochs", "1", "--unfreeze", "stage4", "--batch-size", "32",
-            "--run-dir", str(run), "--optimizer", "sgd", "--schedule", "cosine"]
+    args = [
+        "--data",
+        str(small_data),
+        "--backbone",
+        "resnet18",
+        "--weights",
+        str(pretrained),
+        "--image-size",
+        "64",
+        "--epochs",
+        "1",
+        "--finetune-epochs",
+        "1",
+        "--unfreeze",
+        "stage4",
+        "--batch-size",
+        "32",
+        "--run-dir",
+        str(run),
+        "--optimizer",
+        "sgd",
+        "--schedule",
+        "cosine",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "Happy" in printed and "weight" in printed  # class weights printed at the start
@@ -95,8 +116,18 @@ def test_two_phase_run_writes_its_run_directory(small_data, tmp_path, capsys):
 
 def test_phase_two_after_training_from_scratch_is_refused(small_data, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(["--data", str(small_data), "--weights", "none", "--finetune-epochs", "2",
-              "--run-dir", str(tmp_path / "run")])
+        main(
+            [
+                "--data",
+                str(small_data),
+                "--weights",
+                "none",
+                "--finetune-epochs",
+                "2",
+                "--run-dir",
+                str(tmp_path / "run"),
+            ]
+        )
     assert exit_.value.code == 2
     error = capsys.readouterr().err
     assert "argument --finetune-epochs fine-tunes the top of a pretrained backbone" in error
@@ -104,13 +135,35 @@ def test_phase_two_after_training_from_scratch_is_refused(small_data, tmp_path, 
 
 
 def train_command(data, run, epochs):
-    return [sys.executable, "train.py", "--data", str(data), "--backbone", "resnet18", "--weights", "none",
-            "--image-size", "32", "--epochs", str(epochs), "--batch-size", "16", "--augment", "light",
-            "--run-dir", str(run), "--schedule", "cosine", "--mix", "mixup"]
+    return [
+        sys.executable,
+        "train.py",
+        "--data",
+        str(data),
+        "--backbone",
+        "resnet18",
+        "--weights",
+        "none",
+        "--image-size",
+        "32",
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        "16",
+        "--augment",
+        "light",
+        "--run-dir",
+        str(run),
+        "--schedule",
+        "cosine",
+        "--mix",
+        "mixup",
+    ]
 
 
 def final_weights(run):
     import keras
+
     return keras.saving.load_model(run / "last.keras").get_weights()
 
 
@@ -119,8 +172,9 @@ def test_a_killed_run_resumes_and_ends_where_an_uninterrupted_run_does(small_dat
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     subprocess.run(train_command(small_data, whole, 4), cwd=REPO, env=env, check=True, capture_output=True)
-    process = subprocess.Popen(train_command(small_data, killed, 4), cwd=REPO, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        train_command(small_data, killed, 4), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     history = killed / "history.csv"
     while process.poll() is None and not (history.is_file() and len(pd.read_csv(history)) >= 2):
         time.sleep(0.05)
@@ -170,20 +224,44 @@ def test_logit_adjusted_loss_matches_the_hand_computed_value_and_round_trips():
 
 # ---- issue 36: runs that go wrong say so ----
 
+
 def test_infinite_class_weights_and_a_diverging_loss_stop_the_run(small_sample, tmp_path, capsys):
     """Case 11: class weights of .inf or 1e400 were accepted, and a loss that became NaN trained on to
     the end with exit status 0."""
     from conftest import one_line_error
+
     weights = tmp_path / "weights.yaml"
-    weights.write_text("\n".join(f"{name}: {'.inf' if name == 'Happy' else '1e400' if name == 'Sad' else 1}"
-                                 for name in ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger",
-                                              "Contempt")))
+    weights.write_text(
+        "\n".join(
+            f"{name}: {'.inf' if name == 'Happy' else '1e400' if name == 'Sad' else 1}"
+            for name in ("Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt")
+        )
+    )
     with pytest.raises(cw.OptionError, match="every weight must be a finite number"):
-        cw.class_weights(str(weights), {}, ["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger",
-                                             "Contempt"])
-    flags = ["--data", str(small_sample), "--backbone", "resnet18", "--weights", "none", "--image-size", "32",
-             "--epochs", "2", "--batch-size", "16", "--run-dir", str(tmp_path / "run"), "--dense=",
-             "--no-head-batch-norm", "--augment", "none", "--no-calibrate"]
+        cw.class_weights(
+            str(weights), {}, ["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"]
+        )
+    flags = [
+        "--data",
+        str(small_sample),
+        "--backbone",
+        "resnet18",
+        "--weights",
+        "none",
+        "--image-size",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--dense=",
+        "--no-head-batch-norm",
+        "--augment",
+        "none",
+        "--no-calibrate",
+    ]
     with pytest.raises(SystemExit) as stop:
         main([*flags, "--lr", "1e30"])
     assert stop.value.code == 1 and "the training loss became nan" in one_line_error(capsys)
@@ -196,10 +274,12 @@ def test_ctrl_c_in_train_is_one_line_saying_how_to_continue(monkeypatch, tmp_pat
 
     def interrupted(config, verbose="auto"):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(run, "train", interrupted)
     with pytest.raises(SystemExit) as stop:
         main(["--data", str(tmp_path), "--weights", "none", "--run-dir", str(tmp_path / "run")])
     from conftest import one_line_error
+
     assert stop.value.code == 130 and "the same command continues the run" in one_line_error(capsys)
 
 
@@ -207,14 +287,33 @@ def test_unfreeze_beyond_the_backbone_is_refused_before_phase_one(small_sample, 
     """Case 33: --unfreeze 999 was accepted (the whole backbone, silently)."""
     from affect_keras.models.build import unfreeze
     from affect_keras.options import OptionError
+
     model = build_model("resnet18", 8, 32, weights=None, stem="small")
     with pytest.raises(OptionError, match="999: the .* backbone has .* layers with weights"):
         unfreeze(model, 999)
     pretrained = tmp_path / "pretrained.keras"
     classifier_of(model).save(pretrained)
     with pytest.raises(SystemExit) as stop:
-        main(["--data", str(small_sample), "--backbone", "resnet18", "--weights", str(pretrained), "--image-size",
-              "32", "--epochs", "1", "--finetune-epochs", "1", "--unfreeze", "999", "--run-dir", str(tmp_path / "r")])
+        main(
+            [
+                "--data",
+                str(small_sample),
+                "--backbone",
+                "resnet18",
+                "--weights",
+                str(pretrained),
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--finetune-epochs",
+                "1",
+                "--unfreeze",
+                "999",
+                "--run-dir",
+                str(tmp_path / "r"),
+            ]
+        )
     assert stop.value.code != 0 and "--unfreeze 999" in capsys.readouterr().err
     assert not (tmp_path / "r" / "history.csv").exists()  # before any epoch
 
@@ -223,6 +322,7 @@ def test_head_steps_per_call_divide_the_epoch():
     """Case 33: the cached phase's progress bar showed "32/5" and a negative ETA (32 steps a call in an
     epoch of 5)."""
     from affect_keras.training.run import steps_per_execution
+
     assert [steps_per_execution(n) for n in (1, 5, 32, 90, 96, 1000)] == [1, 5, 32, 30, 32, 25]
 
 
@@ -230,6 +330,7 @@ def test_a_moved_run_continues_where_it_lies(tiny_run, tmp_path, capsys):
     """Case 29: a run folder moved elsewhere was refused for "other settings (run_dir)", and the advised
     --config trained the original folder."""
     import shutil
+
     moved = tmp_path / "moved"
     shutil.copytree(tiny_run / "run", moved)
     original = (tiny_run / "run" / "history.csv").read_bytes()

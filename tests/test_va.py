@@ -36,6 +36,7 @@ def loss_value(loss, y_true, y_pred):
     y_pred = keras.Variable(np.asarray(y_pred, "float32"))
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
+
         with tf.GradientTape() as tape:
             value = loss(np.asarray(y_true, "float32"), y_pred)
         gradient = tape.gradient(value, y_pred)

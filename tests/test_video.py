@@ -36,6 +36,7 @@ def made(tmp_path_factory):
 def frames_of(path):
     import cv2
     from affect_keras.deploy.video import read_frames
+
     capture = cv2.VideoCapture(str(path))
     frames = [rgb for _, _, rgb in read_frames(capture)]
     capture.release()
@@ -46,6 +47,7 @@ def test_the_default_detector_finds_every_face_at_every_distance(made):
     """Faces of 150 and 170 px in a 640 x 480 frame: the short-range model alone misses most frames'
     faces, both models together find every face in at least 95 % of the frames, and nothing else."""
     from affect_keras.data.faces import DEFAULT_PREDICT_DETECTOR, detector
+
     path, _, truth = made["crossing"]
     frames = frames_of(path)[::3]
     truth = truth[::3]
@@ -53,8 +55,12 @@ def test_the_default_detector_finds_every_face_at_every_distance(made):
     def every_face_share(name):
         found = [detector(name, 24)(rgb) for rgb in frames]
         assert not any(clips.actor_of(seen, f.box) is None for faces, seen in zip(found, truth) for f in faces)
-        return np.mean([all(any(clips.actor_of({a: box}, f.box) for f in faces) for a, box in seen.items())
-                        for faces, seen in zip(found, truth)])
+        return np.mean(
+            [
+                all(any(clips.actor_of({a: box}, f.box) for f in faces) for a, box in seen.items())
+                for faces, seen in zip(found, truth)
+            ]
+        )
 
     assert every_face_share(DEFAULT_PREDICT_DETECTOR) >= 0.95
     assert every_face_share("blazeface") < 0.5
@@ -64,14 +70,16 @@ def test_tracks_follow_real_faces_without_a_swap(made):
     """A and B cross, C leaves the frame for over a second: no track moves to another face, A and B keep
     one ID each, and each track's dominant expression is the still photo's."""
     import affect_keras
+
     path, actors, truth = made["crossing"]
     tracks = affect_keras.predict_video(path, every=2)
     errors = clips.identity_errors(truth, [(s["frame"], t["track"], s["box"]) for t in tracks for s in t["series"]])
     assert errors["swaps"] == 0 and errors["switches"] == 0 and errors["unmatched"] == 0
     assert errors["tracks_per_actor"]["A"] == errors["tracks_per_actor"]["B"] == 1
     assert 1 <= errors["tracks_per_actor"]["C"] <= 2  # may come back as a new track
-    still = {a.name: max(affect_keras.predict(a.photo)[0]["probabilities"].items(), key=lambda kv: kv[1])[0]
-             for a in actors}
+    still = {
+        a.name: max(affect_keras.predict(a.photo)[0]["probabilities"].items(), key=lambda kv: kv[1])[0] for a in actors
+    }
     for track in tracks:
         owners = {clips.actor_of(truth[s["frame"]], s["box"]) for s in track["series"]}
         assert len(owners) == 1
@@ -85,6 +93,7 @@ def test_smoothing_stops_flicker_and_follows_a_real_change(made):
     smoothed (half-life 0.5 s) than raw. A face that changes expression at frame 75: the smoothed label
     follows within the half-life plus one frame."""
     import affect_keras
+
     steady = affect_keras.predict_video(made["steady"][0], every=2, smooth=0.5)
     raw = sum(clips.label_changes_per_second(t["series"], "probabilities") for t in steady)
     smoothed = sum(clips.label_changes_per_second(t["series"], "smoothed") for t in steady)
@@ -102,14 +111,34 @@ def test_smoothing_stops_flicker_and_follows_a_real_change(made):
 def test_a_video_gives_rows_tracks_a_timeline_and_an_annotated_copy(made, tmp_path, capsys):
     import cv2
     from affect_keras.cli.predict import main
+
     path, _, _ = made["crossing"]
     out = {name: tmp_path / name for name in ("faces.csv", "tracks.csv", "timeline.png", "annotated.mp4")}
-    assert main([str(path), "--every", "5", "--smooth", "0.4", "--csv", str(out["faces.csv"]), "--tracks",
-                 str(out["tracks.csv"]), "--timeline", str(out["timeline.png"]), "--annotate",
-                 str(out["annotated.mp4"])]) == 0
+    assert (
+        main(
+            [
+                str(path),
+                "--every",
+                "5",
+                "--smooth",
+                "0.4",
+                "--csv",
+                str(out["faces.csv"]),
+                "--tracks",
+                str(out["tracks.csv"]),
+                "--timeline",
+                str(out["timeline.png"]),
+                "--annotate",
+                str(out["annotated.mp4"]),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     faces, tracks = pd.read_csv(out["faces.csv"]), pd.read_csv(out["tracks.csv"])
-    assert {"frame", "time_s", "track", "x", "p_Happy", "smooth_Happy", "expression", "raw_expression"} <= set(faces.columns)
+    assert {"frame", "time_s", "track", "x", "p_Happy", "smooth_Happy", "expression", "raw_expression"} <= set(
+        faces.columns
+    )
     assert set(faces["frame"]) <= set(range(0, 150, 5)) and faces["time_s"].max() == pytest.approx(145 / 25)
     assert sorted(tracks["track"]) == sorted(faces["track"].unique())
     assert f"{len(tracks)} tracks" in printed and printed.count("mostly ") == len(tracks)
@@ -121,13 +150,16 @@ def test_a_video_gives_rows_tracks_a_timeline_and_an_annotated_copy(made, tmp_pa
         assert picture.info.get("Software") == "affect-keras predict.py" and picture.size[0] > 500
     assert int(cv2.VideoCapture(str(out["annotated.mp4"])).get(cv2.CAP_PROP_FRAME_COUNT)) == 150
     # a second run may replace its own outputs
-    assert main([str(path), "--every", "10", "--csv", str(out["faces.csv"]), "--timeline", str(out["timeline.png"])]) == 0
+    assert (
+        main([str(path), "--every", "10", "--csv", str(out["faces.csv"]), "--timeline", str(out["timeline.png"])]) == 0
+    )
 
 
 def test_a_live_stream_is_tracked_and_smoothed(made, tmp_path, capsys):
     """--camera with a video file standing in for a webcam: the same tracking and smoothing, times from
     the clock, --duration stopping the stream."""
     from affect_keras.cli.predict import main
+
     path, _, _ = made["crossing"]
     out = tmp_path / "live.csv"
     assert main(["--camera", str(path), "--every", "3", "--csv", str(out)]) == 0
@@ -139,17 +171,21 @@ def test_a_live_stream_is_tracked_and_smoothed(made, tmp_path, capsys):
     assert "camera" in capsys.readouterr().out and len(pd.read_csv(out)) <= 3
 
 
-@pytest.mark.parametrize("argv, says", [
-    (["--camera", "0"], "nothing would be kept"),
-    (["INPUT", "--camera", "0", "--csv", "x.csv"], "one of them"),
-    (["--camera", "INPUT", "--show"], "--show: this OpenCV has no windows"),
-    (["INPUT", "--csv", "same.csv", "--tracks", "same.csv"], "--tracks same.csv: the same file as --csv"),
-    (["INPUT", "--timeline", "timeline.jpg"], "write to a .png"),
-    (["INPUT", "--smooth", "-1"], "--smooth must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--camera", "0"], "nothing would be kept"),
+        (["INPUT", "--camera", "0", "--csv", "x.csv"], "one of them"),
+        (["--camera", "INPUT", "--show"], "--show: this OpenCV has no windows"),
+        (["INPUT", "--csv", "same.csv", "--tracks", "same.csv"], "--tracks same.csv: the same file as --csv"),
+        (["INPUT", "--timeline", "timeline.jpg"], "write to a .png"),
+        (["INPUT", "--smooth", "-1"], "--smooth must be >= 0"),
+    ],
+)
 def test_bad_video_options_are_one_line(made, tmp_path, monkeypatch, capsys, argv, says):
     import cv2
     from affect_keras.cli.predict import main
+
     if argv == ["--camera", "INPUT", "--show"]:
         try:
             cv2.namedWindow("probe")

@@ -13,19 +13,29 @@ from affect_keras.options import check, check_split
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="calibrate.py", description="Temperature scaling: fit the temperature that "
-                            "minimises the negative log-likelihood on a prepared split (the validation split by "
-                            "default) and make it part of the model; the predicted classes do not change.")
-    parser.add_argument("model", help="a run directory (its best.keras is calibrated in place), a preset (a shipped "
-                                      "name or a folder) or a .keras file")
+    parser = ArgumentParser(
+        prog="calibrate.py",
+        description="Temperature scaling: fit the temperature that "
+        "minimises the negative log-likelihood on a prepared split (the validation split by "
+        "default) and make it part of the model; the predicted classes do not change.",
+    )
+    parser.add_argument(
+        "model",
+        help="a run directory (its best.keras is calibrated in place), a preset (a shipped "
+        "name or a folder) or a .keras file",
+    )
     data = parser.add_argument_group("data")
     data.add_argument("--data", required=True, help="prepared dataset folder with the model's classes")
-    data.add_argument("--split", default="val", help="the split the temperature is fitted on (never the test split "
-                                                     "you report)")
+    data.add_argument(
+        "--split", default="val", help="the split the temperature is fitted on (never the test split you report)"
+    )
     data.add_argument("--batch-size", type=int, default=64)
     output = parser.add_argument_group("output")
-    output.add_argument("--out", default="", help="a preset: the new preset folder; a .keras file: the new file "
-                                                  "(a run is calibrated in place)")
+    output.add_argument(
+        "--out",
+        default="",
+        help="a preset: the new preset folder; a .keras file: the new file (a run is calibrated in place)",
+    )
     return parser
 
 
@@ -33,15 +43,26 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from affect_keras.models.loading import KINDS, kind_of
+
     kind = kind_of(args.model)
     try:
-        check([(kind is not None and KINDS[kind].keras, "model",
-                f"{args.model} is not a run directory, a preset or a .keras file"),
-               (Path(args.data, "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
-               (args.batch_size >= 1, "batch-size", "must be >= 1"),
-               (kind == "run" or bool(args.out), "out", f"is required for a {kind} (a new "
-                                                         f"{'preset folder' if kind == 'preset' else '.keras file'})"),
-               (not args.out or not Path(args.out).exists(), "out", f"{args.out} exists; give a new path")])
+        check(
+            [
+                (
+                    kind is not None and KINDS[kind].keras,
+                    "model",
+                    f"{args.model} is not a run directory, a preset or a .keras file",
+                ),
+                (Path(args.data, "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
+                (args.batch_size >= 1, "batch-size", "must be >= 1"),
+                (
+                    kind == "run" or bool(args.out),
+                    "out",
+                    f"is required for a {kind} (a new {'preset folder' if kind == 'preset' else '.keras file'})",
+                ),
+                (not args.out or not Path(args.out).exists(), "out", f"{args.out} exists; give a new path"),
+            ]
+        )
         check_split(args.data, args.split)
     except ValueError as error:
         parser.fail(error)
@@ -49,14 +70,17 @@ def main(argv=None) -> int:
 
     show_logs()
     try:
-        written, record = calibrate_model(args.model, Path(args.data), args.split, Path(args.out) if args.out else None,
-                                          args.batch_size)
+        written, record = calibrate_model(
+            args.model, Path(args.data), args.split, Path(args.out) if args.out else None, args.batch_size
+        )
     except (ValueError, RuntimeError) as error:
         parser.stop(error)
-    print(f"Temperature {record['temperature']:.4f} on {args.split} ({record['images']} faces): "
-          f"ECE {record['before']['ece']:.4f} -> {record['after']['ece']:.4f}, "
-          f"NLL {record['before']['nll']:.4f} -> {record['after']['nll']:.4f}, "
-          f"Brier {record['before']['brier']:.4f} -> {record['after']['brier']:.4f}")
+    print(
+        f"Temperature {record['temperature']:.4f} on {args.split} ({record['images']} faces): "
+        f"ECE {record['before']['ece']:.4f} -> {record['after']['ece']:.4f}, "
+        f"NLL {record['before']['nll']:.4f} -> {record['after']['nll']:.4f}, "
+        f"Brier {record['before']['brier']:.4f} -> {record['after']['brier']:.4f}"
+    )
     for path in written:
         print(f"Written: {path}")
     return 0

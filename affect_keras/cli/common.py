@@ -44,17 +44,19 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def int_list(text: str) -> list[int]:
-    """"256,128" -> [256, 128]; "" -> []."""
+    """ "256,128" -> [256, 128]; "" -> []."""
     return [int(value) for value in text.split(",") if value]
 
 
 def _parsed_by(parse):
     """argparse's type for a setting's own parser: its ValueError becomes the flag's one-line error."""
+
     def convert(text: str):
         try:
             return parse(text)
         except ValueError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
+
     return convert
 
 
@@ -73,8 +75,9 @@ def add_settings(parser: argparse.ArgumentParser, config_class, groups: dict) ->
         flag = ("--no-" if kind is bool and default and not meta["negatable"] else "--") + dashed
         options = {"dest": field.name, "default": default, "help": meta["help"] if meta["cli"] else argparse.SUPPRESS}
         if kind is bool:
-            options["action"] = (argparse.BooleanOptionalAction if meta["negatable"]
-                                 else "store_false" if default else "store_true")
+            options["action"] = (
+                argparse.BooleanOptionalAction if meta["negatable"] else "store_false" if default else "store_true"
+            )
         elif meta["parse"]:
             options["type"] = _parsed_by(meta["parse"])
         elif kind == list[int]:
@@ -110,9 +113,13 @@ class ArgumentParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
-        self.add_argument("-c", "--config", metavar="FILE",
-                          help="YAML file of option values (keys as the long flags, - or _); "
-                               "flags given on the command line override it")
+        self.add_argument(
+            "-c",
+            "--config",
+            metavar="FILE",
+            help="YAML file of option values (keys as the long flags, - or _); "
+            "flags given on the command line override it",
+        )
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -181,12 +188,16 @@ class ArgumentParser(argparse.ArgumentParser):
         value lands in that name, else --<option>), another error as it is."""
         if not isinstance(error, OptionError):
             return str(error)
-        actions = [action for action in self._actions
-                   if action.dest == error.option.replace("-", "_") and action.option_strings]
+        actions = [
+            action
+            for action in self._actions
+            if action.dest == error.option.replace("-", "_") and action.option_strings
+        ]
         if actions and actions[0].help == argparse.SUPPRESS:  # a recorded value, not a flag: a --config key
             return OptionError.worded(f"--config: {error.option}", error.reason)
-        return OptionError.worded(actions[0].option_strings[-1] if actions else "--" + error.option.replace("_", "-"),
-                                  error.reason)
+        return OptionError.worded(
+            actions[0].option_strings[-1] if actions else "--" + error.option.replace("_", "-"), error.reason
+        )
 
     def fail(self, error: Exception):
         """Report a bad argument (exit status 2) the same one-line way as argparse's own errors."""
@@ -205,10 +216,12 @@ def require_training_install(command: str) -> None:
     """Stop `command` with one line when the training install is missing (`pip install affect-keras` is the
     runtime alone): which modules are missing and the extra that brings them."""
     from affect_keras.models.loading import module_installed
+
     missing = [name for name in TRAINING_MODULES if not module_installed(name)]
     if not module_installed("tensorflow") and not module_installed("jax"):
         missing.append("a backend (tensorflow or jax)")
     if missing:
-        sys.exit(f"{command}: error: needs the training install ({', '.join(missing)} missing): pip install "
-                 f"'affect-keras[train,cpu]' (or [train,tf] / [train,jax]); predict.py alone runs without it")
-
+        sys.exit(
+            f"{command}: error: needs the training install ({', '.join(missing)} missing): pip install "
+            f"'affect-keras[train,cpu]' (or [train,tf] / [train,jax]); predict.py alone runs without it"
+        )

@@ -13,15 +13,25 @@ from affect_keras.models.export import FORMATS
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="export.py", description="Export a run's model (without augmentation) taking "
-                            "uint8 images and returning class probabilities; class names travel with it.")
-    parser.add_argument("run", help="run directory written by train.py, a preset (a shipped preset's name "
-                        "or a preset folder), or a .keras file")
+    parser = ArgumentParser(
+        prog="export.py",
+        description="Export a run's model (without augmentation) taking "
+        "uint8 images and returning class probabilities; class names travel with it.",
+    )
+    parser.add_argument(
+        "run",
+        help="run directory written by train.py, a preset (a shipped preset's name "
+        "or a preset folder), or a .keras file",
+    )
     output = parser.add_argument_group("output")
-    output.add_argument("--format", nargs="+", choices=list(FORMATS), default=["saved_model"],
-                        help="one or more formats (tflite and onnx are converted from the SavedModel)")
-    output.add_argument("--out", default="", help="default: <run>/export/ (a preset or .keras file: "
-                                                  "export-<name>/)")
+    output.add_argument(
+        "--format",
+        nargs="+",
+        choices=list(FORMATS),
+        default=["saved_model"],
+        help="one or more formats (tflite and onnx are converted from the SavedModel)",
+    )
+    output.add_argument("--out", default="", help="default: <run>/export/ (a preset or .keras file: export-<name>/)")
     return parser
 
 
@@ -29,13 +39,16 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from affect_keras.models.loading import KINDS, kind_of
+
     kind = kind_of(args.run)
     if kind is None or not KINDS[kind].keras:
-        parser.error(f"argument run: {args.run} is neither a run directory (no config.yaml), a preset, nor a "
-                     f".keras file")
+        parser.error(
+            f"argument run: {args.run} is neither a run directory (no config.yaml), a preset, nor a .keras file"
+        )
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         parser.error(f"argument --out: {args.out} is a file; give a folder to write the export into")
     from affect_keras.models.export import export
+
     try:
         written = export(Path(args.run), args.format, Path(args.out) if args.out else None)
     except (ValueError, RuntimeError) as error:

@@ -30,70 +30,139 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="predict.py", description="Find faces, crop them as prepare_dataset.py does, "
-                                                           "and print the most probable expressions.")
+    parser = ArgumentParser(
+        prog="predict.py",
+        description="Find faces, crop them as prepare_dataset.py does, and print the most probable expressions.",
+    )
     parser.add_argument("input", nargs="?", help="an image, a folder of images, or a video (or --camera)")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default=DEFAULT_PRESET,
-                       help="a shipped preset's name (" + ", ".join(shipped_presets()) + "), a preset folder, a "
-                            "run directory, a .keras file, or an exported SavedModel folder, .tflite or .onnx file "
-                            "(default: %(default)s, ResNet18 trained on FER+)")
-    model.add_argument("--engine", choices=list(ENGINES), default=None,
-                       help="what runs the model: litert (LiteRT), onnx (ONNX Runtime), keras, or litert-int8 "
-                            "(a preset's int8 variant, smaller and faster); default: the lightest installed "
-                            "one that can run it (the shipped preset: litert, without keras or TensorFlow)")
-    model.add_argument("--trust-saved-model", action="store_true",
-                       help="run a SavedModel --model: a SavedModel is a program that can read and write files, "
-                            "so it runs only with this flag; .keras, .tflite and .onnx files are safe to load")
+    model.add_argument(
+        "--model",
+        default=DEFAULT_PRESET,
+        help="a shipped preset's name (" + ", ".join(shipped_presets()) + "), a preset folder, a "
+        "run directory, a .keras file, or an exported SavedModel folder, .tflite or .onnx file "
+        "(default: %(default)s, ResNet18 trained on FER+)",
+    )
+    model.add_argument(
+        "--engine",
+        choices=list(ENGINES),
+        default=None,
+        help="what runs the model: litert (LiteRT), onnx (ONNX Runtime), keras, or litert-int8 "
+        "(a preset's int8 variant, smaller and faster); default: the lightest installed "
+        "one that can run it (the shipped preset: litert, without keras or TensorFlow)",
+    )
+    model.add_argument(
+        "--trust-saved-model",
+        action="store_true",
+        help="run a SavedModel --model: a SavedModel is a program that can read and write files, "
+        "so it runs only with this flag; .keras, .tflite and .onnx files are safe to load",
+    )
     model.add_argument("--top-k", type=int, default=3, help="expressions printed per face")
     faces = parser.add_argument_group("faces")
-    faces.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_PREDICT_DETECTOR,
-                       help="blazeface-both: MediaPipe's BlazeFace, its short- and full-range models on each "
-                            "image, faces at any distance, with landmarks (default); blazeface: the short-range "
-                            "model alone (close-ups, 2.5x as fast); blazeface-full: the full-range model alone "
-                            "(small faces far away); haar: OpenCV's frontal-face cascade, no landmarks")
+    faces.add_argument(
+        "--detector",
+        choices=list(DETECTORS),
+        default=DEFAULT_PREDICT_DETECTOR,
+        help="blazeface-both: MediaPipe's BlazeFace, its short- and full-range models on each "
+        "image, faces at any distance, with landmarks (default); blazeface: the short-range "
+        "model alone (close-ups, 2.5x as fast); blazeface-full: the full-range model alone "
+        "(small faces far away); haar: OpenCV's frontal-face cascade, no landmarks",
+    )
     faces.add_argument("--no-detect", action="store_true", help="the images are already face crops")
-    faces.add_argument("--crop", choices=list(CROPS), default=None,
-                       help="framing: tight (a square on the face, as FER+) or box (the detector's box plus "
-                            "--margin, as AffectNet's boxes); default: what the model records, else "
-                            f"{DEFAULT_FRAMING.crop}")
-    faces.add_argument("--margin", type=float, default=None,
-                       help="widen the framing by this fraction of the face on each side; default: what the "
-                            f"model records, else {DEFAULT_FRAMING.margin}")
-    faces.add_argument("--align", action=argparse.BooleanOptionalAction, default=None,
-                       help="turn each face so that its eyes are level (BlazeFace's landmarks; Haar's faces "
-                            "never are); default: what the model records, else "
-                            + ("--align" if DEFAULT_FRAMING.align else "--no-align"))
+    faces.add_argument(
+        "--crop",
+        choices=list(CROPS),
+        default=None,
+        help="framing: tight (a square on the face, as FER+) or box (the detector's box plus "
+        "--margin, as AffectNet's boxes); default: what the model records, else "
+        f"{DEFAULT_FRAMING.crop}",
+    )
+    faces.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="widen the framing by this fraction of the face on each side; default: what the "
+        f"model records, else {DEFAULT_FRAMING.margin}",
+    )
+    faces.add_argument(
+        "--align",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="turn each face so that its eyes are level (BlazeFace's landmarks; Haar's faces "
+        "never are); default: what the model records, else " + ("--align" if DEFAULT_FRAMING.align else "--no-align"),
+    )
     faces.add_argument("--min-face", type=int, default=24, help="smallest face side searched, pixels")
-    answer = parser.add_argument_group("when not to answer", "A face that does not pass is reported with its "
-                                       "probabilities and a status (CSV column `status`) instead of an expression")
-    answer.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
-                        help="a face whose top probability is below P is `uncertain` (0: never)")
-    answer.add_argument("--min-face-score", type=float, default=0.0, metavar="S",
-                        help="a detection scored below S is an `unsure face` (0: never)")
-    answer.add_argument("--gate-small-faces", action="store_true",
-                        help="a face smaller than the model's input side is `face too small`")
-    video = parser.add_argument_group("video", "Each face is followed across frames (a track, with an ID) and "
-                                      "its probabilities are smoothed over time")
+    answer = parser.add_argument_group(
+        "when not to answer",
+        "A face that does not pass is reported with its "
+        "probabilities and a status (CSV column `status`) instead of an expression",
+    )
+    answer.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="a face whose top probability is below P is `uncertain` (0: never)",
+    )
+    answer.add_argument(
+        "--min-face-score",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="a detection scored below S is an `unsure face` (0: never)",
+    )
+    answer.add_argument(
+        "--gate-small-faces", action="store_true", help="a face smaller than the model's input side is `face too small`"
+    )
+    video = parser.add_argument_group(
+        "video",
+        "Each face is followed across frames (a track, with an ID) and its probabilities are smoothed over time",
+    )
     video.add_argument("--every", type=int, default=5, help="analyse every N-th frame")
-    video.add_argument("--smooth", type=float, default=SMOOTH, metavar="SECONDS",
-                       help="half-life of the smoothing: an output this old weighs half the newest (0: off)")
-    video.add_argument("--camera", default=None, metavar="SOURCE",
-                       help="read a live stream instead of INPUT: a camera's index (0: the first webcam), a "
-                            "stream's URL, or a video file read as if live; Ctrl-C stops")
-    video.add_argument("--duration", type=float, default=0.0, metavar="SECONDS",
-                       help="--camera: stop after this long (0: when the stream ends or on Ctrl-C)")
-    video.add_argument("--show", action="store_true",
-                       help="--camera: show the annotated stream in a window (needs OpenCV with its GUI, not "
-                            "the headless wheel); q stops")
-    video.add_argument("--tracks", default="", help="write one row per track: first and last time seen, share "
-                                                    "of each expression, the dominant one (a .csv)")
-    video.add_argument("--timeline", default="", help="write the timeline picture: one band per track, its "
-                                                      "smoothed probabilities over time (a .png)")
+    video.add_argument(
+        "--smooth",
+        type=float,
+        default=SMOOTH,
+        metavar="SECONDS",
+        help="half-life of the smoothing: an output this old weighs half the newest (0: off)",
+    )
+    video.add_argument(
+        "--camera",
+        default=None,
+        metavar="SOURCE",
+        help="read a live stream instead of INPUT: a camera's index (0: the first webcam), a "
+        "stream's URL, or a video file read as if live; Ctrl-C stops",
+    )
+    video.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="--camera: stop after this long (0: when the stream ends or on Ctrl-C)",
+    )
+    video.add_argument(
+        "--show",
+        action="store_true",
+        help="--camera: show the annotated stream in a window (needs OpenCV with its GUI, not "
+        "the headless wheel); q stops",
+    )
+    video.add_argument(
+        "--tracks",
+        default="",
+        help="write one row per track: first and last time seen, share of each expression, the dominant one (a .csv)",
+    )
+    video.add_argument(
+        "--timeline",
+        default="",
+        help="write the timeline picture: one band per track, its smoothed probabilities over time (a .png)",
+    )
     output = parser.add_argument_group("output")
     output.add_argument("--csv", default="", help=f"write one row per face (folders: default {FOLDER_CSV})")
-    output.add_argument("--annotate", default="", help="write a copy with boxes and labels: an image or video "
-                                                       "path, or a folder for a folder input")
+    output.add_argument(
+        "--annotate",
+        default="",
+        help="write a copy with boxes and labels: an image or video path, or a folder for a folder input",
+    )
     return parser
 
 
@@ -127,12 +196,14 @@ def face_label(face: FaceResult, names: list[str]) -> str:
 
 def track_label(tracked: TrackedFace, names: list[str]) -> str:
     """A video's face: its track's ID and smoothed outputs."""
-    return " ".join([f"#{tracked.track}", outputs_label(tracked.smoothed, tracked.smoothed_va, tracked.status,
-                                                        names)]).strip()
+    return " ".join(
+        [f"#{tracked.track}", outputs_label(tracked.smoothed, tracked.smoothed_va, tracked.status, names)]
+    ).strip()
 
 
-def annotate(rgb: np.ndarray, faces: list[FaceResult], names: list[str], labels: list[str] | None = None
-             ) -> Image.Image:
+def annotate(
+    rgb: np.ndarray, faces: list[FaceResult], names: list[str], labels: list[str] | None = None
+) -> Image.Image:
     """A copy of the image with each face's box and label (default: `face_label`)."""
     image = Image.fromarray(rgb)
     draw = ImageDraw.Draw(image)
@@ -141,8 +212,9 @@ def annotate(rgb: np.ndarray, faces: list[FaceResult], names: list[str], labels:
     for face, label in zip(faces, labels):
         x, y, w, h = face.box
         draw.rectangle((x, y, x + w, y + h), outline=(255, 40, 40), width=max(2, rgb.shape[0] // 200))
-        draw.text((x, max(0, y - font.size - 4)), label, fill=(255, 40, 40), font=font,
-                  stroke_width=2, stroke_fill=(0, 0, 0))
+        draw.text(
+            (x, max(0, y - font.size - 4)), label, fill=(255, 40, 40), font=font, stroke_width=2, stroke_fill=(0, 0, 0)
+        )
     return image
 
 
@@ -155,6 +227,7 @@ def save_annotated(image: Image.Image, path: Path) -> None:
     suffix = Path(path).suffix.lower()
     if suffix == ".png":
         from PIL.PngImagePlugin import PngInfo
+
         info = PngInfo()
         info.add_text("Software", SOFTWARE)
         image.save(path, pnginfo=info)
@@ -171,16 +244,41 @@ def save_annotated(image: Image.Image, path: Path) -> None:
 def annotated_by_predict(path: Path) -> bool:
     try:
         with Image.open(path) as image:
-            return SOFTWARE in (image.info.get("Software"), image.getexif().get(EXIF_SOFTWARE),
-                                (image.info.get("comment") or b"").decode(errors="replace"))
+            return SOFTWARE in (
+                image.info.get("Software"),
+                image.getexif().get(EXIF_SOFTWARE),
+                (image.info.get("comment") or b"").decode(errors="replace"),
+            )
     except (OSError, ValueError, SyntaxError):
         return False
 
 
 # the columns of the CSVs predict.py writes (faces, video faces, tracks), and the prefixes of its per-class ones
-CSV_COLUMNS = {"file", "frame", "time_s", "track", "outcome", "face", "x", "y", "width", "height", "face_score",
-               "status", "expression", "confidence", "raw_expression", "valence", "arousal", "smooth_valence",
-               "smooth_arousal", "first_s", "last_s", "frames", "dominant"}
+CSV_COLUMNS = {
+    "file",
+    "frame",
+    "time_s",
+    "track",
+    "outcome",
+    "face",
+    "x",
+    "y",
+    "width",
+    "height",
+    "face_score",
+    "status",
+    "expression",
+    "confidence",
+    "raw_expression",
+    "valence",
+    "arousal",
+    "smooth_valence",
+    "smooth_arousal",
+    "first_s",
+    "last_s",
+    "frames",
+    "dominant",
+}
 CSV_PREFIXES = ("p_", "smooth_", "share_")
 
 
@@ -192,16 +290,29 @@ def csv_by_predict(path: Path) -> bool:
             header = next(csv.reader(stream), [])
     except (OSError, UnicodeDecodeError, csv.Error):
         return False
-    return len(header) > 1 and header[0] == "file" and all(
-        column in CSV_COLUMNS or column.startswith(CSV_PREFIXES) for column in header[1:])
+    return (
+        len(header) > 1
+        and header[0] == "file"
+        and all(column in CSV_COLUMNS or column.startswith(CSV_PREFIXES) for column in header[1:])
+    )
 
 
 def csv_fields(names: list[str], heads: tuple[str, ...], frame: bool = False, outcome: bool = False) -> list[str]:
     """The columns of predict's face CSV for a model with class `names` and `heads` (`csv_rows`' keys)."""
-    return ["file", *(["frame"] if frame else []), *(["outcome"] if outcome else []), "face", "x", "y", "width",
-            "height", "face_score", "status",
-            *(["expression", "confidence", *(f"p_{name}" for name in names)] if EXPRESSION in heads else []),
-            *(["valence", "arousal"] if VA in heads else [])]
+    return [
+        "file",
+        *(["frame"] if frame else []),
+        *(["outcome"] if outcome else []),
+        "face",
+        "x",
+        "y",
+        "width",
+        "height",
+        "face_score",
+        "status",
+        *(["expression", "confidence", *(f"p_{name}" for name in names)] if EXPRESSION in heads else []),
+        *(["valence", "arousal"] if VA in heads else []),
+    ]
 
 
 class RowsFile:
@@ -239,22 +350,35 @@ def read_rgb(path: Path) -> np.ndarray:
     return np.asarray(load_rgb(path))
 
 
-def csv_rows(source: str, faces: list[FaceResult], names: list[str], frame: int | None = None,
-             outcome: str | None = None) -> list[dict]:
+def csv_rows(
+    source: str, faces: list[FaceResult], names: list[str], frame: int | None = None, outcome: str | None = None
+) -> list[dict]:
     """One row per face; with `outcome` (folders), a file without a face still gets a row saying why."""
-    where = {"file": source, **({"frame": frame} if frame is not None else {}),
-             **({"outcome": outcome} if outcome is not None else {})}
+    where = {
+        "file": source,
+        **({"frame": frame} if frame is not None else {}),
+        **({"outcome": outcome} if outcome is not None else {}),
+    }
     if not faces and outcome is not None:
         return [where]
     rows = []
     for n, face in enumerate(faces, start=1):
-        row = {**where, "face": n,
-               "x": face.box[0], "y": face.box[1], "width": face.box[2], "height": face.box[3],
-               "face_score": round(face.score, 4), "status": face.status}
+        row = {
+            **where,
+            "face": n,
+            "x": face.box[0],
+            "y": face.box[1],
+            "width": face.box[2],
+            "height": face.box[3],
+            "face_score": round(face.score, 4),
+            "status": face.status,
+        }
         if face.probabilities is not None:
             best = int(face.probabilities.argmax())
-            row |= {"expression": names[best] if face.answered else face.status,
-                    "confidence": round(float(face.probabilities[best]), 5)}
+            row |= {
+                "expression": names[best] if face.answered else face.status,
+                "confidence": round(float(face.probabilities[best]), 5),
+            }
             row |= {f"p_{name}": round(float(p), 5) for name, p in zip(names, face.probabilities)}
         if face.va is not None:
             row |= {"valence": round(float(face.va[0]), 5), "arousal": round(float(face.va[1]), 5)}
@@ -283,25 +407,34 @@ def main(argv=None) -> int:
         parser.error(f"argument input: {source} does not exist")
     is_video = args.camera is not None or source.suffix.lower() in VIDEO_SUFFIXES
     try:
-        check([(args.top_k >= 1, "top-k", "must be >= 1"), (args.every >= 1, "every", "must be >= 1"),
-               (0 <= args.min_confidence <= 1, "min-confidence", "must be in [0, 1]"),
-               (0 <= args.min_face_score <= 1, "min-face-score", "must be in [0, 1]"),
-               (args.margin is None or 0 <= args.margin <= 1, "margin", "must be in [0, 1]"),
-               (args.min_face >= 1, "min-face", "must be >= 1"),
-               (args.smooth >= 0, "smooth", "must be >= 0 seconds"),
-               (args.duration >= 0, "duration", "must be >= 0 seconds"),
-               (args.camera is not None or args.duration == 0, "duration", "is for --camera"),
-               (args.camera is not None or not args.show, "show", "is for --camera"),
-               (is_video or not args.tracks, "tracks", "is for a video or --camera"),
-               (is_video or not args.timeline, "timeline", "is for a video or --camera"),
-               (not args.timeline or module_installed("matplotlib"), "timeline",
-                "needs matplotlib, not installed here: pip install matplotlib")])
+        check(
+            [
+                (args.top_k >= 1, "top-k", "must be >= 1"),
+                (args.every >= 1, "every", "must be >= 1"),
+                (0 <= args.min_confidence <= 1, "min-confidence", "must be in [0, 1]"),
+                (0 <= args.min_face_score <= 1, "min-face-score", "must be in [0, 1]"),
+                (args.margin is None or 0 <= args.margin <= 1, "margin", "must be in [0, 1]"),
+                (args.min_face >= 1, "min-face", "must be >= 1"),
+                (args.smooth >= 0, "smooth", "must be >= 0 seconds"),
+                (args.duration >= 0, "duration", "must be >= 0 seconds"),
+                (args.camera is not None or args.duration == 0, "duration", "is for --camera"),
+                (args.camera is not None or not args.show, "show", "is for --camera"),
+                (is_video or not args.tracks, "tracks", "is for a video or --camera"),
+                (is_video or not args.timeline, "timeline", "is for a video or --camera"),
+                (
+                    not args.timeline or module_installed("matplotlib"),
+                    "timeline",
+                    "needs matplotlib, not installed here: pip install matplotlib",
+                ),
+            ]
+        )
     except ValueError as error:
         parser.fail(error)
     if args.camera is not None:
         if not (args.show or args.annotate or args.csv or args.tracks or args.timeline):
-            parser.fail(ValueError("--camera: nothing would be kept; give --show, --annotate, --csv, --tracks "
-                                   "or --timeline"))
+            parser.fail(
+                ValueError("--camera: nothing would be kept; give --show, --annotate, --csv, --tracks or --timeline")
+            )
         try:
             check_outputs(Path(str(args.camera)), args, None, video=True)
         except ValueError as error:
@@ -310,8 +443,10 @@ def main(argv=None) -> int:
         return _camera(args.camera, analyser, args, parser)
     files = image_files(source) if source.is_dir() else None  # listed once: checked, then analysed
     if files == []:
-        parser.error(f"argument input: {printable_name(source)} holds no images "
-                     f"({', '.join(sorted(IMAGE_SUFFIXES))}, in it or its subfolders)")
+        parser.error(
+            f"argument input: {printable_name(source)} holds no images "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))}, in it or its subfolders)"
+        )
     if files is not None and not args.csv:
         args.csv = FOLDER_CSV  # a folder's predictions always go to a CSV
     try:
@@ -342,9 +477,17 @@ def main(argv=None) -> int:
 
 def _analyser(args, parser) -> Analyser:
     try:
-        return Analyser(args.model, None if args.no_detect else args.detector, args.crop, args.margin,
-                        args.align, args.min_face, Gate(args.min_confidence, args.min_face_score,
-                                                        args.gate_small_faces), args.engine, args.trust_saved_model)
+        return Analyser(
+            args.model,
+            None if args.no_detect else args.detector,
+            args.crop,
+            args.margin,
+            args.align,
+            args.min_face,
+            Gate(args.min_confidence, args.min_face_score, args.gate_small_faces),
+            args.engine,
+            args.trust_saved_model,
+        )
     except (ValueError, RuntimeError) as error:
         parser.stop(error)
 
@@ -358,13 +501,15 @@ def check_outputs(source: Path, args, files: list[Path] | None, video: bool = Fa
     input itself (a folder annotated into itself, or into a folder inside it), a file predict.py did not
     write. `files`: a folder input's images (`image_files`), None for one image or video; `video`: the
     input is a video or a camera."""
-    outputs = {option: getattr(args, option) for option in ("csv", "tracks", "timeline", "annotate")
-               if getattr(args, option)}
+    outputs = {
+        option: getattr(args, option) for option in ("csv", "tracks", "timeline", "annotate") if getattr(args, option)
+    }
     seen: dict[Path, str] = {}
     for option, path in outputs.items():
         if Path(path).resolve() in seen:
-            raise ValueError(f"--{option} {path}: the same file as --{seen[Path(path).resolve()]}; give each "
-                             f"output its own file")
+            raise ValueError(
+                f"--{option} {path}: the same file as --{seen[Path(path).resolve()]}; give each output its own file"
+            )
         seen[Path(path).resolve()] = option
         if option != "annotate" or files is None:  # the folder it goes into exists and takes files
             writable_file(Path(path), option)
@@ -380,15 +525,17 @@ def check_outputs(source: Path, args, files: list[Path] | None, video: bool = Fa
     annotate_to, read_from = Path(args.annotate).resolve(), source.resolve()
     if files is not None:
         if annotate_to == read_from or annotate_to.is_relative_to(read_from):
-            raise ValueError(f"--annotate {args.annotate}: inside the input folder {source}, the annotated "
-                             f"copies would replace or mix with the photos; choose a folder outside it")
+            raise ValueError(
+                f"--annotate {args.annotate}: inside the input folder {source}, the annotated "
+                f"copies would replace or mix with the photos; choose a folder outside it"
+            )
         if annotate_to.exists() and not annotate_to.is_dir():
             raise ValueError(f"--annotate {args.annotate}: a folder input needs a folder to write into")
         from affect_keras.atomic import writable_folder
+
         writable_folder(annotate_to, "annotate")
         for path in files:  # each copy's place: empty, or an earlier copy of predict.py's
-            refuse_foreign_file(annotate_to / path.relative_to(source), annotated_by_predict, "annotate",
-                                "predict.py")
+            refuse_foreign_file(annotate_to / path.relative_to(source), annotated_by_predict, "annotate", "predict.py")
         return
     if annotate_to == read_from:
         raise ValueError(f"--annotate {args.annotate}: that is the input itself; choose another file")
@@ -438,11 +585,15 @@ def _folder(folder: Path, files: list[Path], analyser: Analyser, names, args) ->
         out.discard()  # the CSV at the path stays as it was
         raise
     out.close()
-    print(f"{done - len(unreadable)} images read, {faces} faces, {outcomes[OUTCOMES['none']]} images "
-          f"without a face, {len(unreadable)} unreadable"
-          f"{': ' + ', '.join(unreadable[:5]) if unreadable else ''}{stopped}")
-    print("Every file, by outcome (the CSV's outcome column): "
-          + ", ".join(f"{outcome} {count}" for outcome, count in outcomes.most_common()))
+    print(
+        f"{done - len(unreadable)} images read, {faces} faces, {outcomes[OUTCOMES['none']]} images "
+        f"without a face, {len(unreadable)} unreadable"
+        f"{': ' + ', '.join(unreadable[:5]) if unreadable else ''}{stopped}"
+    )
+    print(
+        "Every file, by outcome (the CSV's outcome column): "
+        + ", ".join(f"{outcome} {count}" for outcome, count in outcomes.most_common())
+    )
     print(f"Predictions: {out.path}" + (f"; annotated images: {annotated}" if annotated else ""))
     return 130 if stopped else 0
 
@@ -452,19 +603,31 @@ def video_rows(source: str, tracked: list[TrackedFace], names: list[str]) -> lis
     p_*), its time and track, the smoothed probabilities (smooth_*) and the expression they give
     (`expression`; the raw one in `raw_expression`)."""
     rows = []
-    for face, row in zip(tracked, csv_rows(source, [t.face for t in tracked], names, tracked[0].frame if tracked else 0)):
-        row = {"file": row.pop("file"), "frame": row.pop("frame"), "time_s": round(face.time_s, 4),
-               "track": face.track, **row}
+    for face, row in zip(
+        tracked, csv_rows(source, [t.face for t in tracked], names, tracked[0].frame if tracked else 0)
+    ):
+        row = {
+            "file": row.pop("file"),
+            "frame": row.pop("frame"),
+            "time_s": round(face.time_s, 4),
+            "track": face.track,
+            **row,
+        }
         row.pop("face", None)
         if face.smoothed is not None:
             best = int(face.smoothed.argmax())
             row["raw_expression"] = row["expression"]
-            row |= {"expression": face.label(names), "confidence": round(float(face.smoothed[best]), 5),
-                    "status": face.status}
+            row |= {
+                "expression": face.label(names),
+                "confidence": round(float(face.smoothed[best]), 5),
+                "status": face.status,
+            }
             row |= {f"smooth_{name}": round(float(p), 5) for name, p in zip(names, face.smoothed)}
         if face.smoothed_va is not None:
-            row |= {"smooth_valence": round(float(face.smoothed_va[0]), 5),
-                    "smooth_arousal": round(float(face.smoothed_va[1]), 5)}
+            row |= {
+                "smooth_valence": round(float(face.smoothed_va[0]), 5),
+                "smooth_arousal": round(float(face.smoothed_va[1]), 5),
+            }
         rows.append(row)
     return rows
 
@@ -473,13 +636,23 @@ def track_rows(source: str, tracks: list[dict]) -> list[dict]:
     """One row per track (`VideoAnalysis.tracks`): times, analysed frames, the dominant expression and the
     share of each label."""
     labels = list(dict.fromkeys(label for t in tracks for label in t["shares"]))
-    return [{"file": source, "track": t["track"], "first_s": t["first_s"], "last_s": t["last_s"],
-             "frames": t["frames"], "dominant": t["dominant"] or "",
-             **{f"share_{label}": t["shares"].get(label, 0.0) for label in labels}} for t in tracks]
+    return [
+        {
+            "file": source,
+            "track": t["track"],
+            "first_s": t["first_s"],
+            "last_s": t["last_s"],
+            "frames": t["frames"],
+            "dominant": t["dominant"] or "",
+            **{f"share_{label}": t["shares"].get(label, 0.0) for label in labels},
+        }
+        for t in tracks
+    ]
 
 
 def _video(path: Path, analyser: Analyser, args, parser) -> int:
     import cv2
+
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         parser.exit(1, f"predict.py: error: {path} is not a video this can read\n")
@@ -488,6 +661,7 @@ def _video(path: Path, analyser: Analyser, args, parser) -> int:
 
 def _camera(source: str, analyser: Analyser, args, parser) -> int:
     import cv2
+
     capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
     if not capture.isOpened():
         parser.exit(1, f"predict.py: error: --camera {source}: no camera or stream there that OpenCV can open\n")
@@ -496,8 +670,12 @@ def _camera(source: str, analyser: Analyser, args, parser) -> int:
             cv2.namedWindow("predict.py")
         except cv2.error:
             capture.release()
-            parser.fail(ValueError("--show: this OpenCV has no windows (opencv-python-headless); install "
-                                   "opencv-python for them, or write the stream with --annotate"))
+            parser.fail(
+                ValueError(
+                    "--show: this OpenCV has no windows (opencv-python-headless); install "
+                    "opencv-python for them, or write the stream with --annotate"
+                )
+            )
     start = time.monotonic()
     return _stream(f"camera {source}", capture, lambda: time.monotonic() - start, analyser, args, parser)
 
@@ -508,6 +686,7 @@ def _stream(source: str, capture, clock, analyser: Analyser, args, parser) -> in
     the live time of each frame (None: a file's frame index / its frame rate)."""
     import cv2
     from affect_keras.deploy.video import read_frames
+
     names = analyser.predictor.class_names
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = None if clock else int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
@@ -524,13 +703,17 @@ def _stream(source: str, capture, clock, analyser: Analyser, args, parser) -> in
                     shown = analysis.add(frame, time_s, rgb)
                     rows += video_rows(source, shown, names)
                 if args.annotate or args.show:
-                    bgr = cv2.cvtColor(np.asarray(annotate(rgb, [t.face for t in shown], names,
-                                                           [track_label(t, names) for t in shown])),
-                                       cv2.COLOR_RGB2BGR)
+                    bgr = cv2.cvtColor(
+                        np.asarray(
+                            annotate(rgb, [t.face for t in shown], names, [track_label(t, names) for t in shown])
+                        ),
+                        cv2.COLOR_RGB2BGR,
+                    )
                     if args.annotate:
                         if writer is None:
-                            writer = cv2.VideoWriter(args.annotate, cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                                     (rgb.shape[1], rgb.shape[0]))
+                            writer = cv2.VideoWriter(
+                                args.annotate, cv2.VideoWriter_fourcc(*"mp4v"), fps, (rgb.shape[1], rgb.shape[0])
+                            )
                         writer.write(bgr)
                     if args.show:
                         cv2.imshow("predict.py", bgr)
@@ -549,12 +732,16 @@ def _stream(source: str, capture, clock, analyser: Analyser, args, parser) -> in
         parser.exit(1, f"predict.py: error: {source} has no frames this can read\n")
     rate = frames / (time.perf_counter() - start)
     tracks = analysis.tracks()
-    print(f"{source}: {frames} frames, {len(range(0, frames, args.every))} analysed, {len(rows)} faces found, "
-          f"{len(tracks)} tracks, {rate:.1f} frames/s{stopped}")
+    print(
+        f"{source}: {frames} frames, {len(range(0, frames, args.every))} analysed, {len(rows)} faces found, "
+        f"{len(tracks)} tracks, {rate:.1f} frames/s{stopped}"
+    )
     for track in tracks:
         shares = ", ".join(f"{label} {100 * share:.0f} %" for label, share in list(track["shares"].items())[:3])
-        print(f"track {track['track']}: {track['first_s']:.2f}-{track['last_s']:.2f} s, {track['frames']} frames, "
-              f"mostly {track['dominant'] or '-'} ({shares})")
+        print(
+            f"track {track['track']}: {track['first_s']:.2f}-{track['last_s']:.2f} s, {track['frames']} frames, "
+            f"mostly {track['dominant'] or '-'} ({shares})"
+        )
     if args.csv:
         write_csv(Path(args.csv), rows)
         print(f"Predictions: {args.csv}")
@@ -563,8 +750,15 @@ def _stream(source: str, capture, clock, analyser: Analyser, args, parser) -> in
         print(f"Tracks: {args.tracks}")
     if args.timeline:
         from affect_keras.deploy.timeline import plot_timeline
-        plot_timeline(tracks, names, Path(args.timeline), max(time_s, frames / fps), title=Path(source).name,
-                      metadata={"Software": SOFTWARE})
+
+        plot_timeline(
+            tracks,
+            names,
+            Path(args.timeline),
+            max(time_s, frames / fps),
+            title=Path(source).name,
+            metadata={"Software": SOFTWARE},
+        )
         print(f"Timeline: {args.timeline}")
     if args.annotate:
         print(f"Annotated video: {args.annotate}")

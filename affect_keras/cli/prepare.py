@@ -17,7 +17,8 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="prepare_dataset.py",
         description="Write OUT/{train,val,test}/<Class>/*.jpg, a manifest per split and a summary, from "
-                    "AffectNet (either release), FER+, a class-folder tree, or the built-in sample.")
+        "AffectNet (either release), FER+, a class-folder tree, or the built-in sample.",
+    )
     add_settings(parser, PrepareConfig, GROUPS)
     return parser
 
@@ -38,11 +39,13 @@ def main(argv=None) -> int:
     except (ValueError, RuntimeError) as error:  # the dataset is not what --source says; a worker died
         parser.stop(error)
     except PermissionError as error:
-        parser.exit(1, f"prepare_dataset.py: error: argument --out: cannot write {error.filename}: permission "
-                       f"denied\n")
+        parser.exit(1, f"prepare_dataset.py: error: argument --out: cannot write {error.filename}: permission denied\n")
     except KeyboardInterrupt:
-        parser.exit(130, f"prepare_dataset.py: interrupted; finished images are kept, and the same command "
-                         f"resumes into {config.out}\n")
+        parser.exit(
+            130,
+            f"prepare_dataset.py: interrupted; finished images are kept, and the same command "
+            f"resumes into {config.out}\n",
+        )
     print(summary.report())
     print(f"Wrote {config.out}/{{train,val,test}}/, manifests, summary.json and skipped.csv")
     return 0

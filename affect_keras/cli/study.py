@@ -18,18 +18,29 @@ from affect_keras.training.config import TrainConfig
 def build_parser():
     parser = train_cli.build_parser()
     parser.prog = "study.py"
-    parser.description = ("Train one run per class-imbalance strategy with every other setting equal (train.py's "
-                          "options below), evaluate each on the same split, and write the AffectNet paper's "
-                          "Table 7 (per-class top-1 / top-2 F1, as is and skew-normalised) as Markdown and "
-                          "CSV with a per-class F1 picture. With a frozen backbone every strategy trains its "
-                          "head on the same cached features.")
+    parser.description = (
+        "Train one run per class-imbalance strategy with every other setting equal (train.py's "
+        "options below), evaluate each on the same split, and write the AffectNet paper's "
+        "Table 7 (per-class top-1 / top-2 F1, as is and skew-normalised) as Markdown and "
+        "CSV with a per-class F1 picture. With a frozen backbone every strategy trains its "
+        "head on the same cached features."
+    )
     study = parser.add_argument_group("study")
-    study.add_argument("--strategies", nargs="+", choices=list(IMBALANCE_STRATEGIES), default=list(IMBALANCE_STRATEGIES),
-                       metavar="NAME", help=f"which strategies: {', '.join(IMBALANCE_STRATEGIES)}")
+    study.add_argument(
+        "--strategies",
+        nargs="+",
+        choices=list(IMBALANCE_STRATEGIES),
+        default=list(IMBALANCE_STRATEGIES),
+        metavar="NAME",
+        help=f"which strategies: {', '.join(IMBALANCE_STRATEGIES)}",
+    )
     study.add_argument("--split", default="val", help="the split every run is evaluated on")
     study.add_argument("--repeats", type=int, default=10, help="class-balanced resamples (skew-normalised)")
-    study.add_argument("--out", help="study folder: one run directory per strategy and the tables "
-                                     "(default: studies/<backbone>-<data folder name>)")
+    study.add_argument(
+        "--out",
+        help="study folder: one run directory per strategy and the tables "
+        "(default: studies/<backbone>-<data folder name>)",
+    )
     return parser
 
 

@@ -12,8 +12,10 @@ from affect_keras.training.config import GROUPS, TrainConfig
 
 def build_parser() -> ArgumentParser:
     """train.py's flags: one per TrainConfig field (its help, default, choices and group are the field's)."""
-    parser = ArgumentParser(prog="train.py", description="Train an expression classifier on folders written "
-                                                         "by prepare_dataset.py; writes models/<run>/.")
+    parser = ArgumentParser(
+        prog="train.py",
+        description="Train an expression classifier on folders written by prepare_dataset.py; writes models/<run>/.",
+    )
     add_settings(parser, TrainConfig, GROUPS)
     return parser
 
@@ -43,7 +45,10 @@ def main(argv=None) -> int:
     except (ValueError, RuntimeError) as error:
         parser.stop(error)
     except KeyboardInterrupt:
-        parser.exit(130, f"train.py: interrupted; the finished epochs are kept in {config.run_dir}, and the same "
-                         f"command continues the run from the last one\n")
+        parser.exit(
+            130,
+            f"train.py: interrupted; the finished epochs are kept in {config.run_dir}, and the same "
+            f"command continues the run from the last one\n",
+        )
     print(f"Run written to {config.run_dir}")
     return 0

@@ -86,8 +86,10 @@ def ssd_anchors(spec: SSDSpec) -> np.ndarray:
 def model_file(name: str) -> str:
     path = resources.files("affect_keras") / "detectors" / name
     if not path.is_file():
-        raise RuntimeError(f"the face detector model {name} is missing from {path.parent}: reinstall "
-                           f"affect-keras (the file ships in the package), or use --detector haar")
+        raise RuntimeError(
+            f"the face detector model {name} is missing from {path.parent}: reinstall "
+            f"affect-keras (the file ships in the package), or use --detector haar"
+        )
     return str(path)
 
 
@@ -119,8 +121,15 @@ class BlazeFace:
         >>> faces[0].box, faces[0].eye_angle()
     """
 
-    def __init__(self, model: str = "short", min_score: float = 0.5, min_size: int = 24,
-                 overlap: float = 0.3, border: float | None = None, threads: int = 1):
+    def __init__(
+        self,
+        model: str = "short",
+        min_score: float = 0.5,
+        min_size: int = 24,
+        overlap: float = 0.3,
+        border: float | None = None,
+        threads: int = 1,
+    ):
         if model not in BLAZEFACE:
             raise ValueError(f"BlazeFace model must be one of {', '.join(BLAZEFACE)}, not {model!r}")
         self.spec = BLAZEFACE[model]
@@ -141,18 +150,18 @@ class BlazeFace:
         """(input, side, left, top): the photo padded to a square of `side` pixels (the photo's top-left
         corner at (left, top)) and resized to `size` (default: the model's input side)."""
         import cv2
+
         height, width = rgb.shape[:2]
         border = round(self.border * max(height, width))
         side, size = max(height, width) + 2 * border, size or self.spec.input_size
         top, left = (side - height) // 2, (side - width) // 2
-        square = cv2.copyMakeBorder(rgb, top, side - height - top, left, side - width - left,
-                                    cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        resized = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size
-                             else cv2.INTER_LINEAR)
+        square = cv2.copyMakeBorder(
+            rgb, top, side - height - top, left, side - width - left, cv2.BORDER_CONSTANT, value=(0, 0, 0)
+        )
+        resized = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
         return resized, side, left, top
 
-    def detect(self, shape: tuple[int, ...], resized: np.ndarray, side: int, left: int, top: int
-               ) -> list[Detection]:
+    def detect(self, shape: tuple[int, ...], resized: np.ndarray, side: int, left: int, top: int) -> list[Detection]:
         """The faces of a photo of `shape` (height, width) from its `square`."""
         height, width = shape[:2]
         size = self.spec.input_size
@@ -177,8 +186,11 @@ class BlazeFace:
             marks = (points[members, 2:] * weights[:, :, None]).sum(0) * side - [left, top]
             x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
             if min(x1 - x0, y1 - y0) >= self.min_size:
-                faces.append(Detection((round(x0), round(y0), round(x1 - x0), round(y1 - y0)), float(score),
-                                  marks.astype(np.float32)))
+                faces.append(
+                    Detection(
+                        (round(x0), round(y0), round(x1 - x0), round(y1 - y0)), float(score), marks.astype(np.float32)
+                    )
+                )
         return drop_nested(faces)
 
 
@@ -207,6 +219,7 @@ class BothRanges:
 
     def __call__(self, rgb: np.ndarray) -> list[Detection]:
         import cv2
+
         far = self.far.square(rgb)  # the photo padded and resized once, for both models (the larger input)
         size = self.near.spec.input_size
         near = (cv2.resize(far[0], (size, size), interpolation=cv2.INTER_AREA), *far[1:])
@@ -216,8 +229,9 @@ class BothRanges:
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     """Intersection over union of two (x, y, width, height) boxes."""
-    inter = (max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-             * max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])))
+    inter = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])) * max(
+        0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    )
     return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
 
 
@@ -236,8 +250,10 @@ def drop_nested(faces: list[Detection], inside: float = 0.5) -> list[Detection]:
     kept: list[Detection] = []
     for face in sorted(faces, key=lambda f: -f.box[2] * f.box[3]):
         x, y, w, h = face.box
-        if not any(max(0, min(x + w, X + W) - max(x, X)) * max(0, min(y + h, Y + H) - max(y, Y)) > inside * w * h
-                   for X, Y, W, H in (k.box for k in kept)):
+        if not any(
+            max(0, min(x + w, X + W) - max(x, X)) * max(0, min(y + h, Y + H) - max(y, Y)) > inside * w * h
+            for X, Y, W, H in (k.box for k in kept)
+        ):
             kept.append(face)
     return kept
 
@@ -249,8 +265,9 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, overlap: float) -> list[
     while order.size:
         best = boxes[order[0]]
         rest = boxes[order]
-        inter = (np.clip(np.minimum(best[2], rest[:, 2]) - np.maximum(best[0], rest[:, 0]), 0, None)
-                 * np.clip(np.minimum(best[3], rest[:, 3]) - np.maximum(best[1], rest[:, 1]), 0, None))
+        inter = np.clip(np.minimum(best[2], rest[:, 2]) - np.maximum(best[0], rest[:, 0]), 0, None) * np.clip(
+            np.minimum(best[3], rest[:, 3]) - np.maximum(best[1], rest[:, 1]), 0, None
+        )
         area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
         iou = inter / np.maximum(area(best) + area(rest) - inter, 1e-9)
         same = iou > overlap
@@ -271,19 +288,23 @@ class Haar:
 
     def __init__(self, min_size: int = 24):
         import cv2
+
         self._cv2 = cv2
         self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + self.CASCADE)
         if self.cascade.empty():
-            raise RuntimeError(f"OpenCV's {self.CASCADE} did not load from {cv2.data.haarcascades} "
-                               f"(OpenCV 5 no longer ships the cascades: pip install 'opencv-python-headless<5')")
+            raise RuntimeError(
+                f"OpenCV's {self.CASCADE} did not load from {cv2.data.haarcascades} "
+                f"(OpenCV 5 no longer ships the cascades: pip install 'opencv-python-headless<5')"
+            )
         self.min_size = min_size
         self._lock = threading.Lock()  # a cascade is not documented as safe across threads
 
     def __call__(self, rgb: np.ndarray) -> list[Detection]:
         gray = self._cv2.equalizeHist(self._cv2.cvtColor(rgb, self._cv2.COLOR_RGB2GRAY))
         with self._lock:
-            boxes = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
-                                                  minSize=(self.min_size, self.min_size))
+            boxes = self.cascade.detectMultiScale(
+                gray, scaleFactor=1.1, minNeighbors=5, minSize=(self.min_size, self.min_size)
+            )
         return drop_nested([Detection(tuple(int(v) for v in box)) for box in boxes])
 
 
@@ -364,6 +385,7 @@ class Framing:
         points of accuracy on muxspace_subset's aligned faces (0.608 against 0.625).
         """
         import cv2
+
         angle = face.eye_angle() if self.align else 0.0
         frame = CROPS[self.crop]
         if frame is None and abs(angle) < 0.5:
@@ -376,8 +398,13 @@ class Framing:
             height = width
         turn = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)  # counter-clockwise by `angle`, as PIL turns
         turn[:, 2] += (width / 2 - cx, height / 2 - cy)  # the face's centre to the region's centre
-        region = cv2.warpAffine(np.asarray(image), turn, (max(2, round(width)), max(2, round(height))),
-                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        region = cv2.warpAffine(
+            np.asarray(image),
+            turn,
+            (max(2, round(width)), max(2, round(height))),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         return Image.fromarray(region)
 
 
@@ -387,16 +414,18 @@ DEFAULT_FRAMING = Framing()  # (its defaults say why)
 def face_crops(rgb: np.ndarray, faces: list[Detection], size: int, framing: Framing) -> np.ndarray:
     """(faces, size, size, 3) uint8 inputs for a model, framed and resized as prepare_dataset.py does."""
     image = Image.fromarray(rgb)
-    crops = [np.asarray(framing.crop_face(image, face).resize((size, size), Image.Resampling.BILINEAR))
-             for face in faces]
+    crops = [
+        np.asarray(framing.crop_face(image, face).resize((size, size), Image.Resampling.BILINEAR)) for face in faces
+    ]
     return np.stack(crops).astype(np.uint8) if crops else np.zeros((0, size, size, 3), np.uint8)
 
 
 NO_FACE = "no face found"  # prepare's skip reason and predict's outcome
 
 
-def prepare_detected(source: Path | bytes, destination, size: int, detector_name: str, framing: Framing,
-                     whole_without_face: bool = False) -> None:
+def prepare_detected(
+    source: Path | bytes, destination, size: int, detector_name: str, framing: Framing, whole_without_face: bool = False
+) -> None:
     """prepare_dataset.py --detect for one photo: turned upright by its EXIF tag, its largest face framed
     and resized to `size`, written to `destination`. No face raises `ImageError` (a counted skip), or with
     `whole_without_face` the whole photo is written instead."""

@@ -51,8 +51,9 @@ def _how_made(config: tuple, provenance: tuple) -> str:
     """The digest of prepare's record, computed once per version of the two files (a run start takes
     several splits' fingerprints, and AffectNet's provenance.json is tens of MB)."""
     settings = yaml.safe_load(Path(config[0]).read_text()) or {}
-    digest = hashlib.sha256(repr(sorted((k, repr(v)) for k, v in settings.items()
-                                        if k not in NO_PIXEL_SETTINGS)).encode())
+    digest = hashlib.sha256(
+        repr(sorted((k, repr(v)) for k, v in settings.items() if k not in NO_PIXEL_SETTINGS)).encode()
+    )
     digest.update(Path(provenance[0]).read_bytes())
     return digest.hexdigest()
 

@@ -57,9 +57,9 @@ def load_rgb(path: Path | bytes, upright: bool = True) -> Image.Image:
     return decode_rgb(path, upright)[0]
 
 
-def decode_rgb(source: Path | bytes, upright: bool = True,
-               at_least: Callable[[tuple[int, int]], tuple[float, float]] | None = None
-               ) -> tuple[Image.Image, tuple[float, float]]:
+def decode_rgb(
+    source: Path | bytes, upright: bool = True, at_least: Callable[[tuple[int, int]], tuple[float, float]] | None = None
+) -> tuple[Image.Image, tuple[float, float]]:
     """`load_rgb` of a file or of its bytes, and where the caller needs fewer pixels than the photo holds,
     a reduced JPEG decode: `at_least(stored size)` says how large the decoded image must stay, and libjpeg
     then decodes at the smallest of 1/1, 1/2, 1/4 or 1/8 scale that keeps it at least that large (PIL's
@@ -105,6 +105,7 @@ def _grey_to_8_bits(image: Image.Image) -> Image.Image:
     """A grayscale image of more than 8 bits as 8-bit "L": values already within 0-255 (an int32 TIFF of
     8-bit data) kept, 16-bit ones (up to 65535) divided by 257, anything wider scaled to its own maximum."""
     import numpy as np
+
     values = np.asarray(image, dtype=np.float64)
     high = float(values.max()) if values.size else 0.0
     scale = 1.0 if high <= 255 else 255 / 65535 if high <= 65535 else 255 / high
@@ -138,8 +139,9 @@ REDUCED_DECODE_MARGIN = 1.5
 REDUCED_DECODE_FROM = 512
 
 
-def prepare_image(source: Path | bytes, destination: Path, box, margin: float, size: int,
-                  reduced: bool = False) -> None:
+def prepare_image(
+    source: Path | bytes, destination: Path, box, margin: float, size: int, reduced: bool = False
+) -> None:
     """Load, crop, resize to `size` x `size` and write one face; raises `ImageError` with the reason. A
     whole photo (no box) is turned upright by its EXIF orientation first; a box is in the stored pixels.
 
@@ -148,6 +150,7 @@ def prepare_image(source: Path | bytes, destination: Path, box, margin: float, s
     face kept at least `REDUCED_DECODE_MARGIN` times `size` on its shorter side, and the box is cropped at
     that scale with sub-pixel edges (PIL's `resize(box=...)`), so the output stays the full decode's within
     docs/data.md's stated tolerance."""
+
     def at_least(stored: tuple[int, int]) -> tuple[float, float]:
         if min(stored) < REDUCED_DECODE_FROM:
             return stored
@@ -160,8 +163,10 @@ def prepare_image(source: Path | bytes, destination: Path, box, margin: float, s
         write_jpeg(crop_box(image, box, margin).resize((size, size), Image.Resampling.BILINEAR), destination)
         return
     left, top, right, bottom = box_edges(box, margin, (image.size[0] / sx, image.size[1] / sy))
-    write_jpeg(image.resize((size, size), Image.Resampling.BILINEAR,
-                            box=(left * sx, top * sy, right * sx, bottom * sy)), destination)
+    write_jpeg(
+        image.resize((size, size), Image.Resampling.BILINEAR, box=(left * sx, top * sy, right * sx, bottom * sy)),
+        destination,
+    )
 
 
 def box_edges(box, margin: float, size: tuple[float, float]) -> tuple[int, int, int, int]:

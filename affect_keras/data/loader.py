@@ -83,10 +83,26 @@ class FaceBatches(keras.utils.PyDataset):
         >>> images, targets = faces[0]
     """
 
-    def __init__(self, data_dir, split: str, class_names, image_size: int, batch_size: int, *,
-                 shuffle: bool = False, seed: int = 0, targets: str = "majority", sampling: str = "none",
-                 mix: str = "none", mix_alpha: float = 0.2, workers: int = 2, task: str = "expression",
-                 class_weights: dict[int, float] | None = None, multiple_of: int = 1, keep_decoded: bool = True):
+    def __init__(
+        self,
+        data_dir,
+        split: str,
+        class_names,
+        image_size: int,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        targets: str = "majority",
+        sampling: str = "none",
+        mix: str = "none",
+        mix_alpha: float = 0.2,
+        workers: int = 2,
+        task: str = "expression",
+        class_weights: dict[int, float] | None = None,
+        multiple_of: int = 1,
+        keep_decoded: bool = True,
+    ):
         # keras's own worker threads (PyDataset(workers > 1)) fetch ahead through its OrderedEnqueuer,
         # whose stream is not aligned to epochs on JAX: the batch the trainer peeks at to build the model is
         # consumed, and the next epoch's batches are fetched before `EpochOrder` has set the epoch, so an
@@ -95,10 +111,18 @@ class FaceBatches(keras.utils.PyDataset):
         # a time, in order, and each batch's images are decoded on `workers` threads of `DecodedImages`.
         super().__init__(workers=1, use_multiprocessing=False)
         self.image_size, self.batch_size = image_size, batch_size
-        self.table = SplitTable.read(data_dir, split, class_names, targets=targets, task=task,
-                                     class_weights=class_weights)
-        self.sampler = EpochSampler(self.table.labels, len(self.table.class_names), batch_size, shuffle=shuffle,
-                                    seed=seed, sampling=sampling, multiple_of=multiple_of)
+        self.table = SplitTable.read(
+            data_dir, split, class_names, targets=targets, task=task, class_weights=class_weights
+        )
+        self.sampler = EpochSampler(
+            self.table.labels,
+            len(self.table.class_names),
+            batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            sampling=sampling,
+            multiple_of=multiple_of,
+        )
         self.mixer = Mixer(mix, mix_alpha, seed)
         self.keep_decoded = keep_decoded  # the tf.data server follows it too
         self.decoded = DecodedImages(self.table.files, image_size, workers, keep_decoded)
@@ -122,10 +146,14 @@ class FaceBatches(keras.utils.PyDataset):
         self.decoded = DecodedImages(self.table.files, self.image_size, self.decoded.threads, keep=False)
 
     # what its readers (the trainer, the cache, evaluation, tests) ask of a split, read from its parts
-    epoch = property(lambda self: self.sampler.epoch, lambda self, epoch: setattr(self.sampler, "epoch", epoch),
-                     doc="The epoch being served (`EpochOrder` sets it).")
-    multiple_of = property(lambda self: self.sampler.multiple_of,
-                           lambda self, n: setattr(self.sampler, "multiple_of", n))
+    epoch = property(
+        lambda self: self.sampler.epoch,
+        lambda self, epoch: setattr(self.sampler, "epoch", epoch),
+        doc="The epoch being served (`EpochOrder` sets it).",
+    )
+    multiple_of = property(
+        lambda self: self.sampler.multiple_of, lambda self, n: setattr(self.sampler, "multiple_of", n)
+    )
     root = property(lambda self: self.table.root)
     split = property(lambda self: self.table.split)
     files = property(lambda self: self.table.files)

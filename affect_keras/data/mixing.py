@@ -30,7 +30,7 @@ def cutmix(images: np.ndarray, targets: np.ndarray, alpha: float, rng: np.random
     for k, ratio in enumerate(rng.beta(alpha, alpha, size=len(images))):
         h, w = int(height * math.sqrt(1 - ratio)), int(width * math.sqrt(1 - ratio))
         y, x = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
-        images[k, y:y + h, x:x + w] = source[partner[k], y:y + h, x:x + w]
+        images[k, y : y + h, x : x + w] = source[partner[k], y : y + h, x : x + w]
         kept[k] = 1 - h * w / (height * width)
     return images, kept[:, None] * targets + (1 - kept[:, None]) * targets[partner]
 
@@ -47,6 +47,7 @@ class Mixer:
         alpha: mixing ratios are drawn from Beta(alpha, alpha).
         seed: with the epoch and the batch's index, fixes each batch's draw.
     """
+
     kind: str = "none"
     alpha: float = 0.2
     seed: int = 0

@@ -31,6 +31,7 @@ class EpochSampler:
             batch of an epoch is cut to a multiple of it (`left_out` says how many rows that skips).
         epoch: the epoch being served.
     """
+
     labels: np.ndarray
     classes: int
     batch_size: int
@@ -88,12 +89,11 @@ class EpochSampler:
         if epoch != self.epoch:
             epoch, order = self.epoch, self.order(self.epoch)
             self._drawn = (epoch, order)  # one tuple assignment, so worker threads never see a mixed pair
-        chosen = order[index * self.batch_size:(index + 1) * self.batch_size]
-        return epoch, chosen[:len(chosen) - len(chosen) % self.multiple_of]
+        chosen = order[index * self.batch_size : (index + 1) * self.batch_size]
+        return epoch, chosen[: len(chosen) - len(chosen) % self.multiple_of]
 
 
 def draw_without_replacement(rng: np.random.Generator, members: np.ndarray, size: int) -> np.ndarray:
     """`size` of `members`: whole shuffled copies while they fit, then a draw without replacement."""
     whole, rest = divmod(size, len(members))
-    return np.concatenate([*(rng.permutation(members) for _ in range(whole)),
-                           rng.choice(members, rest, replace=False)])
+    return np.concatenate([*(rng.permutation(members) for _ in range(whole)), rng.choice(members, rest, replace=False)])

@@ -15,8 +15,11 @@ def resolve_pipeline(name: str) -> str:
     if name == "auto":
         return "tf.data" if tensorflow else "pydataset"
     if name == "tf.data" and not tensorflow:
-        raise OptionError("input_pipeline", f"tf.data needs the TensorFlow backend (this is "
-                                            f"{keras.backend.backend()}); use --input-pipeline pydataset or auto")
+        raise OptionError(
+            "input_pipeline",
+            f"tf.data needs the TensorFlow backend (this is "
+            f"{keras.backend.backend()}); use --input-pipeline pydataset or auto",
+        )
     return name
 
 
@@ -25,5 +28,6 @@ def serve(faces: FaceBatches, pipeline: str):
     either."""
     if pipeline == "tf.data":
         from affect_keras.data.tfdata import image_batches  # TensorFlow only when this path is taken
+
         return image_batches(faces)
     return faces

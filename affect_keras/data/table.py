@@ -31,6 +31,7 @@ class SplitTable:
             and "weight" when class weights travel per sample.
         task: the `affect_keras.heads.Task` whose heads the targets feed.
     """
+
     root: Path
     split: str
     class_names: tuple[str, ...]
@@ -40,8 +41,16 @@ class SplitTable:
     task: Task
 
     @classmethod
-    def read(cls, data_dir, split: str, class_names, *, targets: str = "majority", task: str = "expression",
-             class_weights: dict[int, float] | None = None) -> "SplitTable":
+    def read(
+        cls,
+        data_dir,
+        split: str,
+        class_names,
+        *,
+        targets: str = "majority",
+        task: str = "expression",
+        class_weights: dict[int, float] | None = None,
+    ) -> "SplitTable":
         """The table of `split` of the prepared folder `data_dir`.
 
         Args:
@@ -55,8 +64,10 @@ class SplitTable:
         labels = manifest["label"].map({n: k for k, n in enumerate(names)}).to_numpy()
         expression = expression_targets(manifest, labels, names, targets)
         # the expression targets always (labels, sampling and MixUp read them), then each head's own
-        columns = {head: HEADS[head].targets(manifest, expression, list(names))
-                   for head in dict.fromkeys((EXPRESSION, *spec.heads))}
+        columns = {
+            head: HEADS[head].targets(manifest, expression, list(names))
+            for head in dict.fromkeys((EXPRESSION, *spec.heads))
+        }
         if class_weights and spec.dict_outputs:
             table = np.array([class_weights.get(k, 1.0) for k in range(len(names))], "float32")
             columns["weight"] = table[labels]
@@ -85,8 +96,12 @@ class SplitTable:
 
     def repeated(self, times: int) -> "SplitTable":
         """Every row `times` over (benchmarks that need more rows than a split has)."""
-        return replace(self, files=self.files * times, labels=np.tile(self.labels, times),
-                       columns={name: np.concatenate([values] * times) for name, values in self.columns.items()})
+        return replace(
+            self,
+            files=self.files * times,
+            labels=np.tile(self.labels, times),
+            columns={name: np.concatenate([values] * times) for name, values in self.columns.items()},
+        )
 
 
 def read_summary(data_dir: Path) -> dict:
@@ -117,8 +132,11 @@ def expression_targets(manifest: pd.DataFrame, labels: np.ndarray, class_names, 
     columns = [f"vote_{name}" for name in class_names]
     missing = [c for c in columns if c not in manifest]
     if missing:
-        raise OptionError("targets", f"votes: the manifest has no vote columns ({', '.join(missing)}); "
-                                     f"only FER+ provides votes, use --targets majority")
+        raise OptionError(
+            "targets",
+            f"votes: the manifest has no vote columns ({', '.join(missing)}); "
+            f"only FER+ provides votes, use --targets majority",
+        )
     votes = manifest[columns].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy("float32")
     totals = votes.sum(axis=1, keepdims=True)
     return np.where(totals > 0, votes / np.maximum(totals, 1), one_hot)

@@ -68,11 +68,20 @@ def decode(path: tf.Tensor, size: int, any_format: bool = True) -> tf.Tensor:
     data = tf.io.read_file(path)
     # PIL's inverse DCT (islow), not TF's default (ifast)
     jpeg = lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")  # noqa: E731
-    image = tf.cond(tf.io.is_jpeg(data), jpeg, lambda: tf.io.decode_image(
-        data, channels=3, expand_animations=False)) if any_format else jpeg()
+    image = (
+        tf.cond(tf.io.is_jpeg(data), jpeg, lambda: tf.io.decode_image(data, channels=3, expand_animations=False))
+        if any_format
+        else jpeg()
+    )
     shape = tf.shape(image)
-    if_resized = lambda: tf.cast(tf.round(tf.clip_by_value(  # noqa: E731
-        tf.image.resize(image, (size, size), method="bilinear", antialias=True), 0, 255)), tf.uint8)
+    if_resized = lambda: tf.cast(
+        tf.round(
+            tf.clip_by_value(  # noqa: E731
+                tf.image.resize(image, (size, size), method="bilinear", antialias=True), 0, 255
+            )
+        ),
+        tf.uint8,
+    )
     image = tf.cond(tf.logical_and(shape[0] == size, shape[1] == size), lambda: image, if_resized)
     return tf.ensure_shape(image, (size, size, 3))
 
@@ -81,19 +90,22 @@ def decode_all(files: list[str], size: int, batch_size: int = 256) -> np.ndarray
     """Every file, in order, as one (n, size, size, 3) uint8 array, decoded in parallel."""
     out = np.empty((len(files), size, size, 3), np.uint8)
     any_format = not single_op(files)
-    dataset = fixed(tf.data.Dataset.from_tensor_slices(files)
-                    .map(lambda p: decode(p, size, any_format), num_parallel_calls=DECODE_CALLS,
-                         deterministic=True)
-                    .batch(batch_size).prefetch(PREFETCH_BATCHES))
+    dataset = fixed(
+        tf.data.Dataset.from_tensor_slices(files)
+        .map(lambda p: decode(p, size, any_format), num_parallel_calls=DECODE_CALLS, deterministic=True)
+        .batch(batch_size)
+        .prefetch(PREFETCH_BATCHES)
+    )
     start = 0
     for images in dataset:
-        out[start:start + len(images)] = images.numpy()
+        out[start : start + len(images)] = images.numpy()
         start += len(images)
     return out
 
 
-def epoch_batches(table: SplitTable, sampler: EpochSampler, mixer: Mixer, size: int,
-                  images: np.ndarray | None = None) -> tf.data.Dataset:
+def epoch_batches(
+    table: SplitTable, sampler: EpochSampler, mixer: Mixer, size: int, images: np.ndarray | None = None
+) -> tf.data.Dataset:
     """The batches of `sampler.order(sampler.epoch)`, the epoch read when each epoch's iterator starts
     (after `EpochOrder` set it): (uint8 images, targets) arranged by `table.arrange`.
 
@@ -110,29 +122,45 @@ def epoch_batches(table: SplitTable, sampler: EpochSampler, mixer: Mixer, size: 
 
     def draw():
         epoch = sampler.epoch
-        return np.int64(epoch), sampler.order(epoch)[:sampler.kept].astype(np.int64)
+        return np.int64(epoch), sampler.order(epoch)[: sampler.kept].astype(np.int64)
 
     def one_epoch(_):
         epoch, order = tf.numpy_function(draw, [], (tf.int64, tf.int64), stateful=True)
         indices = tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, (sampler.kept,)))
         if images is not None:
             batches = indices.batch(batch).map(
-                lambda chosen: (tf.ensure_shape(tf.numpy_function(lambda c: images[c], [chosen], tf.uint8,
-                                                                  stateful=False), (None, size, size, 3)),
-                                gather(chosen)))
+                lambda chosen: (
+                    tf.ensure_shape(
+                        tf.numpy_function(lambda c: images[c], [chosen], tf.uint8, stateful=False),
+                        (None, size, size, 3),
+                    ),
+                    gather(chosen),
+                )
+            )
         else:  # the parallel map decodes only; targets are gathered once per batch of indices
             batches = tf.data.Dataset.zip(
-                indices.map(lambda i: decode(tf.gather(files, i), size, any_format),
-                            num_parallel_calls=DECODE_CALLS, deterministic=True).batch(batch),
-                indices.batch(batch).map(gather))
+                indices.map(
+                    lambda i: decode(tf.gather(files, i), size, any_format),
+                    num_parallel_calls=DECODE_CALLS,
+                    deterministic=True,
+                ).batch(batch),
+                indices.batch(batch).map(gather),
+            )
         if mixer.active:  # the expression classifier alone: mixing blends its targets only
+
             def mixed(index, batch):
                 pixels, targets = batch
-                pixels, mixed_targets = (tf.ensure_shape(t, s) for t, s in zip(
-                    tf.numpy_function(mixer, [epoch, index, pixels, targets[EXPRESSION]],
-                                      (tf.uint8, tf.float32), stateful=False),
-                    ((None, size, size, 3), (None, classes))))
+                pixels, mixed_targets = (
+                    tf.ensure_shape(t, s)
+                    for t, s in zip(
+                        tf.numpy_function(
+                            mixer, [epoch, index, pixels, targets[EXPRESSION]], (tf.uint8, tf.float32), stateful=False
+                        ),
+                        ((None, size, size, 3), (None, classes)),
+                    )
+                )
                 return pixels, {**targets, EXPRESSION: mixed_targets}
+
             batches = batches.enumerate().map(mixed)
         return batches.map(table.arrange)
 

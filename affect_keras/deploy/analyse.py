@@ -30,6 +30,7 @@ class Gate:
         small_faces: a face smaller than the model's input side is `face too small` (upscaled, it is guessed
             from fewer pixels than the model was trained on).
     """
+
     min_confidence: float = 0.0
     min_face_score: float = 0.0
     small_faces: bool = False
@@ -63,11 +64,21 @@ class FaceResult:
 class Analyser:
     """Faces of one RGB frame and their probabilities."""
 
-    def __init__(self, model: str | Path, detector: str | None = DEFAULT_PREDICT_DETECTOR, crop: str | None = None,
-                 margin: float | None = None, align: bool | None = None, min_face: int = 24, gate: Gate = Gate(),
-                 engine: str | None = None, trust_saved_model: bool = False):
+    def __init__(
+        self,
+        model: str | Path,
+        detector: str | None = DEFAULT_PREDICT_DETECTOR,
+        crop: str | None = None,
+        margin: float | None = None,
+        align: bool | None = None,
+        min_face: int = 24,
+        gate: Gate = Gate(),
+        engine: str | None = None,
+        trust_saved_model: bool = False,
+    ):
         from affect_keras.data.faces import detector as build_detector
         from affect_keras.models import loading
+
         self.predictor = loading.load(model, engine=engine, trust_saved_model=trust_saved_model)
         self.detector = build_detector(detector, min_face, DETECTOR_THREADS) if detector else None
         # the model's recorded framing, with what the user said (None: not said) taking precedence; a
@@ -78,9 +89,11 @@ class Analyser:
                 try:
                     Framing.from_dict({key: value})
                 except (ValueError, TypeError) as error:
-                    raise loading.ModelFileError(f"{model}: its recorded framing {key}={str(value)[:40]!r} is not "
-                                                 f"valid ({getattr(error, 'reason', error)}); it is damaged, or "
-                                                 f"give --{key}") from None
+                    raise loading.ModelFileError(
+                        f"{model}: its recorded framing {key}={str(value)[:40]!r} is not "
+                        f"valid ({getattr(error, 'reason', error)}); it is damaged, or "
+                        f"give --{key}"
+                    ) from None
         self.framing = Framing.from_dict(self.predictor.framing, **given)
         self.gate = gate
 
@@ -101,8 +114,9 @@ class Analyser:
             found = self.detector(rgb)
             outcome = OUTCOMES["face"]
             if not found:
-                found, outcome = (whole, OUTCOMES["whole"]) if face_sized(rgb, self.predictor.image_size) \
-                    else ([], OUTCOMES["none"])
+                found, outcome = (
+                    (whole, OUTCOMES["whole"]) if face_sized(rgb, self.predictor.image_size) else ([], OUTCOMES["none"])
+                )
         if not found:
             return [], outcome
         if outcome != OUTCOMES["face"]:  # the image is the face: use it as it is
@@ -110,18 +124,29 @@ class Analyser:
         outputs = self.predictor.outputs(face_crops(rgb, found, self.predictor.image_size, framing))
         probabilities, va = outputs.get(EXPRESSION), outputs.get(VA)
         size = self.predictor.image_size
-        return [FaceResult(face.box, None if probabilities is None else probabilities[k],
-                           None if va is None else va[k], float(face.score),
-                           self.gate.status(face, None if probabilities is None else probabilities[k], size))
-                for k, face in enumerate(found)], outcome
+        return [
+            FaceResult(
+                face.box,
+                None if probabilities is None else probabilities[k],
+                None if va is None else va[k],
+                float(face.score),
+                self.gate.status(face, None if probabilities is None else probabilities[k], size),
+            )
+            for k, face in enumerate(found)
+        ], outcome
 
 
 DETECTOR_THREADS = min(2, os.cpu_count() or 1)  # one image at a time: the detector may use two cores
 FACE_SIZED = 320  # an image no larger than this (and about square) with no face found is taken as a face crop
 SMALLEST = 8  # an image narrower than this, in pixels, holds nothing to analyse (not even a face crop)
-OUTCOMES = {"face": "face found", "crop": "face crop (--no-detect)", "none": NO_FACE,
-            "whole": "no face detected; face-sized image analysed whole", "unreadable": "unreadable",
-            "tiny": f"image under {SMALLEST} px, not analysed"}
+OUTCOMES = {
+    "face": "face found",
+    "crop": "face crop (--no-detect)",
+    "none": NO_FACE,
+    "whole": "no face detected; face-sized image analysed whole",
+    "unreadable": "unreadable",
+    "tiny": f"image under {SMALLEST} px, not analysed",
+}
 
 
 def face_sized(rgb: np.ndarray, image_size: int = 0) -> bool:
@@ -140,6 +165,7 @@ def as_rgb(image) -> np.ndarray:
     from PIL import Image
 
     from affect_keras.data.images import ImageError, load_rgb
+
     if isinstance(image, (str, Path)):
         try:
             return np.asarray(load_rgb(Path(image)))
@@ -147,19 +173,22 @@ def as_rgb(image) -> np.ndarray:
             raise ValueError(f"{image}: {error}") from None
     if isinstance(image, Image.Image):
         from affect_keras.data.images import _rgb
+
         return np.asarray(_rgb(image, upright=True))
     if not isinstance(image, np.ndarray):
-        raise TypeError(f"image must be a path, a PIL image or an (h, w, 3) uint8 RGB array, not "
-                        f"{type(image).__name__}")
+        raise TypeError(
+            f"image must be a path, a PIL image or an (h, w, 3) uint8 RGB array, not {type(image).__name__}"
+        )
     array = image
     if array.ndim == 3 and array.shape[-1] in (1, 3, 4):
         array = array[..., :3] if array.shape[-1] == 4 else array
     elif array.ndim != 2:
-        raise ValueError(f"image must be one (h, w, 3) RGB array (or (h, w) grey), not an array of shape "
-                         f"{array.shape}")
+        raise ValueError(f"image must be one (h, w, 3) RGB array (or (h, w) grey), not an array of shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"image is empty (shape {array.shape})")
-    if array.dtype == np.bool_ or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
         raise ValueError(f"image must hold numbers 0-255, not {array.dtype} values")
     if np.issubdtype(array.dtype, np.floating):
         if not np.isfinite(array).all():
@@ -178,10 +207,19 @@ def as_rgb(image) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, detector: str | None = DEFAULT_PREDICT_DETECTOR,
-            crop: str | None = None, margin: float | None = None, align: bool | None = None,
-            min_confidence: float = 0.0, min_face_score: float = 0.0, gate_small_faces: bool = False,
-            engine: str | None = None, trust_saved_model: bool = False) -> list[dict]:
+def predict(
+    image: str | Path | np.ndarray,
+    model: str | Path = DEFAULT_PRESET,
+    detector: str | None = DEFAULT_PREDICT_DETECTOR,
+    crop: str | None = None,
+    margin: float | None = None,
+    align: bool | None = None,
+    min_confidence: float = 0.0,
+    min_face_score: float = 0.0,
+    gate_small_faces: bool = False,
+    engine: str | None = None,
+    trust_saved_model: bool = False,
+) -> list[dict]:
     """The faces of one photo and the model's outputs for each, largest face first.
 
     Args:
@@ -210,14 +248,32 @@ def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, 
         >>> max(faces[0]["probabilities"].items(), key=lambda kv: kv[1])
     """
     rgb = as_rgb(image)
-    analyser = _analysers(model, detector, crop, margin, align, Gate(min_confidence, min_face_score,
-                                                                     gate_small_faces), engine, trust_saved_model)
+    analyser = _analysers(
+        model,
+        detector,
+        crop,
+        margin,
+        align,
+        Gate(min_confidence, min_face_score, gate_small_faces),
+        engine,
+        trust_saved_model,
+    )
     faces, _ = analyser.analyse(rgb)
     names = analyser.predictor.class_names
-    return [{"box": face.box, "score": face.score, "status": face.status,
-             **({"probabilities": dict(zip(names, map(float, face.probabilities)))}
-                if face.probabilities is not None else {}),
-             **({"va": tuple(map(float, face.va))} if face.va is not None else {})} for face in faces]
+    return [
+        {
+            "box": face.box,
+            "score": face.score,
+            "status": face.status,
+            **(
+                {"probabilities": dict(zip(names, map(float, face.probabilities)))}
+                if face.probabilities is not None
+                else {}
+            ),
+            **({"va": tuple(map(float, face.va))} if face.va is not None else {}),
+        }
+        for face in faces
+    ]
 
 
 _cache: dict = {}
@@ -232,8 +288,7 @@ def _analysers(model, *settings) -> Analyser:
         for old in [k for k in _cache if k[0] == key[0]]:  # an older version of the same model
             del _cache[old]
         detector, crop, margin, align, gate, engine, trust = settings
-        _cache[key] = Analyser(model, detector, crop, margin, align, gate=gate, engine=engine,
-                               trust_saved_model=trust)
+        _cache[key] = Analyser(model, detector, crop, margin, align, gate=gate, engine=engine, trust_saved_model=trust)
     return _cache[key]
 
 
@@ -241,6 +296,7 @@ def model_stamp(model: str | Path) -> tuple:
     """(name, size, modification time) of every file of a model (a shipped preset's, a folder's, a file);
     () where there is nothing (the loader then says what is missing)."""
     from affect_keras.models.presets import preset_path
+
     path = preset_path(model) or Path(model)
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
     stamps = []

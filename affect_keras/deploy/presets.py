@@ -11,8 +11,16 @@ import yaml
 from affect_keras.models.presets import CARD, DTYPES, PresetError
 
 
-def save_preset(run: Path, out: Path, dtype: str = "float16", data_terms: str = "", command: str = "",
-                commit: str = "", framing: dict | None = None, notes: str = "") -> Path:
+def save_preset(
+    run: Path,
+    out: Path,
+    dtype: str = "float16",
+    data_terms: str = "",
+    command: str = "",
+    commit: str = "",
+    framing: dict | None = None,
+    notes: str = "",
+) -> Path:
     """Write the run's classifier as a preset directory `out` (which must not hold files already), with
     its training record and evaluations (`ExpressionClassifier.save_to_preset` writes the files).
 
@@ -47,16 +55,24 @@ def save_preset(run: Path, out: Path, dtype: str = "float16", data_terms: str = 
     config = yaml.safe_load((run / "config.yaml").read_text())
     data = Path(config["data"])
     summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").is_file() else {}
-    extra = {"training": {"data": str(data), "data_terms": data_terms, "counts": summary.get("counts", {}),
-                          "command": command or f"python train.py --config {run / 'config.yaml'}",
-                          "commit": commit or _head_commit(), "config": config},
-             "metrics": _reports(run)}
+    extra = {
+        "training": {
+            "data": str(data),
+            "data_terms": data_terms,
+            "counts": summary.get("counts", {}),
+            "command": command or f"python train.py --config {run / 'config.yaml'}",
+            "commit": commit or _head_commit(),
+            "config": config,
+        },
+        "metrics": _reports(run),
+    }
     card = _card({"name": out.name, **describe(model), "weights_dtype": dtype, **extra}, run, notes)
     return model.save_to_preset(out, dtype=dtype, metadata=extra, card=card)
 
 
-def add_runtime_files(preset: str | Path, data: str | Path, calibration: int = 300,
-                      int8_max_loss: float = 0.01) -> dict:
+def add_runtime_files(
+    preset: str | Path, data: str | Path, calibration: int = 300, int8_max_loss: float = 0.01
+) -> dict:
     """Give a preset folder its runtime files, which predict runs without keras (LiteRT, ONNX Runtime),
     checked on the faces of a prepared folder's val split against the keras model:
 
@@ -96,24 +112,30 @@ def add_runtime_files(preset: str | Path, data: str | Path, calibration: int = 3
     chosen = train[rng.choice(len(train), min(calibration, len(train)), replace=False)]
 
     def probabilities(outputs) -> np.ndarray:
-        return np.concatenate([outputs(faces[k:k + 64])["expression"] for k in range(0, len(faces), 64)])
+        return np.concatenate([outputs(faces[k : k + 64])["expression"] for k in range(0, len(faces), 64)])
 
     reference = probabilities(model.predict_on_batch)
     accuracy = lambda p: round(float((p.argmax(1) == labels).mean()), 4)  # noqa: E731
-    record = {"checked_on": {"data": str(data), "split": "val", "faces": len(faces)},
-              "keras": {"accuracy": accuracy(reference)}}
-    for engine, weights in (("litert", "float16"), ("litert", "float32"), ("onnx", "float32"),
-                            ("litert-int8", "int8")):
+    record = {
+        "checked_on": {"data": str(data), "split": "val", "faces": len(faces)},
+        "keras": {"accuracy": accuracy(reference)},
+    }
+    for engine, weights in (("litert", "float16"), ("litert", "float32"), ("onnx", "float32"), ("litert-int8", "int8")):
         path = folder / RUNTIME_FILES[engine]
         if engine == "litert" and weights == "float32" and record.get("litert", {}).get("weights") == "float16":
             continue
         if engine == "onnx":
             write_onnx(model, path)
         else:
-            write_tflite(model, path, weights, (chosen[k:k + 1] for k in range(len(chosen))))
+            write_tflite(model, path, weights, (chosen[k : k + 1] for k in range(len(chosen))))
         got = probabilities((_load_onnx if engine == "onnx" else _load_tflite)(path, metadata).outputs)
-        row = {"file": path.name, "weights": weights, "bytes": path.stat().st_size,
-               "max_difference": float(np.abs(got - reference).max()), "accuracy": accuracy(got)}
+        row = {
+            "file": path.name,
+            "weights": weights,
+            "bytes": path.stat().st_size,
+            "max_difference": float(np.abs(got - reference).max()),
+            "accuracy": accuracy(got),
+        }
         if engine == "litert" and weights == "float16" and row["max_difference"] > 1e-3:
             record["litert-float16-refused"] = row  # it moves a probability too far: float32 next
             continue
@@ -140,8 +162,7 @@ def _split_faces(data: Path, split: str, size: int, class_names: list[str]):
 
     with open(data / f"{split}.csv", newline="") as stream:
         rows = [row for row in csv.DictReader(stream) if row["label"] in class_names]
-    faces = np.stack([np.asarray(Image.open(data / row["file"]).convert("RGB").resize((size, size)))
-                      for row in rows])
+    faces = np.stack([np.asarray(Image.open(data / row["file"]).convert("RGB").resize((size, size))) for row in rows])
     return faces, np.array([class_names.index(row["label"]) for row in rows])
 
 
@@ -153,15 +174,17 @@ def _reports(run: Path) -> dict:
         keep = ("data", "split", "images", "accuracy", "macro_f1", "balanced_accuracy", "weighted_f1", "top2_accuracy")
         scores[report.parent.name] = {key: values[key] for key in keep if key in values}
         if "per_class" in values:
-            scores[report.parent.name]["recall"] = {name: row.get("recall") for name, row in
-                                                    values["per_class"].items() if isinstance(row, dict)}
+            scores[report.parent.name]["recall"] = {
+                name: row.get("recall") for name, row in values["per_class"].items() if isinstance(row, dict)
+            }
     return scores
 
 
 def _head_commit() -> str:
     try:
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parent)
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).resolve().parent
+        )
         return done.stdout.strip() if done.returncode == 0 else ""
     except OSError:
         return ""
@@ -169,20 +192,27 @@ def _head_commit() -> str:
 
 def _card(metadata: dict, run: Path, notes: str) -> str:
     training = metadata["training"]
-    lines = [f"# Preset {metadata['name']}", "",
-             f"{metadata['backbone']} ({metadata['stem']} stem), task {metadata['task']}, "
-             f"{len(metadata['class_names'])} classes ({', '.join(metadata['class_names'])}), "
-             f"{metadata['image_size']} px uint8 RGB input, weights stored as {metadata['weights_dtype']}.", "",
-             f"- Training data: `{training['data']}`; terms: {training['data_terms'] or 'not given'}",
-             f"- Command: `{training['command']}`",
-             f"- Commit: {training['commit'] or 'unknown'}",
-             f"- Face framing: {json.dumps(metadata['framing'])}", ""]
+    lines = [
+        f"# Preset {metadata['name']}",
+        "",
+        f"{metadata['backbone']} ({metadata['stem']} stem), task {metadata['task']}, "
+        f"{len(metadata['class_names'])} classes ({', '.join(metadata['class_names'])}), "
+        f"{metadata['image_size']} px uint8 RGB input, weights stored as {metadata['weights_dtype']}.",
+        "",
+        f"- Training data: `{training['data']}`; terms: {training['data_terms'] or 'not given'}",
+        f"- Command: `{training['command']}`",
+        f"- Commit: {training['commit'] or 'unknown'}",
+        f"- Face framing: {json.dumps(metadata['framing'])}",
+        "",
+    ]
     if notes:
         lines += [notes, ""]
     if metadata["metrics"]:
         lines += ["| evaluation | images | accuracy | macro-F1 |", "| --- | --- | --- | --- |"]
-        lines += [f"| {name} | {m.get('images', '')} | {m.get('accuracy', 0):.4f} | {m.get('macro_f1', 0):.4f} |"
-                  for name, m in metadata["metrics"].items()]
+        lines += [
+            f"| {name} | {m.get('images', '')} | {m.get('accuracy', 0):.4f} | {m.get('macro_f1', 0):.4f} |"
+            for name, m in metadata["metrics"].items()
+        ]
         lines.append("")
     if (run / CARD).is_file():  # the run's own model card (training counts, curves, limits)
         lines += ["## The run's model card", "", (run / CARD).read_text()]

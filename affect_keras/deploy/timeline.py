@@ -18,18 +18,21 @@ def segments(times: np.ndarray, step: float) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def plot_timeline(tracks: list[dict], names: list[str], png: Path, duration: float, title: str = "",
-                  metadata: dict | None = None) -> Path:
+def plot_timeline(
+    tracks: list[dict], names: list[str], png: Path, duration: float, title: str = "", metadata: dict | None = None
+) -> Path:
     """Write the timeline of `tracks` (`video.summarise`'s) to `png`; `duration`: the video's length in
     seconds (the x axis); `metadata`: the PNG's text fields (e.g. its Software)."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")(np.arange(len(names)))
     rows = max(1, len(tracks))
-    figure, axes = plt.subplots(rows, 1, figsize=(11, 0.9 * rows + 1.4), sharex=True, squeeze=False,
-                                constrained_layout=True)
+    figure, axes = plt.subplots(
+        rows, 1, figsize=(11, 0.9 * rows + 1.4), sharex=True, squeeze=False, constrained_layout=True
+    )
     for axis, track in zip(axes[:, 0], tracks):
         series = [s for s in track["series"] if "smoothed" in s]
         times = np.array([s["time_s"] for s in series])
@@ -42,8 +45,9 @@ def plot_timeline(tracks: list[dict], names: list[str], png: Path, duration: flo
                 axis.stackplot(x, y, colors=colours, linewidth=0)
         dominant = track["dominant"] or "-"
         share = track["shares"].get(track["dominant"], 0.0)
-        axis.set_ylabel(f"#{track['track']}\n{dominant}\n{100 * share:.0f} %", rotation=0, ha="right",
-                        va="center", fontsize=9)
+        axis.set_ylabel(
+            f"#{track['track']}\n{dominant}\n{100 * share:.0f} %", rotation=0, ha="right", va="center", fontsize=9
+        )
         axis.set(ylim=(0, 1), yticks=[], xlim=(0, max(duration, 1e-3)))
     if not tracks:
         axes[0, 0].text(0.5, 0.5, "no face found", ha="center", va="center", transform=axes[0, 0].transAxes)

@@ -121,8 +121,9 @@ class Tracker:
         self._ids = itertools.count(1)
         self._last: float | None = None
 
-    def update(self, time: float, boxes, outputs: list[dict[str, np.ndarray]] | None = None
-               ) -> list[tuple[int, dict[str, np.ndarray]]]:
+    def update(
+        self, time: float, boxes, outputs: list[dict[str, np.ndarray]] | None = None
+    ) -> list[tuple[int, dict[str, np.ndarray]]]:
         """The faces of the frame at `time` seconds: per face, in the order given, (track ID, smoothed
         outputs)."""
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
@@ -138,8 +139,12 @@ class Tracker:
         for k, box in enumerate(boxes):
             track = pairs.get(k)
             if track is None:
-                track = Track(next(self._ids), box.copy(), time, smoothed={n: np.asarray(v, np.float64)
-                                                                         for n, v in outputs[k].items()})
+                track = Track(
+                    next(self._ids),
+                    box.copy(),
+                    time,
+                    smoothed={n: np.asarray(v, np.float64) for n, v in outputs[k].items()},
+                )
                 self.tracks.append(track)
             else:
                 self._follow(track, time, box, outputs[k])

@@ -56,8 +56,10 @@ class VideoAnalysis:
     def add(self, frame: int, time_s: float, rgb: np.ndarray) -> list[TrackedFace]:
         """The faces of one analysed frame (RGB), each with its track."""
         found = self.analyser(rgb)
-        outputs = [{name: value for name, value in (("expression", f.probabilities), ("va", f.va))
-                    if value is not None} for f in found]
+        outputs = [
+            {name: value for name, value in (("expression", f.probabilities), ("va", f.va)) if value is not None}
+            for f in found
+        ]
         tracked = []
         for face, (track, smoothed) in zip(found, self.tracker.update(time_s, [f.box for f in found], outputs)):
             probabilities = smoothed.get("expression")
@@ -84,16 +86,39 @@ def summarise(faces: list[TrackedFace], names: list[str]) -> list[dict]:
     for track, seen in by_track.items():
         labels = Counter(face.label(names) for face in seen)
         expressions = [(count, label) for label, count in labels.items() if label in names]
-        series = [{"frame": f.frame, "time_s": round(f.time_s, 4), "box": f.face.box, "expression": f.label(names),
-                   **({"probabilities": dict(zip(names, map(float, f.face.probabilities))),
-                       "smoothed": dict(zip(names, map(float, f.smoothed)))} if f.smoothed is not None else {}),
-                   **({"va": tuple(map(float, f.face.va)), "smoothed_va": tuple(map(float, f.smoothed_va))}
-                      if f.smoothed_va is not None else {})} for f in seen]
-        tracks.append({"track": track, "first_s": round(seen[0].time_s, 4), "last_s": round(seen[-1].time_s, 4),
-                       "frames": len(seen),
-                       "shares": {label: round(count / len(seen), 4) for label, count in labels.most_common()
-                                  if label},
-                       "dominant": max(expressions)[1] if expressions else None, "series": series})
+        series = [
+            {
+                "frame": f.frame,
+                "time_s": round(f.time_s, 4),
+                "box": f.face.box,
+                "expression": f.label(names),
+                **(
+                    {
+                        "probabilities": dict(zip(names, map(float, f.face.probabilities))),
+                        "smoothed": dict(zip(names, map(float, f.smoothed))),
+                    }
+                    if f.smoothed is not None
+                    else {}
+                ),
+                **(
+                    {"va": tuple(map(float, f.face.va)), "smoothed_va": tuple(map(float, f.smoothed_va))}
+                    if f.smoothed_va is not None
+                    else {}
+                ),
+            }
+            for f in seen
+        ]
+        tracks.append(
+            {
+                "track": track,
+                "first_s": round(seen[0].time_s, 4),
+                "last_s": round(seen[-1].time_s, 4),
+                "frames": len(seen),
+                "shares": {label: round(count / len(seen), 4) for label, count in labels.most_common() if label},
+                "dominant": max(expressions)[1] if expressions else None,
+                "series": series,
+            }
+        )
     return tracks
 
 
@@ -101,6 +126,7 @@ def read_frames(capture, clock=None):
     """(frame index, time in seconds, RGB frame) from an opened `cv2.VideoCapture` until it ends; a frame's
     time is `clock()` for a live stream, else its index over the file's frame rate."""
     import cv2
+
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     frame = 0
     while True:
@@ -111,11 +137,21 @@ def read_frames(capture, clock=None):
         frame += 1
 
 
-def predict_video(video: str | Path, model: str | Path = DEFAULT_PRESET,
-                  detector: str | None = DEFAULT_PREDICT_DETECTOR, every: int = 5, smooth: float = SMOOTH,
-                  crop: str | None = None, margin: float | None = None, align: bool | None = None,
-                  min_confidence: float = 0.0, min_face_score: float = 0.0, gate_small_faces: bool = False,
-                  engine: str | None = None, trust_saved_model: bool = False) -> list[dict]:
+def predict_video(
+    video: str | Path,
+    model: str | Path = DEFAULT_PRESET,
+    detector: str | None = DEFAULT_PREDICT_DETECTOR,
+    every: int = 5,
+    smooth: float = SMOOTH,
+    crop: str | None = None,
+    margin: float | None = None,
+    align: bool | None = None,
+    min_confidence: float = 0.0,
+    min_face_score: float = 0.0,
+    gate_small_faces: bool = False,
+    engine: str | None = None,
+    trust_saved_model: bool = False,
+) -> list[dict]:
     """The people of a video: each face followed across frames, its expression probabilities smoothed.
 
     Args:
@@ -147,11 +183,21 @@ def predict_video(video: str | Path, model: str | Path = DEFAULT_PRESET,
         raise ValueError("every must be >= 1 and smooth >= 0")
     if not Path(video).is_file():
         raise FileNotFoundError(f"no video at {video}")
-    analysis = VideoAnalysis(Analyser(model, detector, crop, margin, align,
-                                      gate=Gate(min_confidence, min_face_score, gate_small_faces), engine=engine,
-                                      trust_saved_model=trust_saved_model),
-                             smooth)
+    analysis = VideoAnalysis(
+        Analyser(
+            model,
+            detector,
+            crop,
+            margin,
+            align,
+            gate=Gate(min_confidence, min_face_score, gate_small_faces),
+            engine=engine,
+            trust_saved_model=trust_saved_model,
+        ),
+        smooth,
+    )
     import cv2
+
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
         raise ValueError(f"{video} is not a video this can read")

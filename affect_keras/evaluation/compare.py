@@ -15,7 +15,9 @@ from affect_keras.options import OptionError
 def imbalance_strategy(config: dict) -> str:
     """How a run dealt with class imbalance: prepare's train sampling, train's sampling, or loss weights."""
     prepared = Path(config.get("data", "")) / "prepare_config.yaml"
-    train_sampling = yaml.safe_load(prepared.read_text()).get("train_sampling", "none") if prepared.is_file() else "none"
+    train_sampling = (
+        yaml.safe_load(prepared.read_text()).get("train_sampling", "none") if prepared.is_file() else "none"
+    )
     if train_sampling != "none":
         return f"{train_sampling}-sampling"
     if config.get("sampling", "none") != "none":
@@ -38,15 +40,23 @@ def compare(runs: list[str], split: str, bootstrap: int = 1000, seed: int = 0) -
         config = yaml.safe_load((run / "config.yaml").read_text())
         report = json.loads(report_path.read_text())
         reports.append(report)
-        rows.append({
-            "run": run.name, "backbone": config["backbone"], "weights": Path(str(config["weights"])).name,
-            "imbalance": imbalance_strategy(config), "optimizer": f"{config['optimizer']} {config['lr']:g}",
-            "epochs": config["epochs"] + config.get("finetune_epochs", 0),
-            "accuracy": report["accuracy"], "balanced accuracy": report["skew_normalized"]["accuracy"]["mean"],
-            "macro F1": report["macro_f1"], "balanced macro F1": report["skew_normalized"]["macro_f1"]["mean"],
-            "top-2": report["top2_accuracy"], "kappa": report["kappa"],
-            **_paired(reports[0], report, bootstrap, seed, len(reports) > 1),
-        })
+        rows.append(
+            {
+                "run": run.name,
+                "backbone": config["backbone"],
+                "weights": Path(str(config["weights"])).name,
+                "imbalance": imbalance_strategy(config),
+                "optimizer": f"{config['optimizer']} {config['lr']:g}",
+                "epochs": config["epochs"] + config.get("finetune_epochs", 0),
+                "accuracy": report["accuracy"],
+                "balanced accuracy": report["skew_normalized"]["accuracy"]["mean"],
+                "macro F1": report["macro_f1"],
+                "balanced macro F1": report["skew_normalized"]["macro_f1"]["mean"],
+                "top-2": report["top2_accuracy"],
+                "kappa": report["kappa"],
+                **_paired(reports[0], report, bootstrap, seed, len(reports) > 1),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -55,26 +65,40 @@ def _paired(first: dict, other: dict, bootstrap: int, seed: int, compared: bool)
     import numpy as np
 
     from affect_keras.evaluation.intervals import paired_difference
+
     columns = {f"{m} vs first": "" for m in ("accuracy", "macro F1")} | {"inside noise": ""}
     same = first.get("faces") and other.get("faces") and first["faces"]["files"] == other["faces"]["files"]
     if not compared or not bootstrap or not same:
         return columns if compared else {**columns, "inside noise": "(reference)"}
     labels = np.array(first["faces"]["labels"])
-    difference = paired_difference(labels, np.array(first["faces"]["predicted"]), np.array(other["faces"]["predicted"]),
-                                   len(first["class_names"]), bootstrap, seed)
-    worded = {name: f"{d['difference']:+.4f} [{d['interval'][0]:+.4f}, {d['interval'][1]:+.4f}]"
-              for name, d in difference.items()}
+    difference = paired_difference(
+        labels,
+        np.array(first["faces"]["predicted"]),
+        np.array(other["faces"]["predicted"]),
+        len(first["class_names"]),
+        bootstrap,
+        seed,
+    )
+    worded = {
+        name: f"{d['difference']:+.4f} [{d['interval'][0]:+.4f}, {d['interval'][1]:+.4f}]"
+        for name, d in difference.items()
+    }
     noise = [name for name, d in difference.items() if d["inside_noise"]]
-    return {"accuracy vs first": worded["accuracy"], "macro F1 vs first": worded["macro_f1"],
-            "inside noise": "both" if len(noise) == 2 else ", ".join(noise) or "no"}
+    return {
+        "accuracy vs first": worded["accuracy"],
+        "macro F1 vs first": worded["macro_f1"],
+        "inside noise": "both" if len(noise) == 2 else ", ".join(noise) or "no",
+    }
 
 
 def check_comparison_folder(out: Path) -> None:
     """Refuse a folder whose comparison.csv / comparison.md are not earlier comparisons (the user's own)."""
-    refuse_foreign_file(out / "comparison.csv", lambda p: first_line(p).startswith("run,backbone,"), "out",
-                        "evaluate.py --compare")
-    refuse_foreign_file(out / "comparison.md", lambda p: first_line(p).startswith("| run "), "out",
-                        "evaluate.py --compare")
+    refuse_foreign_file(
+        out / "comparison.csv", lambda p: first_line(p).startswith("run,backbone,"), "out", "evaluate.py --compare"
+    )
+    refuse_foreign_file(
+        out / "comparison.md", lambda p: first_line(p).startswith("| run "), "out", "evaluate.py --compare"
+    )
 
 
 def write_comparison(table: pd.DataFrame, out: Path) -> tuple[Path, Path]:

@@ -42,11 +42,18 @@ def _scores(confusion: np.ndarray, present: np.ndarray) -> dict[str, np.ndarray]
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.where(truth > 0, hits / truth, np.nan)
         precision = np.where(said > 0, hits / said, 0.0)
-        f1 = np.where(precision + np.nan_to_num(recall) > 0,
-                      2 * precision * np.nan_to_num(recall) / (precision + np.nan_to_num(recall)), 0.0)
-    return {"accuracy": hits.sum(axis=1) / confusion.sum(axis=(1, 2)),
-            "balanced_accuracy": np.nanmean(recall[:, present], axis=1),
-            "macro_f1": f1[:, present].mean(axis=1), "recall": recall, "f1": f1}
+        f1 = np.where(
+            precision + np.nan_to_num(recall) > 0,
+            2 * precision * np.nan_to_num(recall) / (precision + np.nan_to_num(recall)),
+            0.0,
+        )
+    return {
+        "accuracy": hits.sum(axis=1) / confusion.sum(axis=(1, 2)),
+        "balanced_accuracy": np.nanmean(recall[:, present], axis=1),
+        "macro_f1": f1[:, present].mean(axis=1),
+        "recall": recall,
+        "f1": f1,
+    }
 
 
 def _ece(labels: np.ndarray, probabilities: np.ndarray, drawn: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:
@@ -61,23 +68,32 @@ def _ece(labels: np.ndarray, probabilities: np.ndarray, drawn: np.ndarray, bins:
     return np.array(values)
 
 
-def expression_intervals(labels: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str],
-                         resamples: int = RESAMPLES, seed: int = 0) -> dict:
+def expression_intervals(
+    labels: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str], resamples: int = RESAMPLES, seed: int = 0
+) -> dict:
     """{resamples, level, accuracy, balanced_accuracy, macro_f1, ece: [low, high], per_class: {name:
     {f1, recall}}} for a classifier's probabilities on a split."""
     classes = len(class_names)
     drawn = _resamples(len(labels), resamples, seed)
     scores = _scores(_confusions(labels, probabilities.argmax(axis=1), classes, drawn), np.unique(labels))
-    return {"resamples": resamples, "level": LEVEL,
-            **{name: _percentiles(scores[name]) for name in ("accuracy", "balanced_accuracy", "macro_f1")},
-            "ece": _percentiles(_ece(labels, probabilities, drawn)),
-            "per_class": {name: {"f1": _percentiles(scores["f1"][:, k]),
-                                 "recall": _percentiles(scores["recall"][:, k]) if (labels == k).any() else None}
-                          for k, name in enumerate(class_names)}}
+    return {
+        "resamples": resamples,
+        "level": LEVEL,
+        **{name: _percentiles(scores[name]) for name in ("accuracy", "balanced_accuracy", "macro_f1")},
+        "ece": _percentiles(_ece(labels, probabilities, drawn)),
+        "per_class": {
+            name: {
+                "f1": _percentiles(scores["f1"][:, k]),
+                "recall": _percentiles(scores["recall"][:, k]) if (labels == k).any() else None,
+            }
+            for k, name in enumerate(class_names)
+        },
+    }
 
 
-def ccc_intervals(truth: np.ndarray, predicted: np.ndarray, dimensions: Sequence[str],
-                  resamples: int = RESAMPLES, seed: int = 0) -> dict:
+def ccc_intervals(
+    truth: np.ndarray, predicted: np.ndarray, dimensions: Sequence[str], resamples: int = RESAMPLES, seed: int = 0
+) -> dict:
     """{dimension: [low, high]} of the concordance correlation, on the faces that have a value."""
     out = {}
     for k, name in enumerate(dimensions):
@@ -93,8 +109,9 @@ def ccc_intervals(truth: np.ndarray, predicted: np.ndarray, dimensions: Sequence
     return out
 
 
-def paired_difference(labels: np.ndarray, first: np.ndarray, second: np.ndarray, classes: int,
-                      resamples: int = RESAMPLES, seed: int = 0) -> dict:
+def paired_difference(
+    labels: np.ndarray, first: np.ndarray, second: np.ndarray, classes: int, resamples: int = RESAMPLES, seed: int = 0
+) -> dict:
     """The second model's accuracy and macro-F1 minus the first's on the same faces (their predicted
     classes `first`, `second`), each with its paired-bootstrap interval (both models scored on the same
     resample) and whether 0 is inside it: {metric: {difference, interval, inside_noise}}."""
@@ -108,6 +125,9 @@ def paired_difference(labels: np.ndarray, first: np.ndarray, second: np.ndarray,
     out = {}
     for metric in ("accuracy", "macro_f1"):
         low, high = _percentiles(b[metric] - a[metric])
-        out[metric] = {"difference": float(point_b[metric][0] - point_a[metric][0]), "interval": [low, high],
-                       "inside_noise": bool(low <= 0 <= high)}
+        out[metric] = {
+            "difference": float(point_b[metric][0] - point_a[metric][0]),
+            "interval": [low, high],
+            "inside_noise": bool(low <= 0 <= high),
+        }
     return out

@@ -38,8 +38,7 @@ def summary_scores(labels: np.ndarray, probabilities: np.ndarray, num_classes: i
         "accuracy": float(skm.accuracy_score(labels, predicted)),
         "balanced_accuracy": float(skm.balanced_accuracy_score(labels, predicted)),
         "macro_f1": float(skm.f1_score(labels, predicted, labels=present, average="macro", zero_division=0)),
-        "weighted_f1": float(skm.f1_score(labels, predicted, labels=classes, average="weighted",
-                                          zero_division=0)),
+        "weighted_f1": float(skm.f1_score(labels, predicted, labels=classes, average="weighted", zero_division=0)),
         "kappa": float(skm.cohen_kappa_score(labels, predicted, labels=classes)),
         "top2_accuracy": float(top_k_hit(labels, probabilities, 2).mean()),
         "auc_ovr": _auc(labels, probabilities),
@@ -60,19 +59,30 @@ def per_class(labels: np.ndarray, probabilities: np.ndarray, class_names: Sequen
     classes = list(range(len(class_names)))
     predicted = probabilities.argmax(axis=1)
     precision, recall, f1, support = skm.precision_recall_fscore_support(
-        labels, predicted, labels=classes, zero_division=0)
-    top2_f1 = skm.f1_score(labels, top2_predictions(labels, probabilities), labels=classes, average=None,
-                           zero_division=0)
-    return {name: {"precision": float(precision[k]), "recall": float(recall[k]), "f1": float(f1[k]),
-                   "support": int(support[k]), "top1_f1": float(f1[k]), "top2_f1": float(top2_f1[k])}
-            for k, name in enumerate(class_names)}
+        labels, predicted, labels=classes, zero_division=0
+    )
+    top2_f1 = skm.f1_score(
+        labels, top2_predictions(labels, probabilities), labels=classes, average=None, zero_division=0
+    )
+    return {
+        name: {
+            "precision": float(precision[k]),
+            "recall": float(recall[k]),
+            "f1": float(f1[k]),
+            "support": int(support[k]),
+            "top1_f1": float(f1[k]),
+            "top2_f1": float(top2_f1[k]),
+        }
+        for k, name in enumerate(class_names)
+    }
 
 
 SKEW_METRICS = ("accuracy", "macro_f1", "top2_accuracy", "kappa")
 
 
-def skew_normalized(labels: np.ndarray, probabilities: np.ndarray, num_classes: int, repeats: int = 10,
-                    seed: int = 0) -> dict:
+def skew_normalized(
+    labels: np.ndarray, probabilities: np.ndarray, num_classes: int, repeats: int = 10, seed: int = 0
+) -> dict:
     """Scores on class-balanced resamples: every present class down-sampled (without replacement) to the
     smallest class's size, `repeats` times; mean and standard deviation per metric (AffectNet paper's
     skew-normalised evaluation)."""
@@ -84,18 +94,28 @@ def skew_normalized(labels: np.ndarray, probabilities: np.ndarray, num_classes: 
         chosen = np.concatenate([rng.choice(np.flatnonzero(labels == c), size, replace=False) for c in present])
         scores = summary_scores(labels[chosen], probabilities[chosen], num_classes)
         runs.append([scores[m] for m in SKEW_METRICS])
-        top1 = skm.f1_score(labels[chosen], probabilities[chosen].argmax(1), labels=present, average=None,
-                            zero_division=0)
-        top2 = skm.f1_score(labels[chosen], top2_predictions(labels[chosen], probabilities[chosen]),
-                            labels=present, average=None, zero_division=0)
+        top1 = skm.f1_score(
+            labels[chosen], probabilities[chosen].argmax(1), labels=present, average=None, zero_division=0
+        )
+        top2 = skm.f1_score(
+            labels[chosen],
+            top2_predictions(labels[chosen], probabilities[chosen]),
+            labels=present,
+            average=None,
+            zero_division=0,
+        )
         f1s.append([top1, top2])
     runs, f1s = np.array(runs), np.array(f1s)  # f1s: (repeats, top-1 / top-2, present classes)
-    return {"per_class_size": size, "repeats": repeats,
-            **{m: {"mean": float(runs[:, k].mean()), "std": float(runs[:, k].std())}
-               for k, m in enumerate(SKEW_METRICS)},
-            # per present class (by index): top-1 and top-2 F1 on the balanced resamples, mean over repeats
-            "per_class": {int(c): {"top1_f1": float(f1s[:, 0, j].mean()), "top2_f1": float(f1s[:, 1, j].mean())}
-                          for j, c in enumerate(present)}}
+    return {
+        "per_class_size": size,
+        "repeats": repeats,
+        **{m: {"mean": float(runs[:, k].mean()), "std": float(runs[:, k].std())} for k, m in enumerate(SKEW_METRICS)},
+        # per present class (by index): top-1 and top-2 F1 on the balanced resamples, mean over repeats
+        "per_class": {
+            int(c): {"top1_f1": float(f1s[:, 0, j].mean()), "top2_f1": float(f1s[:, 1, j].mean())}
+            for j, c in enumerate(present)
+        },
+    }
 
 
 def drop_class(labels: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str], name: str):

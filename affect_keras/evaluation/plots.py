@@ -29,8 +29,15 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], png: Path, ti
         threshold = values.max() / 2 if values.max() else 1
         for i in range(n):
             for j in range(n):
-                axis.text(j, i, format(values[i, j], fmt), ha="center", va="center", fontsize=8,
-                          color="white" if values[i, j] > threshold else "black")
+                axis.text(
+                    j,
+                    i,
+                    format(values[i, j], fmt),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if values[i, j] > threshold else "black",
+                )
     figure.savefig(png, dpi=110)
     plt.close(figure)
     return png
@@ -54,8 +61,14 @@ def plot_f1(per_class: dict, png: Path) -> Path:
     return png
 
 
-def plot_mistakes(labels: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str],
-                  image: Callable[[int], np.ndarray], png: Path, count: int = 16) -> Path | None:
+def plot_mistakes(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    class_names: Sequence[str],
+    image: Callable[[int], np.ndarray],
+    png: Path,
+    count: int = 16,
+) -> Path | None:
     """The `count` wrong predictions made with the highest confidence, as a captioned grid."""
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
@@ -64,22 +77,27 @@ def plot_mistakes(labels: np.ndarray, probabilities: np.ndarray, class_names: Se
     worst = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:count]
     columns = min(4, len(worst))
     rows = int(np.ceil(len(worst) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.9 * rows), squeeze=False,
-                                constrained_layout=True)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(2.6 * columns, 2.9 * rows), squeeze=False, constrained_layout=True
+    )
     for axis in axes.flat:
         axis.axis("off")
     for axis, i in zip(axes.flat, worst):
         axis.imshow(image(i))
-        axis.set_title(f"true {class_names[labels[i]]}\npredicted {class_names[predicted[i]]} "
-                       f"{probabilities[i, predicted[i]]:.2f}", fontsize=8)
+        axis.set_title(
+            f"true {class_names[labels[i]]}\npredicted {class_names[predicted[i]]} "
+            f"{probabilities[i, predicted[i]]:.2f}",
+            fontsize=8,
+        )
     figure.suptitle("Most confident mistakes")
     figure.savefig(png, dpi=110)
     plt.close(figure)
     return png
 
 
-def plot_va_scatter(truth: np.ndarray, predicted: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
-                    png: Path) -> Path | None:
+def plot_va_scatter(
+    truth: np.ndarray, predicted: np.ndarray, labels: np.ndarray, class_names: Sequence[str], png: Path
+) -> Path | None:
     """Predicted against true valence and arousal, one panel each, points coloured by expression, on the
     faces that have the dimension; None when no face has either."""
     have = ~np.isnan(truth)
@@ -91,11 +109,15 @@ def plot_va_scatter(truth: np.ndarray, predicted: np.ndarray, labels: np.ndarray
         for c, name in enumerate(class_names):
             chosen = have[:, k] & (labels == c)
             if chosen.any():
-                axis.scatter(truth[chosen, k], predicted[chosen, k], s=8, alpha=0.6, color=colours(c % 10),
-                             label=name)
+                axis.scatter(truth[chosen, k], predicted[chosen, k], s=8, alpha=0.6, color=colours(c % 10), label=name)
         axis.plot([-1, 1], [-1, 1], color="grey", linewidth=1)
-        axis.set(xlim=(-1.05, 1.05), ylim=(-1.05, 1.05), xlabel=f"true {dimension}",
-                 ylabel=f"predicted {dimension}", title=f"{dimension} ({int(have[:, k].sum())} faces)")
+        axis.set(
+            xlim=(-1.05, 1.05),
+            ylim=(-1.05, 1.05),
+            xlabel=f"true {dimension}",
+            ylabel=f"predicted {dimension}",
+            title=f"{dimension} ({int(have[:, k].sum())} faces)",
+        )
         axis.grid(alpha=0.3)
     axes[1].legend(fontsize=8, markerscale=2)
     figure.savefig(png, dpi=110)
@@ -112,11 +134,13 @@ def expression_pictures(report, labels, probabilities, files, size, out: Path, r
     names = report["class_names"]
     title = f"{report['split']}, {len(labels)} images"
     pictures = {
-        "confusion_matrix": plot_confusion(np.array(report["confusion_matrix"]), names,
-                                           out / "confusion_matrix.png", title),
+        "confusion_matrix": plot_confusion(
+            np.array(report["confusion_matrix"]), names, out / "confusion_matrix.png", title
+        ),
         "per_class_f1": plot_f1(report["per_class"], out / "per_class_f1.png"),
-        "mistakes": plot_mistakes(labels, probabilities, names,
-                                  lambda i: load_image(files[i], size), out / "mistakes.png"),
+        "mistakes": plot_mistakes(
+            labels, probabilities, names, lambda i: load_image(files[i], size), out / "mistakes.png"
+        ),
     }
     if "calibration" in report:
         pictures["reliability"] = plot_reliability(report["calibration"], out / "reliability.png", title)
@@ -131,18 +155,34 @@ def plot_reliability(calibration: dict, png: Path, title: str) -> Path:
     bins = calibration["bins"]
     centres = [(b["lower"] + b["upper"]) / 2 for b in bins]
     width = bins[0]["upper"] - bins[0]["lower"]
-    figure, (axis, counts) = plt.subplots(2, 1, figsize=(5.5, 6.5), height_ratios=(3, 1), sharex=True,
-                                          constrained_layout=True)
+    figure, (axis, counts) = plt.subplots(
+        2, 1, figsize=(5.5, 6.5), height_ratios=(3, 1), sharex=True, constrained_layout=True
+    )
     filled = [(c, b) for c, b in zip(centres, bins) if b["count"]]
-    axis.bar([c for c, _ in filled], [b["accuracy"] for _, b in filled], width=width * 0.95, color="#4c72b0",
-             edgecolor="white", label="accuracy")
-    axis.bar([c for c, _ in filled], [b["confidence"] - b["accuracy"] for _, b in filled],
-             bottom=[b["accuracy"] for _, b in filled], width=width * 0.95, color="#dd8452", alpha=0.5,
-             label="gap to confidence")
+    axis.bar(
+        [c for c, _ in filled],
+        [b["accuracy"] for _, b in filled],
+        width=width * 0.95,
+        color="#4c72b0",
+        edgecolor="white",
+        label="accuracy",
+    )
+    axis.bar(
+        [c for c, _ in filled],
+        [b["confidence"] - b["accuracy"] for _, b in filled],
+        bottom=[b["accuracy"] for _, b in filled],
+        width=width * 0.95,
+        color="#dd8452",
+        alpha=0.5,
+        label="gap to confidence",
+    )
     axis.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
-    axis.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy",
-             title=f"{title}\nECE {calibration['ece']:.4f}, NLL {calibration['nll']:.4f}, "
-                   f"Brier {calibration['brier']:.4f}")
+    axis.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        ylabel="accuracy",
+        title=f"{title}\nECE {calibration['ece']:.4f}, NLL {calibration['nll']:.4f}, Brier {calibration['brier']:.4f}",
+    )
     axis.legend(loc="upper left", fontsize=8)
     total = sum(b["count"] for b in bins) or 1
     counts.bar(centres, [b["count"] / total for b in bins], width=width * 0.95, color="#8c8c8c")

@@ -37,6 +37,7 @@ class EvaluateConfig:
         ...                                                             split="val"))
         >>> print(affect_keras.format_report(report))
     """
+
     model: str
     data: str
     split: str = "test"
@@ -53,15 +54,20 @@ class EvaluateConfig:
     def __post_init__(self):
         """Each field checked when built (the same one-line errors as evaluate.py's flags)."""
         import os
+
         for name in ("model", "data", "out"):
             if isinstance(getattr(self, name), os.PathLike):
                 setattr(self, name, os.fspath(getattr(self, name)))
         check_fields(self)
-        check([(self.tta in TTAS, "tta", f"must be one of {', '.join(TTAS)}, not {shown(self.tta)}"),
-               (self.repeats >= 1, "repeats", "must be >= 1"),
-               (self.batch_size >= 1, "batch_size", "must be >= 1"),
-               (self.bootstrap >= 0, "bootstrap", "must be >= 0"),
-               (0 <= self.seed < 2 ** 32, "seed", "must be in 0..2^32-1")])
+        check(
+            [
+                (self.tta in TTAS, "tta", f"must be one of {', '.join(TTAS)}, not {shown(self.tta)}"),
+                (self.repeats >= 1, "repeats", "must be >= 1"),
+                (self.batch_size >= 1, "batch_size", "must be >= 1"),
+                (self.bootstrap >= 0, "bootstrap", "must be >= 0"),
+                (0 <= self.seed < 2**32, "seed", "must be in 0..2^32-1"),
+            ]
+        )
 
 
 TTAS = ("none", "flip")  # test-time augmentation: none, or each face averaged with its mirror image
@@ -101,8 +107,7 @@ def _same_evaluation(folder: Path, config: EvaluateConfig, keys: tuple[str, ...]
         return not folder.exists() or not any(folder.iterdir())
     try:
         recorded = yaml.safe_load((folder / CONFIG_NAME).read_text()) or {}
-        return all(Path(str(recorded.get(key))).resolve() == Path(getattr(config, key)).resolve()
-                   for key in keys)
+        return all(Path(str(recorded.get(key))).resolve() == Path(getattr(config, key)).resolve() for key in keys)
     except (OSError, yaml.YAMLError, AttributeError):
         return False
 
@@ -126,8 +131,11 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     data_names = read_summary(Path(config.data))["class_names"]
     # with --drop-class, data prepared without that class (AffectNet-7 for an 8-class model) fits too
     if data_names != names and data_names != [n for n in names if n != config.drop_class]:
-        raise OptionError("data", f"{config.data}: classes {', '.join(data_names)} are not the model's "
-                         f"{', '.join(names)}" + (f" (nor without {config.drop_class})" if config.drop_class else ""))
+        raise OptionError(
+            "data",
+            f"{config.data}: classes {', '.join(data_names)} are not the model's "
+            f"{', '.join(names)}" + (f" (nor without {config.drop_class})" if config.drop_class else ""),
+        )
     size = predictor.image_size
     data = FaceBatches(config.data, config.split, names, size, config.batch_size, task="va")
     if not len(data):
@@ -137,18 +145,27 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
         batches = [predict(images) for images, _ in data]
         outputs = {name: np.concatenate([b[name] for b in batches]) for name in batches[0]}
     elif config.tta != "none" or any(len(values) != len(data.files) for values in outputs.values()):
-        raise ValueError(f"outputs given for {len(data.files)} images of --split {config.split} must hold one "
-                         f"row each and come without --tta")
+        raise ValueError(
+            f"outputs given for {len(data.files)} images of --split {config.split} must hold one "
+            f"row each and come without --tta"
+        )
     labels, truth_va = data.labels, data.columns[VA]
     files = np.array(data.files)
     (out / CONFIG_NAME).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     if config.save_predictions:
         write_predictions(out / "predictions.csv", files, labels, outputs, names)
-    report = {"model": str(path), "data": str(config.data), "split": config.split, "tta": config.tta,
-              "outputs": list(outputs), "images": int(len(labels))}
+    report = {
+        "model": str(path),
+        "data": str(config.data),
+        "split": config.split,
+        "tta": config.tta,
+        "outputs": list(outputs),
+        "images": int(len(labels)),
+    }
     pictures = {}
-    scored = dict(labels=labels, names=names, files=files, size=size, out=out, run=path, config=config,
-                  truth_va=truth_va)
+    scored = dict(
+        labels=labels, names=names, files=files, size=size, out=out, run=path, config=config, truth_va=truth_va
+    )
     for head in outputs:  # each head's section of the report (polarity has none)
         HEADS[head].report(report, pictures, outputs[head], **scored)
     # a picture that could not be drawn (no face with valence / arousal) is left out, not named "None"
@@ -166,9 +183,11 @@ def mirror_averaged(outputs: Callable[[np.ndarray], dict]) -> Callable[[np.ndarr
     assumes it too), so this costs one more forward pass and makes the prediction independent of which
     way the face was cropped.
     """
+
     def averaged(images):
         plain, mirrored = outputs(images), outputs(np.ascontiguousarray(images[:, :, ::-1]))
         return {name: (plain[name] + mirrored[name]) / 2 for name in plain}
+
     return averaged
 
 
@@ -176,6 +195,7 @@ def faces_digest(files) -> str:
     """A short digest of the faces a report scored, in order: two reports with the same one scored the
     same faces (a paired comparison is possible)."""
     import hashlib
+
     return hashlib.sha256("\n".join(map(str, files)).encode()).hexdigest()[:16]
 
 
@@ -204,31 +224,63 @@ def format_report(report: dict) -> str:
     """The printed table: overall scores as they are and on class-balanced resamples, then per class; then
     valence / arousal where the model predicts them."""
     if "skew_normalized" not in report:  # a valence / arousal model
-        return "\n\n".join([f"{report['model']} on {report['data']} [{report['split']}], {report['images']} images",
-                             format_va(report)])
+        return "\n\n".join(
+            [f"{report['model']} on {report['data']} [{report['split']}], {report['images']} images", format_va(report)]
+        )
     skew = report["skew_normalized"]
     intervals = report.get("intervals", {})
     calibration = report.get("calibration", {})
     rows = []
-    for m in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "top2_accuracy", "kappa", "auc_ovr",
-              "ece", "nll", "brier"):
+    for m in (
+        "accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+        "weighted_f1",
+        "top2_accuracy",
+        "kappa",
+        "auc_ovr",
+        "ece",
+        "nll",
+        "brier",
+    ):
         value = report.get(m, calibration.get(m))
         balanced = f"{skew[m]['mean']:.4f} ± {skew[m]['std']:.4f}" if m in skew else ""
         rows.append([m, value, _interval(intervals.get(m)), balanced])
-    level = f"{intervals.get('level', 0.95):.0%} interval" + (f" ({intervals['resamples']} bootstrap)" if intervals else "")
-    overall = pd.DataFrame(rows, columns=["metric", "unbalanced", level,
-                                          f"balanced ({skew['per_class_size']}/class x {skew['repeats']})"])
+    level = f"{intervals.get('level', 0.95):.0%} interval" + (
+        f" ({intervals['resamples']} bootstrap)" if intervals else ""
+    )
+    overall = pd.DataFrame(
+        rows, columns=["metric", "unbalanced", level, f"balanced ({skew['per_class_size']}/class x {skew['repeats']})"]
+    )
     classes = pd.DataFrame(report["per_class"]).T[["precision", "recall", "f1", "top2_f1", "support"]]
     classes["support"] = classes["support"].astype(int)
     if intervals:
         for metric in ("recall", "f1"):
-            classes.insert(list(classes.columns).index(metric) + 1, f"{metric} interval",
-                           [_interval((intervals["per_class"].get(name) or {}).get(metric)) for name in classes.index])
-    head = (f"{report['model']} on {report['data']} [{report['split']}], {report['images']} images"
-            + (f", without {report['dropped_class']}" if report["dropped_class"] else "")
-            + (", mirror-averaged (--tta flip)" if report.get("tta") == "flip" else ""))
+            classes.insert(
+                list(classes.columns).index(metric) + 1,
+                f"{metric} interval",
+                [_interval((intervals["per_class"].get(name) or {}).get(metric)) for name in classes.index],
+            )
+    head = (
+        f"{report['model']} on {report['data']} [{report['split']}], {report['images']} images"
+        + (f", without {report['dropped_class']}" if report["dropped_class"] else "")
+        + (", mirror-averaged (--tta flip)" if report.get("tta") == "flip" else "")
+    )
     absent = report.get("absent_classes")
-    note = ([f"No images of {', '.join(absent)} in this split: left out of the macro averages and the "
-             f"class-balanced resamples."] if absent else [])
-    return "\n\n".join([head, *note, overall.to_string(index=False, float_format="{:.4f}".format),
-                        classes.to_string(float_format="{:.4f}".format), *([format_va(report)] if "va" in report else [])])
+    note = (
+        [
+            f"No images of {', '.join(absent)} in this split: left out of the macro averages and the "
+            f"class-balanced resamples."
+        ]
+        if absent
+        else []
+    )
+    return "\n\n".join(
+        [
+            head,
+            *note,
+            overall.to_string(index=False, float_format="{:.4f}".format),
+            classes.to_string(float_format="{:.4f}".format),
+            *([format_va(report)] if "va" in report else []),
+        ]
+    )

@@ -50,8 +50,14 @@ def strategy_config(base: TrainConfig, strategy: str, out: Path) -> TrainConfig:
     return replace(base, **IMBALANCE_STRATEGIES[strategy], run_dir=str(out / strategy), calibrate=False)
 
 
-def run_study(base: TrainConfig, strategies: list[str], out: Path, split: str = "val", repeats: int = 10,
-              verbose: int | str = "auto") -> pd.DataFrame:
+def run_study(
+    base: TrainConfig,
+    strategies: list[str],
+    out: Path,
+    split: str = "val",
+    repeats: int = 10,
+    verbose: int | str = "auto",
+) -> pd.DataFrame:
     """Train and evaluate each strategy (skipping those already finished with the same settings) and
     write the tables and the picture; returns the long table."""
     from affect_keras.evaluation.report import EvaluateConfig, evaluate
@@ -59,8 +65,11 @@ def run_study(base: TrainConfig, strategies: list[str], out: Path, split: str = 
 
     refuse_foreign_folder(out, "study.yaml", "out", "study.py")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "study.yaml").write_text(yaml.safe_dump({"base": asdict(base), "strategies": strategies,
-                                                    "split": split, "repeats": repeats}, sort_keys=False))
+    (out / "study.yaml").write_text(
+        yaml.safe_dump(
+            {"base": asdict(base), "strategies": strategies, "split": split, "repeats": repeats}, sort_keys=False
+        )
+    )
     reports = {}
     for strategy in strategies:
         config = strategy_config(base, strategy, out)
@@ -72,8 +81,10 @@ def run_study(base: TrainConfig, strategies: list[str], out: Path, split: str = 
             train(config, verbose=verbose)
             settings = finished_settings(run, config)
         if not report.is_file() or report.stat().st_mtime < (run / "last.keras").stat().st_mtime:
-            evaluate(EvaluateConfig(model=str(run), data=config.data, split=split, repeats=repeats,
-                                    out=str(report.parent)), outputs=cached_outputs(run, settings, split))
+            evaluate(
+                EvaluateConfig(model=str(run), data=config.data, split=split, repeats=repeats, out=str(report.parent)),
+                outputs=cached_outputs(run, settings, split),
+            )
         reports[strategy] = json.loads(report.read_text())
     table = table7(reports)
     write_table7(table, out)
@@ -94,8 +105,9 @@ def cached_outputs(run: Path, settings: TrainConfig, split: str) -> dict[str, np
         return None
     model = load_classifier(run)  # the checkpoint evaluate scores, split as training split it
     data = FaceBatches(settings.data, split, model.class_names, settings.image_size, settings.batch_size)
-    key = cache_keys(model, settings.backbone, settings.stem, settings.pooling, settings.seed,
-                     {split: (data, "none", 1)})[split]
+    key = cache_keys(
+        model, settings.backbone, settings.stem, settings.pooling, settings.seed, {split: (data, "none", 1)}
+    )[split]
     features = cached_features(model, data, key, settings.feature_cache_root)
     _, head = split_model(model)
     return named_outputs(head.predict(np.asarray(features[0]), batch_size=256, verbose=0), model.heads)
@@ -120,24 +132,47 @@ def table7(reports: dict[str, dict]) -> pd.DataFrame:
         balanced = report["skew_normalized"]["per_class"]
         for name in report["class_names"]:
             scores = report["per_class"][name]
-            rows.append({"strategy": strategy, "class": name, "support": scores["support"],
-                         "top1_f1": scores["top1_f1"], "top2_f1": scores["top2_f1"],
-                         "skew_top1_f1": balanced.get(name, {}).get("top1_f1", float("nan")),
-                         "skew_top2_f1": balanced.get(name, {}).get("top2_f1", float("nan"))})
-        rows.append({"strategy": strategy, "class": "(accuracy)", "support": report["images"],
-                     "top1_f1": report["accuracy"], "top2_f1": report["top2_accuracy"],
-                     "skew_top1_f1": report["skew_normalized"]["accuracy"]["mean"],
-                     "skew_top2_f1": report["skew_normalized"]["top2_accuracy"]["mean"]})
-        rows.append({"strategy": strategy, "class": "(macro F1)", "support": report["images"],
-                     "top1_f1": report["macro_f1"], "top2_f1": float("nan"),
-                     "skew_top1_f1": report["skew_normalized"]["macro_f1"]["mean"], "skew_top2_f1": float("nan")})
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "class": name,
+                    "support": scores["support"],
+                    "top1_f1": scores["top1_f1"],
+                    "top2_f1": scores["top2_f1"],
+                    "skew_top1_f1": balanced.get(name, {}).get("top1_f1", float("nan")),
+                    "skew_top2_f1": balanced.get(name, {}).get("top2_f1", float("nan")),
+                }
+            )
+        rows.append(
+            {
+                "strategy": strategy,
+                "class": "(accuracy)",
+                "support": report["images"],
+                "top1_f1": report["accuracy"],
+                "top2_f1": report["top2_accuracy"],
+                "skew_top1_f1": report["skew_normalized"]["accuracy"]["mean"],
+                "skew_top2_f1": report["skew_normalized"]["top2_accuracy"]["mean"],
+            }
+        )
+        rows.append(
+            {
+                "strategy": strategy,
+                "class": "(macro F1)",
+                "support": report["images"],
+                "top1_f1": report["macro_f1"],
+                "top2_f1": float("nan"),
+                "skew_top1_f1": report["skew_normalized"]["macro_f1"]["mean"],
+                "skew_top2_f1": float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _side_by_side(table: pd.DataFrame, top1: str, top2: str) -> pd.DataFrame:
     """Rows: classes (then accuracy, macro F1); columns: strategies; cells "top-1 / top-2"."""
-    cells = table.assign(cell=[f"{a:.3f}" if pd.isna(b) else f"{a:.3f} / {b:.3f}"
-                               for a, b in zip(table[top1], table[top2])])
+    cells = table.assign(
+        cell=[f"{a:.3f}" if pd.isna(b) else f"{a:.3f} / {b:.3f}" for a, b in zip(table[top1], table[top2])]
+    )
     wide = cells.pivot(index="class", columns="strategy", values="cell")
     order = list(dict.fromkeys(table["class"]))
     return wide.loc[order, list(dict.fromkeys(table["strategy"]))]
@@ -147,10 +182,16 @@ def write_table7(table: pd.DataFrame, out: Path) -> dict[str, Path]:
     paths = {"csv": out / "table7.csv", "markdown": out / "table7.md", "picture": out / "per_class_f1.png"}
     table.to_csv(paths["csv"], index=False, float_format="%.4f")
     support = table.drop_duplicates("class").set_index("class")["support"]
-    parts = ["# Class-imbalance study (layout of the AffectNet paper's Table 7)", "",
-             "Per class: top-1 / top-2 F1. Accuracy row: top-1 / top-2 accuracy.", ""]
-    for title, top1, top2 in (("As is", "top1_f1", "top2_f1"),
-                              ("Skew-normalised (class-balanced resamples)", "skew_top1_f1", "skew_top2_f1")):
+    parts = [
+        "# Class-imbalance study (layout of the AffectNet paper's Table 7)",
+        "",
+        "Per class: top-1 / top-2 F1. Accuracy row: top-1 / top-2 accuracy.",
+        "",
+    ]
+    for title, top1, top2 in (
+        ("As is", "top1_f1", "top2_f1"),
+        ("Skew-normalised (class-balanced resamples)", "skew_top1_f1", "skew_top2_f1"),
+    ):
         wide = _side_by_side(table, top1, top2)
         wide.insert(0, "images", support.loc[wide.index])
         parts += [f"## {title}", "", wide.to_markdown(), ""]
@@ -161,6 +202,7 @@ def write_table7(table: pd.DataFrame, out: Path) -> dict[str, Path]:
 
 def _plot(table: pd.DataFrame, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -23,12 +23,14 @@ def dimension_scores(truth: np.ndarray, predicted: np.ndarray) -> dict:
     if len(t) < 2:
         return {"count": int(len(t))}
     error = p - t
-    return {"count": int(len(t)),
-            "rmse": float(np.sqrt(np.mean(error ** 2))),
-            "mae": float(np.mean(np.abs(error))),
-            "pearson_r": float(np.corrcoef(t, p)[0, 1]) if t.std() > 0 and p.std() > 0 else float("nan"),
-            "ccc": ccc(t, p),
-            "sagr": float(np.mean(np.sign(t) == np.sign(p)))}
+    return {
+        "count": int(len(t)),
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "mae": float(np.mean(np.abs(error))),
+        "pearson_r": float(np.corrcoef(t, p)[0, 1]) if t.std() > 0 and p.std() > 0 else float("nan"),
+        "ccc": ccc(t, p),
+        "sagr": float(np.mean(np.sign(t) == np.sign(p))),
+    }
 
 
 def va_scores(truth: np.ndarray, predicted: np.ndarray) -> dict:

@@ -19,20 +19,24 @@ class ExpressionHead(Head):
 
     def build(self, features, class_names, regularizer, outputs, finish):
         import keras
-        outputs[self.name] = keras.layers.Dense(len(class_names), kernel_regularizer=regularizer,
-                                                name="logits")(features)
+
+        outputs[self.name] = keras.layers.Dense(len(class_names), kernel_regularizer=regularizer, name="logits")(
+            features
+        )
         finish.setdefault(self.name, keras.layers.Activation("softmax", dtype="float32", name="probabilities"))
 
     def loss(self, config=None, counts=None):
         import keras
 
         from affect_keras.training.losses import training_loss
+
         if config is None:
             return keras.losses.CategoricalCrossentropy()
         return training_loss(config.loss, counts, config.label_smoothing, config.logit_tau, config.focal_gamma)
 
     def metrics(self):
         import keras
+
         return ["accuracy", keras.metrics.TopKCategoricalAccuracy(2, name="top2")]
 
     def report(self, report, pictures, probabilities, *, labels, names, files, size, out, run, config, **scored):
@@ -47,26 +51,34 @@ class ExpressionHead(Head):
         if config.drop_class:
             keep, labels, probabilities, names = metrics.drop_class(labels, probabilities, names, config.drop_class)
             files = files[keep]
-        report.update({
-            "images": int(len(labels)),
-            "class_names": list(names), "dropped_class": config.drop_class or None,
-            # classes with no image in the split: left out of macro averages and balanced resampling
-            "absent_classes": [n for k, n in enumerate(names) if not (labels == k).any()],
-            **metrics.summary_scores(labels, probabilities, len(names)),
-            "per_class": metrics.per_class(labels, probabilities, names),
-            "confusion_matrix": confusion_matrix(labels, probabilities.argmax(1),
-                                                 labels=range(len(names))).tolist(),
-            "skew_normalized": metrics.skew_normalized(labels, probabilities, len(names), config.repeats,
-                                                       config.seed),
-        })
+        report.update(
+            {
+                "images": int(len(labels)),
+                "class_names": list(names),
+                "dropped_class": config.drop_class or None,
+                # classes with no image in the split: left out of macro averages and balanced resampling
+                "absent_classes": [n for k, n in enumerate(names) if not (labels == k).any()],
+                **metrics.summary_scores(labels, probabilities, len(names)),
+                "per_class": metrics.per_class(labels, probabilities, names),
+                "confusion_matrix": confusion_matrix(
+                    labels, probabilities.argmax(1), labels=range(len(names))
+                ).tolist(),
+                "skew_normalized": metrics.skew_normalized(
+                    labels, probabilities, len(names), config.repeats, config.seed
+                ),
+            }
+        )
         skew = report["skew_normalized"]
         skew["per_class"] = {names[k]: scores for k, scores in skew["per_class"].items()}
         report["calibration"] = calibration_scores(labels, probabilities)
         if config.bootstrap:
             report["intervals"] = expression_intervals(labels, probabilities, names, config.bootstrap, config.seed)
         # what a paired comparison with another model on the same faces needs (evaluate.py --compare)
-        report["faces"] = {"files": faces_digest(files), "labels": labels.tolist(),
-                           "predicted": probabilities.argmax(1).tolist()}
+        report["faces"] = {
+            "files": faces_digest(files),
+            "labels": labels.tolist(),
+            "predicted": probabilities.argmax(1).tolist(),
+        }
         pictures.update(expression_pictures(report, labels, probabilities, files, size, out, run))
 
     def columns(self, table, probabilities, class_names):

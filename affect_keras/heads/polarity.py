@@ -13,11 +13,14 @@ class PolarityHead(Head):
     build_order = 2
 
     def card(self, class_names):
-        return ("`polarity`: probabilities of Positive, Neutral, Negative (the expression output is "
-                "p(polarity) x p(class within it))")
+        return (
+            "`polarity`: probabilities of Positive, Neutral, Negative (the expression output is "
+            "p(polarity) x p(class within it))"
+        )
 
     def targets(self, manifest, expression, class_names):
         from affect_keras.labels import polarity_matrix, polarity_of
+
         return expression @ polarity_matrix(polarity_of(class_names))
 
     def build(self, features, class_names, regularizer, outputs, finish):
@@ -25,16 +28,20 @@ class PolarityHead(Head):
 
         from affect_keras.labels import polarity_of
         from affect_keras.models.hierarchical import HierarchicalProbabilities
+
         groups = polarity_of(class_names)
-        polarity = keras.layers.Dense(3, activation="softmax", kernel_regularizer=regularizer, dtype="float32",
-                                      name=POLARITY)(features)
+        polarity = keras.layers.Dense(
+            3, activation="softmax", kernel_regularizer=regularizer, dtype="float32", name=POLARITY
+        )(features)
         outputs[self.name] = polarity
         if EXPRESSION in outputs:  # the expression head's logits: p(polarity) x p(class within it)
             finish[EXPRESSION] = lambda logits: HierarchicalProbabilities(
-                list(groups), dtype="float32", name="probabilities")([polarity, logits])
+                list(groups), dtype="float32", name="probabilities"
+            )([polarity, logits])
 
     def loss(self, config=None, counts=None):
         import keras
+
         return keras.losses.CategoricalCrossentropy()
 
     def metrics(self):
@@ -45,5 +52,6 @@ class PolarityHead(Head):
 
     def columns(self, table, values, class_names):
         from affect_keras.labels import SCHEMES
+
         for k, name in enumerate(SCHEMES["polarity3"].class_names):
             table[f"p_{name}"] = values[:, k]

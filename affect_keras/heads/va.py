@@ -18,23 +18,34 @@ class VAHead(Head):
     def targets(self, manifest, expression, class_names):
         import numpy as np
         import pandas as pd
-        return np.stack([pd.to_numeric(manifest[d], errors="coerce").to_numpy("float32")
-                         if d in manifest else np.full(len(manifest), np.nan, "float32")
-                         for d in VA_DIMENSIONS], axis=1).reshape(len(manifest), 2)
+
+        return np.stack(
+            [
+                pd.to_numeric(manifest[d], errors="coerce").to_numpy("float32")
+                if d in manifest
+                else np.full(len(manifest), np.nan, "float32")
+                for d in VA_DIMENSIONS
+            ],
+            axis=1,
+        ).reshape(len(manifest), 2)
 
     def build(self, features, class_names, regularizer, outputs, finish):
         import keras
+
         # zeros: tanh starts in its linear range (from-scratch features are large, and a random kernel would
         # start it saturated, where it passes no gradient)
-        outputs[self.name] = keras.layers.Dense(2, activation="tanh", kernel_initializer="zeros",
-                                                kernel_regularizer=regularizer, dtype="float32", name=VA)(features)
+        outputs[self.name] = keras.layers.Dense(
+            2, activation="tanh", kernel_initializer="zeros", kernel_regularizer=regularizer, dtype="float32", name=VA
+        )(features)
 
     def loss(self, config=None, counts=None):
         from affect_keras.training.losses import VA_LOSSES
+
         return VA_LOSSES[config.va_loss if config is not None else "ccc"]()
 
     def metrics(self):
         from affect_keras.training.va import Concordance
+
         return [Concordance(k) for k in range(len(VA_DIMENSIONS))]
 
     def weight(self, config=None):
@@ -45,10 +56,12 @@ class VAHead(Head):
         from affect_keras.evaluation.intervals import ccc_intervals
         from affect_keras.evaluation.plots import plot_va_scatter
         from affect_keras.evaluation.va_metrics import va_scores
+
         report["va"] = va_scores(truth_va, predicted)
         if scored["config"].bootstrap:
-            for dimension, interval in ccc_intervals(truth_va, predicted, VA_DIMENSIONS, scored["config"].bootstrap,
-                                                     scored["config"].seed).items():
+            for dimension, interval in ccc_intervals(
+                truth_va, predicted, VA_DIMENSIONS, scored["config"].bootstrap, scored["config"].seed
+            ).items():
                 report["va"][dimension]["ccc_interval"] = interval
         pictures["va_scatter"] = plot_va_scatter(truth_va, predicted, labels, names, out / "va_scatter.png")
 

@@ -8,29 +8,37 @@ which matters when training runs on a CPU. `light` adds rotation, zoom, contrast
 
 from __future__ import annotations
 
+
 def _basic(seed):
     """Mirror and shift up to 10 %: the FER+ recipe's augmentation."""
     import keras
+
     layers = keras.layers
-    return [layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed)]
+    return [
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed),
+    ]
 
 
 def _light(seed):
     """Mirror, small rotation, zoom and shift, contrast and brightness."""
     import keras
+
     layers = keras.layers
-    return [layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomRotation(0.04, fill_mode="reflect", seed=seed),
-            layers.RandomZoom(0.1, fill_mode="reflect", seed=seed),
-            layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed),
-            layers.RandomContrast(0.2, value_range=(0, 255), seed=seed),
-            layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed)]
+    return [
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomRotation(0.04, fill_mode="reflect", seed=seed),
+        layers.RandomZoom(0.1, fill_mode="reflect", seed=seed),
+        layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed),
+        layers.RandomContrast(0.2, value_range=(0, 255), seed=seed),
+        layers.RandomBrightness(0.15, value_range=(0, 255), seed=seed),
+    ]
 
 
 def _strong(seed):
     """light, then RandAugment (two operations at half strength)."""
     import keras
+
     return _light(seed) + [keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=0.5, seed=seed)]
 
 
@@ -45,6 +53,7 @@ def augmentation(preset: str, seed: int | None = None):
     if AUGMENTATIONS[preset] is None:
         return None
     import keras
+
     layers = AUGMENTATIONS[preset](seed)
     if keras.backend.backend() == "jax":
         # keras marks the geometric layers (RandomTranslation, RandomRotation, RandomZoom) supports_jit =

@@ -52,19 +52,23 @@ class Backbone:
 def _application(constructor: str):
     def build(shape, weights, stem):
         import keras
+
         return getattr(keras.applications, constructor)(include_top=False, weights=weights, input_shape=shape)
+
     return build
 
 
 def _resnet(depth):
     def build(shape, weights, stem):
         from affect_keras.models.resnet import ResNet
+
         net = ResNet(depth, shape, stem=stem)
         if weights is not None:
             if stem != "imagenet":
                 raise OptionError("stem", f"{stem}: ImageNet weights for {depth} need --stem imagenet")
             timm_weights.load_timm_resnet(net, timm_weights.fetch(weights, keras_models_dir()))
         return net
+
     return build
 
 
@@ -76,16 +80,31 @@ KERAS_FILES = {
     "mobilenetv2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
 }
 
-BACKBONES = {b.name: b for b in (
-    Backbone("vgg16", _application("VGG16"), 224, "caffe", ("imagenet",)),
-    Backbone("efficientnetb3", _application("EfficientNetB3"), 300, "raw", ("imagenet",)),
-    Backbone("resnet50", _application("ResNet50"), 224, "caffe", ("imagenet",)),
-    Backbone("mobilenetv2", _application("MobileNetV2"), 224, "tf", ("imagenet",)),
-    Backbone("resnet18", _resnet("resnet18"), 224, timm_weights.PREPROCESSING,
-             timm_weights.CHECKPOINTS["resnet18"], ("imagenet", "small")),
-    Backbone("resnet34", _resnet("resnet34"), 224, timm_weights.PREPROCESSING,
-             timm_weights.CHECKPOINTS["resnet34"], ("imagenet", "small")),
-)}
+BACKBONES = {
+    b.name: b
+    for b in (
+        Backbone("vgg16", _application("VGG16"), 224, "caffe", ("imagenet",)),
+        Backbone("efficientnetb3", _application("EfficientNetB3"), 300, "raw", ("imagenet",)),
+        Backbone("resnet50", _application("ResNet50"), 224, "caffe", ("imagenet",)),
+        Backbone("mobilenetv2", _application("MobileNetV2"), 224, "tf", ("imagenet",)),
+        Backbone(
+            "resnet18",
+            _resnet("resnet18"),
+            224,
+            timm_weights.PREPROCESSING,
+            timm_weights.CHECKPOINTS["resnet18"],
+            ("imagenet", "small"),
+        ),
+        Backbone(
+            "resnet34",
+            _resnet("resnet34"),
+            224,
+            timm_weights.PREPROCESSING,
+            timm_weights.CHECKPOINTS["resnet34"],
+            ("imagenet", "small"),
+        ),
+    )
+}
 
 
 def get_backbone(name: str) -> Backbone:
@@ -99,8 +118,9 @@ def keras_models_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
 
 
-def build_backbone(name: str, input_shape: tuple, weights: str | None, stem: str | None = None,
-                   checkpoint: str | None = None) -> keras.Model:
+def build_backbone(
+    name: str, input_shape: tuple, weights: str | None, stem: str | None = None, checkpoint: str | None = None
+) -> keras.Model:
     """The backbone with "imagenet" weights (downloaded once into the keras cache) or none.
 
     Args:

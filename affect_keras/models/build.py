@@ -24,7 +24,11 @@ def training_model(classifier: ExpressionClassifier, augment: str = "light", see
 
     block = augmentation(augment, seed)
     inputs = keras.Input((classifier.image_size, classifier.image_size, 3), dtype="uint8", name="image")
-    x = inputs if block is None else ToImage(name="to_image")(block(keras.layers.Rescaling(1.0, name="to_float")(inputs)))
+    x = (
+        inputs
+        if block is None
+        else ToImage(name="to_image")(block(keras.layers.Rescaling(1.0, name="to_float")(inputs)))
+    )
     return keras.Model(inputs, classifier(x), name=f"train_{classifier.name}")
 
 
@@ -44,14 +48,22 @@ def load_pretrained(classifier: ExpressionClassifier, weights: str, checkpoint: 
     default), or another classifier's backbone: a preset (shipped name or folder), a run directory or a
     `.keras` file (`models.loading`), which must have the same backbone and stem."""
     if weights == "imagenet":
-        pretrained = build_backbone(classifier.backbone_name, (classifier.image_size, classifier.image_size, 3),
-                                    "imagenet", classifier.stem, checkpoint)
+        pretrained = build_backbone(
+            classifier.backbone_name,
+            (classifier.image_size, classifier.image_size, 3),
+            "imagenet",
+            classifier.stem,
+            checkpoint,
+        )
         classifier.backbone.set_weights(pretrained.get_weights())
         return
     from affect_keras.models.loading import load_classifier
+
     source = load_classifier(weights, option="weights")
     if source.backbone_name != classifier.backbone_name:
-        raise OptionError("weights", f"{weights} holds a {source.backbone_name} backbone, not {classifier.backbone_name}")
+        raise OptionError(
+            "weights", f"{weights} holds a {source.backbone_name} backbone, not {classifier.backbone_name}"
+        )
     if source.stem != classifier.stem:
         raise OptionError("stem", f"{classifier.stem}: the backbone in --weights {weights} has the {source.stem} stem")
     classifier.backbone.set_weights(source.backbone.get_weights())  # fully convolutional: any input size
@@ -72,7 +84,7 @@ def unfreeze(model: keras.Model, top: int | list[str], apply: bool = True) -> li
     if isinstance(top, int):
         if top > len(weighted):
             raise OptionError("unfreeze", f"{top}: the {net.name} backbone has {len(weighted)} layers with weights")
-        chosen = {layer.name for layer in weighted[max(0, len(weighted) - top):]} if top > 0 else set()
+        chosen = {layer.name for layer in weighted[max(0, len(weighted) - top) :]} if top > 0 else set()
     else:
         chosen = {layer.name for layer in weighted if any(layer.name.startswith(p) for p in top)}
         if not chosen:
@@ -83,5 +95,3 @@ def unfreeze(model: keras.Model, top: int | list[str], apply: bool = True) -> li
     for layer in net.layers:
         layer.trainable = layer.name in chosen and not isinstance(layer, keras.layers.BatchNormalization)
     return [layer.name for layer in net.layers if layer.trainable and layer.weights]
-
-

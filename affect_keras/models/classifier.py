@@ -87,11 +87,26 @@ class ExpressionClassifier(keras.Model):
         ['Neutral', 'Happy', 'Sad']
     """
 
-    def __init__(self, backbone: str, class_names: list[str], image_size: int | None = None, stem: str | None = None,
-                 task: str = "expression", label_scheme: str = "", pooling: str = "avg", dense: list[int] = (256,),
-                 dropout: float = 0.3, head_batch_norm: bool = True, l2: float = 1e-4, pretrained: bool = False,
-                 framing: dict | None = None, preprocessing: str | None = None, version: str | None = None,
-                 temperature: float = 1.0, **kwargs):
+    def __init__(
+        self,
+        backbone: str,
+        class_names: list[str],
+        image_size: int | None = None,
+        stem: str | None = None,
+        task: str = "expression",
+        label_scheme: str = "",
+        pooling: str = "avg",
+        dense: list[int] = (256,),
+        dropout: float = 0.3,
+        head_batch_norm: bool = True,
+        l2: float = 1e-4,
+        pretrained: bool = False,
+        framing: dict | None = None,
+        preprocessing: str | None = None,
+        version: str | None = None,
+        temperature: float = 1.0,
+        **kwargs,
+    ):
         spec = get_backbone(backbone)
         image_size = int(image_size or spec.default_size)
         stem = stem or spec.default_stem(None if not pretrained else "imagenet", image_size)
@@ -112,8 +127,9 @@ class ExpressionClassifier(keras.Model):
         inputs = keras.Input(shape, dtype="uint8", name="image")
         x = self.preprocessor(keras.layers.Rescaling(1.0, name="to_float")(inputs))
         x = net(x, training=False) if pretrained else net(x)
-        outputs = _heads(_hidden(x, pooling, list(dense), dropout, head_batch_norm, l2), class_names, l2, heads,
-                         float(temperature))
+        outputs = _heads(
+            _hidden(x, pooling, list(dense), dropout, head_batch_norm, l2), class_names, l2, heads, float(temperature)
+        )
         kwargs.setdefault("name", f"affect_{spec.name}")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
@@ -141,12 +157,26 @@ class ExpressionClassifier(keras.Model):
         return get_task(self.task).heads
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable, "backbone": self.backbone_name,
-                "class_names": list(self.class_names), "image_size": self.image_size, "stem": self.stem,
-                "task": self.task, "label_scheme": self.label_scheme, "pooling": self.pooling,
-                "dense": list(self.dense), "dropout": self.dropout, "head_batch_norm": self.head_batch_norm,
-                "l2": self.l2, "pretrained": self.pretrained, "framing": self.framing,
-                "preprocessing": self.preprocessing, "version": self.version, "temperature": self.temperature}
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": self.backbone_name,
+            "class_names": list(self.class_names),
+            "image_size": self.image_size,
+            "stem": self.stem,
+            "task": self.task,
+            "label_scheme": self.label_scheme,
+            "pooling": self.pooling,
+            "dense": list(self.dense),
+            "dropout": self.dropout,
+            "head_batch_norm": self.head_batch_norm,
+            "l2": self.l2,
+            "pretrained": self.pretrained,
+            "framing": self.framing,
+            "preprocessing": self.preprocessing,
+            "version": self.version,
+            "temperature": self.temperature,
+        }
 
     def with_temperature(self, temperature: float) -> "ExpressionClassifier":
         """The same classifier (its weights copied) with its expression probabilities calibrated by
@@ -186,22 +216,26 @@ class ExpressionClassifier(keras.Model):
         verify(path)
         config = read_json(path / CONFIG)
         if config.get("registered_name") != f"affect_keras>{cls.__name__}":
-            raise PresetError(f"preset {path}: {CONFIG} holds a {str(config.get('class_name'))[:60]}, not an "
-                              f"affect-keras {cls.__name__}")
+            raise PresetError(
+                f"preset {path}: {CONFIG} holds a {str(config.get('class_name'))[:60]}, not an "
+                f"affect-keras {cls.__name__}"
+            )
         try:
             model = keras.saving.deserialize_keras_object(config, safe_mode=True)
         except (TypeError, ValueError, KeyError) as error:
-            raise PresetError(f"preset {path}: {CONFIG} does not build a classifier "
-                              f"({str(error).splitlines()[0][:200]})") from None
+            raise PresetError(
+                f"preset {path}: {CONFIG} does not build a classifier ({str(error).splitlines()[0][:200]})"
+            ) from None
         try:
             model.load_weights(path / WEIGHTS)  # float16 values are cast to the variables' float32
         except (OSError, ValueError, KeyError) as error:
-            raise PresetError(f"preset {path}: {path / WEIGHTS} is not the weights of this model (a keras "
-                              f".weights.h5 file): {str(error).splitlines()[0][:200]}") from None
+            raise PresetError(
+                f"preset {path}: {path / WEIGHTS} is not the weights of this model (a keras "
+                f".weights.h5 file): {str(error).splitlines()[0][:200]}"
+            ) from None
         return model
 
-    def save_to_preset(self, preset_dir, dtype: str = "float16", metadata: dict | None = None,
-                       card: str = ""):
+    def save_to_preset(self, preset_dir, dtype: str = "float16", metadata: dict | None = None, card: str = ""):
         """Write the classifier as a preset directory (which must be new or empty): its config, its
         weights stored as `dtype`, metadata.json (the model's description plus `metadata`), the model card
         `card`, and sha256.json. Returns the directory.
@@ -210,6 +244,7 @@ class ExpressionClassifier(keras.Model):
             >>> model.save_to_preset("presets/my_model", metadata={"training": {"data_terms": "..."}})
         """
         from affect_keras.models.presets import write_preset
+
         return write_preset(self, preset_dir, dtype, metadata or {}, card)
 
 

@@ -37,8 +37,7 @@ def export(run: str | Path, formats: list[str], out: Path | None = None) -> dict
     formats = [formats] if isinstance(formats, str) else list(formats)
     unknown = [str(fmt)[:40] for fmt in formats if fmt not in FORMATS]
     if unknown or not formats:
-        raise OptionError("format", f"{', '.join(unknown) or 'none given'}: choose one or more of "
-                                    f"{', '.join(FORMATS)}")
+        raise OptionError("format", f"{', '.join(unknown) or 'none given'}: choose one or more of {', '.join(FORMATS)}")
     from affect_keras.models.loading import METADATA, load_classifier
     from affect_keras.models.presets import describe
 
@@ -64,6 +63,7 @@ def with_named_outputs(model):
     import keras
 
     from affect_keras.heads import EXPRESSION
+
     if isinstance(model.output, dict):
         return model
     return keras.Model(model.input, {EXPRESSION: model.output}, name=model.name)
@@ -85,6 +85,7 @@ def _keras(model, metadata: dict, out: Path) -> None:
 def _signature(model) -> list:
     """uint8 faces of the trained size, any batch size, named `image`: what every exported format takes."""
     import tensorflow as tf
+
     return [tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8, name="image")]
 
 
@@ -104,8 +105,10 @@ def write_tflite(model, path: Path, weights: str = "float32", representative=Non
         kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_types": [tf.float16]}}
     elif weights == "int8":
         batches = list(representative)
-        kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT],
-                  "representative_dataset": lambda: ([batch] for batch in batches)}
+        kwargs = {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "representative_dataset": lambda: ([batch] for batch in batches),
+        }
     elif weights != "float32":
         raise ValueError(f"weights must be float32, float16 or int8, not {weights!r}")
     model.export(str(path), format="litert", input_signature=_signature(model), verbose=False, **kwargs)

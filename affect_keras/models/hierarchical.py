@@ -7,7 +7,6 @@ import keras
 from keras import ops
 
 
-
 @keras.saving.register_keras_serializable(package="affect_keras")
 class HierarchicalProbabilities(keras.layers.Layer):
     """[polarity probabilities (b, 3), class logits (b, C)] -> class probabilities (b, C):
@@ -30,7 +29,7 @@ class HierarchicalProbabilities(keras.layers.Layer):
         for g in sorted(set(self.groups)):
             member = ops.equal(groups, g)
             within = ops.softmax(ops.where(member, logits, ops.full_like(logits, -1e9)), axis=-1)
-            out = out + ops.where(member, within, 0.0) * polarity[:, g:g + 1]
+            out = out + ops.where(member, within, 0.0) * polarity[:, g : g + 1]
         return out
 
     def compute_output_shape(self, input_shapes):

@@ -30,12 +30,16 @@ RUN_CHECKPOINTS = ("best.keras", "last.keras")
 CLASSIFIER = "ExpressionClassifier"
 # a SavedModel is a TensorFlow program: its functions may run any TensorFlow op, reading and writing files
 # among them; the toolkit runs one only when the user says they trust it (`trust_saved_model`)
-UNTRUSTED_SAVED_MODEL = ("is a SavedModel, a program whose functions can read and write files when run; "
-                         "load it only if you trust where it came from (--trust-saved-model, or "
-                         "trust_saved_model=True), or use a safe format: .keras (loaded in keras's safe mode), "
-                         ".tflite or .onnx (export.py writes each)")
-RECREATE = ("re-create it with this version (train.py --config RUN/config.yaml trains the run again; "
-            "export.py and save_preset then write new exports and presets)")
+UNTRUSTED_SAVED_MODEL = (
+    "is a SavedModel, a program whose functions can read and write files when run; "
+    "load it only if you trust where it came from (--trust-saved-model, or "
+    "trust_saved_model=True), or use a safe format: .keras (loaded in keras's safe mode), "
+    ".tflite or .onnx (export.py writes each)"
+)
+RECREATE = (
+    "re-create it with this version (train.py --config RUN/config.yaml trains the run again; "
+    "export.py and save_preset then write new exports and presets)"
+)
 
 Outputs = dict[str, np.ndarray]
 # LiteRT's threads for a model (its default is one; the shipped ResNet18 takes 27 ms a face on one core of
@@ -63,6 +67,7 @@ class Loaded:
         classifier: the `ExpressionClassifier` for the keras kinds, else None.
         metadata: a preset's or an export's metadata.json.
     """
+
     kind: str
     path: Path
     outputs: Callable[[np.ndarray], Outputs]
@@ -89,6 +94,7 @@ def named_outputs(result, heads: tuple[str, ...] = (EXPRESSION,)) -> Outputs:
 
 
 # ---- the keras kinds ----
+
 
 def keras_config(path: Path) -> dict:
     """The model config inside a `.keras` file, read as JSON without keras."""
@@ -127,8 +133,10 @@ def _load_keras_file(path: Path):
     try:  # compile=False: inference needs neither the loss nor the optimiser
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except (TypeError, ValueError, KeyError, OSError) as error:
-        raise ModelFileError(f"{path}: keras cannot rebuild the classifier in it (damaged, or written by "
-                             f"another program): {_first_line(error)}") from None
+        raise ModelFileError(
+            f"{path}: keras cannot rebuild the classifier in it (damaged, or written by "
+            f"another program): {_first_line(error)}"
+        ) from None
 
 
 def _first_line(error: Exception, limit: int = 200) -> str:
@@ -138,8 +146,17 @@ def _first_line(error: Exception, limit: int = 200) -> str:
 
 
 def _from_classifier(kind: str, path: Path, model, metadata: dict | None = None) -> Loaded:
-    return Loaded(kind, path, _forward(model), list(model.class_names), model.image_size, model.heads,
-                  model.framing, model, metadata or {})
+    return Loaded(
+        kind,
+        path,
+        _forward(model),
+        list(model.class_names),
+        model.image_size,
+        model.heads,
+        model.framing,
+        model,
+        metadata or {},
+    )
 
 
 def _forward(model) -> Callable[[np.ndarray], Outputs]:
@@ -149,19 +166,23 @@ def _forward(model) -> Callable[[np.ndarray], Outputs]:
     heads = model.heads
 
     def outputs(images: np.ndarray) -> Outputs:
-        return named_outputs(model.predict_on_batch(images) if len(images) <= 32
-                             else model.predict(images, verbose=0), heads)
+        return named_outputs(
+            model.predict_on_batch(images) if len(images) <= 32 else model.predict(images, verbose=0), heads
+        )
+
     return outputs
 
 
 def _is_preset(path: Path) -> bool:
     from affect_keras.models.presets import is_preset
+
     return is_preset(path)
 
 
 def _load_preset(path: Path) -> Loaded:
     from affect_keras.models.classifier import ExpressionClassifier
     from affect_keras.models.presets import PresetError, load_metadata
+
     try:
         return _from_classifier("preset", path, ExpressionClassifier.from_preset(path), load_metadata(path))
     except PresetError as error:
@@ -186,24 +207,37 @@ def _load_keras(path: Path) -> Loaded:
 
 # ---- the exported kinds: their description is the metadata.json export writes ----
 
+
 def export_metadata(model_path: Path, *places: Path) -> dict:
     """The metadata.json of an exported model (the first of `places` that has one)."""
     for place in places:
         if (place / METADATA).is_file():
             from affect_keras.models.presets import read_json
+
             metadata = read_json(place / METADATA, ModelFileError)
             if "class_names" not in metadata or "image_size" not in metadata:
                 raise ModelFileError(f"{place / METADATA} does not describe a model (no class_names / image_size)")
             if "version" not in metadata:
                 raise ModelFileError(f"{model_path} was exported before affect-keras 0.2.0; {RECREATE}")
             return metadata
-    raise ModelFileError(f"{model_path}: no {METADATA} beside it (export.py writes it there), so its class names "
-                         f"and input size are unknown")
+    raise ModelFileError(
+        f"{model_path}: no {METADATA} beside it (export.py writes it there), so its class names "
+        f"and input size are unknown"
+    )
 
 
 def _described(kind: str, path: Path, outputs, metadata: dict) -> Loaded:
-    return Loaded(kind, path, outputs, metadata["class_names"], metadata["image_size"],  # checked by `_probe`
-                  tuple(metadata.get("heads", (EXPRESSION,))), metadata.get("framing"), None, metadata)
+    return Loaded(
+        kind,
+        path,
+        outputs,
+        metadata["class_names"],
+        metadata["image_size"],  # checked by `_probe`
+        tuple(metadata.get("heads", (EXPRESSION,))),
+        metadata.get("framing"),
+        None,
+        metadata,
+    )
 
 
 def _is_saved_model(path: Path) -> bool:
@@ -217,16 +251,19 @@ def _load_saved_model(path: Path) -> Loaded:
     try:
         loaded = tf.saved_model.load(str(path))
     except (OSError, ValueError, RuntimeError, tf.errors.OpError) as error:
-        raise ModelFileError(f"{path}: TensorFlow cannot read this SavedModel (damaged?): {_first_line(error)}") \
-            from None
+        raise ModelFileError(
+            f"{path}: TensorFlow cannot read this SavedModel (damaged?): {_first_line(error)}"
+        ) from None
     if not hasattr(loaded, "serve"):
         raise ModelFileError(f"{path}: this SavedModel has no `serve` function (export.py writes one)")
     heads = tuple(metadata.get("heads", (EXPRESSION,)))
 
     def outputs(images):
         result = loaded.serve(tf.constant(images))
-        return named_outputs({k: v.numpy() for k, v in result.items()} if isinstance(result, dict)
-                             else result.numpy(), heads)
+        return named_outputs(
+            {k: v.numpy() for k, v in result.items()} if isinstance(result, dict) else result.numpy(), heads
+        )
+
     return _described("saved_model", path, outputs, metadata)
 
 
@@ -248,6 +285,7 @@ def _load_tflite(path: Path, metadata: dict | None = None, kind: str = "tflite")
 
     def outputs(images):
         return named_outputs(runner(**{name: np.ascontiguousarray(images, dtype=np.uint8)}))
+
     return _described(kind, path, outputs, metadata)
 
 
@@ -272,6 +310,7 @@ def _load_onnx(path: Path, metadata: dict | None = None, kind: str = "onnx") -> 
     def outputs(images):
         values = session.run(None, {feed.name: np.ascontiguousarray(images, dtype=np.uint8)})
         return named_outputs(dict(zip(names, values)))
+
     return _described(kind, path, outputs, metadata)
 
 
@@ -282,13 +321,15 @@ def _check_input(path: Path, shape, metadata: dict) -> None:
     fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
     size = metadata.get("image_size")
     if len(fixed) != 4 or fixed[3] not in (None, 3) or any(d not in (None, size) for d in fixed[1:3]):
-        raise ModelFileError(f"{path}: takes inputs of shape {list(shape)}, not the (n, {size}, {size}, 3) RGB "
-                             f"faces its {METADATA} says")
+        raise ModelFileError(
+            f"{path}: takes inputs of shape {list(shape)}, not the (n, {size}, {size}, 3) RGB faces its {METADATA} says"
+        )
 
 
 @dataclass(frozen=True)
 class Kind:
     """One kind of artifact: `matches(path)` says whether a path is one, `load(path)` reads it."""
+
     matches: Callable[[Path], bool]
     load: Callable[[Path], Loaded]
     keras: bool  # gives the ExpressionClassifier itself
@@ -309,6 +350,7 @@ KINDS = {
 class Engine:
     """What runs a model: the module it needs, how to install it, and the kinds it runs (a preset runs in
     any engine it carries a file for, `presets.RUNTIME_FILES`)."""
+
     module: str
     install: str
     kinds: tuple[str, ...]
@@ -327,6 +369,7 @@ AUTOMATIC = ("litert", "onnx", "keras")
 def module_installed(module: str) -> bool:
     """Whether `module` can be imported here, without importing it."""
     import importlib.util
+
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a finder that refuses the module (as the JAX-only tests do)
@@ -342,30 +385,40 @@ def engine_for(path: str | Path, engine: str | None = None, option: str = "engin
     """The engine that runs `path`: `engine` if it can, else (None) the lightest installed one that can.
     ModelFileError (naming `option`) when none can: the message says what to install or choose."""
     from affect_keras.models import presets
+
     name = kind_of(path)
     if engine is not None and engine not in ENGINES:
         raise ModelFileError(f"must be one of {', '.join(ENGINES)}, not {engine!r}", option)
     carried = presets.runtime_files(path) if name == "preset" else {}
-    able = [e for e, spec in ENGINES.items() if name in spec.kinds and (name != "preset" or e == "keras" or e in carried)]
+    able = [
+        e for e, spec in ENGINES.items() if name in spec.kinds and (name != "preset" or e == "keras" or e in carried)
+    ]
     if engine is not None:
         if engine not in able:
-            what = f"preset {path} carries no {presets.RUNTIME_FILES[engine]}" if name == "preset" \
+            what = (
+                f"preset {path} carries no {presets.RUNTIME_FILES[engine]}"
+                if name == "preset"
                 else f"{path} is a {name} model"
+            )
             raise ModelFileError(f"{engine}: {what}; it runs with {' or '.join(able)}", option)
         if not installed(engine):
-            raise ModelFileError(f"{engine} needs {ENGINES[engine].module}, not installed here: "
-                                 f"{ENGINES[engine].install}", option)
+            raise ModelFileError(
+                f"{engine} needs {ENGINES[engine].module}, not installed here: {ENGINES[engine].install}", option
+            )
         return engine
     for candidate in (e for e in AUTOMATIC if e in able):
         if installed(candidate):
             return candidate
-    raise ModelFileError(f"{path} runs with {' or '.join(able)}, none installed here: "
-                         f"{'; '.join(ENGINES[e].install for e in able)}", "model")
+    raise ModelFileError(
+        f"{path} runs with {' or '.join(able)}, none installed here: {'; '.join(ENGINES[e].install for e in able)}",
+        "model",
+    )
 
 
 def _load_preset_runtime(path: str | Path, engine: str) -> Loaded:
     """A preset's runtime file for `engine`, checked against its sha256, described by its metadata."""
     from affect_keras.models import presets
+
     folder = presets.resolve(path)
     name = presets.RUNTIME_FILES[engine]
     try:
@@ -378,18 +431,17 @@ def _load_preset_runtime(path: str | Path, engine: str) -> Loaded:
 def kind_of(path: str | Path) -> str | None:
     """The `KINDS` name of what `path` is, or None (a preset's bare name stays a string: it means the
     shipped preset, `presets.preset_path`)."""
-    return next((name for name, kind in KINDS.items() if kind.matches(path if name == "preset" else Path(path))),
-                None)
+    return next((name for name, kind in KINDS.items() if kind.matches(path if name == "preset" else Path(path))), None)
 
 
 def _target(path: str | Path, kind: str) -> Path:
     """What the `kind` loader reads: a preset's folder (a shipped one's for its bare name), else the path."""
     from affect_keras.models import presets
+
     return presets.resolve(path) if kind == "preset" else Path(path)
 
 
-def load(path: str | Path, option: str = "model", engine: str | None = None,
-         trust_saved_model: bool = False) -> Loaded:
+def load(path: str | Path, option: str = "model", engine: str | None = None, trust_saved_model: bool = False) -> Loaded:
     """The model at `path`: a shipped preset's name, a preset or run directory, a `.keras` file, a
     SavedModel folder, a `.tflite` or an `.onnx` file. ModelFileError (naming `option`) for anything else.
     `engine` (`ENGINES`): what runs it; None: the lightest installed one that can (a preset that carries
@@ -403,11 +455,15 @@ def load(path: str | Path, option: str = "model", engine: str | None = None,
     """
     name = kind_of(path)
     if name is None:
-        raise ModelFileError(f"{path}: expected a preset, a run directory, a .keras file, a SavedModel folder, "
-                             f"a .tflite or an .onnx file", option)
+        raise ModelFileError(
+            f"{path}: expected a preset, a run directory, a .keras file, a SavedModel folder, "
+            f"a .tflite or an .onnx file",
+            option,
+        )
     if name == "saved_model" and not trust_saved_model:
         raise ModelFileError(f"{path} {UNTRUSTED_SAVED_MODEL}", option)
     from affect_keras.models.presets import PresetError
+
     try:
         chosen = engine_for(path, engine)
     except PresetError as error:  # a preset's sha256.json that cannot be read
@@ -433,8 +489,9 @@ def _probe(loaded: Loaded) -> None:
     try:
         outputs = loaded.outputs(np.zeros((1, size, size, 3), np.uint8))
     except Exception as error:  # whatever the engine raises for an input the model does not take
-        raise ModelFileError(f"{loaded.path}: does not take ({size}, {size}, 3) RGB faces as it says it does: "
-                             f"{_first_line(error)}") from None
+        raise ModelFileError(
+            f"{loaded.path}: does not take ({size}, {size}, 3) RGB faces as it says it does: {_first_line(error)}"
+        ) from None
     if EXPRESSION in loaded.heads:
         if EXPRESSION not in outputs:
             raise ModelFileError(f"{loaded.path}: no {EXPRESSION} output (it has {', '.join(outputs)})")
@@ -461,6 +518,7 @@ def classifier_settings(path: str | Path) -> dict:
     with _naming("weights"):
         if name == "preset":
             from affect_keras.models.presets import read_json
+
             return read_json(preset_path(path) / CONFIG, ModelFileError).get("config", {})
         if name == "run":
             return classifier_config(run_checkpoint(Path(path)))

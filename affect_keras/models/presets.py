@@ -29,8 +29,13 @@ from pathlib import Path
 
 SHIPPED = Path(__file__).resolve().parents[1] / "presets"  # the package data folder
 DEFAULT_PRESET = "ferplus_resnet18_48"  # what predict.py uses without --model
-CONFIG, WEIGHTS, METADATA, CARD, CHECKSUMS = "config.json", "model.weights.h5", "metadata.json", "README.md", \
-    "sha256.json"
+CONFIG, WEIGHTS, METADATA, CARD, CHECKSUMS = (
+    "config.json",
+    "model.weights.h5",
+    "metadata.json",
+    "README.md",
+    "sha256.json",
+)
 # the files a preset may carry for the runtime without keras: engine (`models.loading.ENGINES`) -> file
 RUNTIME_FILES = {"litert": "model.tflite", "litert-int8": "model.int8.tflite", "onnx": "model.onnx"}
 # 2: written by affect-keras 0.2.0 on (an ExpressionClassifier); 1: before any release, refused
@@ -54,8 +59,11 @@ def preset_path(name_or_dir: str | Path) -> Path | None:
     name (a string without a folder in it) of a shipped preset means the shipped preset, also where a
     folder of that name lies in the current directory: that one is `./name`."""
     shipped = shipped_presets()
-    if isinstance(name_or_dir, str) and name_or_dir in shipped and not any(
-            separator in name_or_dir for separator in {"/", os.sep}):
+    if (
+        isinstance(name_or_dir, str)
+        and name_or_dir in shipped
+        and not any(separator in name_or_dir for separator in {"/", os.sep})
+    ):
         return shipped[name_or_dir]
     path = Path(name_or_dir)
     if (path / METADATA).is_file() and (path / CHECKSUMS).is_file():
@@ -71,8 +79,10 @@ def resolve(name_or_dir: str | Path) -> Path:
     path = preset_path(name_or_dir)
     if path is None:
         names = ", ".join(shipped_presets()) or "none"
-        raise PresetError(f"preset {name_or_dir}: not a preset directory (no {METADATA} and {CHECKSUMS}) nor "
-                          f"a shipped preset (shipped: {names})")
+        raise PresetError(
+            f"preset {name_or_dir}: not a preset directory (no {METADATA} and {CHECKSUMS}) nor "
+            f"a shipped preset (shipped: {names})"
+        )
     return path
 
 
@@ -108,19 +118,27 @@ def verify(path: Path, files: tuple[str, ...] = (CONFIG, WEIGHTS, METADATA, CARD
         if not (path / name).is_file():
             raise PresetError(f"preset {path}: {name} is missing")
         if not isinstance(sums[name], str) or sha256(path / name) != sums[name]:
-            raise PresetError(f"preset {path}: {path / name} does not match its sha256 in {CHECKSUMS} "
-                              f"(damaged or changed); refusing to load it")
+            raise PresetError(
+                f"preset {path}: {path / name} does not match its sha256 in {CHECKSUMS} "
+                f"(damaged or changed); refusing to load it"
+            )
     metadata = read_json(path / METADATA)
     version = metadata.get("format_version", 0)
     if not isinstance(version, int) or isinstance(version, bool):
-        raise PresetError(f"preset {path}: {METADATA} has format_version {str(version)[:40]!r}, not a whole "
-                          f"number; the file is damaged or was not written by affect-keras")
+        raise PresetError(
+            f"preset {path}: {METADATA} has format_version {str(version)[:40]!r}, not a whole "
+            f"number; the file is damaged or was not written by affect-keras"
+        )
     if version > FORMAT_VERSION:
-        raise PresetError(f"preset {path}: format version {version} is newer than this affect-keras reads "
-                          f"({FORMAT_VERSION}); upgrade affect-keras")
+        raise PresetError(
+            f"preset {path}: format version {version} is newer than this affect-keras reads "
+            f"({FORMAT_VERSION}); upgrade affect-keras"
+        )
     if version < FORMAT_VERSION:
-        raise PresetError(f"preset {path} was written before affect-keras 0.2.0 (format {version}); re-create it "
-                          f"with this version: save_preset(RUN, OUT) from a run trained again with train.py")
+        raise PresetError(
+            f"preset {path} was written before affect-keras 0.2.0 (format {version}); re-create it "
+            f"with this version: save_preset(RUN, OUT) from a run trained again with train.py"
+        )
     return metadata
 
 
@@ -137,16 +155,23 @@ def load_metadata(name_or_dir: str | Path) -> dict:
 
 def describe(model) -> dict:
     """What a consumer of the classifier needs, as JSON (a preset's and an export's metadata.json)."""
-    return {"version": model.version, "task": model.task, "heads": list(model.heads),
-            "class_names": list(model.class_names), "label_scheme": model.label_scheme,
-            "image_size": model.image_size,
-            "input": "uint8 RGB faces, (n, size, size, 3); preprocessing is inside the model",
-            "backbone": model.backbone_name, "preprocessing": model.preprocessing, "stem": model.stem,
-            "framing": model.framing, "temperature": model.temperature}
+    return {
+        "version": model.version,
+        "task": model.task,
+        "heads": list(model.heads),
+        "class_names": list(model.class_names),
+        "label_scheme": model.label_scheme,
+        "image_size": model.image_size,
+        "input": "uint8 RGB faces, (n, size, size, 3); preprocessing is inside the model",
+        "backbone": model.backbone_name,
+        "preprocessing": model.preprocessing,
+        "stem": model.stem,
+        "framing": model.framing,
+        "temperature": model.temperature,
+    }
 
 
-def write_preset(model, out: str | Path, dtype: str = "float16", metadata: dict | None = None,
-                 card: str = "") -> Path:
+def write_preset(model, out: str | Path, dtype: str = "float16", metadata: dict | None = None, card: str = "") -> Path:
     """`ExpressionClassifier.save_to_preset`: the preset files in `out`, which must be new or empty."""
     import keras
 
@@ -156,15 +181,24 @@ def write_preset(model, out: str | Path, dtype: str = "float16", metadata: dict 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise PresetError(f"preset {out}: the folder is not empty (or is a file); choose a new one")
     out.mkdir(parents=True, exist_ok=True)
-    full = {"format_version": FORMAT_VERSION, "name": out.name, **describe(model), "weights_dtype": dtype,
-            **(metadata or {})}
+    full = {
+        "format_version": FORMAT_VERSION,
+        "name": out.name,
+        **describe(model),
+        "weights_dtype": dtype,
+        **(metadata or {}),
+    }
     (out / CONFIG).write_text(json.dumps(keras.saving.serialize_keras_object(model), indent=1))
     _write_weights(model, out / WEIGHTS, dtype)
     (out / METADATA).write_text(json.dumps(full, indent=1))
-    (out / CARD).write_text(card or f"# Preset {out.name}\n\n{model.backbone_name}, classes "
-                                    f"{', '.join(model.class_names)}, {model.image_size} px.\n")
-    (out / CHECKSUMS).write_text(json.dumps({name: sha256(out / name) for name in (CONFIG, WEIGHTS, METADATA,
-                                                                                   CARD)}, indent=1))
+    (out / CARD).write_text(
+        card
+        or f"# Preset {out.name}\n\n{model.backbone_name}, classes "
+        f"{', '.join(model.class_names)}, {model.image_size} px.\n"
+    )
+    (out / CHECKSUMS).write_text(
+        json.dumps({name: sha256(out / name) for name in (CONFIG, WEIGHTS, METADATA, CARD)}, indent=1)
+    )
     return out
 
 
@@ -179,6 +213,7 @@ def _write_weights(model, path: Path, dtype: str) -> None:
         full = Path(tmp) / "full.weights.h5"
         model.save_weights(full)
         with h5py.File(full, "r") as source, h5py.File(path, "w") as target:
+
             def copy(name, item):
                 if isinstance(item, h5py.Dataset):
                     values = item[()]

@@ -28,8 +28,15 @@ def _conv_bn(x, filters, kernel, stride, name, activation=True):
         padding = "valid"
     else:
         padding = "same"
-    x = keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=False,
-                            kernel_initializer="he_normal", name=f"{name}_conv")(x)
+    x = keras.layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer="he_normal",
+        name=f"{name}_conv",
+    )(x)
     x = keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=f"{name}_relu")(x) if activation else x
 

@@ -36,18 +36,22 @@ def fetch(tag: str, cache_dir: Path) -> Path:
     origin = HUB.format(tag=tag)
     try:  # get_file returns a cached file without fetching
         import keras
-        return Path(keras.utils.get_file(checkpoint_file(tag), origin, cache_subdir="models",
-                                         cache_dir=str(cache_dir.parent)))
+
+        return Path(
+            keras.utils.get_file(checkpoint_file(tag), origin, cache_subdir="models", cache_dir=str(cache_dir.parent))
+        )
     except Exception as error:  # keras raises a bare Exception on a failed fetch
         raise RuntimeError(
             f"ImageNet weights {tag} could not be downloaded ({type(error).__name__}) and are not cached: "
             f"place {checkpoint_file(tag)} in {cache_dir} (or set KERAS_HOME); it is {origin} renamed, or "
-            f"use --weights none") from None
+            f"use --weights none"
+        ) from None
 
 
 def _keras_to_timm(depth: str) -> dict[str, str]:
     """keras layer name -> timm parameter prefix, for every Conv2D and BatchNormalization."""
     from affect_keras.models.resnet import LAYERS
+
     names = {"stem_conv": "conv1", "stem_bn": "bn1"}
     for stage, blocks in enumerate(LAYERS[depth], start=1):
         for block in range(1, blocks + 1):
@@ -94,12 +98,13 @@ def load_timm_resnet(net: keras.Model, path: Path) -> int:
             values = [np.transpose(values[0], (2, 3, 1, 0))]
         expected = [tuple(w.shape) for w in layer.weights]
         if [v.shape for v in values] != expected:
-            raise ValueError(f"{path}: {prefix} has shapes {[v.shape for v in values]}, {layer.name} needs "
-                             f"{expected}: not a timm {net.name} checkpoint")
+            raise ValueError(
+                f"{path}: {prefix} has shapes {[v.shape for v in values]}, {layer.name} needs "
+                f"{expected}: not a timm {net.name} checkpoint"
+            )
         layer.set_weights(values)
         used.update(keys)
-    unused = [k for k in tensors if k not in used and not k.startswith("fc.")
-              and not k.endswith("num_batches_tracked")]
+    unused = [k for k in tensors if k not in used and not k.startswith("fc.") and not k.endswith("num_batches_tracked")]
     if unused:
         raise ValueError(f"{path} has tensors {net.name} does not use: {', '.join(unused[:5])}")
     return len(used)

@@ -76,8 +76,11 @@ def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model]:
 def architecture_digest(net: keras.Model) -> str:
     """Every layer's type and settings (not its name): equal weights in another architecture (a ResNet
     with the other padding, say) give other features."""
-    layers = [[type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"}]
-              for layer in net.layers if not isinstance(layer, keras.layers.InputLayer)]
+    layers = [
+        [type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"}]
+        for layer in net.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
     return hashlib.sha256(json.dumps(layers, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -89,8 +92,9 @@ def weights_digest(net: keras.Model) -> str:
     return digest.hexdigest()[:20]
 
 
-def extract_features(extractor: keras.Model, data: FaceBatches, block: keras.Layer | None, *,
-                     out: np.ndarray, batch_size: int = 64) -> None:
+def extract_features(
+    extractor: keras.Model, data: FaceBatches, block: keras.Layer | None, *, out: np.ndarray, batch_size: int = 64
+) -> None:
     """Pooled features of every image of `data`, in manifest order, into `out` (images, features);
     `block` augments the images first, rounded and clipped to 0-255 as the training model hands them to its
     classifier."""
@@ -100,11 +104,10 @@ def extract_features(extractor: keras.Model, data: FaceBatches, block: keras.Lay
         if block is not None:
             x = keras.ops.convert_to_numpy(block(x, training=True))
             x = np.clip(np.round(x), 0, 255)
-        out[start:start + len(images)] = extractor.predict_on_batch(x)  # compiled once, unlike a call
+        out[start : start + len(images)] = extractor.predict_on_batch(x)  # compiled once, unlike a call
 
 
-def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: Path,
-                    log=None) -> np.ndarray:
+def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: Path, log=None) -> np.ndarray:
     """(views, images, features) for `data`, memory-mapped from `root/<key digest>/<split>.npy`; computed
     and stored the first time, straight into a memory-mapped file (AffectNet-sized caches need not fit
     in memory) under a temporary name, so an interrupted build is simply redone. A stored file is checked
@@ -126,8 +129,11 @@ def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: 
         write_text(folder / "key.json", json.dumps(asdict(key), indent=1))
     except OSError as error:  # a read-only shared dataset (permission denied), a file in the way, a full disk
         reason = (error.strerror or type(error).__name__).lower()
-        raise OptionError("cache_dir", f": cannot write the feature cache into {folder} ({reason}); give a "
-                                       f"writable folder with --cache-dir (the default is beside the data)") from None
+        raise OptionError(
+            "cache_dir",
+            f": cannot write the feature cache into {folder} ({reason}); give a "
+            f"writable folder with --cache-dir (the default is beside the data)",
+        ) from None
     start = time.perf_counter()
     partial = folder / f"{data.split}.partial.npy"
     features = np.lib.format.open_memmap(partial, mode="w+", dtype="float32", shape=shape)
@@ -139,8 +145,10 @@ def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: 
     del features
     os.replace(partial, path)
     seconds = time.perf_counter() - start
-    log(f"Feature cache: {data.split}, {key.views} view(s) x {len(data.files)} images in {seconds:.1f} s "
-        f"({key.views * len(data.files) / max(seconds, 1e-9):.0f} images/s) -> {path}")
+    log(
+        f"Feature cache: {data.split}, {key.views} view(s) x {len(data.files)} images in {seconds:.1f} s "
+        f"({key.views * len(data.files) / max(seconds, 1e-9):.0f} images/s) -> {path}"
+    )
     return np.load(path, mmap_mode="r")
 
 
@@ -185,16 +193,32 @@ def _checked(path: Path, shape: tuple) -> tuple[np.ndarray | None, str]:
     return stored, ""
 
 
-def cache_keys(model: keras.Model, backbone: str, stem: str, pooling: str, seed: int,
-               splits: dict[str, tuple[FaceBatches, str, int]]) -> dict[str, CacheKey]:
+def cache_keys(
+    model: keras.Model,
+    backbone: str,
+    stem: str,
+    pooling: str,
+    seed: int,
+    splits: dict[str, tuple[FaceBatches, str, int]],
+) -> dict[str, CacheKey]:
     """The key of each split: {name: (data, augmentation preset, views)}; the weights hashed once."""
     net = backbone_of(model)
     digest, architecture = weights_digest(net), architecture_digest(net)
-    return {name: CacheKey(backbone=backbone, architecture_digest=architecture, weights_digest=digest, stem=stem,
-                           image_size=data.image_size,
-                           pooling=pooling, data_digest=split_fingerprint(data.root, data.split),
-                           augment=augment, views=views, seed=seed)
-            for name, (data, augment, views) in splits.items()}
+    return {
+        name: CacheKey(
+            backbone=backbone,
+            architecture_digest=architecture,
+            weights_digest=digest,
+            stem=stem,
+            image_size=data.image_size,
+            pooling=pooling,
+            data_digest=split_fingerprint(data.root, data.split),
+            augment=augment,
+            views=views,
+            seed=seed,
+        )
+        for name, (data, augment, views) in splits.items()
+    }
 
 
 class CachedBatches(keras.utils.PyDataset):
@@ -204,8 +228,10 @@ class CachedBatches(keras.utils.PyDataset):
     def __init__(self, faces: FaceBatches, features: np.ndarray):
         super().__init__()
         if features.shape[1] != len(faces.files):
-            raise ValueError(f"cached features hold {features.shape[1]} images, the {faces.split} split "
-                             f"{len(faces.files)}: remove the cache folder and run again")
+            raise ValueError(
+                f"cached features hold {features.shape[1]} images, the {faces.split} split "
+                f"{len(faces.files)}: remove the cache folder and run again"
+            )
         self.faces, self.features = faces, features
 
     def __len__(self) -> int:

@@ -37,17 +37,31 @@ def calibrate(classifier, data: Path, split: str = "val", batch_size: int = 64):
         return classifier, None
     labels, probabilities = expression_probabilities(classifier, data, split, batch_size)
     fitted = fit_temperature(labels, probabilities)
-    scores = {name: {key: value for key, value in calibration_scores(labels, p).items() if key != "bins"}
-              for name, p in (("before", probabilities), ("after", scaled(probabilities, fitted)))}
+    scores = {
+        name: {key: value for key, value in calibration_scores(labels, p).items() if key != "bins"}
+        for name, p in (("before", probabilities), ("after", scaled(probabilities, fitted)))
+    }
     temperature = classifier.temperature * fitted
     if at_bound(fitted):
-        log.warning("Calibration on %s: the fitted temperature %.3g is at the edge of the search, so the %d faces "
-                    "say little about the model's confidence; fit it on a larger split (calibrate.py) or use "
-                    "--no-calibrate", split, fitted, len(labels))
+        log.warning(
+            "Calibration on %s: the fitted temperature %.3g is at the edge of the search, so the %d faces "
+            "say little about the model's confidence; fit it on a larger split (calibrate.py) or use "
+            "--no-calibrate",
+            split,
+            fitted,
+            len(labels),
+        )
     record = {"temperature": temperature, "split": split, "data": str(data), "images": int(len(labels)), **scores}
-    log.info("Calibration on %s (%d faces): temperature %.3f, ECE %.4f -> %.4f, NLL %.4f -> %.4f", split,
-             len(labels), temperature, scores["before"]["ece"], scores["after"]["ece"], scores["before"]["nll"],
-             scores["after"]["nll"])
+    log.info(
+        "Calibration on %s (%d faces): temperature %.3f, ECE %.4f -> %.4f, NLL %.4f -> %.4f",
+        split,
+        len(labels),
+        temperature,
+        scores["before"]["ece"],
+        scores["after"]["ece"],
+        scores["before"]["nll"],
+        scores["after"]["nll"],
+    )
     return classifier.with_temperature(temperature), record
 
 
@@ -69,8 +83,9 @@ def calibrate_run(run: Path, data: Path, split: str = "val", batch_size: int = 6
     return model, record
 
 
-def calibrate_model(model: str | Path, data: Path, split: str = "val", out: Path | None = None,
-                    batch_size: int = 64) -> tuple[list[Path], dict]:
+def calibrate_model(
+    model: str | Path, data: Path, split: str = "val", out: Path | None = None, batch_size: int = 64
+) -> tuple[list[Path], dict]:
     """Fit the temperature of a run, a preset or a .keras file on `split` of the prepared `data`; returns
     (what was written, the record).
 
@@ -89,10 +104,13 @@ def calibrate_model(model: str | Path, data: Path, split: str = "val", out: Path
     if kind == "run":
         _, record = calibrate_run(Path(model), data, split, batch_size)
         from affect_keras.training.model_card import write_model_card
+
         write_model_card(Path(model))
         return [run_checkpoint(Path(model)), Path(model) / CALIBRATION], record
     if out is None:
-        raise OptionError("out", f"is required to calibrate a {kind}: a new {'preset folder' if kind == 'preset' else '.keras file'}")
+        raise OptionError(
+            "out", f"is required to calibrate a {kind}: a new {'preset folder' if kind == 'preset' else '.keras file'}"
+        )
     out = Path(out)
     calibrated, record = calibrate(load_classifier(model), data, split, batch_size)
     if kind == "keras":
@@ -103,10 +121,13 @@ def calibrate_model(model: str | Path, data: Path, split: str = "val", out: Path
     metadata = load_metadata(model)
     extra = {key: metadata[key] for key in ("training", "metrics") if key in metadata}
     card = (preset_path(model) / CARD).read_text()
-    card += (f"\n## Calibration\n\nTemperature {record['temperature']:.3f}, fitted on the `{split}` split of "
-             f"`{data}` ({record['images']} faces): ECE {record['before']['ece']:.4f} -> "
-             f"{record['after']['ece']:.4f}, NLL {record['before']['nll']:.4f} -> {record['after']['nll']:.4f}, "
-             f"Brier {record['before']['brier']:.4f} -> {record['after']['brier']:.4f}.\n")
-    calibrated.save_to_preset(out, dtype=metadata.get("weights_dtype", "float16"),
-                              metadata={**extra, "calibration": record}, card=card)
+    card += (
+        f"\n## Calibration\n\nTemperature {record['temperature']:.3f}, fitted on the `{split}` split of "
+        f"`{data}` ({record['images']} faces): ECE {record['before']['ece']:.4f} -> "
+        f"{record['after']['ece']:.4f}, NLL {record['before']['nll']:.4f} -> {record['after']['nll']:.4f}, "
+        f"Brier {record['before']['brier']:.4f} -> {record['after']['brier']:.4f}.\n"
+    )
+    calibrated.save_to_preset(
+        out, dtype=metadata.get("weights_dtype", "float16"), metadata={**extra, "calibration": record}, card=card
+    )
     return [out], record

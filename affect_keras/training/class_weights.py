@@ -25,7 +25,7 @@ def inverse_frequency(counts: Sequence[int], power: float = 1.0) -> np.ndarray:
 
 def effective_number(counts: Sequence[int], beta: float = 0.999) -> np.ndarray:
     """Cui et al. 2019: w_c proportional to (1 - beta) / (1 - beta ** n_c), normalised to mean 1."""
-    return _normalised(np.array([(1 - beta) / (1 - beta ** n) if n > 0 else 0.0 for n in counts]))
+    return _normalised(np.array([(1 - beta) / (1 - beta**n) if n > 0 else 0.0 for n in counts]))
 
 
 def _normalised(raw: np.ndarray) -> np.ndarray:
@@ -33,8 +33,9 @@ def _normalised(raw: np.ndarray) -> np.ndarray:
     return raw / raw[present].mean() if present.any() else raw
 
 
-def class_weights(method: str, counts: Mapping[str, int], class_names: Sequence[str],
-                  power: float = 1.0) -> dict[int, float] | None:
+def class_weights(
+    method: str, counts: Mapping[str, int], class_names: Sequence[str], power: float = 1.0
+) -> dict[int, float] | None:
     """`fit`'s class_weight dict (covering every class) for "auto" (inverse frequency to `power`),
     "effective", "none" or a YAML/JSON file of class name -> weight."""
     n = [counts.get(name, 0) for name in class_names]
@@ -55,8 +56,9 @@ def _from_file(path: Path, class_names: Sequence[str]) -> np.ndarray:
     try:
         values = read_yaml(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise OptionError("class_weights", f"{path}: not a YAML mapping of class: weight "
-                                           f"({str(error).splitlines()[0][:120]})") from None
+        raise OptionError(
+            "class_weights", f"{path}: not a YAML mapping of class: weight ({str(error).splitlines()[0][:120]})"
+        ) from None
     if not isinstance(values, dict):
         raise OptionError("class_weights", f"{path}: not a YAML mapping of class: weight")
     missing = [c for c in class_names if c not in values]
@@ -68,8 +70,9 @@ def _from_file(path: Path, class_names: Sequence[str]) -> np.ndarray:
         try:
             weights.append(float(values[name]))
         except (TypeError, ValueError):
-            raise OptionError("class_weights", f"{path}: class {name}'s weight {values[name]!r} is not a "
-                                               f"number") from None
+            raise OptionError(
+                "class_weights", f"{path}: class {name}'s weight {values[name]!r} is not a number"
+            ) from None
     if any(not (w > 0 and np.isfinite(w)) for w in weights):
         raise OptionError("class_weights", f"{path}: every weight must be a finite number > 0 (not inf or nan)")
     return np.array(weights)

@@ -35,8 +35,9 @@ def _mirrored(batch_size: int):
         return contextlib.nullcontext(), len(devices)
     import tensorflow as tf
 
-    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
-              [d.name for d in tf.config.list_logical_devices("CPU")]
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
+        d.name for d in tf.config.list_logical_devices("CPU")
+    ]
     strategy = tf.distribute.MirroredStrategy(devices)
     _check_batch(batch_size, strategy.num_replicas_in_sync)
     return strategy.scope(), strategy.num_replicas_in_sync
@@ -61,5 +62,6 @@ def distribution(name: str, batch_size: int) -> tuple[contextlib.AbstractContext
 
 def _check_batch(batch_size: int, replicas: int) -> None:
     if batch_size % replicas:
-        raise OptionError("batch_size", f"{batch_size} is the global batch and must divide evenly over the "
-                                        f"{replicas} replicas")
+        raise OptionError(
+            "batch_size", f"{batch_size} is the global batch and must divide evenly over the {replicas} replicas"
+        )

@@ -32,9 +32,9 @@ class LogitAdjustedCrossentropy(keras.losses.Loss):
     def call(self, y_true, y_pred):
         y_pred = ops.cast(y_pred, "float32")
         logits = ops.log(ops.clip(y_pred, 1e-7, 1.0)) + ops.convert_to_tensor(self._shift)
-        return keras.losses.categorical_crossentropy(ops.cast(y_true, "float32"), logits, from_logits=True,
-                                                     label_smoothing=self.label_smoothing)
+        return keras.losses.categorical_crossentropy(
+            ops.cast(y_true, "float32"), logits, from_logits=True, label_smoothing=self.label_smoothing
+        )
 
     def get_config(self):
-        return {**super().get_config(), "prior": self.prior, "tau": self.tau,
-                "label_smoothing": self.label_smoothing}
+        return {**super().get_config(), "prior": self.prior, "tau": self.tau, "label_smoothing": self.label_smoothing}

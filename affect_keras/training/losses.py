@@ -18,16 +18,19 @@ from affect_keras.options import build
 
 def _crossentropy(label_smoothing=0.0):
     import keras
+
     return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
 
 
 def _focal(gamma=2.0, label_smoothing=0.0):
     import keras
+
     return keras.losses.CategoricalFocalCrossentropy(gamma=gamma, label_smoothing=label_smoothing)
 
 
 def _logit_adjusted(counts, tau=1.0, label_smoothing=0.0):
     from affect_keras.training.logit_adjustment import LogitAdjustedCrossentropy
+
     return LogitAdjustedCrossentropy(counts, tau=tau, label_smoothing=label_smoothing)
 
 
@@ -36,11 +39,13 @@ LOSSES = {"crossentropy": _crossentropy, "focal": _focal, "logit-adjusted": _log
 
 def _va_ccc():
     from affect_keras.training.va import ConcordanceLoss
+
     return ConcordanceLoss()
 
 
 def _va_mse():
     from affect_keras.training.va import MaskedMeanSquaredError
+
     return MaskedMeanSquaredError()
 
 

@@ -32,6 +32,7 @@ def _class_names(run: Path, data: Path) -> list[str]:
     """The class order of the run's classifier, as its checkpoint records it (read without keras); before
     the first checkpoint, its data's."""
     from affect_keras.models.loading import classifier_config, run_checkpoint
+
     try:
         return classifier_config(run_checkpoint(run))["class_names"]
     except ValueError:
@@ -42,44 +43,64 @@ def write_model_card(run: Path) -> Path:
     run = Path(run)
     config = yaml.safe_load((run / "config.yaml").read_text())
     data = Path(config["data"])
-    prepared = yaml.safe_load((data / "prepare_config.yaml").read_text()) if (data / "prepare_config.yaml").is_file() else {}
+    prepared = (
+        yaml.safe_load((data / "prepare_config.yaml").read_text()) if (data / "prepare_config.yaml").is_file() else {}
+    )
     summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").is_file() else {}
     names = _class_names(run, data)
     task = get_task(config.get("task", "expression"))
-    lines = [f"# {run.name}: {config['backbone']}, {task.description.replace(' (default)', '')}", "",
-             "## Outputs", "", *(f"- {HEADS[head].card(names)}" for head in task.heads), "",
-             "## Data and labels", "",
-             f"- Data: `{data}` (source `{prepared.get('source', '?')}`, label scheme "
-             f"`{prepared.get('labels', '?')}`, faces at {prepared.get('size', '?')} px)",
-             f"- Classes, in output order: {', '.join(names)}"]
+    lines = [
+        f"# {run.name}: {config['backbone']}, {task.description.replace(' (default)', '')}",
+        "",
+        "## Outputs",
+        "",
+        *(f"- {HEADS[head].card(names)}" for head in task.heads),
+        "",
+        "## Data and labels",
+        "",
+        f"- Data: `{data}` (source `{prepared.get('source', '?')}`, label scheme "
+        f"`{prepared.get('labels', '?')}`, faces at {prepared.get('size', '?')} px)",
+        f"- Classes, in output order: {', '.join(names)}",
+    ]
     counts = summary.get("counts", {}).get("train")
     if counts:
         lines.append("- Training images per class: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     weights = config["weights"]
-    lines += ["", "## Model and training", "",
-              f"- Backbone `{config['backbone']}`, weights `{weights}`"
-              + (f" (checkpoint `{config['imagenet_checkpoint']}`)" if config.get("imagenet_checkpoint") else "")
-              + (f", {config['stem']} stem" if config.get("stem") not in (None, "auto") else "")
-              + (" (frozen in phase 1)" if weights != "none" else " (trained from scratch)")
-              + f", input {config['image_size'] or 'backbone default'} px uint8, preprocessing inside the model",
-              f"- Head: {config['pooling']} pooling, dense {config['dense'] or 'none'}, dropout {config['dropout']}",
-              f"- {config['optimizer']} lr {config['lr']} ({config['schedule']}), {config['epochs']} epochs"
-              + (f" + {config['finetune_epochs']} fine-tuning at {config['finetune_lr']}" if config["finetune_epochs"] else ""),
-              f"- Imbalance: class weights `{config['class_weights']}`, sampling `{config['sampling']}`; "
-              f"targets `{config['targets']}`, augmentation `{config['augment']}`, mix `{config['mix']}`",
-              f"- Re-run: `python train.py --config {run / 'config.yaml'}`"]
+    lines += [
+        "",
+        "## Model and training",
+        "",
+        f"- Backbone `{config['backbone']}`, weights `{weights}`"
+        + (f" (checkpoint `{config['imagenet_checkpoint']}`)" if config.get("imagenet_checkpoint") else "")
+        + (f", {config['stem']} stem" if config.get("stem") not in (None, "auto") else "")
+        + (" (frozen in phase 1)" if weights != "none" else " (trained from scratch)")
+        + f", input {config['image_size'] or 'backbone default'} px uint8, preprocessing inside the model",
+        f"- Head: {config['pooling']} pooling, dense {config['dense'] or 'none'}, dropout {config['dropout']}",
+        f"- {config['optimizer']} lr {config['lr']} ({config['schedule']}), {config['epochs']} epochs"
+        + (
+            f" + {config['finetune_epochs']} fine-tuning at {config['finetune_lr']}"
+            if config["finetune_epochs"]
+            else ""
+        ),
+        f"- Imbalance: class weights `{config['class_weights']}`, sampling `{config['sampling']}`; "
+        f"targets `{config['targets']}`, augmentation `{config['augment']}`, mix `{config['mix']}`",
+        f"- Re-run: `python train.py --config {run / 'config.yaml'}`",
+    ]
     if (run / "calibration.json").is_file():
         record = json.loads((run / "calibration.json").read_text())
-        lines.append(f"- Calibrated: temperature {record['temperature']:.3f} fitted on the `{record['split']}` split "
-                     f"({record['images']} faces): ECE {record['before']['ece']:.4f} -> {record['after']['ece']:.4f}, "
-                     f"NLL {record['before']['nll']:.4f} -> {record['after']['nll']:.4f}")
+        lines.append(
+            f"- Calibrated: temperature {record['temperature']:.3f} fitted on the `{record['split']}` split "
+            f"({record['images']} faces): ECE {record['before']['ece']:.4f} -> {record['after']['ece']:.4f}, "
+            f"NLL {record['before']['nll']:.4f} -> {record['after']['nll']:.4f}"
+        )
     if (run / "history.csv").is_file():
         history = pd.read_csv(run / "history.csv")
         accuracy = next((c for c in ("val_accuracy", f"val_{EXPRESSION}_accuracy") if c in history), None)
         if accuracy:
             best = history.loc[history[accuracy].idxmax()]
-            lines.append(f"- Best validation accuracy {best[accuracy]:.4f} at epoch {int(best['epoch']) + 1} "
-                         f"of {len(history)}")
+            lines.append(
+                f"- Best validation accuracy {best[accuracy]:.4f} at epoch {int(best['epoch']) + 1} of {len(history)}"
+            )
     lines += ["", "## Evaluation", ""]
     reports = sorted(run.glob("evaluation-*/report.json"))
     if not reports:
@@ -103,15 +124,19 @@ def write_model_card(run: Path) -> Path:
                 lines += ["| class | F1 | 95 % interval | recall | 95 % interval |", "| --- | --- | --- | --- | --- |"]
                 for name, scores in report["per_class"].items():
                     bounds = intervals["per_class"].get(name) or {}
-                    lines.append(f"| {name} | {scores['f1']:.4f} | {_interval(bounds.get('f1'))} | {scores['recall']:.4f} "
-                                 f"| {_interval(bounds.get('recall'))} |")
+                    lines.append(
+                        f"| {name} | {scores['f1']:.4f} | {_interval(bounds.get('f1'))} | {scores['recall']:.4f} "
+                        f"| {_interval(bounds.get('recall'))} |"
+                    )
                 lines.append("")
         if "va" in report:
             lines += ["| dimension | faces | RMSE | CCC | SAGR |", "| --- | --- | --- | --- | --- |"]
             for dimension, scores in report["va"].items():
                 if "ccc" in scores:
-                    lines.append(f"| {dimension} | {scores['count']} | {scores['rmse']:.4f} | {scores['ccc']:.4f} "
-                                 f"{_interval(scores.get('ccc_interval'))} | {scores['sagr']:.4f} |")
+                    lines.append(
+                        f"| {dimension} | {scores['count']} | {scores['rmse']:.4f} | {scores['ccc']:.4f} "
+                        f"{_interval(scores.get('ccc_interval'))} | {scores['sagr']:.4f} |"
+                    )
             lines.append("")
     path = run / "README.md"
     path.write_text("\n".join(lines) + "\n\n" + LIMITS)

@@ -11,11 +11,13 @@ from affect_keras.options import build
 
 def _adam(rate, weight_decay=0.0):
     import keras
+
     return keras.optimizers.Adam(rate, weight_decay=weight_decay or None)
 
 
 def _sgd(rate, momentum=0.9, nesterov=False, weight_decay=0.0):
     import keras
+
     return keras.optimizers.SGD(rate, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay or None)
 
 
@@ -25,14 +27,17 @@ def _constant(lr):
 
 def _step(lr, step_every=1000, step_factor=0.9):
     import keras
+
     return keras.optimizers.schedules.ExponentialDecay(lr, step_every, step_factor, staircase=True)
 
 
 def _cosine(lr, total_steps, warmup_steps=0):
     import keras
+
     if warmup_steps:
         return keras.optimizers.schedules.CosineDecay(
-            0.0, max(1, total_steps - warmup_steps), warmup_target=lr, warmup_steps=warmup_steps)
+            0.0, max(1, total_steps - warmup_steps), warmup_target=lr, warmup_steps=warmup_steps
+        )
     return keras.optimizers.schedules.CosineDecay(lr, max(1, total_steps))
 
 

@@ -78,20 +78,37 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassif
     train_data, val_data = _data(config, names, weights if task.dict_outputs else None, replicas)
     loss = _loss(config, [train_counts.get(n, 0) for n in names])
     if replicas > 1:
-        log.info("distribute %s: %d replicas, global batch %d (%d per replica), lr %g", config.distribute,
-                 replicas, config.batch_size, config.batch_size // replicas, config.lr)
+        log.info(
+            "distribute %s: %d replicas, global batch %d (%d per replica), lr %g",
+            config.distribute,
+            replicas,
+            config.batch_size,
+            config.batch_size // replicas,
+            config.lr,
+        )
         for data in (train_data, val_data):
             if data.left_out:
-                log.info("distribute %s: the last %s batch is cut to a multiple of %d devices, leaving out %d "
-                         "image(s) per epoch", config.distribute, data.split, replicas, data.left_out)
+                log.info(
+                    "distribute %s: the last %s batch is cut to a multiple of %d devices, leaving out %d "
+                    "image(s) per epoch",
+                    config.distribute,
+                    data.split,
+                    replicas,
+                    data.left_out,
+                )
     with scope:  # the model, its optimiser and the fits on every replica (a no-op on one device)
         model = _model(config, names)
         if config.finetune_epochs:  # a wrong --unfreeze says so now, not after phase 1
             unfreeze(model, config.unfreeze_spec, apply=False)
         steps = len(train_data)
-        rate = learning_rate(config.schedule, config.lr, total_steps=steps * config.epochs,
-                             warmup_steps=steps * config.warmup_epochs, step_every=config.step_every,
-                             step_factor=config.step_factor)
+        rate = learning_rate(
+            config.schedule,
+            config.lr,
+            total_steps=steps * config.epochs,
+            warmup_steps=steps * config.warmup_epochs,
+            step_every=config.step_every,
+            step_factor=config.step_factor,
+        )
         _compile(model, rate, config, loss)
         # shuffle=False: FaceBatches draws its own order from (seed, epoch), which survives a restore; both
         # input pipelines follow it (EpochOrder tells it the epoch)
@@ -111,15 +128,24 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassif
             trainable = unfreeze(model, config.unfreeze_spec)
             log.info("Fine-tuning %d backbone layers at lr %g", len(trainable), config.finetune_lr)
             _compile(model, config.finetune_lr, config, loss)
-            _fit_phase(model, *inputs(), train_data, config.epochs, config.epochs + config.finetune_epochs,
-                       "phase2", config, run, fit)
+            _fit_phase(
+                model,
+                *inputs(),
+                train_data,
+                config.epochs,
+                config.epochs + config.finetune_epochs,
+                "phase2",
+                config,
+                run,
+                fit,
+            )
     classifier = classifier_of(model)
     write_model(classifier, run / "last.keras")
     if config.calibrate and get_task(config.task).has_expression and (run / "best.keras").is_file():
         classifier, _ = calibrate_run(run, Path(config.data), "val", config.batch_size)
     plot_curves(run / "history.csv", run / "curves.png")
     write_model_card(run)
-    for fmt, path in (export(run, config.export).items() if config.export else ()):
+    for fmt, path in export(run, config.export).items() if config.export else ():
         log.info("Exported %s: %s", fmt, path)
     return classifier
 
@@ -139,9 +165,12 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     summary = read_summary(Path(config.data))
     differs = config.differences(saved) if saved is not None else []
     if differs:
-        raise OptionError("run_dir", f"{run} holds a run with other settings ({', '.join(differs)}); choose "
-                                     f"another --run-dir, or continue that run with --config {run / 'config.yaml'} "
-                                     f"--run-dir {run}")
+        raise OptionError(
+            "run_dir",
+            f"{run} holds a run with other settings ({', '.join(differs)}); choose "
+            f"another --run-dir, or continue that run with --config {run / 'config.yaml'} "
+            f"--run-dir {run}",
+        )
     writable_folder(run, "run_dir")  # before any work: a read-only place fails now, on one line
     lock_folder(run, "run_dir")  # two train.py on one run directory would corrupt its checkpoints
     fingerprint = data_fingerprint(Path(config.data))
@@ -149,32 +178,51 @@ def _open_run(config: TrainConfig) -> tuple[Path, dict]:
     before = json.loads(recorded.read_text()) if saved is not None and recorded.is_file() else fingerprint
     if before != fingerprint:
         changed = sorted(k for k in fingerprint if before.get(k) != fingerprint[k])
-        raise OptionError("data", f"{config.data} changed since {run} started (its {', '.join(changed)} split: "
-                                  f"prepared again?), so the epochs it finished trained on other data; start a new run "
-                                  f"with another --run-dir, or put the data back as it was")
+        raise OptionError(
+            "data",
+            f"{config.data} changed since {run} started (its {', '.join(changed)} split: "
+            f"prepared again?), so the epochs it finished trained on other data; start a new run "
+            f"with another --run-dir, or put the data back as it was",
+        )
     run.mkdir(parents=True, exist_ok=True)
     recorded.write_text(json.dumps(fingerprint))
     (run / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     return run, summary
 
 
-def _data(config: TrainConfig, names: list[str], sample_weights: dict | None,
-          replicas: int) -> tuple[FaceBatches, FaceBatches]:
+def _data(
+    config: TrainConfig, names: list[str], sample_weights: dict | None, replicas: int
+) -> tuple[FaceBatches, FaceBatches]:
     """The training and validation splits, as the settings draw them; `sample_weights`: class weights to
     carry per sample (models with several outputs); batches cut to a multiple of `replicas`."""
-    train_data = FaceBatches(config.data, "train", names, config.image_size, config.batch_size, shuffle=True,
-                             seed=config.seed, targets=config.targets, sampling=config.sampling,
-                             mix=config.mix, mix_alpha=config.mix_alpha, task=config.task,
-                             class_weights=sample_weights, multiple_of=replicas)
-    val_data = FaceBatches(config.data, "val", names, config.image_size, config.batch_size, task=config.task,
-                           multiple_of=replicas)
+    train_data = FaceBatches(
+        config.data,
+        "train",
+        names,
+        config.image_size,
+        config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+        targets=config.targets,
+        sampling=config.sampling,
+        mix=config.mix,
+        mix_alpha=config.mix_alpha,
+        task=config.task,
+        class_weights=sample_weights,
+        multiple_of=replicas,
+    )
+    val_data = FaceBatches(
+        config.data, "val", names, config.image_size, config.batch_size, task=config.task, multiple_of=replicas
+    )
     for split, data in (("train", train_data), ("val", val_data)):
         if not len(data):
             raise OptionError("data", f"{config.data}: the {split} split has no images")
         for head in get_task(config.task).heads:
             if HEADS[head].needs and np.isnan(data.columns[head]).all():
-                raise OptionError("task", f"{config.task}: no face of the {split} split of --data {config.data} "
-                                          f"has {HEADS[head].needs}")
+                raise OptionError(
+                    "task",
+                    f"{config.task}: no face of the {split} split of --data {config.data} has {HEADS[head].needs}",
+                )
     return train_data, val_data
 
 
@@ -192,34 +240,69 @@ def _model(config: TrainConfig, names: list[str]) -> keras.Model:
     `config.weights`."""
     pretrained = config.weights != "none"
     classifier = ExpressionClassifier(
-        config.backbone, names, config.image_size, stem=config.stem, task=config.task,
-        label_scheme=read_summary(Path(config.data)).get("labels", ""), pooling=config.pooling,
-        dense=config.dense, dropout=config.dropout, head_batch_norm=config.head_batch_norm, l2=config.l2,
-        pretrained=pretrained, framing=framing_of(Path(config.data)))
+        config.backbone,
+        names,
+        config.image_size,
+        stem=config.stem,
+        task=config.task,
+        label_scheme=read_summary(Path(config.data)).get("labels", ""),
+        pooling=config.pooling,
+        dense=config.dense,
+        dropout=config.dropout,
+        head_batch_norm=config.head_batch_norm,
+        l2=config.l2,
+        pretrained=pretrained,
+        framing=framing_of(Path(config.data)),
+    )
     if pretrained:
         load_pretrained(classifier, config.weights, config.imagenet_checkpoint or None)
     classifier.backbone.trainable = not pretrained
     return training_model(classifier, config.augment, config.seed)
 
 
-def _fit_phase(model, train_input, val_input, faces: FaceBatches, first: int, last: int, phase: str,
-               config: TrainConfig, run: Path, fit: dict) -> None:
+def _fit_phase(
+    model,
+    train_input,
+    val_input,
+    faces: FaceBatches,
+    first: int,
+    last: int,
+    phase: str,
+    config: TrainConfig,
+    run: Path,
+    fit: dict,
+) -> None:
     """Epochs first..last-1 of one phase; its own BackupAndRestore state, so a kill in phase 2 keeps phase 1."""
-    model.fit(train_input, validation_data=val_input, initial_epoch=first, epochs=last,
-              callbacks=[EpochOrder(faces), *_callbacks(run, config, phase, classifier_of(model))], **fit)
+    model.fit(
+        train_input,
+        validation_data=val_input,
+        initial_epoch=first,
+        epochs=last,
+        callbacks=[EpochOrder(faces), *_callbacks(run, config, phase, classifier_of(model))],
+        **fit,
+    )
 
 
 def _fit_head_on_cache(model, train_data, val_data, rate, config: TrainConfig, loss, run: Path, fit: dict) -> None:
     """Phase 1 on cached backbone features: the head's layers are the full model's, so this trains it."""
-    keys = cache_keys(model, config.backbone, config.stem, config.pooling, config.seed,
-                      {"train": (train_data, config.augment, config.cache_views), "val": (val_data, "none", 1)})
+    keys = cache_keys(
+        model,
+        config.backbone,
+        config.stem,
+        config.pooling,
+        config.seed,
+        {"train": (train_data, config.augment, config.cache_views), "val": (val_data, "none", 1)},
+    )
     train_features = cached_features(model, train_data, keys["train"], config.feature_cache_root)
     val_features = cached_features(model, val_data, keys["val"], config.feature_cache_root)
     _, head = split_model(model)
     _compile(head, rate, config, loss, steps_per_execution=steps_per_execution(len(train_data)))
-    head.fit(CachedBatches(train_data, train_features), epochs=config.epochs,
-             callbacks=[EpochOrder(train_data), *_callbacks(run, config, "phase1", classifier_of(model))],
-             **{**fit, "validation_data": CachedBatches(val_data, val_features)})
+    head.fit(
+        CachedBatches(train_data, train_features),
+        epochs=config.epochs,
+        callbacks=[EpochOrder(train_data), *_callbacks(run, config, "phase1", classifier_of(model))],
+        **{**fit, "validation_data": CachedBatches(val_data, val_features)},
+    )
 
 
 def steps_per_execution(steps: int, most: int = HEAD_STEPS_PER_EXECUTION) -> int:
@@ -233,16 +316,18 @@ def steps_per_execution(steps: int, most: int = HEAD_STEPS_PER_EXECUTION) -> int
 def _compile(model: keras.Model, rate, config: TrainConfig, loss, steps_per_execution: int = 1) -> None:
     """Compile with the configured optimiser at `rate` (a float or a schedule) and `loss`; phase 2
     compiles again."""
-    opt = optimizer(config.optimizer, rate, momentum=config.momentum, nesterov=config.nesterov,
-                    weight_decay=config.weight_decay)
+    opt = optimizer(
+        config.optimizer, rate, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
+    )
     task = get_task(config.task)
     if task.dict_outputs:
-        options = dict(metrics={head: HEADS[head].metrics() for head in task.heads},
-                       loss_weights={head: HEADS[head].weight(config) for head in task.heads})
+        options = dict(
+            metrics={head: HEADS[head].metrics() for head in task.heads},
+            loss_weights={head: HEADS[head].weight(config) for head in task.heads},
+        )
     else:
         options = dict(metrics=HEADS[EXPRESSION].metrics())
-    model.compile(optimizer=opt, loss=loss, jit_compile="auto", steps_per_execution=steps_per_execution,
-                  **options)
+    model.compile(optimizer=opt, loss=loss, jit_compile="auto", steps_per_execution=steps_per_execution, **options)
 
 
 class _ClassifierCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -270,13 +355,17 @@ class _ClassifierCheckpoint(keras.callbacks.ModelCheckpoint):
             os.replace(self._partial, self._final)
 
 
-
-def _callbacks(run: Path, config: TrainConfig, phase: str, classifier: ExpressionClassifier
-               ) -> list[keras.callbacks.Callback]:
+def _callbacks(
+    run: Path, config: TrainConfig, phase: str, classifier: ExpressionClassifier
+) -> list[keras.callbacks.Callback]:
     monitor = config.monitor
     mode = "min" if "loss" in monitor else "max"
-    checkpoint = dict(monitor=monitor, mode=mode, save_best_only=True,
-                      initial_value_threshold=best_so_far(run / "history.csv", monitor, mode))
+    checkpoint = dict(
+        monitor=monitor,
+        mode=mode,
+        save_best_only=True,
+        initial_value_threshold=best_so_far(run / "history.csv", monitor, mode),
+    )
     callbacks = [
         StopOnNaN(),
         RandomStateBackup(run / "backup" / "random_state.json"),
@@ -288,8 +377,9 @@ def _callbacks(run: Path, config: TrainConfig, phase: str, classifier: Expressio
     if _has_tensorflow():  # keras writes TensorBoard logs through tf.summary
         callbacks.append(keras.callbacks.TensorBoard(str(run / "logs")))
     if config.patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=config.patience, mode=mode,
-                                                       restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor, patience=config.patience, mode=mode, restore_best_weights=True)
+        )
     if config.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor, factor=0.5, patience=2, mode=mode))
     return callbacks
@@ -303,9 +393,11 @@ class StopOnNaN(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
-            raise TrainingDiverged(f"the training loss became {float(loss)} at batch {batch}: the run stopped "
-                                   f"(best.keras keeps the last good epoch); lower --lr, or check "
-                                   f"--class-weights and the labels")
+            raise TrainingDiverged(
+                f"the training loss became {float(loss)} at batch {batch}: the run stopped "
+                f"(best.keras keeps the last good epoch); lower --lr, or check "
+                f"--class-weights and the labels"
+            )
 
 
 class TrainingDiverged(RuntimeError):

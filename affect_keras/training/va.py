@@ -81,8 +81,11 @@ class Concordance(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred, mask = _masked(y_true, ops.cast(y_pred, "float32"))
         t, p, m = y_true[:, self.column], y_pred[:, self.column], mask[:, self.column]
-        self.sums.assign_add(ops.stack([ops.sum(m), ops.sum(m * t), ops.sum(m * p), ops.sum(m * t * t),
-                                        ops.sum(m * p * p), ops.sum(m * t * p)]))
+        self.sums.assign_add(
+            ops.stack(
+                [ops.sum(m), ops.sum(m * t), ops.sum(m * p), ops.sum(m * t * t), ops.sum(m * p * p), ops.sum(m * t * p)]
+            )
+        )
 
     def result(self):
         n, st, sp, stt, spp, stp = [self.sums[k] for k in range(6)]

@@ -42,8 +42,16 @@ from affect_keras.data.prepare.writing import forget_stale_images, name_files, p
 from affect_keras.data.sources import SOURCES, read_source
 from affect_keras.labels import get_scheme
 
-__all__ = ["CONFIG_FILE", "SPLIT_SAMPLINGS", "SOURCES", "SPLITS", "PrepareConfig", "Summary", "prepare",
-           "stratified_take"]
+__all__ = [
+    "CONFIG_FILE",
+    "SPLIT_SAMPLINGS",
+    "SOURCES",
+    "SPLITS",
+    "PrepareConfig",
+    "Summary",
+    "prepare",
+    "stratified_take",
+]
 
 
 def prepare(config: PrepareConfig) -> Summary:
@@ -105,9 +113,17 @@ def prepare(config: PrepareConfig) -> Summary:
     foreign = remove_stale(out, manifests, written | set(json.loads((out / PROVENANCE).read_text())))
     if foreign:
         notes["files in the split folders not written by prepare (kept, in no manifest)"] = len(foreign)
-    summary = Summary(scheme.class_names, {name: class_counts(m, scheme) for name, m in manifests.items()},
-                      Counter(s.reason for s in skipped), notes, counter["written"], counter["reused"], seconds)
+    summary = Summary(
+        scheme.class_names,
+        {name: class_counts(m, scheme) for name, m in manifests.items()},
+        Counter(s.reason for s in skipped),
+        notes,
+        counter["written"],
+        counter["reused"],
+        seconds,
+    )
     pd.DataFrame([asdict(s) for s in skipped], columns=["rel", "reason", "split"]).rename(
-        columns={"rel": "source"}).to_csv(out / "skipped.csv", index=False)
+        columns={"rel": "source"}
+    ).to_csv(out / "skipped.csv", index=False)
     (out / "summary.json").write_text(json.dumps({**summary.to_dict(), "labels": scheme.name}, indent=2))
     return summary

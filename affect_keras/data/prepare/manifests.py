@@ -15,13 +15,20 @@ def manifest_of(items: list[Item], scheme: LabelScheme) -> pd.DataFrame:
     rows = []
     for item in items:
         r = item.record
-        row = {"file": item.file, "label": item.label, "label_index": scheme.index_of(item.label),
-               "code": r.code, "valence": r.valence, "arousal": r.arousal, "source": r.rel}
+        row = {
+            "file": item.file,
+            "label": item.label,
+            "label_index": scheme.index_of(item.label),
+            "code": r.code,
+            "valence": r.valence,
+            "arousal": r.arousal,
+            "source": r.rel,
+        }
         if r.votes is not None:
             for name in scheme.class_names:
                 row[f"vote_{name}"] = 0
             for code, count in r.votes.items():  # votes per code, as the source handed them over: each
-                label = scheme.class_of(code)       # counts for its class under the scheme, or for none
+                label = scheme.class_of(code)  # counts for its class under the scheme, or for none
                 if label is not None:
                     row[f"vote_{label}"] += count
         rows.append(row)
@@ -32,7 +39,6 @@ def manifest_of(items: list[Item], scheme: LabelScheme) -> pd.DataFrame:
 def class_counts(manifest: pd.DataFrame, scheme: LabelScheme) -> dict[str, int]:
     counts = manifest["label"].value_counts()
     return {name: int(counts.get(name, 0)) for name in scheme.class_names}
-
 
 
 @dataclass
@@ -55,10 +61,16 @@ class Summary:
         return table
 
     def to_dict(self) -> dict:
-        return {"class_names": list(self.class_names), "counts": self.counts,
-                "skipped": dict(self.skipped.most_common()), "notes": dict(self.notes),
-                "images_written": self.written, "images_reused": self.reused,
-                "seconds": round(self.seconds, 2), "images_per_second": round(self.images_per_second, 1)}
+        return {
+            "class_names": list(self.class_names),
+            "counts": self.counts,
+            "skipped": dict(self.skipped.most_common()),
+            "notes": dict(self.notes),
+            "images_written": self.written,
+            "images_reused": self.reused,
+            "seconds": round(self.seconds, 2),
+            "images_per_second": round(self.images_per_second, 1),
+        }
 
     def report(self) -> str:
         lines = ["Images per class and split:", self.table().to_string(), ""]
@@ -70,7 +82,8 @@ class Summary:
         if self.notes:
             lines.append("Notes:")
             lines += [f"  {note}: {n}" for note, n in self.notes.items()]
-        lines.append(f"{self.written} images written, {self.reused} reused, in {self.seconds:.1f} s "
-                     f"({self.images_per_second:.0f} images/s)")
+        lines.append(
+            f"{self.written} images written, {self.reused} reused, in {self.seconds:.1f} s "
+            f"({self.images_per_second:.0f} images/s)"
+        )
         return "\n".join(lines)
-

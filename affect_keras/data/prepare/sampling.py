@@ -30,7 +30,7 @@ def down_sample(items, config, out, rng, skipped, counter) -> list[Item]:
         queue = [by_class[label][k] for k in rng.permutation(len(by_class[label]))]
         ok = []
         while queue and len(ok) < target:
-            batch, queue = queue[: target - len(ok)], queue[target - len(ok):]
+            batch, queue = queue[: target - len(ok)], queue[target - len(ok) :]
             ok += process(batch, config, out, skipped, counter)
         counter["left out"] += len(queue)
         kept += ok
@@ -79,4 +79,3 @@ def link(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:  # file systems without hard links (some network drives)
         shutil.copyfile(source, target)
-

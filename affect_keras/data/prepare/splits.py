@@ -36,8 +36,9 @@ def assign(items: Iterable[Record | Skipped], scheme: LabelScheme, config: Prepa
             continue
         label = scheme.class_of(item.code)
         if label is None:
-            skipped.append(Skipped(item.rel, f"label outside {scheme.name}: {item.code} "
-                                             f"{AFFECTNET_CODES[item.code]}", item.split))
+            skipped.append(
+                Skipped(item.rel, f"label outside {scheme.name}: {item.code} {AFFECTNET_CODES[item.code]}", item.split)
+            )
         else:
             records.append(Item(item, item.split, label))
     if config.group_pattern:
@@ -51,8 +52,10 @@ def assign(items: Iterable[Record | Skipped], scheme: LabelScheme, config: Prepa
         for item in fold_of(train, config.folds, config.fold, config.seed):
             item.split = "test"
         train = [i for i in train if i.split == "train"]
-    carve = {"val": config.val_fraction if "val" not in present else 0.0,
-             "test": config.test_fraction if "test" not in present and not config.folds else 0.0}
+    carve = {
+        "val": config.val_fraction if "val" not in present else 0.0,
+        "test": config.test_fraction if "test" not in present and not config.folds else 0.0,
+    }
     for split, fraction in carve.items():
         take = group_take if config.group_pattern else stratified_take
         for item in take(train, fraction, config.seed, key=lambda i: i.label):
@@ -72,13 +75,16 @@ def with_groups(records: list[Item], pattern: str) -> tuple[list[Item], list[Ski
         item.group = match.group(1) if regex.groups else match.group(0)
         kept.append(item)
     if records and not kept:
-        raise OptionError("group_pattern", f"{pattern!r} matches no file name (e.g. {Path(records[0].record.rel).name})")
+        raise OptionError(
+            "group_pattern", f"{pattern!r} matches no file name (e.g. {Path(records[0].record.rel).name})"
+        )
     return kept, skipped
 
 
 def group_take(items: list, fraction: float, seed: int, key) -> list:
     """About `fraction` of the items, whole groups only (sklearn's GroupShuffleSplit)."""
     from sklearn.model_selection import GroupShuffleSplit
+
     groups = [i.group for i in items]
     if fraction <= 0 or len(set(groups)) < 2:
         return []
@@ -90,6 +96,7 @@ def group_take(items: list, fraction: float, seed: int, key) -> list:
 def fold_of(items: list, folds: int, fold: int, seed: int) -> list:
     """Fold `fold` of a stratified k-fold split, grouped when items have groups (StratifiedGroupKFold)."""
     from sklearn.model_selection import StratifiedGroupKFold
+
     groups = [i.group or i.record.rel for i in items]
     if len(set(groups)) < folds:
         raise OptionError("folds", f"{folds}: only {len(set(groups))} groups to divide")
@@ -117,4 +124,3 @@ def stratified_take(items: list, fraction: float, seed: int, key) -> list:
         n = max(n, 1) if len(members) >= 2 else 0
         taken += [members[k] for k in sorted(rng.permutation(len(members))[:n])]
     return taken
-

@@ -21,7 +21,6 @@ from affect_keras.data.records import Record, Skipped
 from affect_keras.data.prepare.splits import Item
 
 
-
 def name_files(items: list[Item]) -> None:
     """Output names from the source path: readable, stable across runs, unique within a class folder."""
     used = set()
@@ -91,22 +90,25 @@ class WorkerDied(RuntimeError):
     """A worker process ended without finishing its share; what the others finished is on disk."""
 
 
-def process(items: list[Item], config: PrepareConfig, out: Path, skipped: list,
-             counter: Counter) -> list[Item]:
+def process(items: list[Item], config: PrepareConfig, out: Path, skipped: list, counter: Counter) -> list[Item]:
     """Write the images of `items` (in parallel); return the items that succeeded."""
     tasks, done = [], []
-    finding = None if not config.detect else (
-        config.detector, Framing(config.crop, config.margin, config.align), config.no_face == "whole")
+    finding = (
+        None
+        if not config.detect
+        else (config.detector, Framing(config.crop, config.margin, config.align), config.no_face == "whole")
+    )
     for index, item in enumerate(items):
         if (out / item.file).is_file():  # made earlier from the same source with the same settings
             counter["reused"] += 1
             done.append(index)
         else:
             r = item.record
-            tasks.append((index, r.path, out / item.file, r.box, config.margin, config.size, finding,
-                          config.reduced_decode))
+            tasks.append(
+                (index, r.path, out / item.file, r.box, config.margin, config.size, finding, config.reduced_decode)
+            )
     workers = min(config.worker_count(), max(1, len(tasks)))
-    jobs = [(tasks[k:k + CHUNK], config.io_threads) for k in range(0, len(tasks), CHUNK)]
+    jobs = [(tasks[k : k + CHUNK], config.io_threads) for k in range(0, len(tasks), CHUNK)]
     results = []
     with tqdm(total=len(tasks), unit="img", desc=f"{items[0].split if items else ''}", disable=None) as bar:
         if workers > 1:
@@ -118,9 +120,11 @@ def process(items: list[Item], config: PrepareConfig, out: Path, skipped: list,
                         results += future.result()
                         bar.update(len(future.result()))
                 except BrokenProcessPool:
-                    raise WorkerDied(f"a preparation worker died (killed, perhaps for memory: --workers "
-                                     f"{workers} at --size {config.size}); the {len(results)} images finished "
-                                     f"are kept: run the same command to continue") from None
+                    raise WorkerDied(
+                        f"a preparation worker died (killed, perhaps for memory: --workers "
+                        f"{workers} at --size {config.size}); the {len(results)} images finished "
+                        f"are kept: run the same command to continue"
+                    ) from None
         else:
             for job in jobs:
                 results += _work_chunk(job)
@@ -132,4 +136,3 @@ def process(items: list[Item], config: PrepareConfig, out: Path, skipped: list,
         else:
             skipped.append(Skipped(items[index].record.rel, reason, items[index].record.split))
     return [items[i] for i in sorted(done)]
-

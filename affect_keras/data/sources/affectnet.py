@@ -27,8 +27,17 @@ from affect_keras.data.images import inside_root
 from affect_keras.data.records import Record, Skipped, SourceItems
 from affect_keras.labels import AFFECTNET_CODES
 
-COLUMNS = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
-           "facial_landmarks", "expression", "valence", "arousal")
+COLUMNS = (
+    "subDirectory_filePath",
+    "face_x",
+    "face_y",
+    "face_width",
+    "face_height",
+    "facial_landmarks",
+    "expression",
+    "valence",
+    "arousal",
+)
 ORIGINAL_LISTS = "Manually_Annotated_file_lists"
 ORIGINAL_IMAGES = "Manually_Annotated_Images"
 ORIGINAL_FILES = {"train": "training.csv", "test": "validation.csv"}
@@ -42,8 +51,10 @@ def detect_release(root: Path) -> str:
         return "original"
     if any((root / name).is_dir() for name in NEWER_SETS.values()):
         return "newer"
-    raise ValueError(f"{root} holds neither {ORIGINAL_LISTS}/ (original AffectNet release) nor "
-                     f"train_set/ or val_set/ (newer release)")
+    raise ValueError(
+        f"{root} holds neither {ORIGINAL_LISTS}/ (original AffectNet release) nor "
+        f"train_set/ or val_set/ (newer release)"
+    )
 
 
 def read(root: Path) -> SourceItems:

@@ -26,12 +26,17 @@ def read(root: Path, class_map: Mapping[str, str] | None = None) -> SourceItems:
         folders = sorted(d for d in split_dir.iterdir() if d.is_dir())
         class_dirs = [d for d in folders if not d.name.startswith(".") or d.name in class_map]
         for hidden in (d for d in folders if d not in class_dirs):
-            yield Skipped(hidden.relative_to(root).as_posix(), "hidden folder, not read (--class-map NAME=CLASS "
-                                                               "reads it as a class)", split)
+            yield Skipped(
+                hidden.relative_to(root).as_posix(),
+                "hidden folder, not read (--class-map NAME=CLASS reads it as a class)",
+                split,
+            )
         unknown = [d.name for d in class_dirs if code_of_folder(d.name, class_map) is None]
         if unknown:
-            raise ValueError(f"class folders with no known expression in {split_dir}: {', '.join(unknown)}; "
-                             f"map them with --class-map")
+            raise ValueError(
+                f"class folders with no known expression in {split_dir}: {', '.join(unknown)}; "
+                f"map them with --class-map"
+            )
         if not class_dirs:
             raise ValueError(f"{split_dir} has no class folders")
         for class_dir in class_dirs:

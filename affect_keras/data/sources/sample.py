@@ -26,8 +26,7 @@ from affect_keras.data.sources.affectnet import COLUMNS, ORIGINAL_FILES, ORIGINA
 MARKER = "sample.json"
 TEST_FRACTION = 0.2
 # Share of each code among training faces: imbalanced like AffectNet, so class weights matter.
-TRAIN_SHARES = {0: 0.18, 1: 0.22, 2: 0.11, 3: 0.10, 4: 0.08, 5: 0.07, 6: 0.11, 7: 0.07,
-                8: 0.02, 9: 0.02, 10: 0.02}
+TRAIN_SHARES = {0: 0.18, 1: 0.22, 2: 0.11, 3: 0.10, 4: 0.08, 5: 0.07, 6: 0.11, 7: 0.07, 8: 0.02, 9: 0.02, 10: 0.02}
 NOT_APPLICABLE = -2.0
 
 
@@ -35,14 +34,14 @@ NOT_APPLICABLE = -2.0
 class Expression:
     """Mean face geometry of an expression, in units of the face's half-width."""
 
-    eye_open: float = 1.0     # eye height relative to neutral
-    brow_raise: float = 0.0   # up is positive
-    brow_slant: float = 0.0   # inner ends up (sad, fear) is positive, inner ends down (anger) negative
+    eye_open: float = 1.0  # eye height relative to neutral
+    brow_raise: float = 0.0  # up is positive
+    brow_slant: float = 0.0  # inner ends up (sad, fear) is positive, inner ends down (anger) negative
     mouth_width: float = 0.30  # half-width
     mouth_curve: float = 0.0  # corners up (smile) is positive
-    mouth_open: float = 0.0   # gap between the lips
-    smirk: float = 0.0        # one corner raised (contempt)
-    wrinkle: float = 0.0      # nose wrinkles (disgust)
+    mouth_open: float = 0.0  # gap between the lips
+    smirk: float = 0.0  # one corner raised (contempt)
+    wrinkle: float = 0.0  # nose wrinkles (disgust)
     valence: float = 0.0
     arousal: float = 0.0
 
@@ -50,19 +49,41 @@ class Expression:
 EXPRESSIONS = {
     0: Expression(),
     1: Expression(eye_open=0.7, mouth_width=0.40, mouth_curve=0.16, mouth_open=0.07, valence=0.7, arousal=0.4),
-    2: Expression(eye_open=0.75, brow_slant=0.14, mouth_width=0.27, mouth_curve=-0.14, valence=-0.6,
-                  arousal=-0.3),
+    2: Expression(eye_open=0.75, brow_slant=0.14, mouth_width=0.27, mouth_curve=-0.14, valence=-0.6, arousal=-0.3),
     3: Expression(eye_open=1.7, brow_raise=0.15, mouth_width=0.15, mouth_open=0.26, valence=0.2, arousal=0.75),
-    4: Expression(eye_open=1.5, brow_raise=0.09, brow_slant=0.14, mouth_width=0.36, mouth_curve=-0.05,
-                  mouth_open=0.12, valence=-0.5, arousal=0.7),
-    5: Expression(eye_open=0.6, brow_raise=-0.06, brow_slant=-0.05, mouth_width=0.30, mouth_curve=-0.09,
-                  mouth_open=0.05, wrinkle=1.0, valence=-0.6, arousal=0.3),
-    6: Expression(eye_open=0.7, brow_raise=-0.08, brow_slant=-0.17, mouth_width=0.23, valence=-0.6,
-                  arousal=0.6),
+    4: Expression(
+        eye_open=1.5,
+        brow_raise=0.09,
+        brow_slant=0.14,
+        mouth_width=0.36,
+        mouth_curve=-0.05,
+        mouth_open=0.12,
+        valence=-0.5,
+        arousal=0.7,
+    ),
+    5: Expression(
+        eye_open=0.6,
+        brow_raise=-0.06,
+        brow_slant=-0.05,
+        mouth_width=0.30,
+        mouth_curve=-0.09,
+        mouth_open=0.05,
+        wrinkle=1.0,
+        valence=-0.6,
+        arousal=0.3,
+    ),
+    6: Expression(eye_open=0.7, brow_raise=-0.08, brow_slant=-0.17, mouth_width=0.23, valence=-0.6, arousal=0.6),
     7: Expression(eye_open=0.9, smirk=0.13, valence=-0.4, arousal=0.2),
 }
-GEOMETRY_JITTER = {"eye_open": 0.12, "brow_raise": 0.025, "brow_slant": 0.03, "mouth_width": 0.025,
-                   "mouth_curve": 0.025, "mouth_open": 0.02, "smirk": 0.02}
+GEOMETRY_JITTER = {
+    "eye_open": 0.12,
+    "brow_raise": 0.025,
+    "brow_slant": 0.03,
+    "mouth_width": 0.025,
+    "mouth_curve": 0.025,
+    "mouth_open": 0.02,
+    "smirk": 0.02,
+}
 
 
 def generate(root: Path, count: int, seed: int, workers: int = 1) -> None:
@@ -79,8 +100,7 @@ def generate(root: Path, count: int, seed: int, workers: int = 1) -> None:
     (root / ORIGINAL_LISTS).mkdir(parents=True, exist_ok=True)
     codes = _codes(count, seed)
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        rows = list(pool.map(_write_face, [(root, seed, i, code) for i, code in enumerate(codes)],
-                             chunksize=32))
+        rows = list(pool.map(_write_face, [(root, seed, i, code) for i, code in enumerate(codes)], chunksize=32))
     n_test = round(count * TEST_FRACTION)
     for split, split_rows in (("train", rows[n_test:]), ("test", rows[:n_test])):
         with open(root / ORIGINAL_LISTS / ORIGINAL_FILES[split], "w", newline="") as handle:
@@ -126,8 +146,7 @@ def _jittered(rng: np.random.Generator, code: int) -> Expression:
     if code in (8, 9):  # None / Uncertain: some other affect state; geometry from a random blend
         a, b = rng.choice(8, size=2, replace=False)
         t = rng.uniform()
-        base = {k: t * getattr(EXPRESSIONS[a], k) + (1 - t) * getattr(EXPRESSIONS[b], k)
-                for k in GEOMETRY_JITTER}
+        base = {k: t * getattr(EXPRESSIONS[a], k) + (1 - t) * getattr(EXPRESSIONS[b], k) for k in GEOMETRY_JITTER}
     else:
         base = {k: getattr(EXPRESSIONS.get(code, EXPRESSIONS[0]), k) for k in GEOMETRY_JITTER}
     values = {k: base[k] + rng.normal(0, sd) for k, sd in GEOMETRY_JITTER.items()}
@@ -148,7 +167,7 @@ def _curve(left, right, middle_offset, n=9):
     t = np.linspace(0, 1, n)[:, None]
     left, right = np.asarray(left, float), np.asarray(right, float)
     control = (left + right) / 2 + np.array([0.0, 2 * middle_offset])
-    return (1 - t) ** 2 * left + 2 * (1 - t) * t * control + t ** 2 * right
+    return (1 - t) ** 2 * left + 2 * (1 - t) * t * control + t**2 * right
 
 
 def _random_colour(rng, low=0, high=256):
@@ -216,8 +235,9 @@ def _features(draw, to_image, e: Expression, ink, scale) -> np.ndarray:
         brows.append(brow)
         eye = _ellipse(side * 0.34, -0.18, 0.14, 0.065 * e.eye_open, n=6)
         eyes.append(eye)
-    nose = np.array([[0, -0.2], [0, -0.1], [0, 0.0], [0, 0.1], [-0.1, 0.18], [-0.05, 0.2], [0, 0.21],
-                     [0.05, 0.2], [0.1, 0.18]])
+    nose = np.array(
+        [[0, -0.2], [0, -0.1], [0, 0.0], [0, 0.1], [-0.1, 0.18], [-0.05, 0.2], [0, 0.21], [0.05, 0.2], [0.1, 0.18]]
+    )
     w = e.mouth_width
     corner_l = np.array([-w, 0.45 - e.mouth_curve + e.smirk])
     corner_r = np.array([w, 0.45 - e.mouth_curve - e.smirk])
@@ -243,9 +263,18 @@ def _features(draw, to_image, e: Expression, ink, scale) -> np.ndarray:
             draw.polygon([tuple(p) for p in to_image(outer_mouth)], fill=(60, 20, 30), outline=ink)
         else:
             draw.line([tuple(p) for p in to_image(upper)], fill=ink, width=line + 1)
-    points = np.concatenate([jaw, to_image(brows[0]), to_image(brows[1]), to_image(nose),
-                             to_image(eyes[0]), to_image(eyes[1]), to_image(outer_mouth),
-                             to_image(inner_mouth)])
+    points = np.concatenate(
+        [
+            jaw,
+            to_image(brows[0]),
+            to_image(brows[1]),
+            to_image(nose),
+            to_image(eyes[0]),
+            to_image(eyes[1]),
+            to_image(outer_mouth),
+            to_image(inner_mouth),
+        ]
+    )
     assert len(points) == 68, len(points)
     return points
 
