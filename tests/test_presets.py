@@ -234,11 +234,8 @@ def test_a_run_checkpoint_alone_describes_itself(tiny_run, tmp_path, capsys):
     shutil.copy(run / "best.keras", alone / "best.keras")
     model = load_classifier(alone / "best.keras")
     assert model.class_names == json.loads((tiny_run / "data" / "summary.json").read_text())["class_names"]
-    assert model.image_size == 32 and (model.backbone_name, model.stem, model.task) == (
-        "resnet18",
-        "small",
-        "expression",
-    )
+    assert model.image_size == 32
+    assert (model.backbone_name, model.stem, model.task) == ("resnet18", "small", "expression")
     face = tmp_path / "face.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (90, 70, 3), dtype=np.uint8)).save(face)
     lines = {}

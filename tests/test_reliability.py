@@ -200,10 +200,8 @@ def test_a_changed_source_or_a_shifted_name_is_written_again(tmp_path):
     assert _mean_rgb(out / "train/Happy/happy_other.jpg")[2] > 200  # blue now, not the old green
     _tree(root, {"a b.jpg": (0, 0, 255)})  # sorts first, takes the name a_b.jpg; the red one becomes a_b_2
     assert prepare_main(command) == 0
-    assert (
-        _mean_rgb(out / "train/Happy/happy_a_b.jpg")[2] > 200
-        and _mean_rgb(out / "train/Happy/happy_a_b_2.jpg")[0] > 200
-    )
+    assert _mean_rgb(out / "train/Happy/happy_a_b.jpg")[2] > 200
+    assert _mean_rgb(out / "train/Happy/happy_a_b_2.jpg")[0] > 200
     manifest = {row.split(",")[0]: row.split(",")[6] for row in (out / "train.csv").read_text().splitlines()[1:]}
     assert manifest["train/Happy/happy_a_b.jpg"] == "happy/a b.jpg"
     assert prepare_main(command) == 0  # and an unchanged tree reuses everything

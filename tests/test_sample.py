@@ -16,11 +16,10 @@ def test_deterministic_per_seed(tmp_path):
     sample.generate(tmp_path / "a", count=30, seed=3, workers=2)
     sample.generate(tmp_path / "b", count=30, seed=3, workers=1)
     sample.generate(tmp_path / "c", count=30, seed=4, workers=1)
-    files = lambda root: {
-        p.relative_to(root).as_posix(): p.read_bytes()  # noqa: E731
-        for p in root.rglob("*")
-        if p.is_file()
-    }
+
+    def files(root):
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
     a, b, c = files(tmp_path / "a"), files(tmp_path / "b"), files(tmp_path / "c")
     assert a == b
     assert a["Manually_Annotated_file_lists/training.csv"] != c["Manually_Annotated_file_lists/training.csv"]

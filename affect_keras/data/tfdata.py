@@ -74,14 +74,11 @@ def decode(path: tf.Tensor, size: int, any_format: bool = True) -> tf.Tensor:
         else jpeg()
     )
     shape = tf.shape(image)
-    if_resized = lambda: tf.cast(
-        tf.round(
-            tf.clip_by_value(  # noqa: E731
-                tf.image.resize(image, (size, size), method="bilinear", antialias=True), 0, 255
-            )
-        ),
-        tf.uint8,
-    )
+
+    def if_resized():
+        resized = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
+        return tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8)
+
     image = tf.cond(tf.logical_and(shape[0] == size, shape[1] == size), lambda: image, if_resized)
     return tf.ensure_shape(image, (size, size, 3))
 

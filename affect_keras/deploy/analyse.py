@@ -186,9 +186,8 @@ def as_rgb(image) -> np.ndarray:
         raise ValueError(f"image must be one (h, w, 3) RGB array (or (h, w) grey), not an array of shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"image is empty (shape {array.shape})")
-    if array.dtype == np.bool_ or not (
-        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-    ):
+    numbers = np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    if array.dtype == np.bool_ or not numbers:
         raise ValueError(f"image must hold numbers 0-255, not {array.dtype} values")
     if np.issubdtype(array.dtype, np.floating):
         if not np.isfinite(array).all():

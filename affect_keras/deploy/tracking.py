@@ -3,9 +3,10 @@
 `Tracker.update` takes one analysed frame's faces (boxes and the model's outputs) and gives each a track:
 an integer ID that stays with the same face from frame to frame. Matching is by overlap: each track's box
 is moved on by the track's velocity to where it should be now, and faces and tracks are paired by the
-Hungarian assignment on 1 - IoU (`linear_assignment`), pairs overlapping less than `min_iou` left apart. A track missed for up to `grace` seconds keeps its ID; a face that comes back later, or a new
-face, starts a new track. Two faces that cross keep theirs: a track's moved-on box overlaps its own face
-far more than the other's.
+Hungarian assignment on 1 - IoU (`linear_assignment`), pairs overlapping less than `min_iou` left apart. A
+track missed for up to `grace` seconds keeps its ID; a face that comes back later, or a new face, starts a
+new track. Two faces that cross keep theirs: a track's moved-on box overlaps its own face far more than the
+other's.
 
 Each track smooths its outputs (expression probabilities, valence and arousal) by an exponential moving
 average with a half-life in seconds: an output t seconds old weighs 2^(-t / half_life) of the newest, so

@@ -108,9 +108,8 @@ def calibrate_model(
         write_model_card(Path(model))
         return [run_checkpoint(Path(model)), Path(model) / CALIBRATION], record
     if out is None:
-        raise OptionError(
-            "out", f"is required to calibrate a {kind}: a new {'preset folder' if kind == 'preset' else '.keras file'}"
-        )
+        new = "preset folder" if kind == "preset" else ".keras file"
+        raise OptionError("out", f"is required to calibrate a {kind}: a new {new}")
     out = Path(out)
     calibrated, record = calibrate(load_classifier(model), data, split, batch_size)
     if kind == "keras":

@@ -43,9 +43,8 @@ def write_model_card(run: Path) -> Path:
     run = Path(run)
     config = yaml.safe_load((run / "config.yaml").read_text())
     data = Path(config["data"])
-    prepared = (
-        yaml.safe_load((data / "prepare_config.yaml").read_text()) if (data / "prepare_config.yaml").is_file() else {}
-    )
+    record = data / "prepare_config.yaml"
+    prepared = yaml.safe_load(record.read_text()) if record.is_file() else {}
     summary = json.loads((data / "summary.json").read_text()) if (data / "summary.json").is_file() else {}
     names = _class_names(run, data)
     task = get_task(config.get("task", "expression"))
@@ -125,8 +124,8 @@ def write_model_card(run: Path) -> Path:
                 for name, scores in report["per_class"].items():
                     bounds = intervals["per_class"].get(name) or {}
                     lines.append(
-                        f"| {name} | {scores['f1']:.4f} | {_interval(bounds.get('f1'))} | {scores['recall']:.4f} "
-                        f"| {_interval(bounds.get('recall'))} |"
+                        f"| {name} | {scores['f1']:.4f} | {_interval(bounds.get('f1'))} | "
+                        f"{scores['recall']:.4f} | {_interval(bounds.get('recall'))} |"
                     )
                 lines.append("")
         if "va" in report:

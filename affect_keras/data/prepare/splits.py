@@ -75,9 +75,8 @@ def with_groups(records: list[Item], pattern: str) -> tuple[list[Item], list[Ski
         item.group = match.group(1) if regex.groups else match.group(0)
         kept.append(item)
     if records and not kept:
-        raise OptionError(
-            "group_pattern", f"{pattern!r} matches no file name (e.g. {Path(records[0].record.rel).name})"
-        )
+        example = Path(records[0].record.rel).name
+        raise OptionError("group_pattern", f"{pattern!r} matches no file name (e.g. {example})")
     return kept, skipped
 
 
