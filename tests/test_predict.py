@@ -243,6 +243,7 @@ def test_a_killed_folder_predict_leaves_the_older_csv_and_the_same_command_finis
     assert out.read_bytes() == before  # the older CSV, whole
     assert subprocess.run(command, capture_output=True).returncode == 0
     assert len(pd.read_csv(out)) == 60
+    assert not partial.exists()  # the killed run's temporary file, removed by the next
 
 
 def test_odd_images_and_names_are_counted_not_fatal(tiny_run, crops, tmp_path, capsys):

@@ -315,12 +315,29 @@ def csv_fields(names: list[str], heads: tuple[str, ...], frame: bool = False, ou
     ]
 
 
+def _running(pid: int) -> bool:
+    """Whether process `pid` runs (signal 0 probes it on POSIX; on Windows os.kill would end it: assumed)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process, or a system without signal 0: leave its file alone
+        return True
+    return True
+
+
 class RowsFile:
     """A CSV written row by row into a temporary file beside `path`, which replaces `path` only when
     `close` is called: a crash or a kill midway leaves `path` as it was (and no half-written file)."""
 
     def __init__(self, path: Path, fields: list[str] | None = None):
         self.path = Path(path)
+        for stale in self.path.parent.glob(f".{self.path.name}.*.partial"):  # of a predict that was killed
+            pid = stale.name[len(self.path.name) + 2 : -len(".partial")]
+            if pid.isdigit() and not _running(int(pid)):
+                stale.unlink(missing_ok=True)
         self.partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
         self.stream = open(self.partial, "w", newline="", encoding="utf-8")
         self.writer, self.fields, self.rows = None, fields, 0
@@ -603,9 +620,8 @@ def video_rows(source: str, tracked: list[TrackedFace], names: list[str]) -> lis
     p_*), its time and track, the smoothed probabilities (smooth_*) and the expression they give
     (`expression`; the raw one in `raw_expression`)."""
     rows = []
-    for face, row in zip(
-        tracked, csv_rows(source, [t.face for t in tracked], names, tracked[0].frame if tracked else 0)
-    ):
+    frame = tracked[0].frame if tracked else 0
+    for face, row in zip(tracked, csv_rows(source, [t.face for t in tracked], names, frame)):
         row = {
             "file": row.pop("file"),
             "frame": row.pop("frame"),

@@ -83,6 +83,15 @@ def _work_chunk(job):
         return list(pool.map(_work, tasks))
 
 
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what is queued and end the workers at once, as multiprocessing.Pool.terminate did: a worker
+    killed mid-image leaves a temporary file, which the next run removes."""
+    processes = list(getattr(pool, "_processes", {}).values())  # (no public handle on them)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+
+
 CHUNK = 32  # tasks a worker takes at a time
 
 
@@ -114,17 +123,22 @@ def process(items: list[Item], config: PrepareConfig, out: Path, skipped: list, 
         if workers > 1:
             # concurrent.futures notices a worker that dies (the kernel's memory killer, a kill): the pool
             # breaks and the run stops saying so, where multiprocessing.Pool would wait for it forever
-            with ProcessPoolExecutor(workers, initializer=_ignore_interrupt) as pool:
-                try:
-                    for future in as_completed([pool.submit(_work_chunk, job) for job in jobs]):
-                        results += future.result()
-                        bar.update(len(future.result()))
-                except BrokenProcessPool:
-                    raise WorkerDied(
-                        f"a preparation worker died (killed, perhaps for memory: --workers "
-                        f"{workers} at --size {config.size}); the {len(results)} images finished "
-                        f"are kept: run the same command to continue"
-                    ) from None
+            pool = ProcessPoolExecutor(workers, initializer=_ignore_interrupt)
+            try:
+                for future in as_completed([pool.submit(_work_chunk, job) for job in jobs]):
+                    results += future.result()
+                    bar.update(len(future.result()))
+            except BrokenProcessPool:
+                _stop(pool)
+                raise WorkerDied(
+                    f"a preparation worker died (killed, perhaps for memory: --workers {workers} at "
+                    f"--size {config.size}); the {len(results)} images finished are kept: run the "
+                    f"same command to continue"
+                ) from None
+            except BaseException:  # Ctrl-C: stop now, not after every queued image (writes are atomic)
+                _stop(pool)
+                raise
+            pool.shutdown()
         else:
             for job in jobs:
                 results += _work_chunk(job)
