@@ -83,8 +83,8 @@ class PrepareConfig:
     detect: bool = setting(
         False,
         group="faces",
-        help="find the largest face of each photo, level its eyes and frame it (--crop, "
-        "--margin) before resizing, as predict.py does",
+        help="find the largest face of each photo and frame it (--crop, --margin; --align "
+        "levels its eyes) before resizing, as predict.py does",
     )
     detector: str = setting(
         DEFAULT_DETECTOR,
