@@ -300,3 +300,27 @@ def build_model(
         load_pretrained(classifier, weights)
         classifier.backbone.trainable = False
     return training_model(classifier, augment, seed)
+
+
+# The files whose tests take minutes, longest first (from `make test`'s slowest durations). pytest-xdist
+# hands each worker one file at a time in collection order: starting these first, and the quick files
+# last, keeps one worker from starting a five-minute file while the other has nothing left to do.
+LONGEST_FIRST = (
+    "test_learning.py",
+    "test_training.py",
+    "test_study.py",
+    "test_presets.py",
+    "test_notebook.py",
+    "test_bench.py",
+    "test_docs.py",
+    "test_pretrained.py",
+    "test_models.py",
+    "test_export.py",
+    "test_distribute.py",
+    "test_cache.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order within a file stays
