@@ -31,7 +31,7 @@ _PUBLIC = {
     "train": ("affect_keras.training.run", "train"),
     "TrainConfig": ("affect_keras.training.config", "TrainConfig"),
     "evaluate": ("affect_keras.evaluation.report", "evaluate"),
-    "EvaluateConfig": ("affect_keras.evaluation.report", "EvaluateConfig"),
+    "EvaluateConfig": ("affect_keras.evaluation.config", "EvaluateConfig"),
     "format_report": ("affect_keras.evaluation.report", "format_report"),
     "run_study": ("affect_keras.evaluation.study", "run_study"),
     "export": ("affect_keras.models.export", "export"),

@@ -45,6 +45,7 @@ def setting(
     negatable: bool = False,
     identity: bool = True,
     cli: bool = True,
+    positional: bool = False,
 ):
     """A config field with what it takes to parse, check and document it. Its CLI flag is `--<name>` (a
     boolean defaulting to True: `--no-<name>`).
@@ -63,6 +64,8 @@ def setting(
         identity: False for a setting that does not change what a run computes (a run may continue with
             another value).
         cli: False for a setting that is not a user's choice (recorded for older runs; no flag).
+        positional: given without a flag, as the command's argument (predict.py PHOTO); optional on the
+            command line (a rule of the config says when it is needed).
     """
     metadata = {
         "group": group,
@@ -75,6 +78,7 @@ def setting(
         "negatable": negatable,
         "identity": identity,
         "cli": cli,
+        "positional": positional,
     }
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
@@ -181,7 +185,7 @@ def check_fields(config) -> None:
             raise OptionError(field.name, problem)
     for field in dataclasses.fields(config):
         value, choices = getattr(config, field.name), choices_of(field)
-        values = value if isinstance(value, list) else [value]
+        values = value if isinstance(value, list) else [] if value is None else [value]  # None: not set
         if choices is not None and not all(v in choices for v in values):
             raise OptionError(field.name, f"must be one of {', '.join(map(str, choices))}")
         predicate, reason = field.metadata.get("check") or (None, "")

@@ -200,3 +200,12 @@ def test_export_takes_one_format_name_and_refuses_none(run, tmp_path):
         export(run, ["keras", "pt"], tmp_path / "bad")
     assert not (tmp_path / "none").exists() and not (tmp_path / "bad").exists()
     assert export(run, "keras", tmp_path / "one") == {"keras": tmp_path / "one" / "model.keras"}
+
+
+def test_export_records_its_resolved_settings(run, tmp_path):
+    """Issue 35: export's record held only the model and the formats; export.json now holds ExportConfig's
+    fields resolved (the folder written, the version)."""
+    assert export_main([str(run), "--format", "keras", "--out", str(tmp_path / "out")]) == 0
+    record = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert record["run"] == str(run) and record["format"] == ["keras"] and record["out"] == str(tmp_path / "out")
+    assert record["version"] == __import__("affect_keras").__version__

@@ -199,7 +199,8 @@ def test_a_crash_or_ctrl_c_midway_leaves_the_csv_whole(tiny_run, crops, tmp_path
         _failing_at(patch, 4, RuntimeError("a late failure"))
         with pytest.raises(RuntimeError):
             main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(out)])
-    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["crops", "faces.csv"]
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crops", "faces.csv", "faces.csv.settings.yaml"]
     capsys.readouterr()
     with monkeypatch.context() as patch:
         _failing_at(patch, 4, KeyboardInterrupt())
@@ -300,3 +301,26 @@ def test_predict_prints_no_litert_banner(tiny_run, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "XNNPACK" not in done.stderr + done.stdout
+
+
+def test_predict_saves_its_resolved_settings_beside_its_output(tiny_run, crops, tmp_path, capsys):
+    """Issue 35: predict saved none of its settings; the file beside its first output says how the outputs
+    were made (the framing the model's record gave), and a user's file of that name is not replaced."""
+    import yaml
+
+    from conftest import one_line_error
+
+    out = tmp_path / "faces.csv"
+    assert main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(out), "--top-k", "2"]) == 0
+    saved = (tmp_path / "faces.csv.settings.yaml").read_text()
+    assert saved.startswith("# predict.py's resolved settings\n")
+    settings = yaml.safe_load(saved)
+    assert settings["csv"] == str(out) and settings["top_k"] == 2 and settings["no_detect"] is True
+    assert settings["framing"]["crop"] in ("box", "tight") and settings["model_kind"] == "run"
+    mine = tmp_path / "mine.csv.settings.yaml"
+    mine.write_text("my notes\n")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(tmp_path / "mine.csv")])
+    assert stop.value.code == 2 and "not written by predict.py" in one_line_error(capsys)
+    assert mine.read_text() == "my notes\n" and not (tmp_path / "mine.csv").exists()

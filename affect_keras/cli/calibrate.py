@@ -8,53 +8,42 @@ require_training_install("calibrate.py")  # before the imports that need keras o
 
 from pathlib import Path
 
-from affect_keras.cli.common import ArgumentParser, show_logs
+from affect_keras.cli.common import ArgumentParser, add_settings, show_logs
 from affect_keras.options import check, check_split
+from affect_keras.training.calibrate import GROUPS, CalibrateConfig
 
 
 def build_parser() -> ArgumentParser:
+    """calibrate.py's arguments: one per CalibrateConfig field."""
     parser = ArgumentParser(
         prog="calibrate.py",
         description="Temperature scaling: fit the temperature that "
         "minimises the negative log-likelihood on a prepared split (the validation split by "
         "default) and make it part of the model; the predicted classes do not change.",
     )
-    parser.add_argument(
-        "model",
-        help="a run directory (its best.keras is calibrated in place), a preset (a shipped "
-        "name or a folder) or a .keras file",
-    )
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", required=True, help="prepared dataset folder with the model's classes")
-    data.add_argument(
-        "--split", default="val", help="the split the temperature is fitted on (never the test split you report)"
-    )
-    data.add_argument("--batch-size", type=int, default=64)
-    output = parser.add_argument_group("output")
-    output.add_argument(
-        "--out",
-        default="",
-        help="a preset: the new preset folder; a .keras file: the new file (a run is calibrated in place)",
-    )
+    add_settings(parser, CalibrateConfig, GROUPS)
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    values = vars(parser.parse_args(argv))
+    values.pop("config")
     from affect_keras.models.loading import KINDS, kind_of
 
-    kind = kind_of(args.model)
     try:
+        args = CalibrateConfig(**values)
+        kind = kind_of(args.model) if args.model else None
         check(
             [
+                (bool(args.model), "model", "is required: a run directory, a preset or a .keras file"),
+                (bool(args.data), "data", "is required: a prepared dataset folder"),
                 (
                     kind is not None and KINDS[kind].keras,
                     "model",
                     f"{args.model} is not a run directory, a preset or a .keras file",
                 ),
                 (Path(args.data, "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
-                (args.batch_size >= 1, "batch-size", "must be >= 1"),
                 (
                     kind == "run" or bool(args.out),
                     "out",

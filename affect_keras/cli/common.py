@@ -90,7 +90,11 @@ def add_settings(parser: argparse.ArgumentParser, config_class, groups: dict) ->
             options["choices"] = list(choices_of(field))
         if meta["metavar"]:
             options["metavar"] = meta["metavar"]
-        action = sections[meta["group"]].add_argument(flag, **options)
+        if meta.get("positional"):  # the command's argument: no flag, optional (the config's rules say when)
+            options.pop("dest")
+            action = sections[meta["group"]].add_argument(field.name, nargs="?", **options)
+        else:
+            action = sections[meta["group"]].add_argument(flag, **options)
         # a config file (a run's config.yaml) may hold a structured value itself: it is read as its text
         if meta["text"]:
             action.structured, action.as_text = dict, meta["text"]

@@ -8,49 +8,44 @@ require_training_install("export.py")  # before the imports that need keras or p
 
 from pathlib import Path
 
-from affect_keras.cli.common import ArgumentParser
-from affect_keras.models.export import FORMATS
+from affect_keras.cli.common import ArgumentParser, add_settings
+from affect_keras.models.export import GROUPS, ExportConfig
 
 
 def build_parser() -> ArgumentParser:
+    """export.py's arguments: one per ExportConfig field."""
     parser = ArgumentParser(
         prog="export.py",
-        description="Export a run's model (without augmentation) taking "
-        "uint8 images and returning class probabilities; class names travel with it.",
+        description="Export a run's model (without augmentation) taking uint8 images and returning class "
+        "probabilities; class names travel with it.",
     )
-    parser.add_argument(
-        "run",
-        help="run directory written by train.py, a preset (a shipped preset's name "
-        "or a preset folder), or a .keras file",
-    )
-    output = parser.add_argument_group("output")
-    output.add_argument(
-        "--format",
-        nargs="+",
-        choices=list(FORMATS),
-        default=["saved_model"],
-        help="one or more formats (tflite and onnx are converted from the SavedModel)",
-    )
-    output.add_argument("--out", default="", help="default: <run>/export/ (a preset or .keras file: export-<name>/)")
+    add_settings(parser, ExportConfig, GROUPS)
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = vars(parser.parse_args(argv))
+    args.pop("config")
+    try:
+        config = ExportConfig(**args)
+    except ValueError as error:
+        parser.fail(error)
+    if not config.run:
+        parser.error("argument run: give a run directory, a preset or a .keras file")
     from affect_keras.models.loading import KINDS, kind_of
 
-    kind = kind_of(args.run)
+    kind = kind_of(config.run)
     if kind is None or not KINDS[kind].keras:
         parser.error(
-            f"argument run: {args.run} is neither a run directory (no config.yaml), a preset, nor a .keras file"
+            f"argument run: {config.run} is neither a run directory (no config.yaml), a preset, nor a .keras file"
         )
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        parser.error(f"argument --out: {args.out} is a file; give a folder to write the export into")
+    if config.out and Path(config.out).exists() and not Path(config.out).is_dir():
+        parser.error(f"argument --out: {config.out} is a file; give a folder to write the export into")
     from affect_keras.models.export import export
 
     try:
-        written = export(Path(args.run), args.format, Path(args.out) if args.out else None)
+        written = export(config.run, config.format, Path(config.out) if config.out else None)
     except (ValueError, RuntimeError) as error:
         parser.stop(error)
     for fmt, path in written.items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import time
@@ -13,156 +12,26 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from affect_keras.atomic import refuse_foreign_file, writable_file
-from affect_keras.cli.common import ArgumentParser
-from affect_keras.data.faces import CROPS, DEFAULT_FRAMING, DEFAULT_PREDICT_DETECTOR, DETECTORS
+from affect_keras.atomic import first_line, refuse_foreign_file, writable_file, write_text
+from affect_keras.cli.common import ArgumentParser, add_settings
 from affect_keras.data.images import ImageError, load_rgb, printable_name
 from affect_keras.deploy.analyse import OK, OUTCOMES, Analyser, FaceResult, Gate
-from affect_keras.deploy.video import SMOOTH, TrackedFace, VideoAnalysis
+from affect_keras.deploy.config import GROUPS, VIDEO_SUFFIXES, PredictConfig
+from affect_keras.deploy.video import TrackedFace, VideoAnalysis
 from affect_keras.heads import EXPRESSION, VA
-from affect_keras.models.loading import ENGINES, module_installed
-from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
-from affect_keras.options import check
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 FOLDER_CSV = "predictions.csv"  # where a folder's predictions go without --csv
+SETTINGS_MARK = "# predict.py's resolved settings"  # the first line of the settings file it writes
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
 def build_parser() -> ArgumentParser:
+    """predict.py's arguments: one per PredictConfig field."""
     parser = ArgumentParser(
         prog="predict.py",
         description="Find faces, crop them as prepare_dataset.py does, and print the most probable expressions.",
     )
-    parser.add_argument("input", nargs="?", help="an image, a folder of images, or a video (or --camera)")
-    model = parser.add_argument_group("model")
-    model.add_argument(
-        "--model",
-        default=DEFAULT_PRESET,
-        help="a shipped preset's name (" + ", ".join(shipped_presets()) + "), a preset folder, a "
-        "run directory, a .keras file, or an exported SavedModel folder, .tflite or .onnx file "
-        "(default: %(default)s, ResNet18 trained on FER+)",
-    )
-    model.add_argument(
-        "--engine",
-        choices=list(ENGINES),
-        default=None,
-        help="what runs the model: litert (LiteRT), onnx (ONNX Runtime), keras, or litert-int8 "
-        "(a preset's int8 variant, smaller and faster); default: the lightest installed "
-        "one that can run it (the shipped preset: litert, without keras or TensorFlow)",
-    )
-    model.add_argument(
-        "--trust-saved-model",
-        action="store_true",
-        help="run a SavedModel --model: a SavedModel is a program that can read and write files, "
-        "so it runs only with this flag; .keras, .tflite and .onnx files are safe to load",
-    )
-    model.add_argument("--top-k", type=int, default=3, help="expressions printed per face")
-    faces = parser.add_argument_group("faces")
-    faces.add_argument(
-        "--detector",
-        choices=list(DETECTORS),
-        default=DEFAULT_PREDICT_DETECTOR,
-        help="blazeface-both: MediaPipe's BlazeFace, its short- and full-range models on each "
-        "image, faces at any distance, with landmarks (default); blazeface: the short-range "
-        "model alone (close-ups, 2.5x as fast); blazeface-full: the full-range model alone "
-        "(small faces far away); haar: OpenCV's frontal-face cascade, no landmarks",
-    )
-    faces.add_argument("--no-detect", action="store_true", help="the images are already face crops")
-    faces.add_argument(
-        "--crop",
-        choices=list(CROPS),
-        default=None,
-        help="framing: tight (a square on the face, as FER+) or box (the detector's box plus "
-        "--margin, as AffectNet's boxes); default: what the model records, else "
-        f"{DEFAULT_FRAMING.crop}",
-    )
-    faces.add_argument(
-        "--margin",
-        type=float,
-        default=None,
-        help="widen the framing by this fraction of the face on each side; default: what the "
-        f"model records, else {DEFAULT_FRAMING.margin}",
-    )
-    faces.add_argument(
-        "--align",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="turn each face so that its eyes are level (BlazeFace's landmarks; Haar's faces "
-        "never are); default: what the model records, else " + ("--align" if DEFAULT_FRAMING.align else "--no-align"),
-    )
-    faces.add_argument("--min-face", type=int, default=24, help="smallest face side searched, pixels")
-    answer = parser.add_argument_group(
-        "when not to answer",
-        "A face that does not pass is reported with its "
-        "probabilities and a status (CSV column `status`) instead of an expression",
-    )
-    answer.add_argument(
-        "--min-confidence",
-        type=float,
-        default=0.0,
-        metavar="P",
-        help="a face whose top probability is below P is `uncertain` (0: never)",
-    )
-    answer.add_argument(
-        "--min-face-score",
-        type=float,
-        default=0.0,
-        metavar="S",
-        help="a detection scored below S is an `unsure face` (0: never)",
-    )
-    answer.add_argument(
-        "--gate-small-faces", action="store_true", help="a face smaller than the model's input side is `face too small`"
-    )
-    video = parser.add_argument_group(
-        "video",
-        "Each face is followed across frames (a track, with an ID) and its probabilities are smoothed over time",
-    )
-    video.add_argument("--every", type=int, default=5, help="analyse every N-th frame")
-    video.add_argument(
-        "--smooth",
-        type=float,
-        default=SMOOTH,
-        metavar="SECONDS",
-        help="half-life of the smoothing: an output this old weighs half the newest (0: off)",
-    )
-    video.add_argument(
-        "--camera",
-        default=None,
-        metavar="SOURCE",
-        help="read a live stream instead of INPUT: a camera's index (0: the first webcam), a "
-        "stream's URL, or a video file read as if live; Ctrl-C stops",
-    )
-    video.add_argument(
-        "--duration",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="--camera: stop after this long (0: when the stream ends or on Ctrl-C)",
-    )
-    video.add_argument(
-        "--show",
-        action="store_true",
-        help="--camera: show the annotated stream in a window (needs OpenCV with its GUI, not "
-        "the headless wheel); q stops",
-    )
-    video.add_argument(
-        "--tracks",
-        default="",
-        help="write one row per track: first and last time seen, share of each expression, the dominant one (a .csv)",
-    )
-    video.add_argument(
-        "--timeline",
-        default="",
-        help="write the timeline picture: one band per track, its smoothed probabilities over time (a .png)",
-    )
-    output = parser.add_argument_group("output")
-    output.add_argument("--csv", default="", help=f"write one row per face (folders: default {FOLDER_CSV})")
-    output.add_argument(
-        "--annotate",
-        default="",
-        help="write a copy with boxes and labels: an image or video path, or a folder for a folder input",
-    )
+    add_settings(parser, PredictConfig, GROUPS)
     return parser
 
 
@@ -362,6 +231,32 @@ class RowsFile:
         self.partial.unlink(missing_ok=True)
 
 
+def settings_file(args: PredictConfig) -> Path | None:
+    """Where predict saves its resolved settings: beside its first output, `<its name>.settings.yaml`
+    (None: it writes nothing)."""
+    output = next(
+        (getattr(args, option) for option in ("csv", "tracks", "timeline", "annotate") if getattr(args, option)), ""
+    )
+    return Path(output).with_name(Path(output).name + ".settings.yaml") if output else None
+
+
+def save_settings(args: PredictConfig, analyser: Analyser) -> None:
+    """The settings predict ran with, resolved (the framing the model's record and the flags gave, what
+    kind of model it was), beside its outputs: the record of how they were made."""
+    import dataclasses
+
+    import yaml
+
+    path = settings_file(args)
+    if path is not None:
+        resolved = {
+            **dataclasses.asdict(args),
+            "framing": analyser.framing.to_dict(),
+            "model_kind": analyser.predictor.kind,
+        }
+        write_text(path, f"{SETTINGS_MARK}\n{yaml.safe_dump(resolved, sort_keys=False)}")
+
+
 def read_rgb(path: Path) -> np.ndarray:
     """The image as prepare_dataset.py reads it (any mode to RGB); raises ImageError."""
     return np.asarray(load_rgb(path))
@@ -416,42 +311,18 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if (args.input is None) == (args.camera is None):
-        parser.error("give an INPUT (an image, a folder or a video) or --camera, one of them")
+    values = vars(parser.parse_args(argv))
+    values.pop("config")
+    try:
+        args = PredictConfig(**values)
+        args.validate()
+    except ValueError as error:
+        parser.fail(error)
     source = Path(args.input) if args.input is not None else None
     if source is not None and not source.exists():
         parser.error(f"argument input: {source} does not exist")
-    is_video = args.camera is not None or source.suffix.lower() in VIDEO_SUFFIXES
-    try:
-        check(
-            [
-                (args.top_k >= 1, "top-k", "must be >= 1"),
-                (args.every >= 1, "every", "must be >= 1"),
-                (0 <= args.min_confidence <= 1, "min-confidence", "must be in [0, 1]"),
-                (0 <= args.min_face_score <= 1, "min-face-score", "must be in [0, 1]"),
-                (args.margin is None or 0 <= args.margin <= 1, "margin", "must be in [0, 1]"),
-                (args.min_face >= 1, "min-face", "must be >= 1"),
-                (args.smooth >= 0, "smooth", "must be >= 0 seconds"),
-                (args.duration >= 0, "duration", "must be >= 0 seconds"),
-                (args.camera is not None or args.duration == 0, "duration", "is for --camera"),
-                (args.camera is not None or not args.show, "show", "is for --camera"),
-                (is_video or not args.tracks, "tracks", "is for a video or --camera"),
-                (is_video or not args.timeline, "timeline", "is for a video or --camera"),
-                (
-                    not args.timeline or module_installed("matplotlib"),
-                    "timeline",
-                    "needs matplotlib, not installed here: pip install matplotlib",
-                ),
-            ]
-        )
-    except ValueError as error:
-        parser.fail(error)
+    is_video = args.video
     if args.camera is not None:
-        if not (args.show or args.annotate or args.csv or args.tracks or args.timeline):
-            parser.fail(
-                ValueError("--camera: nothing would be kept; give --show, --annotate, --csv, --tracks or --timeline")
-            )
         try:
             check_outputs(Path(str(args.camera)), args, None, video=True)
         except ValueError as error:
@@ -489,6 +360,7 @@ def main(argv=None) -> int:
     if args.annotate:
         save_annotated(annotate(rgb, faces, names), Path(args.annotate))
         print(f"Annotated image: {args.annotate}")
+    save_settings(args, analyser)
     return 0
 
 
@@ -533,6 +405,9 @@ def check_outputs(source: Path, args, files: list[Path] | None, video: bool = Fa
     for option in ("csv", "tracks"):
         if option in outputs:
             refuse_foreign_file(Path(outputs[option]), csv_by_predict, option, "predict.py")
+    if settings_file(args) is not None:  # the record of the settings, beside the first output
+        first = next(iter(outputs))
+        refuse_foreign_file(settings_file(args), lambda path: first_line(path) == SETTINGS_MARK, first, "predict.py")
     if "timeline" in outputs:
         if Path(outputs["timeline"]).suffix.lower() != ".png":
             raise ValueError(f"--timeline {outputs['timeline']}: write to a .png")
@@ -602,6 +477,7 @@ def _folder(folder: Path, files: list[Path], analyser: Analyser, names, args) ->
         out.discard()  # the CSV at the path stays as it was
         raise
     out.close()
+    save_settings(args, analyser)
     print(
         f"{done - len(unreadable)} images read, {faces} faces, {outcomes[OUTCOMES['none']]} images "
         f"without a face, {len(unreadable)} unreadable"
@@ -778,4 +654,5 @@ def _stream(source: str, capture, clock, analyser: Analyser, args, parser) -> in
         print(f"Timeline: {args.timeline}")
     if args.annotate:
         print(f"Annotated video: {args.annotate}")
+    save_settings(args, analyser)
     return 0

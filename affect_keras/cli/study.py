@@ -6,16 +6,18 @@ from affect_keras.cli.common import require_training_install
 
 require_training_install("study.py")  # before the imports that need keras or pandas
 
+from dataclasses import fields
 from pathlib import Path
 
 from affect_keras.cli import train as train_cli
-from affect_keras.cli.common import show_logs
-from affect_keras.evaluation.study import IMBALANCE_STRATEGIES
+from affect_keras.cli.common import add_settings, show_logs
+from affect_keras.evaluation.study import GROUPS, StudyConfig
 from affect_keras.options import check_split
 from affect_keras.training.config import TrainConfig
 
 
 def build_parser():
+    """train.py's arguments (TrainConfig's fields) and the study's own (StudyConfig's)."""
     parser = train_cli.build_parser()
     parser.prog = "study.py"
     parser.description = (
@@ -25,22 +27,7 @@ def build_parser():
         "CSV with a per-class F1 picture. With a frozen backbone every strategy trains its "
         "head on the same cached features."
     )
-    study = parser.add_argument_group("study")
-    study.add_argument(
-        "--strategies",
-        nargs="+",
-        choices=list(IMBALANCE_STRATEGIES),
-        default=list(IMBALANCE_STRATEGIES),
-        metavar="NAME",
-        help=f"which strategies: {', '.join(IMBALANCE_STRATEGIES)}",
-    )
-    study.add_argument("--split", default="val", help="the split every run is evaluated on")
-    study.add_argument("--repeats", type=int, default=10, help="class-balanced resamples (skew-normalised)")
-    study.add_argument(
-        "--out",
-        help="study folder: one run directory per strategy and the tables "
-        "(default: studies/<backbone>-<data folder name>)",
-    )
+    add_settings(parser, StudyConfig, GROUPS)
     return parser
 
 
@@ -49,21 +36,20 @@ def main(argv=None) -> int:
     args = train_cli.parse_training_args(parser, argv)
     if args.pop("run_dir"):
         parser.error("argument --run-dir: a study writes one run per strategy under --out; use --out")
-    strategies, split, repeats, out = (args.pop(k) for k in ("strategies", "split", "repeats", "out"))
-    if repeats < 1:
-        parser.error("argument --repeats must be >= 1")
-    out = Path(out or Path("studies") / f"{args['backbone']}-{Path(args['data']).resolve().name}")
+    own = {field.name: args.pop(field.name) for field in fields(StudyConfig)}
     try:
+        study = StudyConfig(**own)
+        out = Path(study.out or Path("studies") / f"{args['backbone']}-{Path(args['data']).resolve().name}")
         base = TrainConfig(**args, run_dir=str(out / "base"))
         base.validate()
-        check_split(base.data, split)  # before the first strategy trains
+        check_split(base.data, study.split)  # before the first strategy trains
     except ValueError as error:
         parser.fail(error)
     from affect_keras.evaluation.study import run_study  # keras starts here
 
     show_logs()
     try:
-        table = run_study(base, strategies, out, split, repeats)
+        table = run_study(base, study.strategies, out, study.split, study.repeats)
     except (ValueError, RuntimeError) as error:
         parser.stop(error)
     print((out / "table7.md").read_text())

@@ -28,7 +28,7 @@ from PIL import Image
 
 from affect_keras.data.images import ImageError, crop_box, load_rgb, write_jpeg
 from affect_keras.litert import tflite_interpreter
-from affect_keras.options import OptionError
+from affect_keras.options import OptionError, setting
 
 LANDMARKS = ("right eye", "left eye", "nose tip", "mouth", "right ear", "left ear")  # the subject's sides
 
@@ -345,6 +345,14 @@ def _tight(box: tuple[int, int, int, int], margin: float) -> tuple[float, float,
 CROPS: dict[str, Callable | None] = {"tight": _tight, "box": None}
 
 
+MARGIN_RULE = "must be a number in [0, 1]"
+
+
+def margin_ok(value) -> bool:
+    """The one rule of a framing's margin (checked by `Framing`, prepare's and predict's settings)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value <= 1
+
+
 @dataclass(frozen=True)
 class Framing:
     """How a face becomes a model's input: a `CROPS` name, its margin, and whether to level the eyes.
@@ -361,8 +369,8 @@ class Framing:
     def __post_init__(self):
         if not isinstance(self.crop, str) or self.crop not in CROPS:
             raise OptionError("crop", f"must be one of {', '.join(CROPS)}, not {str(self.crop)[:40]!r}")
-        if isinstance(self.margin, bool) or not isinstance(self.margin, (int, float)) or not 0 <= self.margin <= 1:
-            raise OptionError("margin", f"must be a number in [0, 1], not {str(self.margin)[:40]!r}")
+        if not margin_ok(self.margin):
+            raise OptionError("margin", f"{MARGIN_RULE}, not {str(self.margin)[:40]!r}")
         if not isinstance(self.align, bool):
             raise OptionError("align", f"must be true or false, not {str(self.align)[:40]!r}")
 
@@ -409,6 +417,36 @@ class Framing:
 
 
 DEFAULT_FRAMING = Framing()  # (its defaults say why)
+
+
+def framing_setting(name: str, default, group: str = "faces"):
+    """The one declaration of a framing setting (`crop`, `margin`, `align`) in a config class: prepare's,
+    with a default value, and predict's, whose default None means what the model records. Its help, choices
+    and check are the same for both."""
+    said = "" if default is not None else f"; default: what the model records, else {getattr(DEFAULT_FRAMING, name)}"
+    if name == "crop":
+        return setting(
+            default,
+            group=group,
+            choices=CROPS,
+            help="box: the face's box (the detector's, or the dataset's) widened by --margin; tight: a square on "
+            "the face, its side the box's longer side" + said,
+        )
+    if name == "margin":
+        return setting(
+            default,
+            group=group,
+            check=(lambda v: v is None or margin_ok(v), MARGIN_RULE),
+            help="widen the face's box by this fraction of its size on each side" + said,
+        )
+    if name == "align":
+        return setting(
+            default,
+            group=group,
+            negatable=True,
+            help="turn each face so that its eyes are level (BlazeFace's landmarks; Haar's faces have none)" + said,
+        )
+    raise ValueError(f"no framing setting {name!r}")
 
 
 def face_crops(rgb: np.ndarray, faces: list[Detection], size: int, framing: Framing) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -17,60 +17,11 @@ from affect_keras.data.table import read_summary
 from affect_keras.training.model_card import write_model_card
 from affect_keras.models import loading
 from affect_keras.models.presets import is_preset, preset_path
-from affect_keras.options import OptionError, check, check_fields, shown
+from affect_keras.options import OptionError
 from affect_keras.heads import HEADS, VA
+from affect_keras.evaluation.config import EvaluateConfig  # (affect_keras.EvaluateConfig)
 
 CONFIG_NAME = "evaluate_config.yaml"  # the resolved settings, in every folder evaluate.py writes
-
-
-@dataclass
-class EvaluateConfig:
-    """What `evaluate` scores: `model` (a run directory, a preset, an exported .keras or SavedModel) on
-    the `split` of the prepared `data`; `out` (default: beside the model, see `default_out`), `tta` ("flip":
-    each face averaged with its mirror image), `drop_class` (scored without it), `repeats` class-balanced
-    resamples for the skew-normalised scores, `bootstrap` resamples for the 95 % intervals of the headline
-    figures (0: none), `seed` for both.
-
-    Examples:
-        >>> import affect_keras
-        >>> report = affect_keras.evaluate(affect_keras.EvaluateConfig(model="models/r18", data="data/fer48",
-        ...                                                             split="val"))
-        >>> print(affect_keras.format_report(report))
-    """
-
-    model: str
-    data: str
-    split: str = "test"
-    out: str = ""
-    drop_class: str = ""
-    repeats: int = 10
-    batch_size: int = 64
-    tta: str = "none"
-    save_predictions: bool = False
-    seed: int = 0
-    bootstrap: int = 1000
-    trust_saved_model: bool = False
-
-    def __post_init__(self):
-        """Each field checked when built (the same one-line errors as evaluate.py's flags)."""
-        import os
-
-        for name in ("model", "data", "out"):
-            if isinstance(getattr(self, name), os.PathLike):
-                setattr(self, name, os.fspath(getattr(self, name)))
-        check_fields(self)
-        check(
-            [
-                (self.tta in TTAS, "tta", f"must be one of {', '.join(TTAS)}, not {shown(self.tta)}"),
-                (self.repeats >= 1, "repeats", "must be >= 1"),
-                (self.batch_size >= 1, "batch_size", "must be >= 1"),
-                (self.bootstrap >= 0, "bootstrap", "must be >= 0"),
-                (0 <= self.seed < 2**32, "seed", "must be in 0..2^32-1"),
-            ]
-        )
-
-
-TTAS = ("none", "flip")  # test-time augmentation: none, or each face averaged with its mirror image
 
 
 def default_out(config: EvaluateConfig) -> Path:
@@ -120,6 +71,7 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     computed already (the study reads them off cached backbone features); the model is then loaded for its
     class names and image size only.
     """
+    config.validate()
     if config.out:  # a folder of the user's: its files are not evaluate's to replace
         refuse_foreign_folder(Path(config.out), CONFIG_NAME, "out", "evaluate.py")
     config.out = config.out or str(default_out(config))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ import pandas as pd
 import yaml
 
 from affect_keras.atomic import refuse_foreign_folder
+from affect_keras.options import check_fields, setting
 from affect_keras.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,41 @@ IMBALANCE_STRATEGIES = {
     "logit-adjusted": dict(class_weights="none", sampling="none", loss="logit-adjusted"),
     "focal": dict(class_weights="none", sampling="none", loss="focal"),
 }
+
+
+GROUPS = {"study": ("study", "the strategies, the split they are scored on and the study's folder")}
+
+
+@dataclass(kw_only=True)
+class StudyConfig:
+    """The study's own settings (study.py's flags beside train.py's, generated from these fields); the
+    base training run is a `TrainConfig`.
+
+    Example:
+        >>> study = StudyConfig(strategies=["imbalanced", "focal"], split="val")
+        >>> run_study(base, study.strategies, Path(study.out or "studies/r18"), study.split, study.repeats)
+    """
+
+    strategies: list[str] = setting(
+        list(IMBALANCE_STRATEGIES),
+        group="study",
+        choices=IMBALANCE_STRATEGIES,
+        metavar="NAME",
+        help=f"which strategies: {', '.join(IMBALANCE_STRATEGIES)}",
+    )
+    split: str = setting("val", group="study", help="the split every run is evaluated on")
+    repeats: int = setting(
+        10, group="study", check=(lambda v: v >= 1, "must be >= 1"), help="class-balanced resamples (skew-normalised)"
+    )
+    out: str = setting(
+        "",
+        group="study",
+        help="study folder: one run directory per strategy and the tables (default: "
+        "studies/<backbone>-<data folder name>)",
+    )
+
+    def __post_init__(self):
+        check_fields(self)
 
 
 def strategy_config(base: TrainConfig, strategy: str, out: Path) -> TrainConfig:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from affect_keras import __version__
 from affect_keras.atomic import refuse_foreign_folder, writable_folder
-from affect_keras.options import OptionError
+from affect_keras.options import OptionError, check_fields, setting, version_check
 
 MARKER = "export.json"  # what export.py wrote a folder from; a folder without it is not export's to fill
 FILES = {"saved_model": "saved_model", "keras": "model.keras", "tflite": "model.tflite", "onnx": "model.onnx"}
@@ -48,7 +51,9 @@ def export(run: str | Path, formats: list[str], out: Path | None = None) -> dict
     classifier = load_classifier(run)  # after the checks: loading is the slow part
     metadata = {**describe(classifier), "exported_from": str(run), "formats": list(formats)}
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text(json.dumps({"model": str(run), "formats": list(formats)}))
+    # the resolved settings (ExportConfig's), which also mark the folder as export's
+    settings = asdict(ExportConfig(run=str(run), format=list(formats), out=str(out)))
+    (out / MARKER).write_text(json.dumps({**settings, "model": str(run), "formats": list(formats)}, indent=1))
     (out / METADATA).write_text(json.dumps(metadata, indent=1))
     model = with_named_outputs(classifier)
     for fmt, write in FORMATS.items():
@@ -129,3 +134,41 @@ def _onnx(model, metadata: dict, out: Path) -> None:
 
 # the export registry: --format name -> writer of (model, metadata, folder)
 FORMATS = {"saved_model": _saved_model, "keras": _keras, "tflite": _tflite, "onnx": _onnx}
+
+
+GROUPS = {"model": ("model", None), "output": ("output", None)}  # export.py --help's topics
+
+
+@dataclass(kw_only=True)
+class ExportConfig:
+    """The settings of export.py (its flags are generated from these fields); `export.json` in the export
+    folder records them resolved.
+
+    Example:
+        >>> config = ExportConfig(run="models/r18", format=["keras", "tflite"])
+        >>> affect_keras.export(config.run, config.format, config.out or None)
+    """
+
+    run: str = setting(
+        "",
+        group="model",
+        positional=True,
+        help="run directory written by train.py, a preset (a shipped preset's name or a preset folder), or a "
+        ".keras file",
+    )
+    format: list[str] = setting(
+        ["saved_model"],
+        group="output",
+        choices=FORMATS,
+        help="one or more formats: a SavedModel (a program: predict runs it only with --trust-saved-model), "
+        "keras (the classifier itself), tflite and onnx (run without keras)",
+    )
+    out: str = setting("", group="output", help="default: <run>/export/ (a preset or .keras file: export-<name>/)")
+    version: str = setting(__version__, group="output", cli=False, check=version_check())
+
+    def __post_init__(self):
+        if isinstance(self.run, os.PathLike):
+            self.run = os.fspath(self.run)
+        if isinstance(self.out, os.PathLike):
+            self.out = os.fspath(self.out)
+        check_fields(self)

@@ -5,13 +5,15 @@ the end of a run; `calibrate.py` does it for an existing run, preset or .keras f
 from __future__ import annotations
 
 import logging
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from affect_keras.calibration import at_bound, calibration_scores, fit_temperature, scaled
 from affect_keras.heads import EXPRESSION
-from affect_keras.options import OptionError
+from affect_keras.options import OptionError, check_fields, setting
 
 log = logging.getLogger(__name__)
 CALIBRATION = "calibration.json"  # in a run folder: best.keras's temperature and its scores before / after
@@ -130,3 +132,41 @@ def calibrate_model(
         out, dtype=metadata.get("weights_dtype", "float16"), metadata={**extra, "calibration": record}, card=card
     )
     return [out], record
+
+
+GROUPS = {"model": ("model", None), "data": ("data", None), "output": ("output", None)}  # calibrate.py --help's
+
+
+@dataclass(kw_only=True)
+class CalibrateConfig:
+    """calibrate.py's settings (its flags are generated from these fields): which model, fitted on which
+    split, written where.
+
+    Example:
+        >>> config = CalibrateConfig(model="models/r18", data="data/fer48")
+        >>> calibrate_model(config.model, Path(config.data), config.split, None, config.batch_size)
+    """
+
+    model: str = setting(
+        "",
+        group="model",
+        positional=True,
+        help="a run directory (its best.keras is calibrated in place), a preset (a shipped name or a folder) or a "
+        ".keras file",
+    )
+    data: str = setting("", group="data", help="prepared dataset folder with the model's classes (required)")
+    split: str = setting(
+        "val", group="data", help="the split the temperature is fitted on (never the test split you report)"
+    )
+    batch_size: int = setting(64, group="data", check=(lambda v: v >= 1, "must be >= 1"), help="images per batch")
+    out: str = setting(
+        "",
+        group="output",
+        help="a preset: the new preset folder; a .keras file: the new file (a run is calibrated in place)",
+    )
+
+    def __post_init__(self):
+        for name in ("model", "data", "out"):
+            if isinstance(getattr(self, name), os.PathLike):
+                setattr(self, name, os.fspath(getattr(self, name)))
+        check_fields(self)

@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from affect_keras.data.faces import CROPS, DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS
+from affect_keras.data.faces import DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS, framing_setting
 from affect_keras.data.sources import SOURCES
 from affect_keras.labels import SCHEMES, get_scheme
 from affect_keras import __version__
@@ -74,12 +74,7 @@ class PrepareConfig:
             f"must be 8 to {MAX_SIZE} pixels (a face model's input is at most a few hundred)",
         ),
     )
-    margin: float = setting(
-        0.0,
-        group="output",
-        help="widen the face box by this fraction of its size on each side",
-        check=(lambda v: 0 <= v <= 1, "must be in [0, 1]"),
-    )
+    margin: float = framing_setting("margin", DEFAULT_FRAMING.margin, group="output")
     detect: bool = setting(
         False,
         group="faces",
@@ -93,18 +88,8 @@ class PrepareConfig:
         help="blazeface: MediaPipe's BlazeFace, short range, with landmarks; blazeface-full: "
         "for small faces far away; haar: OpenCV's cascade, no landmarks (no alignment)",
     )
-    crop: str = setting(
-        DEFAULT_FRAMING.crop,
-        group="faces",
-        choices=CROPS,
-        help="tight: a square on the face (as FER+); box: the detector's box plus --margin",
-    )
-    align: bool = setting(
-        DEFAULT_FRAMING.align,
-        group="faces",
-        negatable=True,
-        help="turn each face so that its eyes are level (BlazeFace's landmarks)",
-    )
+    crop: str = framing_setting("crop", DEFAULT_FRAMING.crop)
+    align: bool = framing_setting("align", DEFAULT_FRAMING.align)
     no_face: str = setting(
         "skip",
         group="faces",
