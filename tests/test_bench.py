@@ -24,9 +24,8 @@ def test_bench_measures_every_path(tmp_path):
             "64",
             "--batch-size",
             "16",
-            "--backbones",
+            "--backbones",  # one: every backbone takes the same path through the benchmark
             "resnet18",
-            "mobilenetv2",
             "--compare-backbone",
             "resnet18",
             "--head-epochs",
@@ -52,7 +51,7 @@ def test_bench_measures_every_path(tmp_path):
         "tf.data / FaceBatches",
     }
     assert results["tf.data epoch, first batch after (ms)"] > 0
-    assert set(results["backbones"]) == {"resnet18", "mobilenetv2"}
+    assert set(results["backbones"]) == {"resnet18"}
     for figures in results["backbones"].values():
         assert set(figures) == {
             "frozen epoch, uncached",

@@ -23,7 +23,7 @@ LINEAR_HEAD = ["--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"
 @pytest.fixture(scope="module")
 def sample_32(tmp_path_factory):
     out = tmp_path_factory.mktemp("sample32")
-    prepare(PrepareConfig(source="sample", out=out, count=2000, size=32))
+    prepare(PrepareConfig(source="sample", out=out, count=1600, size=32))
     return out
 
 

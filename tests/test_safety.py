@@ -563,6 +563,7 @@ def test_evaluate_and_prepare_check_what_they_are_given_before_the_work(tiny_run
 def test_every_command_refuses_an_output_it_cannot_write_in_one_line(tiny_run, capsys):
     """Issue 36, case 22: a read-only or impossible output location failed with OSError after the work, in
     every command. /proc takes no new files, also for root (who runs the tests here)."""
+    from affect_keras.cli.calibrate import main as calibrate_main
     from affect_keras.cli.evaluate import main as evaluate_main
     from affect_keras.cli.prepare import main as prepare_main
 
@@ -587,6 +588,7 @@ def test_every_command_refuses_an_output_it_cannot_write_in_one_line(tiny_run, c
         "--out ": lambda: evaluate_main([run, "--data", data, "--split", "val", "--out", "/proc/affect/report"]),
         " --out": lambda: export_main([run, "--format", "keras", "--out", "/proc/affect/export"]),
         "--csv": lambda: predict_main([face, "--no-detect", "--model", run, "--csv", "/proc/faces.csv"]),
+        "--out  ": lambda: calibrate_main([run + "/best.keras", "--data", data, "--out", "/proc/calibrated.keras"]),
     }
     for flag, command in commands.items():
         with pytest.raises(SystemExit) as stop:

@@ -158,6 +158,7 @@ def train_command(data, run, epochs):
         "cosine",
         "--mix",
         "mixup",
+        "--no-calibrate",  # what is compared is the training; calibration after it is tested elsewhere
     ]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from affect_keras.atomic import writable_file, writable_folder, write_model
 from affect_keras.calibration import at_bound, calibration_scores, fit_temperature, scaled
 from affect_keras.heads import EXPRESSION
 from affect_keras.options import OptionError, check_fields, setting
@@ -113,11 +114,16 @@ def calibrate_model(
         new = "preset folder" if kind == "preset" else ".keras file"
         raise OptionError("out", f"is required to calibrate a {kind}: a new {new}")
     out = Path(out)
+    if kind == "keras" and (out.suffix != ".keras" or out.exists()):
+        raise OptionError("out", f"{out}: give a new file whose name ends in .keras")
+    # before the work: a place that cannot be written fails now, on one line
+    if kind == "keras":
+        writable_file(out, "out")
+    else:
+        writable_folder(out.parent, "out")
     calibrated, record = calibrate(load_classifier(model), data, split, batch_size)
     if kind == "keras":
-        if out.suffix != ".keras" or out.exists():
-            raise OptionError("out", f"{out}: give a new file whose name ends in .keras")
-        calibrated.save(out)
+        write_model(calibrated, out)  # whole or not at all
         return [out], record
     metadata = load_metadata(model)
     extra = {key: metadata[key] for key in ("training", "metrics") if key in metadata}
