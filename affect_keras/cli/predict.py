@@ -122,32 +122,11 @@ def annotated_by_predict(path: Path) -> bool:
         return False
 
 
+FACE_COLUMNS = ("face", "x", "y", "width", "height", "face_score", "status")  # a face's row: where, how sure
 # the columns of the CSVs predict.py writes (faces, video faces, tracks), and the prefixes of its per-class ones
-CSV_COLUMNS = {
-    "file",
-    "frame",
-    "time_s",
-    "track",
-    "outcome",
-    "face",
-    "x",
-    "y",
-    "width",
-    "height",
-    "face_score",
-    "status",
-    "expression",
-    "confidence",
-    "raw_expression",
-    "valence",
-    "arousal",
-    "smooth_valence",
-    "smooth_arousal",
-    "first_s",
-    "last_s",
-    "frames",
-    "dominant",
-}
+CSV_COLUMNS = {"file", "frame", "time_s", "track", "outcome", *FACE_COLUMNS, "expression", "confidence"}
+CSV_COLUMNS |= {"raw_expression", "valence", "arousal", "smooth_valence", "smooth_arousal"}
+CSV_COLUMNS |= {"first_s", "last_s", "frames", "dominant"}
 CSV_PREFIXES = ("p_", "smooth_", "share_")
 
 
@@ -172,13 +151,7 @@ def csv_fields(names: list[str], heads: tuple[str, ...], frame: bool = False, ou
         "file",
         *(["frame"] if frame else []),
         *(["outcome"] if outcome else []),
-        "face",
-        "x",
-        "y",
-        "width",
-        "height",
-        "face_score",
-        "status",
+        *FACE_COLUMNS,
         *(["expression", "confidence", *(f"p_{name}" for name in names)] if EXPRESSION in heads else []),
         *(["valence", "arousal"] if VA in heads else []),
     ]
