@@ -41,4 +41,4 @@ def test_the_notebook_runs_on_the_sample_and_shows_its_figures(tmp_path):
     assert re.search(r"1 face\(s\); the first at \(\d+, \d+, \d+, \d+\): Happy", printed), printed
     work = tmp_path / "affect_work"
     assert (work / "run" / "best.keras").is_file()
-    assert (work / "run" / "export" / "saved_model" / "saved_model.pb").is_file()
+    assert (work / "run" / "export" / "model.tflite").is_file()
