@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from affect_keras.atomic import first_line, refuse_foreign_file, writable_file, write_text
+from affect_keras.atomic import first_line, refuse_foreign_file, writable_file, writable_folder, write_text
 from affect_keras.cli.common import ArgumentParser, add_settings
 from affect_keras.data.images import ImageError, load_rgb, printable_name
 from affect_keras.deploy.analyse import OK, OUTCOMES, Analyser, FaceResult, Gate
@@ -396,8 +396,6 @@ def check_outputs(source: Path, args, files: list[Path] | None, video: bool = Fa
             )
         if annotate_to.exists() and not annotate_to.is_dir():
             raise ValueError(f"--annotate {args.annotate}: a folder input needs a folder to write into")
-        from affect_keras.atomic import writable_folder
-
         writable_folder(annotate_to, "annotate")
         for path in files:  # each copy's place: empty, or an earlier copy of predict.py's
             refuse_foreign_file(annotate_to / path.relative_to(source), annotated_by_predict, "annotate", "predict.py")
@@ -407,8 +405,6 @@ def check_outputs(source: Path, args, files: list[Path] | None, video: bool = Fa
     wanted = VIDEO_SUFFIXES if video else ANNOTATE_SUFFIXES
     if annotate_to.suffix.lower() not in wanted:
         raise ValueError(f"--annotate {args.annotate}: write to one of {', '.join(sorted(wanted))}")
-    if not annotate_to.parent.is_dir():
-        raise ValueError(f"--annotate {args.annotate}: the folder {Path(args.annotate).parent} does not exist")
     refuse_foreign_file(annotate_to, annotated_by_predict, "annotate", "predict.py")  # (a video: any file)
 
 
