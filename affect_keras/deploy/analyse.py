@@ -241,10 +241,13 @@ def predict(
     why the face gets no answer: "uncertain", "face too small", "unsure face"), `probabilities` ({class:
     p}) where the model classifies expressions, `va` ((valence, arousal)) where it predicts them.
 
-    Examples:
+    Example (a photo of one smiling face, read by the shipped preset):
         >>> import affect_keras
         >>> faces = affect_keras.predict("photo.jpg")
-        >>> max(faces[0]["probabilities"].items(), key=lambda kv: kv[1])
+        >>> len(faces), faces[0]["status"]
+        (1, 'ok')
+        >>> max(faces[0]["probabilities"], key=faces[0]["probabilities"].get)
+        'Happy'
     """
     rgb = as_rgb(image)
     analyser = _analysers(

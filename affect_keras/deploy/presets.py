@@ -38,8 +38,12 @@ def save_preset(
 
     Returns `out`. Its metrics are the run's evaluation reports (`evaluate.py RUN --data D --split S`).
 
-    Examples:
-        >>> save_preset(Path("models/fer_r18_48"), Path("presets/my_fer"), data_terms="FER+ labels: MIT")
+    Example (the run `affect_keras.train` wrote):
+        >>> import affect_keras
+        >>> affect_keras.save_preset("models/s32", "presets/s32", data_terms="synthetic sample (no licence needed)")
+        PosixPath('presets/s32')
+        >>> affect_keras.from_preset("presets/s32").image_size
+        32
     """
     from affect_keras.data.faces import DEFAULT_FRAMING
     from affect_keras.models.loading import load_classifier

@@ -174,10 +174,11 @@ def predict_video(
     `series` (per analysed frame: `frame`, `time_s`, `box`, raw `probabilities`, `smoothed` ones,
     `expression`); see `summarise`.
 
-    Example:
+    Example (a 2-second clip of that smiling face):
         >>> import affect_keras
-        >>> for person in affect_keras.predict_video("meeting.mp4", every=2):
+        >>> for person in affect_keras.predict_video("clip.mp4", every=2):
         ...     print(person["track"], person["dominant"], person["first_s"], person["last_s"])
+        1 Happy 0.0 1.8...
     """
     if every < 1 or smooth < 0:
         raise ValueError("every must be >= 1 and smooth >= 0")

@@ -28,11 +28,11 @@ class EvaluateConfig:
     the skew-normalised scores, `bootstrap` resamples for the 95 % intervals of the headline figures (0:
     none), `seed` for both. Each field is checked when the config is built.
 
-    Examples:
+    Example (`affect_keras.evaluate` runs it):
         >>> import affect_keras
-        >>> report = affect_keras.evaluate(affect_keras.EvaluateConfig(model="models/r18", data="data/fer48",
-        ...                                                             split="val"))
-        >>> print(affect_keras.format_report(report))
+        >>> scoring = affect_keras.EvaluateConfig(model="models/s32", data="data/s32", split="test", tta="flip")
+        >>> scoring.bootstrap, scoring.repeats
+        (1000, 10)
     """
 
     model: str = setting(

@@ -70,6 +70,19 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     `outputs` ({head: array}, one row per image of the split in manifest order) are the model's outputs
     computed already (the study reads them off cached backbone features); the model is then loaded for its
     class names and image size only.
+
+    The report: `accuracy`, `balanced_accuracy`, `macro_f1`, `weighted_f1`, `top2_accuracy`, `kappa`,
+    `auc_ovr` (expressions), `intervals` (their 95 % bootstrap intervals), `skew_normalized` (mean and std
+    over class-balanced resamples), `per_class`, `confusion_matrix`, `calibration` (ece, nll, brier), and
+    `va` for a valence / arousal model.
+
+    Example (the run `affect_keras.train` wrote):
+        >>> import affect_keras
+        >>> report = affect_keras.evaluate(affect_keras.EvaluateConfig(model="models/s32", data="data/s32",
+        ...                                                             split="val"))
+        >>> low, high = report["intervals"]["macro_f1"]  # 95 % bootstrap interval
+        >>> low <= report["macro_f1"] <= high
+        True
     """
     config.validate()
     if config.out:  # a folder of the user's: its files are not evaluate's to replace
@@ -174,7 +187,13 @@ def format_va(report: dict) -> str:
 
 def format_report(report: dict) -> str:
     """The printed table: overall scores as they are and on class-balanced resamples, then per class; then
-    valence / arousal where the model predicts them."""
+    valence / arousal where the model predicts them.
+
+    Example (a report of `affect_keras.evaluate`):
+        >>> print(affect_keras.format_report(report))  # doctest: +ELLIPSIS
+        models/s32 on data/s32 [val], ... images
+        ...macro_f1...
+    """
     if "skew_normalized" not in report:  # a valence / arousal model
         return "\n\n".join(
             [f"{report['model']} on {report['data']} [{report['split']}], {report['images']} images", format_va(report)]

@@ -94,8 +94,18 @@ def run_study(
     repeats: int = 10,
     verbose: int | str = "auto",
 ) -> pd.DataFrame:
-    """Train and evaluate each strategy (skipping those already finished with the same settings) and
-    write the tables and the picture; returns the long table."""
+    """Train and evaluate each strategy (`IMBALANCE_STRATEGIES`: `base` with that strategy's settings, one
+    run directory each in `out`), skipping those already finished with the same settings, and write the
+    tables (Table 7 of the paper) and the picture; `split` is scored with `repeats` class-balanced
+    resamples. Returns the long table: one row per strategy and metric.
+
+    Example (two strategies on the `affect_keras.TrainConfig` example's `config`):
+        >>> import affect_keras
+        >>> from pathlib import Path
+        >>> table = affect_keras.run_study(config, ["imbalanced", "focal"], Path("studies/s32"), verbose=0)
+        >>> sorted(table["strategy"].unique())
+        ['focal', 'imbalanced']
+    """
     from affect_keras.evaluation.report import EvaluateConfig, evaluate
     from affect_keras.training.run import train
 

@@ -80,10 +80,13 @@ class ExpressionClassifier(keras.Model):
         version: the affect-keras version that wrote the model (set when it is built).
 
     Example:
-        >>> model = ExpressionClassifier("resnet18", ["Neutral", "Happy", "Sad"], image_size=48, dense=[])
-        >>> model.predict(np.zeros((1, 48, 48, 3), "uint8")).shape
+        >>> import affect_keras, keras, numpy as np
+        >>> model = affect_keras.ExpressionClassifier("resnet18", ["Neutral", "Happy", "Sad"], image_size=48,
+        ...                                           dense=[])
+        >>> model.predict(np.zeros((1, 48, 48, 3), "uint8"), verbose=0).shape
         (1, 3)
-        >>> model.save("model.keras"); keras.saving.load_model("model.keras").class_names
+        >>> model.save("model.keras")
+        >>> keras.saving.load_model("model.keras").class_names
         ['Neutral', 'Happy', 'Sad']
     """
 
@@ -284,5 +287,12 @@ def _heads(features, class_names: list[str], l2: float, heads: tuple[str, ...], 
 
 
 def from_preset(name_or_dir) -> ExpressionClassifier:
-    """`ExpressionClassifier.from_preset`: the classifier of a shipped preset's name or a preset folder."""
+    """`ExpressionClassifier.from_preset`: the classifier of a shipped preset's name or a preset folder.
+
+    Example:
+        >>> import affect_keras
+        >>> model = affect_keras.from_preset("ferplus_resnet18_48")
+        >>> model.image_size, model.class_names[:3], model.framing["crop"]
+        (48, ['Neutral', 'Happy', 'Sad'], 'box')
+    """
     return ExpressionClassifier.from_preset(name_or_dir)

@@ -35,8 +35,16 @@ def default_out(model: str | Path) -> Path:
 
 
 def export(run: str | Path, formats: list[str], out: Path | None = None) -> dict[str, Path]:
-    """Write the chosen formats into `out` (default: `default_out`); returns format -> path. `run`: a run
-    directory, a preset (a shipped name or a folder) or a `.keras` file."""
+    """Write the chosen formats (`FORMATS`: saved_model, keras, tflite, onnx) into `out` (default:
+    `default_out`) with `metadata.json` (class names, image size, framing) and `export.json` (these
+    settings); returns format -> path. `run`: a run directory, a preset (a shipped name or a folder) or a
+    `.keras` file.
+
+    Example (the run `affect_keras.train` wrote, for LiteRT: predict runs it without keras):
+        >>> import affect_keras
+        >>> affect_keras.export("models/s32", ["tflite"])
+        {'tflite': PosixPath('models/s32/export/model.tflite')}
+    """
     formats = [formats] if isinstance(formats, str) else list(formats)
     unknown = [str(fmt)[:40] for fmt in formats if fmt not in FORMATS]
     if unknown or not formats:

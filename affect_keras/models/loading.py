@@ -449,9 +449,16 @@ def load(path: str | Path, option: str = "model", engine: str | None = None, tru
     `trust_saved_model`. The model is tried once on a blank face: outputs that do not fit its class names,
     or an input it cannot take, are refused here rather than on the first photo.
 
-    Example:
-        >>> model = load("ferplus_resnet18_48")
-        >>> model.class_names[int(model.predict(faces)[0].argmax())]
+    Returns a `Loaded`: `kind` (the `KINDS` name), `class_names`, `image_size`, `heads`, `framing`, and
+    `predict(faces)` (uint8 RGB faces of image_size x image_size) -> the expression probabilities.
+
+    Example (`affect_keras.load_model`; the export `affect_keras.export` wrote):
+        >>> import affect_keras, numpy as np
+        >>> model = affect_keras.load_model("models/s32/export/model.tflite")
+        >>> model.kind, model.image_size, len(model.class_names)
+        ('tflite', 32, 8)
+        >>> model.predict(np.zeros((2, 32, 32, 3), "uint8")).shape
+        (2, 8)
     """
     name = kind_of(path)
     if name is None:

@@ -65,7 +65,19 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassif
     models/<backbone>-<data folder name>); returns the run's classifier: best.keras's, calibrated (the
     last epoch's where no checkpoint was best, or calibration is off). The steps: open the run directory,
     build the data and the model, fit phase 1 (on cached features when the backbone is frozen), fit phase
-    2, save, calibrate, write the model card and the exports `config.export` asks for."""
+    2, save, calibrate, write the model card and the exports `config.export` asks for.
+
+    `verbose`: keras's progress output ("auto": a bar per epoch; 0: none).
+
+    Example (the `affect_keras.TrainConfig` example's `config`: the sample, the preset's backbone frozen):
+        >>> import affect_keras
+        >>> from pathlib import Path
+        >>> model = affect_keras.train(config, verbose=0)
+        >>> model.class_names[:2], model.image_size
+        (['Neutral', 'Happy'], 32)
+        >>> sorted(path.name for path in Path("models/s32").glob("*.keras"))
+        ['best.keras', 'last.keras']
+    """
     run, summary = _open_run(config)
     names = summary["class_names"]
     train_counts = summary["counts"]["train"]

@@ -59,11 +59,16 @@ def prepare(config: PrepareConfig) -> Summary:
     `skipped.csv` and the settings (`prepare_config.yaml`). Resumable: the same call after a kill reuses
     the finished images. Returns the counts per class and split, and what was skipped and why.
 
-    Examples:
+    Example (the synthetic sample, generated on the way):
         >>> import affect_keras
-        >>> summary = affect_keras.prepare(affect_keras.PrepareConfig(source="sample", out="data/s48",
-        ...                                                            count=200, size=48))
-        >>> print(summary.report())
+        >>> summary = affect_keras.prepare(affect_keras.PrepareConfig(source="sample", out="data/s32",
+        ...                                                            count=200, size=32))
+        >>> summary.class_names
+        ('Neutral', 'Happy', 'Sad', 'Surprise', 'Fear', 'Disgust', 'Anger', 'Contempt')
+        >>> {split: sum(counts.values()) for split, counts in summary.counts.items()}
+        {'train': ..., 'val': ..., 'test': ...}
+        >>> print(summary.report())  # doctest: +ELLIPSIS
+        Images per class and split: ...
     """
     config.validate()
     out = Path(config.out)

@@ -46,10 +46,12 @@ class PrepareConfig:
 
     `root` may be None for the sample, which is then generated inside `out`.
 
-    Example:
+    Example (`photos/` holds a folder of photos per class: photos/Happy/*.jpg, photos/Sad/*.jpg):
         >>> import affect_keras
-        >>> affect_keras.prepare(affect_keras.PrepareConfig(source="folders", root="photos", out="data/photos",
-        ...                                                 size=96, detect=True))
+        >>> config = affect_keras.PrepareConfig(source="folders", root="photos", out="data/photos", size=48)
+        >>> summary = affect_keras.prepare(config)
+        >>> {name: sum(counts[name] for counts in summary.counts.values()) for name in ("Happy", "Sad")}
+        {'Happy': 15, 'Sad': 15}
     """
 
     source: str = setting("sample", group="source", choices=SOURCES, help="dataset layout under --root")
