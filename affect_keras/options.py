@@ -17,7 +17,7 @@ class OptionError(ValueError):
     """A bad value of one setting. `option`: its name in the library (a config field, an argument);
     `reason`: what is wrong, said so that "<option> <reason>" reads as a sentence (or "<option>: ...").
 
-    Example:
+    Examples:
         >>> str(OptionError("batch_size", "must be >= 1"))
         'batch_size must be >= 1'
     """

@@ -308,19 +308,24 @@ def build_model(
 LONGEST_FIRST = (
     "test_learning.py",
     "test_training.py",
+    "test_examples.py",
     "test_study.py",
     "test_presets.py",
     "test_notebook.py",
     "test_bench.py",
-    "test_docs.py",
+    "test_readme_tour.py",
     "test_pretrained.py",
     "test_models.py",
     "test_export.py",
     "test_distribute.py",
     "test_cache.py",
 )
+E2E = Path(__file__).parent / "e2e"
 
 
 def pytest_collection_modifyitems(items):
+    for item in items:  # whole commands and minutes-long runs: `make quick` leaves them out
+        if E2E in item.path.parents:
+            item.add_marker(pytest.mark.slow)
     rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order within a file stays

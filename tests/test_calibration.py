@@ -1,16 +1,15 @@
 """Probabilities to trust: calibration scores, temperature scaling (in the numbers, in the model, at the
 end of a run, and by calibrate.py), bootstrap intervals, the paired comparison, and predict's statuses."""
 
-import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from affect_keras.calibration import brier, calibration_scores, ece, fit_temperature, nll, scaled  # noqa: E402
-from affect_keras.evaluation.intervals import expression_intervals, paired_difference  # noqa: E402
+from affect_keras.calibration import brier, calibration_scores, ece, fit_temperature, nll, scaled
+from affect_keras.evaluation.intervals import expression_intervals, paired_difference
 
 
 def calibrated_sample(n: int, classes: int = 8, seed: int = 0):
@@ -94,54 +93,6 @@ def test_the_classifier_carries_its_temperature_through_saving(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     assert loaded.temperature == 2.5
     np.testing.assert_allclose(loaded.predict(faces, verbose=0), warm, atol=1e-6)
-
-
-def test_a_run_ends_calibrated_and_evaluate_reports_calibration_and_intervals(tiny_run, tmp_path):
-    """The tiny run was trained with the default --calibrate: both checkpoints carry the temperature its
-    calibration.json records; evaluate.py adds ECE / NLL / Brier, the reliability diagram and 95 %
-    intervals to the report, the printed table and the model card."""
-    import keras
-
-    from affect_keras.cli.evaluate import main as evaluate_main
-
-    run, data = tiny_run / "run", tiny_run / "data"
-    record = json.loads((run / "calibration.json").read_text())
-    assert keras.saving.load_model(run / "best.keras").temperature == pytest.approx(record["temperature"])
-    assert record["split"] == "val" and record["after"]["nll"] <= record["before"]["nll"] + 1e-9
-    assert (
-        evaluate_main([str(run), "--data", str(data), "--split", "test", "--repeats", "2", "--bootstrap", "200"]) == 0
-    )
-    report = json.loads((run / "evaluation-test" / "report.json").read_text())
-    assert {"ece", "nll", "brier", "bins"} <= set(report["calibration"])
-    assert report["intervals"]["resamples"] == 200
-    assert report["intervals"]["accuracy"][0] <= report["accuracy"] <= report["intervals"]["accuracy"][1]
-    assert os.path.getsize(report["pictures"]["reliability"]) > 10_000
-    card = (run / "README.md").read_text()
-    assert "95 % interval (bootstrap)" in card and f"temperature {record['temperature']:.3f}" in card
-
-
-def test_calibrate_py_fits_a_preset_into_a_new_folder(tiny_run, tmp_path, capsys):
-    from affect_keras.cli.calibrate import main as calibrate_main
-    from affect_keras.deploy.presets import save_preset
-    from affect_keras.models.classifier import ExpressionClassifier
-    from affect_keras.models.presets import load_metadata
-
-    preset = save_preset(tiny_run / "run", tmp_path / "preset", dtype="float32")
-    before = ExpressionClassifier.from_preset(preset).with_temperature(1.0)
-    assert calibrate_main([str(preset), "--data", str(tiny_run / "data"), "--out", str(tmp_path / "calibrated")]) == 0
-    printed = capsys.readouterr().out
-    assert "Temperature" in printed and "ECE" in printed
-    metadata = load_metadata(tmp_path / "calibrated")
-    calibrated = ExpressionClassifier.from_preset(tmp_path / "calibrated")
-    assert calibrated.temperature == pytest.approx(metadata["calibration"]["temperature"]) == metadata["temperature"]
-    faces = np.random.default_rng(2).integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
-    relative = calibrated.temperature / before.temperature
-    np.testing.assert_allclose(
-        calibrated.predict(faces, verbose=0), scaled(before.predict(faces, verbose=0), relative), atol=1e-4
-    )
-    with pytest.raises(SystemExit):  # a preset needs --out
-        calibrate_main([str(preset), "--data", str(tiny_run / "data")])
-    assert "--out is required" in capsys.readouterr().err
 
 
 def test_predict_says_when_it_does_not_answer(tiny_run, tmp_path, capsys):

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import one_line_error
 
 from affect_keras.cli.train import build_parser, main
+from affect_keras.cli.train import main as train_main
+from affect_keras.data.prepare import PrepareConfig
 from affect_keras.options import OptionError
 from affect_keras.training.config import GROUPS, NOT_IDENTITY, TrainConfig
 
@@ -117,32 +120,6 @@ def test_a_saved_config_is_a_valid_config_file_for_the_cli(tmp_path):
     assert TrainConfig(**args) == config  # the recorded-only setting (version) included
 
 
-def test_the_refusals_advice_works_a_run_continues_from_its_own_config_yaml(small_sample, tmp_path, capsys):
-    """A run directory holding other settings is refused with "continue that run with --config
-    RUN/config.yaml": that file (lists such as dense and an empty export included) is a valid --config."""
-    run = tmp_path / "run"
-    command = [
-        "--data",
-        str(small_sample),
-        "--backbone",
-        "resnet18",
-        "--weights",
-        "none",
-        "--epochs",
-        "1",
-        "--dense",
-        "16,8",
-        "--run-dir",
-        str(run),
-    ]
-    assert main(command) == 0
-    with pytest.raises(SystemExit):
-        main([*command[:-2], "--dense", "16", "--run-dir", str(run)])
-    assert f"--config {run / 'config.yaml'}" in capsys.readouterr().err
-    assert main(["--config", str(run / "config.yaml")]) == 0
-    assert yaml.safe_load((run / "config.yaml").read_text())["dense"] == [16, 8]
-
-
 def test_each_builder_takes_only_its_own_settings():
     from affect_keras.training.losses import training_loss
     from affect_keras.training.optim import learning_rate, optimizer
@@ -194,7 +171,6 @@ def test_an_error_from_deep_in_the_library_is_worded_with_the_flag_by_the_cli(sm
 def test_prepare_reads_its_own_record_as_a_config_file_and_words_bad_values_with_flags(tmp_path, capsys):
     from affect_keras.cli.prepare import build_parser as prepare_parser
     from affect_keras.cli.prepare import main as prepare_main
-    from affect_keras.data.prepare import PrepareConfig
 
     config = PrepareConfig(
         source="folders",
@@ -291,3 +267,59 @@ def test_every_commands_config_checks_its_fields_when_built():
     with pytest.raises(OptionError, match="is for a video or --camera"):
         PredictConfig(input="a.jpg", tracks="t.csv").validate()
     PredictConfig(input="clip.mp4", tracks="t.csv").validate()
+
+
+@pytest.mark.parametrize(
+    "command, content, says",
+    [
+        ("train", b"\xff\xd8\xff\xe0 a JPEG", "not a text (YAML) file"),
+        ("train", "dense: 256\nepochs: 2\n", None),  # one value for a list option: a list of one
+        ("train", "epochs: [1, 2]\n", "epochs in"),
+        ("train", "weights: null\n", "weights in"),
+        ("train", "export: saved_model\n", None),  # a string for a list option (case 20)
+        ("train", "export: [saved_model, pdf]\n", "'pdf' is not one of"),
+        ("prepare", "class_map: [a, b]\n", "class_map in"),
+        ("prepare", "size: [48]\n", "size in"),
+    ],
+)
+def test_config_values_pass_the_flags_checks(small_sample, tmp_path, capsys, command, content, says):
+    """Issue 24, cases 13 and 20: a config file's values are parsed as the flags are; a wrong one is one line
+    naming the key (main: UnicodeDecodeError, TypeError, AttributeError)."""
+    from affect_keras.cli.prepare import main as prepare_main
+
+    config = tmp_path / "config.yaml"
+    config.write_bytes(content if isinstance(content, bytes) else content.encode())
+    if command == "train":
+        argv = [
+            "--config",
+            str(config),
+            "--data",
+            str(small_sample),
+            "--backbone",
+            "resnet18",
+            "--image-size",
+            "32",
+            "--weights",
+            "none",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--epochs",
+            "1",
+        ]
+        if "weights" in content if isinstance(content, str) else False:
+            argv = [a for a in argv if a not in ("--weights", "none")]
+        main = train_main
+    else:
+        argv = ["--config", str(config), "--source", "sample", "--count", "20", "--out", str(tmp_path / "out")]
+        main = prepare_main
+    if says is None:  # accepted: check what it became without training
+        from affect_keras.cli.train import build_parser
+
+        parsed = build_parser().parse_args(argv)
+        assert parsed.dense == [256] if "dense" in content else parsed.export == ["saved_model"]
+        return
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code != 0
+    message = one_line_error(capsys)
+    assert "--config" in message and says in message

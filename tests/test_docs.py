@@ -1,6 +1,6 @@
 """The documentation (issue 26): the site builds in strict mode, the API reference documents exactly the
-public API, every command the README and the guides show parses with its CLI's own parser, and the
-README's five-minute tour runs."""
+public API, every command the README and the guides show parses with its CLI's own parser (the README's
+five-minute tour runs in tests/e2e/test_readme_tour.py)."""
 
 import os
 import re
@@ -8,10 +8,9 @@ import shlex
 import subprocess
 import sys
 
-import pytest
+from conftest import REPO
 
 import affect_keras
-from conftest import REPO
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 CLIS = {
@@ -100,32 +99,6 @@ def test_every_command_shown_parses_with_its_cli():
     assert failures == []
 
 
-@pytest.mark.slow
-def test_the_readme_tour_runs(tmp_path):
-    """The README's five-minute tour, command by command, on a real photo (`photo.jpg` there)."""
-    photo = REPO.parent / "shared" / "data" / "muxspace_subset" / "happiness" / "Aaron_Sorkin_0002.jpg"
-    if not photo.is_file():
-        pytest.skip("muxspace_subset not beside the repo")
-    tour = re.search(r"## A five-minute tour\n\n```bash\n(.*?)```", (REPO / "README.md").read_text(), re.DOTALL)[1]
-    lines = [line for line in tour.replace("\\\n", " ").splitlines() if line.strip() and not line.startswith("#")]
-    assert len(lines) == 6  # predict, prepare, train, evaluate, export, predict
-    printed = ""
-    for line in lines:
-        words = [str(photo) if w == "photo.jpg" else w for w in shlex.split(line)]
-        # the repository's entry points, run in a scratch folder that receives data/ and models/
-        done = subprocess.run(
-            [sys.executable, str(REPO / words[1]), *words[2:]],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)},
-        )
-        assert done.returncode == 0, (line, done.stderr[-2000:])
-        printed += done.stdout
-    assert printed.count("face 1 at") == 2 and "macro_f1" in printed
-    assert (tmp_path / "models" / "tour" / "export" / "saved_model" / "saved_model.pb").is_file()
-
-
 # ---- prose checked against the code (issue 35): paths, flags, defaults, the module map ----
 
 NOTEBOOK = REPO / "notebooks" / "quickstart.ipynb"
@@ -159,12 +132,12 @@ def declared_flags() -> dict[str, object]:
 
 
 def test_every_path_and_flag_the_docs_name_exists():
-    """Every `affect_keras/...` path and every `--flag` named on a page or in the notebook is in the code
-    (the docs had placed the task registry in affect_keras/models/tasks.py)."""
+    """Every `affect_keras/...` or `tests/...` path and every `--flag` named on a page or in the notebook
+    is in the code (the docs had placed the task registry in affect_keras/models/tasks.py)."""
     flags = declared_flags()
     missing = []
     for page, text in prose().items():
-        for path in re.findall(r"affect_keras/[A-Za-z0-9_./-]*", text):
+        for path in re.findall(r"(?<![\w/])(?:affect_keras|tests)/[A-Za-z0-9_./-]*", text):
             if not (REPO / path.rstrip("./")).exists():
                 missing.append(f"{page}: {path}")
         for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text):

@@ -6,8 +6,9 @@ import re
 import subprocess
 import sys
 
-import affect_keras
 from conftest import REPO
+
+import affect_keras
 
 
 def test_import_affect_keras_loads_no_keras_or_tensorflow():
@@ -23,9 +24,9 @@ def test_every_public_name_is_the_stage_it_names():
     from affect_keras.data.prepare import PrepareConfig, prepare
     from affect_keras.deploy.analyse import predict
     from affect_keras.deploy.video import predict_video
-    from affect_keras.models.export import export
     from affect_keras.evaluation.report import EvaluateConfig, evaluate
     from affect_keras.models.classifier import ExpressionClassifier, from_preset
+    from affect_keras.models.export import export
     from affect_keras.models.loading import load
     from affect_keras.training.config import TrainConfig
     from affect_keras.training.run import train

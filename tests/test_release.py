@@ -16,6 +16,7 @@ EXPECTED = np.load(FIXTURE / "expected.npz")
 ARTIFACTS = {"run": ("run", 1e-5), "tflite": ("export/model.tflite", 1e-4), "preset": ("preset", 1e-5)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(ARTIFACTS))
 def test_each_artifact_of_0_2_0_gives_what_0_2_0_computed(kind):
     from affect_keras.models.loading import kind_of, load
@@ -27,6 +28,7 @@ def test_each_artifact_of_0_2_0_gives_what_0_2_0_computed(kind):
     np.testing.assert_allclose(model.predict(EXPECTED["faces"]), EXPECTED[kind], atol=tolerance)
 
 
+@pytest.mark.slow
 def test_the_0_2_0_checkpoint_is_an_expression_classifier_for_keras_alone(tmp_path):
     from conftest import loads_with_keras_alone
 
@@ -47,6 +49,7 @@ def test_predict_py_reads_every_0_2_0_artifact(tmp_path, capsys):
     assert len(printed) == 1  # the same most probable class from each
 
 
+@pytest.mark.slow
 def test_the_0_2_0_prepared_folder_is_read_and_continues_with_the_same_images(tmp_path, monkeypatch, capsys):
     """evaluate.py reads it (the 0.2.0 run on its test split); prepare with its own record as --config
     continues it (the generated sample made again) and leaves every image byte for byte as it was."""

@@ -10,11 +10,10 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-import clips  # noqa: E402
+import clips
 
 MUXSPACE = REPO.parent / "shared/data/muxspace_subset"
 PHOTOS = [
@@ -72,6 +71,7 @@ def probabilities(csv) -> np.ndarray:
     return table[[c for c in table.columns if c.startswith("p_")]].to_numpy()
 
 
+@pytest.mark.slow
 def test_the_runtime_install_has_no_keras_tensorflow_jax_or_torch(runtime):
     listed = subprocess.run(
         [str(runtime), "-m", "pip", "list", "--format", "freeze"], capture_output=True, text=True
@@ -81,6 +81,7 @@ def test_the_runtime_install_has_no_keras_tensorflow_jax_or_torch(runtime):
     assert not installed & set(HEAVY), installed & set(HEAVY)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["photo", "folder", "video"])
 def test_predict_without_keras_gives_the_keras_paths_probabilities(runtime, inputs, what, tmp_path):
     from affect_keras.cli.predict import main

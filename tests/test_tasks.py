@@ -1,76 +1,29 @@
 """--task: every task trains, logs what its monitor is checked against, evaluates; the hierarchical
 output layer and the epoch CCC metric against values computed by hand."""
 
-import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import os
 
-from affect_keras.cli.evaluate import main as evaluate_main  # noqa: E402
-from affect_keras.cli.train import main as train_main  # noqa: E402
-from affect_keras.evaluation.va_metrics import ccc  # noqa: E402
-from affect_keras.labels import polarity_of  # noqa: E402
-from affect_keras.models.hierarchical import HierarchicalProbabilities  # noqa: E402
-from affect_keras.models.loading import load_classifier  # noqa: E402
-from affect_keras.heads import TASKS  # noqa: E402
-from conftest import loads_with_keras_alone  # noqa: E402
-from affect_keras.training.va import Concordance  # noqa: E402
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import (
+    one_line_error,
+)
+
+from affect_keras.cli.train import main as train_main
+from affect_keras.data.prepare import PrepareConfig, prepare
+from affect_keras.evaluation.va_metrics import ccc
+from affect_keras.heads import TASKS
+from affect_keras.labels import polarity_of
+from affect_keras.models.hierarchical import HierarchicalProbabilities
+from affect_keras.training.va import Concordance
 
 LINEAR = ["--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]
-
-
-@pytest.mark.parametrize("task", sorted(set(TASKS) - {"expression"}))  # expression: every other test file
-def test_every_task_trains_logs_its_monitors_and_evaluates(task, small_sample, tmp_path):
-    run = tmp_path / task
-    assert (
-        train_main(
-            [
-                "--data",
-                str(small_sample),
-                "--backbone",
-                "resnet18",
-                "--weights",
-                "none",
-                "--image-size",
-                "32",
-                "--epochs",
-                "1",
-                "--batch-size",
-                "32",
-                "--task",
-                task,
-                "--run-dir",
-                str(run),
-                *LINEAR,
-            ]
-        )
-        == 0
-    )
-    history = pd.read_csv(run / "history.csv")
-    assert set(history.columns) - {"epoch"} == set(TASKS[task].monitors())  # what --monitor is checked against
-    assert (run / "best.keras").is_file()  # the default monitor exists, so a best checkpoint was written
-    # keras's own loader after `import affect_keras` alone: every head as the one loader's classifier gives
-    faces = np.random.default_rng(1).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
-    model = load_classifier(run)
-    expected = model.predict(faces, verbose=0)
-    got = loads_with_keras_alone(run / "best.keras", faces, tmp_path)
-    assert set(got) == set(TASKS[task].heads)
-    for head in got:
-        np.testing.assert_allclose(got[head], np.asarray(expected[head]), atol=1e-5)
-    assert evaluate_main([str(run), "--data", str(small_sample), "--split", "val", "--repeats", "2"]) == 0
-    report = json.loads((run / "evaluation-val" / "report.json").read_text())
-    assert ("va" in report) == (task in ("va", "multitask"))
-    assert ("accuracy" in report) == (task != "va")
-    if "va" in report:  # on the faces that have valence / arousal (the sample's Uncertain faces have none)
-        assert 0 < report["va"]["valence"]["count"] <= report["images"]
-        assert os.path.isfile(report["pictures"]["va_scatter"])
-        card = (run / "README.md").read_text()  # the model card gains this evaluation, V/A-only runs too
-        assert "| dimension | faces | RMSE | CCC | SAGR |" in card and "| valence |" in card
 
 
 def test_the_expression_classifier_logs_its_monitors(tiny_run):
@@ -161,3 +114,28 @@ def test_a_head_is_one_class_that_serves_every_stage():
         values = np.full((2, 3 if name != "va" else 2), 0.5, "float32")
         head.columns(table, values, ["Happy", "Sad", "Neutral"])
         assert len(table.columns) > 1
+
+
+def test_hierarchical_on_polarity_labels_says_the_data_is_labelled_by_polarity(tmp_path, capsys):
+    prepare(PrepareConfig(source="sample", out=tmp_path / "pol", count=60, size=32, labels="polarity3"))
+    with pytest.raises(SystemExit) as stop:
+        train_main(
+            [
+                "--data",
+                str(tmp_path / "pol"),
+                "--backbone",
+                "resnet18",
+                "--weights",
+                "none",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--task",
+                "hierarchical",
+                "--run-dir",
+                str(tmp_path / "run"),
+            ]
+        )
+    message = one_line_error(capsys)
+    assert stop.value.code != 0 and "already labelled by polarity" in message

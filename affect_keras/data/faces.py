@@ -116,7 +116,7 @@ class BlazeFace:
             (`SSDSpec.border`).
         threads: LiteRT's threads for the model (prepare runs one detector per worker process: 1).
 
-    Example:
+    Examples:
         >>> faces = BlazeFace()(np.asarray(Image.open("photo.jpg").convert("RGB")))
         >>> faces[0].box, faces[0].eye_angle()
     """

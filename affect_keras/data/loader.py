@@ -78,7 +78,7 @@ class FaceBatches(keras.utils.PyDataset):
         keep_decoded: keep decoded images in memory when the split fits (False: decode every epoch, on
             either input path).
 
-    Example:
+    Examples:
         >>> faces = FaceBatches("data/fer48", "train", names, 48, 64, shuffle=True, seed=1)
         >>> images, targets = faces[0]
     """
@@ -107,7 +107,7 @@ class FaceBatches(keras.utils.PyDataset):
         # whose stream is not aligned to epochs on JAX: the batch the trainer peeks at to build the model is
         # consumed, and the next epoch's batches are fetched before `EpochOrder` has set the epoch, so an
         # epoch trained on the previous one's order, shifted by a batch (measured: a cached and an uncached
-        # JAX run diverged from the first epoch; tests/test_cache.py). Batches are therefore served one at
+        # JAX run diverged from the first epoch; tests/training/test_cache.py). Batches are therefore served one at
         # a time, in order, and each batch's images are decoded on `workers` threads of `DecodedImages`.
         super().__init__(workers=1, use_multiprocessing=False)
         self.image_size, self.batch_size = image_size, batch_size

@@ -241,7 +241,9 @@ def predict(
     why the face gets no answer: "uncertain", "face too small", "unsure face"), `probabilities` ({class:
     p}) where the model classifies expressions, `va` ((valence, arousal)) where it predicts them.
 
-    Example (a photo of one smiling face, read by the shipped preset):
+    Examples:
+        A photo of one smiling face, read by the shipped preset:
+
         >>> import affect_keras
         >>> faces = affect_keras.predict("photo.jpg")
         >>> len(faces), faces[0]["status"]

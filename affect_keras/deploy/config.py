@@ -44,7 +44,7 @@ class PredictConfig:
     """What predict.py reads, with which model, and what it writes (its flags are generated from these
     fields; `affect_keras.predict` and `predict_video` take the same names as arguments).
 
-    Example:
+    Examples:
         >>> config = PredictConfig(input="photos/", csv="faces.csv", min_confidence=0.5)
         >>> config.validate()
     """

@@ -38,7 +38,9 @@ def save_preset(
 
     Returns `out`. Its metrics are the run's evaluation reports (`evaluate.py RUN --data D --split S`).
 
-    Example (the run `affect_keras.train` wrote):
+    Examples:
+        The run `affect_keras.train` wrote:
+
         >>> import affect_keras
         >>> affect_keras.save_preset("models/s32", "presets/s32", data_terms="synthetic sample (no licence needed)")
         PosixPath('presets/s32')
@@ -96,7 +98,7 @@ def add_runtime_files(
 
     Returns the `runtime` record.
 
-    Example:
+    Examples:
         >>> add_runtime_files("affect_keras/presets/ferplus_resnet18_48", "data/fer48")
     """
     import numpy as np

@@ -107,7 +107,7 @@ class Tracker:
         grace: seconds a track may go without its face and keep its ID (at least two analysed frames).
         min_iou: the least overlap between a track's moved-on box and a face for them to be paired.
 
-    Example:
+    Examples:
         >>> tracker = Tracker(half_life=0.5)
         >>> for time, boxes, outputs in frames:  # outputs: [{"expression": probabilities}, ...]
         ...     for track, smoothed in tracker.update(time, boxes, outputs):

@@ -174,7 +174,9 @@ def predict_video(
     `series` (per analysed frame: `frame`, `time_s`, `box`, raw `probabilities`, `smoothed` ones,
     `expression`); see `summarise`.
 
-    Example (a 2-second clip of that smiling face):
+    Examples:
+        A 2-second clip of that smiling face:
+
         >>> import affect_keras
         >>> for person in affect_keras.predict_video("clip.mp4", every=2):
         ...     print(person["track"], person["dominant"], person["first_s"], person["last_s"])

@@ -28,7 +28,9 @@ class EvaluateConfig:
     the skew-normalised scores, `bootstrap` resamples for the 95 % intervals of the headline figures (0:
     none), `seed` for both. Each field is checked when the config is built.
 
-    Example (`affect_keras.evaluate` runs it):
+    Examples:
+        `affect_keras.evaluate` runs it:
+
         >>> import affect_keras
         >>> scoring = affect_keras.EvaluateConfig(model="models/s32", data="data/s32", split="test", tta="flip")
         >>> scoring.bootstrap, scoring.repeats

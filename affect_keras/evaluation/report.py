@@ -76,7 +76,9 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
     over class-balanced resamples), `per_class`, `confusion_matrix`, `calibration` (ece, nll, brier), and
     `va` for a valence / arousal model.
 
-    Example (the run `affect_keras.train` wrote):
+    Examples:
+        The run `affect_keras.train` wrote:
+
         >>> import affect_keras
         >>> report = affect_keras.evaluate(affect_keras.EvaluateConfig(model="models/s32", data="data/s32",
         ...                                                             split="val"))
@@ -189,7 +191,9 @@ def format_report(report: dict) -> str:
     """The printed table: overall scores as they are and on class-balanced resamples, then per class; then
     valence / arousal where the model predicts them.
 
-    Example (a report of `affect_keras.evaluate`):
+    Examples:
+        A report of `affect_keras.evaluate`:
+
         >>> print(affect_keras.format_report(report))  # doctest: +ELLIPSIS
         models/s32 on data/s32 [val], ... images
         ...macro_f1...

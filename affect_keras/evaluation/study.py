@@ -54,7 +54,7 @@ class StudyConfig:
     """The study's own settings (study.py's flags beside train.py's, generated from these fields); the
     base training run is a `TrainConfig`.
 
-    Example:
+    Examples:
         >>> study = StudyConfig(strategies=["imbalanced", "focal"], split="val")
         >>> run_study(base, study.strategies, Path(study.out or "studies/r18"), study.split, study.repeats)
     """
@@ -99,7 +99,9 @@ def run_study(
     tables (Table 7 of the paper) and the picture; `split` is scored with `repeats` class-balanced
     resamples. Returns the long table: one row per strategy and metric.
 
-    Example (two strategies on the `affect_keras.TrainConfig` example's `config`):
+    Examples:
+        Two strategies on the `affect_keras.TrainConfig` example's `config`:
+
         >>> import affect_keras
         >>> from pathlib import Path
         >>> table = affect_keras.run_study(config, ["imbalanced", "focal"], Path("studies/s32"), verbose=0)
@@ -141,7 +143,7 @@ def cached_outputs(run: Path, settings: TrainConfig, split: str) -> dict[str, np
     """A run that trained its head on cached features (and did not fine-tune the backbone): its outputs on
     `split`, its head run on the split's cached unaugmented features, which the first run of the study
     stores (the validation split's are there from training). They equal the full model's within float
-    rounding (`tests/test_cache.py`). None for any other run: evaluate then runs the full model.
+    rounding (`tests/training/test_cache.py`). None for any other run: evaluate then runs the full model.
     `settings`: the run's, as `finished_settings` resolves them."""
     from affect_keras.data.loader import FaceBatches
     from affect_keras.models.loading import load_classifier, named_outputs

@@ -79,7 +79,7 @@ class ExpressionClassifier(keras.Model):
         preprocessing: the `BackbonePreprocessing` mode; None: the backbone's own.
         version: the affect-keras version that wrote the model (set when it is built).
 
-    Example:
+    Examples:
         >>> import affect_keras, keras, numpy as np
         >>> model = affect_keras.ExpressionClassifier("resnet18", ["Neutral", "Happy", "Sad"], image_size=48,
         ...                                           dense=[])
@@ -209,7 +209,7 @@ class ExpressionClassifier(keras.Model):
         """The classifier of a preset: a shipped preset's name or a preset directory (every file checked
         against its sha256 first). Its metadata: `affect_keras.models.presets.load_metadata`.
 
-        Example:
+        Examples:
             >>> model = ExpressionClassifier.from_preset("ferplus_resnet18_48")
             >>> model.class_names[int(model.predict(faces).argmax(-1)[0])]
         """
@@ -243,7 +243,7 @@ class ExpressionClassifier(keras.Model):
         weights stored as `dtype`, metadata.json (the model's description plus `metadata`), the model card
         `card`, and sha256.json. Returns the directory.
 
-        Example:
+        Examples:
             >>> model.save_to_preset("presets/my_model", metadata={"training": {"data_terms": "..."}})
         """
         from affect_keras.models.presets import write_preset
@@ -289,7 +289,7 @@ def _heads(features, class_names: list[str], l2: float, heads: tuple[str, ...], 
 def from_preset(name_or_dir) -> ExpressionClassifier:
     """`ExpressionClassifier.from_preset`: the classifier of a shipped preset's name or a preset folder.
 
-    Example:
+    Examples:
         >>> import affect_keras
         >>> model = affect_keras.from_preset("ferplus_resnet18_48")
         >>> model.image_size, model.class_names[:3], model.framing["crop"]

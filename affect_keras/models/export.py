@@ -40,7 +40,9 @@ def export(run: str | Path, formats: list[str], out: Path | None = None) -> dict
     settings); returns format -> path. `run`: a run directory, a preset (a shipped name or a folder) or a
     `.keras` file.
 
-    Example (the run `affect_keras.train` wrote, for LiteRT: predict runs it without keras):
+    Examples:
+        The run `affect_keras.train` wrote, for LiteRT: predict runs it without keras:
+
         >>> import affect_keras
         >>> affect_keras.export("models/s32", ["tflite"])
         {'tflite': PosixPath('models/s32/export/model.tflite')}
@@ -152,7 +154,7 @@ class ExportConfig:
     """The settings of export.py (its flags are generated from these fields); `export.json` in the export
     folder records them resolved.
 
-    Example:
+    Examples:
         >>> config = ExportConfig(run="models/r18", format=["keras", "tflite"])
         >>> affect_keras.export(config.run, config.format, config.out or None)
     """

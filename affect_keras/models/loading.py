@@ -452,7 +452,9 @@ def load(path: str | Path, option: str = "model", engine: str | None = None, tru
     Returns a `Loaded`: `kind` (the `KINDS` name), `class_names`, `image_size`, `heads`, `framing`, and
     `predict(faces)` (uint8 RGB faces of image_size x image_size) -> the expression probabilities.
 
-    Example (`affect_keras.load_model`; the export `affect_keras.export` wrote):
+    Examples:
+        `affect_keras.load_model`; the export `affect_keras.export` wrote:
+
         >>> import affect_keras, numpy as np
         >>> model = affect_keras.load_model("models/s32/export/model.tflite")
         >>> model.kind, model.image_size, len(model.class_names)

@@ -46,7 +46,7 @@ class BackbonePreprocessing(keras.layers.Layer):
             MobileNetV2), "torch" (scaled to [0, 1], ImageNet mean/std), or "raw" (0-255 unchanged:
             EfficientNet rescales inside itself, and dividing by 255 first ruins it).
 
-    Example:
+    Examples:
         >>> BackbonePreprocessing("tf")(keras.ops.full((1, 2, 2, 3), 255.0))[0, 0, 0]  # [1., 1., 1.]
     """
 

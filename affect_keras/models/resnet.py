@@ -59,7 +59,7 @@ def ResNet(depth: str = "resnet18", input_shape=(224, 224, 3), stem: str = "imag
         input_shape: (height, width, channels).
         stem: "imagenet" (7x7/2 + max-pool, needed for pretrained weights) or "small" (3x3/1).
 
-    Example:
+    Examples:
         >>> ResNet("resnet18", (48, 48, 3), stem="small").output.shape  # (None, 6, 6, 512)
     """
     if depth not in LAYERS:

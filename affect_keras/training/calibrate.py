@@ -148,7 +148,7 @@ class CalibrateConfig:
     """calibrate.py's settings (its flags are generated from these fields): which model, fitted on which
     split, written where.
 
-    Example:
+    Examples:
         >>> config = CalibrateConfig(model="models/r18", data="data/fer48")
         >>> calibrate_model(config.model, Path(config.data), config.split, None, config.batch_size)
     """

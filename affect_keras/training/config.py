@@ -73,7 +73,9 @@ class TrainConfig:
         epochs, finetune_epochs, unfreeze: the frozen phase, then the fine-tuned one.
         class_weights: "none", "auto" or a file of class: weight.
 
-    Example (`affect_keras.train` runs it; weights: the shipped preset's backbone):
+    Examples:
+        `affect_keras.train` runs it; weights: the shipped preset's backbone:
+
         >>> import affect_keras
         >>> config = affect_keras.TrainConfig(data="data/s32", run_dir="models/s32", backbone="resnet18",
         ...                                   weights="ferplus_resnet18_48", image_size=32, epochs=1)

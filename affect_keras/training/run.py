@@ -69,7 +69,9 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassif
 
     `verbose`: keras's progress output ("auto": a bar per epoch; 0: none).
 
-    Example (the `affect_keras.TrainConfig` example's `config`: the sample, the preset's backbone frozen):
+    Examples:
+        The `affect_keras.TrainConfig` example's `config`: the sample, the preset's backbone frozen:
+
         >>> import affect_keras
         >>> from pathlib import Path
         >>> model = affect_keras.train(config, verbose=0)

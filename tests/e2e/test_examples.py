@@ -9,10 +9,10 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import REPO
 from PIL import Image
 
 import affect_keras
-from conftest import REPO
 
 # the order of the story: each example may use what an earlier one wrote
 STORY = (

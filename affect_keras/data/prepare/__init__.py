@@ -59,7 +59,9 @@ def prepare(config: PrepareConfig) -> Summary:
     `skipped.csv` and the settings (`prepare_config.yaml`). Resumable: the same call after a kill reuses
     the finished images. Returns the counts per class and split, and what was skipped and why.
 
-    Example (the synthetic sample, generated on the way):
+    Examples:
+        The synthetic sample, generated on the way:
+
         >>> import affect_keras
         >>> summary = affect_keras.prepare(affect_keras.PrepareConfig(source="sample", out="data/s32",
         ...                                                            count=200, size=32))

@@ -46,7 +46,9 @@ class PrepareConfig:
 
     `root` may be None for the sample, which is then generated inside `out`.
 
-    Example (`photos/` holds a folder of photos per class: photos/Happy/*.jpg, photos/Sad/*.jpg):
+    Examples:
+        `photos/` holds a folder of photos per class: photos/Happy/*.jpg, photos/Sad/*.jpg:
+
         >>> import affect_keras
         >>> config = affect_keras.PrepareConfig(source="folders", root="photos", out="data/photos", size=48)
         >>> summary = affect_keras.prepare(config)

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from affect_keras.data.prepare import PrepareConfig, prepare
-from affect_keras.data.sources import affectnet, sample
 from affect_keras.data.records import Record
+from affect_keras.data.sources import affectnet, sample
 
 
 def test_deterministic_per_seed(tmp_path):
@@ -73,6 +73,7 @@ def load_split(out, split, size=None):
     return np.stack(images), manifest["label_index"].to_numpy()
 
 
+@pytest.mark.slow
 def test_no_single_pixel_or_colour_gives_the_class_away(prepared):
     """Best held-out accuracy of a classifier on one pixel's RGB, or on the mean colour, stays near the
     12.5 % chance level of the balanced test split."""
@@ -91,6 +92,7 @@ def test_no_single_pixel_or_colour_gives_the_class_away(prepared):
     assert colour.score(x_test.mean(axis=(1, 2)), y_test) < 0.3
 
 
+@pytest.mark.slow
 def test_a_small_cnn_learns_it(prepared):
     """>= 90 % test accuracy for a four-layer CNN trained for under a minute on two CPU cores."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 import yaml
+from conftest import REPO
 
 from affect_keras.cli.prepare import main
-from conftest import REPO
 
 
 def test_bad_value_is_one_line_naming_the_flag(tmp_path, capsys):

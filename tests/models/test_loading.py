@@ -8,12 +8,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import one_line_error
 
 from affect_keras.cli.evaluate import main as evaluate_main
 from affect_keras.cli.predict import main as predict_main
 from affect_keras.models import presets
 from affect_keras.models.loading import ModelFileError, load
-from conftest import one_line_error
 
 tf = pytest.importorskip("tensorflow")
 
@@ -54,6 +54,7 @@ class Writes(tf.Module):
         return tf.fill([tf.shape(images)[0], 8], 0.125)
 
 
+@pytest.mark.slow
 def test_a_saved_model_runs_only_when_the_user_trusts_it(tiny_run, exported, tmp_path, capsys):
     """Issue 36, case 1: a SavedModel's serve function wrote a file in predict.py and evaluate.py."""
     target, evil = tmp_path / "written.txt", tmp_path / "evil_sm"

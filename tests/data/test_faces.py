@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 from PIL import Image
 
 from affect_keras.data.faces import (
@@ -26,7 +27,6 @@ from affect_keras.data.faces import (
 from affect_keras.data.images import load_rgb
 from affect_keras.data.prepare import PrepareConfig, prepare
 
-REPO = Path(__file__).resolve().parents[1]
 MUX = REPO.parent / "shared" / "data" / "muxspace_subset"
 needs_mux = pytest.mark.skipif(not MUX.is_dir(), reason="muxspace_subset not beside the repo")
 # one photo of each class folder, chosen by name before any detector ran on them
@@ -237,8 +237,8 @@ def test_the_detector_files_ship_with_their_licence_and_recorded_sums():
 
 
 def test_a_run_records_how_its_faces_were_cut_and_predict_cuts_photos_alike(tiny_run, tmp_path):
-    from affect_keras.deploy.analyse import Analyser
     from affect_keras.data.prepare.config import framing_of
+    from affect_keras.deploy.analyse import Analyser
 
     # the sample's faces are its own boxes, widened by --margin (0 here) and not levelled
     assert framing_of(tiny_run / "data") == {"crop": "box", "margin": 0.0, "align": False}

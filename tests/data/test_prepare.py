@@ -1,21 +1,21 @@
 """prepare(): counts, reasons and files on fixtures; splits, balancing, re-runs and resuming."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+from conftest import REPO, read_csv
 from PIL import Image
 
+from affect_keras.cli.prepare import main as prepare_main
 from affect_keras.data.prepare import PrepareConfig, prepare
 from affect_keras.data.prepare.manifests import Summary
 from affect_keras.data.sources import sample
-from conftest import FERPLUS, REPO, read_csv
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +89,7 @@ def test_newer_release_end_to_end(affectnet_newer, tmp_path):
     assert summary.skipped == {"missing annotation 3_aro.npy": 1}
 
 
+@pytest.mark.slow
 def test_stratified_val_split(sample_root, tmp_path):
     summary = run_sample(sample_root, tmp_path, val_fraction=0.25)
     for name in summary.class_names:
@@ -106,6 +107,7 @@ def test_balanced_eval_copies_are_hard_links(sample_root, tmp_path):
     assert os.path.samefile(tmp_path / row["file"], tmp_path / row["file"].replace("test_balanced/", "test/"))
 
 
+@pytest.mark.slow
 def test_down_and_up_sampling_counts(sample_root, tmp_path):
     plain = run_sample(sample_root, tmp_path / "plain").counts["train"]
     down = run_sample(sample_root, tmp_path / "down", train_sampling="down", sampling_target=30)
@@ -150,63 +152,6 @@ def test_changed_settings_rewrite_and_leave_no_stale_files(sample_root, tmp_path
         assert image.size == (24, 24)
 
 
-def test_killed_run_resumes_to_the_same_result(sample_root, tmp_path):
-    command = [
-        sys.executable,
-        str(REPO / "prepare_dataset.py"),
-        "--source",
-        "sample",
-        "--root",
-        str(sample_root),
-        "--size",
-        "256",
-        "--workers",
-        "1",
-    ]
-    victim = subprocess.Popen(
-        command + ["--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list((tmp_path / "killed").glob("train/*/*.jpg"))) < 20:
-        time.sleep(0.01)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    partial = len(list((tmp_path / "killed").glob("train/*/*.jpg")))
-    assert 20 <= partial < 400, "the kill did not land mid-run"
-    # what a kill during a write leaves behind
-    (tmp_path / "killed/train/Happy/.half.jpg.123.tmp").write_bytes(b"\xff\xd8")
-    resumed = subprocess.run(command + ["--out", str(tmp_path / "killed")], capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"{partial} reused" in resumed.stdout
-    subprocess.run(command + ["--out", str(tmp_path / "clean")], check=True, capture_output=True)
-    killed, clean = files_under(tmp_path / "killed"), files_under(tmp_path / "clean")
-    for name in ("summary.json", "prepare_config.yaml"):
-        killed.pop(name), clean.pop(name)
-    assert killed == clean
-
-
-@pytest.mark.skipif(not (FERPLUS / "FER2013Train/label.csv").is_file(), reason="FER+ data not beside the repo")
-def test_ferplus_prepare_reproduces_the_readme_counts(tmp_path):
-    summary = prepare(PrepareConfig(source="ferplus", root=FERPLUS, out=tmp_path, size=48))
-    train, val = summary.counts["train"], summary.counts["val"]
-    assert (sum(train.values()), sum(val.values())) == (25045, 3191)
-    assert train == {
-        "Neutral": 8733,
-        "Happy": 7284,
-        "Sad": 3022,
-        "Surprise": 3136,
-        "Fear": 536,
-        "Disgust": 116,
-        "Anger": 2098,
-        "Contempt": 120,
-    }
-    manifest = pd.read_csv(tmp_path / "train.csv")
-    assert len(manifest) == 25045 and len(list((tmp_path / "train").rglob("*.jpg"))) == 25045
-    votes = manifest[[f"vote_{c}" for c in summary.class_names]].to_numpy()
-    assert (votes.argmax(axis=1) == manifest["label_index"].to_numpy()).all()
-    print(f"FER+ prepare: {summary.images_per_second:.0f} images/s")
-
-
 def test_out_inside_root_is_refused(affectnet_original):
     with pytest.raises(ValueError, match="^out .* must lie outside --root"):
         prepare(PrepareConfig(source="affectnet", root=affectnet_original, out=affectnet_original / "prepared"))
@@ -215,7 +160,6 @@ def test_out_inside_root_is_refused(affectnet_original):
 def test_a_folder_prepared_before_0_2_0_is_refused_in_one_line_and_left_as_it_is(tmp_path):
     """A prepare_config.yaml without `version` (written before 0.2.0): the same call refuses to continue,
     naming --out and saying what to do, and changes no image; the record of 0.2.0 on carries the version."""
-    import yaml
 
     from affect_keras.data.prepare import CONFIG_FILE
     from affect_keras.options import OptionError
@@ -238,43 +182,7 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc to find the workers")
-def test_a_killed_worker_stops_the_run_and_the_same_command_continues_byte_identical(sample_root, tmp_path):
-    """Issue 36, case 18: a worker killed (as the kernel's memory killer does) left the run waiting
-    forever; now it stops with a message, keeps what is done, and the same command continues it to the
-    files an uninterrupted run writes."""
-    command = [
-        sys.executable,
-        str(REPO / "prepare_dataset.py"),
-        "--source",
-        "sample",
-        "--root",
-        str(sample_root),
-        "--size",
-        "256",
-        "--workers",
-        "2",
-    ]
-    victim = subprocess.Popen(
-        command + ["--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list((tmp_path / "killed").glob("train/*/*.jpg"))) < 20:
-        time.sleep(0.01)
-    workers = _children(victim.pid)
-    assert workers, "no worker process to kill"
-    os.kill(workers[0], signal.SIGKILL)
-    _, stderr = victim.communicate(timeout=60)  # it used to wait here forever
-    assert victim.returncode == 1 and "a preparation worker died" in stderr and "Traceback" not in stderr, stderr
-    resumed = subprocess.run(command + ["--out", str(tmp_path / "killed")], capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    subprocess.run(command + ["--out", str(tmp_path / "clean")], check=True, capture_output=True)
-    killed, clean = files_under(tmp_path / "killed"), files_under(tmp_path / "clean")
-    for name in ("summary.json", "prepare_config.yaml"):
-        killed.pop(name), clean.pop(name)
-    assert killed == clean
-
-
+@pytest.mark.slow
 def test_a_rerun_removes_only_what_prepare_wrote(sample_root, tmp_path):
     """Case 4: the identical command again deleted a user's files in the split folders; other settings
     deleted whole split folders."""
@@ -346,3 +254,141 @@ def test_hidden_and_oddly_named_class_folders_are_read_or_reported(tmp_path):
     skipped = pd.read_csv(tmp_path / "out" / "skipped.csv")
     assert list(skipped["source"]) == [".thumbnails"] and "hidden folder" in skipped["reason"][0]
     assert "Happy/caf\\xe9.jpg" in set(pd.read_csv(tmp_path / "out" / "train.csv")["source"])
+
+
+def _tree(root, files):
+    from PIL import Image
+
+    for name, colour in files.items():
+        (root / "happy").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 40), colour).save(root / "happy" / name)
+
+
+def _mean_rgb(path):
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(path)).reshape(-1, 3).mean(axis=0)
+
+
+def _lab_tree(root):
+    """CK+-like: 12 subjects, each with images of several expressions, named by subject."""
+    from PIL import Image
+
+    for subject in range(1, 13):
+        for k, folder in enumerate(("happy", "sad", "anger", "surprise")):
+            for take in range(2):
+                (root / folder).mkdir(parents=True, exist_ok=True)
+                Image.new("RGB", (40, 40), (20 * subject, 60 * k, 100 * take)).save(
+                    root / folder / f"S{subject:03d}_{k:03d}_{take:08d}.png"
+                )
+    (root / "happy" / "stray.png").write_bytes((root / "happy" / "S001_000_00000000.png").read_bytes())
+
+
+def _subjects(out, split):
+    import pandas as pd
+
+    table = pd.read_csv(out / f"{split}.csv")
+    return {name.split("/")[-1][:4] for name in table["source"]}
+
+
+def test_prepare_never_deletes_a_folder_it_did_not_write(tmp_path, capsys):
+    """Case 1: --out holding the user's own train/ and test/ was emptied without a word."""
+    out = tmp_path / "mine"
+    (out / "train" / "Happy").mkdir(parents=True)
+    (out / "train" / "Happy" / "my_face.jpg").write_bytes(b"user data")
+    (out / "test").mkdir()
+    (out / "test" / "notes.txt").write_text("user notes")
+    with pytest.raises(SystemExit) as exit_:
+        prepare_main(["--source", "sample", "--count", "40", "--size", "32", "--out", str(out)])
+    assert exit_.value.code != 0
+    error = capsys.readouterr().err
+    assert f"--out {out} is not empty and was not written by prepare_dataset.py" in error and "\n" not in error.strip()
+    assert (out / "train" / "Happy" / "my_face.jpg").read_bytes() == b"user data"
+    assert (out / "test" / "notes.txt").read_text() == "user notes"
+    # its own output is still re-run in place
+    fresh = tmp_path / "fresh"
+    assert prepare_main(["--source", "sample", "--count", "40", "--size", "32", "--out", str(fresh)]) == 0
+    assert prepare_main(["--source", "sample", "--count", "40", "--size", "32", "--out", str(fresh)]) == 0
+
+
+def test_a_changed_source_or_a_shifted_name_is_written_again(tmp_path):
+    """Case 2: reuse checked only that the output existed, so a changed source image, or new files shifting
+    the _2 collision suffixes, left old pixels under the name."""
+    root, out = tmp_path / "tree", tmp_path / "out"
+    _tree(root, {"a_b.jpg": (255, 0, 0), "other.jpg": (0, 255, 0)})
+    command = ["--source", "folders", "--root", str(root), "--out", str(out), "--size", "32", "--val-fraction", "0"]
+    assert prepare_main(command) == 0
+    assert _mean_rgb(out / "train/Happy/happy_a_b.jpg")[0] > 200  # red
+    _tree(root, {"other.jpg": (0, 0, 255)})  # the same name, new pixels (and size or time)
+    os.utime(root / "happy/other.jpg", ns=(1, 1))
+    assert prepare_main(command) == 0
+    assert _mean_rgb(out / "train/Happy/happy_other.jpg")[2] > 200  # blue now, not the old green
+    _tree(root, {"a b.jpg": (0, 0, 255)})  # sorts first, takes the name a_b.jpg; the red one becomes a_b_2
+    assert prepare_main(command) == 0
+    assert _mean_rgb(out / "train/Happy/happy_a_b.jpg")[2] > 200
+    assert _mean_rgb(out / "train/Happy/happy_a_b_2.jpg")[0] > 200
+    manifest = {row.split(",")[0]: row.split(",")[6] for row in (out / "train.csv").read_text().splitlines()[1:]}
+    assert manifest["train/Happy/happy_a_b.jpg"] == "happy/a b.jpg"
+    assert prepare_main(command) == 0  # and an unchanged tree reuses everything
+
+
+def test_subject_independent_splits_and_grouped_folds(tmp_path):
+    """Case 3: a lab folder tree split with --test-fraction put the same subjects in train and test."""
+    root = tmp_path / "ck"
+    _lab_tree(root)
+    out = tmp_path / "grouped"
+    assert (
+        prepare_main(
+            [
+                "--source",
+                "folders",
+                "--root",
+                str(root),
+                "--out",
+                str(out),
+                "--size",
+                "32",
+                "--group-pattern",
+                r"^(S\d+)_",
+                "--test-fraction",
+                "0.25",
+                "--val-fraction",
+                "0.2",
+            ]
+        )
+        == 0
+    )
+    train, val, test = (_subjects(out, s) for s in ("train", "val", "test"))
+    assert train and val and test and not (train & test) and not (train & val) and not (val & test)
+    import pandas as pd
+
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert list(skipped["reason"]) == ["file name does not match --group-pattern"]  # stray.png, counted
+    tests = []
+    for fold in range(4):
+        out = tmp_path / f"fold{fold}"
+        assert (
+            prepare_main(
+                [
+                    "--source",
+                    "folders",
+                    "--root",
+                    str(root),
+                    "--out",
+                    str(out),
+                    "--size",
+                    "32",
+                    "--group-pattern",
+                    r"^(S\d+)_",
+                    "--folds",
+                    "4",
+                    "--fold",
+                    str(fold),
+                ]
+            )
+            == 0
+        )
+        assert not (_subjects(out, "test") & (_subjects(out, "train") | _subjects(out, "val")))
+        tests.append(_subjects(out, "test"))
+    assert sorted(s for t in tests for s in t) == sorted(f"S{k:03d}" for k in range(1, 13))  # each once

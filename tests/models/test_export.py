@@ -8,6 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import one_line_error
 
 from affect_keras.cli.export import main as export_main
 from affect_keras.litert import tflite_interpreter
@@ -47,6 +48,7 @@ def test_a_runs_checkpoint_is_the_classifier_without_augmentation(run):
     assert model.input.dtype == "uint8" and len(model.class_names) == 8
 
 
+@pytest.mark.slow
 def test_the_one_loader_reads_every_kind_with_its_description(case):
     """Run, .keras, SavedModel, .tflite and .onnx: the same outputs, class names, size and framing."""
     chosen, exported, expected = case
@@ -128,6 +130,7 @@ def test_unknown_format_is_a_one_line_error(run, capsys):
     assert "argument --format: invalid choice: 'pickle'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_preset_gets_runtime_files_that_run_without_keras(tiny_run, tmp_path):
     """add_runtime_files: model.tflite and model.onnx that give the keras model's probabilities, an int8
     variant kept only within a point of its accuracy, every file in sha256.json and a changed one refused;
@@ -209,3 +212,28 @@ def test_export_records_its_resolved_settings(run, tmp_path):
     record = json.loads((tmp_path / "out" / "export.json").read_text())
     assert record["run"] == str(run) and record["format"] == ["keras"] and record["out"] == str(tmp_path / "out")
     assert record["version"] == __import__("affect_keras").__version__
+
+
+def test_export_into_a_file_path_is_one_line(tiny_run, tmp_path, capsys):
+    target = tmp_path / "some_file.txt"
+    target.write_text("mine")
+    with pytest.raises(SystemExit) as stop:
+        export_main([str(tiny_run / "run"), "--format", "keras", "--out", str(target)])
+    assert stop.value.code != 0 and "--out" in one_line_error(capsys)
+    assert target.read_text() == "mine"
+
+
+def test_export_into_a_folder_of_the_users_files_is_refused(tiny_run, tmp_path, capsys):
+    """Issue 24, case 2: main replaced a user's model.keras and class_names.json in a folder it had not made."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "model.keras").write_text("my own model")
+    (mine / "class_names.json").write_text('["mine"]')
+    with pytest.raises(SystemExit) as stop:
+        export_main([str(tiny_run / "run"), "--format", "keras", "--out", str(mine)])
+    assert stop.value.code != 0 and "not written by export.py" in one_line_error(capsys)
+    assert (mine / "model.keras").read_text() == "my own model"
+    fresh = tmp_path / "fresh"  # a new folder, then the same export again into it: its own files
+    for _ in range(2):
+        assert export_main([str(tiny_run / "run"), "--format", "keras", "--out", str(fresh)]) == 0
+    assert (fresh / "model.keras").is_file()

@@ -99,6 +99,7 @@ def test_cutmix_targets_are_the_pasted_area():
         assert mixed_targets[k, 1] == pytest.approx(white, abs=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("in_memory", [True, False])
 @pytest.mark.parametrize(
     "options",

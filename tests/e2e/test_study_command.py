@@ -1,21 +1,19 @@
-"""The class-imbalance study on the built-in sample: every strategy trained on the same cached features,
-the Table-7 files written with the right content, and a second call reusing the finished runs."""
+"""study.py: every strategy of the imbalance study trained once.
+
+End to end, so marked slow: `make quick` leaves them out."""
 
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import yaml  # noqa: E402
-
-from affect_keras.cli.study import main  # noqa: E402
-from affect_keras.data.loader import FaceBatches  # noqa: E402
-from affect_keras.evaluation.report import EvaluateConfig, evaluate  # noqa: E402
-from affect_keras.evaluation.study import IMBALANCE_STRATEGIES  # noqa: E402
-from affect_keras.training.config import NOT_IDENTITY  # noqa: E402
+from affect_keras.cli.study import main
+from affect_keras.data.loader import FaceBatches
+from affect_keras.evaluation.report import EvaluateConfig, evaluate
+from affect_keras.evaluation.study import IMBALANCE_STRATEGIES
+from affect_keras.training.config import NOT_IDENTITY
 
 
 @pytest.mark.slow

@@ -11,17 +11,19 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import h5py  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import yaml  # noqa: E402
+import h5py
+import keras
+import numpy as np
+import pytest
+import yaml
+from conftest import (
+    REPO,
+    build_model,
+)
 
-from affect_keras.models.backbones import BACKBONES, KERAS_FILES, build_backbone  # noqa: E402
-from affect_keras.models.build import backbone_of, classifier_of  # noqa: E402
-from conftest import build_model  # noqa: E402
+from affect_keras.models.backbones import BACKBONES, KERAS_FILES, build_backbone
+from affect_keras.models.build import backbone_of, classifier_of
 
-REPO = Path(__file__).resolve().parents[1]
 LINEAR = dict(dense=(), dropout=0.0, head_batch_norm=False, l2=0.0)
 IMAGES = np.random.default_rng(1).integers(0, 256, size=(3, 97, 97, 3), dtype=np.uint8)
 
@@ -104,6 +106,7 @@ print(keras.backend.backend())
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_timm_resnet_checkpoints_give_timms_features(backend, timm_reference, tmp_path):
     pytest.importorskip(backend)
@@ -152,6 +155,7 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path, monkeypatch):
         build_backbone("resnet18", (64, 64, 3), "imagenet")
 
 
+@pytest.mark.slow
 def test_train_resnet18_imagenet_offline_records_checkpoint_and_stem(
     timm_reference, small_sample, tmp_path, monkeypatch
 ):
@@ -219,6 +223,7 @@ def _legacy_h5(model, path):
         legacy_h5_format.save_weights_to_hdf5_group(handle, model)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(KERAS_FILES))
 def test_keras_applications_imagenet_weights_come_from_the_cache(name, tmp_path, monkeypatch):
     """A file under keras's own name in $KERAS_HOME/models is what the model ends up with. keras checks

@@ -1,12 +1,17 @@
 """predict.py on a real photograph, on an image without a face, a non-image, a folder and a video."""
 
+import os
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO, one_line_error
 from PIL import Image
 
 from affect_keras.cli.predict import main
+from affect_keras.data.prepare import PrepareConfig, prepare
 
 skimage_data = pytest.importorskip("skimage.data")
 ASTRONAUT_FACE = (160, 40, 290, 190)  # left, top, right, bottom of Eileen Collins' face in the 512x512 photo
@@ -105,39 +110,10 @@ def test_a_video_is_annotated_frame_by_frame(tiny_run, photos, tmp_path, capsys)
     assert list(pd.read_csv(tmp_path / "video.csv")["frame"]) == [0, 3]
 
 
-def test_an_exported_model_predicts_the_same_as_the_run(tiny_run, photos, capsys):
-    from affect_keras.cli.export import main as export
-
-    export([str(tiny_run / "run"), "--format", "saved_model", "keras"])
-    capsys.readouterr()
-    outputs = []
-    for model in (tiny_run / "run", tiny_run / "run/export/saved_model", tiny_run / "run/export/model.keras"):
-        assert main([str(photos / "astronaut.png"), "--model", str(model), "--top-k", "8", "--trust-saved-model"]) == 0
-        box, scores = capsys.readouterr().out.splitlines()[1].split(": ")
-        outputs.append((box, {s.split()[0]: float(s.split()[1]) for s in scores.split(", ")}))
-    for box, scores in outputs[1:]:
-        assert box == outputs[0][0]
-        for name, p in scores.items():
-            assert p == pytest.approx(outputs[0][1][name], abs=2e-3)
-
-
 def test_a_bad_flag_is_one_line_naming_it(photos, capsys):
     with pytest.raises(SystemExit):
         main([str(photos / "blank.png"), "--model", "x", "--top-k", "0"])
     assert "argument --top-k must be >= 1 (see --help)" in capsys.readouterr().err
-
-
-def test_valence_and_arousal_are_printed_and_written_when_the_model_has_them(multitask_run, photos, tmp_path, capsys):
-    face = tmp_path / "crops"
-    face.mkdir()
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(face / "a.png")
-    out = tmp_path / "faces.csv"
-    assert main([str(face / "a.png"), "--model", str(multitask_run), "--no-detect", "--csv", str(out)]) == 0
-    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("face 1 at"))
-    valence = float(line.split("valence ")[1].split(",")[0])
-    row = pd.read_csv(out).iloc[0]
-    assert -1 <= valence <= 1 and row["valence"] == pytest.approx(valence, abs=1e-3)
-    assert -1 <= row["arousal"] <= 1 and row["expression"] in line
 
 
 # ---- nothing lost (issue 36): predict's outputs, its inputs' odd names and sizes ----
@@ -168,89 +144,9 @@ def _failing_at(monkeypatch, image: int, error: BaseException):
     monkeypatch.setattr(Analyser, "analyse", analyse)
 
 
-def test_only_predicts_own_csv_is_replaced(tiny_run, crops, tmp_path, capsys):
-    """Case 3: any CSV whose first line began with `file,` was taken for predict's own and replaced: a
-    dataset's manifest, a user's inventory."""
-    from conftest import one_line_error
-
-    manifest = tmp_path / "test.csv"
-    manifest.write_bytes((tiny_run / "data" / "test.csv").read_bytes())
-    inventory = tmp_path / "inventory.csv"
-    inventory.write_text("file,owner\nface0.jpg,me\n")
-    for mine in (manifest, inventory):
-        before = mine.read_bytes()
-        with pytest.raises(SystemExit) as stop:
-            main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(mine)])
-        assert stop.value.code == 2 and "not written by predict.py" in one_line_error(capsys)
-        assert mine.read_bytes() == before
-    ours = tmp_path / "ours.csv"
-    for _ in range(2):  # its own CSV, written again
-        assert main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(ours)]) == 0
-    assert len(pd.read_csv(ours)) == 6
-
-
-def test_a_crash_or_ctrl_c_midway_leaves_the_csv_whole(tiny_run, crops, tmp_path, monkeypatch, capsys):
-    """Cases 7 and 26: a late crash left an existing CSV truncated to its header; Ctrl-C printed a
-    traceback and kept nothing."""
-    out = tmp_path / "faces.csv"
-    assert main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(out)]) == 0
-    before = out.read_bytes()
-    with monkeypatch.context() as patch:
-        _failing_at(patch, 4, RuntimeError("a late failure"))
-        with pytest.raises(RuntimeError):
-            main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(out)])
-    assert out.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["crops", "faces.csv", "faces.csv.settings.yaml"]
-    capsys.readouterr()
-    with monkeypatch.context() as patch:
-        _failing_at(patch, 4, KeyboardInterrupt())
-        assert main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(out)]) == 130
-    assert "interrupted after 3 of 6 images: the CSV holds those" in capsys.readouterr().out
-    assert list(pd.read_csv(out)["file"]) == ["face0.jpg", "face1.jpg", "face2.jpg"]
-
-
-def test_a_killed_folder_predict_leaves_the_older_csv_and_the_same_command_finishes(tiny_run, crops, tmp_path):
-    """Acceptance: predict killed at any point leaves nothing corrupt (the CSV at the path is the older
-    one, complete), and the same command writes the whole CSV."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from conftest import REPO
-
-    for k in range(6, 60):  # enough images that the kill lands midway
-        Image.open(crops / f"face{k % 6}.jpg").save(crops / f"face{k}.jpg")
-    out = tmp_path / "faces.csv"
-    command = [
-        sys.executable,
-        str(REPO / "predict.py"),
-        str(crops),
-        "--no-detect",
-        "--model",
-        str(tiny_run / "run"),
-        "--csv",
-        str(out),
-    ]
-    assert main(command[2:]) == 0  # the earlier run (in this process: only the killed one needs its own)
-    before = out.read_bytes()
-    running = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    partial = tmp_path / f".faces.csv.{running.pid}.partial"
-    deadline = time.monotonic() + 120
-    while not (partial.is_file() and partial.read_text().count("\n") >= 3) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(running.pid, signal.SIGKILL)
-    running.wait()
-    assert out.read_bytes() == before  # the older CSV, whole
-    assert main(command[2:]) == 0  # the same command
-    assert len(pd.read_csv(out)) == 60
-    assert not partial.exists()  # the killed run's temporary file, removed by the next
-
-
 def test_odd_images_and_names_are_counted_not_fatal(tiny_run, crops, tmp_path, capsys):
     """Cases 15, 20, 21: a 1x1 image aborted a folder run; tiny images without a face were "analysed
     whole" and got an expression; a file name that is not UTF-8 failed after all the work."""
-    import os
 
     Image.new("RGB", (1, 1)).save(crops / "dot.png")
     Image.fromarray(np.full((20, 20, 3), 128, np.uint8)).save(crops / "small.png")
@@ -290,6 +186,7 @@ def test_predict_prints_no_litert_banner(tiny_run, tmp_path):
     """Case 33: every predict printed "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."."""
     import subprocess
     import sys
+
     from conftest import REPO
 
     face = next((tiny_run / "data" / "test").rglob("*.jpg"))
@@ -307,7 +204,6 @@ def test_predict_saves_its_resolved_settings_beside_its_output(tiny_run, crops, 
     """Issue 35: predict saved none of its settings; the file beside its first output says how the outputs
     were made (the framing the model's record gave), and a user's file of that name is not replaced."""
     import yaml
-
     from conftest import one_line_error
 
     out = tmp_path / "faces.csv"
@@ -324,3 +220,84 @@ def test_predict_saves_its_resolved_settings_beside_its_output(tiny_run, crops, 
         main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(tmp_path / "mine.csv")])
     assert stop.value.code == 2 and "not written by predict.py" in one_line_error(capsys)
     assert mine.read_text() == "my notes\n" and not (tmp_path / "mine.csv").exists()
+
+
+MUX = REPO.parent / "shared" / "data" / "muxspace_subset"
+needs_mux = pytest.mark.skipif(not MUX.is_dir(), reason="muxspace_subset not beside the repo")
+
+
+ORIENTATION = 0x0112  # the EXIF tag
+
+
+def sideways(upright: Image.Image, path) -> None:
+    """Store `upright` rotated a quarter turn, with the EXIF tag (6) that tells viewers to turn it back,
+    as phones do."""
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    upright.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=95)
+
+
+def user_files(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "flag, value, says",
+    [("--csv", "missing_dir/faces.csv", "does not exist"), ("--annotate", "out.xyz", "write to one of")],
+)
+def test_predict_output_paths_are_checked_before_any_work(tiny_run, tmp_path, capsys, flag, value, says, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.zeros((48, 48, 3), np.uint8)).save(tmp_path / "face.png")
+    import affect_keras.models.loading as loading
+
+    monkeypatch.setattr(loading, "load", lambda *a: pytest.fail("the model was loaded first"))
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path / "face.png"), "--model", str(tiny_run / "run"), flag, value])
+    assert stop.value.code != 0
+    message = one_line_error(capsys)
+    assert flag in message and says in message
+
+
+@needs_mux
+def test_a_sideways_photo_with_exif_orientation_gives_the_upright_face_and_prediction(tmp_path, capsys):
+    """predict (default preset, Haar) and prepare (folders) read a phone's sideways JPEG upright."""
+    photo = MUX / "happiness" / "Aaron_Sorkin_0002.jpg"
+    upright = Image.open(photo).convert("RGB")
+    upright.save(tmp_path / "upright.jpg", quality=95)
+    sideways(upright, tmp_path / "sideways.jpg")
+    printed = {}
+    for name in ("upright", "sideways"):
+        assert main([str(tmp_path / f"{name}.jpg"), "--top-k", "8"]) == 0
+        printed[name] = capsys.readouterr().out.splitlines()[1:]
+    assert printed["upright"] and printed["upright"][0].startswith("face 1 at")
+
+    # the same box and probabilities, within what re-encoding the rotated pixels as JPEG changes
+    def box(line):
+        return np.array([int(v) for v in line.split(" at (")[1].split(")")[0].split(", ")])
+
+    assert np.abs(box(printed["upright"][0]) - box(printed["sideways"][0])).max() <= 3
+
+    def probabilities(line):
+        return dict((part.split()[0], float(part.split()[1])) for part in line.split(": ", 1)[1].split(", "))
+
+    up, side = probabilities(printed["upright"][0]), probabilities(printed["sideways"][0])
+    assert max(abs(up[k] - side[k]) for k in up) < 0.05 and max(up, key=up.get) == max(side, key=side.get)
+
+    tree = tmp_path / "tree"
+    for label in ("happiness", "sadness"):
+        (tree / label).mkdir(parents=True)
+        upright.save(tree / label / "upright.jpg", quality=95)
+        sideways(upright, tree / label / "sideways.jpg")
+    prepare(
+        PrepareConfig(
+            source="folders", root=tree, out=tmp_path / "prepared", size=64, val_fraction=0.0, test_fraction=0.0
+        )
+    )
+    manifest = pd.read_csv(tmp_path / "prepared" / "train.csv")
+    faces = {
+        Path(source).stem: np.asarray(Image.open(tmp_path / "prepared" / f), np.float32)
+        for f, source in zip(manifest.file, manifest.source)
+        if Path(source).parent.name == "happiness"
+    }
+    assert sorted(faces) == ["sideways", "upright"]
+    assert np.corrcoef(faces["upright"].ravel(), faces["sideways"].ravel())[0, 1] > 0.98

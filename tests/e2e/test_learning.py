@@ -71,8 +71,8 @@ def test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accur
     """Issue 12's bar on the sample (its valence / arousal follow the expression): CCC > 0.5 on both
     dimensions, expression accuracy within 5 points of the expression-only model (same budget). The
     expression-only run is also this file's check that ResNet18 learns the sample."""
-    from affect_keras.models.loading import load
     from affect_keras.evaluation.va_metrics import va_scores
+    from affect_keras.models.loading import load
 
     args = [
         "--data",

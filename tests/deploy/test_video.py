@@ -10,12 +10,11 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 from PIL import Image
 
-from conftest import REPO
-
 sys.path.insert(0, str(REPO / "benchmarks"))
-import clips  # noqa: E402
+import clips
 
 MUXSPACE = REPO.parent / "shared/data/muxspace_subset"
 pytestmark = pytest.mark.skipif(not (MUXSPACE / "happiness").is_dir(), reason="muxspace_subset not beside the repo")
@@ -35,6 +34,7 @@ def made(tmp_path_factory):
 
 def frames_of(path):
     import cv2
+
     from affect_keras.deploy.video import read_frames
 
     capture = cv2.VideoCapture(str(path))
@@ -43,6 +43,7 @@ def frames_of(path):
     return frames
 
 
+@pytest.mark.slow
 def test_the_default_detector_finds_every_face_at_every_distance(made):
     """Faces of 150 and 170 px in a 640 x 480 frame: the short-range model alone misses most frames'
     faces, both models together find every face in at least 95 % of the frames, and nothing else."""
@@ -66,6 +67,7 @@ def test_the_default_detector_finds_every_face_at_every_distance(made):
     assert every_face_share("blazeface") < 0.5
 
 
+@pytest.mark.slow
 def test_tracks_follow_real_faces_without_a_swap(made):
     """A and B cross, C leaves the frame for over a second: no track moves to another face, A and B keep
     one ID each, and each track's dominant expression is the still photo's."""
@@ -88,6 +90,7 @@ def test_tracks_follow_real_faces_without_a_swap(made):
     assert [t["track"] for t in tracks] == sorted(t["track"] for t in tracks)
 
 
+@pytest.mark.slow
 def test_smoothing_stops_flicker_and_follows_a_real_change(made):
     """Two ambivalent faces, each keeping one photo: at least 5 times fewer label changes per second
     smoothed (half-life 0.5 s) than raw. A face that changes expression at frame 75: the smoothed label
@@ -110,6 +113,7 @@ def test_smoothing_stops_flicker_and_follows_a_real_change(made):
 
 def test_a_video_gives_rows_tracks_a_timeline_and_an_annotated_copy(made, tmp_path, capsys):
     import cv2
+
     from affect_keras.cli.predict import main
 
     path, _, _ = made["crossing"]
@@ -184,6 +188,7 @@ def test_a_live_stream_is_tracked_and_smoothed(made, tmp_path, capsys):
 )
 def test_bad_video_options_are_one_line(made, tmp_path, monkeypatch, capsys, argv, says):
     import cv2
+
     from affect_keras.cli.predict import main
 
     if argv == ["--camera", "INPUT", "--show"]:

@@ -1,8 +1,8 @@
 import pytest
+from conftest import face_image, jpeg_bytes
 from PIL import Image
 
 from affect_keras.data.images import ImageError, crop_box, inside_root, load_rgb, prepare_image
-from conftest import face_image, jpeg_bytes
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L", "CMYK", "RGBA", "LA", "P", "I;16"])
@@ -66,6 +66,7 @@ def test_reduced_decoding_gives_the_full_decodes_face_within_the_stated_toleranc
     """Real photos upscaled to 1,600 px, prepared at 224 px: decoded at reduced scale, the output is the
     full decode's within the README's tolerance (mean absolute difference under 1 grey level per image)."""
     import numpy as np
+
     from affect_keras.data.images import decode_rgb
 
     photos = sorted(MUX.rglob("*.jpg"))[::160][:10]
@@ -141,3 +142,22 @@ def test_wide_grey_images_keep_their_values(tmp_path):
     wide = (values * 257).astype(np.uint16)
     Image.fromarray(wide).save(tmp_path / "sixteen.png")
     np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "sixteen.png"))[..., 0], values)
+
+
+@pytest.mark.parametrize("side", [120, 200])  # above PIL's limit (it warns) and above twice it (it raises)
+def test_a_decompression_bomb_is_a_counted_skip(side, tmp_path, monkeypatch):
+    """Case 5: a 20000 x 20000 PNG crashed prepare and predict; a 12000 x 12000 one printed PIL's warning.
+    The limit is scaled down here (PIL's is 89.5 megapixels) so the test needs no GB-sized image."""
+    import warnings
+
+    from PIL import Image
+
+    from affect_keras.data.images import ImageError, load_rgb
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    path = tmp_path / "bomb.png"
+    Image.new("L", (side, side)).save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and nothing is printed
+        with pytest.raises(ImageError, match=r"image too large \(over 10,000 pixels\)"):
+            load_rgb(path)

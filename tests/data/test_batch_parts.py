@@ -11,7 +11,6 @@ from affect_keras.data.mixing import MIXERS, Mixer
 from affect_keras.data.sampler import EpochSampler
 from affect_keras.data.table import SplitTable, read_summary
 
-
 # ---- the table ----------------------------------------------------------------------------------------
 
 

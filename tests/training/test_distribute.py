@@ -11,7 +11,6 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import BLOCK_TENSORFLOW, REPO
 
 pytestmark = pytest.mark.slow  # several short trainings, each in its own interpreter
@@ -30,8 +29,9 @@ sys.exit(main(sys.argv[1:]))
 def frozen(small_sample, tmp_path_factory):
     """Training options for a linear head on a frozen (random) ResNet18, the backbone run every step (no
     cache), so the distributed step has a backbone to spread."""
-    from affect_keras.models.build import classifier_of
     from conftest import build_model
+
+    from affect_keras.models.build import classifier_of
 
     folder = tmp_path_factory.mktemp("frozen")
     path = folder / "source.keras"
@@ -88,7 +88,7 @@ def one_device(frozen, small_sample, tmp_path_factory):
 
 
 def logits_kernel(run_dir):
-    import affect_keras  # noqa: F401 (registers the classifier with keras)
+    import affect_keras  # noqa: F401 (registers the classifier's layers)
 
     model = keras.saving.load_model(run_dir / "last.keras", compile=False)
     return keras.ops.convert_to_numpy(model.get_layer("logits").kernel)
@@ -106,6 +106,7 @@ def assert_same_training(run_dir, one_dir):
     np.testing.assert_allclose(logits_kernel(run_dir), logits_kernel(one_dir), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_cpu_devices_tracks_one_device(frozen, one_device, small_sample, tmp_path):
     batch, one_dir = one_device
     two = run([*frozen, "--batch-size", str(batch), "--distribute", "mirrored", "--run-dir", str(tmp_path)])
@@ -117,6 +118,7 @@ def test_mirrored_over_two_cpu_devices_tracks_one_device(frozen, one_device, sma
     assert_same_training(tmp_path, one_dir)
 
 
+@pytest.mark.slow
 def test_jax_data_parallel_over_two_cpu_devices_reaches_the_one_device_weights(frozen, one_device, tmp_path):
     """keras.distribution.DataParallel on JAX (TensorFlow unimportable), two host devices against one: the
     same steps, the same trained weights within the mirrored test's tolerance."""
@@ -135,6 +137,7 @@ def test_jax_data_parallel_over_two_cpu_devices_reaches_the_one_device_weights(f
     assert_same_training(tmp_path / "two", tmp_path / "one")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "flags, message",
     [

@@ -5,16 +5,20 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import os
 
-from affect_keras.models.augment import AUGMENTATIONS, augmentation  # noqa: E402
-from affect_keras.models.backbones import BACKBONES  # noqa: E402
-from affect_keras.models.build import backbone_of, classifier_of, unfreeze  # noqa: E402
-from affect_keras.models.classifier import ExpressionClassifier  # noqa: E402
-from conftest import build_model  # noqa: E402
-from affect_keras.models.preprocessing import MODES, BackbonePreprocessing  # noqa: E402
+import keras
+import numpy as np
+import pytest
+from conftest import (
+    build_model,
+)
+
+from affect_keras.models.augment import AUGMENTATIONS, augmentation
+from affect_keras.models.backbones import BACKBONES
+from affect_keras.models.build import backbone_of, classifier_of, unfreeze
+from affect_keras.models.classifier import ExpressionClassifier
+from affect_keras.models.preprocessing import MODES, BackbonePreprocessing
 
 SIZE = 32
 IMAGES = np.random.default_rng(0).integers(0, 256, size=(16, SIZE, SIZE, 3), dtype=np.uint8)
@@ -63,6 +67,7 @@ def test_every_preprocessing_mode_matches_keras_applications(mode):
         BackbonePreprocessing("inception")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_every_backbone_maps_raw_uint8_to_probabilities(name):
     model = build_model(name, 4, SIZE, weights=None, augment="light")
@@ -92,6 +97,7 @@ def saved_backbone(tmp_path):
     return model, path
 
 
+@pytest.mark.slow
 def test_weights_path_round_trip(saved_backbone):
     source, path = saved_backbone
     reused = build_model("resnet18", 7, SIZE, weights=str(path), augment="none")
@@ -113,6 +119,7 @@ def train_one_epoch(model):
     model.fit(IMAGES, LABELS, epochs=1, batch_size=8, verbose=0)
 
 
+@pytest.mark.slow
 def test_frozen_backbone_weights_and_batchnorm_statistics_do_not_move(saved_backbone):
     _, path = saved_backbone
     model = build_model("resnet18", 4, SIZE, weights=str(path), augment="light", dense=(16,))
@@ -125,6 +132,7 @@ def test_frozen_backbone_weights_and_batchnorm_statistics_do_not_move(saved_back
     assert any(not np.array_equal(a, b) for a, b in zip(head_before, snapshot(head)))
 
 
+@pytest.mark.slow
 def test_finetuning_changes_only_the_unfrozen_layers(saved_backbone):
     _, path = saved_backbone
     model = build_model("resnet18", 4, SIZE, weights=str(path), augment="none")
@@ -164,6 +172,7 @@ def test_imagenet_weights_offline_say_which_file_to_place(monkeypatch, tmp_path)
         build_model("resnet18", 4, SIZE, weights="imagenet")
 
 
+@pytest.mark.slow
 def test_the_training_model_wraps_the_classifier_and_shares_its_weights(tmp_path):
     """keras-hub's Task: the classifier (uint8 image -> probabilities) has no augmentation and is the
     training model's own layer, so training the wrapper trains the classifier."""
@@ -180,6 +189,7 @@ def test_the_training_model_wraps_the_classifier_and_shares_its_weights(tmp_path
     assert classifier_of(build_model("resnet18", 4, SIZE, augment="none")).__class__ is ExpressionClassifier
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["expression", "va", "multitask", "hierarchical"])
 def test_the_classifier_describes_itself_and_reloads_as_itself(task, tmp_path):
     """get_config holds every constructor argument; keras.saving.load_model(safe_mode=True) gives back an
@@ -213,6 +223,7 @@ def test_the_classifier_describes_itself_and_reloads_as_itself(task, tmp_path):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_compile_auto_takes_each_heads_loss_and_metrics():
     model = ExpressionClassifier("resnet18", ["A", "B", "C", "D"], SIZE, task="multitask", dense=[])
     model.compile()
@@ -242,6 +253,7 @@ for preset in ("strong",):  # light's geometric layers and RandAugment's; light 
 """
 
 
+@pytest.mark.slow
 def test_augmented_models_compile_under_jax():
     """keras's geometric augmentation layers say supports_jit = False (for TensorFlow's XLA), and keras then
     leaves the whole model uncompiled. Under JAX that meant every step ran op by op (the FER+ recipe at

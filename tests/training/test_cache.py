@@ -8,18 +8,18 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import yaml  # noqa: E402
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import BLOCK_TENSORFLOW, REPO, build_model
 
-from affect_keras.cli.train import main  # noqa: E402
-from affect_keras.data.loader import EpochOrder, FaceBatches  # noqa: E402
-from affect_keras.data.table import read_summary  # noqa: E402
-from affect_keras.models.build import classifier_of  # noqa: E402
-from affect_keras.training import cache  # noqa: E402
-from conftest import BLOCK_TENSORFLOW, REPO, build_model  # noqa: E402
+from affect_keras.cli.train import main
+from affect_keras.data.loader import EpochOrder, FaceBatches
+from affect_keras.data.table import read_summary
+from affect_keras.models.build import classifier_of
+from affect_keras.training import cache
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +71,7 @@ def counted(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_cached_and_uncached_runs_agree_and_keep_the_full_model(small_sample, pretrained, tmp_path, counted):
     assert main(args(small_sample, pretrained, tmp_path / "cached")) == 0
     assert counted == ["train", "val"]
@@ -121,6 +122,7 @@ def test_on_jax_without_tensorflow_cached_and_uncached_runs_agree(small_sample, 
     assert abs(cached["val_accuracy"].iloc[-1] - plain["val_accuracy"].iloc[-1]) <= 0.01
 
 
+@pytest.mark.slow
 def test_another_head_reuses_the_cache_without_running_the_backbone(
     small_sample, pretrained, tmp_path, counted, capsys
 ):
@@ -151,6 +153,7 @@ def test_another_head_reuses_the_cache_without_running_the_backbone(
     assert counted == ["train", "val"] * 2
 
 
+@pytest.mark.slow
 def test_augmented_views_cycle_by_epoch(small_sample, pretrained, tmp_path, counted):
     assert (
         main(
@@ -186,6 +189,7 @@ def test_cache_refuses_what_it_cannot_do(small_sample, pretrained, tmp_path, cap
         assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["zeroed", "empty", "truncated"])
 def test_a_damaged_cache_file_is_rebuilt_saying_so(small_sample, pretrained, tmp_path, counted, capsys, damage):
     """Issue 24, cases 7, 10 and 22: a zeroed features file trained silently (val accuracy 0.13), an empty
@@ -239,6 +243,7 @@ def test_an_unwritable_cache_folder_is_one_line_naming_cache_dir(small_sample, p
     assert stop.value.code != 0 and len(message) == 1 and "--cache-dir" in message[0] and "permission" in message[0]
 
 
+@pytest.mark.slow
 def test_data_prepared_again_with_other_pixels_gets_a_new_cache(pretrained, tmp_path, capsys):
     """Issue 24, case 4: the same --out prepared again with --margin 0.5 has byte-identical manifests and
     other pixels; main reused the stale features ("Feature cache: reusing")."""

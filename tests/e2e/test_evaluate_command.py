@@ -1,81 +1,59 @@
-"""Metrics on fixed predictions (hand-computed where scikit-learn has no equivalent), and evaluate.py."""
+"""evaluate.py on runs, exports and the shipped preset: the report, its folder and what it never replaces.
+
+End to end, so marked slow: `make quick` leaves them out."""
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn import metrics as skm
+from conftest import (
+    FERPLUS,  # noqa: E402
+    one_line_error,
+)
 
 from affect_keras.cli.evaluate import main
+from affect_keras.cli.evaluate import main as evaluate_main
 from affect_keras.data.loader import FaceBatches
-from affect_keras.evaluation import metrics
-
-# 3 classes, 6 images. Rows: probabilities; the true labels below.
-PROBS = np.array(
-    [
-        [0.7, 0.2, 0.1],  # true 0: right
-        [0.6, 0.3, 0.1],  # true 0: right
-        [0.5, 0.4, 0.1],  # true 1: wrong, 1 is second -> top-2 hit
-        [0.6, 0.1, 0.3],  # true 1: wrong, 1 is third -> top-2 miss
-        [0.1, 0.2, 0.7],  # true 2: right
-        [0.2, 0.5, 0.3],  # true 2: wrong, 2 is second -> top-2 hit
-    ]
+from affect_keras.data.prepare import PrepareConfig, prepare
+from affect_keras.models.presets import (
+    DEFAULT_PRESET,
+    load_metadata,
 )
-LABELS = np.array([0, 0, 1, 1, 2, 2])
-NAMES = ["Neutral", "Happy", "Sad"]
 
 
-def test_top2_f1_counts_a_true_class_among_the_two_most_probable():
-    # top-2 predictions: [0, 0, 1, 0, 2, 2]
-    # class 0: tp 2, fp 1 (image 3), fn 0 -> F1 = 2*2 / (2*2 + 1) = 0.8
-    # class 1: tp 1, fp 0, fn 1 -> F1 = 2 / 3;  class 2: tp 2, fp 0, fn 0 -> F1 = 1
-    table = metrics.per_class(LABELS, PROBS, NAMES)
-    assert [table[n]["top2_f1"] for n in NAMES] == pytest.approx([0.8, 2 / 3, 1.0])
-    # top-1 predictions [0, 0, 0, 0, 2, 1]: class 0 tp 2 fp 2 -> 2/3; class 1 tp 0 -> 0; class 2 tp 1 fn 1 -> 2/3
-    assert [table[n]["top1_f1"] for n in NAMES] == pytest.approx([2 / 3, 0.0, 2 / 3])
-    assert [table[n]["support"] for n in NAMES] == [2, 2, 2]
+def test_a_run_ends_calibrated_and_evaluate_reports_calibration_and_intervals(tiny_run, tmp_path):
+    """The tiny run was trained with the default --calibrate: both checkpoints carry the temperature its
+    calibration.json records; evaluate.py adds ECE / NLL / Brier, the reliability diagram and 95 %
+    intervals to the report, the printed table and the model card."""
+    import keras
 
+    from affect_keras.cli.evaluate import main as evaluate_main
 
-def test_summary_scores_agree_with_scikit_learn():
-    scores = metrics.summary_scores(LABELS, PROBS, 3)
-    predicted = PROBS.argmax(1)
-    assert scores["accuracy"] == pytest.approx(skm.accuracy_score(LABELS, predicted)) == pytest.approx(0.5)
-    assert scores["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(LABELS, predicted))
-    assert scores["macro_f1"] == pytest.approx(skm.f1_score(LABELS, predicted, average="macro"))
-    assert scores["weighted_f1"] == pytest.approx(skm.f1_score(LABELS, predicted, average="weighted"))
-    assert scores["kappa"] == pytest.approx(skm.cohen_kappa_score(LABELS, predicted))
-    assert scores["top2_accuracy"] == pytest.approx(skm.top_k_accuracy_score(LABELS, PROBS, k=2)) == 5 / 6
-    assert scores["auc_ovr"] == pytest.approx(skm.roc_auc_score(LABELS, PROBS, multi_class="ovr"))
-
-
-def test_skew_normalised_scores_are_those_of_balanced_resamples():
-    # class 0: 2 images, both right; class 1: 6 images, all wrong. Every balanced resample holds 2 + 2
-    # images, half right: accuracy 0.5 on each repeat, against 2/8 on the set as it is.
-    labels = np.array([0, 0] + [1] * 6)
-    probs = np.array([[0.9, 0.1]] * 8)
-    skew = metrics.skew_normalized(labels, probs, 2, repeats=5)
-    assert skew["per_class_size"] == 2 and skew["repeats"] == 5
-    assert skew["accuracy"] == {"mean": pytest.approx(0.5), "std": pytest.approx(0.0)}
-    assert metrics.summary_scores(labels, probs, 2)["accuracy"] == pytest.approx(0.25)
-    # with a mixed class the repeats differ: the spread is reported
-    labels = np.array([0, 0, 1, 1, 1, 1])
-    probs = np.array([[0.9, 0.1]] * 2 + [[0.9, 0.1], [0.1, 0.9], [0.9, 0.1], [0.1, 0.9]])
-    skew = metrics.skew_normalized(labels, probs, 2, repeats=50)
-    assert 0.5 < skew["accuracy"]["mean"] < 1.0 and skew["accuracy"]["std"] > 0
-
-
-def test_dropping_a_class_removes_its_images_and_output():
-    keep, labels, probs, names = metrics.drop_class(LABELS, PROBS, NAMES, "Happy")
-    assert names == ["Neutral", "Sad"] and keep.tolist() == [True, True, False, False, True, True]
-    assert labels.tolist() == [0, 0, 1, 1]
-    np.testing.assert_allclose(probs[0], [0.7 / 0.8, 0.1 / 0.8])
-    with pytest.raises(ValueError, match="^drop_class Joy"):
-        metrics.drop_class(LABELS, PROBS, NAMES, "Joy")
+    run, data = tiny_run / "run", tiny_run / "data"
+    record = json.loads((run / "calibration.json").read_text())
+    assert keras.saving.load_model(run / "best.keras").temperature == pytest.approx(record["temperature"])
+    assert record["split"] == "val" and record["after"]["nll"] <= record["before"]["nll"] + 1e-9
+    assert (
+        evaluate_main([str(run), "--data", str(data), "--split", "test", "--repeats", "2", "--bootstrap", "200"]) == 0
+    )
+    report = json.loads((run / "evaluation-test" / "report.json").read_text())
+    assert {"ece", "nll", "brier", "bins"} <= set(report["calibration"])
+    assert report["intervals"]["resamples"] == 200
+    assert report["intervals"]["accuracy"][0] <= report["accuracy"] <= report["intervals"]["accuracy"][1]
+    assert os.path.getsize(report["pictures"]["reliability"]) > 10_000
+    card = (run / "README.md").read_text()
+    assert "95 % interval (bootstrap)" in card and f"temperature {record['temperature']:.3f}" in card
 
 
 @pytest.fixture
 def trained_run(tiny_run):
     return tiny_run
+
+
+def user_files(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def test_evaluate_writes_report_pictures_and_predictions(trained_run, capsys):
@@ -136,15 +114,6 @@ def test_evaluate_writes_report_pictures_and_predictions(trained_run, capsys):
     assert "(reference)" in table and "+0.0000 [+0.0000, +0.0000]" in table and "| both" in table
 
 
-def test_evaluate_errors_name_the_problem(trained_run, capsys):
-    with pytest.raises(SystemExit):
-        main([str(trained_run / "missing"), "--data", str(trained_run / "data")])
-    assert "does not exist" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["--compare", str(trained_run / "run"), "--split", "val_balanced"])
-    assert "no val_balanced report yet" in capsys.readouterr().err
-
-
 def test_an_exported_model_scores_like_its_run(trained_run, tmp_path):
     from affect_keras.cli.export import main as export
 
@@ -191,39 +160,6 @@ def test_tta_flip_scores_each_face_averaged_with_its_mirror(trained_run):
     assert "averaged with its mirror image" in (run / "README.md").read_text()
 
 
-def test_skew_normalised_per_class_f1_on_a_balanced_split_is_the_plain_f1():
-    """Every class already at the smallest size: each resample is the whole split, so the balanced per-class
-    F1 equals the plain one (top-1 and top-2)."""
-    labels = np.array([0, 0, 1, 1, 2, 2])
-    probs = np.array(
-        [[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.1, 0.8, 0.1], [0.3, 0.4, 0.3], [0.2, 0.3, 0.5], [0.6, 0.3, 0.1]]
-    )
-    skew = metrics.skew_normalized(labels, probs, 3, repeats=3)
-    plain = metrics.per_class(labels, probs, ["a", "b", "c"])
-    for k, name in enumerate("abc"):
-        assert skew["per_class"][k]["top1_f1"] == pytest.approx(plain[name]["top1_f1"])
-        assert skew["per_class"][k]["top2_f1"] == pytest.approx(plain[name]["top2_f1"])
-    assert plain["a"]["top1_f1"] == pytest.approx(2 * 0.5 * 0.5 / 1.0)  # 1 of 2 found, 1 of 2 claims right
-
-
-def test_evaluate_config_checks_its_fields_when_built():
-    """Issue 36, cases 12 and 27: EvaluateConfig(tta="mirror") was accepted and recorded while nothing was
-    mirrored; repeats=-1 gave IndexError, batch_size=0 ZeroDivisionError."""
-    from affect_keras.evaluation.report import EvaluateConfig
-    from affect_keras.options import OptionError
-
-    for settings, option in (
-        ({"tta": "mirror"}, "tta"),
-        ({"repeats": -1}, "repeats"),
-        ({"batch_size": 0}, "batch_size"),
-        ({"batch_size": True}, "batch_size"),
-        ({"bootstrap": -5}, "bootstrap"),
-    ):
-        with pytest.raises(OptionError) as error:
-            EvaluateConfig(model="m", data="d", **settings)
-        assert error.value.option == option
-
-
 def test_reports_of_other_models_or_data_never_replace_each_other(trained_run, tmp_path):
     """Case 5: a preset evaluated on two datasets wrote one folder; an exported model always wrote
     export/evaluation-test/; two data folders of one name (a/s48b, b/s48b) collided."""
@@ -255,3 +191,100 @@ def test_reports_of_other_models_or_data_never_replace_each_other(trained_run, t
         default_out(EvaluateConfig(str(exported), str(data), split="test"))
         == exported.parent / "evaluation-model-data-test"
     )
+
+
+def test_reports_on_two_datasets_are_kept_apart(tiny_run, small_sample, capsys):
+    """Issue 24, case 3: evaluating on B replaced A's evaluation-test/ and the model card's table."""
+
+    run = tiny_run / "run"
+    assert main([str(run), "--data", str(tiny_run / "data"), "--split", "test", "--repeats", "1"]) == 0
+    assert main([str(run), "--data", str(small_sample), "--split", "test", "--repeats", "1"]) == 0
+    own = (run / "evaluation-test" / "report.json").read_text()
+    other = (run / f"evaluation-{small_sample.name}-test" / "report.json").read_text()
+    assert str(tiny_run / "data") in own and str(small_sample) in other
+    card = (run / "README.md").read_text()
+    assert f"Split `test` of `{tiny_run / 'data'}`" in card and f"Split `test` of `{small_sample}`" in card
+
+
+def test_evaluate_and_compare_never_write_into_a_users_folder(tiny_run, tmp_path, capsys):
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.json").write_text('{"mine": true}')
+    (mine / "comparison.csv").write_text("my,own\n1,2\n")
+    before = user_files(mine)
+    for argv in (
+        [str(tiny_run / "run"), "--data", str(tiny_run / "data"), "--split", "val", "--out", str(mine)],
+        ["--compare", str(tiny_run / "run"), "--split", "val", "--out", str(mine)],
+    ):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        message = one_line_error(capsys)
+        assert stop.value.code != 0 and "--out" in message and "not written by" in message, argv
+    assert user_files(mine) == before
+    fresh = tmp_path / "fresh"
+    for _ in range(2):  # its own folder it writes again
+        assert (
+            main([str(tiny_run / "run"), "--data", str(tiny_run / "data"), "--split", "val", "--out", str(fresh)]) == 0
+        )
+    capsys.readouterr()
+
+
+def test_drop_class_scores_an_8_class_model_on_affectnet7_data(tiny_run, tmp_path):
+    """Case 11: `--drop-class Contempt` was refused on 7-class data, the README's AffectNet-7 use."""
+    import json
+
+    seven = tmp_path / "seven"
+    prepare(PrepareConfig(source="sample", out=seven, count=200, size=32, labels="affectnet7"))
+    assert "Contempt" not in json.loads((seven / "summary.json").read_text())["class_names"]
+    out = tmp_path / "report"
+    assert (
+        main(
+            [
+                str(tiny_run / "run"),
+                "--data",
+                str(seven),
+                "--split",
+                "val",
+                "--drop-class",
+                "Contempt",
+                "--out",
+                str(out),
+                "--repeats",
+                "2",
+            ]
+        )
+        == 0
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert report["dropped_class"] == "Contempt" and len(report["class_names"]) == 7
+    assert sum(v["support"] for v in report["per_class"].values()) == report["images"] > 0
+    with pytest.raises(SystemExit):  # without --drop-class the class lists still have to match
+        main([str(tiny_run / "run"), "--data", str(seven), "--split", "val", "--out", str(out)])
+
+
+needs_ferplus = pytest.mark.skipif(not (FERPLUS / "FER2013Valid").is_dir(), reason="FER+ not beside the repo")
+
+
+@needs_ferplus
+@pytest.mark.slow
+def test_the_shipped_preset_reproduces_its_fer_validation_scores(tmp_path):
+    """The README's command, from the preset: FER+ validation prepared at 48 px, then evaluate.py NAME."""
+    from affect_keras.data.prepare import PrepareConfig, prepare
+
+    root = tmp_path / "ferplus"  # the validation part alone: only it is scored (28,709 training faces less)
+    root.mkdir()
+    (root / "FER2013Valid").symlink_to(FERPLUS / "FER2013Valid")
+    prepare(PrepareConfig(source="ferplus", root=root, out=tmp_path / "fer48", size=48))
+    out = tmp_path / "report"
+    assert (
+        evaluate_main(
+            [DEFAULT_PRESET, "--data", str(tmp_path / "fer48"), "--split", "val", "--out", str(out), "--repeats", "1"]
+        )
+        == 0
+    )
+    report = json.loads((out / "report.json").read_text())
+    recorded = load_metadata(DEFAULT_PRESET)["metrics"]["evaluation-val"]
+    assert report["images"] == recorded["images"] == 3191
+    assert abs(report["accuracy"] - recorded["accuracy"]) < 1e-3 and report["accuracy"] >= 0.86
+    assert abs(report["macro_f1"] - recorded["macro_f1"]) < 1e-3 and report["macro_f1"] >= 0.75

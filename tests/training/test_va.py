@@ -4,13 +4,13 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import numpy as np
+import pytest
 
-from affect_keras.evaluation.va_metrics import va_scores  # noqa: E402
-from affect_keras.training.losses import VA_LOSSES  # noqa: E402
-from affect_keras.training.va import ConcordanceLoss, MaskedMeanSquaredError  # noqa: E402
+from affect_keras.evaluation.va_metrics import va_scores
+from affect_keras.training.losses import VA_LOSSES
+from affect_keras.training.va import ConcordanceLoss, MaskedMeanSquaredError
 
 NAN = np.nan
 # valence: truth and prediction with hand-computed scores; the fifth face has no valence (masked)

@@ -6,23 +6,19 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import pytest
+from PIL import Image
 
-from affect_keras.cli.evaluate import main as evaluate_main  # noqa: E402
-from affect_keras.cli.predict import main as predict_main  # noqa: E402
-from affect_keras.cli.train import main as train_main  # noqa: E402
-from affect_keras.deploy.presets import save_preset  # noqa: E402
-from affect_keras.models.build import backbone_of  # noqa: E402
-from affect_keras.models.classifier import ExpressionClassifier  # noqa: E402
-from affect_keras.models.loading import load_classifier  # noqa: E402
+from affect_keras.cli.predict import main as predict_main
+from affect_keras.deploy.presets import save_preset
+from affect_keras.models.classifier import ExpressionClassifier
+from affect_keras.models.loading import load_classifier
 from affect_keras.models.presets import (
     DEFAULT_PRESET,
     WEIGHTS,
     PresetError,
-    load_metadata,  # noqa: E402
+    load_metadata,
     shipped_presets,
 )
 
@@ -32,6 +28,7 @@ from conftest import FERPLUS, REPO, loads_with_keras_alone  # noqa: E402
 FACES = np.random.default_rng(3).integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
 
 
+@pytest.mark.slow
 def test_a_run_loads_with_keras_load_model_after_import_affect_keras(tiny_run, tmp_path):
     """best.keras (the classifier) through keras's own loader in a process that imported only affect_keras
     and keras: the same probabilities as the one loader's. (test_tasks.py checks the other tasks' runs the
@@ -42,6 +39,7 @@ def test_a_run_loads_with_keras_load_model_after_import_affect_keras(tiny_run, t
     np.testing.assert_allclose(got["expression"], expected, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype, tolerance", [("float32", 1e-4), ("float16", 1e-2)])
 def test_a_preset_saves_and_loads_with_its_metadata(tiny_run, tmp_path, dtype, tolerance):
     model = load_classifier(tiny_run / "run")
@@ -118,107 +116,6 @@ def test_the_shipped_preset_is_package_data_under_25_mb_and_verifies():
 
 
 needs_ferplus = pytest.mark.skipif(not (FERPLUS / "FER2013Valid").is_dir(), reason="FER+ not beside the repo")
-
-
-@needs_ferplus
-def test_predict_without_model_recognises_fer_validation_faces(capsys):
-    """No --model: the default preset. 40 FER+ validation faces whose ten votes agree most (the label's
-    share of the votes), straight from the PNGs: it prints FER+ classes and gets most of them right."""
-    labels = pd.read_csv(FERPLUS / "FER2013Valid" / "label.csv", header=None)
-    columns = ["Neutral", "Happy", "Surprise", "Sad", "Anger", "Disgust", "Fear", "Contempt"]
-    votes = labels.iloc[:, 2:10].to_numpy()
-    clear = labels[(votes.max(axis=1) >= 9)].head(40)
-    right = 0
-    for _, row in clear.iterrows():
-        assert predict_main([str(FERPLUS / "FER2013Valid" / row[0]), "--no-detect", "--top-k", "1"]) == 0
-        printed = capsys.readouterr().out
-        top = printed.splitlines()[-1].split()
-        truth = columns[int(np.argmax(row.iloc[2:10].to_numpy()))]
-        assert any(word.strip(":,") in columns for word in top), printed
-        right += truth in printed.splitlines()[-1]
-    assert right >= 34, f"{right} of 40"
-
-
-def test_train_from_a_preset_backbone_trains_only_the_head(small_sample, tmp_path):
-    """--weights NAME: the preset's backbone, frozen, with its own stem; the head learns."""
-    run = tmp_path / "run"
-    assert (
-        train_main(
-            [
-                "--data",
-                str(small_sample),
-                "--backbone",
-                "resnet18",
-                "--weights",
-                DEFAULT_PRESET,
-                "--image-size",
-                "32",
-                "--epochs",
-                "1",
-                "--batch-size",
-                "32",
-                "--run-dir",
-                str(run),
-                "--dense=",
-                "--dropout",
-                "0",
-                "--no-head-batch-norm",
-                "--l2",
-                "0",
-                "--cache-dir",
-                str(tmp_path / "cache"),
-            ]
-        )
-        == 0
-    )
-    preset = from_preset(DEFAULT_PRESET)
-    trained = load_classifier(run)
-    for ours, theirs in zip(backbone_of(trained).weights, backbone_of(preset).weights):
-        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
-    config = json.loads(json.dumps(__import__("yaml").safe_load((run / "config.yaml").read_text())))
-    assert config["stem"] == "small" and config["weights"] == DEFAULT_PRESET and config["image_size"] == 32
-    history = pd.read_csv(run / "history.csv")
-    assert len(history) == 1 and np.isfinite(history["loss"]).all()
-
-
-@needs_ferplus
-@pytest.mark.slow
-def test_the_shipped_preset_reproduces_its_fer_validation_scores(tmp_path):
-    """The README's command, from the preset: FER+ validation prepared at 48 px, then evaluate.py NAME."""
-    from affect_keras.data.prepare import PrepareConfig, prepare
-
-    root = tmp_path / "ferplus"  # the validation part alone: only it is scored (28,709 training faces less)
-    root.mkdir()
-    (root / "FER2013Valid").symlink_to(FERPLUS / "FER2013Valid")
-    prepare(PrepareConfig(source="ferplus", root=root, out=tmp_path / "fer48", size=48))
-    out = tmp_path / "report"
-    assert (
-        evaluate_main(
-            [DEFAULT_PRESET, "--data", str(tmp_path / "fer48"), "--split", "val", "--out", str(out), "--repeats", "1"]
-        )
-        == 0
-    )
-    report = json.loads((out / "report.json").read_text())
-    recorded = load_metadata(DEFAULT_PRESET)["metrics"]["evaluation-val"]
-    assert report["images"] == recorded["images"] == 3191
-    assert abs(report["accuracy"] - recorded["accuracy"]) < 1e-3 and report["accuracy"] >= 0.86
-    assert abs(report["macro_f1"] - recorded["macro_f1"]) < 1e-3 and report["macro_f1"] >= 0.75
-
-
-def test_export_takes_a_preset_by_name_into_its_own_folder(tmp_path, monkeypatch):
-    """export.py NAME: the preset's classifier as .keras, described by metadata.json too, in export-<preset>/
-    here; the exported file loads with keras alone and gives the preset's probabilities."""
-    from affect_keras.cli.export import main as export_main
-
-    monkeypatch.chdir(tmp_path)
-    assert export_main([DEFAULT_PRESET, "--format", "keras"]) == 0
-    folder = tmp_path / f"export-{DEFAULT_PRESET}"
-    meta = load_metadata(DEFAULT_PRESET)
-    assert json.loads((folder / "metadata.json").read_text())["class_names"] == meta["class_names"]
-    faces = np.random.default_rng(0).integers(0, 256, size=(3, 48, 48, 3), dtype=np.uint8)
-    model = from_preset(DEFAULT_PRESET)
-    got = loads_with_keras_alone(folder / "model.keras", faces, tmp_path)
-    np.testing.assert_allclose(got["expression"], model.predict(faces, verbose=0), atol=1e-5)
 
 
 def test_a_run_checkpoint_alone_describes_itself(tiny_run, tmp_path, capsys):

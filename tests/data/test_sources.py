@@ -3,11 +3,12 @@
 import math
 from collections import Counter
 
+import pandas as pd
 import pytest
+from conftest import FERPLUS, face_image
 
 from affect_keras.data.records import Record, Skipped
 from affect_keras.data.sources import affectnet, ferplus, folders
-from conftest import FERPLUS, face_image
 
 
 def split_items(items):
@@ -108,3 +109,65 @@ def test_folders_tree_with_its_own_splits(tmp_path):
         face_image().save(tmp_path / split / "Sad" / "a.jpg")
     records, _ = split_items(folders.read(tmp_path))
     assert sorted(r.split for r in records) == ["test", "train"]
+
+
+def test_affectnet_csv_with_a_byte_order_mark(affectnet_original):
+    """Case 8: a CSV saved with a UTF-8 BOM had its header counted as a malformed row."""
+    lists = affectnet_original / "Manually_Annotated_file_lists" / "training.csv"
+    lists.write_bytes(b"\xef\xbb\xbf" + lists.read_bytes())
+    items = list(affectnet.read(affectnet_original))
+    header = [i for i in items if isinstance(i, Skipped) and "training.csv:1" == i.rel]
+    assert not header, header
+    assert len([i for i in items if isinstance(i, Skipped)]) == 3  # as without the BOM
+
+
+def test_a_symbolic_link_out_of_the_root_is_skipped_with_its_reason(tmp_path):
+    """Case 4: a link inside --root pointing outside it was followed."""
+    from conftest import face_image
+
+    from affect_keras.data.sources import folders
+
+    outside = tmp_path / "private.jpg"
+    face_image().save(outside)
+    root = tmp_path / "tree"
+    (root / "happy").mkdir(parents=True)
+    face_image(seed=1).save(root / "happy" / "own.jpg")
+    (root / "happy" / "link.jpg").symlink_to(outside)
+    items = list(folders.read(root))
+    skipped = [i for i in items if isinstance(i, Skipped)]
+    assert [(s.rel, s.reason) for s in skipped] == [("happy/link.jpg", "path outside the dataset root (symbolic link)")]
+    assert [i.rel for i in items if not isinstance(i, Skipped)] == ["happy/own.jpg"]
+
+
+@pytest.mark.parametrize(
+    "labels, columns",
+    [
+        ("affectnet11", {"vote_Happy": 3, "vote_Uncertain": 6, "vote_NonFace": 1}),
+        ("affectnet7-merge", {"vote_Happy": 3, "vote_Neutral": 7}),
+        ("affectnet8", None),
+    ],
+)
+def test_fer_plus_uncertain_votes_reach_the_manifest_where_the_scheme_has_the_class(tmp_path, labels, columns):
+    """The source hands over votes per code; prepare maps them through the label scheme and nothing else:
+    under affectnet11 FER+'s `unknown` votes are vote_Uncertain (they were dropped), under
+    affectnet7-merge they count as Neutral, and under affectnet8 a face whose majority is Uncertain is left
+    out with its reason."""
+    from conftest import face_image
+
+    from affect_keras.data.prepare import PrepareConfig, prepare
+
+    folder = tmp_path / "fer" / "FER2013Train"
+    folder.mkdir(parents=True)
+    face_image(size=(48, 48), mode="L").save(folder / "fer0.png")
+    # neutral happiness surprise sadness anger disgust fear contempt unknown NF
+    (folder / "label.csv").write_text('fer0.png,"(0, 0, 48, 48)",0,3,0,0,0,0,0,0,6,1\n')
+    out = tmp_path / "out"
+    prepare(PrepareConfig(source="ferplus", root=tmp_path / "fer", out=out, size=48, labels=labels, test_fraction=0.0))
+    manifest = pd.read_csv(out / "train.csv")
+    if columns is None:
+        assert manifest.empty and "no majority" not in (out / "skipped.csv").read_text()
+        assert "Uncertain" in (out / "skipped.csv").read_text()
+        return
+    row = manifest.iloc[0]
+    votes = {c: int(row[c]) for c in manifest.columns if c.startswith("vote_") and row[c]}
+    assert votes == columns
