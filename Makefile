@@ -36,9 +36,11 @@ demo: $(STAMP)
 	$(BIN)/python predict.py $$(ls $(DEMO)/data/test/Happy/*.jpg | head -n 1) --no-detect \
 		--model $(DEMO)/run/export/model.tflite
 
-# Two pytest workers (one per core here; -n auto takes every core), a test file per worker at a time so
-# that a file's shared fixtures are built once: 23 % less wall time than one worker on this 2-core machine.
-PYTEST = $(BIN)/python -m pytest -n auto --dist loadfile
+# Two pytest-xdist workers (one per core here; -n auto takes every core): a module folder's test file goes to
+# one worker whole, so that its fixtures are built once, and each end-to-end test alone, longest first
+# (tests/conftest.py sets the groups and the order; xdist would otherwise start the files of many tests
+# first and the few minutes-long ones last).
+PYTEST = $(BIN)/python -m pytest -n auto --dist loadgroup --no-loadscope-reorder
 
 test: lint
 	$(PYTEST)

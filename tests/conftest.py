@@ -157,6 +157,48 @@ def affectnet_newer(tmp_path) -> Path:
     return root
 
 
+def tiny_flags(data) -> list[str]:
+    """train.py's flags of the tests' tiny runs: ResNet18 from scratch at 32 px on the prepared folder `data`."""
+    return ["--data", str(data), "--backbone", "resnet18", "--weights", "none", "--image-size", "32"]
+
+
+# train.py's flags for a linear head on the backbone: what the README recommends from scratch
+LINEAR_HEAD = ["--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]
+
+
+def sideways(upright: Image.Image, path) -> None:
+    """`upright` stored a quarter turn round with the EXIF orientation tag (6) that tells viewers to turn
+    it back, as phones do."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upright.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=95)
+
+
+def user_files(folder: Path) -> dict:
+    """{relative path: bytes} of every file under `folder`: what a command must leave as it was."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory) -> Path:
+    """A real photograph with one face (scikit-image's astronaut) and a blank image, as PNG files."""
+    data = pytest.importorskip("skimage.data")
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(data.astronaut()).save(folder / "astronaut.png")
+    Image.fromarray(np.full((200, 300, 3), 128, np.uint8)).save(folder / "blank.png")
+    return folder
+
+
+@pytest.fixture
+def crops(tiny_run, tmp_path):
+    """A folder of six prepared faces (predict --no-detect reads them whole)."""
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for k, path in enumerate(sorted((tiny_run / "data" / "test").rglob("*.jpg"))[:6]):
+        Image.open(path).save(folder / f"face{k}.jpg")
+    return folder
+
+
 def one_line_error(capsys) -> str:
     """What a command printed on its standard error, which must be one line."""
     message = capsys.readouterr().err.strip()
@@ -191,14 +233,7 @@ def tiny_run(tmp_path_factory) -> Path:
     assert (
         train(
             [
-                "--data",
-                str(root / "data"),
-                "--backbone",
-                "resnet18",
-                "--weights",
-                "none",
-                "--image-size",
-                "32",
+                *tiny_flags(root / "data"),
                 "--epochs",
                 "1",
                 "--run-dir",
@@ -207,12 +242,7 @@ def tiny_run(tmp_path_factory) -> Path:
                 "strong",
                 # the from-scratch head the README recommends: the default one (dense + BatchNorm) saturates
                 # to one class after a single epoch, which leaves nothing for the TTA test to compare
-                "--dense=",
-                "--dropout",
-                "0",
-                "--no-head-batch-norm",
-                "--l2",
-                "0",
+                *LINEAR_HEAD,
             ]
         )
         == 0
@@ -229,14 +259,7 @@ def multitask_run(tiny_run, tmp_path_factory) -> Path:
     assert (
         train(
             [
-                "--data",
-                str(tiny_run / "data"),
-                "--backbone",
-                "resnet18",
-                "--weights",
-                "none",
-                "--image-size",
-                "32",
+                *tiny_flags(tiny_run / "data"),
                 "--epochs",
                 "1",
                 "--task",
@@ -245,12 +268,7 @@ def multitask_run(tiny_run, tmp_path_factory) -> Path:
                 "basic",
                 "--run-dir",
                 str(out),
-                "--dense=",
-                "--dropout",
-                "0",
-                "--no-head-batch-norm",
-                "--l2",
-                "0",
+                *LINEAR_HEAD,
             ]
         )
         == 0
@@ -302,30 +320,43 @@ def build_model(
     return training_model(classifier, augment, seed)
 
 
-# The files whose tests take minutes, longest first (from `make test`'s slowest durations). pytest-xdist
-# hands each worker one file at a time in collection order: starting these first, and the quick files
-# last, keeps one worker from starting a five-minute file while the other has nothing left to do.
+# `make test` runs two pytest-xdist workers with `--dist loadgroup --no-loadscope-reorder`: each module
+# folder's file goes to one worker whole (its module fixtures are built once), each end-to-end test alone,
+# in this order: the longest first (tests by name, files by file name; from `make test`'s durations, in
+# seconds on the 2-core machine), then the other end-to-end tests, then the other files. A long test
+# started last would keep one worker busy while the other has nothing left to do.
 LONGEST_FIRST = (
-    "test_learning.py",
-    "test_training.py",
-    "test_examples.py",
-    "test_study.py",
-    "test_presets.py",
-    "test_notebook.py",
-    "test_bench.py",
-    "test_readme_tour.py",
-    "test_pretrained.py",
-    "test_models.py",
-    "test_export.py",
-    "test_distribute.py",
-    "test_cache.py",
+    "test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accuracy",  # 195
+    "test_train_py_learns_the_sample",  # 158
+    "test_cache.py",  # 230 in all
+    "test_export.py",  # 200
+    "test_models.py",  # 190
+    "test_pretrained.py",  # 170
+    "test_distribute.py",  # 130
+    "test_the_notebook_runs_on_the_sample_and_shows_its_figures",  # 122
+    "test_the_shipped_preset_reproduces_its_fer_validation_scores",  # 120
+    "test_a_killed_run_resumes_and_ends_where_an_uninterrupted_run_does",  # 114
+    "test_every_public_example_runs_and_shows_what_it_says",  # 100
+    "test_prepare.py",  # 80
+    "test_the_readme_tour_runs",  # 76
+    "test_the_study_trains_every_strategy_once_and_writes_table_7",  # 76
+    "test_bench_measures_every_path",  # 71
+    "test_every_task_trains_logs_its_monitors_and_evaluates",  # 3 x 40
 )
 E2E = Path(__file__).parent / "e2e"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
-    for item in items:  # whole commands and minutes-long runs: `make quick` leaves them out
-        if E2E in item.path.parents:
+    for item in items:
+        if E2E in item.path.parents:  # whole commands and minutes-long runs: `make quick` leaves them out
             item.add_marker(pytest.mark.slow)
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
     rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order within a file stays
+
+    def order(item):
+        listed = rank.get(item.originalname, rank.get(item.path.name))
+        return listed if listed is not None else len(rank) + (E2E not in item.path.parents)
+
+    items.sort(key=order)  # stable: the order within a file stays

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import (
+    LINEAR_HEAD,
     one_line_error,
+    tiny_flags,
 )
 
 from affect_keras.cli.train import main as train_main
@@ -22,8 +24,6 @@ from affect_keras.heads import TASKS
 from affect_keras.labels import polarity_of
 from affect_keras.models.hierarchical import HierarchicalProbabilities
 from affect_keras.training.va import Concordance
-
-LINEAR = ["--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]
 
 
 def test_the_expression_classifier_logs_its_monitors(tiny_run):
@@ -45,19 +45,12 @@ def test_a_valence_arousal_task_on_data_without_them_is_refused(tmp_path, small_
     with pytest.raises(SystemExit) as exit_:
         train_main(
             [
-                "--data",
-                str(data),
-                "--backbone",
-                "resnet18",
-                "--weights",
-                "none",
-                "--image-size",
-                "32",
+                *tiny_flags(data),
                 "--task",
                 "va",
                 "--run-dir",
                 str(tmp_path / "run"),
-                *LINEAR,
+                *LINEAR_HEAD,
             ]
         )
     assert exit_.value.code == 1
@@ -121,14 +114,7 @@ def test_hierarchical_on_polarity_labels_says_the_data_is_labelled_by_polarity(t
     with pytest.raises(SystemExit) as stop:
         train_main(
             [
-                "--data",
-                str(tmp_path / "pol"),
-                "--backbone",
-                "resnet18",
-                "--weights",
-                "none",
-                "--image-size",
-                "32",
+                *tiny_flags(tmp_path / "pol"),
                 "--epochs",
                 "1",
                 "--task",

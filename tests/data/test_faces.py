@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, sideways
 from PIL import Image
 
 from affect_keras.data.faces import (
@@ -38,13 +38,6 @@ PHOTOS = [
     "surprise/Dave_Odom_0001.jpg",
     "disgust/David_Nalbandian_0006.jpg",
 ]
-
-
-def sideways(upright: Image.Image, path) -> None:
-    """`upright` stored a quarter turn round with the EXIF tag (6) that tells viewers to turn it back."""
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    upright.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=95)
 
 
 def test_anchors_match_the_models_outputs():

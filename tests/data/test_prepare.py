@@ -178,10 +178,6 @@ def test_a_folder_prepared_before_0_2_0_is_refused_in_one_line_and_left_as_it_is
     assert {path: path.stat().st_mtime_ns for path in sorted((tmp_path / "out").rglob("*.jpg"))} == before
 
 
-def _children(pid: int) -> list[int]:
-    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
 @pytest.mark.slow
 def test_a_rerun_removes_only_what_prepare_wrote(sample_root, tmp_path):
     """Case 4: the identical command again deleted a user's files in the split folders; other settings

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, one_line_error
+from conftest import REPO, one_line_error, sideways
 from PIL import Image
 
 from affect_keras.cli.predict import main
@@ -15,14 +15,6 @@ from affect_keras.data.prepare import PrepareConfig, prepare
 
 skimage_data = pytest.importorskip("skimage.data")
 ASTRONAUT_FACE = (160, 40, 290, 190)  # left, top, right, bottom of Eileen Collins' face in the 512x512 photo
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    Image.fromarray(skimage_data.astronaut()).save(folder / "astronaut.png")
-    Image.fromarray(np.full((200, 300, 3), 128, np.uint8)).save(folder / "blank.png")
-    return folder
 
 
 def face_box(printed):
@@ -119,31 +111,6 @@ def test_a_bad_flag_is_one_line_naming_it(photos, capsys):
 # ---- nothing lost (issue 36): predict's outputs, its inputs' odd names and sizes ----
 
 
-@pytest.fixture
-def crops(tiny_run, tmp_path):
-    """A folder of six prepared faces (predict --no-detect reads them whole)."""
-    folder = tmp_path / "crops"
-    folder.mkdir()
-    for k, path in enumerate(sorted((tiny_run / "data" / "test").rglob("*.jpg"))[:6]):
-        Image.open(path).save(folder / f"face{k}.jpg")
-    return folder
-
-
-def _failing_at(monkeypatch, image: int, error: BaseException):
-    """Make the analysis of the `image`-th image (from 1) raise `error`."""
-    from affect_keras.deploy.analyse import Analyser
-
-    real, calls = Analyser.analyse, []
-
-    def analyse(self, rgb):
-        calls.append(1)
-        if len(calls) == image:
-            raise error
-        return real(self, rgb)
-
-    monkeypatch.setattr(Analyser, "analyse", analyse)
-
-
 def test_odd_images_and_names_are_counted_not_fatal(tiny_run, crops, tmp_path, capsys):
     """Cases 15, 20, 21: a 1x1 image aborted a folder run; tiny images without a face were "analysed
     whole" and got an expression; a file name that is not UTF-8 failed after all the work."""
@@ -224,21 +191,6 @@ def test_predict_saves_its_resolved_settings_beside_its_output(tiny_run, crops, 
 
 MUX = REPO.parent / "shared" / "data" / "muxspace_subset"
 needs_mux = pytest.mark.skipif(not MUX.is_dir(), reason="muxspace_subset not beside the repo")
-
-
-ORIENTATION = 0x0112  # the EXIF tag
-
-
-def sideways(upright: Image.Image, path) -> None:
-    """Store `upright` rotated a quarter turn, with the EXIF tag (6) that tells viewers to turn it back,
-    as phones do."""
-    exif = Image.Exif()
-    exif[ORIENTATION] = 6
-    upright.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=95)
-
-
-def user_files(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 @pytest.mark.parametrize(

@@ -4,17 +4,16 @@ End to end, so marked slow: `make quick` leaves them out."""
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import (
     FERPLUS,  # noqa: E402
     one_line_error,
+    user_files,
 )
 
 from affect_keras.cli.evaluate import main
-from affect_keras.cli.evaluate import main as evaluate_main
 from affect_keras.data.loader import FaceBatches
 from affect_keras.data.prepare import PrepareConfig, prepare
 from affect_keras.models.presets import (
@@ -29,15 +28,11 @@ def test_a_run_ends_calibrated_and_evaluate_reports_calibration_and_intervals(ti
     intervals to the report, the printed table and the model card."""
     import keras
 
-    from affect_keras.cli.evaluate import main as evaluate_main
-
     run, data = tiny_run / "run", tiny_run / "data"
     record = json.loads((run / "calibration.json").read_text())
     assert keras.saving.load_model(run / "best.keras").temperature == pytest.approx(record["temperature"])
     assert record["split"] == "val" and record["after"]["nll"] <= record["before"]["nll"] + 1e-9
-    assert (
-        evaluate_main([str(run), "--data", str(data), "--split", "test", "--repeats", "2", "--bootstrap", "200"]) == 0
-    )
+    assert main([str(run), "--data", str(data), "--split", "test", "--repeats", "2", "--bootstrap", "200"]) == 0
     report = json.loads((run / "evaluation-test" / "report.json").read_text())
     assert {"ece", "nll", "brier", "bins"} <= set(report["calibration"])
     assert report["intervals"]["resamples"] == 200
@@ -50,10 +45,6 @@ def test_a_run_ends_calibrated_and_evaluate_reports_calibration_and_intervals(ti
 @pytest.fixture
 def trained_run(tiny_run):
     return tiny_run
-
-
-def user_files(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def test_evaluate_writes_report_pictures_and_predictions(trained_run, capsys):
@@ -278,9 +269,7 @@ def test_the_shipped_preset_reproduces_its_fer_validation_scores(tmp_path):
     prepare(PrepareConfig(source="ferplus", root=root, out=tmp_path / "fer48", size=48))
     out = tmp_path / "report"
     assert (
-        evaluate_main(
-            [DEFAULT_PRESET, "--data", str(tmp_path / "fer48"), "--split", "val", "--out", str(out), "--repeats", "1"]
-        )
+        main([DEFAULT_PRESET, "--data", str(tmp_path / "fer48"), "--split", "val", "--out", str(out), "--repeats", "1"])
         == 0
     )
     report = json.loads((out / "report.json").read_text())

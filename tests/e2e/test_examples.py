@@ -5,6 +5,7 @@ photos/ (a folders tree)."""
 
 import doctest
 import inspect
+import logging
 import shutil
 
 import numpy as np
@@ -63,10 +64,16 @@ def test_every_public_example_runs_and_shows_what_it_says(tmp_path, monkeypatch,
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     names = {"np": np}
     report = []
-    for name in STORY:
-        example = parser.get_doctest(inspect.getdoc(getattr(affect_keras, name)), names, name, None, 0)
-        if not example.examples:
-            report.append(f"{name}: its docstring has no example\n")
-        runner.run(example, out=report.append, clear_globs=False)
-        names.update(example.globs)  # the next example sees what this one made (`report`, ...)
+    # what the examples print is checked, not the library's log (a command run earlier in this process
+    # may have left its handler that prints it)
+    logging.disable(logging.WARNING)
+    try:
+        for name in STORY:
+            example = parser.get_doctest(inspect.getdoc(getattr(affect_keras, name)), names, name, None, 0)
+            if not example.examples:
+                report.append(f"{name}: its docstring has no example\n")
+            runner.run(example, out=report.append, clear_globs=False)
+            names.update(example.globs)  # the next example sees what this one made (`report`, ...)
+    finally:
+        logging.disable(logging.NOTSET)
     assert not report, "".join(report)

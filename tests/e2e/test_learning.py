@@ -7,6 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from conftest import LINEAR_HEAD, tiny_flags
 
 from affect_keras.cli.train import main
 from affect_keras.data.loader import FaceBatches
@@ -17,7 +18,6 @@ pytestmark = pytest.mark.slow  # minutes of training each
 CHANCE = 1 / 8
 # From scratch, the default head (dense 256, batch norm, dropout) held ResNet18 at ~22 % after two
 # epochs where a plain linear head reached 93 %; the default is meant for frozen pretrained backbones.
-LINEAR_HEAD = ["--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +75,7 @@ def test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accur
     from affect_keras.models.loading import load
 
     args = [
-        "--data",
-        str(sample_32),
-        "--backbone",
-        "resnet18",
-        "--weights",
-        "none",
-        "--image-size",
-        "32",
+        *tiny_flags(sample_32),
         "--augment",
         "none",
         "--epochs",

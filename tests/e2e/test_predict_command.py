@@ -3,7 +3,6 @@
 End to end, so marked slow: `make quick` leaves them out."""
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,31 +11,11 @@ from conftest import (
     FERPLUS,  # noqa: E402
     REPO,
     one_line_error,
+    user_files,
 )
 from PIL import Image
 
 from affect_keras.cli.predict import main
-from affect_keras.cli.predict import main as predict_main
-
-skimage_data = pytest.importorskip("skimage.data")
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    Image.fromarray(skimage_data.astronaut()).save(folder / "astronaut.png")
-    Image.fromarray(np.full((200, 300, 3), 128, np.uint8)).save(folder / "blank.png")
-    return folder
-
-
-@pytest.fixture
-def crops(tiny_run, tmp_path):
-    """A folder of six prepared faces (predict --no-detect reads them whole)."""
-    folder = tmp_path / "crops"
-    folder.mkdir()
-    for k, path in enumerate(sorted((tiny_run / "data" / "test").rglob("*.jpg"))[:6]):
-        Image.open(path).save(folder / f"face{k}.jpg")
-    return folder
 
 
 def _failing_at(monkeypatch, image: int, error: BaseException):
@@ -52,10 +31,6 @@ def _failing_at(monkeypatch, image: int, error: BaseException):
         return real(self, rgb)
 
     monkeypatch.setattr(Analyser, "analyse", analyse)
-
-
-def user_files(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def test_an_exported_model_predicts_the_same_as_the_run(tiny_run, photos, capsys):
@@ -234,7 +209,7 @@ def test_predict_without_model_recognises_fer_validation_faces(capsys):
     clear = labels[(votes.max(axis=1) >= 9)].head(40)
     right = 0
     for _, row in clear.iterrows():
-        assert predict_main([str(FERPLUS / "FER2013Valid" / row[0]), "--no-detect", "--top-k", "1"]) == 0
+        assert main([str(FERPLUS / "FER2013Valid" / row[0]), "--no-detect", "--top-k", "1"]) == 0
         printed = capsys.readouterr().out
         top = printed.splitlines()[-1].split()
         truth = columns[int(np.argmax(row.iloc[2:10].to_numpy()))]

@@ -1,7 +1,6 @@
 """Metrics on fixed predictions (hand-computed where scikit-learn has no equivalent), and evaluate.py."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -122,10 +121,6 @@ def test_evaluate_config_checks_its_fields_when_built():
         with pytest.raises(OptionError) as error:
             EvaluateConfig(model="m", data="d", **settings)
         assert error.value.option == option
-
-
-def user_files(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def test_evaluate_and_prepare_check_what_they_are_given_before_the_work(tiny_run, tmp_path, capsys, monkeypatch):

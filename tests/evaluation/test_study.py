@@ -8,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import os
 
 import pytest
-from conftest import one_line_error
+from conftest import one_line_error, tiny_flags
 
 from affect_keras.cli.study import main
 
@@ -20,14 +20,7 @@ def test_a_misspelt_study_split_is_refused_before_any_training(small_sample, tmp
     with pytest.raises(SystemExit) as stop:
         main(
             [
-                "--data",
-                str(small_sample),
-                "--backbone",
-                "resnet18",
-                "--weights",
-                "none",
-                "--image-size",
-                "32",
+                *tiny_flags(small_sample),
                 "--epochs",
                 "1",
                 "--split",

@@ -23,7 +23,7 @@ from affect_keras.models.presets import (
 )
 
 from_preset = ExpressionClassifier.from_preset
-from conftest import FERPLUS, REPO, loads_with_keras_alone  # noqa: E402
+from conftest import REPO, loads_with_keras_alone  # noqa: E402
 
 FACES = np.random.default_rng(3).integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
 
@@ -113,9 +113,6 @@ def test_the_shipped_preset_is_package_data_under_25_mb_and_verifies():
         assert scores["accuracy"] >= 0.86 and scores["macro_f1"] >= 0.75, name
     setup = (REPO / "setup.cfg").read_text()
     assert "presets/*/*" in setup  # installed with the package, not only in a clone
-
-
-needs_ferplus = pytest.mark.skipif(not (FERPLUS / "FER2013Valid").is_dir(), reason="FER+ not beside the repo")
 
 
 def test_a_run_checkpoint_alone_describes_itself(tiny_run, tmp_path, capsys):

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BLOCK_TENSORFLOW, REPO
+from conftest import BLOCK_TENSORFLOW, LINEAR_HEAD, REPO
 
 pytestmark = pytest.mark.slow  # several short trainings, each in its own interpreter
 
@@ -47,12 +47,7 @@ def frozen(small_sample, tmp_path_factory):
         "32",
         "--augment",
         "none",
-        "--dense=",
-        "--dropout",
-        "0",
-        "--no-head-batch-norm",
-        "--l2",
-        "0",
+        *LINEAR_HEAD,
         "--epochs",
         "2",
         "--batch-size",

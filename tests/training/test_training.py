@@ -1,18 +1,18 @@
 """Class weights, schedules, and train.py on a small prepared sample."""
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import (
     build_model,
     one_line_error,
+    tiny_flags,
+    user_files,
 )
 
 from affect_keras.cli.train import main
@@ -64,17 +64,12 @@ def test_bad_flag_is_one_line_naming_it(tmp_path, capsys):
     assert "argument --dropout must be in [0, 1)" in capsys.readouterr().err
 
 
-@pytest.fixture
-def small_data(small_sample):
-    return small_sample
-
-
-def test_phase_two_after_training_from_scratch_is_refused(small_data, tmp_path, capsys):
+def test_phase_two_after_training_from_scratch_is_refused(small_sample, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(
             [
                 "--data",
-                str(small_data),
+                str(small_sample),
                 "--weights",
                 "none",
                 "--finetune-epochs",
@@ -89,47 +84,13 @@ def test_phase_two_after_training_from_scratch_is_refused(small_data, tmp_path, 
     assert not (tmp_path / "run").exists()
 
 
-def train_command(data, run, epochs):
-    return [
-        sys.executable,
-        "train.py",
-        "--data",
-        str(data),
-        "--backbone",
-        "resnet18",
-        "--weights",
-        "none",
-        "--image-size",
-        "32",
-        "--epochs",
-        str(epochs),
-        "--batch-size",
-        "16",
-        "--augment",
-        "light",
-        "--run-dir",
-        str(run),
-        "--schedule",
-        "cosine",
-        "--mix",
-        "mixup",
-        "--no-calibrate",  # what is compared is the training; calibration after it is tested elsewhere
-    ]
-
-
-def final_weights(run):
-    import keras
-
-    return keras.saving.load_model(run / "last.keras").get_weights()
-
-
-def test_another_run_in_the_same_directory_is_refused(small_data, tmp_path, capsys):
+def test_another_run_in_the_same_directory_is_refused(small_sample, tmp_path, capsys):
     run = tmp_path / "run"
     (run).mkdir()
     (run / "config.yaml").write_text("backbone: vgg16\nversion: 0.2.0\n")
     (run / "history.csv").write_text("epoch,loss\n0,1.0\n")  # it finished an epoch: a run to protect
     with pytest.raises(SystemExit) as exit_:
-        main(["--data", str(small_data), "--run-dir", str(run), "--weights", "none"])
+        main(["--data", str(small_sample), "--run-dir", str(run), "--weights", "none"])
     assert exit_.value.code == 1
     assert f"--run-dir {run} holds a run with other settings" in capsys.readouterr().err
 
@@ -217,10 +178,6 @@ def test_head_steps_per_call_divide_the_epoch():
     assert [steps_per_execution(n) for n in (1, 5, 32, 90, 96, 1000)] == [1, 5, 32, 30, 32, 25]
 
 
-def user_files(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
 def test_class_weights_file_with_a_word_names_the_file_and_class(small_sample, tmp_path, capsys):
     weights = tmp_path / "weights.yaml"
     names = ["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"]
@@ -228,14 +185,7 @@ def test_class_weights_file_with_a_word_names_the_file_and_class(small_sample, t
     with pytest.raises(SystemExit) as stop:
         main(
             [
-                "--data",
-                str(small_sample),
-                "--backbone",
-                "resnet18",
-                "--weights",
-                "none",
-                "--image-size",
-                "32",
+                *tiny_flags(small_sample),
                 "--epochs",
                 "1",
                 "--class-weights",
@@ -256,14 +206,7 @@ def test_train_and_study_never_write_into_a_users_folder(small_sample, tmp_path,
     (mine / "README.md").write_text("my notes")  # train.py writes a model card of this name
     before = user_files(mine)
     common = [
-        "--data",
-        str(small_sample),
-        "--backbone",
-        "resnet18",
-        "--weights",
-        "none",
-        "--image-size",
-        "32",
+        *tiny_flags(small_sample),
         "--epochs",
         "1",
     ]
@@ -274,9 +217,6 @@ def test_train_and_study_never_write_into_a_users_folder(small_sample, tmp_path,
         study_main(common + ["--out", str(mine), "--strategies", "imbalanced"])
     assert stop.value.code != 0 and "--out" in one_line_error(capsys)
     assert user_files(mine) == before
-
-
-LINEAR = ["--dense=", "--dropout", "0", "--no-head-batch-norm", "--l2", "0"]
 
 
 def test_a_misspelt_monitor_is_refused_before_training(small_sample, tmp_path, capsys):
