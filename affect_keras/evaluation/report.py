@@ -64,17 +64,19 @@ def _same_evaluation(folder: Path, config: EvaluateConfig, keys: tuple[str, ...]
 
 
 def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = None) -> dict:
-    """Predict the split, score it, write report.json, the pictures and the resolved settings (config.out
-    is filled in when it was empty); returns the report.
+    """Predict the split, score it, write report.json, the pictures and the resolved settings.
 
-    `outputs` ({head: array}, one row per image of the split in manifest order) are the model's outputs
-    computed already (the study reads them off cached backbone features); the model is then loaded for its
-    class names and image size only.
+    Args:
+        config: what to score on which data; `config.out` is filled in when it was empty.
+        outputs: the model's outputs computed already ({head: array}, one row per image of the split in
+            manifest order; the study reads them off cached backbone features): the model is then loaded
+            for its class names and image size only.
 
-    The report: `accuracy`, `balanced_accuracy`, `macro_f1`, `weighted_f1`, `top2_accuracy`, `kappa`,
-    `auc_ovr` (expressions), `intervals` (their 95 % bootstrap intervals), `skew_normalized` (mean and std
-    over class-balanced resamples), `per_class`, `confusion_matrix`, `calibration` (ece, nll, brier), and
-    `va` for a valence / arousal model.
+    Returns:
+        The report: `accuracy`, `balanced_accuracy`, `macro_f1`, `weighted_f1`, `top2_accuracy`, `kappa`,
+        `auc_ovr` (expressions), `intervals` (their 95 % bootstrap intervals), `skew_normalized` (mean and
+        std over class-balanced resamples), `per_class`, `confusion_matrix`, `calibration` (ece, nll,
+        brier), and `va` for a valence / arousal model.
 
     Examples:
         The run `affect_keras.train` wrote:
@@ -188,8 +190,14 @@ def format_va(report: dict) -> str:
 
 
 def format_report(report: dict) -> str:
-    """The printed table: overall scores as they are and on class-balanced resamples, then per class; then
-    valence / arousal where the model predicts them.
+    """The report as evaluate.py prints it: overall scores as they are, with their intervals and on
+    class-balanced resamples, then per class; then valence / arousal where the model predicts them.
+
+    Args:
+        report: what `evaluate` returned (or its report.json, read).
+
+    Returns:
+        The text, several lines.
 
     Examples:
         A report of `affect_keras.evaluate`:

@@ -94,10 +94,19 @@ def run_study(
     repeats: int = 10,
     verbose: int | str = "auto",
 ) -> pd.DataFrame:
-    """Train and evaluate each strategy (`IMBALANCE_STRATEGIES`: `base` with that strategy's settings, one
-    run directory each in `out`), skipping those already finished with the same settings, and write the
-    tables (Table 7 of the paper) and the picture; `split` is scored with `repeats` class-balanced
-    resamples. Returns the long table: one row per strategy and metric.
+    """Train and evaluate each strategy, skipping those already finished with the same settings, and write
+    the tables (Table 7: table7.csv, table7.md) and the per-class F1 picture.
+
+    Args:
+        base: the settings every run shares; each strategy changes only its own (`IMBALANCE_STRATEGIES`).
+        strategies: `IMBALANCE_STRATEGIES` names.
+        out: the study folder: a run directory per strategy and the tables.
+        split: the split every run is scored on.
+        repeats: class-balanced resamples for the skew-normalised scores.
+        verbose: keras's progress output ("auto": a bar per epoch; 0: none).
+
+    Returns:
+        The long table (table7.csv): per strategy, one row per class and two overall rows.
 
     Examples:
         Two strategies on the `affect_keras.TrainConfig` example's `config`:

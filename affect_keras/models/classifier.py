@@ -13,6 +13,7 @@ classifier's, and the checkpoints hold the classifier alone.
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import keras
 
@@ -205,7 +206,7 @@ class ExpressionClassifier(keras.Model):
 
     # keras-hub's preset contract; the files and checks live in `models.presets`
     @classmethod
-    def from_preset(cls, name_or_dir) -> "ExpressionClassifier":
+    def from_preset(cls, name_or_dir: str | Path) -> "ExpressionClassifier":
         """The classifier of a preset: a shipped preset's name or a preset directory (every file checked
         against its sha256 first). Its metadata: `affect_keras.models.presets.load_metadata`.
 
@@ -286,8 +287,15 @@ def _heads(features, class_names: list[str], l2: float, heads: tuple[str, ...], 
     return {name: outputs[name] for name in heads}
 
 
-def from_preset(name_or_dir) -> ExpressionClassifier:
-    """`ExpressionClassifier.from_preset`: the classifier of a shipped preset's name or a preset folder.
+def from_preset(name_or_dir: str | Path) -> ExpressionClassifier:
+    """`ExpressionClassifier.from_preset`: the classifier of a preset.
+
+    Args:
+        name_or_dir: a shipped preset's name (`ferplus_resnet18_48`) or a preset folder (`save_preset`);
+            its files are checked against its sha256.json first.
+
+    Returns:
+        The `ExpressionClassifier`, with the preset's weights, class names, image size and framing.
 
     Examples:
         >>> import affect_keras

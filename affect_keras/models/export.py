@@ -35,10 +35,17 @@ def default_out(model: str | Path) -> Path:
 
 
 def export(run: str | Path, formats: list[str], out: Path | None = None) -> dict[str, Path]:
-    """Write the chosen formats (`FORMATS`: saved_model, keras, tflite, onnx) into `out` (default:
-    `default_out`) with `metadata.json` (class names, image size, framing) and `export.json` (these
-    settings); returns format -> path. `run`: a run directory, a preset (a shipped name or a folder) or a
-    `.keras` file.
+    """Write the chosen formats into a folder with `metadata.json` (class names, image size, framing) and
+    `export.json` (these settings).
+
+    Args:
+        run: a run directory, a preset (a shipped name or a folder) or a `.keras` file.
+        formats: one or more of `FORMATS` (saved_model, keras, tflite, onnx).
+        out: the folder (default: `default_out`, `<run>/export/` for a run); a folder of other files is
+            refused.
+
+    Returns:
+        {format: path of its file or folder}.
 
     Examples:
         The run `affect_keras.train` wrote, for LiteRT: predict runs it without keras:

@@ -442,15 +442,20 @@ def _target(path: str | Path, kind: str) -> Path:
 
 
 def load(path: str | Path, option: str = "model", engine: str | None = None, trust_saved_model: bool = False) -> Loaded:
-    """The model at `path`: a shipped preset's name, a preset or run directory, a `.keras` file, a
-    SavedModel folder, a `.tflite` or an `.onnx` file. ModelFileError (naming `option`) for anything else.
-    `engine` (`ENGINES`): what runs it; None: the lightest installed one that can (a preset that carries
-    its runtime files runs in LiteRT, without keras). A SavedModel is a program and is refused unless
-    `trust_saved_model`. The model is tried once on a blank face: outputs that do not fit its class names,
-    or an input it cannot take, are refused here rather than on the first photo.
+    """The model at `path`, ready to predict. The model is tried once on a blank face: outputs that do not
+    fit its class names, or an input it cannot take, are refused here rather than on the first photo.
 
-    Returns a `Loaded`: `kind` (the `KINDS` name), `class_names`, `image_size`, `heads`, `framing`, and
-    `predict(faces)` (uint8 RGB faces of image_size x image_size) -> the expression probabilities.
+    Args:
+        path: a shipped preset's name, a preset or run directory, a `.keras` file, a SavedModel folder, a
+            `.tflite` or an `.onnx` file; anything else is a ModelFileError naming `option`.
+        option: the flag or argument `path` came from, for the messages.
+        engine: what runs it (`ENGINES`); None: the lightest installed one that can (a preset that carries
+            its runtime files runs in LiteRT, without keras).
+        trust_saved_model: run a SavedModel, which is a program (refused otherwise).
+
+    Returns:
+        A `Loaded`: `kind` (the `KINDS` name), `class_names`, `image_size`, `heads`, `framing`, and
+        `predict(faces)` (uint8 RGB faces of image_size x image_size) -> the expression probabilities.
 
     Examples:
         `affect_keras.load_model`; the export `affect_keras.export` wrote:

@@ -61,13 +61,18 @@ DATA_FINGERPRINT = "data_fingerprint.json"  # the data a run started on (data.fi
 
 
 def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassifier:
-    """Run both phases and write the run directory (`config.run_dir`, by default
-    models/<backbone>-<data folder name>); returns the run's classifier: best.keras's, calibrated (the
-    last epoch's where no checkpoint was best, or calibration is off). The steps: open the run directory,
-    build the data and the model, fit phase 1 (on cached features when the backbone is frozen), fit phase
-    2, save, calibrate, write the model card and the exports `config.export` asks for.
+    """Run both phases and write the run directory. The steps: open the run directory, build the data and
+    the model, fit phase 1 (on cached features when the backbone is frozen), fit phase 2, save, calibrate,
+    write the model card and the exports `config.export` asks for.
 
-    `verbose`: keras's progress output ("auto": a bar per epoch; 0: none).
+    Args:
+        config: the run's settings; `config.run_dir` (default models/<backbone>-<data folder name>) is
+            written, and the same config again continues an interrupted run there.
+        verbose: keras's progress output ("auto": a bar per epoch; 0: none).
+
+    Returns:
+        The run's classifier: best.keras's, calibrated (the last epoch's where no checkpoint was best, or
+        calibration is off).
 
     Examples:
         The `affect_keras.TrainConfig` example's `config`: the sample, the preset's backbone frozen:
