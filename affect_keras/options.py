@@ -173,13 +173,29 @@ def type_error(value, kind) -> str | None:
     return None
 
 
+def as_text(value, kind):
+    """`value` with a path (`os.PathLike`) given where `kind` declares text turned into its text, also in a
+    list; anything else as it is (a field declared as a `Path` keeps its `Path`)."""
+    import os
+    import typing
+
+    if isinstance(value, os.PathLike) and type_error(value, kind) is not None:
+        text = os.fspath(value)
+        return text if type_error(text, kind) is None else value
+    if isinstance(value, list) and typing.get_origin(kind) is list:
+        return [as_text(item, typing.get_args(kind)[0]) for item in value]
+    return value
+
+
 def check_fields(config) -> None:
     """OptionError for the first field of `config` whose value is not of its declared type, not among its
-    choices or fails its check (a list field: each of its items)."""
+    choices or fails its check (a list field: each of its items). A `Path` given for a text field becomes
+    its text first (`as_text`): the configs are saved as YAML, and the API takes paths as either."""
     import typing
 
     hints = typing.get_type_hints(type(config))
     for field in dataclasses.fields(config):
+        setattr(config, field.name, as_text(getattr(config, field.name), hints[field.name]))
         problem = type_error(getattr(config, field.name), hints[field.name])
         if problem is not None:
             raise OptionError(field.name, problem)

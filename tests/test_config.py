@@ -269,6 +269,33 @@ def test_every_commands_config_checks_its_fields_when_built():
     PredictConfig(input="clip.mp4", tracks="t.csv").validate()
 
 
+def test_a_path_given_for_a_text_setting_becomes_its_text_in_every_config():
+    """One rule in `options.check_fields` for every config (each had its own loop): the API takes a Path
+    where a setting is text, and the config holds text (it is saved as YAML); a Path setting keeps its Path."""
+    from pathlib import Path
+
+    from affect_keras.data.prepare import PrepareConfig
+    from affect_keras.deploy.config import PredictConfig
+    from affect_keras.evaluation.config import EvaluateConfig
+    from affect_keras.models.export import ExportConfig
+    from affect_keras.training.calibrate import CalibrateConfig
+    from affect_keras.training.config import TrainConfig
+
+    given = [
+        (TrainConfig(data=Path("d"), run_dir=Path("r")), {"data": "d", "run_dir": "r"}),
+        (EvaluateConfig(model=Path("m"), data=Path("d"), out=Path("o")), {"model": "m", "data": "d", "out": "o"}),
+        (EvaluateConfig(compare=Path("c")), {"compare": ["c"]}),
+        (EvaluateConfig(compare=[Path("c"), "x"]), {"compare": ["c", "x"]}),
+        (PredictConfig(input=Path("a.jpg"), csv=Path("f.csv")), {"input": "a.jpg", "csv": "f.csv"}),
+        (ExportConfig(run=Path("r"), out=Path("o")), {"run": "r", "out": "o"}),
+        (CalibrateConfig(model=Path("m"), data=Path("d")), {"model": "m", "data": "d"}),
+    ]
+    for config, expected in given:
+        assert {name: getattr(config, name) for name in expected} == expected, type(config).__name__
+        assert all(type(getattr(config, name)) is type(value) for name, value in expected.items())
+    assert isinstance(PrepareConfig(source="sample", out="o", root=Path("r")).root, Path)
+
+
 @pytest.mark.parametrize(
     "command, content, says",
     [

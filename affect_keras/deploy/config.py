@@ -5,7 +5,6 @@ records. Imports no keras: the runtime path stays light."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,9 +154,6 @@ class PredictConfig:
     version: str = setting(__version__, group="output", cli=False, check=version_check())
 
     def __post_init__(self):
-        for name in ("input", "model", "tracks", "timeline", "csv", "annotate"):
-            if isinstance(getattr(self, name), os.PathLike):
-                setattr(self, name, os.fspath(getattr(self, name)))
         if isinstance(self.camera, int) and not isinstance(self.camera, bool):  # a camera's index
             self.camera = str(self.camera)
         check_fields(self)

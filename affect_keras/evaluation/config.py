@@ -90,12 +90,8 @@ class EvaluateConfig:
     version: str = setting(__version__, group="output", cli=False, check=version_check())
 
     def __post_init__(self):
-        for name in ("model", "data", "out"):
-            if isinstance(getattr(self, name), os.PathLike):
-                setattr(self, name, os.fspath(getattr(self, name)))
         if isinstance(self.compare, (str, os.PathLike)):  # one run
-            self.compare = [os.fspath(self.compare)]
-        self.compare = [os.fspath(run) for run in self.compare] if isinstance(self.compare, list) else self.compare
+            self.compare = [self.compare]
         check_fields(self)
 
     def validate(self) -> None:

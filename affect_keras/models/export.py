@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -184,8 +183,4 @@ class ExportConfig:
     version: str = setting(__version__, group="output", cli=False, check=version_check())
 
     def __post_init__(self):
-        if isinstance(self.run, os.PathLike):
-            self.run = os.fspath(self.run)
-        if isinstance(self.out, os.PathLike):
-            self.out = os.fspath(self.out)
         check_fields(self)

@@ -5,7 +5,6 @@ the end of a run; `calibrate.py` does it for an existing run, preset or .keras f
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,7 +171,4 @@ class CalibrateConfig:
     )
 
     def __post_init__(self):
-        for name in ("model", "data", "out"):
-            if isinstance(getattr(self, name), os.PathLike):
-                setattr(self, name, os.fspath(getattr(self, name)))
         check_fields(self)

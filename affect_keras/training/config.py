@@ -7,7 +7,6 @@ once); `resolve()`, which looks at the backend and at a saved backbone, imports 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-import os
 from pathlib import Path
 
 import logging
@@ -323,9 +322,6 @@ class TrainConfig:
     def __post_init__(self):
         """Paths given as `Path` become text (the config is saved as YAML); every field's type, choices and
         check are checked here, as the CLI checks its flags: a bad value fails before anything is written."""
-        for item in fields(self):
-            if isinstance(getattr(self, item.name), os.PathLike):
-                setattr(self, item.name, os.fspath(getattr(self, item.name)))
         check_fields(self)
 
     def validate(self) -> None:
