@@ -113,10 +113,10 @@ def calibrate_model(
         new = "preset folder" if kind == "preset" else ".keras file"
         raise OptionError("out", f"is required to calibrate a {kind}: a new {new}")
     out = Path(out)
-    if kind == "keras" and (out.suffix != ".keras" or out.exists()):
-        raise OptionError("out", f"{out}: give a new file whose name ends in .keras")
     # before the work: a place that cannot be written fails now, on one line
     if kind == "keras":
+        if out.suffix != ".keras" or out.exists():
+            raise OptionError("out", f"{out}: give a new file whose name ends in .keras")
         writable_file(out, "out")
     else:
         writable_folder(out.parent, "out")
