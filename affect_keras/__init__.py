@@ -33,7 +33,7 @@ _PUBLIC = {
     "evaluate": ("affect_keras.evaluation.report", "evaluate"),
     "EvaluateConfig": ("affect_keras.evaluation.config", "EvaluateConfig"),
     "format_report": ("affect_keras.evaluation.report", "format_report"),
-    "run_study": ("affect_keras.evaluation.study", "run_study"),
+    "run_study": ("affect_keras.training.study", "run_study"),
     "export": ("affect_keras.models.export", "export"),
     "predict": ("affect_keras.deploy.analyse", "predict"),
     "predict_video": ("affect_keras.deploy.video", "predict_video"),

@@ -17,7 +17,7 @@ import sys
 MODULES = (
     "affect_keras.models.classifier",  # ExpressionClassifier
     "affect_keras.models.preprocessing",  # BackbonePreprocessing, ToImage
-    "affect_keras.models.hierarchical",  # HierarchicalProbabilities
+    "affect_keras.heads._hierarchical",  # HierarchicalProbabilities
     "affect_keras.training.logit_adjustment",  # LogitAdjustedCrossentropy (a compiled checkpoint's loss)
     "affect_keras.training.va",  # MaskedMeanSquaredError, ConcordanceLoss, Concordance
 )

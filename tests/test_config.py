@@ -244,7 +244,7 @@ def test_every_commands_config_checks_its_fields_when_built():
     same one-line errors as its flags."""
     from affect_keras.deploy.config import PredictConfig
     from affect_keras.evaluation.config import EvaluateConfig
-    from affect_keras.evaluation.study import StudyConfig
+    from affect_keras.training.study import StudyConfig
     from affect_keras.models.export import ExportConfig
     from affect_keras.training.calibrate import CalibrateConfig
 

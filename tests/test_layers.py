@@ -1,17 +1,14 @@
-"""Imports run one way, down the layers, and form no cycle (issue 26), read from the source with `ast`:
-every import counts, also one inside a function (a lazy import is still a dependency).
+"""Imports run one way, down the layers, and form no cycle (issues 26, 42), read from the source with `ast`:
+every import counts, also one inside a function (a lazy import is still a dependency), and so does an
+`importlib.import_module` call (a module named in the call, or every module under the package a name built
+in the call starts with: the head registry's `f"{__name__}.{name}"`).
 
-    package-root modules -> data -> models -> training -> evaluation / deploy -> cli
+    package-root modules (heads/ and tasks.py among them) -> data -> models -> evaluation -> training,
+    deploy -> cli
 
-`python tests/test_layers.py` prints each climb and cycle. Exempt: the package's `__init__` and
-`_registration.py` (the import hook that registers the models' custom objects when keras loads), which
-name modules of every layer by design.
-
-One allowance: a head (`affect_keras/heads/`, a package-root module) keeps its layers, loss, metrics and
-report section in one class, so each method imports the code of the stage that calls it (keras and the
-hierarchical layer in `build`, the losses in `loss`, the metrics and plots in `report`). A head's imports
-inside a function may therefore reach any layer, and are not edges of the graph (the stage calls the
-head, not the other way round); its module-level imports are checked like any other module's."""
+`python tests/test_layers.py` prints each climb and cycle. Exempt: the package's `__init__` (its lazy
+public names) and `_registration.py` (the import hook that registers the models' custom objects when keras
+loads), which name modules of every layer by design."""
 
 from __future__ import annotations
 
@@ -20,9 +17,8 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "affect_keras"
-LAYERS = {"data": 1, "models": 2, "training": 3, "evaluation": 4, "deploy": 4, "cli": 5}
+LAYERS = {"data": 1, "models": 2, "evaluation": 3, "training": 4, "deploy": 4, "cli": 5}
 EXEMPT = {"affect_keras", "affect_keras._registration"}
-PLUG_INS = "affect_keras.heads."  # modules whose imports inside functions serve the stage that calls them
 
 
 def module_name(path: Path) -> str:
@@ -47,36 +43,46 @@ def resolve(name: str) -> str | None:
     return None
 
 
-def _nodes(tree: ast.AST, module: str):
-    """The import statements of a module that count: all of them, but for a head, only those outside
-    functions."""
-    if not module.startswith(PLUG_INS):
-        yield from ast.walk(tree)
-        return
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack += [
-            child
-            for child in ast.iter_child_nodes(node)
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
-        ]
+def _dynamic(node: ast.Call, module: str) -> list[str]:
+    """The modules an `import_module(...)` call may import: the one a constant names, or every module of
+    the package that a built name starts with (`__name__` read as the calling module's name)."""
+    if not node.args:
+        return []
+    argument = node.args[0]
+    if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+        return [argument.value]
+    if isinstance(argument, ast.JoinedStr):
+        prefix = ""
+        for part in argument.values:
+            if isinstance(part, ast.Constant):
+                prefix += part.value
+            elif isinstance(part.value, ast.Name) and part.value.id == "__name__" and not prefix:
+                prefix = module
+            else:
+                break
+        return [name for name in MODULES if prefix and name.startswith(prefix) and name != module]
+    return []
 
 
-def imports() -> dict[str, set[str]]:
+def _targets(tree: ast.AST, module: str):
+    """Every module name a module's code imports: statements and `import_module` calls, at any depth."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module":
+            yield from _dynamic(node, module)
+
+
+def imports(sources: dict[str, str] | None = None) -> dict[str, set[str]]:
+    """module -> the package's modules it imports; `sources` ({module: code}) replaces files' code."""
+    sources = sources or {}
     graph = {}
     for module, path in MODULES.items():
-        found = set()
-        for node in _nodes(ast.parse(path.read_text()), module):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names = [f"{node.module}.{alias.name}" for alias in node.names]
-            else:
-                continue
-            found |= {target for target in map(resolve, names) if target and target != module}
-        graph[module] = found
+        code = sources.get(module, path.read_text() if path else "")
+        found = map(resolve, _targets(ast.parse(code), module))
+        graph[module] = {target for target in found if target and target != module}
     return graph
 
 
@@ -134,24 +140,18 @@ def test_there_are_no_import_cycles():
     assert cycles(imports()) == []
 
 
-def test_a_head_reaches_up_only_inside_a_method():
-    code = (
-        "import affect_keras.options\n"
-        "from affect_keras.training.losses import LOSSES\n"
-        "def loss():\n    from affect_keras.evaluation import metrics\n"
-    )
-    in_head = {
-        node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
-        for node in _nodes(ast.parse(code), "affect_keras.heads.x")
-        if isinstance(node, (ast.Import, ast.ImportFrom))
-    }
-    assert in_head == {"affect_keras.options", "affect_keras.training.losses"}  # the module level only
-    elsewhere = {
-        node.module for node in _nodes(ast.parse(code), "affect_keras.data.x") if isinstance(node, ast.ImportFrom)
-    }
-    assert "affect_keras.evaluation" in elsewhere  # a lazy import anywhere else still counts
-    graph = {"affect_keras.heads.x": {"affect_keras.training.losses"}}
-    assert climbs(graph) == ["affect_keras.heads.x -> affect_keras.training.losses"]
+def test_the_check_sees_a_climb_through_a_head_and_a_cycle_through_the_registry(monkeypatch):
+    """A head's import inside a method counts like any other; the registry's `import_module` loop makes
+    heads/__init__ import each head module, so a head that imports the package back is a cycle."""
+    head = "affect_keras.heads.expression"
+    climbing = MODULES[head].read_text() + "\n\ndef report():\n    from affect_keras.evaluation import metrics\n"
+    assert climbs(imports({head: climbing})) == [f"{head} -> affect_keras.evaluation.metrics"]
+    assert "affect_keras.heads.expression" in imports()["affect_keras.heads"]  # through import_module
+    monkeypatch.setitem(MODULES, "affect_keras.heads.planted", None)
+    back = "from affect_keras.heads import HEADS\n"
+    assert cycles(imports({"affect_keras.heads.planted": back})) == [["affect_keras.heads", "affect_keras.heads.planted"]]
+    reference = imports()["affect_keras.cli.reference"]  # f"affect_keras.cli.{command}": every command's module
+    assert {"affect_keras.cli.train", "affect_keras.cli.predict"} <= reference
 
 
 def test_the_check_sees_a_climb_and_a_cycle():

@@ -20,9 +20,9 @@ from conftest import (
 from affect_keras.cli.train import main as train_main
 from affect_keras.data.prepare import PrepareConfig, prepare
 from affect_keras.evaluation.va_metrics import ccc
-from affect_keras.heads import TASKS
+from affect_keras.tasks import TASKS
 from affect_keras.labels import polarity_of
-from affect_keras.models.hierarchical import HierarchicalProbabilities
+from affect_keras.heads._hierarchical import HierarchicalProbabilities
 from affect_keras.training.va import Concordance
 
 
@@ -87,22 +87,28 @@ def test_the_epoch_ccc_metric_covers_every_batch_and_skips_missing_targets():
 
 
 def test_a_head_is_one_class_that_serves_every_stage():
-    """Each head of the registry (one file each in affect_keras/heads/) builds its layers, gives its loss,
-    metrics (named as the task says it logs them), targets, report section and prediction columns."""
+    """Each head of the registry (one file each in affect_keras/heads/) builds its layers, gives its default
+    loss, metrics (named as the task says it logs them), targets and prediction columns; its training loss
+    (training.losses.HEAD_LOSSES) and report section (evaluation.sections.SECTIONS) are found by its name."""
     import inspect
 
     import pandas as pd
 
+    from affect_keras.evaluation.sections import SECTIONS
     from affect_keras.heads import HEADS, Head
+    from affect_keras.training.config import TrainConfig
+    from affect_keras.training.losses import HEAD_LOSSES
 
     assert set(HEADS) == {"expression", "va", "polarity"}
     assert all(set(task.heads) <= set(HEADS) for task in TASKS.values())
+    assert set(HEAD_LOSSES) == set(HEADS) and set(SECTIONS) == set(HEADS) - {"polarity"}
     for name, head in HEADS.items():
         assert isinstance(head, Head) and head.name == name
         assert inspect.getsourcefile(type(head)).endswith(f"heads/{name}.py")
         logged = [m if isinstance(m, str) else m.name for m in head.metrics()]
         assert logged == list(head.metric_names), (name, logged)
-        assert head.loss() is not None and head.card(["A", "B", "C"])
+        assert head.default_loss() is not None and head.card(["A", "B", "C"])
+        assert HEAD_LOSSES[name](TrainConfig(data="d"), [1, 2, 3]) is not None
         table = pd.DataFrame({"file": ["a", "b"]})
         values = np.full((2, 3 if name != "va" else 2), 0.5, "float32")
         head.columns(table, values, ["Happy", "Sad", "Neutral"])

@@ -18,7 +18,7 @@ from affect_keras.data.images import ImageError, load_rgb, printable_name
 from affect_keras.deploy.analyse import OK, OUTCOMES, Analyser, FaceResult, Gate
 from affect_keras.deploy.config import GROUPS, VIDEO_SUFFIXES, PredictConfig
 from affect_keras.deploy.video import TrackedFace, VideoAnalysis
-from affect_keras.heads import EXPRESSION, VA
+from affect_keras.tasks import EXPRESSION, VA
 
 FOLDER_CSV = "predictions.csv"  # where a folder's predictions go without --csv
 SETTINGS_MARK = "# predict.py's resolved settings"  # the first line of the settings file it writes

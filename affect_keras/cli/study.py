@@ -11,7 +11,7 @@ from pathlib import Path
 
 from affect_keras.cli import train as train_cli
 from affect_keras.cli.common import add_settings, show_logs
-from affect_keras.evaluation.study import GROUPS, StudyConfig
+from affect_keras.training.study import GROUPS, StudyConfig
 from affect_keras.options import check_split
 from affect_keras.training.config import TrainConfig
 
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         check_split(base.data, study.split)  # before the first strategy trains
     except ValueError as error:
         parser.fail(error)
-    from affect_keras.evaluation.study import run_study  # keras starts here
+    from affect_keras.training.study import run_study  # keras starts here
 
     show_logs()
     try:

@@ -26,7 +26,7 @@ from affect_keras.data.images import ImageError, load_rgb
 from affect_keras.data.mixing import Mixer
 from affect_keras.data.sampler import EpochSampler
 from affect_keras.data.table import SplitTable
-from affect_keras.heads import EXPRESSION
+from affect_keras.tasks import EXPRESSION
 
 CACHE_LIMIT_BYTES = 2 << 30  # decoded images are kept in memory when the split fits (FER+ at 48 px: 0.2 GB)
 

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from affect_keras.options import OptionError
-from affect_keras.heads import EXPRESSION, HEADS, Task, get_task
+from affect_keras.tasks import EXPRESSION, Task, get_task
+from affect_keras.heads import HEADS
 
 
 @dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
@@ -29,7 +30,7 @@ class SplitTable:
         labels: (images,) class index of each face.
         columns: {name: (images, ...) float32}: the expression targets always, each other head's targets,
             and "weight" when class weights travel per sample.
-        task: the `affect_keras.heads.Task` whose heads the targets feed.
+        task: the `affect_keras.tasks.Task` whose heads the targets feed.
     """
 
     root: Path
@@ -55,7 +56,7 @@ class SplitTable:
 
         Args:
             targets: "majority" (one-hot) or "votes" (the manifest's vote_<Class> columns, normalised).
-            task: a name from `affect_keras.heads.TASKS`: the heads whose targets the table carries.
+            task: a name from `affect_keras.tasks.TASKS`: the heads whose targets the table carries.
             class_weights: {class index: weight}, carried as a per-sample "weight" column for tasks with
                 several outputs (keras's `class_weight` serves single-output models only).
         """

@@ -37,7 +37,7 @@ from affect_keras.data.loader import CACHE_LIMIT_BYTES, FaceBatches
 from affect_keras.data.mixing import Mixer
 from affect_keras.data.sampler import EpochSampler
 from affect_keras.data.table import SplitTable
-from affect_keras.heads import EXPRESSION
+from affect_keras.tasks import EXPRESSION
 
 # files read and decoded at once: every core this process may run on busy, and one more call queued per core
 # to cover a file read that waits on the disk

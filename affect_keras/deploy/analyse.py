@@ -13,7 +13,7 @@ import numpy as np
 from affect_keras.data.faces import DEFAULT_PREDICT_DETECTOR, NO_FACE, Framing, face_crops
 from affect_keras.data.faces import Detection
 from affect_keras.models.presets import DEFAULT_PRESET
-from affect_keras.heads import EXPRESSION, VA
+from affect_keras.tasks import EXPRESSION, VA
 
 
 # what predict says of a face: "ok" (it answers), or why it does not name an expression

@@ -1,5 +1,5 @@
-"""The report's pictures: confusion matrices, per-class F1, the most confident mistakes, and predicted
-against true valence / arousal."""
+"""The report's pictures: confusion matrices, per-class F1, the most confident mistakes, predicted against
+true valence / arousal, and a run's training curves."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 
 def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], png: Path, title: str) -> Path:
@@ -125,11 +126,28 @@ def plot_va_scatter(
     return png
 
 
+def plot_curves(history_csv: Path, png: Path) -> Path:
+    """Loss, then each head's accuracy or CCC, per epoch, train vs val, side by side."""
+    history = pd.read_csv(history_csv).drop_duplicates("epoch", keep="last")
+    epochs = history["epoch"] + 1
+    shown = ["loss", *(c for c in history if not c.startswith("val_") and c.endswith(("accuracy", "ccc")))]
+    figure, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 4), constrained_layout=True, squeeze=False)
+    for axis, metric in zip(axes[0], shown):
+        axis.plot(epochs, history[metric], marker="o", label="train")
+        if f"val_{metric}" in history:
+            axis.plot(epochs, history[f"val_{metric}"], marker="o", label="val")
+        axis.set(xlabel="epoch", ylabel=metric, title=metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.savefig(png, dpi=110)
+    plt.close(figure)
+    return png
+
+
 def expression_pictures(report, labels, probabilities, files, size, out: Path, run: Path) -> dict[str, str]:
     """The expression head's pictures: confusion matrices, per-class F1, the most confident mistakes, and
     the training curves of a run directory."""
     from affect_keras.data.loader import load_image
-    from affect_keras.training.plots import plot_curves
 
     names = report["class_names"]
     title = f"{report['split']}, {len(labels)} images"

@@ -14,12 +14,14 @@ import yaml
 from affect_keras.atomic import refuse_foreign_folder, writable_folder
 from affect_keras.data.loader import FaceBatches
 from affect_keras.data.table import read_summary
-from affect_keras.training.model_card import write_model_card
+from affect_keras.evaluation.model_card import write_model_card
 from affect_keras.models import loading
 from affect_keras.models.presets import is_preset, preset_path
 from affect_keras.options import OptionError
-from affect_keras.heads import HEADS, VA
+from affect_keras.tasks import VA
+from affect_keras.heads import HEADS
 from affect_keras.evaluation.config import EvaluateConfig  # (affect_keras.EvaluateConfig)
+from affect_keras.evaluation.sections import SECTIONS
 
 CONFIG_NAME = "evaluate_config.yaml"  # the resolved settings, in every folder evaluate.py writes
 
@@ -136,7 +138,8 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
         labels=labels, names=names, files=files, size=size, out=out, run=path, config=config, truth_va=truth_va
     )
     for head in outputs:  # each head's section of the report (polarity has none)
-        HEADS[head].report(report, pictures, outputs[head], **scored)
+        if head in SECTIONS:
+            SECTIONS[head](report, pictures, outputs[head], **scored)
     # a picture that could not be drawn (no face with valence / arousal) is left out, not named "None"
     report["pictures"] = {key: str(value) for key, value in pictures.items() if value is not None}
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -158,14 +161,6 @@ def mirror_averaged(outputs: Callable[[np.ndarray], dict]) -> Callable[[np.ndarr
         return {name: (plain[name] + mirrored[name]) / 2 for name in plain}
 
     return averaged
-
-
-def faces_digest(files) -> str:
-    """A short digest of the faces a report scored, in order: two reports with the same one scored the
-    same faces (a paired comparison is possible)."""
-    import hashlib
-
-    return hashlib.sha256("\n".join(map(str, files)).encode()).hexdigest()[:16]
 
 
 def write_predictions(path: Path, files, labels, outputs: dict, names) -> None:

@@ -3,13 +3,14 @@ head beside it, the expression output becomes p(polarity) x p(class within that 
 
 from __future__ import annotations
 
-from affect_keras.heads import EXPRESSION, POLARITY, Head, register
+from affect_keras.heads.base import Head, register
+from affect_keras.tasks import EXPRESSION, POLARITY
 
 
 @register
 class PolarityHead(Head):
     name = POLARITY
-    metric_names = ("accuracy",)
+    loss = "CategoricalCrossentropy"
     build_order = 2
 
     def card(self, class_names):
@@ -27,7 +28,7 @@ class PolarityHead(Head):
         import keras
 
         from affect_keras.labels import polarity_of
-        from affect_keras.models.hierarchical import HierarchicalProbabilities
+        from affect_keras.heads._hierarchical import HierarchicalProbabilities
 
         groups = polarity_of(class_names)
         polarity = keras.layers.Dense(
@@ -39,16 +40,8 @@ class PolarityHead(Head):
                 list(groups), dtype="float32", name="probabilities"
             )([polarity, logits])
 
-    def loss(self, config=None, counts=None):
-        import keras
-
-        return keras.losses.CategoricalCrossentropy()
-
     def metrics(self):
         return ["accuracy"]
-
-    def report(self, report, pictures, values, **scored):
-        """Scored through the expression output it shapes."""
 
     def columns(self, table, values, class_names):
         from affect_keras.labels import SCHEMES

@@ -18,7 +18,8 @@ from pathlib import Path
 import keras
 
 from affect_keras import __version__
-from affect_keras.heads import EXPRESSION, HEADS, get_task
+from affect_keras.tasks import EXPRESSION, get_task
+from affect_keras.heads import HEADS
 from affect_keras.models import POOLINGS
 from affect_keras.models.backbones import build_backbone, get_backbone
 from affect_keras.models.preprocessing import BackbonePreprocessing
@@ -64,7 +65,7 @@ class ExpressionClassifier(keras.Model):
         image_size: side of the square uint8 input; None: the backbone's default.
         stem: the backbone's stem (ResNet18/34: "imagenet" or "small"); None: the backbone's default for
             the size (the small one for from-scratch faces of 64 px or less).
-        task: a name from `affect_keras.heads.TASKS`: which heads the model has.
+        task: a name from `affect_keras.tasks.TASKS`: which heads the model has.
         label_scheme: the label scheme of the training data (`affect_keras.labels.SCHEMES`), for consumers.
         pooling: how the feature map becomes a vector (`affect_keras.models.POOLINGS`).
         dense: sizes of the head's hidden dense layers, in order (empty: straight to the outputs).
@@ -192,14 +193,12 @@ class ExpressionClassifier(keras.Model):
     def compile(self, optimizer="auto", loss="auto", metrics="auto", loss_weights="auto", **kwargs):
         """keras's compile, with each "auto" taken from the heads: Adam at 1e-3, each head's default loss
         and metrics, equal loss weights."""
-        heads = [HEADS[name] for name in self.heads]
-        single = self.heads == (EXPRESSION,)
         if optimizer == "auto":
             optimizer = keras.optimizers.Adam(1e-3)
         if loss == "auto":
-            loss = heads[0].loss() if single else {head.name: head.loss() for head in heads}
+            loss = per_head(self.heads, lambda head: head.default_loss())
         if metrics == "auto":
-            metrics = heads[0].metrics() if single else {head.name: head.metrics() for head in heads}
+            metrics = per_head(self.heads, lambda head: head.metrics())
         if loss_weights == "auto":
             loss_weights = None
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights, **kwargs)
@@ -250,6 +249,14 @@ class ExpressionClassifier(keras.Model):
         from affect_keras.models.presets import write_preset
 
         return write_preset(self, preset_dir, dtype, metadata or {}, card)
+
+
+def per_head(heads: tuple[str, ...], make):
+    """`make(head)` of each head (`HEADS`) as compile takes it: the value alone for the expression
+    classifier's single output, else {head name: value}."""
+    if tuple(heads) == (EXPRESSION,):
+        return make(HEADS[EXPRESSION])
+    return {name: make(HEADS[name]) for name in heads}
 
 
 def _hidden(features, pooling: str, dense: list[int], dropout: float, batch_norm: bool, l2: float):

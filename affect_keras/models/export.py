@@ -83,7 +83,7 @@ def with_named_outputs(model):
     `polarity`); a single-output classifier would otherwise export an anonymous `output_0`. Same layers."""
     import keras
 
-    from affect_keras.heads import EXPRESSION
+    from affect_keras.tasks import EXPRESSION
 
     if isinstance(model.output, dict):
         return model

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from affect_keras.heads import EXPRESSION
+from affect_keras.tasks import EXPRESSION
 from affect_keras.options import OptionError
 
 METADATA = "metadata.json"  # beside an exported SavedModel / .tflite / .onnx: what the model is

@@ -12,7 +12,7 @@ import numpy as np
 
 from affect_keras.atomic import writable_file, writable_folder, write_model
 from affect_keras.calibration import at_bound, calibration_scores, fit_temperature, scaled
-from affect_keras.heads import EXPRESSION
+from affect_keras.tasks import EXPRESSION
 from affect_keras.options import OptionError, check_fields, setting
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def calibrate_model(
         raise OptionError("model", f"{model}: expected a run directory, a preset or a .keras file")
     if kind == "run":
         _, record = calibrate_run(Path(model), data, split, batch_size)
-        from affect_keras.training.model_card import write_model_card
+        from affect_keras.evaluation.model_card import write_model_card
 
         write_model_card(Path(model))
         return [run_checkpoint(Path(model)), Path(model) / CALIBRATION], record

@@ -13,7 +13,7 @@ import logging
 
 from affect_keras import __version__
 from affect_keras.data.batching import BATCH_SAMPLINGS, MIXES, PIPELINES, TARGETS
-from affect_keras.heads import TASKS, get_task
+from affect_keras.tasks import TASKS, get_task
 from affect_keras.models import POOLINGS
 from affect_keras.models.augment import AUGMENTATIONS
 from affect_keras.models.backbones import BACKBONES, get_backbone

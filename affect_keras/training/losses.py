@@ -14,6 +14,7 @@ Importing this module imports no keras (the CLI lists the names); a builder does
 from __future__ import annotations
 
 from affect_keras.options import build
+from affect_keras.tasks import EXPRESSION, POLARITY, VA
 
 
 def _crossentropy(label_smoothing=0.0):
@@ -57,3 +58,19 @@ def training_loss(name: str, counts, label_smoothing: float = 0.0, tau: float = 
     """The keras loss `name` for training classes with `counts` images each (the prior of logit
     adjustment); each loss takes only the settings it declares."""
     return build(LOSSES, name, "loss", counts=counts, label_smoothing=label_smoothing, tau=tau, gamma=gamma)
+
+
+# each head's training loss, by the head's name (its default, for `compile("auto")`, is the head's own)
+HEAD_LOSSES = {
+    # --loss, also for the hierarchical model's combined probabilities
+    EXPRESSION: lambda config, counts: training_loss(
+        config.loss, counts, config.label_smoothing, config.logit_tau, config.focal_gamma
+    ),
+    VA: lambda config, counts: VA_LOSSES[config.va_loss](),  # --va-loss
+    POLARITY: lambda config, counts: _crossentropy(),
+}
+
+
+def head_weight(head: str, config) -> float:
+    """A head's weight in the total loss (--va-weight for V/A, else 1)."""
+    return config.va_weight if head == VA else 1.0

@@ -36,20 +36,22 @@ from affect_keras.data.loader import EpochOrder, FaceBatches
 from affect_keras.data.table import read_summary
 from affect_keras.data.serving import serve
 from affect_keras.data.prepare.config import framing_of
-from affect_keras.heads import EXPRESSION, HEADS, get_task
+from affect_keras.tasks import get_task
+from affect_keras.heads import HEADS
 from affect_keras.models.build import classifier_of, load_pretrained, training_model, unfreeze
-from affect_keras.models.classifier import ExpressionClassifier
+from affect_keras.models.classifier import ExpressionClassifier, per_head
 from affect_keras.models.export import export
 from affect_keras.options import OptionError
 from affect_keras.training import class_weights as cw
+from affect_keras.training.losses import HEAD_LOSSES, head_weight
 from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
 from affect_keras.training.calibrate import calibrate_run
 from affect_keras.training.config import TrainConfig
 from affect_keras.training.distribute import distribution
 from affect_keras.training.history import HistoryCSV, best_so_far
-from affect_keras.training.model_card import write_model_card
+from affect_keras.evaluation.model_card import write_model_card
 from affect_keras.training.optim import learning_rate, optimizer
-from affect_keras.training.plots import plot_curves
+from affect_keras.evaluation.plots import plot_curves
 from affect_keras.training.resume import RandomStateBackup
 
 log = logging.getLogger(__name__)
@@ -249,9 +251,7 @@ def _loss(config: TrainConfig, counts: list[int]):
     """Each head's loss (`training.heads`): the expression loss chosen by --loss (also for the hierarchical
     model's combined probabilities), --va-loss for V/A, cross-entropy for the polarity head; the loss
     alone for a single-output model."""
-    task = get_task(config.task)
-    losses = {head: HEADS[head].loss(config, counts) for head in task.heads}
-    return losses if task.dict_outputs else losses[EXPRESSION]
+    return per_head(get_task(config.task).heads, lambda head: HEAD_LOSSES[head.name](config, counts))
 
 
 def _model(config: TrainConfig, names: list[str]) -> keras.Model:
@@ -338,15 +338,16 @@ def _compile(model: keras.Model, rate, config: TrainConfig, loss, steps_per_exec
     opt = optimizer(
         config.optimizer, rate, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
     )
-    task = get_task(config.task)
-    if task.dict_outputs:
-        options = dict(
-            metrics={head: HEADS[head].metrics() for head in task.heads},
-            loss_weights={head: HEADS[head].weight(config) for head in task.heads},
-        )
-    else:
-        options = dict(metrics=HEADS[EXPRESSION].metrics())
-    model.compile(optimizer=opt, loss=loss, jit_compile="auto", steps_per_execution=steps_per_execution, **options)
+    heads = get_task(config.task).heads
+    weights = per_head(heads, lambda head: head_weight(head.name, config))
+    model.compile(
+        optimizer=opt,
+        loss=loss,
+        metrics=per_head(heads, lambda head: head.metrics()),
+        loss_weights=weights if isinstance(weights, dict) else None,
+        jit_compile="auto",
+        steps_per_execution=steps_per_execution,
+    )
 
 
 class _ClassifierCheckpoint(keras.callbacks.ModelCheckpoint):

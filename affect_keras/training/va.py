@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from affect_keras.heads import VA_DIMENSIONS
+from affect_keras.tasks import VA_DIMENSIONS
 
 
 def _masked(y_true, y_pred):

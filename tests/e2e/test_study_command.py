@@ -12,7 +12,7 @@ import yaml
 from affect_keras.cli.study import main
 from affect_keras.data.loader import FaceBatches
 from affect_keras.evaluation.report import EvaluateConfig, evaluate
-from affect_keras.evaluation.study import IMBALANCE_STRATEGIES
+from affect_keras.training.study import IMBALANCE_STRATEGIES
 from affect_keras.training.config import NOT_IDENTITY
 
 

@@ -26,7 +26,7 @@ from conftest import (
 from affect_keras.cli.evaluate import main as evaluate_main
 from affect_keras.cli.train import main
 from affect_keras.data.prepare import PrepareConfig, prepare
-from affect_keras.heads import TASKS
+from affect_keras.tasks import TASKS
 from affect_keras.models.build import backbone_of, classifier_of
 from affect_keras.models.classifier import ExpressionClassifier
 from affect_keras.models.loading import load_classifier

@@ -194,7 +194,7 @@ def test_the_training_model_wraps_the_classifier_and_shares_its_weights(tmp_path
 def test_the_classifier_describes_itself_and_reloads_as_itself(task, tmp_path):
     """get_config holds every constructor argument; keras.saving.load_model(safe_mode=True) gives back an
     ExpressionClassifier with the same description and outputs, for every task."""
-    from affect_keras.heads import get_task
+    from affect_keras.tasks import get_task
 
     names = ["Neutral", "Happy", "Sad", "Surprise", "Fear", "Disgust", "Anger", "Contempt"]
     model = ExpressionClassifier(

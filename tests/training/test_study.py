@@ -14,7 +14,7 @@ from affect_keras.cli.study import main
 
 
 def test_a_misspelt_study_split_is_refused_before_any_training(small_sample, tmp_path, capsys, monkeypatch):
-    import affect_keras.evaluation.study as study
+    import affect_keras.training.study as study
 
     monkeypatch.setattr(study, "run_study", lambda *a, **k: pytest.fail("a strategy started"))
     with pytest.raises(SystemExit) as stop:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from affect_keras.heads import EXPRESSION, HEADS, get_task
+from affect_keras.tasks import EXPRESSION, get_task
+from affect_keras.heads import HEADS
 
 LIMITS = """\
 ## Intended use and limits
