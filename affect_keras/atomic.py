@@ -1,7 +1,9 @@
-"""Small state files written whole or not at all, so a run killed mid-write can still be resumed."""
+"""Files written whole or not at all (small state files, models, CSVs written row by row), so a process killed
+mid-write leaves the previous file; folder locks; refusing to replace what another program wrote."""
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -120,3 +122,61 @@ def refuse_foreign_file(path: Path, ours, option: str, writer: str) -> None:
             f"{path} exists and was not written by {writer}; nothing was changed: choose "
             f"another file name, or move that file away",
         )
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` runs (signal 0 probes it on POSIX; on Windows os.kill would end it: assumed)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process, or a system without signal 0: leave its file alone
+        return True
+    return True
+
+
+class RowsFile:
+    """A CSV written row by row into a temporary file beside `path`, which replaces `path` only when
+    `close` is called: a crash or a kill midway leaves `path` as it was (and no half-written file)."""
+
+    def __init__(self, path: Path, fields: list[str] | None = None):
+        self.path = Path(path)
+        for stale in self.path.parent.glob(f".{self.path.name}.*.partial"):  # of a predict that was killed
+            pid = stale.name[len(self.path.name) + 2 : -len(".partial")]
+            if pid.isdigit() and not _running(int(pid)):
+                stale.unlink(missing_ok=True)
+        self.partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        self.stream = open(self.partial, "w", newline="", encoding="utf-8")
+        self.writer, self.fields, self.rows = None, fields, 0
+
+    def write(self, rows: list[dict]) -> None:
+        if self.writer is None:
+            self.fields = self.fields or list(dict.fromkeys(key for row in rows for key in row))
+            self.writer = csv.DictWriter(self.stream, fieldnames=self.fields, restval="", extrasaction="raise")
+            self.writer.writeheader()
+        self.writer.writerows(rows)
+        self.rows += len(rows)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.writer is None:
+            self.write([])
+        self.stream.close()
+        os.replace(self.partial, self.path)
+
+    def discard(self) -> None:
+        self.stream.close()
+        self.partial.unlink(missing_ok=True)
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """The rows as a CSV at `path`, written whole or not at all (`RowsFile`)."""
+    out = RowsFile(path)
+    try:
+        out.write(rows)
+    except BaseException:
+        out.discard()
+        raise
+    out.close()

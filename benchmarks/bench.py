@@ -317,9 +317,13 @@ def _timed(predict, images, batch: int) -> float:
 
 
 def main(argv=None) -> int:
-    from affect_keras.cli.common import ArgumentParser
+    import argparse
 
-    parser = ArgumentParser(prog="python benchmarks/bench.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/bench.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     what = parser.add_argument_group("what to measure")
     what.add_argument("--backbones", nargs="+", default=list(DEFAULT_BACKBONES), metavar="NAME")
     what.add_argument("--size", type=int, default=224, help="image side, pixels")

@@ -31,7 +31,10 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
 from sklearn import metrics as skm
+
+REPO = Path(__file__).resolve().parents[1]
 
 FER_NAMES = {
     "angry": "Anger",
@@ -171,23 +174,20 @@ def video_table(model: str, photo: Path, frames: int) -> dict:
     """predict.py on the clip, every frame analysed (`--every 1`), for each detector: the frames/s predict.py
     reports for its frame loop (read, detect, frame, model, CSV row), and of the whole command (model
     loading included)."""
-    import contextlib
-    import io
     import re
+    import subprocess
     import tempfile
-    from affect_keras.cli import predict
 
     table = {}
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(folder) / "clip.mp4"
         video_clip(clip, photo, frames)
         for name in ("blazeface-both", "blazeface", "haar"):
-            printed = io.StringIO()
+            command = [sys.executable, str(REPO / "predict.py"), str(clip), "--model", model, "--detector", name]
             start = time.perf_counter()
-            with contextlib.redirect_stdout(printed):
-                predict.main([str(clip), "--model", model, "--detector", name, "--every", "1"])
+            printed = subprocess.run([*command, "--every", "1"], capture_output=True, text=True, check=True).stdout
             whole = time.perf_counter() - start
-            summary = re.search(r"(\d+) faces found, \d+ tracks, ([\d.]+) frames/s", printed.getvalue())
+            summary = re.search(r"(\d+) faces found, \d+ tracks, ([\d.]+) frames/s", printed)
             table[name] = {
                 "frames": frames,
                 "faces_found": int(summary[1]),

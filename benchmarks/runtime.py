@@ -34,14 +34,16 @@ ENGINE_VENV = {"litert": "runtime", "litert-int8": "runtime", "onnx": "runtime +
 FOLDER_RATE = """
 import sys, time
 from pathlib import Path
-from affect_keras.cli.predict import image_files, read_rgb
+import numpy as np
+from affect_keras.data.images import load_rgb
+from affect_keras.deploy.folders import image_files
 from affect_keras.deploy.analyse import Analyser
 files = image_files(Path(sys.argv[1]))
 analyser = Analyser(Path("ferplus_resnet18_48"), engine=sys.argv[2])
-analyser.analyse(read_rgb(files[0]))
+analyser.analyse(np.asarray(load_rgb(files[0])))
 start = time.perf_counter()
 for path in files:
-    analyser.analyse(read_rgb(path))
+    analyser.analyse(np.asarray(load_rgb(path)))
 print(len(files) / (time.perf_counter() - start))
 """
 

@@ -139,8 +139,8 @@ def switch_delay(model: str, clip: Path, at: int, every: int, smooth: float) -> 
 def speed(model: str, clip: Path, repeats: int) -> dict:
     """Frames/s of the frame loop (decoding included), untracked and tracked, alternating."""
     import cv2
-    from affect_keras.cli.predict import csv_rows, video_rows
     from affect_keras.deploy.analyse import Analyser
+    from affect_keras.deploy.rows import csv_rows, video_rows
     from affect_keras.deploy.video import VideoAnalysis, read_frames
 
     analyser = Analyser(Path(model))

@@ -203,6 +203,20 @@ class ArgumentParser(argparse.ArgumentParser):
             actions[0].option_strings[-1] if actions else "--" + error.option.replace("_", "-"), error.reason
         )
 
+    def parse_config(self, config_class, argv=None, **given):
+        """The command's config: the arguments (and `--config` file) parsed, `given` added, built as
+        `config_class` and checked (its `validate()`, where it has one); a bad value ends the command with
+        the one-line error naming its flag."""
+        values = vars(self.parse_args(argv))
+        values.pop("config", None)
+        try:
+            config = config_class(**values, **given)
+            if hasattr(config, "validate"):
+                config.validate()
+        except ValueError as error:
+            self.fail(error)
+        return config
+
     def fail(self, error: Exception):
         """Report a bad argument (exit status 2) the same one-line way as argparse's own errors."""
         message = self.words(error)

@@ -14,6 +14,8 @@ from typing import Callable
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 JPEG_QUALITY = 95
+# the files taken as images (prepare's folder source, predict's folders)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 EXIF_ORIENTATION = 0x0112
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from affect_keras.data.faces import DEFAULT_PREDICT_DETECTOR, NO_FACE, Framing, face_crops
-from affect_keras.data.faces import Detection
+from affect_keras.data.faces import DEFAULT_PREDICT_DETECTOR, NO_FACE, Detection, Framing, face_crops
+from affect_keras.deploy.config import AnalysisConfig
 from affect_keras.models.presets import DEFAULT_PRESET
 from affect_keras.tasks import EXPRESSION, VA
 
@@ -96,6 +96,22 @@ class Analyser:
                     ) from None
         self.framing = Framing.from_dict(self.predictor.framing, **given)
         self.gate = gate
+
+    @classmethod
+    def from_config(cls, config: AnalysisConfig) -> "Analyser":
+        """The analyser of the settings (`AnalysisConfig`, or a config that extends it): how predict.py,
+        `predict` and `predict_video` build theirs."""
+        return cls(
+            config.model,
+            None if config.no_detect else config.detector,
+            config.crop,
+            config.margin,
+            config.align,
+            config.min_face,
+            Gate(config.min_confidence, config.min_face_score, config.gate_small_faces),
+            config.engine,
+            config.trust_saved_model,
+        )
 
     def __call__(self, rgb: np.ndarray) -> list[FaceResult]:
         return self.analyse(rgb)[0]
@@ -206,19 +222,7 @@ def as_rgb(image) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def predict(
-    image: str | Path | np.ndarray,
-    model: str | Path = DEFAULT_PRESET,
-    detector: str | None = DEFAULT_PREDICT_DETECTOR,
-    crop: str | None = None,
-    margin: float | None = None,
-    align: bool | None = None,
-    min_confidence: float = 0.0,
-    min_face_score: float = 0.0,
-    gate_small_faces: bool = False,
-    engine: str | None = None,
-    trust_saved_model: bool = False,
-) -> list[dict]:
+def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, **settings) -> list[dict]:
     """The faces of one photo and the model's outputs for each, largest face first.
 
     Args:
@@ -226,16 +230,12 @@ def predict(
             array (also grey, RGBA, other integer types in 0-255, float in [0, 1]: `as_rgb`).
         model: a shipped preset's name, a preset or run directory, a .keras file, an exported SavedModel,
             .tflite or .onnx (`affect_keras.models.loading.KINDS`).
-        detector: a `data.faces.DETECTORS` name, or None when the image is itself a face crop.
-        crop: the framing, "box" or "tight" (`data.faces.CROPS`); None: what the model records.
-        margin: widen the framing by this fraction of the face on each side; None: the model's.
-        align: level the eyes (True) or not (False); None: the model's.
-        min_confidence: below this top probability a face's `status` is "uncertain" (0: never).
-        min_face_score: below this detection score a face's `status` is "unsure face" (0: never).
-        gate_small_faces: a face smaller than the model's input has the `status` "face too small".
-        engine: what runs the model (`models.loading.ENGINES`: litert, onnx, keras, litert-int8); None: the
-            lightest installed one that can (the shipped preset: LiteRT, no keras).
-        trust_saved_model: run a SavedModel `model` (a program: refused unless True).
+        **settings: any other analysis setting, by its `AnalysisConfig` name (predict.py's flags): `detector`
+            (a `data.faces.DETECTORS` name, or None when the image is itself a face crop), `crop`, `margin`
+            and `align` (None: what the model records), `min_face`, `min_confidence` (below this top
+            probability a face's `status` is "uncertain"), `min_face_score` ("unsure face"),
+            `gate_small_faces` ("face too small"), `engine` (`models.loading.ENGINES`; None: the lightest
+            installed one that can), `trust_saved_model` (run a SavedModel, a program: refused unless True).
 
     Returns one dict per face: `box` (x, y, width, height), `score` (the detector's), `status` ("ok", or
     why the face gets no answer: "uncertain", "face too small", "unsure face"), `probabilities` ({class:
@@ -252,16 +252,7 @@ def predict(
         'Happy'
     """
     rgb = as_rgb(image)
-    analyser = _analysers(
-        model,
-        detector,
-        crop,
-        margin,
-        align,
-        Gate(min_confidence, min_face_score, gate_small_faces),
-        engine,
-        trust_saved_model,
-    )
+    analyser = _analysers(AnalysisConfig(model=model, **settings))
     faces, _ = analyser.analyse(rgb)
     names = analyser.predictor.class_names
     return [
@@ -283,16 +274,17 @@ def predict(
 _cache: dict = {}
 
 
-def _analysers(model, *settings) -> Analyser:
-    """One Analyser per (model, detector, framing) in a process: loading a model takes seconds. A model
-    is known by its path and the size and time of change of each of its files: a file replaced, added or
-    removed loads the model again."""
-    key = (model if isinstance(model, str) else Path(model), model_stamp(model), *settings)
+def _analysers(config: AnalysisConfig) -> Analyser:
+    """One Analyser per settings in a process: loading a model takes seconds. A model is known by its path
+    and the size and time of change of each of its files: a file replaced, added or removed loads the model
+    again."""
+    import dataclasses
+
+    key = (config.model, model_stamp(config.model), *dataclasses.astuple(config))
     if key not in _cache:
         for old in [k for k in _cache if k[0] == key[0]]:  # an older version of the same model
             del _cache[old]
-        detector, crop, margin, align, gate, engine, trust = settings
-        _cache[key] = Analyser(model, detector, crop, margin, align, gate=gate, engine=engine, trust_saved_model=trust)
+        _cache[key] = Analyser.from_config(config)
     return _cache[key]
 
 

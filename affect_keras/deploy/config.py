@@ -1,7 +1,9 @@
-"""predict.py's settings, declared once (`options.setting`): the command's flags are generated from them,
-`PredictConfig` checks each and the rules between them, and predict saves them resolved beside what it
-writes. The framing settings are prepare's (`data.faces.framing_setting`), with None: what the model
-records. Imports no keras: the runtime path stays light."""
+"""The analysis settings (`AnalysisConfig`: model, engine, detector, framing, gates), shared by `predict`,
+`predict_video`, `Analyser.from_config` and every command that analyses photos, and predict.py's own
+(`PredictConfig`: input, video, outputs), declared once (`options.setting`): the command's flags are
+generated from them, the configs check each and the rules between them, and predict saves them resolved
+beside what it writes. The framing settings are prepare's (`data.faces.framing_setting`), with None: what
+the model records. Imports no keras: the runtime path stays light."""
 
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ from pathlib import Path
 
 from affect_keras import __version__
 from affect_keras.data.faces import DEFAULT_PREDICT_DETECTOR, DETECTORS, framing_setting
-from affect_keras.deploy.video import SMOOTH
 from affect_keras.models.loading import ENGINES, module_installed
 from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
 from affect_keras.options import check, check_fields, setting, version_check
 
+SMOOTH = 0.5  # seconds: the default half-life of the video smoothing (predict.py --smooth)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
 GROUPS = {  # the topics of predict.py --help, in order: {group: (title, description)}
@@ -39,18 +41,15 @@ def _fraction(value) -> bool:
 
 
 @dataclass(kw_only=True)
-class PredictConfig:
-    """What predict.py reads, with which model, and what it writes (its flags are generated from these
-    fields; `affect_keras.predict` and `predict_video` take the same names as arguments).
+class AnalysisConfig:
+    """How a photo's faces are found, framed, read and gated: the settings `predict`, `predict_video` and
+    predict.py share (`Analyser.from_config` builds the analyser of them).
 
     Examples:
-        >>> config = PredictConfig(input="photos/", csv="faces.csv", min_confidence=0.5)
-        >>> config.validate()
+        >>> AnalysisConfig(detector="haar", min_confidence=0.5).engine is None
+        True
     """
 
-    input: str | None = setting(
-        None, group="input", positional=True, help="an image, a folder of images, or a video (or --camera)"
-    )
     model: str = setting(
         DEFAULT_PRESET,
         group="model",
@@ -71,10 +70,7 @@ class PredictConfig:
         help="run a SavedModel --model: a SavedModel is a program that can read and write files, so it runs only "
         "with this flag; .keras, .tflite and .onnx files are safe to load",
     )
-    top_k: int = setting(
-        3, group="model", check=(lambda v: v >= 1, "must be >= 1"), help="expressions printed per face"
-    )
-    detector: str = setting(
+    detector: str | None = setting(
         DEFAULT_PREDICT_DETECTOR,
         group="faces",
         choices=DETECTORS,
@@ -82,7 +78,7 @@ class PredictConfig:
         "distance, with landmarks; blazeface: the short-range model alone (close-ups, 2.5x as fast); "
         "blazeface-full: the full-range model alone (small faces far away); haar: OpenCV's frontal-face cascade, "
         "no landmarks",
-    )
+    )  # (None, in the API: the images are face crops)
     no_detect: bool = setting(False, group="faces", help="the images are already face crops")
     crop: str | None = framing_setting("crop", None)
     margin: float | None = framing_setting("margin", None)
@@ -106,6 +102,27 @@ class PredictConfig:
     )
     gate_small_faces: bool = setting(
         False, group="answer", help="a face smaller than the model's input side is `face too small`"
+    )
+
+    def __post_init__(self):
+        check_fields(self)
+
+
+@dataclass(kw_only=True)
+class PredictConfig(AnalysisConfig):
+    """What predict.py reads, with which model, and what it writes (its flags are generated from these
+    fields; `affect_keras.predict` and `predict_video` take the same names as arguments).
+
+    Examples:
+        >>> config = PredictConfig(input="photos/", csv="faces.csv", min_confidence=0.5)
+        >>> config.validate()
+    """
+
+    input: str | None = setting(
+        None, group="input", positional=True, help="an image, a folder of images, or a video (or --camera)"
+    )
+    top_k: int = setting(
+        3, group="model", check=(lambda v: v >= 1, "must be >= 1"), help="expressions printed per face"
     )
     every: int = setting(5, group="video", check=(lambda v: v >= 1, "must be >= 1"), help="analyse every N-th frame")
     smooth: float = setting(

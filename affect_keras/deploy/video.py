@@ -4,18 +4,19 @@ camera; `predict_video` is the same for a program."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from affect_keras.data.faces import DEFAULT_PREDICT_DETECTOR
-from affect_keras.deploy.analyse import OK, Analyser, FaceResult, Gate
+from affect_keras.deploy.analyse import OK, Analyser, FaceResult
+from affect_keras.deploy.config import SMOOTH, AnalysisConfig
 from affect_keras.deploy.tracking import Tracker
 from affect_keras.models.presets import DEFAULT_PRESET
 
-SMOOTH = 0.5  # seconds: the default half-life of the smoothing (predict.py --smooth)
+WINDOW = "predict.py"  # the title of the window that shows a stream
 GRACE = 0.5  # seconds a track may miss its face and keep its ID
 
 
@@ -138,36 +139,17 @@ def read_frames(capture, clock=None):
 
 
 def predict_video(
-    video: str | Path,
-    model: str | Path = DEFAULT_PRESET,
-    detector: str | None = DEFAULT_PREDICT_DETECTOR,
-    every: int = 5,
-    smooth: float = SMOOTH,
-    crop: str | None = None,
-    margin: float | None = None,
-    align: bool | None = None,
-    min_confidence: float = 0.0,
-    min_face_score: float = 0.0,
-    gate_small_faces: bool = False,
-    engine: str | None = None,
-    trust_saved_model: bool = False,
+    video: str | Path, model: str | Path = DEFAULT_PRESET, every: int = 5, smooth: float = SMOOTH, **settings
 ) -> list[dict]:
     """The people of a video: each face followed across frames, its expression probabilities smoothed.
 
     Args:
         video: a video file OpenCV reads (.mp4, .avi, .mov, ...).
         model: as `predict`'s.
-        detector: a `data.faces.DETECTORS` name (default: both BlazeFace models, faces at any distance).
         every: analyse every N-th frame.
         smooth: the smoothing's half-life in seconds (0: off).
-        crop: the framing, as `predict`'s.
-        margin: as `predict`'s.
-        align: as `predict`'s.
-        min_confidence: below this top smoothed probability a face's label is "uncertain" (0: never).
-        min_face_score: as `predict`'s.
-        gate_small_faces: as `predict`'s.
-        engine: as `predict`'s.
-        trust_saved_model: as `predict`'s.
+        **settings: the analysis settings, as `predict`'s (`AnalysisConfig`; the detector's default: both
+            BlazeFace models, faces at any distance; `min_confidence` gates the smoothed probabilities).
 
     Returns one dict per track (a face followed over time), in order of appearance: `track` (its ID),
     `first_s`, `last_s`, `frames`, `shares` ({expression: share of the analysed frames}), `dominant`, and
@@ -186,28 +168,81 @@ def predict_video(
         raise ValueError("every must be >= 1 and smooth >= 0")
     if not Path(video).is_file():
         raise FileNotFoundError(f"no video at {video}")
-    analysis = VideoAnalysis(
-        Analyser(
-            model,
-            detector,
-            crop,
-            margin,
-            align,
-            gate=Gate(min_confidence, min_face_score, gate_small_faces),
-            engine=engine,
-            trust_saved_model=trust_saved_model,
-        ),
-        smooth,
-    )
+    analysis = VideoAnalysis(Analyser.from_config(AnalysisConfig(model=model, **settings)), smooth)
     import cv2
 
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
         raise ValueError(f"{video} is not a video this can read")
+    if run_stream(capture, analysis, every, progress=False).interrupted:
+        raise KeyboardInterrupt
+    return analysis.tracks()
+
+
+@dataclass
+class StreamRun:
+    """What `run_stream` read: frames, the last one's time, the stream's frame rate, the seconds it took,
+    and whether Ctrl-C cut it short (what was read is kept)."""
+
+    frames: int = 0
+    time_s: float = 0.0
+    fps: float = 25.0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+def run_stream(
+    capture,
+    analysis: VideoAnalysis,
+    every: int = 1,
+    clock=None,
+    duration: float = 0.0,
+    annotate: str = "",
+    show: bool = False,
+    progress: bool = True,
+) -> StreamRun:
+    """Read frames from an opened `cv2.VideoCapture` until it ends (or after `duration` seconds, on Ctrl-C,
+    or q in the window): every `every`-th frame analysed into `analysis` (faces tracked and smoothed); with
+    `annotate` (a video path) or `show` (a window) each frame drawn with its faces' boxes and track labels.
+    `clock`: the live time of each frame (None: a file's frame index over its frame rate). The capture is
+    released at the end."""
+    import cv2
+    from tqdm import tqdm
+
+    from affect_keras.deploy.drawing import annotate as draw, track_label
+
+    names = analysis.analyser.predictor.class_names
+    run = StreamRun(fps=capture.get(cv2.CAP_PROP_FPS) or 25.0)
+    total = None if clock else int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    writer, shown, start = None, [], time.perf_counter()
     try:
-        for frame, time_s, rgb in read_frames(capture):
-            if frame % every == 0:
-                analysis.add(frame, time_s, rgb)
+        with tqdm(total=total, desc="frames", unit="frame", disable=not progress) as bar:
+            for frame, time_s, rgb in read_frames(capture, clock):
+                if duration and run.frames and time_s > duration:
+                    break
+                run.frames, run.time_s = run.frames + 1, time_s
+                if frame % every == 0:
+                    shown = analysis.add(frame, time_s, rgb)
+                if annotate or show:
+                    labels = [track_label(t, names) for t in shown]
+                    bgr = cv2.cvtColor(np.asarray(draw(rgb, [t.face for t in shown], names, labels)), cv2.COLOR_RGB2BGR)
+                    if annotate:
+                        if writer is None:
+                            size = (rgb.shape[1], rgb.shape[0])
+                            writer = cv2.VideoWriter(annotate, cv2.VideoWriter_fourcc(*"mp4v"), run.fps, size)
+                        writer.write(bgr)
+                    if show:
+                        cv2.imshow(WINDOW, bgr)
+                        if cv2.waitKey(1) & 0xFF == ord("q"):
+                            break
+                bar.update()
+    except KeyboardInterrupt:
+        run.interrupted = True
     finally:
         capture.release()
-    return analysis.tracks()
+        if writer is not None:
+            writer.release()
+        if show:
+            cv2.destroyAllWindows()
+    run.seconds = time.perf_counter() - start
+    return run

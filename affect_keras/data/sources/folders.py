@@ -9,11 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from affect_keras.data.images import inside_root, printable_name
+from affect_keras.data.images import IMAGE_SUFFIXES, inside_root, printable_name
 from affect_keras.data.records import SOURCE_SPLITS, Record, Skipped, SourceItems
 from affect_keras.labels import code_of_folder
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
 
 def read(root: Path, class_map: Mapping[str, str] | None = None) -> SourceItems:
