@@ -91,6 +91,16 @@ def choices_of(field: dataclasses.Field) -> tuple | None:
     return None if choices is None else tuple(choices)
 
 
+FIRST_RELEASE = "0.2.0"  # what affect-keras wrote before its first release is refused, never migrated
+
+
+def before_first_release(what: str, how: str, detail: str = "") -> str:
+    """The one line that refuses what affect-keras wrote before its first release: `what` says what was
+    written ("P was written", "R holds a run trained"), `detail` what showed it, `how` how to make it
+    again with this version."""
+    return f"{what} before affect-keras {FIRST_RELEASE}{detail}; {how}"
+
+
 def version_tuple(text) -> tuple[int, ...] | None:
     """ "0.2.0" -> (0, 2, 0); None for anything that is not a dotted version."""
     parts = str(text).split(".")

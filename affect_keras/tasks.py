@@ -1,16 +1,8 @@
-"""What a model can be trained to predict: the output heads' names and the task registry (`--task`), each
-task a set of heads. Imports nothing of keras: the CLIs list the tasks and check `--monitor` with it.
-
-* `expression`: class probabilities (the single output of the default task; `class_weight` works);
-* `va`: valence and arousal in [-1, 1] (tanh), one output named `va`;
-* `polarity` (with `expression`: the `hierarchical` task): positive / neutral / negative as the
-  `polarity3` scheme groups the codes, and the expression output becomes
-  p(class) = p(polarity of class) * p(class | polarity).
-
-Models with more than one head, or another head than `expression`, have dict outputs keyed by head name;
-targets come as dicts with the same keys, and class weights as per-sample weights (keras's
-`class_weight` serves single-output models only). What each head is: `affect_keras.heads`.
-"""
+"""What a model can be trained to predict: the output heads' names (`expression`, `va`, `polarity`: what
+each is, `affect_keras.heads`) and the task registry (`--task`), each task a set of heads. Models with more
+than one head, or another head than `expression`, have dict outputs keyed by head name; targets come as
+dicts with the same keys, and class weights as per-sample weights (keras's `class_weight` serves
+single-output models only). Imports no keras: the CLIs list the tasks and check `--monitor` with it."""
 
 from __future__ import annotations
 

@@ -8,53 +8,25 @@ require_training_install("calibrate.py")  # before the imports that need keras o
 
 from pathlib import Path
 
-from affect_keras.cli.common import ArgumentParser, add_settings, show_logs
-from affect_keras.options import check, check_split
+from affect_keras.cli.common import ArgumentParser, show_logs, settings_parser
 from affect_keras.training.calibrate import GROUPS, CalibrateConfig
 
 
 def build_parser() -> ArgumentParser:
     """calibrate.py's arguments: one per CalibrateConfig field."""
-    parser = ArgumentParser(
-        prog="calibrate.py",
-        description="Temperature scaling: fit the temperature that "
+    return settings_parser(
+        "calibrate.py",
+        "Temperature scaling: fit the temperature that "
         "minimises the negative log-likelihood on a prepared split (the validation split by "
         "default) and make it part of the model; the predicted classes do not change.",
+        CalibrateConfig,
+        GROUPS,
     )
-    add_settings(parser, CalibrateConfig, GROUPS)
-    return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
-    values = vars(parser.parse_args(argv))
-    values.pop("config")
-    from affect_keras.models.loading import KINDS, kind_of
-
-    try:
-        args = CalibrateConfig(**values)
-        kind = kind_of(args.model) if args.model else None
-        check(
-            [
-                (bool(args.model), "model", "is required: a run directory, a preset or a .keras file"),
-                (bool(args.data), "data", "is required: a prepared dataset folder"),
-                (
-                    kind is not None and KINDS[kind].keras,
-                    "model",
-                    f"{args.model} is not a run directory, a preset or a .keras file",
-                ),
-                (Path(args.data, "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
-                (
-                    kind == "run" or bool(args.out),
-                    "out",
-                    f"is required for a {kind} (a new {'preset folder' if kind == 'preset' else '.keras file'})",
-                ),
-                (not args.out or not Path(args.out).exists(), "out", f"{args.out} exists; give a new path"),
-            ]
-        )
-        check_split(args.data, args.split)
-    except ValueError as error:
-        parser.fail(error)
+    args = parser.parse_config(CalibrateConfig, argv)
     from affect_keras.training.calibrate import calibrate_model  # keras starts here
 
     show_logs()

@@ -103,6 +103,13 @@ def add_settings(parser: argparse.ArgumentParser, config_class, groups: dict) ->
     return sections
 
 
+def settings_parser(prog: str, description: str, config_class, groups: dict) -> "ArgumentParser":
+    """A command's parser: one flag per field of `config_class` (`add_settings`), `--help` grouped by `groups`."""
+    parser = ArgumentParser(prog=prog, description=description)
+    add_settings(parser, config_class, groups)
+    return parser
+
+
 def _optional_of(kind):
     """`X` for `X | None`, else `kind`."""
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
@@ -203,14 +210,17 @@ class ArgumentParser(argparse.ArgumentParser):
             actions[0].option_strings[-1] if actions else "--" + error.option.replace("_", "-"), error.reason
         )
 
-    def parse_config(self, config_class, argv=None, **given):
-        """The command's config: the arguments (and `--config` file) parsed, `given` added, built as
-        `config_class` and checked (its `validate()`, where it has one); a bad value ends the command with
-        the one-line error naming its flag."""
+    def parse_config(self, config_class, argv=None, required: tuple[str, ...] = ()):
+        """The command's config: the arguments (and `--config` file) parsed, the `required` settings
+        present, built as `config_class` and checked (its `validate()`, where it has one); a bad value ends
+        the command with the one-line error naming its flag."""
         values = vars(self.parse_args(argv))
         values.pop("config", None)
+        for name in required:
+            if values[name] is None or values[name] == "":
+                self.error(f"argument --{name.replace('_', '-')} is required")
         try:
-            config = config_class(**values, **given)
+            config = config_class(**values)
             if hasattr(config, "validate"):
                 config.validate()
         except ValueError as error:

@@ -8,35 +8,31 @@ require_training_install("evaluate.py")  # before the imports that need keras or
 
 from pathlib import Path
 
-from affect_keras.cli.common import ArgumentParser, add_settings
+from affect_keras.cli.common import ArgumentParser, settings_parser
 from affect_keras.evaluation.config import GROUPS, EvaluateConfig
-from affect_keras.options import OptionError, check, check_split
+from affect_keras.options import check, check_split
 
 
 def build_parser() -> ArgumentParser:
     """evaluate.py's arguments: one per EvaluateConfig field."""
-    parser = ArgumentParser(
-        prog="evaluate.py",
-        description="Accuracy, balanced accuracy, F1, kappa, top-2, "
+    return settings_parser(
+        "evaluate.py",
+        "Accuracy, balanced accuracy, F1, kappa, top-2, "
         "AUC, per-class and skew-normalised scores, confusion matrices and mistakes.",
+        EvaluateConfig,
+        GROUPS,
     )
-    add_settings(parser, EvaluateConfig, GROUPS)
-    return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = vars(parser.parse_args(argv))
-    args.pop("config")
+    config = parser.parse_config(EvaluateConfig, argv)
     try:
-        config = EvaluateConfig(**args)
-        config.validate()
         if config.compare:
             return _compare(config.compare, config.split, Path(config.out or "."), config.bootstrap, config.seed)
-        if Path(config.model, "saved_model.pb").is_file() and not config.trust_saved_model:
-            from affect_keras.models.loading import UNTRUSTED_SAVED_MODEL  # said before the data is read
+        from affect_keras.models.loading import check_trusted  # said before the data is read
 
-            raise OptionError("model", f"{config.model} {UNTRUSTED_SAVED_MODEL}")
+        check_trusted(config.model, config.trust_saved_model)
         _validate(config)
         return _evaluate(config)  # keras starts here, not for bad flags
     except ValueError as error:

@@ -8,29 +8,24 @@ require_training_install("export.py")  # before the imports that need keras or p
 
 from pathlib import Path
 
-from affect_keras.cli.common import ArgumentParser, add_settings
+from affect_keras.cli.common import ArgumentParser, settings_parser
 from affect_keras.models.export import GROUPS, ExportConfig
 
 
 def build_parser() -> ArgumentParser:
     """export.py's arguments: one per ExportConfig field."""
-    parser = ArgumentParser(
-        prog="export.py",
-        description="Export a run's model (without augmentation) taking uint8 images and returning class "
+    return settings_parser(
+        "export.py",
+        "Export a run's model (without augmentation) taking uint8 images and returning class "
         "probabilities; class names travel with it.",
+        ExportConfig,
+        GROUPS,
     )
-    add_settings(parser, ExportConfig, GROUPS)
-    return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = vars(parser.parse_args(argv))
-    args.pop("config")
-    try:
-        config = ExportConfig(**args)
-    except ValueError as error:
-        parser.fail(error)
+    config = parser.parse_config(ExportConfig, argv)
     if not config.run:
         parser.error("argument run: give a run directory, a preset or a .keras file")
     from affect_keras.models.loading import KINDS, kind_of

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from affect_keras.atomic import write_csv
-from affect_keras.cli.common import ArgumentParser, add_settings
+from affect_keras.cli.common import ArgumentParser, settings_parser
 from affect_keras.data.images import IMAGE_SUFFIXES, ImageError, load_rgb, printable_name
 from affect_keras.deploy.analyse import OUTCOMES, Analyser, FaceResult
 from affect_keras.deploy.config import GROUPS, PredictConfig
@@ -23,12 +23,12 @@ FOLDER_CSV = "predictions.csv"  # where a folder's predictions go without --csv
 
 def build_parser() -> ArgumentParser:
     """predict.py's arguments: one per PredictConfig field."""
-    parser = ArgumentParser(
-        prog="predict.py",
-        description="Find faces, crop them as prepare_dataset.py does, and print the most probable expressions.",
+    return settings_parser(
+        "predict.py",
+        "Find faces, crop them as prepare_dataset.py does, and print the most probable expressions.",
+        PredictConfig,
+        GROUPS,
     )
-    add_settings(parser, PredictConfig, GROUPS)
-    return parser
 
 
 def describe(faces: list[FaceResult], names: list[str], k: int) -> list[str]:
@@ -66,12 +66,10 @@ def main(argv=None) -> int:
         analyser = Analyser.from_config(args)
     except (ValueError, RuntimeError) as error:
         parser.stop(error)
-    if args.camera is not None:
-        return _camera(args.camera, analyser, args, parser)
     if files is not None:
         return _folder(source, files, analyser, args)
-    if args.video:
-        return _video(source, analyser, args, parser)
+    if args.video:  # a video file or --camera
+        return _stream(*_opened(args, parser), analyser, args, parser)
     try:
         rgb = np.asarray(load_rgb(source))
     except ImageError as error:
@@ -109,21 +107,17 @@ def _folder(folder: Path, files: list[Path], analyser: Analyser, args) -> int:
     return 130 if run.interrupted else 0
 
 
-def _video(path: Path, analyser: Analyser, args, parser) -> int:
+def _opened(args, parser):
+    """(its name, the opened capture, the clock of a live stream) of the video file or the --camera stream."""
     import cv2
 
-    capture = cv2.VideoCapture(str(path))
+    camera = args.camera
+    capture = cv2.VideoCapture(args.input if camera is None else int(camera) if camera.isdigit() else camera)
     if not capture.isOpened():
-        parser.exit(1, f"predict.py: error: {path} is not a video this can read\n")
-    return _stream(str(path), capture, None, analyser, args, parser)
-
-
-def _camera(source: str, analyser: Analyser, args, parser) -> int:
-    import cv2
-
-    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
-    if not capture.isOpened():
-        parser.exit(1, f"predict.py: error: --camera {source}: no camera or stream there that OpenCV can open\n")
+        what = f"{args.input} is not a video this can read" if camera is None else f"--camera {camera}: no camera"
+        parser.exit(
+            1, f"predict.py: error: {what}{'' if camera is None else ' or stream there that OpenCV can open'}\n"
+        )
     if args.show:
         try:
             cv2.namedWindow(WINDOW)
@@ -135,8 +129,10 @@ def _camera(source: str, analyser: Analyser, args, parser) -> int:
                     "opencv-python for them, or write the stream with --annotate"
                 )
             )
+    if camera is None:
+        return args.input, capture, None
     start = time.monotonic()
-    return _stream(f"camera {source}", capture, lambda: time.monotonic() - start, analyser, args, parser)
+    return f"camera {camera}", capture, lambda: time.monotonic() - start
 
 
 def _stream(source: str, capture, clock, analyser: Analyser, args, parser) -> int:

@@ -33,7 +33,10 @@ def build_parser():
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = train_cli.parse_training_args(parser, argv)
+    args = vars(parser.parse_args(argv))
+    args.pop("config")
+    if not args["data"]:
+        parser.error("argument --data is required")
     if args.pop("run_dir"):
         parser.error("argument --run-dir: a study writes one run per strategy under --out; use --out")
     own = {field.name: args.pop(field.name) for field in fields(StudyConfig)}

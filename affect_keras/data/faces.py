@@ -227,12 +227,16 @@ class BothRanges:
         return merge_faces(found, self.overlap) or self.close_up(rgb)
 
 
-def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """Intersection over union of two (x, y, width, height) boxes."""
-    inter = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])) * max(
-        0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    )
-    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) intersection over union of (x, y, width, height) boxes."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2])
+    y1 = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
+    return inter / np.maximum(union, 1e-9)
 
 
 def merge_faces(faces: list[Detection], overlap: float = 0.3) -> list[Detection]:
@@ -240,7 +244,7 @@ def merge_faces(faces: list[Detection], overlap: float = 0.3) -> list[Detection]
     scored; then `drop_nested`."""
     kept: list[Detection] = []
     for face in sorted(faces, key=lambda f: -f.score):
-        if all(iou(face.box, other.box) <= overlap for other in kept):
+        if not kept or box_iou(face.box, [other.box for other in kept]).max() <= overlap:
             kept.append(face)
     return drop_nested(kept)
 

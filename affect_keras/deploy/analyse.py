@@ -230,12 +230,9 @@ def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, 
             array (also grey, RGBA, other integer types in 0-255, float in [0, 1]: `as_rgb`).
         model: a shipped preset's name, a preset or run directory, a .keras file, an exported SavedModel,
             .tflite or .onnx (`affect_keras.models.loading.KINDS`).
-        **settings: any other analysis setting, by its `AnalysisConfig` name (predict.py's flags): `detector`
-            (a `data.faces.DETECTORS` name, or None when the image is itself a face crop), `crop`, `margin`
-            and `align` (None: what the model records), `min_face`, `min_confidence` (below this top
-            probability a face's `status` is "uncertain"), `min_face_score` ("unsure face"),
-            `gate_small_faces` ("face too small"), `engine` (`models.loading.ENGINES`; None: the lightest
-            installed one that can), `trust_saved_model` (run a SavedModel, a program: refused unless True).
+        **settings: any other analysis setting, by its `AnalysisConfig` name (predict.py's flag without the
+            dashes: detector, crop, margin, align, min_face, min_confidence, min_face_score, gate_small_faces,
+            engine, trust_saved_model); each is checked there, and documented once.
 
     Returns one dict per face: `box` (x, y, width, height), `score` (the detector's), `status` ("ok", or
     why the face gets no answer: "uncertain", "face too small", "unsure face"), `probabilities` ({class:

@@ -105,7 +105,7 @@ def add_runtime_files(
 
     from affect_keras.models.classifier import ExpressionClassifier
     from affect_keras.models.export import with_named_outputs, write_onnx, write_tflite
-    from affect_keras.models.loading import _load_onnx, _load_tflite
+    from affect_keras.models.loading import open_onnx, open_tflite
     from affect_keras.models.presets import CHECKSUMS, METADATA, RUNTIME_FILES, resolve, sha256, verify
 
     folder = resolve(preset)
@@ -134,7 +134,7 @@ def add_runtime_files(
             write_onnx(model, path)
         else:
             write_tflite(model, path, weights, (chosen[k : k + 1] for k in range(len(chosen))))
-        got = probabilities((_load_onnx if engine == "onnx" else _load_tflite)(path, metadata).outputs)
+        got = probabilities((open_onnx if engine == "onnx" else open_tflite)(path, metadata).outputs)
         row = {
             "file": path.name,
             "weights": weights,

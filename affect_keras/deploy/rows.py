@@ -57,16 +57,7 @@ def csv_rows(
         return [where]
     rows = []
     for n, face in enumerate(faces, start=1):
-        row = {
-            **where,
-            "face": n,
-            "x": face.box[0],
-            "y": face.box[1],
-            "width": face.box[2],
-            "height": face.box[3],
-            "face_score": round(face.score, 4),
-            "status": face.status,
-        }
+        row = {**where, **dict(zip(FACE_COLUMNS, (n, *face.box, round(face.score, 4), face.status)))}
         if face.probabilities is not None:
             best = int(face.probabilities.argmax())
             row |= {

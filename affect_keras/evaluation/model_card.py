@@ -11,6 +11,7 @@ import yaml
 
 from affect_keras.tasks import EXPRESSION, get_task
 from affect_keras.heads import HEADS
+from affect_keras.models.loading import classifier_config, run_checkpoint
 
 LIMITS = """\
 ## Intended use and limits
@@ -25,15 +26,13 @@ has learned cartoon faces only.
 """
 
 
-def _interval(interval) -> str:
+def _interval(interval) -> str:  # a 95 % interval as the card and the printed report show it
     return f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""
 
 
 def _class_names(run: Path, data: Path) -> list[str]:
     """The class order of the run's classifier, as its checkpoint records it (read without keras); before
     the first checkpoint, its data's."""
-    from affect_keras.models.loading import classifier_config, run_checkpoint
-
     try:
         return classifier_config(run_checkpoint(run))["class_names"]
     except ValueError:

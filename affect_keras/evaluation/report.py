@@ -14,7 +14,7 @@ import yaml
 from affect_keras.atomic import refuse_foreign_folder, writable_folder
 from affect_keras.data.loader import FaceBatches
 from affect_keras.data.table import read_summary
-from affect_keras.evaluation.model_card import write_model_card
+from affect_keras.evaluation.model_card import _interval, write_model_card
 from affect_keras.models import loading
 from affect_keras.models.presets import is_preset, preset_path
 from affect_keras.options import OptionError
@@ -170,10 +170,6 @@ def write_predictions(path: Path, files, labels, outputs: dict, names) -> None:
     for head, values in outputs.items():
         HEADS[head].columns(table, values, names)
     table.to_csv(path, index=False, float_format="%.5f")
-
-
-def _interval(interval) -> str:
-    return f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""
 
 
 def format_va(report: dict) -> str:

@@ -1,14 +1,17 @@
-"""What a model predicts: output heads, one class per head in one file of this package (the task registry
-is `affect_keras.tasks`).
+"""What a model predicts: output heads, one class per head in one file of this package, each keeping what
+the model and the data need of its output (layers, targets, default loss and metrics, prediction columns,
+model-card line).
 
-A head keeps together what the model and the data need of one output: its layers (`build`), its training
-targets, its default loss and its metrics, its prediction columns and its model-card line. Adding a head
-is adding one file here that defines a `Head` subclass decorated with `@register` (the package imports
-every module in it but `base` and those whose name starts with `_`), its loss in `training.heads`, its
-report section in `evaluation.sections`, and a task in `affect_keras.tasks`.
+* `expression`: class probabilities (the single output of the default task; `class_weight` works);
+* `va`: valence and arousal in [-1, 1] (tanh), one output named `va`;
+* `polarity` (with `expression`: the `hierarchical` task): positive / neutral / negative as the
+  `polarity3` scheme groups the codes, and the expression output becomes
+  p(class) = p(polarity of class) * p(class | polarity).
 
-This package imports only the package root and keras (the layer test checks it), and keras only inside the
-methods that build: importing it starts no TensorFlow.
+Adding a head: one file here with a `Head` subclass decorated with `@register` (the package imports every
+module but `base` and those named `_*`), its loss in `training.losses.HEAD_LOSSES`, its report section in
+`evaluation.sections.SECTIONS`, a task in `affect_keras.tasks`. This package imports only the package root
+and keras, keras only inside the methods that build: importing it starts no TensorFlow.
 """
 
 from __future__ import annotations

@@ -6,16 +6,22 @@ from affect_keras.tasks import METRIC_NAMES
 
 
 class Head:
-    """One output of the model: what the model and the data need of it. Its loss and metrics at training
-    time are `training.heads`', its report section `evaluation.sections`'.
+    """One output of the model: what the model and the data need of it (its training loss is
+    `training.losses.HEAD_LOSSES`', its report section `evaluation.sections.SECTIONS`').
 
     Class attributes:
-        name: the output's name in models, exports and logs.
-        metric_names: the metric names it logs per epoch (`tasks.METRIC_NAMES`); `metrics()` returns
-            objects of exactly these names.
+        name: the output's name in models, exports and logs; `metric_names` (`tasks.METRIC_NAMES`) what
+            it logs per epoch, the names of the objects `metrics()` returns for `compile`.
         loss: the class of its default loss (`ExpressionClassifier.compile`'s "auto"), as keras names it.
         needs: for a head whose targets can be missing, what data has them (said when a split has none).
         build_order: heads are built in this order (a checkpoint's weights follow layer creation order).
+
+    Methods: `card(class_names)`, its model-card line; `targets(manifest, expression, class_names)`, its
+    per-image training targets (NaN where a face has none: masked out of the loss); `build(features,
+    class_names, regularizer, outputs, finish)` adds its output layer(s) on `features` to `outputs` ({name:
+    tensor}), and a head that changes how another turns its logits into probabilities adds a finisher to
+    `finish` ({name: tensor -> tensor}); `columns(table, values, class_names)` adds its prediction columns
+    to a predictions DataFrame.
     """
 
     name: str = ""
@@ -27,32 +33,24 @@ class Head:
     def metric_names(self) -> tuple[str, ...]:
         return METRIC_NAMES[self.name]
 
-    def card(self, class_names: list[str]) -> str:
-        """Its model-card line."""
-        raise NotImplementedError
-
-    def targets(self, manifest, expression, class_names: list[str]):
-        """Its per-image training targets, given the manifest (a DataFrame) and the expression targets;
-        NaN where a face has none (masked out of the loss)."""
-        raise NotImplementedError
-
-    def build(self, features, class_names: list[str], regularizer, outputs: dict, finish: dict) -> None:
-        """Add its output layer(s) on `features` to `outputs` ({name: tensor}); a head that changes how
-        another turns its logits into probabilities adds a finisher to `finish` ({name: tensor -> tensor})."""
-        raise NotImplementedError
-
     def default_loss(self):
-        """Its default loss, a keras object."""
         import keras
 
         return keras.losses.get({"class_name": self.loss, "config": {}})
 
+    def card(self, class_names: list[str]) -> str:
+        raise NotImplementedError
+
+    def targets(self, manifest, expression, class_names: list[str]):
+        raise NotImplementedError
+
+    def build(self, features, class_names: list[str], regularizer, outputs: dict, finish: dict) -> None:
+        raise NotImplementedError
+
     def metrics(self) -> list:
-        """What `compile` takes as its metrics (named as `metric_names`; custom ones by their keras name)."""
         raise NotImplementedError
 
     def columns(self, table, values, class_names: list[str]) -> None:
-        """Add its prediction columns to a predictions table (a DataFrame)."""
         raise NotImplementedError
 
 

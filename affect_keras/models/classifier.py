@@ -213,10 +213,18 @@ class ExpressionClassifier(keras.Model):
             >>> model = ExpressionClassifier.from_preset("ferplus_resnet18_48")
             >>> model.class_names[int(model.predict(faces).argmax(-1)[0])]
         """
-        from affect_keras.models.presets import CONFIG, WEIGHTS, PresetError, read_json, resolve, verify
+        from affect_keras.models.presets import resolve, verify
 
         path = resolve(name_or_dir)
         verify(path)
+        return cls.from_checked_preset(path)
+
+    @classmethod
+    def from_checked_preset(cls, path: Path) -> "ExpressionClassifier":
+        """The classifier of a preset folder whose files `presets.verify` has checked (the loader's way: it
+        reads sha256.json once for the engine choice and the check)."""
+        from affect_keras.models.presets import CONFIG, WEIGHTS, PresetError, read_json
+
         config = read_json(path / CONFIG)
         if config.get("registered_name") != f"affect_keras>{cls.__name__}":
             raise PresetError(

@@ -18,12 +18,13 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from affect_keras.tasks import EXPRESSION
-from affect_keras.options import OptionError
+from affect_keras.models import presets
+from affect_keras.options import OptionError, before_first_release
 
 METADATA = "metadata.json"  # beside an exported SavedModel / .tflite / .onnx: what the model is
 RUN_CHECKPOINTS = ("best.keras", "last.keras")
@@ -93,9 +94,6 @@ def named_outputs(result, heads: tuple[str, ...] = (EXPRESSION,)) -> Outputs:
     return {heads[0]: np.asarray(result)}
 
 
-# ---- the keras kinds ----
-
-
 def keras_config(path: Path) -> dict:
     """The model config inside a `.keras` file, read as JSON without keras."""
     try:
@@ -111,7 +109,7 @@ def classifier_config(path: Path) -> dict:
     config = keras_config(path)
     if config.get("registered_name") != f"affect_keras>{CLASSIFIER}":
         if "affect_keras>" in json.dumps(config):  # our layers in another model: the layout before 0.2.0
-            raise ModelFileError(f"{path} was written before affect-keras 0.2.0; {RECREATE}")
+            raise ModelFileError(before_first_release(f"{path} was written", RECREATE))
         raise ModelFileError(f"{path} holds a {config.get('class_name')}, not an affect-keras {CLASSIFIER}")
     return config["config"]
 
@@ -146,17 +144,8 @@ def _first_line(error: Exception, limit: int = 200) -> str:
 
 
 def _from_classifier(kind: str, path: Path, model, metadata: dict | None = None) -> Loaded:
-    return Loaded(
-        kind,
-        path,
-        _forward(model),
-        list(model.class_names),
-        model.image_size,
-        model.heads,
-        model.framing,
-        model,
-        metadata or {},
-    )
+    m = model  # the classifier describes itself
+    return Loaded(kind, path, _forward(m), list(m.class_names), m.image_size, m.heads, m.framing, m, metadata or {})
 
 
 def _forward(model) -> Callable[[np.ndarray], Outputs]:
@@ -173,52 +162,15 @@ def _forward(model) -> Callable[[np.ndarray], Outputs]:
     return outputs
 
 
-def _is_preset(path: Path) -> bool:
-    from affect_keras.models.presets import is_preset
-
-    return is_preset(path)
-
-
-def _load_preset(path: Path) -> Loaded:
-    from affect_keras.models.classifier import ExpressionClassifier
-    from affect_keras.models.presets import PresetError, load_metadata
-
-    try:
-        return _from_classifier("preset", path, ExpressionClassifier.from_preset(path), load_metadata(path))
-    except PresetError as error:
-        raise ModelFileError(str(error)) from None
-
-
-def _is_run(path: Path) -> bool:
-    return path.is_dir() and (path / "config.yaml").is_file()
-
-
-def _load_run(path: Path) -> Loaded:
-    return _from_classifier("run", path, _load_keras_file(run_checkpoint(path)))
-
-
-def _is_keras(path: Path) -> bool:
-    return path.suffix == ".keras" and path.is_file()
-
-
-def _load_keras(path: Path) -> Loaded:
-    return _from_classifier("keras", path, _load_keras_file(path))
-
-
-# ---- the exported kinds: their description is the metadata.json export writes ----
-
-
 def export_metadata(model_path: Path, *places: Path) -> dict:
     """The metadata.json of an exported model (the first of `places` that has one)."""
     for place in places:
         if (place / METADATA).is_file():
-            from affect_keras.models.presets import read_json
-
-            metadata = read_json(place / METADATA, ModelFileError)
+            metadata = presets.read_json(place / METADATA, ModelFileError)
             if "class_names" not in metadata or "image_size" not in metadata:
                 raise ModelFileError(f"{place / METADATA} does not describe a model (no class_names / image_size)")
             if "version" not in metadata:
-                raise ModelFileError(f"{model_path} was exported before affect-keras 0.2.0; {RECREATE}")
+                raise ModelFileError(before_first_release(f"{model_path} was exported", RECREATE))
             return metadata
     raise ModelFileError(
         f"{model_path}: no {METADATA} beside it (export.py writes it there), so its class names "
@@ -227,21 +179,9 @@ def export_metadata(model_path: Path, *places: Path) -> dict:
 
 
 def _described(kind: str, path: Path, outputs, metadata: dict) -> Loaded:
-    return Loaded(
-        kind,
-        path,
-        outputs,
-        metadata["class_names"],
-        metadata["image_size"],  # checked by `_probe`
-        tuple(metadata.get("heads", (EXPRESSION,))),
-        metadata.get("framing"),
-        None,
-        metadata,
-    )
-
-
-def _is_saved_model(path: Path) -> bool:
-    return (path / "saved_model.pb").is_file()
+    """An exported model, as its metadata.json describes it (the class names and size checked by `_probe`)."""
+    names, size, heads = metadata["class_names"], metadata["image_size"], tuple(metadata.get("heads", (EXPRESSION,)))
+    return Loaded(kind, path, outputs, names, size, heads, metadata.get("framing"), None, metadata)
 
 
 def _load_saved_model(path: Path) -> Loaded:
@@ -267,14 +207,10 @@ def _load_saved_model(path: Path) -> Loaded:
     return _described("saved_model", path, outputs, metadata)
 
 
-def _is_tflite(path: Path) -> bool:
-    return path.suffix == ".tflite" and path.is_file()
-
-
-def _load_tflite(path: Path, metadata: dict | None = None, kind: str = "tflite") -> Loaded:
+def open_tflite(path: Path, metadata: dict, kind: str = "tflite") -> Loaded:
+    """A `.tflite` file described by `metadata`, run by LiteRT."""
     from affect_keras.litert import tflite_interpreter
 
-    metadata = metadata if metadata is not None else export_metadata(path, path.parent)
     try:
         interpreter = tflite_interpreter(path, threads=MODEL_THREADS)
         runner = interpreter.get_signature_runner()
@@ -289,16 +225,12 @@ def _load_tflite(path: Path, metadata: dict | None = None, kind: str = "tflite")
     return _described(kind, path, outputs, metadata)
 
 
-def _is_onnx(path: Path) -> bool:
-    return path.suffix == ".onnx" and path.is_file()
-
-
-def _load_onnx(path: Path, metadata: dict | None = None, kind: str = "onnx") -> Loaded:
+def open_onnx(path: Path, metadata: dict, kind: str = "onnx") -> Loaded:
+    """An `.onnx` file described by `metadata`, run by ONNX Runtime."""
     try:
         import onnxruntime
     except ImportError:
         raise ModelFileError(f"{path}: running .onnx models needs ONNX Runtime: pip install onnxruntime") from None
-    metadata = metadata if metadata is not None else export_metadata(path, path.parent)
     try:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own exception classes (Fail, InvalidGraph, ...)
@@ -326,42 +258,178 @@ def _check_input(path: Path, shape, metadata: dict) -> None:
         )
 
 
-@dataclass(frozen=True)
 class Kind:
-    """One kind of artifact: `matches(path)` says whether a path is one, `load(path)` reads it."""
+    """One kind of artifact, said in one place: how it is recognised (`find`), the engines that can run it
+    (`engines`, `able`), how it is read (`load`) and what it records (the `Loaded`'s kind and metadata).
+    A keras kind (`keras`) also gives the `ExpressionClassifier` itself (`classifier`) and its constructor
+    arguments without keras (`settings`: what `--weights` needs before building a model)."""
 
-    matches: Callable[[Path], bool]
-    load: Callable[[Path], Loaded]
-    keras: bool  # gives the ExpressionClassifier itself
+    name = ""
+    keras = False  # gives the ExpressionClassifier itself (train --weights, export, calibrate)
+    engines: tuple[str, ...] = ()  # the engines that can run it, in the order an automatic choice tries
+
+    def find(self, path: str | Path) -> Path | None:
+        """Where the artifact lies if `path` is one of this kind, else None."""
+        raise NotImplementedError
+
+    def able(self, place: Path) -> tuple[str, ...]:
+        """The engines that can run this artifact."""
+        return self.engines
+
+    def load(self, place: Path, engine: str | None, trust_saved_model: bool = False) -> Loaded:
+        """The model, run by `engine` (None: the lightest installed one that can)."""
+        self.engine(place, engine)  # keras, the one engine of the keras kinds but the preset
+        return _from_classifier(self.name, place, self.classifier(place))
+
+    def engine(self, place: Path, wanted: str | None = None, able: tuple[str, ...] | None = None) -> str:
+        """The engine that runs it: `wanted` if it can, else (None) the lightest installed one of `able`
+        (default `self.able`). ModelFileError when none can, saying what to install or choose."""
+        able = self.able(place) if able is None else able
+        if wanted is not None and wanted not in ENGINES:
+            raise ModelFileError(f"must be one of {', '.join(ENGINES)}, not {wanted!r}", "engine")
+        if wanted is not None:
+            if wanted not in able:
+                raise ModelFileError(
+                    f"{wanted}: {self.cannot(place, wanted)}; it runs with {' or '.join(able)}", "engine"
+                )
+            if not installed(wanted):
+                module, install = ENGINES[wanted]
+                raise ModelFileError(f"{wanted} needs {module}, not installed here: {install}", "engine")
+            return wanted
+        for candidate in (e for e in AUTOMATIC if e in able):
+            if installed(candidate):
+                return candidate
+        installs = "; ".join(ENGINES[e].install for e in able)
+        raise ModelFileError(f"{place} runs with {' or '.join(able)}, none installed here: {installs}")
+
+    def cannot(self, place: Path, engine: str) -> str:  # why `engine` cannot run it
+        return f"{place} is a {self.name} model"
+
+    def trusted(self, place: Path, trust_saved_model: bool) -> None:
+        """ModelFileError when reading it would run code the user has not said they trust."""
 
 
-# the artifact registry, tried in order (a preset's name before any folder)
-KINDS = {
-    "preset": Kind(_is_preset, _load_preset, True),
-    "run": Kind(_is_run, _load_run, True),
-    "keras": Kind(_is_keras, _load_keras, True),
-    "saved_model": Kind(_is_saved_model, _load_saved_model, False),
-    "tflite": Kind(_is_tflite, _load_tflite, False),
-    "onnx": Kind(_is_onnx, _load_onnx, False),
-}
+class PresetKind(Kind):
+    """A shipped preset's name or a folder with metadata.json and sha256.json: its keras files, or the
+    runtime file of an engine it carries (`presets.RUNTIME_FILES`), each checked against its sha256."""
+
+    name, keras, engines = "preset", True, ("litert", "onnx", "keras", "litert-int8")
+
+    def find(self, path):
+        return presets.preset_path(path)  # the one place a preset's name is resolved
+
+    def able(self, place, sums: dict | None = None):
+        sums = presets.read_json(place / presets.CHECKSUMS) if sums is None else sums
+        return tuple(e for e in self.engines if e == "keras" or presets.RUNTIME_FILES.get(e) in sums)
+
+    def load(self, place, engine, trust_saved_model=False):
+        try:
+            sums = presets.read_json(place / presets.CHECKSUMS)  # read once for the engine and the check
+            chosen = self.engine(place, engine, self.able(place, sums))
+            runtime = presets.RUNTIME_FILES.get(chosen)
+            metadata = presets.verify(place, *([(presets.METADATA, runtime)] if runtime else []), sums=sums)
+            if not runtime:
+                return _from_classifier(self.name, place, self._checked(place), metadata)
+        except presets.PresetError as error:
+            raise ModelFileError(str(error)) from None
+        return (open_onnx if chosen == "onnx" else open_tflite)(place / runtime, metadata, self.name)
+
+    def cannot(self, place, engine):
+        return f"preset {place} carries no {presets.RUNTIME_FILES.get(engine, 'file for it')}"
+
+    def classifier(self, place):
+        try:
+            presets.verify(place)
+            return self._checked(place)
+        except presets.PresetError as error:
+            raise ModelFileError(str(error)) from None
+
+    @staticmethod
+    def _checked(place):
+        from affect_keras.models.classifier import ExpressionClassifier
+
+        return ExpressionClassifier.from_checked_preset(place)
+
+    def settings(self, place):
+        return presets.read_json(place / presets.CONFIG, ModelFileError).get("config", {})
 
 
-@dataclass(frozen=True)
-class Engine:
-    """What runs a model: the module it needs, how to install it, and the kinds it runs (a preset runs in
-    any engine it carries a file for, `presets.RUNTIME_FILES`)."""
+class RunKind(Kind):
+    """A run directory (config.yaml): its best.keras (last.keras before the first checkpoint)."""
+
+    name, keras, engines = "run", True, ("keras",)
+
+    def find(self, path):
+        return Path(path) if Path(path).is_dir() and (Path(path) / "config.yaml").is_file() else None
+
+    def classifier(self, place):
+        return _load_keras_file(run_checkpoint(place))
+
+    def settings(self, place):
+        return classifier_config(run_checkpoint(place))
+
+
+class KerasKind(Kind):
+    """A `.keras` file holding an `ExpressionClassifier`, loaded in keras's safe mode."""
+
+    name, keras, engines = "keras", True, ("keras",)
+
+    def find(self, path):
+        return Path(path) if Path(path).suffix == ".keras" and Path(path).is_file() else None
+
+    def classifier(self, place):
+        return _load_keras_file(place)
+
+    def settings(self, place):
+        return classifier_config(place)
+
+
+class SavedModelKind(Kind):
+    """An exported SavedModel folder, described by the metadata.json in its assets: a program, run only
+    when the user trusts it."""
+
+    name, engines = "saved_model", ("keras",)
+
+    def find(self, path):
+        return Path(path) if (Path(path) / "saved_model.pb").is_file() else None
+
+    def trusted(self, place, trust_saved_model):
+        if not trust_saved_model:
+            raise ModelFileError(f"{place} {UNTRUSTED_SAVED_MODEL}")
+
+    def load(self, place, engine, trust_saved_model=False):
+        self.trusted(place, trust_saved_model)
+        self.engine(place, engine)
+        return _load_saved_model(place)
+
+
+class FileKind(Kind):
+    """An exported `.tflite` or `.onnx` file, described by the metadata.json beside it."""
+
+    def __init__(self, name: str, engine: str, opener):
+        self.name, self.engines, self.open = name, (engine,), opener
+
+    def find(self, path):
+        return Path(path) if Path(path).suffix == f".{self.name}" and Path(path).is_file() else None
+
+    def load(self, place, engine, trust_saved_model=False):
+        self.engine(place, engine)
+        return self.open(place, export_metadata(place, place.parent), self.name)
+
+
+class Engine(NamedTuple):
+    """What runs a model: the module it needs and how to install it (each `Kind` says which it can use)."""
 
     module: str
     install: str
-    kinds: tuple[str, ...]
 
 
-# the engine registry (--engine): the lightest first, the order `load` tries for a preset
+# the engine registry (--engine): the lightest first
 ENGINES = {
-    "litert": Engine("ai_edge_litert", "pip install ai-edge-litert", ("preset", "tflite")),
-    "onnx": Engine("onnxruntime", "pip install onnxruntime", ("preset", "onnx")),
-    "keras": Engine("keras", "pip install 'affect-keras[train,cpu]'", ("preset", "run", "keras", "saved_model")),
-    "litert-int8": Engine("ai_edge_litert", "pip install ai-edge-litert", ("preset",)),  # asked for, never chosen
+    "litert": Engine("ai_edge_litert", "pip install ai-edge-litert"),
+    "onnx": Engine("onnxruntime", "pip install onnxruntime"),
+    "keras": Engine("keras", "pip install 'affect-keras[train,cpu]'"),
+    "litert-int8": Engine("ai_edge_litert", "pip install ai-edge-litert"),  # a preset's; asked for, never chosen
 }
 AUTOMATIC = ("litert", "onnx", "keras")
 
@@ -381,64 +449,44 @@ def installed(engine: str) -> bool:
     return module_installed(module) or (module == "ai_edge_litert" and module_installed("tensorflow"))
 
 
-def engine_for(path: str | Path, engine: str | None = None, option: str = "engine") -> str:
-    """The engine that runs `path`: `engine` if it can, else (None) the lightest installed one that can.
-    ModelFileError (naming `option`) when none can: the message says what to install or choose."""
-    from affect_keras.models import presets
-
-    name = kind_of(path)
-    if engine is not None and engine not in ENGINES:
-        raise ModelFileError(f"must be one of {', '.join(ENGINES)}, not {engine!r}", option)
-    carried = presets.runtime_files(path) if name == "preset" else {}
-    able = [
-        e for e, spec in ENGINES.items() if name in spec.kinds and (name != "preset" or e == "keras" or e in carried)
-    ]
-    if engine is not None:
-        if engine not in able:
-            what = (
-                f"preset {path} carries no {presets.RUNTIME_FILES[engine]}"
-                if name == "preset"
-                else f"{path} is a {name} model"
-            )
-            raise ModelFileError(f"{engine}: {what}; it runs with {' or '.join(able)}", option)
-        if not installed(engine):
-            raise ModelFileError(
-                f"{engine} needs {ENGINES[engine].module}, not installed here: {ENGINES[engine].install}", option
-            )
-        return engine
-    for candidate in (e for e in AUTOMATIC if e in able):
-        if installed(candidate):
-            return candidate
-    raise ModelFileError(
-        f"{path} runs with {' or '.join(able)}, none installed here: {'; '.join(ENGINES[e].install for e in able)}",
-        "model",
-    )
+# the artifact registry, tried in order (a preset's name before any folder)
+_KINDS = (PresetKind(), RunKind(), KerasKind(), SavedModelKind(), FileKind("tflite", "litert", open_tflite))
+KINDS = {kind.name: kind for kind in (*_KINDS, FileKind("onnx", "onnx", open_onnx))}
 
 
-def _load_preset_runtime(path: str | Path, engine: str) -> Loaded:
-    """A preset's runtime file for `engine`, checked against its sha256, described by its metadata."""
-    from affect_keras.models import presets
-
-    folder = presets.resolve(path)
-    name = presets.RUNTIME_FILES[engine]
-    try:
-        metadata = presets.verify(folder, (presets.METADATA, name))
-    except presets.PresetError as error:
-        raise ModelFileError(str(error)) from None
-    return (_load_onnx if engine == "onnx" else _load_tflite)(folder / name, metadata, "preset")
+def identify(path: str | Path) -> tuple[Kind, Path] | None:
+    """(the `KINDS` entry, where the artifact lies) of what `path` is, or None."""
+    for kind in KINDS.values():
+        place = kind.find(path)
+        if place is not None:
+            return kind, place
+    return None
 
 
 def kind_of(path: str | Path) -> str | None:
-    """The `KINDS` name of what `path` is, or None (a preset's bare name stays a string: it means the
-    shipped preset, `presets.preset_path`)."""
-    return next((name for name, kind in KINDS.items() if kind.matches(path if name == "preset" else Path(path))), None)
+    """The `KINDS` name of what `path` is, or None (a preset's bare name means the shipped preset)."""
+    found = identify(path)
+    return found[0].name if found else None
 
 
-def _target(path: str | Path, kind: str) -> Path:
-    """What the `kind` loader reads: a preset's folder (a shipped one's for its bare name), else the path."""
-    from affect_keras.models import presets
+def engine_for(path: str | Path, engine: str | None = None) -> str:
+    """The engine that runs `path`: `engine` if it can, else the lightest installed one that can."""
+    kind, place = _identified(path, "model")
+    try:
+        return kind.engine(place, engine)
+    except presets.PresetError as error:  # a preset's sha256.json that cannot be read
+        raise ModelFileError(str(error)) from None
 
-    return presets.resolve(path) if kind == "preset" else Path(path)
+
+def _identified(path: str | Path, option: str, keras: bool = False) -> tuple[Kind, Path]:
+    """`identify`, or ModelFileError naming `option` (`keras`: only a kind that gives the classifier)."""
+    found = identify(path)
+    if found is None or (keras and not found[0].keras):
+        others = "" if keras else ", a SavedModel folder, a .tflite or an .onnx file"
+        raise ModelFileError(
+            f"{path}: expected a preset, a run directory{' or' if keras else ','} a .keras file{others}", option
+        )
+    return found
 
 
 def load(path: str | Path, option: str = "model", engine: str | None = None, trust_saved_model: bool = False) -> Loaded:
@@ -467,26 +515,12 @@ def load(path: str | Path, option: str = "model", engine: str | None = None, tru
         >>> model.predict(np.zeros((2, 32, 32, 3), "uint8")).shape
         (2, 8)
     """
-    name = kind_of(path)
-    if name is None:
-        raise ModelFileError(
-            f"{path}: expected a preset, a run directory, a .keras file, a SavedModel folder, "
-            f"a .tflite or an .onnx file",
-            option,
-        )
-    if name == "saved_model" and not trust_saved_model:
-        raise ModelFileError(f"{path} {UNTRUSTED_SAVED_MODEL}", option)
-    from affect_keras.models.presets import PresetError
-
-    try:
-        chosen = engine_for(path, engine)
-    except PresetError as error:  # a preset's sha256.json that cannot be read
-        raise ModelFileError(str(error), option) from None
+    kind, place = _identified(path, option)
     with _naming(option):
-        if name == "preset" and chosen != "keras":
-            loaded = _load_preset_runtime(path, chosen)
-        else:
-            loaded = KINDS[name].load(_target(path, name))
+        try:
+            loaded = kind.load(place, engine, trust_saved_model)
+        except presets.PresetError as error:  # a preset's sha256.json that cannot be read
+            raise ModelFileError(str(error)) from None
         _probe(loaded)
     return loaded
 
@@ -514,31 +548,28 @@ def _probe(loaded: Loaded) -> None:
             raise ModelFileError(f"{loaded.path}: {width} expression outputs but {len(names)} class names")
 
 
+def check_trusted(path: str | Path, trust_saved_model: bool = False, option: str = "model") -> None:
+    """ModelFileError (naming `option`) when `path` is a kind that runs code (a SavedModel) and the user
+    has not said they trust it: said before any long work."""
+    found = identify(path)
+    if found is not None:
+        with _naming(option):
+            found[0].trusted(found[1], trust_saved_model)
+
+
 def load_classifier(path: str | Path, option: str = "model"):
     """The `ExpressionClassifier` of a preset, a run directory or a `.keras` file."""
-    name = kind_of(path)
-    if name is None or not KINDS[name].keras:
-        raise ModelFileError(f"{path}: expected a preset, a run directory or a .keras file", option)
+    kind, place = _identified(path, option, keras=True)
     with _naming(option):
-        return KINDS[name].load(_target(path, name)).classifier
+        return kind.classifier(place)
 
 
 def classifier_settings(path: str | Path) -> dict:
     """The classifier's constructor arguments of a preset, a run directory or a `.keras` file, read
     without keras (what `--weights PATH` needs to know of it before building a model)."""
-    from affect_keras.models.presets import CONFIG, preset_path
-
-    name = kind_of(path)
+    kind, place = _identified(path, "weights", keras=True)
     with _naming("weights"):
-        if name == "preset":
-            from affect_keras.models.presets import read_json
-
-            return read_json(preset_path(path) / CONFIG, ModelFileError).get("config", {})
-        if name == "run":
-            return classifier_config(run_checkpoint(Path(path)))
-        if name == "keras":
-            return classifier_config(Path(path))
-    raise ModelFileError(f"{path}: expected a preset, a run directory or a .keras file", "weights")
+        return kind.settings(place)
 
 
 @contextlib.contextmanager
@@ -547,4 +578,6 @@ def _naming(option: str):
     try:
         yield
     except ModelFileError as error:
+        if error.option != "model":  # another setting's error (--engine)
+            raise
         raise ModelFileError(error.reason, option) from None

@@ -27,6 +27,8 @@ import json
 import os
 from pathlib import Path
 
+from affect_keras.options import before_first_release
+
 SHIPPED = Path(__file__).resolve().parents[1] / "presets"  # the package data folder
 DEFAULT_PRESET = "ferplus_resnet18_48"  # what predict.py uses without --model
 CONFIG, WEIGHTS, METADATA, CARD, CHECKSUMS = (
@@ -108,10 +110,10 @@ def read_json(path: Path, error=None) -> dict:
     return value
 
 
-def verify(path: Path, files: tuple[str, ...] = (CONFIG, WEIGHTS, METADATA, CARD)) -> dict:
-    """Check `files` (default: the keras model's) against sha256.json; returns the metadata. Raises
-    PresetError naming the file."""
-    sums = read_json(path / CHECKSUMS)
+def verify(path: Path, files: tuple[str, ...] = (CONFIG, WEIGHTS, METADATA, CARD), sums: dict | None = None) -> dict:
+    """Check `files` (default: the keras model's) against sha256.json (`sums`: its contents, already read);
+    returns the metadata. Raises PresetError naming the file."""
+    sums = read_json(path / CHECKSUMS) if sums is None else sums
     for name in dict.fromkeys((METADATA, *files)):
         if name not in sums:
             raise PresetError(f"preset {path}: {CHECKSUMS} has no entry for {name}")
@@ -136,8 +138,11 @@ def verify(path: Path, files: tuple[str, ...] = (CONFIG, WEIGHTS, METADATA, CARD
         )
     if version < FORMAT_VERSION:
         raise PresetError(
-            f"preset {path} was written before affect-keras 0.2.0 (format {version}); re-create it "
-            f"with this version: save_preset(RUN, OUT) from a run trained again with train.py"
+            before_first_release(
+                f"preset {path} was written",
+                "re-create it with this version: save_preset(RUN, OUT) from a run trained again with train.py",
+                f" (format {version})",
+            )
         )
     return metadata
 

@@ -13,7 +13,7 @@ import numpy as np
 from affect_keras.atomic import writable_file, writable_folder, write_model
 from affect_keras.calibration import at_bound, calibration_scores, fit_temperature, scaled
 from affect_keras.tasks import EXPRESSION
-from affect_keras.options import OptionError, check_fields, setting
+from affect_keras.options import OptionError, check, check_fields, check_split, setting
 
 log = logging.getLogger(__name__)
 CALIBRATION = "calibration.json"  # in a run folder: best.keras's temperature and its scores before / after
@@ -172,3 +172,28 @@ class CalibrateConfig:
 
     def __post_init__(self):
         check_fields(self)
+
+    def validate(self) -> None:
+        """The rules between settings, checked before keras starts; OptionError naming the first that fails."""
+        from affect_keras.models.loading import KINDS, kind_of
+
+        kind = kind_of(self.model) if self.model else None
+        check(
+            [
+                (bool(self.model), "model", "is required: a run directory, a preset or a .keras file"),
+                (bool(self.data), "data", "is required: a prepared dataset folder"),
+                (
+                    kind is not None and KINDS[kind].keras,
+                    "model",
+                    f"{self.model} is not a run directory, a preset or a .keras file",
+                ),
+                (Path(self.data, "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
+                (
+                    kind == "run" or bool(self.out),
+                    "out",
+                    f"is required for a {kind} (a new {'preset folder' if kind == 'preset' else '.keras file'})",
+                ),
+                (not self.out or not Path(self.out).exists(), "out", f"{self.out} exists; give a new path"),
+            ]
+        )
+        check_split(self.data, self.split)

@@ -19,14 +19,14 @@ from affect_keras.models.augment import AUGMENTATIONS
 from affect_keras.models.backbones import BACKBONES, get_backbone
 from affect_keras.models.loading import KINDS, kind_of
 from affect_keras.models.export import FORMATS as EXPORT_FORMATS
-from affect_keras.options import OptionError, check, check_fields, setting, version_check, version_tuple
+from affect_keras.options import FIRST_RELEASE, OptionError, before_first_release, check, check_fields
+from affect_keras.options import setting, version_check, version_tuple
 from affect_keras.training import class_weights as cw
 from affect_keras.training.distribute import DISTRIBUTIONS
 from affect_keras.training.losses import LOSSES, VA_LOSSES
 from affect_keras.training.optim import OPTIMIZERS, SCHEDULES
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-MONITORS = TASKS["expression"].monitors()  # what an expression classifier logs (other tasks: Task.monitors)
 AUTO_VIEWS = 4  # augmented views per training image cached by default when augmentation is on
 GROUPS = {  # the topics of train.py --help, in order: {group: (title, description)}
     "input": ("input: the prepared data and its batches", None),
@@ -49,7 +49,6 @@ GROUPS = {  # the topics of train.py --help, in order: {group: (title, descripti
 
 
 log = logging.getLogger(__name__)
-FIRST_RELEASE = (0, 2, 0)  # config.yaml records the version that wrote it from this release on
 
 
 def _usable_weights(weights: str) -> bool:
@@ -385,11 +384,13 @@ class TrainConfig:
         earlier version wrote (no version, or the pre-release numbering) is refused with how to start
         again, and what a newer version wrote is refused too."""
         version = version_tuple(saved.get("version")) if isinstance(saved.get("version"), str) else None
-        if version is None or version < FIRST_RELEASE:
+        if version is None or version < version_tuple(FIRST_RELEASE):  # recorded from this release on
             raise OptionError(
                 "run_dir",
-                f"{self.run_dir} holds a run trained before affect-keras 0.2.0, whose runs "
-                f"do not continue; train it again into a new --run-dir",
+                before_first_release(
+                    f"{self.run_dir} holds a run trained",
+                    "its runs do not continue: train it again into a new --run-dir",
+                ),
             )
         if version > version_tuple(__version__):
             raise OptionError(

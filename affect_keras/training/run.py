@@ -19,7 +19,6 @@ A run directory `models/<run>/` receives::
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -41,6 +40,7 @@ from affect_keras.heads import HEADS
 from affect_keras.models.build import classifier_of, load_pretrained, training_model, unfreeze
 from affect_keras.models.classifier import ExpressionClassifier, per_head
 from affect_keras.models.export import export
+from affect_keras.models.loading import module_installed
 from affect_keras.options import OptionError
 from affect_keras.training import class_weights as cw
 from affect_keras.training.losses import HEAD_LOSSES, head_weight
@@ -97,7 +97,8 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassif
     # JAX's DataParallel needs batches that divide evenly over the replicas, and so does TensorFlow's
     # MirroredStrategy on this model (AddN of unequal shards): the last batch is cut to a multiple of them
     train_data, val_data = _data(config, names, weights if task.dict_outputs else None, replicas)
-    loss = _loss(config, [train_counts.get(n, 0) for n in names])
+    counts = [train_counts.get(n, 0) for n in names]  # each head's loss (--loss for the expressions)
+    loss = per_head(task.heads, lambda head: HEAD_LOSSES[head.name](config, counts))
     if replicas > 1:
         log.info(
             "distribute %s: %d replicas, global batch %d (%d per replica), lr %g",
@@ -247,13 +248,6 @@ def _data(
     return train_data, val_data
 
 
-def _loss(config: TrainConfig, counts: list[int]):
-    """Each head's loss (`training.heads`): the expression loss chosen by --loss (also for the hierarchical
-    model's combined probabilities), --va-loss for V/A, cross-entropy for the polarity head; the loss
-    alone for a single-output model."""
-    return per_head(get_task(config.task).heads, lambda head: HEAD_LOSSES[head.name](config, counts))
-
-
 def _model(config: TrainConfig, names: list[str]) -> keras.Model:
     """The training model around a new classifier of the settings, its backbone started from
     `config.weights`."""
@@ -394,7 +388,7 @@ def _callbacks(
         HistoryCSV(run / "history.csv"),
         _ClassifierCheckpoint(classifier, run / "best.keras", **checkpoint),
     ]
-    if _has_tensorflow():  # keras writes TensorBoard logs through tf.summary
+    if module_installed("tensorflow"):  # keras writes TensorBoard logs through tf.summary
         callbacks.append(keras.callbacks.TensorBoard(str(run / "logs")))
     if config.patience:
         callbacks.append(
@@ -422,10 +416,3 @@ class StopOnNaN(keras.callbacks.Callback):
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-def _has_tensorflow() -> bool:
-    try:
-        return importlib.util.find_spec("tensorflow") is not None
-    except ImportError:
-        return False

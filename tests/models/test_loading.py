@@ -174,3 +174,27 @@ def test_a_model_recording_a_bad_framing_is_blamed_not_a_flag(exported, tmp_path
         Analyser(model, detector=None)
     assert error.value.option == "model"
     Analyser(model, detector=None, crop="box")  # what the user gives replaces the bad record
+
+
+@pytest.mark.parametrize("engine", [None, "keras"])
+def test_loading_the_shipped_preset_resolves_its_name_once_and_reads_its_sha256_once(monkeypatch, engine):
+    """Each kind says once how it is recognised and what runs it: the preset's name is resolved by the
+    registry's lookup alone, and sha256.json serves both the engine choice and the check of the files."""
+    resolved, sums_read = [], []
+    resolve, read_json = presets.preset_path, presets.read_json
+
+    def counting_resolve(name_or_dir):
+        resolved.append(name_or_dir)
+        return resolve(name_or_dir)
+
+    def counting_read(path, error=None):
+        if path.name == presets.CHECKSUMS:
+            sums_read.append(path)
+        return read_json(path, error)
+
+    monkeypatch.setattr(presets, "preset_path", counting_resolve)
+    monkeypatch.setattr(presets, "read_json", counting_read)
+    loaded = load(presets.DEFAULT_PRESET, engine=engine)
+    assert loaded.kind == "preset" and len(loaded.class_names) == 8
+    assert (loaded.classifier is not None) == (engine == "keras")
+    assert resolved == [presets.DEFAULT_PRESET] and len(sums_read) == 1, (resolved, sums_read)

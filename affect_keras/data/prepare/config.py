@@ -11,7 +11,7 @@ from affect_keras.data.faces import DEFAULT_DETECTOR, DEFAULT_FRAMING, DETECTORS
 from affect_keras.data.sources import SOURCES
 from affect_keras.labels import SCHEMES, get_scheme
 from affect_keras import __version__
-from affect_keras.options import OptionError, check, check_fields, setting, version_check
+from affect_keras.options import OptionError, before_first_release, check, check_fields, setting, version_check
 
 SPLIT_SAMPLINGS = ("none", "down", "up")
 NO_FACE_CHOICES = ("skip", "whole")  # --detect and a photo without a face: a counted skip, or the whole photo
@@ -236,7 +236,7 @@ class PrepareConfig:
         if not isinstance(record.get("version"), str):
             raise OptionError(
                 "out",
-                f"{out} was prepared before affect-keras 0.2.0; prepare into a new --out (or delete this folder first)",
+                before_first_release(f"{out} was prepared", "prepare into a new --out (or delete this folder first)"),
             )
         return record
 
