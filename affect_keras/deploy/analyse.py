@@ -222,7 +222,9 @@ def as_rgb(image) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def predict(image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, **settings) -> list[dict]:
+def predict(
+    image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, **settings: str | float | bool | None
+) -> list[dict]:
     """The faces of one photo and the model's outputs for each, largest face first.
 
     Args:

@@ -139,7 +139,11 @@ def read_frames(capture, clock=None):
 
 
 def predict_video(
-    video: str | Path, model: str | Path = DEFAULT_PRESET, every: int = 5, smooth: float = SMOOTH, **settings
+    video: str | Path,
+    model: str | Path = DEFAULT_PRESET,
+    every: int = 5,
+    smooth: float = SMOOTH,
+    **settings: str | float | bool | None,
 ) -> list[dict]:
     """The people of a video: each face followed across frames, its expression probabilities smoothed.
 
