@@ -139,7 +139,8 @@ def _running(pid: int) -> bool:
 
 class RowsFile:
     """A CSV written row by row into a temporary file beside `path`, which replaces `path` only when
-    `close` is called: a crash or a kill midway leaves `path` as it was (and no half-written file)."""
+    `close` is called (a `with` block: when it ends without an error): a crash or a kill midway leaves
+    `path` as it was (and no half-written file)."""
 
     def __init__(self, path: Path, fields: list[str] | None = None):
         self.path = Path(path)
@@ -170,13 +171,14 @@ class RowsFile:
         self.stream.close()
         self.partial.unlink(missing_ok=True)
 
+    def __enter__(self) -> "RowsFile":
+        return self
+
+    def __exit__(self, error, *_) -> None:
+        self.discard() if error else self.close()
+
 
 def write_csv(path: Path, rows: list[dict]) -> None:
     """The rows as a CSV at `path`, written whole or not at all (`RowsFile`)."""
-    out = RowsFile(path)
-    try:
+    with RowsFile(path) as out:
         out.write(rows)
-    except BaseException:
-        out.discard()
-        raise
-    out.close()

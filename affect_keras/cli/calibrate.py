@@ -8,20 +8,20 @@ require_training_install("calibrate.py")  # before the imports that need keras o
 
 from pathlib import Path
 
-from affect_keras.cli.common import ArgumentParser, show_logs, settings_parser
+from affect_keras.cli.common import ArgumentParser, add_settings, show_logs
 from affect_keras.training.calibrate import GROUPS, CalibrateConfig
 
 
 def build_parser() -> ArgumentParser:
     """calibrate.py's arguments: one per CalibrateConfig field."""
-    return settings_parser(
-        "calibrate.py",
-        "Temperature scaling: fit the temperature that "
+    parser = ArgumentParser(
+        prog="calibrate.py",
+        description="Temperature scaling: fit the temperature that "
         "minimises the negative log-likelihood on a prepared split (the validation split by "
         "default) and make it part of the model; the predicted classes do not change.",
-        CalibrateConfig,
-        GROUPS,
     )
+    add_settings(parser, CalibrateConfig, GROUPS)
+    return parser
 
 
 def main(argv=None) -> int:

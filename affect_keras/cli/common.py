@@ -103,13 +103,6 @@ def add_settings(parser: argparse.ArgumentParser, config_class, groups: dict) ->
     return sections
 
 
-def settings_parser(prog: str, description: str, config_class, groups: dict) -> "ArgumentParser":
-    """A command's parser: one flag per field of `config_class` (`add_settings`), `--help` grouped by `groups`."""
-    parser = ArgumentParser(prog=prog, description=description)
-    add_settings(parser, config_class, groups)
-    return parser
-
-
 def _optional_of(kind):
     """`X` for `X | None`, else `kind`."""
     if typing.get_origin(kind) in (typing.Union, types.UnionType):

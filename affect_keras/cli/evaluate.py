@@ -8,20 +8,19 @@ require_training_install("evaluate.py")  # before the imports that need keras or
 
 from pathlib import Path
 
-from affect_keras.cli.common import ArgumentParser, settings_parser
+from affect_keras.cli.common import ArgumentParser, add_settings
 from affect_keras.evaluation.config import GROUPS, EvaluateConfig
-from affect_keras.options import check, check_split
 
 
 def build_parser() -> ArgumentParser:
     """evaluate.py's arguments: one per EvaluateConfig field."""
-    return settings_parser(
-        "evaluate.py",
-        "Accuracy, balanced accuracy, F1, kappa, top-2, "
+    parser = ArgumentParser(
+        prog="evaluate.py",
+        description="Accuracy, balanced accuracy, F1, kappa, top-2, "
         "AUC, per-class and skew-normalised scores, confusion matrices and mistakes.",
-        EvaluateConfig,
-        GROUPS,
     )
+    add_settings(parser, EvaluateConfig, GROUPS)
+    return parser
 
 
 def main(argv=None) -> int:
@@ -30,10 +29,6 @@ def main(argv=None) -> int:
     try:
         if config.compare:
             return _compare(config.compare, config.split, Path(config.out or "."), config.bootstrap, config.seed)
-        from affect_keras.models.loading import check_trusted  # said before the data is read
-
-        check_trusted(config.model, config.trust_saved_model)
-        _validate(config)
         return _evaluate(config)  # keras starts here, not for bad flags
     except ValueError as error:
         parser.fail(error)
@@ -43,23 +38,6 @@ def main(argv=None) -> int:
             f"evaluate.py: error: argument --out: cannot write {error.filename}: permission denied "
             f"(choose a writable --out)\n",
         )
-
-
-def _validate(config: EvaluateConfig) -> None:
-    """What needs the files: the model and the prepared split exist (before the model loads)."""
-    from affect_keras.models.presets import is_preset
-
-    check(
-        [
-            (
-                Path(config.model).exists() or is_preset(config.model),
-                "model",
-                f"{config.model} does not exist (nor is it a shipped preset)",
-            ),
-            (Path(config.data, "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
-        ]
-    )
-    check_split(config.data, config.split)
 
 
 def _evaluate(config: EvaluateConfig) -> int:

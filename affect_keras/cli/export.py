@@ -8,19 +8,19 @@ require_training_install("export.py")  # before the imports that need keras or p
 
 from pathlib import Path
 
-from affect_keras.cli.common import ArgumentParser, settings_parser
+from affect_keras.cli.common import ArgumentParser, add_settings
 from affect_keras.models.export import GROUPS, ExportConfig
 
 
 def build_parser() -> ArgumentParser:
     """export.py's arguments: one per ExportConfig field."""
-    return settings_parser(
-        "export.py",
-        "Export a run's model (without augmentation) taking uint8 images and returning class "
+    parser = ArgumentParser(
+        prog="export.py",
+        description="Export a run's model (without augmentation) taking uint8 images and returning class "
         "probabilities; class names travel with it.",
-        ExportConfig,
-        GROUPS,
     )
+    add_settings(parser, ExportConfig, GROUPS)
+    return parser
 
 
 def main(argv=None) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from affect_keras.atomic import write_csv
-from affect_keras.cli.common import ArgumentParser, settings_parser
+from affect_keras.cli.common import ArgumentParser, add_settings
 from affect_keras.data.images import IMAGE_SUFFIXES, ImageError, load_rgb, printable_name
 from affect_keras.deploy.analyse import OUTCOMES, Analyser, FaceResult
 from affect_keras.deploy.config import GROUPS, PredictConfig
@@ -23,12 +23,12 @@ FOLDER_CSV = "predictions.csv"  # where a folder's predictions go without --csv
 
 def build_parser() -> ArgumentParser:
     """predict.py's arguments: one per PredictConfig field."""
-    return settings_parser(
-        "predict.py",
-        "Find faces, crop them as prepare_dataset.py does, and print the most probable expressions.",
-        PredictConfig,
-        GROUPS,
+    parser = ArgumentParser(
+        prog="predict.py",
+        description="Find faces, crop them as prepare_dataset.py does, and print the most probable expressions.",
     )
+    add_settings(parser, PredictConfig, GROUPS)
+    return parser
 
 
 def describe(faces: list[FaceResult], names: list[str], k: int) -> list[str]:

@@ -6,7 +6,7 @@ from affect_keras.cli.common import require_training_install
 
 require_training_install("prepare_dataset.py")  # before the imports that need keras or pandas
 
-from affect_keras.cli.common import ArgumentParser, settings_parser
+from affect_keras.cli.common import ArgumentParser, add_settings
 from affect_keras.data.prepare import PrepareConfig, prepare
 from affect_keras.data.prepare.config import GROUPS
 
@@ -14,13 +14,13 @@ from affect_keras.data.prepare.config import GROUPS
 def build_parser() -> ArgumentParser:
     """prepare_dataset.py's flags: one per PrepareConfig field (its help, default, choices and group are the
     field's)."""
-    return settings_parser(
-        "prepare_dataset.py",
-        "Write OUT/{train,val,test}/<Class>/*.jpg, a manifest per split and a summary, from "
+    parser = ArgumentParser(
+        prog="prepare_dataset.py",
+        description="Write OUT/{train,val,test}/<Class>/*.jpg, a manifest per split and a summary, from "
         "AffectNet (either release), FER+, a class-folder tree, or the built-in sample.",
-        PrepareConfig,
-        GROUPS,
     )
+    add_settings(parser, PrepareConfig, GROUPS)
+    return parser
 
 
 def main(argv=None) -> int:

@@ -6,18 +6,18 @@ from affect_keras.cli.common import require_training_install
 
 require_training_install("train.py")  # before the imports that need keras or pandas
 
-from affect_keras.cli.common import ArgumentParser, show_logs, settings_parser
+from affect_keras.cli.common import ArgumentParser, add_settings, show_logs
 from affect_keras.training.config import GROUPS, TrainConfig
 
 
 def build_parser() -> ArgumentParser:
     """train.py's flags: one per TrainConfig field (its help, default, choices and group are the field's)."""
-    return settings_parser(
-        "train.py",
-        "Train an expression classifier on folders written by prepare_dataset.py; writes models/<run>/.",
-        TrainConfig,
-        GROUPS,
+    parser = ArgumentParser(
+        prog="train.py",
+        description="Train an expression classifier on folders written by prepare_dataset.py; writes models/<run>/.",
     )
+    add_settings(parser, TrainConfig, GROUPS)
+    return parser
 
 
 def main(argv=None) -> int:

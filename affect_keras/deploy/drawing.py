@@ -22,10 +22,6 @@ def outputs_label(probabilities, va, status: str, names: list[str]) -> str:
     return " ".join(parts)
 
 
-def face_label(face: FaceResult, names: list[str]) -> str:
-    return outputs_label(face.probabilities, face.va, face.status, names)
-
-
 def track_label(tracked, names: list[str]) -> str:
     """A video's face (`video.TrackedFace`): its track's ID and smoothed outputs."""
     return " ".join(
@@ -36,11 +32,11 @@ def track_label(tracked, names: list[str]) -> str:
 def annotate(
     rgb: np.ndarray, faces: list[FaceResult], names: list[str], labels: list[str] | None = None
 ) -> Image.Image:
-    """A copy of the image with each face's box and label (default: `face_label`)."""
+    """A copy of the image with each face's box and label (default: its outputs, `outputs_label`)."""
     image = Image.fromarray(rgb)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=max(12, rgb.shape[0] // 30))
-    labels = labels if labels is not None else [face_label(face, names) for face in faces]
+    labels = labels or [outputs_label(face.probabilities, face.va, face.status, names) for face in faces]
     for face, label in zip(faces, labels):
         x, y, w, h = face.box
         draw.rectangle((x, y, x + w, y + h), outline=(255, 40, 40), width=max(2, rgb.shape[0] // 200))

@@ -3,7 +3,6 @@ annotated copies, and the count of each outcome."""
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,6 @@ from affect_keras.data.images import IMAGE_SUFFIXES, ImageError, load_rgb, print
 from affect_keras.deploy.analyse import OUTCOMES, Analyser
 from affect_keras.deploy.drawing import annotate, save_annotated
 from affect_keras.deploy.rows import csv_fields, csv_rows
-
-log = logging.getLogger(__name__)
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -40,37 +37,31 @@ class FolderRun:
 def analyse_folder(
     folder: Path, files: list[Path], analyser: Analyser, csv: Path, annotate_to: Path | None = None
 ) -> FolderRun:
-    """Every image of `files` (in `folder`): its rows written to `csv` as they come (a temporary file that
-    replaces `csv` at the end, also after Ctrl-C, with the images done; any other failure leaves `csv` as
-    it was), and with `annotate_to` an annotated copy at the image's place under it."""
+    """Every image of `files` (in `folder`): its rows written to `csv` as they come (a `RowsFile`: it replaces
+    `csv` at the end, also after Ctrl-C, with the images done; any other failure leaves `csv` as it was),
+    and with `annotate_to` an annotated copy at the image's place under it."""
     names = analyser.predictor.class_names
-    out = RowsFile(csv, csv_fields(names, analyser.predictor.heads, outcome=True))
     run = FolderRun()
-    try:
-        for path in tqdm(files, desc="images", unit="image"):
-            name = printable_name(path.relative_to(folder))
-            try:
-                rgb = np.asarray(load_rgb(path))
-                found, outcome = analyser.analyse(rgb)
-            except ImageError as error:
-                log.info("%s: unreadable (%s)", name, error)
-                run.unreadable.append(name)
-                run.outcomes[OUTCOMES["unreadable"]] += 1
-                out.write(csv_rows(name, [], names, outcome=f"{OUTCOMES['unreadable']}: {error}"))
+    with RowsFile(csv, csv_fields(names, analyser.predictor.heads, outcome=True)) as out:
+        try:
+            for path in tqdm(files, desc="images", unit="image"):
+                name = printable_name(path.relative_to(folder))
+                try:
+                    rgb = np.asarray(load_rgb(path))
+                    found, outcome = analyser.analyse(rgb)
+                    said = outcome
+                except ImageError as error:
+                    rgb, found, outcome = None, [], OUTCOMES["unreadable"]
+                    said = f"{outcome}: {error}"
+                    run.unreadable.append(name)
+                run.outcomes[outcome] += 1
+                run.faces += len(found)
+                out.write(csv_rows(name, found, names, outcome=said))
+                if annotate_to and rgb is not None:
+                    target = annotate_to / path.relative_to(folder)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    save_annotated(annotate(rgb, found, names), target)
                 run.done += 1
-                continue
-            run.outcomes[outcome] += 1
-            run.faces += len(found)
-            out.write(csv_rows(name, found, names, outcome=outcome))
-            if annotate_to:
-                target = annotate_to / path.relative_to(folder)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                save_annotated(annotate(rgb, found, names), target)
-            run.done += 1
-    except KeyboardInterrupt:
-        run.interrupted = True
-    except BaseException:
-        out.discard()  # the CSV at the path stays as it was
-        raise
-    out.close()
+        except KeyboardInterrupt:  # the CSV keeps the images done
+            run.interrupted = True
     return run

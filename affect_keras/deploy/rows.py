@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from affect_keras.deploy.analyse import FaceResult
 from affect_keras.tasks import EXPRESSION, VA
 
 FACE_COLUMNS = ("face", "x", "y", "width", "height", "face_score", "status")  # a face's row: where, how sure
@@ -45,7 +44,7 @@ def csv_fields(names: list[str], heads: tuple[str, ...], frame: bool = False, ou
 
 
 def csv_rows(
-    source: str, faces: list[FaceResult], names: list[str], frame: int | None = None, outcome: str | None = None
+    source: str, faces: list, names: list[str], frame: int | None = None, outcome: str | None = None
 ) -> list[dict]:
     """One row per face; with `outcome` (folders), a file without a face still gets a row saying why."""
     where = {

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from affect_keras import __version__
-from affect_keras.options import check, check_fields, setting, version_check
+from affect_keras.options import check, check_fields, check_split, setting, version_check
 
 TTAS = ("none", "flip")  # test-time augmentation: none, or each face averaged with its mirror image
 
@@ -95,10 +96,25 @@ class EvaluateConfig:
         check_fields(self)
 
     def validate(self) -> None:
-        """The rules between settings: a model and its data, unless runs are compared."""
+        """The rules between settings (a model and its data, unless runs are compared), then what needs the
+        files, before any model loads: the model is there (a SavedModel only if trusted), the split prepared."""
         check(
             [
                 (bool(self.compare) or bool(self.model), "model", "is required (or use --compare)"),
                 (bool(self.compare) or bool(self.data), "data", "is required (or use --compare)"),
             ]
         )
+        if self.compare:
+            return
+        from affect_keras.models.loading import check_trusted
+        from affect_keras.models.presets import is_preset
+
+        check_trusted(self.model, self.trust_saved_model)  # said before the data is read
+        exists = Path(self.model).exists() or is_preset(self.model)
+        check(
+            [
+                (exists, "model", f"{self.model} does not exist (nor is it a shipped preset)"),
+                (Path(self.data, "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
+            ]
+        )
+        check_split(self.data, self.split)

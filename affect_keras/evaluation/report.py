@@ -16,7 +16,7 @@ from affect_keras.data.loader import FaceBatches
 from affect_keras.data.table import read_summary
 from affect_keras.evaluation.model_card import _interval, write_model_card
 from affect_keras.models import loading
-from affect_keras.models.presets import is_preset, preset_path
+from affect_keras.models.loading import KINDS
 from affect_keras.options import OptionError
 from affect_keras.tasks import VA
 from affect_keras.heads import HEADS
@@ -32,12 +32,12 @@ def default_out(config: EvaluateConfig) -> Path:
     preset (here: its folder may be inside the installed package), `evaluation-<model>-<data folder>-<split>/`
     (`-tta` added with --tta flip). A folder that holds another model's or another data folder's report
     (two data folders of one name) is never reused: the name gets `-2`, `-3`, ..."""
-    model = Path(config.model)
+    kind, model = loading.identify(config.model) or (None, Path(config.model))
     suffix = f"{config.split}{'-tta' if config.tta == 'flip' else ''}"
     data_name = Path(config.data).resolve().name
-    if is_preset(config.model):
-        base = Path(f"evaluation-{preset_path(config.model).name}-{data_name}-{suffix}")
-    elif (model / "config.yaml").is_file():  # a run directory
+    if kind is KINDS["preset"]:
+        base = Path(f"evaluation-{model.name}-{data_name}-{suffix}")
+    elif kind is KINDS["run"]:
         trained_on = (yaml.safe_load((model / "config.yaml").read_text()) or {}).get("data")
         # the run's own data keeps evaluation-<split>/ (what --compare reads); other data its own folder
         same = trained_on and Path(trained_on).resolve() == Path(config.data).resolve()
@@ -45,7 +45,7 @@ def default_out(config: EvaluateConfig) -> Path:
     else:  # an exported model: beside it, named by it
         base = model.parent / f"evaluation-{model.stem}-{data_name}-{suffix}"
     # beside a run or an export the folder's name says the model; in the current folder (a preset) it may not
-    keys = ("model", "data") if is_preset(config.model) else ("data",)
+    keys = ("model", "data") if kind is KINDS["preset"] else ("data",)
     candidate, k = base, 1
     while not _same_evaluation(candidate, config, keys):
         k += 1

@@ -4,6 +4,7 @@ head beside it, the expression output becomes p(polarity) x p(class within that 
 from __future__ import annotations
 
 from affect_keras.heads.base import Head, register
+from affect_keras.labels import SCHEMES, polarity_matrix, polarity_of
 from affect_keras.tasks import EXPRESSION, POLARITY
 
 
@@ -20,14 +21,11 @@ class PolarityHead(Head):
         )
 
     def targets(self, manifest, expression, class_names):
-        from affect_keras.labels import polarity_matrix, polarity_of
-
         return expression @ polarity_matrix(polarity_of(class_names))
 
     def build(self, features, class_names, regularizer, outputs, finish):
         import keras
 
-        from affect_keras.labels import polarity_of
         from affect_keras.heads._hierarchical import HierarchicalProbabilities
 
         groups = polarity_of(class_names)
@@ -44,7 +42,5 @@ class PolarityHead(Head):
         return ["accuracy"]
 
     def columns(self, table, values, class_names):
-        from affect_keras.labels import SCHEMES
-
         for k, name in enumerate(SCHEMES["polarity3"].class_names):
             table[f"p_{name}"] = values[:, k]

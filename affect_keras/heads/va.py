@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from affect_keras.heads.base import Head, register
 from affect_keras.tasks import VA, VA_DIMENSIONS
 
@@ -17,7 +19,6 @@ class VAHead(Head):
         return f"`{VA}`: valence and arousal, each in [-1, 1]"
 
     def targets(self, manifest, expression, class_names):
-        import numpy as np
         import pandas as pd
 
         return np.stack(

@@ -24,13 +24,12 @@ FILES = {"saved_model": "saved_model", "keras": "model.keras", "tflite": "model.
 def default_out(model: str | Path) -> Path:
     """`<run>/export/` for a run directory, else `export-<name>/` here (a preset's folder may be inside
     the installed package)."""
-    from affect_keras.models.loading import kind_of
-    from affect_keras.models.presets import preset_path
+    from affect_keras.models.loading import KINDS, identify
 
-    kind = kind_of(model)
-    if kind == "run":
-        return Path(model) / "export"
-    return Path(f"export-{preset_path(model).name if kind == 'preset' else Path(model).stem}")
+    kind, place = identify(model) or (None, Path(model))
+    if kind is KINDS["run"]:
+        return place / "export"
+    return Path(f"export-{place.name if kind is KINDS['preset'] else place.stem}")
 
 
 def export(run: str | Path, formats: list[str], out: Path | None = None) -> dict[str, Path]:

@@ -184,29 +184,6 @@ def _described(kind: str, path: Path, outputs, metadata: dict) -> Loaded:
     return Loaded(kind, path, outputs, names, size, heads, metadata.get("framing"), None, metadata)
 
 
-def _load_saved_model(path: Path) -> Loaded:
-    import tensorflow as tf
-
-    metadata = export_metadata(path, path / "assets", path.parent)
-    try:
-        loaded = tf.saved_model.load(str(path))
-    except (OSError, ValueError, RuntimeError, tf.errors.OpError) as error:
-        raise ModelFileError(
-            f"{path}: TensorFlow cannot read this SavedModel (damaged?): {_first_line(error)}"
-        ) from None
-    if not hasattr(loaded, "serve"):
-        raise ModelFileError(f"{path}: this SavedModel has no `serve` function (export.py writes one)")
-    heads = tuple(metadata.get("heads", (EXPRESSION,)))
-
-    def outputs(images):
-        result = loaded.serve(tf.constant(images))
-        return named_outputs(
-            {k: v.numpy() for k, v in result.items()} if isinstance(result, dict) else result.numpy(), heads
-        )
-
-    return _described("saved_model", path, outputs, metadata)
-
-
 def open_tflite(path: Path, metadata: dict, kind: str = "tflite") -> Loaded:
     """A `.tflite` file described by `metadata`, run by LiteRT."""
     from affect_keras.litert import tflite_interpreter
@@ -400,7 +377,26 @@ class SavedModelKind(Kind):
     def load(self, place, engine, trust_saved_model=False):
         self.trusted(place, trust_saved_model)
         self.engine(place, engine)
-        return _load_saved_model(place)
+        import tensorflow as tf
+
+        metadata = export_metadata(place, place / "assets", place.parent)
+        try:
+            loaded = tf.saved_model.load(str(place))
+        except (OSError, ValueError, RuntimeError, tf.errors.OpError) as error:
+            raise ModelFileError(
+                f"{place}: TensorFlow cannot read this SavedModel (damaged?): {_first_line(error)}"
+            ) from None
+        if not hasattr(loaded, "serve"):
+            raise ModelFileError(f"{place}: this SavedModel has no `serve` function (export.py writes one)")
+        heads = tuple(metadata.get("heads", (EXPRESSION,)))
+
+        def outputs(images):
+            result = loaded.serve(tf.constant(images))
+            return named_outputs(
+                {k: v.numpy() for k, v in result.items()} if isinstance(result, dict) else result.numpy(), heads
+            )
+
+        return _described(self.name, place, outputs, metadata)
 
 
 class FileKind(Kind):
@@ -450,8 +446,8 @@ def installed(engine: str) -> bool:
 
 
 # the artifact registry, tried in order (a preset's name before any folder)
-_KINDS = (PresetKind(), RunKind(), KerasKind(), SavedModelKind(), FileKind("tflite", "litert", open_tflite))
-KINDS = {kind.name: kind for kind in (*_KINDS, FileKind("onnx", "onnx", open_onnx))}
+KINDS = {kind.name: kind for kind in (PresetKind(), RunKind(), KerasKind(), SavedModelKind())}
+KINDS |= {"tflite": FileKind("tflite", "litert", open_tflite), "onnx": FileKind("onnx", "onnx", open_onnx)}
 
 
 def identify(path: str | Path) -> tuple[Kind, Path] | None:
@@ -517,10 +513,7 @@ def load(path: str | Path, option: str = "model", engine: str | None = None, tru
     """
     kind, place = _identified(path, option)
     with _naming(option):
-        try:
-            loaded = kind.load(place, engine, trust_saved_model)
-        except presets.PresetError as error:  # a preset's sha256.json that cannot be read
-            raise ModelFileError(str(error)) from None
+        loaded = kind.load(place, engine, trust_saved_model)
         _probe(loaded)
     return loaded
 

@@ -100,18 +100,14 @@ def calibrate_model(
     from affect_keras.models.loading import kind_of, load_classifier, run_checkpoint
     from affect_keras.models.presets import CARD, load_metadata, preset_path
 
+    CalibrateConfig(model=str(model), data=str(data), split=split, out=str(out or ""), batch_size=batch_size).validate()
     kind = kind_of(model)
-    if kind not in ("run", "preset", "keras"):
-        raise OptionError("model", f"{model}: expected a run directory, a preset or a .keras file")
     if kind == "run":
         _, record = calibrate_run(Path(model), data, split, batch_size)
         from affect_keras.evaluation.model_card import write_model_card
 
         write_model_card(Path(model))
         return [run_checkpoint(Path(model)), Path(model) / CALIBRATION], record
-    if out is None:
-        new = "preset folder" if kind == "preset" else ".keras file"
-        raise OptionError("out", f"is required to calibrate a {kind}: a new {new}")
     out = Path(out)
     # before the work: a place that cannot be written fails now, on one line
     if kind == "keras":
