@@ -95,9 +95,8 @@ FIRST_RELEASE = "0.2.0"  # what affect-keras wrote before its first release is r
 
 
 def before_first_release(what: str, how: str, detail: str = "") -> str:
-    """The one line that refuses what affect-keras wrote before its first release: `what` says what was
-    written ("P was written", "R holds a run trained"), `detail` what showed it, `how` how to make it
-    again with this version."""
+    """The one line that refuses what affect-keras wrote before its first release: `what` was written ("P was
+    written", "R holds a run trained"), `detail` what showed it, `how` to make it again with this version."""
     return f"{what} before affect-keras {FIRST_RELEASE}{detail}; {how}"
 
 

@@ -110,8 +110,7 @@ class AnalysisConfig:
 
 @dataclass(kw_only=True)
 class PredictConfig(AnalysisConfig):
-    """What predict.py reads, with which model, and what it writes (its flags are generated from these
-    fields; `affect_keras.predict` and `predict_video` take the same names as arguments).
+    """What predict.py reads, how it analyses it (`AnalysisConfig`) and what it writes (its flags).
 
     Examples:
         >>> config = PredictConfig(input="photos/", csv="faces.csv", min_confidence=0.5)

@@ -16,7 +16,6 @@ from affect_keras.data.loader import FaceBatches
 from affect_keras.data.table import read_summary
 from affect_keras.evaluation.model_card import _interval, write_model_card
 from affect_keras.models import loading
-from affect_keras.models.loading import KINDS
 from affect_keras.options import OptionError
 from affect_keras.tasks import VA
 from affect_keras.heads import HEADS
@@ -35,9 +34,9 @@ def default_out(config: EvaluateConfig) -> Path:
     kind, model = loading.identify(config.model) or (None, Path(config.model))
     suffix = f"{config.split}{'-tta' if config.tta == 'flip' else ''}"
     data_name = Path(config.data).resolve().name
-    if kind is KINDS["preset"]:
+    if kind is loading.KINDS["preset"]:
         base = Path(f"evaluation-{model.name}-{data_name}-{suffix}")
-    elif kind is KINDS["run"]:
+    elif kind is loading.KINDS["run"]:
         trained_on = (yaml.safe_load((model / "config.yaml").read_text()) or {}).get("data")
         # the run's own data keeps evaluation-<split>/ (what --compare reads); other data its own folder
         same = trained_on and Path(trained_on).resolve() == Path(config.data).resolve()
@@ -45,7 +44,7 @@ def default_out(config: EvaluateConfig) -> Path:
     else:  # an exported model: beside it, named by it
         base = model.parent / f"evaluation-{model.stem}-{data_name}-{suffix}"
     # beside a run or an export the folder's name says the model; in the current folder (a preset) it may not
-    keys = ("model", "data") if kind is KINDS["preset"] else ("data",)
+    keys = ("model", "data") if kind is loading.KINDS["preset"] else ("data",)
     candidate, k = base, 1
     while not _same_evaluation(candidate, config, keys):
         k += 1

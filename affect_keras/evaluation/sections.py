@@ -4,6 +4,10 @@ through the expression output it shapes) adds nothing."""
 
 from __future__ import annotations
 
+import hashlib
+
+from sklearn.metrics import confusion_matrix
+
 from affect_keras.calibration import calibration_scores
 from affect_keras.evaluation import metrics
 from affect_keras.evaluation.intervals import ccc_intervals, expression_intervals
@@ -14,8 +18,6 @@ from affect_keras.tasks import EXPRESSION, VA, VA_DIMENSIONS
 
 def expression_section(report, pictures, probabilities, *, labels, names, files, size, out, run, config, **scored):
     """The classes' scores, intervals, calibration, confusion matrix and what a paired comparison needs."""
-    from sklearn.metrics import confusion_matrix
-
     if config.drop_class:
         keep, labels, probabilities, names = metrics.drop_class(labels, probabilities, names, config.drop_class)
         files = files[keep]
@@ -60,8 +62,6 @@ def va_section(report, pictures, predicted, *, labels, names, out, truth_va, con
 def faces_digest(files) -> str:
     """A short digest of the faces a report scored, in order: two reports with the same one scored the
     same faces (a paired comparison is possible)."""
-    import hashlib
-
     return hashlib.sha256("\n".join(map(str, files)).encode()).hexdigest()[:16]
 
 

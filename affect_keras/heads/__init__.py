@@ -1,12 +1,7 @@
-"""What a model predicts: output heads, one class per head in one file of this package, each keeping what
-the model and the data need of its output (layers, targets, default loss and metrics, prediction columns,
-model-card line).
-
-* `expression`: class probabilities (the single output of the default task; `class_weight` works);
-* `va`: valence and arousal in [-1, 1] (tanh), one output named `va`;
-* `polarity` (with `expression`: the `hierarchical` task): positive / neutral / negative as the
-  `polarity3` scheme groups the codes, and the expression output becomes
-  p(class) = p(polarity of class) * p(class | polarity).
+"""What a model predicts: output heads, one class per head in one file of this package (`expression`: class
+probabilities; `va`: valence and arousal in [-1, 1]; `polarity`: positive / neutral / negative, which with
+`expression` makes p(class) = p(polarity of class) * p(class | polarity)), each keeping what the model and
+the data need of its output (layers, targets, default loss and metrics, prediction columns, card line).
 
 Adding a head: one file here with a `Head` subclass decorated with `@register` (the package imports every
 module but `base` and those named `_*`), its loss in `training.losses.HEAD_LOSSES`, its report section in

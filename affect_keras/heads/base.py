@@ -16,12 +16,10 @@ class Head:
         needs: for a head whose targets can be missing, what data has them (said when a split has none).
         build_order: heads are built in this order (a checkpoint's weights follow layer creation order).
 
-    Methods: `card(class_names)`, its model-card line; `targets(manifest, expression, class_names)`, its
-    per-image training targets (NaN where a face has none: masked out of the loss); `build(features,
-    class_names, regularizer, outputs, finish)` adds its output layer(s) on `features` to `outputs` ({name:
-    tensor}), and a head that changes how another turns its logits into probabilities adds a finisher to
-    `finish` ({name: tensor -> tensor}); `columns(table, values, class_names)` adds its prediction columns
-    to a predictions DataFrame.
+    Methods: `card`, its model-card line; `targets`, its per-image training targets (NaN where a face has
+    none: masked out of the loss); `build` adds its output layer(s) on `features` to `outputs` ({name:
+    tensor}), and a finisher to `finish` ({name: tensor -> tensor}) where it changes how another head turns
+    its logits into probabilities; `columns`, its prediction columns in a predictions DataFrame.
     """
 
     name: str = ""

@@ -94,19 +94,15 @@ def named_outputs(result, heads: tuple[str, ...] = (EXPRESSION,)) -> Outputs:
     return {heads[0]: np.asarray(result)}
 
 
-def keras_config(path: Path) -> dict:
-    """The model config inside a `.keras` file, read as JSON without keras."""
+def classifier_config(path: Path) -> dict:
+    """The `ExpressionClassifier`'s constructor arguments in a `.keras` file (its config.json, read without
+    keras); refuses anything else, naming the file (what affect-keras wrote before 0.2.0: with how to
+    re-create it)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read("config.json"))
+            config = json.loads(archive.read("config.json"))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError):
         raise ModelFileError(f"{path}: not a keras model file (.keras is a zip archive holding config.json)") from None
-
-
-def classifier_config(path: Path) -> dict:
-    """The `ExpressionClassifier`'s constructor arguments in a `.keras` file, without keras; refuses
-    anything else, naming the file (what affect-keras wrote before 0.2.0: with how to re-create it)."""
-    config = keras_config(path)
     if config.get("registered_name") != f"affect_keras>{CLASSIFIER}":
         if "affect_keras>" in json.dumps(config):  # our layers in another model: the layout before 0.2.0
             raise ModelFileError(before_first_release(f"{path} was written", RECREATE))
@@ -468,10 +464,7 @@ def kind_of(path: str | Path) -> str | None:
 def engine_for(path: str | Path, engine: str | None = None) -> str:
     """The engine that runs `path`: `engine` if it can, else the lightest installed one that can."""
     kind, place = _identified(path, "model")
-    try:
-        return kind.engine(place, engine)
-    except presets.PresetError as error:  # a preset's sha256.json that cannot be read
-        raise ModelFileError(str(error)) from None
+    return kind.engine(place, engine)
 
 
 def _identified(path: str | Path, option: str, keras: bool = False) -> tuple[Kind, Path]:

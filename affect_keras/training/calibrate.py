@@ -171,24 +171,18 @@ class CalibrateConfig:
 
     def validate(self) -> None:
         """The rules between settings, checked before keras starts; OptionError naming the first that fails."""
-        from affect_keras.models.loading import KINDS, kind_of
+        from affect_keras.models.loading import identify
 
-        kind = kind_of(self.model) if self.model else None
+        found = identify(self.model) if self.model else None
+        kind, keras = (found[0].name, found[0].keras) if found else (None, False)
+        new = f"a new {'preset folder' if kind == 'preset' else '.keras file'}"
         check(
             [
                 (bool(self.model), "model", "is required: a run directory, a preset or a .keras file"),
                 (bool(self.data), "data", "is required: a prepared dataset folder"),
-                (
-                    kind is not None and KINDS[kind].keras,
-                    "model",
-                    f"{self.model} is not a run directory, a preset or a .keras file",
-                ),
+                (keras, "model", f"{self.model} is not a run directory, a preset or a .keras file"),
                 (Path(self.data, "summary.json").is_file(), "data", "has no summary.json (prepare it first)"),
-                (
-                    kind == "run" or bool(self.out),
-                    "out",
-                    f"is required for a {kind} (a new {'preset folder' if kind == 'preset' else '.keras file'})",
-                ),
+                (kind == "run" or bool(self.out), "out", f"is required for a {kind} ({new})"),
                 (not self.out or not Path(self.out).exists(), "out", f"{self.out} exists; give a new path"),
             ]
         )

@@ -60,9 +60,8 @@ def training_loss(name: str, counts, label_smoothing: float = 0.0, tau: float = 
     return build(LOSSES, name, "loss", counts=counts, label_smoothing=label_smoothing, tau=tau, gamma=gamma)
 
 
-# each head's training loss, by the head's name (its default, for `compile("auto")`, is the head's own)
-HEAD_LOSSES = {
-    # --loss, also for the hierarchical model's combined probabilities
+# each head's training loss, by the head's name (its default, for `compile("auto")`, is the head's own):
+HEAD_LOSSES = {  # --loss for the expressions (also the hierarchical model's combined probabilities)
     EXPRESSION: lambda config, counts: training_loss(
         config.loss, counts, config.label_smoothing, config.logit_tau, config.focal_gamma
     ),
