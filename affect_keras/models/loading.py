@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,8 +193,12 @@ def open_tflite(path: Path, metadata: dict, kind: str = "tflite") -> Loaded:
     (name,) = runner.get_input_details()  # one input: the images
     _check_input(path, runner.get_input_details()[name]["shape_signature"], metadata)
 
+    lock = threading.Lock()  # an interpreter holds one set of tensors: two threads would swap answers
+
     def outputs(images):
-        return named_outputs(runner(**{name: np.ascontiguousarray(images, dtype=np.uint8)}))
+        with lock:
+            result = runner(**{name: np.ascontiguousarray(images, dtype=np.uint8)})
+            return {head: np.array(values) for head, values in named_outputs(result).items()}  # copies
 
     return _described(kind, path, outputs, metadata)
 
