@@ -30,17 +30,18 @@ def register_custom_objects() -> None:
 
 
 class _AfterKeras(importlib.abc.MetaPathFinder):
-    """Finds `keras` as the other finders would, and registers the package's objects once it has run."""
+    """Finds `keras` as the other finders would, and registers the package's objects once it has run. Only
+    running keras uses the hook up: `importlib.util.find_spec("keras")` (the commands' check that keras is
+    installed) finds a spec that is never run, and the hook stays for the real import."""
 
     def find_spec(self, name, path=None, target=None):
         if name != "keras":
             return None
-        sys.meta_path.remove(self)  # one shot; the other finders find the real module, as import would
         spec = next(
             (
                 found
                 for finder in list(sys.meta_path)
-                if hasattr(finder, "find_spec")
+                if finder is not self and hasattr(finder, "find_spec")
                 for found in [finder.find_spec(name, path, target)]
                 if found is not None
             ),
@@ -51,6 +52,8 @@ class _AfterKeras(importlib.abc.MetaPathFinder):
         exec_module = spec.loader.exec_module
 
         def exec_then_register(module):
+            if self in sys.meta_path:  # one shot
+                sys.meta_path.remove(self)
             exec_module(module)
             register_custom_objects()
 

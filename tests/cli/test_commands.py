@@ -124,21 +124,23 @@ def test_help_and_argument_errors_start_no_deep_learning_framework(command, argv
 
 @pytest.mark.slow
 def test_tensorflow_start_up_info_lines_are_kept_out_of_the_way():
+    """A fresh process as the training commands start: their check that keras is installed, then keras.
+    Also issue 46, item 12: that check used up the one-shot hook that registers the package's classes, so
+    `calibrate.py RUN` could not load any run ("Could not locate class 'ExpressionClassifier'")."""
     import subprocess
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import affect_keras, os, tensorflow as tf; print(os.environ['TF_CPP_MIN_LOG_LEVEL']); tf.constant(1) + 1",
-        ],
-        capture_output=True,
-        text=True,
-        env={**env, "PYTHONPATH": str(REPO)},
+    code = (
+        "import affect_keras, os\nfrom affect_keras.cli.common import require_training_install\n"
+        "require_training_install('calibrate.py')\nimport tensorflow as tf, keras\n"
+        "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])\ntf.constant(1) + 1\n"
+        "print(keras.saving.get_registered_object('affect_keras>ExpressionClassifier').__name__)"
     )
-    assert done.returncode == 0 and done.stdout.strip() == "1"  # INFO off, warnings and errors on
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**env, "PYTHONPATH": str(REPO)}
+    )
+    assert done.returncode == 0 and done.stdout.split() == ["1", "ExpressionClassifier"]  # INFO off
     # the CPU-instructions notice goes; TF 2.21 prints its oneDNN notice before reading the level, so that
     # one stays (TF_ENABLE_ONEDNN_OPTS=0 would silence it by turning oneDNN's kernels off)
     assert "cpu_feature_guard" not in done.stderr
