@@ -34,10 +34,7 @@ class Task:
         with the head's name when there are several outputs, and logs each head's loss)."""
         if len(self.heads) == 1:
             return ("loss", *METRIC_NAMES[self.heads[0]])
-        names = ["loss"]
-        for head in self.heads:
-            names += [f"{head}_loss", *(f"{head}_{m}" for m in METRIC_NAMES[head])]
-        return tuple(names)
+        return ("loss", *(f"{head}_{m}" for head in self.heads for m in ("loss", *METRIC_NAMES[head])))
 
     def monitors(self) -> tuple[str, ...]:
         return (*self.metrics(), *(f"val_{m}" for m in self.metrics()))

@@ -107,7 +107,7 @@ def test_a_head_is_one_class_that_serves_every_stage():
         assert inspect.getsourcefile(type(head)).endswith(f"heads/{name}.py")
         logged = [m if isinstance(m, str) else m.name for m in head.metrics()]
         assert logged == list(head.metric_names), (name, logged)
-        assert head.default_loss() is not None and head.card(["A", "B", "C"])
+        assert keras.losses.get({"class_name": head.loss, "config": {}}) is not None and head.card(["A", "B", "C"])
         assert HEAD_LOSSES[name](TrainConfig(data="d"), [1, 2, 3]) is not None
         table = pd.DataFrame({"file": ["a", "b"]})
         values = np.full((2, 3 if name != "va" else 2), 0.5, "float32")

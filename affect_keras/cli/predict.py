@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     if files is not None and not args.csv:
         args.csv = FOLDER_CSV  # a folder's predictions always go to a CSV
     try:
-        check_outputs(source or Path(str(args.camera)), args, files, video=args.video)
+        check_outputs(source or Path(str(args.camera)), args, files)
     except ValueError as error:
         parser.fail(error)
     try:

@@ -39,12 +39,11 @@ def save_settings(args: PredictConfig, analyser) -> None:
         write_text(path, f"{SETTINGS_MARK}\n{yaml.safe_dump(resolved, sort_keys=False)}")
 
 
-def check_outputs(source: Path, args, files: list[Path] | None, video: bool = False) -> None:
+def check_outputs(source: Path, args, files: list[Path] | None) -> None:
     """Refuse, before any work, output paths that cannot be written or that would replace an input or each
     other: a missing folder, a suffix that cannot be written, an annotated copy that would land on the
     input itself (a folder annotated into itself, or into a folder inside it), a file predict.py did not
-    write. `files`: a folder input's images (`image_files`), None for one image or video; `video`: the
-    input is a video or a camera."""
+    write. `files`: a folder input's images (`image_files`), None for one image, a video or a camera."""
     outputs = {option: getattr(args, option) for option in OUTPUTS if getattr(args, option)}
     seen: dict[Path, str] = {}
     for option, path in outputs.items():
@@ -69,7 +68,7 @@ def check_outputs(source: Path, args, files: list[Path] | None, video: bool = Fa
         return
     annotate_to, read_from = Path(args.annotate).resolve(), source.resolve()
     if files is not None:
-        if annotate_to == read_from or annotate_to.is_relative_to(read_from):
+        if annotate_to.is_relative_to(read_from):  # the folder itself, or one inside it
             raise ValueError(
                 f"--annotate {args.annotate}: inside the input folder {source}, the annotated "
                 f"copies would replace or mix with the photos; choose a folder outside it"
@@ -82,7 +81,7 @@ def check_outputs(source: Path, args, files: list[Path] | None, video: bool = Fa
         return
     if annotate_to == read_from:
         raise ValueError(f"--annotate {args.annotate}: that is the input itself; choose another file")
-    wanted = VIDEO_SUFFIXES if video else ANNOTATE_SUFFIXES
+    wanted = VIDEO_SUFFIXES if args.video else ANNOTATE_SUFFIXES
     if annotate_to.suffix.lower() not in wanted:
         raise ValueError(f"--annotate {args.annotate}: write to one of {', '.join(sorted(wanted))}")
     refuse_foreign_file(annotate_to, annotated_by_predict, "annotate", "predict.py")  # (a video: any file)

@@ -31,11 +31,6 @@ class Head:
     def metric_names(self) -> tuple[str, ...]:
         return METRIC_NAMES[self.name]
 
-    def default_loss(self):
-        import keras
-
-        return keras.losses.get({"class_name": self.loss, "config": {}})
-
     def card(self, class_names: list[str]) -> str:
         raise NotImplementedError
 

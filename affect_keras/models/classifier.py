@@ -196,7 +196,7 @@ class ExpressionClassifier(keras.Model):
         if optimizer == "auto":
             optimizer = keras.optimizers.Adam(1e-3)
         if loss == "auto":
-            loss = per_head(self.heads, lambda head: head.default_loss())
+            loss = per_head(self.heads, lambda head: keras.losses.get({"class_name": head.loss, "config": {}}))
         if metrics == "auto":
             metrics = per_head(self.heads, lambda head: head.metrics())
         if loss_weights == "auto":

@@ -332,21 +332,6 @@ class PresetKind(Kind):
         return presets.read_json(place / presets.CONFIG, ModelFileError).get("config", {})
 
 
-class RunKind(Kind):
-    """A run directory (config.yaml): its best.keras (last.keras before the first checkpoint)."""
-
-    name, keras, engines = "run", True, ("keras",)
-
-    def find(self, path):
-        return Path(path) if Path(path).is_dir() and (Path(path) / "config.yaml").is_file() else None
-
-    def classifier(self, place):
-        return _load_keras_file(run_checkpoint(place))
-
-    def settings(self, place):
-        return classifier_config(run_checkpoint(place))
-
-
 class KerasKind(Kind):
     """A `.keras` file holding an `ExpressionClassifier`, loaded in keras's safe mode."""
 
@@ -355,11 +340,26 @@ class KerasKind(Kind):
     def find(self, path):
         return Path(path) if Path(path).suffix == ".keras" and Path(path).is_file() else None
 
+    def file(self, place: Path) -> Path:  # the .keras file it reads
+        return place
+
     def classifier(self, place):
-        return _load_keras_file(place)
+        return _load_keras_file(self.file(place))
 
     def settings(self, place):
-        return classifier_config(place)
+        return classifier_config(self.file(place))
+
+
+class RunKind(KerasKind):
+    """A run directory (config.yaml): its best.keras (last.keras before the first checkpoint)."""
+
+    name = "run"
+
+    def find(self, path):
+        return Path(path) if Path(path).is_dir() and (Path(path) / "config.yaml").is_file() else None
+
+    def file(self, place):
+        return run_checkpoint(place)
 
 
 class SavedModelKind(Kind):
