@@ -141,6 +141,7 @@ def read_frames(capture, clock=None):
 def predict_video(
     video: str | Path,
     model: str | Path = DEFAULT_PRESET,
+    *,
     every: int = 5,
     smooth: float = SMOOTH,
     **settings: str | float | bool | None,
