@@ -23,6 +23,9 @@ from affect_keras.evaluation.config import EvaluateConfig  # (affect_keras.Evalu
 from affect_keras.evaluation.sections import SECTIONS
 
 CONFIG_NAME = "evaluate_config.yaml"  # the resolved settings, in every folder evaluate.py writes
+# the overall scores evaluate.py prints, in order (the calibration scores from the report's `calibration`)
+PRINTED = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "top2_accuracy", "kappa", "auc_ovr")
+PRINTED += ("ece", "nll", "brier")
 
 
 def default_out(config: EvaluateConfig) -> Path:
@@ -204,18 +207,7 @@ def format_report(report: dict) -> str:
     intervals = report.get("intervals", {})
     calibration = report.get("calibration", {})
     rows = []
-    for m in (
-        "accuracy",
-        "balanced_accuracy",
-        "macro_f1",
-        "weighted_f1",
-        "top2_accuracy",
-        "kappa",
-        "auc_ovr",
-        "ece",
-        "nll",
-        "brier",
-    ):
+    for m in PRINTED:
         value = report.get(m, calibration.get(m))
         balanced = f"{skew[m]['mean']:.4f} ± {skew[m]['std']:.4f}" if m in skew else ""
         rows.append([m, value, _interval(intervals.get(m)), balanced])

@@ -115,6 +115,8 @@ def verify(path: Path, files: tuple[str, ...] = (CONFIG, WEIGHTS, METADATA, CARD
     returns the metadata. Raises PresetError naming the file."""
     sums = read_json(path / CHECKSUMS) if sums is None else sums
     for name in dict.fromkeys((METADATA, *files)):
+        if (path / name).is_symlink() and not (path / name).resolve().is_relative_to(Path(path).resolve()):
+            raise PresetError(f"preset {path}: {name} is a link out of the preset's folder; refusing to load it")
         if name not in sums:
             raise PresetError(f"preset {path}: {CHECKSUMS} has no entry for {name}")
         if not (path / name).is_file():

@@ -187,3 +187,26 @@ def test_what_was_written_before_0_2_0_is_refused_with_how_to_recreate_it(tiny_r
     (export / "metadata.json").write_text(json.dumps({"class_names": ["A"], "image_size": 32}))
     with pytest.raises(ModelFileError, match="was exported before affect-keras 0.2.0"):
         load(export / "model.tflite")
+
+
+def test_a_preset_file_that_links_out_of_its_folder_is_refused(tmp_path):
+    """Issue 46, item 18: a file of a preset that was a link to a file elsewhere passed the sha256 check (the
+    sum was its target's). A link out of the folder is refused; one to a file inside it is read."""
+    from affect_keras.models.presets import CARD, CHECKSUMS, CONFIG, FORMAT_VERSION, METADATA, sha256, verify
+
+    preset, elsewhere = tmp_path / "preset", tmp_path / "elsewhere"
+    preset.mkdir()
+    elsewhere.mkdir()
+    (preset / METADATA).write_text(json.dumps({"format_version": FORMAT_VERSION}))
+    for name in (CONFIG, CARD):
+        (preset / name).write_text(name)
+    (elsewhere / WEIGHTS).write_text("weights")  # the preset's weights are a link to this file
+    (preset / WEIGHTS).symlink_to(elsewhere / WEIGHTS)
+    files = (CONFIG, WEIGHTS, METADATA, CARD)
+    (preset / CHECKSUMS).write_text(json.dumps({name: sha256(preset / name) for name in files}))
+    with pytest.raises(PresetError, match=f"{WEIGHTS} is a link out of the preset's folder"):
+        verify(preset)
+    (preset / WEIGHTS).unlink()
+    (preset / "weights.bin").write_text("weights")
+    (preset / WEIGHTS).symlink_to("weights.bin")  # inside the folder: a link is fine
+    assert verify(preset) == {"format_version": FORMAT_VERSION}
