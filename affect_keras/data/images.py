@@ -23,6 +23,10 @@ class ImageError(Exception):
     """An image that cannot be used; `str(error)` is the skip reason."""
 
 
+class ImageTooLarge(ImageError):
+    """An image of more pixels than allowed, found from its header before it is decoded."""
+
+
 def printable_name(path: Path | str) -> str:
     """A file name as text any CSV, JSON or terminal takes: bytes that are not UTF-8 (a name written in
     another system's encoding, kept by Python as surrogates) appear as \\xNN escapes."""
@@ -60,24 +64,31 @@ def load_rgb(path: Path | bytes, upright: bool = True) -> Image.Image:
 
 
 def decode_rgb(
-    source: Path | bytes, upright: bool = True, at_least: Callable[[tuple[int, int]], tuple[float, float]] | None = None
+    source: Path | bytes,
+    upright: bool = True,
+    at_least: Callable[[tuple[int, int]], tuple[float, float]] | None = None,
+    max_pixels: int | None = None,
 ) -> tuple[Image.Image, tuple[float, float]]:
     """`load_rgb` of a file or of its bytes, and where the caller needs fewer pixels than the photo holds,
     a reduced JPEG decode: `at_least(stored size)` says how large the decoded image must stay, and libjpeg
     then decodes at the smallest of 1/1, 1/2, 1/4 or 1/8 scale that keeps it at least that large (PIL's
     `Image.draft`, DCT scaling: a 1/4 decode costs a fraction of a full one). Returns the image and the
-    scale (x, y) of its pixels to the stored ones, (1, 1) unless reduced."""
+    scale (x, y) of its pixels to the stored ones, (1, 1) unless reduced. `max_pixels`: a lower limit than
+    PIL's, checked on the header before any pixel is decoded (`ImageTooLarge`)."""
+    limit = min(max_pixels or Image.MAX_IMAGE_PIXELS, Image.MAX_IMAGE_PIXELS)
     try:
         with warnings.catch_warnings():  # PIL only warns between one and two times its limit
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _decode(source, upright, at_least)
+            return _decode(source, upright, at_least, limit)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"image too large (over {Image.MAX_IMAGE_PIXELS:,} pixels)") from None
+        raise ImageTooLarge(f"image too large (over {limit:,} pixels)") from None
 
 
-def _decode(source: Path | bytes, upright: bool, at_least) -> tuple[Image.Image, tuple[float, float]]:
+def _decode(source: Path | bytes, upright: bool, at_least, limit: int) -> tuple[Image.Image, tuple[float, float]]:
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            if image.size[0] * image.size[1] > limit:
+                raise ImageTooLarge(f"image of {image.size[0]:,} x {image.size[1]:,} pixels (over {limit:,})")
             scale = (1.0, 1.0)
             if at_least is not None and image.format == "JPEG":
                 stored = image.size

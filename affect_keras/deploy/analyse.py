@@ -12,6 +12,7 @@ import numpy as np
 
 from affect_keras.data.faces import DEFAULT_PREDICT_DETECTOR, NO_FACE, Detection, Framing, face_crops
 from affect_keras.deploy.config import AnalysisConfig
+from affect_keras.models.loading import Loaded
 from affect_keras.models.presets import DEFAULT_PRESET
 from affect_keras.tasks import EXPRESSION, VA
 
@@ -52,6 +53,7 @@ class FaceResult:
     va: np.ndarray | None = None  # valence, arousal, where the model predicts them
     score: float = 1.0  # the detector's score (1 for a crop analysed whole)
     status: str = OK  # `Gate.status`
+    landmarks: np.ndarray | None = None  # (6, 2) pixels, `data.faces.LANDMARKS`, where the detector gives them
 
     @property
     def answered(self) -> bool:
@@ -66,7 +68,7 @@ class Analyser:
 
     def __init__(
         self,
-        model: str | Path,
+        model: str | Path | Loaded,
         detector: str | None = DEFAULT_PREDICT_DETECTOR,
         crop: str | None = None,
         margin: float | None = None,
@@ -75,12 +77,17 @@ class Analyser:
         gate: Gate = Gate(),
         engine: str | None = None,
         trust_saved_model: bool = False,
+        threads: int | None = None,
     ):
         from affect_keras.data.faces import detector as build_detector
         from affect_keras.models import loading
 
-        self.predictor = loading.load(model, engine=engine, trust_saved_model=trust_saved_model)
-        self.detector = build_detector(detector, min_face, DETECTOR_THREADS) if detector else None
+        if isinstance(model, loading.Loaded):  # a model already loaded, read with other settings
+            self.predictor, model = model, model.path
+        else:
+            with loading.inference_threads(threads):
+                self.predictor = loading.load(model, engine=engine, trust_saved_model=trust_saved_model)
+        self.detector = build_detector(detector, min_face, threads or DETECTOR_THREADS) if detector else None
         # the model's recorded framing, with what the user said (None: not said) taking precedence; a
         # recorded value that is not valid is the model file's fault, not that of a flag the user never gave
         given = {"crop": crop, "margin": margin, "align": align}
@@ -98,11 +105,15 @@ class Analyser:
         self.gate = gate
 
     @classmethod
-    def from_config(cls, config: AnalysisConfig) -> "Analyser":
+    def from_config(
+        cls, config: AnalysisConfig, predictor: Loaded | None = None, threads: int | None = None
+    ) -> "Analyser":
         """The analyser of the settings (`AnalysisConfig`, or a config that extends it): how predict.py,
-        `predict` and `predict_video` build theirs."""
+        `predict` and `predict_video` build theirs. `predictor`: the model of `config.model`, loaded
+        already (the service reads one model with each request's settings); `threads`: the CPU threads of
+        the model and the detector (None: their defaults, for one analysis at a time)."""
         return cls(
-            config.model,
+            config.model if predictor is None else predictor,
             None if config.no_detect else config.detector,
             config.crop,
             config.margin,
@@ -111,6 +122,7 @@ class Analyser:
             Gate(config.min_confidence, config.min_face_score, config.gate_small_faces),
             config.engine,
             config.trust_saved_model,
+            threads,
         )
 
     def __call__(self, rgb: np.ndarray) -> list[FaceResult]:
@@ -147,6 +159,7 @@ class Analyser:
                 None if va is None else va[k],
                 float(face.score),
                 self.gate.status(face, None if probabilities is None else probabilities[k], size),
+                face.landmarks,
             )
             for k, face in enumerate(found)
         ], outcome
@@ -236,9 +249,11 @@ def predict(
             dashes: detector, crop, margin, align, min_face, min_confidence, min_face_score, gate_small_faces,
             engine, trust_saved_model); each is checked there, and documented once.
 
-    Returns one dict per face: `box` (x, y, width, height), `score` (the detector's), `status` ("ok", or
-    why the face gets no answer: "uncertain", "face too small", "unsure face"), `probabilities` ({class:
-    p}) where the model classifies expressions, `va` ((valence, arousal)) where it predicts them.
+    Returns one dict per face (`face_dict`): `box` (x, y, width, height), `score` (the detector's),
+    `status` ("ok", or why the face gets no answer: "uncertain", "face too small", "unsure face"),
+    `landmarks` (the eyes, nose tip, mouth and ears in pixels, or None), `probabilities` ({class: p}) and
+    `expression` (the answer, None where the status withholds it) where the model classifies expressions,
+    `va` ((valence, arousal)) where it predicts them.
 
     Examples:
         A photo of one smiling face, read by the shipped preset:
@@ -253,21 +268,26 @@ def predict(
     rgb = as_rgb(image)
     analyser = _analysers(AnalysisConfig(model=model, **settings))
     faces, _ = analyser.analyse(rgb)
-    names = analyser.predictor.class_names
-    return [
-        {
-            "box": face.box,
-            "score": face.score,
-            "status": face.status,
-            **(
-                {"probabilities": dict(zip(names, map(float, face.probabilities)))}
-                if face.probabilities is not None
-                else {}
-            ),
-            **({"va": tuple(map(float, face.va))} if face.va is not None else {}),
-        }
-        for face in faces
-    ]
+    return [face_dict(face, analyser.predictor.class_names) for face in faces]
+
+
+def face_dict(face: FaceResult, names: list[str]) -> dict:
+    """One face as `predict` returns it (and the HTTP service answers it): `box`, `score`, `status`,
+    `landmarks` ([[x, y], ...] in `data.faces.LANDMARKS` order, or None), and where the model has them
+    `probabilities` ({class: p}) with `expression` (the most probable class where the face is answered,
+    else None), and `va` ((valence, arousal))."""
+    result = {
+        "box": tuple(int(v) for v in face.box),
+        "score": float(face.score),
+        "status": face.status,
+        "landmarks": None if face.landmarks is None else np.asarray(face.landmarks, float).round(1).tolist(),
+    }
+    if face.probabilities is not None:
+        result["probabilities"] = dict(zip(names, map(float, face.probabilities)))
+        result["expression"] = names[int(face.probabilities.argmax())] if face.answered else None
+    if face.va is not None:
+        result["va"] = tuple(map(float, face.va))
+    return result
 
 
 _cache: dict = {}

@@ -109,7 +109,22 @@ class AnalysisConfig:
 
 
 @dataclass(kw_only=True)
-class PredictConfig(AnalysisConfig):
+class VideoConfig(AnalysisConfig):
+    """The analysis settings and how a video's faces are followed: which frames are analysed and how a
+    track's outputs are smoothed (predict.py's video and camera, the service's video and stream)."""
+
+    every: int = setting(5, group="video", check=(lambda v: v >= 1, "must be >= 1"), help="analyse every N-th frame")
+    smooth: float = setting(
+        SMOOTH,
+        group="video",
+        metavar="SECONDS",
+        check=(lambda v: v >= 0, "must be >= 0 seconds"),
+        help="half-life of the smoothing: an output this old weighs half the newest (0: off)",
+    )
+
+
+@dataclass(kw_only=True)
+class PredictConfig(VideoConfig):
     """What predict.py reads, how it analyses it (`AnalysisConfig`) and what it writes (its flags).
 
     Examples:
@@ -122,14 +137,6 @@ class PredictConfig(AnalysisConfig):
     )
     top_k: int = setting(
         3, group="model", check=(lambda v: v >= 1, "must be >= 1"), help="expressions printed per face"
-    )
-    every: int = setting(5, group="video", check=(lambda v: v >= 1, "must be >= 1"), help="analyse every N-th frame")
-    smooth: float = setting(
-        SMOOTH,
-        group="video",
-        metavar="SECONDS",
-        check=(lambda v: v >= 0, "must be >= 0 seconds"),
-        help="half-life of the smoothing: an output this old weighs half the newest (0: off)",
     )
     camera: str | None = setting(
         None,

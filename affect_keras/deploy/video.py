@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from affect_keras.deploy.analyse import OK, Analyser, FaceResult
-from affect_keras.deploy.config import SMOOTH, AnalysisConfig
+from affect_keras.deploy.config import SMOOTH, VideoConfig
 from affect_keras.deploy.tracking import Tracker
 from affect_keras.models.presets import DEFAULT_PRESET
 
@@ -47,16 +47,22 @@ class VideoAnalysis:
         analyser: the detector, framing and model (`Analyser`).
         smooth: the smoothing's half-life in seconds (0: off, the smoothed outputs are the raw ones).
         grace: seconds a face may go undetected and keep its track.
+        keep: keep every tracked face for `tracks` (False: a stream without end, answered frame by frame).
     """
 
-    def __init__(self, analyser: Analyser, smooth: float = SMOOTH, grace: float = GRACE):
+    def __init__(self, analyser: Analyser, smooth: float = SMOOTH, grace: float = GRACE, keep: bool = True):
         self.analyser = analyser
         self.tracker = Tracker(half_life=smooth, grace=grace)
         self.faces: list[TrackedFace] = []
+        self.keep = keep
 
     def add(self, frame: int, time_s: float, rgb: np.ndarray) -> list[TrackedFace]:
         """The faces of one analysed frame (RGB), each with its track."""
-        found = self.analyser(rgb)
+        return self.follow(frame, time_s, self.analyser(rgb))
+
+    def follow(self, frame: int, time_s: float, found: list[FaceResult]) -> list[TrackedFace]:
+        """The faces an analyser (this one's, or another with its settings) found in one frame, each with
+        its track."""
         outputs = [
             {name: value for name, value in (("expression", f.probabilities), ("va", f.va)) if value is not None}
             for f in found
@@ -66,7 +72,8 @@ class VideoAnalysis:
             probabilities = smoothed.get("expression")
             status = self.analyser.gate.status(face, probabilities, self.analyser.predictor.image_size)
             tracked.append(TrackedFace(frame, time_s, track, face, probabilities, smoothed.get("va"), status))
-        self.faces += tracked
+        if self.keep:
+            self.faces += tracked
         return tracked
 
     def tracks(self) -> list[dict]:
@@ -169,11 +176,10 @@ def predict_video(
         ...     print(person["track"], person["dominant"], person["first_s"], person["last_s"])
         1 Happy 0.0 1.8...
     """
-    if every < 1 or smooth < 0:
-        raise ValueError("every must be >= 1 and smooth >= 0")
+    config = VideoConfig(model=model, every=every, smooth=smooth, **settings)  # each setting checked
     if not Path(video).is_file():
         raise FileNotFoundError(f"no video at {video}")
-    analysis = VideoAnalysis(Analyser.from_config(AnalysisConfig(model=model, **settings)), smooth)
+    analysis = VideoAnalysis(Analyser.from_config(config), smooth)
     import cv2
 
     capture = cv2.VideoCapture(str(video))

@@ -13,6 +13,7 @@ Importing this module imports no keras; the `.tflite` and `.onnx` kinds never do
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import threading
@@ -47,6 +48,18 @@ Outputs = dict[str, np.ndarray]
 # LiteRT's threads for a model (its default is one; the shipped ResNet18 takes 27 ms a face on one core of
 # this 2-core machine, 14 on two, as keras does through TensorFlow)
 MODEL_THREADS = min(4, os.cpu_count() or 1)
+_threads: contextvars.ContextVar[int | None] = contextvars.ContextVar("threads", default=None)
+
+
+@contextlib.contextmanager
+def inference_threads(threads: int | None):
+    """The CPU threads each LiteRT or ONNX Runtime model loaded inside takes (None: `MODEL_THREADS`): a
+    service running several models at once gives each its share of the cores."""
+    token = _threads.set(threads)
+    try:
+        yield
+    finally:
+        _threads.reset(token)
 
 
 class ModelFileError(OptionError):
@@ -186,7 +199,7 @@ def open_tflite(path: Path, metadata: dict, kind: str = "tflite") -> Loaded:
     from affect_keras.litert import tflite_interpreter
 
     try:
-        interpreter = tflite_interpreter(path, threads=MODEL_THREADS)
+        interpreter = tflite_interpreter(path, threads=_threads.get() or MODEL_THREADS)
         runner = interpreter.get_signature_runner()
     except (ValueError, RuntimeError) as error:
         raise ModelFileError(f"{path}: not a LiteRT model this can run (damaged?): {_first_line(error)}") from None
@@ -210,7 +223,9 @@ def open_onnx(path: Path, metadata: dict, kind: str = "onnx") -> Loaded:
     except ImportError:
         raise ModelFileError(f"{path}: running .onnx models needs ONNX Runtime: pip install onnxruntime") from None
     try:
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = _threads.get() or 0  # 0: ONNX Runtime's own choice
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own exception classes (Fail, InvalidGraph, ...)
         raise ModelFileError(f"{path}: not an ONNX model this can run (damaged?): {_first_line(error)}") from None
     (feed,) = session.get_inputs()
