@@ -13,14 +13,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(TF_EXTRA)
 DEMO ?= build/demo
 
-.PHONY: venv demo test quick lint docs clean
+.PHONY: venv demo test quick lint docs clean browser
 
 venv: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[$(TF_EXTRA),train,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[$(TF_EXTRA),train,serve,dev]'
 	$(BIN)/python -m pip install --quiet $(TEST_TORCH)
 	$(BIN)/python -m pip install --quiet --no-deps $(TEST_TIMM)
 	touch $@
@@ -42,8 +42,17 @@ demo: $(STAMP)
 # first and the few minutes-long ones last).
 PYTEST = $(BIN)/python -m pytest -n auto --dist loadgroup --no-loadscope-reorder
 
-test: lint
+test: lint browser
 	$(PYTEST)
+
+# The service's page is tested in a real browser: Debian's headless Chromium and its driver (never a
+# browser download), installed where missing (as root; elsewhere say how). CHROMIUM / CHROMEDRIVER may name
+# other binaries.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+		{ echo "make: the browser tests need chromium and chromium-driver: sudo apt-get install chromium chromium-driver"; exit 1; }
 
 # ruff (pyproject.toml): lint errors and the formatting; `make test` runs it first
 lint: $(STAMP)

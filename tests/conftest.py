@@ -179,6 +179,21 @@ def user_files(folder: Path) -> dict:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+MUX = REPO.parent / "shared" / "data" / "muxspace_subset"
+FACE_PHOTO = MUX / "happiness" / "Aaron_Sorkin_0002.jpg"  # a real photo of one face (clips.CONFIDENT's first)
+needs_mux = pytest.mark.skipif(not MUX.is_dir(), reason="muxspace_subset not beside the repo")
+
+
+def face_clip(path: Path, frames: int = 12, fps: int = 6) -> None:
+    """A clip (benchmarks/clips.py) of `FACE_PHOTO` drifting right across a grey room."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from clips import Actor, write_clip
+
+    write_clip(path, [Actor("A", FACE_PHOTO, 200, lambda k: (100 + 4 * k, 120))], frames, fps)
+
+
 @pytest.fixture(scope="session")
 def photos(tmp_path_factory) -> Path:
     """A real photograph with one face (scikit-image's astronaut) and a blank image, as PNG files."""

@@ -21,6 +21,7 @@ CLIS = {
     "predict.py": "predict",
     "study.py": "study",
     "calibrate.py": "calibrate",
+    "serve.py": "serve",
 }
 
 
@@ -102,7 +103,7 @@ def test_every_command_shown_parses_with_its_cli():
 # ---- prose checked against the code (issue 35): paths, flags, defaults, the module map ----
 
 NOTEBOOK = REPO / "notebooks" / "quickstart.ipynb"
-OTHER_TOOLS_FLAGS = {"--no-deps"}  # pip's, in the peer-benchmark install lines
+OTHER_TOOLS_FLAGS = {"--no-deps", "--data-binary"}  # pip's (the peer-benchmark install lines), curl's (the service)
 
 
 def prose() -> dict[str, str]:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "affect_keras"
-LAYERS = {"data": 1, "models": 2, "evaluation": 3, "training": 4, "deploy": 4, "cli": 5}
+LAYERS = {"data": 1, "models": 2, "evaluation": 3, "training": 4, "deploy": 4, "serve": 5, "cli": 6}
 EXEMPT = {"affect_keras", "affect_keras._registration"}
 
 

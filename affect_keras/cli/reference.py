@@ -24,6 +24,7 @@ COMMANDS = {
     "export": "export.py",
     "predict": "predict.py",
     "study": "study.py",
+    "serve": "serve.py",
 }
 
 

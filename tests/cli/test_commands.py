@@ -94,9 +94,11 @@ def test_a_read_only_out_is_one_line_naming_the_flag(tiny_run, tmp_path, monkeyp
         ("export", ["--help"]),
         ("predict", ["--help"]),
         ("calibrate", ["--help"]),
+        ("serve", ["--help"]),
         ("train", ["--data", "d", "--lr", "-1"]),  # a bad value: refused before anything heavy starts
         ("train", ["--data", "d", "--backbone", "vgg61"]),
         ("evaluate", ["run", "--data", "d", "--repeats", "0"]),
+        ("serve", ["--port", "70000"]),
     ],
 )
 def test_help_and_argument_errors_start_no_deep_learning_framework(command, argv, tmp_path):
