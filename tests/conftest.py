@@ -342,7 +342,6 @@ def build_model(
 # started last would keep one worker busy while the other has nothing left to do.
 LONGEST_FIRST = (
     "test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accuracy",  # 195
-    "test_train_py_learns_the_sample",  # 158
     "test_cache.py",  # 230 in all
     "test_export.py",  # 200
     "test_models.py",  # 190

@@ -280,11 +280,14 @@ STEPS = 150  # one full batch a step
 
 
 @pytest.mark.slow
-def test_efficientnetb3_from_scratch_memorises_a_batch(small_sample):
+@pytest.mark.parametrize("backbone, lr", [("efficientnetb3", 1e-3), ("vgg16", 1e-4)])
+def test_a_backbone_from_scratch_memorises_a_batch(small_sample, backbone, lr):
     """Gradients reach the whole network through the model's own input path: uint8 faces, the 0-255 input
-    EfficientNet rescales itself (dividing by 255 first would starve it), its stochastic depth, the head.
-    No augmentation: a random shift every step turns memorising into learning, which from scratch takes
-    EfficientNetB3 several hundred steps (62 % after 150 steps with `basic`, measured)."""
+    EfficientNet rescales itself (dividing by 255 first would starve it), its stochastic depth, the head;
+    VGG16's caffe preprocessing and its 13 convolutions without batch norm (ResNet18 learns the sample
+    whole, in tests/e2e/test_learning.py). No augmentation: a random shift every step turns memorising into
+    learning, which from scratch takes EfficientNetB3 several hundred steps (62 % after 150 steps with
+    `basic`, measured)."""
     from affect_keras.data.loader import FaceBatches
     from affect_keras.data.table import read_summary
 
@@ -293,8 +296,8 @@ def test_efficientnetb3_from_scratch_memorises_a_batch(small_sample):
     images, targets = batch[0], batch[1]
     assert images.dtype == np.uint8 and images.shape == (32, 32, 32, 3) and images.max() > 200
     keras.utils.set_random_seed(0)
-    model = build_model("efficientnetb3", len(names), 32, weights=None, augment="none", **LINEAR)
-    model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy", metrics=["accuracy"])
+    model = build_model(backbone, len(names), 32, weights=None, augment="none", **LINEAR)
+    model.compile(keras.optimizers.Adam(lr), "categorical_crossentropy", metrics=["accuracy"])
     memorised = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: setattr(model, "stop_training", logs["accuracy"] >= 0.95)
     )
