@@ -82,6 +82,9 @@ def test_predict_gives_each_faces_probabilities(tmp_path):
     assert abs(sum(probabilities.values()) - 1) < 1e-4 and max(probabilities, key=probabilities.get) == "Happy"
     rgb = np.asarray(Image.open(photo).convert("RGB"))
     assert affect_keras.predict(rgb)[0]["box"] == faces[0]["box"]  # an array or a path, the same
+    # the model load_model returned (issue 46, item 17: it was refused), and each face's landmarks and answer
+    assert affect_keras.predict(photo, model=affect_keras.load_model("ferplus_resnet18_48")) == faces
+    assert faces[0]["expression"] == "Happy" and len(faces[0]["landmarks"]) == 6
 
 
 def test_no_stage_of_the_api_writes_into_a_users_folder_or_over_a_users_file(tiny_run, tmp_path):

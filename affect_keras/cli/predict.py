@@ -139,7 +139,10 @@ def _stream(source: str, capture, clock, analyser: Analyser, args, parser) -> in
     """A video file or a live stream (`video.run_stream`), then the per-track summary and the outputs."""
     names = analyser.predictor.class_names
     analysis = VideoAnalysis(analyser, args.smooth)
-    run = run_stream(capture, analysis, args.every, clock, args.duration, args.annotate, args.show)
+    try:
+        run = run_stream(capture, analysis, args.every, clock, args.duration, args.annotate, args.show)
+    except ValueError as error:  # the annotated video cannot be written
+        parser.stop(error)
     if run.frames == 0:
         parser.exit(1, f"predict.py: error: {source} has no frames this can read\n")
     rows, tracks = video_rows(source, analysis.faces, names), analysis.tracks()

@@ -236,7 +236,7 @@ def as_rgb(image) -> np.ndarray:
 
 
 def predict(
-    image: str | Path | np.ndarray, model: str | Path = DEFAULT_PRESET, **settings: str | float | bool | None
+    image: str | Path | np.ndarray, model: str | Path | Loaded = DEFAULT_PRESET, **settings: str | float | bool | None
 ) -> list[dict]:
     """The faces of one photo and the model's outputs for each, largest face first.
 
@@ -244,7 +244,7 @@ def predict(
         image: a path to an image or a PIL image (read upright by its EXIF tag), or an (h, w, 3) uint8 RGB
             array (also grey, RGBA, other integer types in 0-255, float in [0, 1]: `as_rgb`).
         model: a shipped preset's name, a preset or run directory, a .keras file, an exported SavedModel,
-            .tflite or .onnx (`affect_keras.models.loading.KINDS`).
+            .tflite or .onnx (`affect_keras.models.loading.KINDS`), or a model `load_model` returned.
         **settings: any other analysis setting, by its `AnalysisConfig` name (predict.py's flag without the
             dashes: detector, crop, margin, align, min_face, min_confidence, min_face_score, gate_small_faces,
             engine, trust_saved_model); each is checked there, and documented once.
@@ -266,7 +266,7 @@ def predict(
         'Happy'
     """
     rgb = as_rgb(image)
-    analyser = _analysers(AnalysisConfig(model=model, **settings))
+    analyser = analyser_for(model, settings)
     faces, _ = analyser.analyse(rgb)
     return [face_dict(face, analyser.predictor.class_names) for face in faces]
 
@@ -293,12 +293,27 @@ def face_dict(face: FaceResult, names: list[str]) -> dict:
 _cache: dict = {}
 
 
-def _analysers(config: AnalysisConfig) -> Analyser:
+def analyser_for(model: str | Path | Loaded, settings: dict, config_class=AnalysisConfig) -> Analyser:
+    """The analyser `predict` and `predict_video` use: `model` (a name or path, or a model `load_model`
+    returned) read with `settings` (checked by `config_class`); one per model and settings in a process."""
+    if not isinstance(model, Loaded):
+        return _analysers(config_class(model=model, **settings))
+    config = config_class(model=str(model.path), **settings)
+    return _analysers(config, model)
+
+
+def _analysers(config: AnalysisConfig, loaded: Loaded | None = None) -> Analyser:
     """One Analyser per settings in a process: loading a model takes seconds. A model is known by its path
     and the size and time of change of each of its files: a file replaced, added or removed loads the model
-    again."""
+    again. A model loaded already (`loaded`) is known by its id (its analyser here holds it: the id stays
+    its own)."""
     import dataclasses
 
+    if loaded is not None:
+        key = (("loaded", id(loaded)), (), *dataclasses.astuple(config))
+        if key not in _cache:
+            _cache[key] = Analyser.from_config(config, loaded)  # which holds `loaded` (its predictor)
+        return _cache[key]
     key = (config.model, model_stamp(config.model), *dataclasses.astuple(config))
     if key not in _cache:
         for old in [k for k in _cache if k[0] == key[0]]:  # an older version of the same model

@@ -36,6 +36,20 @@ GROUPS = {  # the topics of predict.py --help, in order: {group: (title, descrip
 }
 
 
+NOT_UTF8 = "names a file whose name is not UTF-8, which OpenCV cannot open"
+
+
+def not_utf8(name: str | None) -> bool:
+    """Whether a path's name holds bytes that are not UTF-8 (Python keeps them as surrogates)."""
+    import os
+
+    try:
+        os.fsencode(name or "").decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
 def _fraction(value) -> bool:
     return 0 <= value <= 1
 
@@ -204,6 +218,11 @@ class PredictConfig(VideoConfig):
                     self.camera is None or bool(self.show or self.annotate or self.csv or self.tracks or self.timeline),
                     "camera",
                     ": nothing would be kept; give --show, --annotate, --csv, --tracks or --timeline",
+                ),
+                # OpenCV's video reader and writer end the process (a segmentation fault) on such a name
+                *(
+                    (not (self.video and not_utf8(value)), option, f"{NOT_UTF8}: rename the file")
+                    for option, value in (("input", self.input), ("camera", self.camera), ("annotate", self.annotate))
                 ),
             ]
         )

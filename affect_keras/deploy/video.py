@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from affect_keras.deploy.analyse import OK, Analyser, FaceResult
-from affect_keras.deploy.config import SMOOTH, VideoConfig
+from affect_keras.deploy.analyse import OK, Analyser, FaceResult, analyser_for
+from affect_keras.deploy.config import NOT_UTF8, SMOOTH, VideoConfig, not_utf8
 from affect_keras.deploy.tracking import Tracker
+from affect_keras.models.loading import Loaded
 from affect_keras.models.presets import DEFAULT_PRESET
+from affect_keras.options import OptionError
 
 WINDOW = "predict.py"  # the title of the window that shows a stream
 GRACE = 0.5  # seconds a track may miss its face and keep its ID
@@ -147,7 +149,7 @@ def read_frames(capture, clock=None):
 
 def predict_video(
     video: str | Path,
-    model: str | Path = DEFAULT_PRESET,
+    model: str | Path | Loaded = DEFAULT_PRESET,
     *,
     every: int = 5,
     smooth: float = SMOOTH,
@@ -176,10 +178,12 @@ def predict_video(
         ...     print(person["track"], person["dominant"], person["first_s"], person["last_s"])
         1 Happy 0.0 1.8...
     """
-    config = VideoConfig(model=model, every=every, smooth=smooth, **settings)  # each setting checked
+    analyser = analyser_for(model, {"every": every, "smooth": smooth, **settings}, VideoConfig)  # each checked
     if not Path(video).is_file():
         raise FileNotFoundError(f"no video at {video}")
-    analysis = VideoAnalysis(Analyser.from_config(config), smooth)
+    if not_utf8(str(video)):
+        raise OptionError("video", f"{NOT_UTF8}: rename the file")
+    analysis = VideoAnalysis(analyser, smooth)
     import cv2
 
     capture = cv2.VideoCapture(str(video))
@@ -188,6 +192,22 @@ def predict_video(
     if run_stream(capture, analysis, every, progress=False).interrupted:
         raise KeyboardInterrupt
     return analysis.tracks()
+
+
+FOURCC = {".webm": "VP80", ".avi": "MJPG"}  # the codec of an annotated video by its suffix; others: mp4v
+
+
+def video_writer(path: str, fps: float, size: tuple[int, int]):
+    """An opened `cv2.VideoWriter` for `path`, its codec chosen by the suffix (`FOURCC`); ValueError naming
+    --annotate where OpenCV cannot write it (it would write nothing, silently)."""
+    import cv2
+
+    suffix = Path(path).suffix.lower()
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*FOURCC.get(suffix, "mp4v")), fps, size)
+    if not writer.isOpened():
+        writer.release()
+        raise OptionError("annotate", f"{path}: OpenCV cannot write {suffix or 'this'} video here; try .mp4")
+    return writer
 
 
 @dataclass
@@ -225,8 +245,11 @@ def run_stream(
     names = analysis.analyser.predictor.class_names
     run = StreamRun(fps=capture.get(cv2.CAP_PROP_FPS) or 25.0)
     total = None if clock else int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     writer, shown, start = None, [], time.perf_counter()
     try:
+        if annotate and all(size):  # the writer checked before the work
+            writer = video_writer(annotate, run.fps, size)
         with tqdm(total=total, desc="frames", unit="frame", disable=not progress) as bar:
             for frame, time_s, rgb in read_frames(capture, clock):
                 if duration and run.frames and time_s > duration:
@@ -238,9 +261,8 @@ def run_stream(
                     labels = [track_label(t, names) for t in shown]
                     bgr = cv2.cvtColor(np.asarray(draw(rgb, [t.face for t in shown], names, labels)), cv2.COLOR_RGB2BGR)
                     if annotate:
-                        if writer is None:
-                            size = (rgb.shape[1], rgb.shape[0])
-                            writer = cv2.VideoWriter(annotate, cv2.VideoWriter_fourcc(*"mp4v"), run.fps, size)
+                        if writer is None:  # a stream that did not say its size
+                            writer = video_writer(annotate, run.fps, (rgb.shape[1], rgb.shape[0]))
                         writer.write(bgr)
                     if show:
                         cv2.imshow(WINDOW, bgr)

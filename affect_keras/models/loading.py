@@ -24,7 +24,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from affect_keras.tasks import EXPRESSION
+from affect_keras.tasks import EXPRESSION, VA
 from affect_keras.models import presets
 from affect_keras.options import OptionError, before_first_release
 
@@ -45,6 +45,7 @@ RECREATE = (
 )
 
 Outputs = dict[str, np.ndarray]
+PROBABILITY_SUM = 0.02  # how far a row of probabilities may sum from 1 (an int8 model's rounding)
 # LiteRT's threads for a model (its default is one; the shipped ResNet18 takes 27 ms a face on one core of
 # this 2-core machine, 14 on two, as keras does through TensorFlow)
 MODEL_THREADS = min(4, os.cpu_count() or 1)
@@ -552,6 +553,23 @@ def _probe(loaded: Loaded) -> None:
         width = outputs[EXPRESSION].shape[-1]
         if width != len(names):
             raise ModelFileError(f"{loaded.path}: {width} expression outputs but {len(names)} class names")
+        rows = np.asarray(outputs[EXPRESSION], np.float64).reshape(-1, width)
+        if not (np.isfinite(rows).all() and rows.min() >= -1e-3 and rows.max() <= 1 + 1e-3):
+            raise ModelFileError(
+                f"{loaded.path}: its expression outputs are not probabilities (from {rows.min():.4g} to "
+                f"{rows.max():.4g} on a blank face): an export of logits, or damaged?"
+            )
+        if np.abs(rows.sum(axis=1) - 1).max() > PROBABILITY_SUM:
+            raise ModelFileError(
+                f"{loaded.path}: its expression outputs sum to {rows.sum(axis=1).max():.4g}, not 1, on a blank face"
+            )
+    if VA in loaded.heads and VA in outputs:
+        va = np.asarray(outputs[VA], np.float64)
+        if va.shape[-1] != 2 or not np.isfinite(va).all() or np.abs(va).max() > 1 + 1e-3:
+            raise ModelFileError(
+                f"{loaded.path}: its va output is not (valence, arousal) in [-1, 1] (width {va.shape[-1]}, from "
+                f"{va.min():.4g} to {va.max():.4g} on a blank face)"
+            )
 
 
 def check_trusted(path: str | Path, trust_saved_model: bool = False, option: str = "model") -> None:

@@ -253,3 +253,23 @@ def test_a_sideways_photo_with_exif_orientation_gives_the_upright_face_and_predi
     }
     assert sorted(faces) == ["sideways", "upright"]
     assert np.corrcoef(faces["upright"].ravel(), faces["sideways"].ravel())[0, 1] > 0.98
+
+
+@pytest.mark.parametrize("flag", ["input", "--camera", "--annotate"])
+def test_a_video_name_that_is_not_utf8_is_refused_before_opencv_opens_it(tmp_path, flag):
+    """Issue 46, item 13: OpenCV ended the process with a segmentation fault (exit 139, no message)."""
+    import subprocess
+    import sys
+
+    odd = tmp_path / os.fsdecode(b"clip\xff.mp4")
+    odd.write_bytes(b"\0" * 100)
+    argv = {
+        "input": [str(odd)],
+        "--camera": ["--camera", str(odd), "--csv", str(tmp_path / "rows.csv")],
+        "--annotate": [str(odd.with_name("ok.mp4")), "--annotate", str(odd.with_name(os.fsdecode(b"out\xff.mp4")))],
+    }[flag]
+    odd.with_name("ok.mp4").write_bytes(b"\0" * 100)
+    command = [sys.executable, str(REPO / "predict.py"), *argv]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "not UTF-8" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert flag.lstrip("-") in done.stderr

@@ -153,10 +153,15 @@ def test_a_video_gives_rows_tracks_a_timeline_and_an_annotated_copy(made, tmp_pa
     with Image.open(out["timeline.png"]) as picture:
         assert picture.info.get("Software") == "affect-keras predict.py" and picture.size[0] > 500
     assert int(cv2.VideoCapture(str(out["annotated.mp4"])).get(cv2.CAP_PROP_FRAME_COUNT)) == 150
-    # a second run may replace its own outputs
-    assert (
-        main([str(path), "--every", "10", "--csv", str(out["faces.csv"]), "--timeline", str(out["timeline.png"])]) == 0
-    )
+    # a second run may replace its own outputs; a .webm copy is WebM (issue 46, item 4: it was written as
+    # mp4v, which OpenCV could not put in a .webm: nothing was written, and predict said it had)
+    webm = tmp_path / "annotated.webm"
+    argv = [str(path), "--every", "10", "--csv", str(out["faces.csv"]), "--timeline", str(out["timeline.png"])]
+    assert main([*argv, "--annotate", str(webm)]) == 0
+    with open(webm, "rb") as video:
+        assert video.read(4) == b"\x1a\x45\xdf\xa3"  # the EBML header of Matroska / WebM
+    copy = cv2.VideoCapture(str(webm))
+    assert sum(1 for _ in iter(lambda: copy.read()[0], False)) == 150
 
 
 def test_a_live_stream_is_tracked_and_smoothed(made, tmp_path, capsys):

@@ -192,6 +192,7 @@ def test_the_server_answers_refuses_a_gigabyte_and_a_bomb_without_growing_and_st
         Image.new("L", (20000, 20000)).save(bomb, "PNG", compress_level=9)
         status, body = call(server, "/v1/faces", bomb.getvalue(), "image/png")
         assert status == 413 and b"too large" in body
+        print(f"server RSS {before:.1f} MB before the 1 GB bodies and the bomb, {server.rss_mb():.1f} MB after")
         assert server.rss_mb() - before < 50, (before, server.rss_mb())
 
         # SIGTERM with a clip under way: the clip is answered, then the server exits 0

@@ -111,6 +111,36 @@ def test_a_model_of_one_channel_is_refused_when_loaded(tmp_path, exported):
         load(tmp_path / "model.tflite")
 
 
+def test_a_model_whose_outputs_are_not_probabilities_is_refused_when_loaded(tmp_path, exported):
+    """Issue 46, item 6: a .tflite of raw logits printed `Surprise 16723.766`; NaN printed `nan`; a va output
+    of width 5 was read from its first two values."""
+    import keras
+
+    from affect_keras.models.export import write_tflite
+    from affect_keras.models.loading import Loaded, _probe
+
+    inputs = keras.Input((32, 32, 3), dtype="uint8", name="image")
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1.0)(inputs))
+    logits = keras.Model(inputs, {"expression": keras.layers.Dense(8, bias_initializer="ones")(x)})
+    write_tflite(logits, tmp_path / "model.tflite")
+    shutil.copy(exported / "metadata.json", tmp_path / "metadata.json")
+    with pytest.raises(ModelFileError, match="outputs sum to 8, not 1"):  # a blank face: the biases, 1 each
+        load(tmp_path / "model.tflite")
+
+    def model(**outputs):
+        return Loaded("tflite", tmp_path, lambda faces: outputs, [f"c{k}" for k in range(8)], 32, tuple(outputs))
+
+    with pytest.raises(ModelFileError, match="not probabilities"):
+        _probe(model(expression=np.full((1, 8), np.nan)))
+    with pytest.raises(ModelFileError, match="sum to 0.8"):
+        _probe(model(expression=np.full((1, 8), 0.1)))
+    with pytest.raises(ModelFileError, match=r"not \(valence, arousal\) in \[-1, 1\] \(width 5"):
+        _probe(model(expression=np.full((1, 8), 0.125), va=np.zeros((1, 5))))
+    with pytest.raises(ModelFileError, match="from -3 to"):
+        _probe(model(va=np.array([[-3.0, 0.5]])))
+    _probe(model(expression=np.full((1, 8), 0.125), va=np.array([[-0.5, 1.0]])))  # what a model gives
+
+
 def test_damaged_model_files_are_one_line_naming_the_file(tmp_path, exported):
     """Cases 24 and 28: a corrupt saved_model.pb, non-JSON sha256.json / config.json, a format_version
     that is not a number, weights that are not HDF5: each a ModelFileError naming the file."""

@@ -164,6 +164,9 @@ def test_refusals_are_json_with_their_status_and_nothing_of_the_server(client, w
     assert int(busy.headers["Retry-After"]) >= 1
     monkeypatch.undo()
     assert client.post("/v1/faces", content=photo, headers=jpeg).status_code == 200  # served again
+    monkeypatch.setattr(workers.config, "timeout", 0.001)  # no analysis is that quick
+    assert "timeout" in refused(client.post("/v1/faces", content=photo, headers=jpeg), 504)["message"]
+    monkeypatch.undo()
 
     def broken(*args, **kwargs):
         raise RuntimeError(f"failed reading {REPO}/secret/path")
@@ -282,3 +285,20 @@ def test_a_stream_without_the_token_or_with_a_bad_option_is_closed(client):
     with client.websocket_connect(f"/v1/stream?token={TOKEN}&min_confidence=7") as socket:
         error = socket.receive_json()["error"]
         assert error["status"] == 422 and error["option"] == "min_confidence"
+
+
+def test_the_service_runs_without_keras_or_tensorflow():
+    """The `serve` extra sits on the light runtime: the app, its workers and a request start neither."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom fastapi.testclient import TestClient\nfrom affect_keras.serve.app import create_app\n"
+        "from affect_keras.serve.config import ServeConfig\nfrom affect_keras.serve.workers import Workers\n"
+        "with TestClient(create_app(Workers(ServeConfig(threads=1)))) as client:\n"
+        "    print(client.post('/v1/faces', content=open(sys.argv[1], 'rb').read(),"
+        " headers={'Content-Type': 'image/jpeg'}).status_code)\n"
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(FACE_PHOTO)], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split("\n")[:2] == ["200", "[]"], done.stdout + done.stderr[-2000:]
