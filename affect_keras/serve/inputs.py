@@ -85,7 +85,10 @@ async def read_request(request, media: str, limit: int) -> tuple[list[tuple[str,
         except ApiError:  # the body over its limit
             raise
         except Exception as error:  # the multipart parser's refusals (too many parts, a broken body)
-            raise ApiError(400, f"the multipart body cannot be read ({getattr(error, 'detail', error)})") from None
+            detail = str(getattr(error, "detail", error))
+            if "too many files" in detail.lower():
+                raise ApiError(413, f"more than {limit} {media}s in one request; the limit is {limit}") from None
+            raise ApiError(400, f"the multipart body cannot be read ({detail})") from None
         items, fields = [], []
         for name, value in form.multi_items():
             if isinstance(value, UploadFile):

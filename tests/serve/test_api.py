@@ -145,6 +145,9 @@ def test_refusals_are_json_with_their_status_and_nothing_of_the_server(client, w
     refused(client.post("/v1/faces", content=photo, headers=AUTH), 415)  # no Content-Type
     four = [("images", (f"{k}.jpg", photo, "image/jpeg")) for k in range(4)]
     assert "limit is 3" in refused(client.post("/v1/faces", files=four, headers=AUTH), 413)["message"]
+    assert "limit is 3" in refused(client.post("/v1/faces", files=four * 2, headers=AUTH), 413)["message"]
+    broken = {**AUTH, "Content-Type": "multipart/form-data; boundary=x"}
+    refused(client.post("/v1/faces", content=b"--x\r\nnot a part", headers=broken), 400)
     refused(client.post("/v1/faces", content=b"x" * 2_000_001, headers=jpeg), 413)  # --max-body-mb 2
     refused(client.post("/v1/faces", content=photo, headers={"Content-Type": "image/jpeg"}), 401)
     wrong = refused(
