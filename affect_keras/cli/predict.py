@@ -172,4 +172,4 @@ def _stream(source: str, capture, clock, analyser: Analyser, args, parser) -> in
     if args.annotate:
         print(f"Annotated video: {args.annotate}")
     save_settings(args, analyser)
-    return 0
+    return 130 if run.interrupted else 0  # Ctrl-C: what was read is written, as a folder's run

@@ -208,3 +208,21 @@ def test_bad_video_options_are_one_line(made, tmp_path, monkeypatch, capsys, arg
     assert exit_.value.code != 0
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert says in error
+
+
+def test_ctrl_c_in_a_video_keeps_what_was_read_and_exits_130(made, tmp_path, monkeypatch):
+    """Issue 46, item 17: a video run cut by Ctrl-C exited 0 where a folder's exits 130."""
+    from affect_keras.cli.predict import main
+    from affect_keras.deploy.video import VideoAnalysis
+
+    add = VideoAnalysis.add
+
+    def cut(self, frame, time_s, rgb):
+        if frame >= 20:
+            raise KeyboardInterrupt
+        return add(self, frame, time_s, rgb)
+
+    monkeypatch.setattr(VideoAnalysis, "add", cut)
+    path, _, _ = made["switch"]
+    assert main([str(path), "--every", "5", "--csv", str(tmp_path / "rows.csv")]) == 130
+    assert sorted(set(pd.read_csv(tmp_path / "rows.csv")["frame"])) == [0, 5, 10, 15]
