@@ -310,7 +310,7 @@ def _analysers(config: AnalysisConfig, loaded: Loaded | None = None) -> Analyser
     import dataclasses
 
     if loaded is not None:
-        key = (("loaded", id(loaded)), (), *dataclasses.astuple(config))
+        key = (("loaded", id(loaded)), *dataclasses.astuple(config))
         if key not in _cache:
             _cache[key] = Analyser.from_config(config, loaded)  # which holds `loaded` (its predictor)
         return _cache[key]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from affect_keras import __version__
 from affect_keras.data.faces import DEFAULT_PREDICT_DETECTOR, DETECTORS, framing_setting
+from affect_keras.data.images import printable_name
 from affect_keras.models.loading import ENGINES, module_installed
 from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
 from affect_keras.options import check, check_fields, setting, version_check
@@ -37,17 +38,6 @@ GROUPS = {  # the topics of predict.py --help, in order: {group: (title, descrip
 
 
 NOT_UTF8 = "names a file whose name is not UTF-8, which OpenCV cannot open"
-
-
-def not_utf8(name: str | None) -> bool:
-    """Whether a path's name holds bytes that are not UTF-8 (Python keeps them as surrogates)."""
-    import os
-
-    try:
-        os.fsencode(name or "").decode("utf-8")
-    except UnicodeDecodeError:
-        return True
-    return False
 
 
 def _fraction(value) -> bool:
@@ -221,7 +211,11 @@ class PredictConfig(VideoConfig):
                 ),
                 # OpenCV's video reader and writer end the process (a segmentation fault) on such a name
                 *(
-                    (not (self.video and not_utf8(value)), option, f"{NOT_UTF8}: rename the file")
+                    (
+                        not (self.video and value and printable_name(value) != value),
+                        option,
+                        f"{NOT_UTF8}: rename the file",
+                    )
                     for option, value in (("input", self.input), ("camera", self.camera), ("annotate", self.annotate))
                 ),
             ]

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from affect_keras.deploy.analyse import OK, Analyser, FaceResult, analyser_for
-from affect_keras.deploy.config import NOT_UTF8, SMOOTH, VideoConfig, not_utf8
+from affect_keras.data.images import printable_name
+from affect_keras.deploy.config import NOT_UTF8, SMOOTH, VideoConfig
 from affect_keras.deploy.tracking import Tracker
 from affect_keras.models.loading import Loaded
 from affect_keras.models.presets import DEFAULT_PRESET
@@ -181,7 +182,7 @@ def predict_video(
     analyser = analyser_for(model, {"every": every, "smooth": smooth, **settings}, VideoConfig)  # each checked
     if not Path(video).is_file():
         raise FileNotFoundError(f"no video at {video}")
-    if not_utf8(str(video)):
+    if printable_name(video) != str(video):
         raise OptionError("video", f"{NOT_UTF8}: rename the file")
     analysis = VideoAnalysis(analyser, smooth)
     import cv2

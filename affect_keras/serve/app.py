@@ -35,7 +35,7 @@ from affect_keras.deploy.analyse import face_dict
 from affect_keras.deploy.video import VideoAnalysis, run_stream, summarise
 from affect_keras.options import OptionError
 from affect_keras.serve.inputs import ApiError, flag, option_value, read_request
-from affect_keras.serve.workers import Busy, Workers
+from affect_keras.serve.workers import REQUEST_OPTIONS, Busy, Workers
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -222,7 +222,7 @@ def create_app(workers: Workers) -> FastAPI:
             "data_terms": (meta.get("training") or {}).get("data_terms"),
             "licence": meta.get("license") or meta.get("licence"),
             "settings": {name: value for name, value in config.public().items() if name not in ("model", "token")},
-            "options": list(_request_options()),
+            "options": list(REQUEST_OPTIONS),
         }
 
     @app.post("/v1/faces", summary="The faces of one or several images", openapi_extra=_body_schema("image"))
@@ -390,12 +390,6 @@ def _tracked(face, names: list[str]) -> dict:
     if face.smoothed_va is not None:
         answer["smoothed_va"] = tuple(map(float, face.smoothed_va))
     return answer
-
-
-def _request_options() -> tuple[str, ...]:
-    from affect_keras.serve.workers import REQUEST_OPTIONS
-
-    return REQUEST_OPTIONS
 
 
 def _settings(workers: Workers, options: dict):

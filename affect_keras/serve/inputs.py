@@ -24,6 +24,7 @@ class ApiError(Exception):
 
 
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+KINDS = typing.get_type_hints(VideoConfig)  # each request option's declared type
 DATA_URL = re.compile(r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
 
 
@@ -32,7 +33,7 @@ def option_value(name: str, value):
     setting's declared type (`VideoConfig`); the config then checks it."""
     if not isinstance(value, str):
         return value
-    kind = typing.get_type_hints(VideoConfig).get(name)
+    kind = KINDS.get(name)
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
         if value.strip().lower() in ("", "none", "null"):
             return None
@@ -59,11 +60,9 @@ def flag(name: str, value) -> bool:
     return value.strip().lower() in TRUE
 
 
-def _options(pairs, skip: tuple[str, ...] = ()) -> dict:
+def _options(pairs) -> dict:
     options = {}
     for name, value in pairs:
-        if name in skip:
-            continue
         if name in options:
             raise OptionError(name, "is given twice")
         options[name] = option_value(name, value)
