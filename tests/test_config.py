@@ -350,3 +350,13 @@ def test_config_values_pass_the_flags_checks(small_sample, tmp_path, capsys, com
     assert stop.value.code != 0
     message = one_line_error(capsys)
     assert "--config" in message and says in message
+
+
+def test_make_test_keeps_a_files_tests_on_one_worker(request):
+    """`make test` sends a module folder's test file to one pytest-xdist worker, so that its module fixtures
+    are built once (tests/conftest.py marks the groups). With pytest 9.2 the marks silently stopped working
+    (xdist 3.8 writes the group into a node id pytest no longer reads): each file's tests spread over both
+    workers and its fixtures were built twice. setup.cfg keeps pytest below 9.2; this says if that breaks."""
+    if not request.config.getvalue("loadgroup"):
+        pytest.skip("not a pytest-xdist worker under --dist loadgroup (make test)")
+    assert request.node.nodeid.endswith("@test_config.py"), request.node.nodeid
