@@ -66,24 +66,37 @@ def write_clip(
     truth = []
     for k in range(frames):
         frame = np.full((HEIGHT, WIDTH, 3), 90, np.int16)
-        seen = {}
         for actor in actors:
             place = actor.place(k)
-            if place is None:
+            box = seen_at([actor], k, share=0.0).get(actor.name)
+            if box is None:
                 continue
-            x, y = place
-            x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + actor.size, WIDTH), min(y + actor.size, HEIGHT)
-            if x1 <= x0 or y1 <= y0:
-                continue
-            frame[y0:y1, x0:x1] = square(actor.photo_at(k), actor.size)[y0 - y : y1 - y, x0 - x : x1 - x]
-            if (x1 - x0) * (y1 - y0) >= VISIBLE * actor.size**2:
-                seen[actor.name] = (x0, y0, x1 - x0, y1 - y0)
+            (x, y), (x0, y0, w, h) = place, box
+            frame[y0 : y0 + h, x0 : x0 + w] = square(actor.photo_at(k), actor.size)[
+                y0 - y : y0 + h - y, x0 - x : x0 + w - x
+            ]
+        seen = seen_at(actors, k)
         if noise:
             frame += rng.normal(0, noise, frame.shape).round().astype(np.int16)
         writer.write(np.clip(frame, 0, 255).astype(np.uint8))
         truth.append(seen)
     writer.release()
     return truth
+
+
+def seen_at(actors: list[Actor], frame: int, share: float = VISIBLE) -> dict[str, tuple[int, int, int, int]]:
+    """{actor name: its square's box as far as it lies in the frame} for the actors of which at least `share`
+    lies in `frame` (the truth: `VISIBLE`; a face partly out of the frame: less)."""
+    seen = {}
+    for actor in actors:
+        place = actor.place(frame)
+        if place is None:
+            continue
+        x, y = place
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + actor.size, WIDTH), min(y + actor.size, HEIGHT)
+        if x1 > x0 and y1 > y0 and (x1 - x0) * (y1 - y0) >= share * actor.size**2:
+            seen[actor.name] = (x0, y0, x1 - x0, y1 - y0)
+    return seen
 
 
 def crossing(root: Path) -> tuple[list[Actor], int]:
@@ -124,6 +137,41 @@ def switch(root: Path, at: int = 75) -> tuple[list[Actor], int]:
 
 
 CLIPS = {"crossing": crossing, "steady": steady, "switch": switch}
+
+
+# group photos (a class, a meeting): (faces, square side in pixels, frame width, frame height)
+GROUPS = {
+    "6 at 150 px, 640x480": (6, 150, 640, 480),
+    "12 at 120 px, 640x480": (12, 120, 640, 480),
+    "6 at 300 px, 1080p": (6, 300, 1920, 1080),
+    "12 at 200 px, 1080p": (12, 200, 1920, 1080),
+    "30 at 196 px, 1080p": (30, 196, 1920, 1080),
+}
+
+
+def group_frame(
+    photos: list[Path], size: int, width: int, height: int, seed: int = 0
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """One RGB frame of `len(photos)` faces pasted as `size` squares on a grey room, on a jittered grid
+    (no two squares overlap), with a little camera noise; returns (frame, each square's box)."""
+    from affect_keras.data.images import load_rgb
+
+    rng = np.random.default_rng(seed)
+    columns, rows = width // size, height // size
+    if columns * rows < len(photos):
+        raise ValueError(f"{len(photos)} squares of {size} px do not fit in {width}x{height}")
+    cells = rng.choice(columns * rows, len(photos), replace=False)
+    pad_x, pad_y = (width - columns * size) // (columns + 1), (height - rows * size) // (rows + 1)
+    frame = np.full((height, width, 3), 90, np.int16)
+    boxes = []
+    for photo, cell in zip(photos, cells):
+        row, column = divmod(int(cell), columns)
+        x = pad_x + column * (size + pad_x) + int(rng.integers(0, pad_x + 1)) // 2
+        y = pad_y + row * (size + pad_y) + int(rng.integers(0, pad_y + 1)) // 2
+        frame[y : y + size, x : x + size] = np.asarray(load_rgb(photo).resize((size, size)))
+        boxes.append((x, y, size, size))
+    frame += rng.normal(0, 3.0, frame.shape).round().astype(np.int16)
+    return np.clip(frame, 0, 255).astype(np.uint8), boxes
 
 
 def actor_of(seen: dict[str, tuple[int, int, int, int]], box) -> str | None:

@@ -56,6 +56,27 @@ def test_overlapping_detections_merge_and_a_part_of_a_face_is_dropped():
     assert drop_nested([part, other, big]) == [big, other]  # `other` is 25 % inside: another face
 
 
+@needs_mux
+def test_a_group_photo_has_its_faces():
+    """Issue 46, item 2: frames of real faces (`benchmarks/clips.group_frame`); read whole, the models saw 8
+    of 12 faces of a 640x480 frame and 13 of 30 of a 1080p one (each found alone); tiles find at least 90 %,
+    and nothing that is no face."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from group_photos import found, single_face_photos
+
+    from clips import group_frame
+
+    photos = single_face_photos(MUX, 30)
+    for count, size, width, height in ((12, 120, 640, 480), (30, 196, 1920, 1080)):
+        frame, boxes = group_frame(photos[:count], size, width, height)
+        hits, stray = found(boxes, detector(DEFAULT_PREDICT_DETECTOR)(frame))
+        assert hits >= 0.9 * count and stray == 0, (count, hits, stray)
+    whole = detector("blazeface-whole")(frame)  # the photo read whole, as before tiles
+    assert found(boxes, whole)[0] < 0.5 * count
+
+
 def test_a_level_face_is_cut_as_the_box_and_a_turned_one_is_levelled():
     image = Image.new("RGB", (200, 200))
     level = Detection((50, 60, 80, 80), landmarks=np.array([[70, 90], [110, 90]] + [[90, 120]] * 4, np.float32))
