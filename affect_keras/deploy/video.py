@@ -4,6 +4,7 @@ camera; `predict_video` is the same for a program."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -134,18 +135,25 @@ def summarise(faces: list[TrackedFace], names: list[str]) -> list[dict]:
 
 
 def read_frames(capture, clock=None):
-    """(frame index, time in seconds, RGB frame) from an opened `cv2.VideoCapture` until it ends; a frame's
-    time is `clock()` for a live stream, else its index over the file's frame rate."""
+    """(frame index, time in seconds, RGB frame) from an opened `cv2.VideoCapture` until it ends. A frame's
+    time is `clock()` for a live stream, else the frame's own timestamp in the file (a phone's video has a
+    variable frame rate: index over the average rate would put a frame at 3.0 s at 8.9 s); where the file
+    gives none (or one that does not advance), the time of the frame before plus one frame at its rate."""
     import cv2
 
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    frame = 0
+    frame, last = 0, 0.0
     while True:
         ok, bgr = capture.read()
         if not ok:
             return
-        yield frame, clock() if clock else frame / fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        frame += 1
+        if clock:
+            time_s = clock()
+        else:
+            stamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+            time_s = stamp if (stamp > last or (frame == 0 and stamp >= 0)) else last + 1 / fps
+        yield frame, time_s, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        frame, last = frame + 1, time_s
 
 
 def predict_video(
@@ -248,9 +256,13 @@ def run_stream(
     total = None if clock else int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     writer, shown, start = None, [], time.perf_counter()
+    # written under a temporary name, moved into place when whole: a kill leaves the earlier video as it was
+    final = Path(annotate or "unused.mp4")
+    writing = final.with_name(f".{final.name}.partial-{os.getpid()}{final.suffix}")
+    finished = False
     try:
         if annotate and all(size):  # the writer checked before the work
-            writer = video_writer(annotate, run.fps, size)
+            writer = video_writer(str(writing), run.fps, size)
         with tqdm(total=total, desc="frames", unit="frame", disable=not progress) as bar:
             for frame, time_s, rgb in read_frames(capture, clock):
                 if duration and run.frames and time_s > duration:
@@ -263,19 +275,24 @@ def run_stream(
                     bgr = cv2.cvtColor(np.asarray(draw(rgb, [t.face for t in shown], names, labels)), cv2.COLOR_RGB2BGR)
                     if annotate:
                         if writer is None:  # a stream that did not say its size
-                            writer = video_writer(annotate, run.fps, (rgb.shape[1], rgb.shape[0]))
+                            writer = video_writer(str(writing), run.fps, (rgb.shape[1], rgb.shape[0]))
                         writer.write(bgr)
                     if show:
                         cv2.imshow(WINDOW, bgr)
                         if cv2.waitKey(1) & 0xFF == ord("q"):
                             break
                 bar.update()
+        finished = True
     except KeyboardInterrupt:
-        run.interrupted = True
+        run.interrupted = finished = True  # what was read is written
     finally:
         capture.release()
         if writer is not None:
             writer.release()
+            if finished:
+                os.replace(writing, annotate)
+            else:
+                writing.unlink(missing_ok=True)
         if show:
             cv2.destroyAllWindows()
     run.seconds = time.perf_counter() - start
