@@ -18,7 +18,9 @@ from affect_keras.models.presets import DEFAULT_PRESET, shipped_presets
 from affect_keras.options import check, check_fields, setting, version_check
 
 SMOOTH = 0.5  # seconds: the default half-life of the video smoothing (predict.py --smooth)
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+# the files read as videos: what phones, cameras and camcorders write (OpenCV's FFmpeg reads each)
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".ts", ".mts", ".m2ts", ".3gp", ".wmv", ".flv"}
+VIDEO_SUFFIXES |= {".mpg", ".mpeg"}
 
 GROUPS = {  # the topics of predict.py --help, in order: {group: (title, description)}
     "input": ("input", None),
@@ -79,7 +81,9 @@ class AnalysisConfig:
         group="faces",
         choices=DETECTORS,
         help="blazeface-both: MediaPipe's BlazeFace, its short- and full-range models on each image, faces at any "
-        "distance, with landmarks; blazeface: the short-range model alone (close-ups, 2.5x as fast); "
+        "distance, with landmarks, a large image also read in tiles (a class, a meeting); blazeface-whole: both "
+        "models on the whole image only (faster on large images, misses small faces in them); "
+        "blazeface: the short-range model alone (close-ups, 2.5x as fast); "
         "blazeface-full: the full-range model alone (small faces far away); haar: OpenCV's frontal-face cascade, "
         "no landmarks",
     )  # (None, in the API: the images are face crops)
@@ -146,6 +150,10 @@ class PredictConfig(VideoConfig):
         None,
         group="video",
         metavar="SOURCE",
+        check=(
+            lambda v: v is None or not v.isdigit() or int(v) < 10_000,
+            "must be a camera's index below 10000, a URL or a file",
+        ),
         help="read a live stream instead of INPUT: a camera's index (0: the first webcam), a stream's URL, or a "
         "video file read as if live; Ctrl-C stops",
     )

@@ -21,22 +21,44 @@ def settings_file(args: PredictConfig) -> Path | None:
     """Where predict saves its resolved settings: beside its first output, `<its name>.settings.yaml`
     (None: it writes nothing)."""
     output = next((getattr(args, option) for option in OUTPUTS if getattr(args, option)), "")
-    return Path(output).with_name(Path(output).name + ".settings.yaml") if output else None
+    return beside(output) if output else None
+
+
+def beside(output: str | Path) -> Path:
+    """The settings file that goes with an output."""
+    return Path(output).with_name(Path(output).name + ".settings.yaml")
+
+
+def settings_files(args: PredictConfig) -> list[Path]:
+    """Every settings file predict writes: beside its first output, and beside an annotated video (which
+    carries no mark of its own: the file beside it says predict made it, so that a later run may replace
+    it)."""
+    files = [settings_file(args)] if settings_file(args) else []
+    if args.annotate and args.video and beside(args.annotate) not in files:
+        files.append(beside(args.annotate))
+    return files
+
+
+def video_by_predict(path: Path) -> bool:
+    """Whether a video is one predict.py annotated: its settings file lies beside it."""
+    return first_line(beside(path)) == SETTINGS_MARK
 
 
 def save_settings(args: PredictConfig, analyser) -> None:
-    """The settings predict ran with, resolved (the framing the model's record and the flags gave, what
-    kind of model it was), beside its outputs: the record of how they were made."""
+    """The settings predict ran with, resolved (the framing the model's record and the flags gave, the
+    engine that ran the model), beside its outputs: the record of how they were made, which
+    `predict.py --config` replays. What kind of model it was is said in a comment."""
     import yaml
 
-    path = settings_file(args)
-    if path is not None:
-        resolved = {
-            **dataclasses.asdict(args),
-            "framing": analyser.framing.to_dict(),
-            "model_kind": analyser.predictor.kind,
-        }
-        write_text(path, f"{SETTINGS_MARK}\n{yaml.safe_dump(resolved, sort_keys=False)}")
+    framing = analyser.framing.to_dict()
+    resolved = {
+        **dataclasses.asdict(args),
+        **{key: framing[key] for key in ("crop", "margin", "align") if key in framing},
+        "engine": analyser.predictor.engine,
+    }
+    comment = f"# model: a {analyser.predictor.kind}, run by {analyser.predictor.engine}\n"
+    for path in settings_files(args):
+        write_text(path, f"{SETTINGS_MARK}\n{comment}{yaml.safe_dump(resolved, sort_keys=False)}")
 
 
 def check_outputs(source: Path, args, files: list[Path] | None) -> None:
@@ -57,9 +79,9 @@ def check_outputs(source: Path, args, files: list[Path] | None) -> None:
     for option in ("csv", "tracks"):
         if option in outputs:
             refuse_foreign_file(Path(outputs[option]), csv_by_predict, option, "predict.py")
-    if settings_file(args) is not None:  # the record of the settings, beside the first output
+    for path in settings_files(args):  # the record of the settings, beside the first output (and a video)
         first = next(iter(outputs))
-        refuse_foreign_file(settings_file(args), lambda path: first_line(path) == SETTINGS_MARK, first, "predict.py")
+        refuse_foreign_file(path, lambda path: first_line(path) == SETTINGS_MARK, first, "predict.py")
     if "timeline" in outputs:
         if Path(outputs["timeline"]).suffix.lower() != ".png":
             raise ValueError(f"--timeline {outputs['timeline']}: write to a .png")
@@ -84,4 +106,4 @@ def check_outputs(source: Path, args, files: list[Path] | None) -> None:
     wanted = VIDEO_SUFFIXES if args.video else ANNOTATE_SUFFIXES
     if annotate_to.suffix.lower() not in wanted:
         raise ValueError(f"--annotate {args.annotate}: write to one of {', '.join(sorted(wanted))}")
-    refuse_foreign_file(annotate_to, annotated_by_predict, "annotate", "predict.py")  # (a video: any file)
+    refuse_foreign_file(annotate_to, video_by_predict if args.video else annotated_by_predict, "annotate", "predict.py")

@@ -12,13 +12,15 @@ FACE_COLUMNS = ("face", "x", "y", "width", "height", "face_score", "status")  # 
 # the columns of the CSVs predict.py writes (faces, video faces, tracks), and the prefixes of its per-class ones
 CSV_COLUMNS = {"file", "frame", "time_s", "track", "outcome", *FACE_COLUMNS, "expression", "confidence"}
 CSV_COLUMNS |= {"raw_expression", "valence", "arousal", "smooth_valence", "smooth_arousal"}
-CSV_COLUMNS |= {"first_s", "last_s", "frames", "dominant"}
+TRACK_COLUMNS = ("track", "first_s", "last_s", "frames", "dominant")  # a track's row
+CSV_COLUMNS |= set(TRACK_COLUMNS)
 CSV_PREFIXES = ("p_", "smooth_", "share_")
 
 
 def csv_by_predict(path: Path) -> bool:
-    """Whether `path` is a CSV predict.py wrote: its whole header is predict's (file first, then only
-    predict's columns): a dataset's manifest or a user's table with a `file` column is not."""
+    """Whether `path` is a CSV predict.py wrote: its whole header is predict's (file first, then every column
+    of a face's row or of a track's row, and only predict's columns): a dataset's manifest, a user's table
+    of ground truth (`file,expression`) or of boxes (`file,x,y,width,height`) is not."""
     try:
         with open(path, newline="", encoding="utf-8") as stream:
             header = next(csv.reader(stream), [])
@@ -28,6 +30,7 @@ def csv_by_predict(path: Path) -> bool:
         len(header) > 1
         and header[0] == "file"
         and all(column in CSV_COLUMNS or column.startswith(CSV_PREFIXES) for column in header[1:])
+        and any(set(layout) <= set(header) for layout in (FACE_COLUMNS[1:], TRACK_COLUMNS))  # (video rows: no `face`)
     )
 
 

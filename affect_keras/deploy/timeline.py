@@ -18,16 +18,32 @@ def segments(times: np.ndarray, step: float) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
 
+MAX_BANDS = 40  # tracks drawn at most (255 bands took 63 s; the tracks CSV holds every track)
+
+
+def banded(tracks: list[dict]) -> list[dict]:
+    """The tracks a timeline draws: all, or the `MAX_BANDS` seen in the most frames, in order of appearance."""
+    if len(tracks) <= MAX_BANDS:
+        return tracks
+    longest = sorted(range(len(tracks)), key=lambda k: -tracks[k]["frames"])[:MAX_BANDS]
+    return [tracks[k] for k in sorted(longest)]
+
+
 def plot_timeline(
     tracks: list[dict], names: list[str], png: Path, duration: float, title: str = "", metadata: dict | None = None
 ) -> Path:
-    """Write the timeline of `tracks` (`video.summarise`'s) to `png`; `duration`: the video's length in
-    seconds (the x axis); `metadata`: the PNG's text fields (e.g. its Software)."""
+    """Write the timeline of `tracks` (`video.summarise`'s) to `png`, one band per track (`MAX_BANDS` at most:
+    the longest seen, the title says so); `duration`: the video's length in seconds (the x axis);
+    `metadata`: the PNG's text fields (e.g. its Software)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if len(tracks) > MAX_BANDS:  # hundreds of bands take minutes and pass matplotlib's size limit
+        drawn = banded(tracks)
+        title = f"{title}  ({len(drawn)} of {len(tracks)} tracks: the longest seen)".strip()
+        tracks = drawn
     colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")(np.arange(len(names)))
     rows = max(1, len(tracks))
     figure, axes = plt.subplots(

@@ -179,7 +179,12 @@ def test_predict_saves_its_resolved_settings_beside_its_output(tiny_run, crops, 
     assert saved.startswith("# predict.py's resolved settings\n")
     settings = yaml.safe_load(saved)
     assert settings["csv"] == str(out) and settings["top_k"] == 2 and settings["no_detect"] is True
-    assert settings["framing"]["crop"] in ("box", "tight") and settings["model_kind"] == "run"
+    assert settings["crop"] in ("box", "tight") and settings["engine"] == "keras"
+    assert saved.splitlines()[1] == "# model: a run, run by keras"
+    # issue 46, item 17: the saved settings are a config predict replays (they held keys it refused)
+    (tmp_path / "faces.csv").unlink()
+    assert main(["--config", str(tmp_path / "faces.csv.settings.yaml")]) == 0
+    assert (tmp_path / "faces.csv").is_file()
     mine = tmp_path / "mine.csv.settings.yaml"
     mine.write_text("my notes\n")
     capsys.readouterr()
@@ -187,6 +192,30 @@ def test_predict_saves_its_resolved_settings_beside_its_output(tiny_run, crops, 
         main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(tmp_path / "mine.csv")])
     assert stop.value.code == 2 and "not written by predict.py" in one_line_error(capsys)
     assert mine.read_text() == "my notes\n" and not (tmp_path / "mine.csv").exists()
+
+
+def test_a_users_table_with_some_of_predicts_columns_is_not_replaced(tiny_run, crops, tmp_path, capsys):
+    """Issue 46, item 8: a CSV whose header was `file` and some of predict's column names (a user's ground
+    truth `file,expression`, boxes `file,x,y,width,height`) was taken for predict's and replaced, by --csv
+    and by --tracks. Only a header with all of a face's or a track's columns is predict's."""
+    from conftest import one_line_error
+
+    from affect_keras.deploy.rows import csv_by_predict, csv_fields
+
+    for header in ("file,expression", "file,x,y,width,height", "file,track,first_s"):
+        table = tmp_path / "mine.csv"
+        table.write_text(f"{header}\na.jpg,1,2,3,4\n")
+        assert not csv_by_predict(table)
+        with pytest.raises(SystemExit) as stop:
+            main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(table)])
+        assert stop.value.code == 2 and "not written by predict.py" in one_line_error(capsys)
+        assert table.read_text().startswith(header)
+    ours = tmp_path / "ours.csv"
+    track = ["file", "track", "first_s", "last_s", "frames", "dominant", "share_Happy"]
+    for header in (csv_fields(["Happy", "Sad"], ("expression",), frame=True), track):
+        ours.write_text(",".join(header) + "\n")
+        assert csv_by_predict(ours)
+    assert main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(ours)]) == 0
 
 
 MUX = REPO.parent / "shared" / "data" / "muxspace_subset"
