@@ -27,6 +27,28 @@ class ImageTooLarge(ImageError):
     """An image of more pixels than allowed, found from its header before it is decoded."""
 
 
+def uint8_values(array, what: str = "image"):
+    """`array` as uint8: any integer type with values in 0-255, or float in [0, 1] (scaled by 255) or 0-255;
+    ValueError naming `what` for anything else (booleans, text, NaN, values out of range)."""
+    import numpy as np
+
+    numbers = np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    if array.dtype == np.bool_ or not numbers:
+        raise ValueError(f"{what} must hold numbers 0-255, not {array.dtype} values")
+    if array.size and np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ValueError(f"{what} holds NaN or infinite values")
+        low, high = float(array.min()), float(array.max())
+        if low < 0 or high > 255:
+            raise ValueError(f"{what} values run from {low:g} to {high:g}; give 0-255 (uint8) or [0, 1]")
+        array = np.rint(array * 255 if high <= 1 else array)
+    elif array.size and array.dtype != np.uint8:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise ValueError(f"{what} values run from {low} to {high} ({array.dtype}); give 8-bit values 0-255")
+    return array.astype(np.uint8, copy=False)
+
+
 def printable_name(path: Path | str) -> str:
     """A file name as text any CSV, JSON or terminal takes: bytes that are not UTF-8 (a name written in
     another system's encoding, kept by Python as surrogates) appear as \\xNN escapes."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from affect_keras.data.faces import DEFAULT_PREDICT_DETECTOR, NO_FACE, Detection, Framing, face_crops
+from affect_keras.data.images import uint8_values
 from affect_keras.deploy.config import AnalysisConfig
 from affect_keras.models.loading import Loaded
 from affect_keras.models.presets import DEFAULT_PRESET
@@ -215,21 +216,7 @@ def as_rgb(image) -> np.ndarray:
         raise ValueError(f"image must be one (h, w, 3) RGB array (or (h, w) grey), not an array of shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"image is empty (shape {array.shape})")
-    numbers = np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-    if array.dtype == np.bool_ or not numbers:
-        raise ValueError(f"image must hold numbers 0-255, not {array.dtype} values")
-    if np.issubdtype(array.dtype, np.floating):
-        if not np.isfinite(array).all():
-            raise ValueError("image holds NaN or infinite values")
-        low, high = float(array.min()), float(array.max())
-        if low < 0 or high > 255:
-            raise ValueError(f"image values run from {low:g} to {high:g}; give 0-255 (uint8) or [0, 1]")
-        array = np.rint(array * 255 if high <= 1 else array)
-    elif array.dtype != np.uint8:
-        low, high = int(array.min()), int(array.max())
-        if low < 0 or high > 255:
-            raise ValueError(f"image values run from {low} to {high} ({array.dtype}); give 8-bit values 0-255")
-    array = array.astype(np.uint8, copy=False)
+    array = uint8_values(array, "image")
     if array.ndim == 2 or array.shape[-1] == 1:
         array = np.repeat(array.reshape(array.shape[0], array.shape[1], 1), 3, axis=-1)
     return np.ascontiguousarray(array)

@@ -45,6 +45,7 @@ RECREATE = (
 )
 
 Outputs = dict[str, np.ndarray]
+ONE_STEP = 256  # faces a keras model takes in one compiled step (`_forward`)
 PROBABILITY_SUM = 0.02  # how far a row of probabilities may sum from 1 (an int8 model's rounding)
 # LiteRT's threads for a model (its default is one; the shipped ResNet18 takes 27 ms a face on one core of
 # this 2-core machine, 14 on two, as keras does through TensorFlow)
@@ -82,6 +83,7 @@ class Loaded:
             cut, a `data.faces.Framing` dict, or None).
         classifier: the `ExpressionClassifier` for the keras kinds, else None.
         metadata: a preset's or an export's metadata.json.
+        engine: what runs it (`ENGINES`' name).
     """
 
     kind: str
@@ -93,13 +95,33 @@ class Loaded:
     framing: dict | None = None
     classifier: object = None
     metadata: dict = field(default_factory=dict)
+    engine: str = "keras"
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """(n, classes) expression probabilities."""
-        outputs = self.outputs(images)
-        if EXPRESSION not in outputs:
-            raise ValueError(f"the model has no expression output (its outputs: {', '.join(outputs)})")
-        return outputs[EXPRESSION]
+        """(n, classes) expression probabilities of n faces cut to the model's input: an (n, size, size, 3)
+        array (one (size, size, 3) face: n = 1) of uint8, of other integers in 0-255, or of floats in [0, 1]
+        or 0-255 (`affect_keras.predict` finds and cuts the faces of a photo). Anything else is a ValueError
+        saying what was given; no faces give (0, classes)."""
+        if EXPRESSION not in self.heads:
+            raise ValueError(f"the model has no expression output (its outputs: {', '.join(self.heads)})")
+        faces = self.faces(images)
+        if not len(faces):
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return self.outputs(faces)[EXPRESSION]
+
+    def faces(self, images) -> np.ndarray:
+        """`images` checked as `predict` takes them, as an (n, size, size, 3) uint8 array."""
+        from affect_keras.data.images import uint8_values
+
+        array, size = np.asarray(images), self.image_size
+        if array.shape == (size, size, 3):
+            array = array[None]
+        if array.ndim != 4 or array.shape[1:] != (size, size, 3):
+            raise ValueError(
+                f"faces must be an (n, {size}, {size}, 3) RGB array for this model, not one of shape "
+                f"{array.shape}: resize the faces to {size} px (affect_keras.predict finds and cuts them in a photo)"
+            )
+        return uint8_values(array, "faces")
 
 
 def named_outputs(result, heads: tuple[str, ...] = (EXPRESSION,)) -> Outputs:
@@ -160,14 +182,16 @@ def _from_classifier(kind: str, path: Path, model, metadata: dict | None = None)
 
 
 def _forward(model) -> Callable[[np.ndarray], Outputs]:
-    """The model's outputs of a batch of faces: the few faces of a photo or a video frame in one compiled
-    step (`predict_on_batch`: 11 ms for the shipped ResNet18 on this 2-core CPU, where `predict` sets up a
-    loop each call, 45 ms, and an eager call takes 38 ms), more faces in `predict`'s batches."""
+    """The model's outputs of a batch of faces: up to `ONE_STEP` faces (a photo's, a video frame's, one of
+    evaluate's batches) in one compiled step (`predict_on_batch`: 11 ms for one face with the shipped
+    ResNet18 on this 2-core CPU, where `predict` sets up a loop each call, 45 ms, and an eager call takes
+    38 ms; 11.8 s for 1,024 faces in batches of 64, where `predict` per batch takes 18.5 s), more faces in
+    `predict`'s batches (memory stays bounded)."""
     heads = model.heads
 
     def outputs(images: np.ndarray) -> Outputs:
         return named_outputs(
-            model.predict_on_batch(images) if len(images) <= 32 else model.predict(images, verbose=0), heads
+            model.predict_on_batch(images) if len(images) <= ONE_STEP else model.predict(images, verbose=0), heads
         )
 
     return outputs
@@ -189,10 +213,10 @@ def export_metadata(model_path: Path, *places: Path) -> dict:
     )
 
 
-def _described(kind: str, path: Path, outputs, metadata: dict) -> Loaded:
+def _described(kind: str, path: Path, outputs, metadata: dict, engine: str = "keras") -> Loaded:
     """An exported model, as its metadata.json describes it (the class names and size checked by `_probe`)."""
     names, size, heads = metadata["class_names"], metadata["image_size"], tuple(metadata.get("heads", (EXPRESSION,)))
-    return Loaded(kind, path, outputs, names, size, heads, metadata.get("framing"), None, metadata)
+    return Loaded(kind, path, outputs, names, size, heads, metadata.get("framing"), None, metadata, engine)
 
 
 def open_tflite(path: Path, metadata: dict, kind: str = "tflite") -> Loaded:
@@ -204,17 +228,18 @@ def open_tflite(path: Path, metadata: dict, kind: str = "tflite") -> Loaded:
         runner = interpreter.get_signature_runner()
     except (ValueError, RuntimeError) as error:
         raise ModelFileError(f"{path}: not a LiteRT model this can run (damaged?): {_first_line(error)}") from None
-    (name,) = runner.get_input_details()  # one input: the images
-    _check_input(path, runner.get_input_details()[name]["shape_signature"], metadata)
+    inputs = runner.get_input_details()
+    (name,) = _one_input(path, list(inputs))
+    batch = _check_input(path, inputs[name]["shape_signature"], metadata)
 
     lock = threading.Lock()  # an interpreter holds one set of tensors: two threads would swap answers
 
-    def outputs(images):
+    def run(images):
         with lock:
             result = runner(**{name: np.ascontiguousarray(images, dtype=np.uint8)})
             return {head: np.array(values) for head, values in named_outputs(result).items()}  # copies
 
-    return _described(kind, path, outputs, metadata)
+    return _described(kind, path, in_batches(run, batch), metadata, "litert")
 
 
 def open_onnx(path: Path, metadata: dict, kind: str = "onnx") -> Loaded:
@@ -229,27 +254,60 @@ def open_onnx(path: Path, metadata: dict, kind: str = "onnx") -> Loaded:
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own exception classes (Fail, InvalidGraph, ...)
         raise ModelFileError(f"{path}: not an ONNX model this can run (damaged?): {_first_line(error)}") from None
-    (feed,) = session.get_inputs()
-    _check_input(path, feed.shape, metadata)
+    inputs = session.get_inputs()
+    _one_input(path, [i.name for i in inputs])
+    feed = inputs[0]
+    batch = _check_input(path, feed.shape, metadata)
     names = [output.name for output in session.get_outputs()]
 
-    def outputs(images):
+    def run(images):
         values = session.run(None, {feed.name: np.ascontiguousarray(images, dtype=np.uint8)})
         return named_outputs(dict(zip(names, values)))
 
-    return _described(kind, path, outputs, metadata)
+    return _described(kind, path, in_batches(run, batch), metadata, "onnx")
 
 
-def _check_input(path: Path, shape, metadata: dict) -> None:
-    """ModelFileError when an exported model's input is not (batch, size, size, 3) for the size its
-    metadata gives (a dimension the model leaves open, -1 or a name, fits any)."""
+def _one_input(path: Path, names: list[str]) -> list[str]:
+    """`names`, when the model has one input (the faces); else ModelFileError saying what it has."""
+    if len(names) != 1:
+        raise ModelFileError(
+            f"{path}: takes {len(names)} inputs ({', '.join(map(str, names))[:120]}); an affect-keras model "
+            "takes one, the faces"
+        )
+    return names
+
+
+def _check_input(path: Path, shape, metadata: dict) -> int:
+    """The batch size an exported model is fixed to (0: any). ModelFileError when its metadata's size is
+    not a side in pixels, or its input is not (batch, size, size, 3) for that size (a dimension the model
+    leaves open, -1 or a name, fits any)."""
+    size = metadata.get("image_size")
+    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 4096:
+        raise ModelFileError(f"{path}: its {METADATA} gives image_size {str(size)[:40]!r}, not a side in pixels")
     shape = [int(d) if isinstance(d, (int, np.integer)) else d for d in shape]
     fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
-    size = metadata.get("image_size")
     if len(fixed) != 4 or fixed[3] not in (None, 3) or any(d not in (None, size) for d in fixed[1:3]):
         raise ModelFileError(
             f"{path}: takes inputs of shape {list(shape)}, not the (n, {size}, {size}, 3) RGB faces its {METADATA} says"
         )
+    return fixed[0] or 0
+
+
+def in_batches(run: Callable[[np.ndarray], Outputs], batch: int) -> Callable[[np.ndarray], Outputs]:
+    """`run` for any number of faces where the model takes exactly `batch` at a time (0: any number): the
+    faces in batches, the last one padded with blank faces whose outputs are dropped."""
+    if not batch:
+        return run
+
+    def outputs(images: np.ndarray) -> Outputs:
+        parts = []
+        for start in range(0, max(len(images), 1), batch):
+            chunk = images[start : start + batch]
+            padding = np.zeros((batch - len(chunk), *images.shape[1:]), images.dtype)
+            parts.append({head: values[: len(chunk)] for head, values in run(np.concatenate([chunk, padding])).items()})
+        return {head: np.concatenate([part[head] for part in parts]) for head in parts[0]}
+
+    return outputs
 
 
 class Kind:
@@ -326,7 +384,9 @@ class PresetKind(Kind):
                 return _from_classifier(self.name, place, self._checked(place), metadata)
         except presets.PresetError as error:
             raise ModelFileError(str(error)) from None
-        return (open_onnx if chosen == "onnx" else open_tflite)(place / runtime, metadata, self.name)
+        loaded = (open_onnx if chosen == "onnx" else open_tflite)(place / runtime, metadata, self.name)
+        loaded.engine = chosen  # litert-int8 too
+        return loaded
 
     def cannot(self, place, engine):
         return f"preset {place} carries no {presets.RUNTIME_FILES.get(engine, 'file for it')}"

@@ -92,7 +92,7 @@ def test_class_names_that_do_not_fit_the_outputs_are_refused_when_loaded(exporte
         load(_copy(exported, tmp_path, class_names=described["class_names"][:7]))
     with pytest.raises(ModelFileError, match=r"not the \(n, 48, 48, 3\) RGB faces its metadata.json says"):
         load(_copy(exported, tmp_path / "b", image_size=48))
-    with pytest.raises(ModelFileError, match="not the \\(n, x, x, 3\\)"):
+    with pytest.raises(ModelFileError, match="gives image_size 'x', not a side in pixels"):
         load(_copy(exported, tmp_path / "c", image_size="x"))
 
 
@@ -250,3 +250,62 @@ def test_eight_threads_get_the_answers_one_thread_gets(exported):
     for thread in threads:
         thread.join()
     assert wrong == [], f"{len(wrong)} of 120 calls got another face's answer"
+
+
+def test_a_loaded_models_predict_checks_the_faces_it_is_given(exported):
+    """Issue 46, item 5: `load_model(...).predict` answered any array: float faces in [0, 1] became zeros,
+    64 px faces went into a 32 px model, one face was read as 32 faces, and 0 faces raised an XNNPack error.
+    It now takes what `affect_keras.predict` takes, one face as one, and answers 0 faces with 0 rows."""
+    loaded = load(exported / "model.tflite", engine="litert")
+    faces = np.random.default_rng(2).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    as_uint8 = loaded.predict(faces)
+    assert as_uint8.shape == (3, 8)
+    assert np.allclose(loaded.predict(faces / 255.0), as_uint8, atol=1e-6)  # floats in [0, 1]
+    assert np.allclose(loaded.predict(faces.astype(np.int64)), as_uint8)
+    assert np.allclose(loaded.predict(faces[0]), as_uint8[:1])  # one (32, 32, 3) face: one row
+    assert loaded.predict(np.zeros((0, 32, 32, 3), np.uint8)).shape == (0, 8)
+    for wrong, said in (
+        (np.zeros((2, 64, 64, 3), np.uint8), "(n, 32, 32, 3)"),
+        (np.zeros((32, 32), np.uint8), "(n, 32, 32, 3)"),
+        (faces * 2.0, "values run from"),
+        (np.full((1, 32, 32, 3), np.nan), "NaN"),
+    ):
+        with pytest.raises(ValueError, match=said.replace("(", r"\(").replace(")", r"\)")):
+            loaded.predict(wrong)
+
+
+def test_odd_tflite_models_are_run_or_refused_on_one_line(tmp_path, exported):
+    """Issue 46, items 16 and 17: a .tflite fixed to one face at a time raised IndexError on a photo of two
+    faces (it now runs the faces one batch at a time); a model of two inputs said "too many values to
+    unpack"; `image_size: "48"` in metadata.json was reported as a shape mismatch."""
+    import keras
+
+    from affect_keras.models.export import write_tflite
+
+    inputs = keras.Input((32, 32, 3), batch_size=1, dtype="uint8", name="image")
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+    single = keras.Model(inputs, {"expression": keras.layers.Dense(8, activation="softmax")(x)})
+    (tmp_path / "one").mkdir()
+    write_tflite(single, tmp_path / "one" / "model.tflite")
+    shutil.copy(exported / "metadata.json", tmp_path / "one" / "metadata.json")
+    loaded = load(tmp_path / "one" / "model.tflite")
+    faces = np.random.default_rng(4).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    together = loaded.predict(faces)
+    assert together.shape == (3, 8)
+    np.testing.assert_allclose(together, np.concatenate([loaded.predict(face) for face in faces]), atol=1e-6)
+    np.testing.assert_allclose(together, single.predict(faces, batch_size=1, verbose=0)["expression"], atol=1e-5)
+
+    class Pair(tf.Module):  # faces and a second input
+        @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.uint8), tf.TensorSpec([None, 8])])
+        def serve(self, image, extra):
+            return {"expression": tf.nn.softmax(tf.reduce_mean(tf.cast(image, tf.float32)) + extra)}
+
+    pair = Pair()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([pair.serve.get_concrete_function()], pair)
+    (tmp_path / "two").mkdir()
+    (tmp_path / "two" / "model.tflite").write_bytes(converter.convert())
+    shutil.copy(exported / "metadata.json", tmp_path / "two" / "metadata.json")
+    with pytest.raises(ModelFileError, match="takes 2 inputs"):
+        load(tmp_path / "two" / "model.tflite")
+    with pytest.raises(ModelFileError, match="gives image_size '32', not a side in pixels"):
+        load(_copy(exported, tmp_path, image_size="32"))
