@@ -13,6 +13,7 @@ import numpy as np
 
 ECE_BINS = 15  # equal-width confidence bins, as Guo et al. report ECE
 TEMPERATURES = (0.05, 20.0)  # the range fit_temperature searches
+MIN_FACES = 30  # the fewest faces a temperature is fitted on (fewer say little about a model's confidence)
 EPSILON = 1e-12  # the smallest probability taken into a logarithm
 
 
@@ -96,3 +97,20 @@ def at_bound(temperature: float) -> bool:
     """Whether a fitted temperature ended on the edge of the search: the split said little (too few faces,
     or probabilities unrelated to the labels)."""
     return any(abs(np.log(temperature / bound)) < 1e-2 for bound in TEMPERATURES)
+
+
+def unfit(labels: np.ndarray, temperature: float) -> str | None:
+    """Why a temperature fitted on `labels` should not be kept, or None: fewer than `MIN_FACES` faces, faces of
+    one class (any confidence in that class looks right), or a fit on the edge of the search (kept, the
+    temperatures of later calibrations would multiply into nonsense: 20 x 20 gives every class 1/8)."""
+    labels = np.asarray(labels)
+    if len(labels) < MIN_FACES:
+        return f"{len(labels)} faces, fewer than the {MIN_FACES} a temperature is fitted on"
+    if len(np.unique(labels)) < 2:
+        return "faces of one class only"
+    if at_bound(temperature):
+        return (
+            f"the fitted temperature {temperature:.3g} is on the edge of the search "
+            f"({TEMPERATURES[0]:g}-{TEMPERATURES[1]:g}): the faces say little about the model's confidence"
+        )
+    return None

@@ -133,3 +133,62 @@ def test_a_fit_that_ends_on_the_edge_of_the_search_is_told():
     temperature = fit_temperature(labels, shuffled)
     assert at_bound(temperature) and temperature == pytest.approx(TEMPERATURES[1], rel=0.01)
     assert not at_bound(fit_temperature(labels, softmax(3 * np.log(probabilities))))
+
+
+def test_a_temperature_from_few_faces_one_class_or_the_edge_is_not_kept():
+    """Issue 46, item 7: a temperature fitted on 1 face, on faces of one class, or on the edge of the search
+    (calibrating twice then gives 20 x 20 = 400: every class 1/8) was written with a warning at most;
+    `unfit` says why not, which calibrate refuses unless forced."""
+    from affect_keras.calibration import MIN_FACES, TEMPERATURES, unfit
+
+    labels, _, probabilities = calibrated_sample(400, seed=5)
+    over_confident = softmax(3 * np.log(probabilities))
+    assert unfit(labels, fit_temperature(labels, over_confident)) is None
+    one = fit_temperature(labels[:1], over_confident[:1])
+    assert "1 faces, fewer than" in unfit(labels[:1], one)
+    assert "fewer than" in unfit(labels[: MIN_FACES - 1], 2.0) and unfit(labels[:MIN_FACES], 2.0) is None
+    single = np.full(100, 3)
+    assert unfit(single, fit_temperature(single, over_confident[:100])) == "faces of one class only"
+    shuffled = softmax(8 * np.log(probabilities[np.random.default_rng(1).permutation(400)]))
+    assert "on the edge of the search" in unfit(labels, fit_temperature(labels, shuffled))
+    assert "on the edge" in unfit(labels, TEMPERATURES[0])
+
+
+def test_calibrate_takes_the_runs_lock_and_a_temporary_file_of_its_own(tiny_run, tmp_path):
+    """Issue 46, item 11: calibrate.py took no lock on a run and wrote best.keras through the temporary name
+    train.py writes it through: run beside train on the same run, train died at its end and lost its
+    calibration. The run's lock is taken first (refused while another process holds it), and each process
+    writes a model through a temporary file of its own name."""
+    import shutil
+    import subprocess
+    import sys
+
+    from affect_keras.atomic import LOCK, partial_path
+    from affect_keras.options import OptionError
+    from affect_keras.training.calibrate import calibrate_model
+
+    HOLD = "import sys, time\nfrom filelock import FileLock\nlock = FileLock(sys.argv[1])\nlock.acquire()\n"
+    HOLD += "print('held', flush=True)\ntime.sleep(60)"
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run / "run", run, ignore=shutil.ignore_patterns("export", "evaluation-*", "logs", "backup"))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(run / LOCK)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OptionError, match="is in use by process"):
+            calibrate_model(run, tiny_run / "data", force=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    PARTIAL = "import sys\nfrom affect_keras.atomic import partial_path\nprint(partial_path(sys.argv[1]))"
+    other = subprocess.run(
+        [sys.executable, "-c", PARTIAL, str(run / "best.keras")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    mine = partial_path(run / "best.keras")
+    assert other != str(mine) and mine.suffix == ".keras" and mine.parent == run

@@ -8,7 +8,7 @@ require_training_install("calibrate.py")  # before the imports that need keras o
 
 from pathlib import Path
 
-from affect_keras.cli.common import ArgumentParser, add_settings, show_logs
+from affect_keras.cli.common import ArgumentParser, add_settings, command, show_logs
 from affect_keras.training.calibrate import GROUPS, CalibrateConfig
 
 
@@ -24,6 +24,7 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+@command("calibrate.py")
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_config(CalibrateConfig, argv)
@@ -32,7 +33,7 @@ def main(argv=None) -> int:
     show_logs()
     try:
         written, record = calibrate_model(
-            args.model, Path(args.data), args.split, Path(args.out) if args.out else None, args.batch_size
+            args.model, Path(args.data), args.split, Path(args.out) if args.out else None, args.batch_size, args.force
         )
     except (ValueError, RuntimeError) as error:
         parser.stop(error)

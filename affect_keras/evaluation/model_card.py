@@ -104,10 +104,25 @@ def write_model_card(run: Path) -> Path:
     reports = sorted(run.glob("evaluation-*/report.json"))
     if not reports:
         lines.append(f"Not evaluated yet: `python evaluate.py {run} --data {data} --split test`.")
+    calibrated = run / "calibration.json"
+    now = json.loads(calibrated.read_text())["temperature"] if calibrated.is_file() else 1.0
     for path in reports:
         report = json.loads(path.read_text())
         tta = ", each face averaged with its mirror image" if report.get("tta") == "flip" else ""
         lines += [f"Split `{report['split']}` of `{report.get('data', '?')}`, {report['images']} images{tta}:", ""]
+        # a report of 0.2.0 does not say its temperature: one older than the calibration was made before it
+        then = report.get("temperature")
+        if (then is None and calibrated.is_file() and calibrated.stat().st_mtime > path.stat().st_mtime) or (
+            then is not None and abs(then - now) > 1e-6 * now
+        ):
+            lines += [
+                f"*Scored before the calibration now in the model (temperature {now:.3f}"
+                + (f", {then:.3f} when scored" if then is not None else "")
+                + "): its ECE, NLL and Brier are the earlier model's; the classes and their scores are unchanged. "
+                f"`python evaluate.py {run} --data {report.get('data', data)} --split {report['split']}` "
+                "scores it again.*",
+                "",
+            ]
         if "skew_normalized" in report:
             skew, intervals = report["skew_normalized"], report.get("intervals", {})
             lines += ["| metric | as is | 95 % interval (bootstrap) | class-balanced |", "| --- | --- | --- | --- |"]

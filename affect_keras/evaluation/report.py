@@ -134,6 +134,8 @@ def evaluate(config: EvaluateConfig, outputs: dict[str, np.ndarray] | None = Non
         "tta": config.tta,
         "outputs": list(outputs),
         "images": int(len(labels)),
+        # the model's calibration when scored: a later calibrate.py changes its ECE / NLL / Brier (the model card says)
+        "temperature": float(getattr(predictor.classifier, "temperature", 1.0)),
     }
     pictures = {}
     scored = dict(

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from affect_keras.atomic import writable_file, writable_folder, write_model
-from affect_keras.calibration import at_bound, calibration_scores, fit_temperature, scaled
+from affect_keras.calibration import calibration_scores, fit_temperature, scaled, unfit
 from affect_keras.tasks import EXPRESSION
 from affect_keras.options import OptionError, check, check_fields, check_split, setting
 
@@ -31,28 +31,30 @@ def expression_probabilities(classifier, data: Path, split: str, batch_size: int
     return faces.labels, np.asarray(probabilities, dtype=np.float64)
 
 
-def calibrate(classifier, data: Path, split: str = "val", batch_size: int = 64):
+class CalibrationRefused(OptionError):
+    """A split that cannot give a temperature worth keeping (`calibration.unfit`): nothing was written."""
+
+
+def calibrate(classifier, data: Path, split: str = "val", batch_size: int = 64, force: bool = False):
     """(the classifier with a fitted temperature, a record of it): {temperature, split, data, images,
     before: {ece, nll, brier}, after: {...}}. A classifier calibrated before is calibrated again from
-    where it is (the temperatures multiply). A model without an expression head is returned as it is."""
+    where it is (the temperatures multiply). A model without an expression head is returned as it is.
+    CalibrationRefused (naming --split) for a small or one-class split or a fit on the search's edge
+    (`calibration.unfit`), unless `force`."""
     if EXPRESSION not in classifier.heads:
         return classifier, None
     labels, probabilities = expression_probabilities(classifier, data, split, batch_size)
     fitted = fit_temperature(labels, probabilities)
+    reason = unfit(labels, fitted)
+    if reason and not force:
+        raise CalibrationRefused("split", f"{split} of {data}: {reason}; nothing was calibrated")
+    if reason:
+        log.warning("Calibration on %s kept as asked, though: %s", split, reason)
     scores = {
         name: {key: value for key, value in calibration_scores(labels, p).items() if key != "bins"}
         for name, p in (("before", probabilities), ("after", scaled(probabilities, fitted)))
     }
     temperature = classifier.temperature * fitted
-    if at_bound(fitted):
-        log.warning(
-            "Calibration on %s: the fitted temperature %.3g is at the edge of the search, so the %d faces "
-            "say little about the model's confidence; fit it on a larger split (calibrate.py) or use "
-            "--no-calibrate",
-            split,
-            fitted,
-            len(labels),
-        )
     record = {"temperature": temperature, "split": split, "data": str(data), "images": int(len(labels)), **scores}
     log.info(
         "Calibration on %s (%d faces): temperature %.3f, ECE %.4f -> %.4f, NLL %.4f -> %.4f",
@@ -67,26 +69,33 @@ def calibrate(classifier, data: Path, split: str = "val", batch_size: int = 64):
     return classifier.with_temperature(temperature), record
 
 
-def calibrate_run(run: Path, data: Path, split: str = "val", batch_size: int = 64):
+def calibrate_run(run: Path, data: Path, split: str = "val", batch_size: int = 64, force: bool = False):
     """A run's best.keras (what evaluate, predict, export and --weights read; last.keras stays the state
     training ended in) calibrated in place, written whole, and its record in calibration.json; returns
-    (the calibrated classifier, the record)."""
+    (the calibrated classifier, the record). The run is locked meanwhile (a train.py or another calibrate
+    on it is refused)."""
     import json
 
     import keras
 
-    from affect_keras.atomic import write_model, write_text
+    from affect_keras.atomic import lock_folder, write_model, write_text
     from affect_keras.models.loading import run_checkpoint
 
+    lock_folder(run, "model")
     path = run_checkpoint(run)
-    model, record = calibrate(keras.saving.load_model(path, compile=False), data, split, batch_size)
+    model, record = calibrate(keras.saving.load_model(path, compile=False), data, split, batch_size, force)
     write_model(model, path)
     write_text(run / CALIBRATION, json.dumps(record, indent=1))
     return model, record
 
 
 def calibrate_model(
-    model: str | Path, data: Path, split: str = "val", out: Path | None = None, batch_size: int = 64
+    model: str | Path,
+    data: Path,
+    split: str = "val",
+    out: Path | None = None,
+    batch_size: int = 64,
+    force: bool = False,
 ) -> tuple[list[Path], dict]:
     """Fit the temperature of a run, a preset or a .keras file on `split` of the prepared `data`; returns
     (what was written, the record).
@@ -96,14 +105,22 @@ def calibrate_model(
     * a preset (a shipped name or a folder): a new preset folder `out` (required: a shipped preset is
       package data), with the preset's metadata plus the calibration record;
     * a .keras file: a new .keras file `out` (required).
-    """
-    from affect_keras.models.loading import kind_of, load_classifier, run_checkpoint
-    from affect_keras.models.presets import CARD, load_metadata, preset_path
 
-    CalibrateConfig(model=str(model), data=str(data), split=split, out=str(out or ""), batch_size=batch_size).validate()
+    A split of fewer than 30 faces or of one class, or a fit on the edge of the search, is refused
+    (`CalibrationRefused`, nothing written) unless `force`.
+    """
+    from affect_keras.models.loading import classifier_settings, kind_of, load_classifier, run_checkpoint
+    from affect_keras.models.presets import CARD, load_metadata, preset_path
+    from affect_keras.tasks import get_task
+
+    settings = dict(model=str(model), data=str(data), split=split, out=str(out or ""), batch_size=batch_size)
+    CalibrateConfig(**settings, force=force).validate()
+    task = classifier_settings(model).get("task", "expression")
+    if not get_task(task).has_expression:  # before any work: nothing would change
+        raise OptionError("model", f"{model} is a {task} model: temperature scaling is for expression probabilities")
     kind = kind_of(model)
     if kind == "run":
-        _, record = calibrate_run(Path(model), data, split, batch_size)
+        _, record = calibrate_run(Path(model), data, split, batch_size, force)
         from affect_keras.evaluation.model_card import write_model_card
 
         write_model_card(Path(model))
@@ -116,7 +133,7 @@ def calibrate_model(
         writable_file(out, "out")
     else:
         writable_folder(out.parent, "out")
-    calibrated, record = calibrate(load_classifier(model), data, split, batch_size)
+    calibrated, record = calibrate(load_classifier(model), data, split, batch_size, force)
     if kind == "keras":
         write_model(calibrated, out)  # whole or not at all
         return [out], record
@@ -164,6 +181,12 @@ class CalibrateConfig:
         "",
         group="output",
         help="a preset: the new preset folder; a .keras file: the new file (a run is calibrated in place)",
+    )
+    force: bool = setting(
+        False,
+        group="data",
+        help="keep a temperature fitted on fewer than 30 faces, on faces of one class, or on the edge of the search "
+        "(refused otherwise: such a fit says little about the model's confidence)",
     )
 
     def __post_init__(self):

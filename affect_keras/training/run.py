@@ -45,7 +45,7 @@ from affect_keras.options import OptionError
 from affect_keras.training import class_weights as cw
 from affect_keras.training.losses import HEAD_LOSSES, head_weight
 from affect_keras.training.cache import CachedBatches, cache_keys, cached_features, split_model
-from affect_keras.training.calibrate import calibrate_run
+from affect_keras.training.calibrate import CalibrationRefused, calibrate_run
 from affect_keras.training.config import TrainConfig
 from affect_keras.training.distribute import distribution
 from affect_keras.training.history import HistoryCSV, best_so_far
@@ -74,7 +74,7 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassif
 
     Returns:
         The run's classifier: best.keras's, calibrated (the last epoch's where no checkpoint was best, or
-        calibration is off).
+        calibration is off or refused: a validation split too small or of one class, a fit on the edge).
 
     Examples:
         The `affect_keras.TrainConfig` example's `config`: the sample, the preset's backbone frozen:
@@ -164,7 +164,14 @@ def train(config: TrainConfig, verbose: int | str = "auto") -> ExpressionClassif
     classifier = classifier_of(model)
     write_model(classifier, run / "last.keras")
     if config.calibrate and get_task(config.task).has_expression and (run / "best.keras").is_file():
-        classifier, _ = calibrate_run(run, Path(config.data), "val", config.batch_size)
+        try:
+            classifier, _ = calibrate_run(run, Path(config.data), "val", config.batch_size)
+        except CalibrationRefused as error:  # the run stands; its probabilities are left as trained
+            log.warning(
+                "Not calibrated: %s. calibrate.py %s --data DATA --split SPLIT fits it on a larger split",
+                error.reason,
+                run,
+            )
     plot_curves(run / "history.csv", run / "curves.png")
     write_model_card(run)
     for fmt, path in export(run, config.export).items() if config.export else ():

@@ -22,24 +22,45 @@ from affect_keras.models.presets import (
 )
 
 
-def test_a_run_ends_calibrated_and_evaluate_reports_calibration_and_intervals(tiny_run, tmp_path):
-    """The tiny run was trained with the default --calibrate: both checkpoints carry the temperature its
-    calibration.json records; evaluate.py adds ECE / NLL / Brier, the reliability diagram and 95 %
-    intervals to the report, the printed table and the model card."""
+def test_calibrate_refuses_a_small_split_and_a_calibrated_run_is_scored_again(tiny_run, tmp_path, capsys):
+    """Issue 46, item 7: the tiny run's validation split has 15 faces, so train.py's calibration is refused
+    (it fitted 20.0, the edge of the search, before) and calibrate.py says why, on one line, writing nothing;
+    with --force it calibrates (in a fresh process at last: item 12). A run evaluated before its calibration
+    has its model card say so until it is scored again; evaluate.py adds ECE / NLL / Brier, the reliability
+    diagram and 95 % intervals to the report, the printed table and the model card."""
+    import shutil
+
     import keras
 
-    run, data = tiny_run / "run", tiny_run / "data"
+    from affect_keras.cli.calibrate import main as calibrate_main
+
+    assert not (tiny_run / "run" / "calibration.json").exists()
+    run, data = tmp_path / "run", tiny_run / "data"
+    shutil.copytree(tiny_run / "run", run)
+    scored = ["--data", str(data), "--split", "test", "--repeats", "2", "--bootstrap", "200"]
+    assert main([str(run), *scored]) == 0
+    with pytest.raises(SystemExit) as stop:
+        calibrate_main([str(run), "--data", str(data)])
+    error = capsys.readouterr().err
+    assert stop.value.code == 1 and len(error.strip().splitlines()) == 1
+    assert "--split val of" in error and "15 faces, fewer than the 30" in error, error
+    assert not (run / "calibration.json").exists()
+    assert calibrate_main([str(run), "--data", str(data), "--force"]) == 0
     record = json.loads((run / "calibration.json").read_text())
     assert keras.saving.load_model(run / "best.keras").temperature == pytest.approx(record["temperature"])
     assert record["split"] == "val" and record["after"]["nll"] <= record["before"]["nll"] + 1e-9
-    assert main([str(run), "--data", str(data), "--split", "test", "--repeats", "2", "--bootstrap", "200"]) == 0
+    card = (run / "README.md").read_text()
+    assert "Scored before the calibration now in the model" in card and "1.000 when scored" in card
+    assert main([str(run), *scored]) == 0
     report = json.loads((run / "evaluation-test" / "report.json").read_text())
+    assert report["temperature"] == pytest.approx(record["temperature"])
     assert {"ece", "nll", "brier", "bins"} <= set(report["calibration"])
     assert report["intervals"]["resamples"] == 200
     assert report["intervals"]["accuracy"][0] <= report["accuracy"] <= report["intervals"]["accuracy"][1]
     assert os.path.getsize(report["pictures"]["reliability"]) > 10_000
     card = (run / "README.md").read_text()
     assert "95 % interval (bootstrap)" in card and f"temperature {record['temperature']:.3f}" in card
+    assert "Scored before the calibration" not in card
 
 
 @pytest.fixture

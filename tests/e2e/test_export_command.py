@@ -24,7 +24,8 @@ def test_calibrate_py_fits_a_preset_into_a_new_folder(tiny_run, tmp_path, capsys
 
     preset = save_preset(tiny_run / "run", tmp_path / "preset", dtype="float32")
     before = ExpressionClassifier.from_preset(preset).with_temperature(1.0)
-    assert calibrate_main([str(preset), "--data", str(tiny_run / "data"), "--out", str(tmp_path / "calibrated")]) == 0
+    out = ["--out", str(tmp_path / "calibrated")]
+    assert calibrate_main([str(preset), "--data", str(tiny_run / "data"), *out, "--force"]) == 0  # 15 faces
     printed = capsys.readouterr().out
     assert "Temperature" in printed and "ECE" in printed
     metadata = load_metadata(tmp_path / "calibrated")
