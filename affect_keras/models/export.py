@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -65,16 +67,55 @@ def export(run: str | Path, formats: list[str], out: Path | None = None) -> dict
     writable_folder(out, "out")
     classifier = load_classifier(run)  # after the checks: loading is the slow part
     metadata = {**describe(classifier), "exported_from": str(run), "formats": list(formats)}
-    out.mkdir(parents=True, exist_ok=True)
     # the resolved settings (ExportConfig's), which also mark the folder as export's
     settings = asdict(ExportConfig(run=str(run), format=list(formats), out=str(out)))
-    (out / MARKER).write_text(json.dumps({**settings, "model": str(run), "formats": list(formats)}, indent=1))
-    (out / METADATA).write_text(json.dumps(metadata, indent=1))
     model = with_named_outputs(classifier)
-    for fmt, write in FORMATS.items():
-        if fmt in formats:
-            write(classifier if fmt == "keras" else model, metadata, out)
+    building = _building(out)
+    try:
+        for fmt, write in FORMATS.items():
+            if fmt in formats:
+                write(classifier if fmt == "keras" else model, metadata, building)
+        (building / METADATA).write_text(json.dumps(metadata, indent=1))  # the description last
+        (building / MARKER).write_text(json.dumps({**settings, "model": str(run), "formats": list(formats)}, indent=1))
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    _swap_in(building, out)
     return {fmt: out / FILES[fmt] for fmt in FORMATS if fmt in formats}
+
+
+def _building(out: Path) -> Path:
+    """An empty folder beside `out` that an export is written into before it replaces `out` whole (one of an
+    export killed before, its process gone, is removed first)."""
+    from affect_keras.atomic import running
+
+    for stale in out.parent.glob(f".{out.name}.*-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if stale.name.split(".")[-1].startswith(("partial-", "old-")) and pid.isdigit() and not running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    building = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
+    return building
+
+
+def _swap_in(building: Path, out: Path) -> None:
+    """`building` in the place of `out`: the previous export's files all go (a format no longer exported
+    with them), a user's other files there move into the new folder. Between the two renames `out` is
+    missing for an instant, never a mix of two exports."""
+    from affect_keras.atomic import LOCK, OWNER
+    from affect_keras.models.loading import METADATA
+
+    previous = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.replace(out, previous)
+    os.replace(building, out)
+    if previous.exists():
+        ours = {*FILES.values(), MARKER, METADATA, LOCK, OWNER}
+        for entry in previous.iterdir():
+            if entry.name not in ours and not (out / entry.name).exists():
+                os.replace(entry, out / entry.name)
+        shutil.rmtree(previous, ignore_errors=True)
 
 
 def with_named_outputs(model):

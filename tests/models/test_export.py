@@ -237,3 +237,32 @@ def test_export_into_a_folder_of_the_users_files_is_refused(tiny_run, tmp_path, 
     for _ in range(2):
         assert export_main([str(tiny_run / "run"), "--format", "keras", "--out", str(fresh)]) == 0
     assert (fresh / "model.keras").is_file()
+
+
+def test_a_re_export_replaces_the_whole_folder_or_nothing(run, multitask_run, tmp_path, monkeypatch):
+    """Issue 46, item 9: export wrote export.json and metadata.json first and the model files in place, and
+    never removed a format it no longer exported; killed midway, a folder held the 7-class metadata beside
+    the 8-class model. It now builds the export beside the folder and swaps it in whole: a failed export
+    leaves the previous one as it was, a new one leaves no file of the old, a user's note stays."""
+    from affect_keras.models import export as exporting
+
+    out = tmp_path / "out"
+    exporting.export(run, ["keras"], out)
+    (out / "model.tflite").write_bytes(b"an earlier export's tflite")
+    (out / "notes.txt").write_text("mine")
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+
+    def dies_midway(model, metadata, folder):
+        (folder / "model.keras").write_bytes(b"half")
+        raise KeyboardInterrupt  # as a kill would leave it
+
+    monkeypatch.setitem(exporting.FORMATS, "keras", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        exporting.export(multitask_run, ["keras"], out)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no partial folder left
+    monkeypatch.undo()
+    exporting.export(multitask_run, ["keras"], out)
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "metadata.json", "model.keras", "notes.txt"]
+    heads = tuple(json.loads((out / "metadata.json").read_text())["heads"])
+    assert heads == load(out / "model.keras").heads == ("expression", "va")
