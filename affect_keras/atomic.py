@@ -19,15 +19,22 @@ def write_text(path: Path, text: str) -> None:
 
 
 def partial_path(path: Path) -> Path:
-    """Where a model file is written before it replaces `path` (keras wants the name to end in .keras)."""
+    """Where this process writes a model file before it replaces `path` (keras wants the name to end in
+    .keras): a name of its own, so that two processes writing the same file (train.py ending, calibrate.py
+    on the same run) never write into one temporary file. Those left by a killed process are removed."""
     path = Path(path)
-    return path.with_name(f".{path.name}.partial{path.suffix}")
+    for stale in path.parent.glob(f".{path.name}.*.partial{path.suffix}"):
+        pid = stale.name[len(path.name) + 2 : -len(f".partial{path.suffix}")]
+        if pid.isdigit() and int(pid) != os.getpid() and not running(int(pid)):
+            stale.unlink(missing_ok=True)
+    return path.with_name(f".{path.name}.{os.getpid()}.partial{path.suffix}")
 
 
 def write_model(model, path: Path) -> None:
     """`model.save(path)`, whole or not at all: a process killed while saving leaves the previous file."""
-    model.save(partial_path(path))
-    os.replace(partial_path(path), path)
+    partial = partial_path(path)
+    model.save(partial)
+    os.replace(partial, path)
 
 
 LOCK, OWNER = ".lock", ".lock.owner"  # the lock file (filelock's), and the process that holds it
@@ -124,7 +131,7 @@ def refuse_foreign_file(path: Path, ours, option: str, writer: str) -> None:
         )
 
 
-def _running(pid: int) -> bool:
+def running(pid: int) -> bool:
     """Whether process `pid` runs (signal 0 probes it on POSIX; on Windows os.kill would end it: assumed)."""
     if os.name == "nt":
         return True
@@ -146,7 +153,7 @@ class RowsFile:
         self.path = Path(path)
         for stale in self.path.parent.glob(f".{self.path.name}.*.partial"):  # of a predict that was killed
             pid = stale.name[len(self.path.name) + 2 : -len(".partial")]
-            if pid.isdigit() and not _running(int(pid)):
+            if pid.isdigit() and not running(int(pid)):
                 stale.unlink(missing_ok=True)
         self.partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
         self.stream = open(self.partial, "w", newline="", encoding="utf-8")

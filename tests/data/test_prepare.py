@@ -388,3 +388,41 @@ def test_subject_independent_splits_and_grouped_folds(tmp_path):
         assert not (_subjects(out, "test") & (_subjects(out, "train") | _subjects(out, "val")))
         tests.append(_subjects(out, "test"))
     assert sorted(s for t in tests for s in t) == sorted(f"S{k:03d}" for k in range(1, 13))  # each once
+
+
+def test_prepares_workers_end_when_the_main_process_is_killed():
+    """Issue 46, item 14: SIGKILL of prepare's main process (as the memory killer sends) left its workers
+    waiting on the pool's queue for good. Each worker now ends with its parent."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import os, time\nfrom concurrent.futures import ProcessPoolExecutor\n"
+        "from affect_keras.data.prepare.writing import _worker_start\n"
+        "def pid(_):\n    time.sleep(0.2)\n    return os.getpid()\n"
+        "if __name__ == '__main__':\n    pool = ProcessPoolExecutor(2, initializer=_worker_start)\n"
+        "    print(*sorted(set(pool.map(pid, range(8)))), flush=True)\n"
+        "    waiting = [pool.submit(time.sleep, 60) for _ in range(4)]\n    time.sleep(60)\n"
+    )
+    main = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    workers = [int(pid) for pid in main.stdout.readline().split()]
+    os.kill(main.pid, signal.SIGKILL)
+    main.wait()
+
+    def running(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().split()[2] != "Z"  # a zombie has ended
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(map(running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in workers if running(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert len(workers) == 2 and not left, f"workers {left} outlived the main process"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import re
 import signal
+import threading
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -55,9 +58,19 @@ def forget_stale_images(out: Path, items: list[Item]) -> None:
     write_text(path, json.dumps(planned))
 
 
-def _ignore_interrupt() -> None:
-    """Workers leave Ctrl-C to the main process, which stops them all and says how to resume."""
+def _worker_start() -> None:
+    """Workers leave Ctrl-C to the main process, which stops them all and says how to resume; and a worker
+    ends when the main process is gone (killed by the memory killer, say: the pool's queue then never
+    closes, and a worker would wait on it for good)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
+
+
+def _exit_with(parent) -> None:
+    parent.join()  # returns when the parent process ends (on every platform: it waits on its sentinel)
+    os._exit(1)
 
 
 def _work(task):
@@ -123,7 +136,7 @@ def process(items: list[Item], config: PrepareConfig, out: Path, skipped: list, 
         if workers > 1:
             # concurrent.futures notices a worker that dies (the kernel's memory killer, a kill): the pool
             # breaks and the run stops saying so, where multiprocessing.Pool would wait for it forever
-            pool = ProcessPoolExecutor(workers, initializer=_ignore_interrupt)
+            pool = ProcessPoolExecutor(workers, initializer=_worker_start)
             try:
                 for future in as_completed([pool.submit(_work_chunk, job) for job in jobs]):
                     results += future.result()
