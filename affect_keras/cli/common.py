@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import functools
 import logging
+import os
 import sys
 import types
 import typing
@@ -228,6 +231,40 @@ class ArgumentParser(argparse.ArgumentParser):
     def stop(self, error: Exception, status: int = 1):
         """Report what stopped the work (exit status 1) on one line."""
         self.exit(status, f"{self.prog}: error: {self.words(error)}\n")
+
+
+def command(prog: str):
+    """A command's `main`, ended cleanly where the system stops it: its output read by a program that stopped
+    reading (`predict.py ... | head -1`: status 141, as a shell reports SIGPIPE, no traceback), a file name
+    longer than the file system allows (one line naming the flag that gave it, status 2)."""
+
+    def wrap(main):
+        @functools.wraps(main)
+        def run(argv=None) -> int:
+            try:
+                status = main(argv)
+                sys.stdout.flush()  # here, where a closed pipe can still be caught
+                return status
+            except BrokenPipeError:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flushes again
+                return 141
+            except OSError as error:
+                if error.errno != errno.ENAMETOOLONG:
+                    raise
+                name = str(error.filename or "")
+                words = [str(word) for word in (sys.argv[1:] if argv is None else argv)]
+                given = next((k for k, word in enumerate(words) if name and (word in name or name in word)), None)
+                flag = words[given - 1] if given and words[given - 1].startswith("--") else ""
+                shown_name = name if len(name) <= 60 else name[:40] + "..." + name[-12:]
+                sys.stderr.write(
+                    f"{prog}: error: {'argument ' + flag + ': ' if flag else ''}{shown_name}: a file name longer "
+                    f"than the file system allows (most allow 255 bytes a name); give a shorter one\n"
+                )
+                raise SystemExit(2) from None
+
+        return run
+
+    return wrap
 
 
 TRAINING_MODULES = ("keras", "pandas", "sklearn", "matplotlib")  # the `train` extra's, for every command but predict

@@ -8,7 +8,7 @@ require_training_install("evaluate.py")  # before the imports that need keras or
 
 from pathlib import Path
 
-from affect_keras.cli.common import ArgumentParser, add_settings
+from affect_keras.cli.common import ArgumentParser, add_settings, command
 from affect_keras.evaluation.config import GROUPS, EvaluateConfig
 
 
@@ -23,6 +23,7 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+@command("evaluate.py")
 def main(argv=None) -> int:
     parser = build_parser()
     config = parser.parse_config(EvaluateConfig, argv)

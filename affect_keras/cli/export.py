@@ -8,7 +8,7 @@ require_training_install("export.py")  # before the imports that need keras or p
 
 from pathlib import Path
 
-from affect_keras.cli.common import ArgumentParser, add_settings
+from affect_keras.cli.common import ArgumentParser, add_settings, command
 from affect_keras.models.export import GROUPS, ExportConfig
 
 
@@ -23,6 +23,7 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+@command("export.py")
 def main(argv=None) -> int:
     parser = build_parser()
     config = parser.parse_config(ExportConfig, argv)

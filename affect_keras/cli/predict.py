@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from affect_keras.atomic import write_csv
-from affect_keras.cli.common import ArgumentParser, add_settings
+from affect_keras.cli.common import ArgumentParser, add_settings, command
 from affect_keras.data.images import IMAGE_SUFFIXES, ImageError, load_rgb, printable_name
 from affect_keras.deploy.analyse import OUTCOMES, Analyser, FaceResult
 from affect_keras.deploy.config import GROUPS, PredictConfig
@@ -44,6 +44,7 @@ def describe(faces: list[FaceResult], names: list[str], k: int) -> list[str]:
     return lines
 
 
+@command("predict.py")
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_config(PredictConfig, argv)
@@ -162,13 +163,15 @@ def _stream(source: str, capture, clock, analyser: Analyser, args, parser) -> in
             write_csv(Path(getattr(args, option)), output)
             print(f"{'Predictions' if option == 'csv' else 'Tracks'}: {getattr(args, option)}")
     if args.timeline:
-        from affect_keras.deploy.timeline import plot_timeline
+        from affect_keras.deploy.timeline import banded, plot_timeline
 
         length = max(run.time_s, run.frames / run.fps)
         plot_timeline(
             tracks, names, Path(args.timeline), length, title=Path(source).name, metadata={"Software": SOFTWARE}
         )
-        print(f"Timeline: {args.timeline}")
+        drawn = len(banded(tracks))
+        cut = f" ({drawn} of {len(tracks)} tracks, the longest seen)" if drawn < len(tracks) else ""
+        print(f"Timeline: {args.timeline}{cut}")
     if args.annotate:
         print(f"Annotated video: {args.annotate}")
     save_settings(args, analyser)

@@ -6,7 +6,7 @@ from affect_keras.cli.common import require_training_install
 
 require_training_install("prepare_dataset.py")  # before the imports that need keras or pandas
 
-from affect_keras.cli.common import ArgumentParser, add_settings
+from affect_keras.cli.common import ArgumentParser, add_settings, command
 from affect_keras.data.prepare import PrepareConfig, prepare
 from affect_keras.data.prepare.config import GROUPS
 
@@ -23,6 +23,7 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+@command("prepare_dataset.py")
 def main(argv=None) -> int:
     parser = build_parser()
     config = parser.parse_config(PrepareConfig, argv, required=("out",))

@@ -6,7 +6,7 @@ import os
 import signal
 import socket
 
-from affect_keras.cli.common import ArgumentParser, add_settings, show_logs
+from affect_keras.cli.common import ArgumentParser, add_settings, command, show_logs
 from affect_keras.models.loading import module_installed
 from affect_keras.options import OptionError
 from affect_keras.serve.config import GROUPS, TOKEN_VARIABLE, ServeConfig
@@ -41,6 +41,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+@command("serve.py")
 def main(argv=None) -> int:
     parser = build_parser()
     config = parser.parse_config(ServeConfig, argv)

@@ -10,7 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from affect_keras.cli import train as train_cli
-from affect_keras.cli.common import add_settings, show_logs
+from affect_keras.cli.common import add_settings, command, show_logs
 from affect_keras.training.study import GROUPS, StudyConfig
 from affect_keras.options import check_split
 from affect_keras.training.config import TrainConfig
@@ -31,6 +31,7 @@ def build_parser():
     return parser
 
 
+@command("study.py")
 def main(argv=None) -> int:
     parser = build_parser()
     args = vars(parser.parse_args(argv))

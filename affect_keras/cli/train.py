@@ -6,7 +6,7 @@ from affect_keras.cli.common import require_training_install
 
 require_training_install("train.py")  # before the imports that need keras or pandas
 
-from affect_keras.cli.common import ArgumentParser, add_settings, show_logs
+from affect_keras.cli.common import ArgumentParser, add_settings, command, show_logs
 from affect_keras.training.config import GROUPS, TrainConfig
 
 
@@ -20,6 +20,7 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+@command("train.py")
 def main(argv=None) -> int:
     parser = build_parser()
     config = parser.parse_config(TrainConfig, argv, required=("data",))

@@ -21,6 +21,11 @@ GROUPS = {  # the topics of evaluate.py --help, in order: {group: (title, descri
 }
 
 
+# resamples at most: 100,000 bounds an interval's Monte Carlo error far below its width; a billion held
+# 253 GiB of resampled indices (asked for after the model's work)
+MAX_BOOTSTRAP = 100_000
+
+
 @dataclass
 class EvaluateConfig:
     """What `evaluate` scores: `model` (a run directory, a preset, an exported model) on the `split` of the
@@ -72,7 +77,7 @@ class EvaluateConfig:
         1000,
         group="scoring",
         metavar="N",
-        check=(lambda v: v >= 0, "must be >= 0"),
+        check=(lambda v: 0 <= v <= MAX_BOOTSTRAP, f"must be in 0..{MAX_BOOTSTRAP:,}"),
         help="bootstrap resamples for the 95 %% interval of each headline figure (0: none); with --compare, of "
         "each run's difference from the first run on the same faces",
     )

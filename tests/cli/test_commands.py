@@ -146,3 +146,39 @@ def test_tensorflow_start_up_info_lines_are_kept_out_of_the_way():
     # the CPU-instructions notice goes; TF 2.21 prints its oneDNN notice before reading the level, so that
     # one stays (TF_ENABLE_ONEDNN_OPTS=0 would silence it by turning oneDNN's kernels off)
     assert "cpu_feature_guard" not in done.stderr
+
+
+def test_names_too_long_huge_numbers_and_a_closed_pipe_end_on_one_line(tiny_run, tmp_path, capsys):
+    """Issue 46, item 16: names over 255 bytes (--model, --csv, an input) gave OSError tracebacks, as did
+    `--camera 99999999999999999999` (OverflowError) and `evaluate --bootstrap 1000000000` (253 GiB, asked for
+    after the model's work); `predict.py ... | head -1` ended in BrokenPipeError."""
+    import subprocess
+    import sys
+
+    from affect_keras.cli.evaluate import main as evaluate_main
+
+    run, face, long = str(tiny_run / "run"), str(next((tiny_run / "data" / "test").rglob("*.jpg"))), "a" * 300
+    cases = {
+        "--model": [face, "--no-detect", "--model", str(tmp_path / long)],
+        "--csv": [face, "--no-detect", "--model", run, "--csv", str(tmp_path / f"{long}.csv")],
+        "": [str(tmp_path / f"{long}.jpg"), "--no-detect", "--model", run],
+        "--camera": ["--camera", "99999999999999999999"],
+    }
+    for flag, argv in cases.items():
+        with pytest.raises(SystemExit) as stop:
+            predict_main(argv)
+        message = one_line_error(capsys)
+        assert stop.value.code == 2 and message.startswith("predict.py: error: "), message
+        assert f"argument {flag}" in message if flag else "a file name longer than the file system allows" in message
+    with pytest.raises(SystemExit) as stop:
+        evaluate_main([run, "--data", str(tiny_run / "data"), "--bootstrap", "1000000000"])
+    assert stop.value.code == 2 and "--bootstrap must be in 0..100,000" in one_line_error(capsys)
+    reading = subprocess.Popen(
+        [sys.executable, str(REPO / "predict.py"), face, "--no-detect", "--model", run, "--engine", "keras"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reading.stdout.close()  # the reader has gone before a line was written, as `| head -0` does
+    assert reading.wait(timeout=120) == 141
+    assert "Traceback" not in reading.stderr.read()
