@@ -121,7 +121,8 @@ def version_check() -> tuple[Callable, str]:
 
 def read_yaml(text: str):
     """YAML as `yaml.safe_load` reads it, less aliases (`*name`): a few hundred bytes of nested aliases
-    expand to gigabytes, and no config of the toolkit needs one. yaml.YAMLError naming the alias."""
+    expand to gigabytes, and no config of the toolkit needs one; and a key given twice in a mapping (YAML
+    keeps the last silently). yaml.YAMLError naming the alias or the key."""
     import yaml
 
     class NoAliases(yaml.SafeLoader):
@@ -132,6 +133,15 @@ def read_yaml(text: str):
                     None, None, f"an alias (*{event.anchor}) is not allowed in a config file", event.start_mark
                 )
             return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+            twice = next((key for k, key in enumerate(keys) if key in keys[:k]), None)
+            if twice is not None:  # YAML would keep the last silently
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{shown(twice)} is given twice in one mapping", node.start_mark
+                )
+            return super().construct_mapping(node, deep)
 
     return yaml.load(text, Loader=NoAliases)  # noqa: S506 - a SafeLoader
 

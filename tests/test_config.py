@@ -360,3 +360,28 @@ def test_make_test_keeps_a_files_tests_on_one_worker(request):
     if not request.config.getvalue("loadgroup"):
         pytest.skip("not a pytest-xdist worker under --dist loadgroup (make test)")
     assert request.node.nodeid.endswith("@test_config.py"), request.node.nodeid
+
+
+def test_a_many_valued_flag_given_twice_keeps_both_and_a_key_given_twice_is_refused(tmp_path, capsys):
+    """Issue 46, item 17: `--format keras --format tflite` exported only tflite (argparse keeps the last);
+    a config file naming a key twice took the last silently, also as batch-size and batch_size."""
+    from affect_keras.cli.export import build_parser as export_parser
+
+    parser = export_parser()
+    assert parser.parse_args(["run", "--format", "keras", "--format", "tflite", "onnx"]).format == [
+        "keras",
+        "tflite",
+        "onnx",
+    ]
+    assert parser.parse_args(["run"]).format == export_parser().get_default("format")  # the default, untouched
+    config = tmp_path / "export.yaml"
+    config.write_text("format: [keras]\n")
+    assert parser.parse_args(["run", "--config", str(config), "--format", "onnx"]).format == ["onnx"]
+    for text, said in (
+        ("lr: 0.1\nlr: 0.2\n", "'lr' is given twice"),
+        ("batch-size: 8\nbatch_size: 16\n", "given twice"),
+    ):
+        config.write_text(text)
+        with pytest.raises(SystemExit):
+            main(["--data", "d", "--config", str(config)])
+        assert said in one_line_error(capsys)

@@ -36,6 +36,18 @@ def show_logs() -> None:
     logger.propagate = False  # a root handler (absl installs one) would print each line twice
 
 
+class Gathered(argparse.Action):
+    """A many-valued flag whose values add up when it is given twice (`--format keras --format tflite`:
+    both; argparse's own keeps the last), replacing the default (or the config file's value)."""
+
+    given = False
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        earlier = getattr(namespace, self.dest) if self.given else []
+        setattr(namespace, self.dest, [*earlier, *values])
+        self.given = True
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Defaults appended to each help line, except for on/off flags (their default is their absence) and
     empty defaults (the help says what none means)."""
@@ -86,7 +98,7 @@ def add_settings(parser: argparse.ArgumentParser, config_class, groups: dict) ->
         elif kind == list[int]:
             options["type"] = int_list
         elif kind == list[str]:
-            options["nargs"] = "+"
+            options["nargs"], options["action"] = "+", Gathered
         else:
             options["type"] = kind
         if choices_of(field) is not None:
@@ -133,6 +145,9 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def parse_args(self, args=None, namespace=None):
         args = sys.argv[1:] if args is None else list(args)
+        for action in self._actions:
+            if isinstance(action, Gathered):
+                action.given = False
         pre = argparse.ArgumentParser(add_help=False)
         pre.add_argument("-c", "--config")
         known, _ = pre.parse_known_args(args)
@@ -155,6 +170,8 @@ class ArgumentParser(argparse.ArgumentParser):
             dest = str(key).replace("-", "_")
             if dest not in actions or dest in ("help", "config"):
                 self.error(f"argument --config: unknown option {shown(key)} in {path}")
+            if dest in defaults:  # batch-size and batch_size
+                self.error(f"argument --config: {shown(key)} is given twice in {path} (- and _ are one key)")
             defaults[dest] = self._config_value(actions[dest], f"argument --config: {key} in {path}", value)
         return defaults
 
@@ -272,14 +289,24 @@ TRAINING_MODULES = ("keras", "pandas", "sklearn", "matplotlib")  # the `train` e
 
 def require_training_install(command: str) -> None:
     """Stop `command` with one line when the training install is missing (`pip install affect-keras` is the
-    runtime alone): which modules are missing and the extra that brings them."""
+    runtime alone): which modules are missing and the extra that brings them. `--help` there says what the
+    command is, the same install line and where its settings are described (exit status 0)."""
     from affect_keras.models.loading import module_installed
 
     missing = [name for name in TRAINING_MODULES if not module_installed(name)]
     if not module_installed("tensorflow") and not module_installed("jax"):
         missing.append("a backend (tensorflow or jax)")
-    if missing:
-        sys.exit(
-            f"{command}: error: needs the training install ({', '.join(missing)} missing): pip install "
-            f"'affect-keras[train,cpu]' (or [train,tf] / [train,jax]); predict.py alone runs without it"
+    if not missing:
+        return
+    install = (
+        f"needs the training install ({', '.join(missing)} missing): pip install 'affect-keras[train,cpu]' "
+        f"(or [train,tf] / [train,jax]); predict.py alone runs without it"
+    )
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        page = command.removesuffix(".py").removesuffix("_dataset")
+        print(
+            f"usage: {command} [options]\n\n{command} {install}.\nIts options, each with its default and help: "
+            f"docs/reference/{page}.md in the source distribution, or {command} --help once installed."
         )
+        sys.exit(0)
+    sys.exit(f"{command}: error: {install}")
