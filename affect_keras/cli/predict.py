@@ -9,11 +9,11 @@ import numpy as np
 
 from affect_keras.atomic import write_csv
 from affect_keras.cli.common import ArgumentParser, add_settings, command
-from affect_keras.data.images import IMAGE_SUFFIXES, ImageError, load_rgb, printable_name
+from affect_keras.data.images import PHONE_SUFFIXES, ImageError, load_rgb, printable_name, readable_suffixes
 from affect_keras.deploy.analyse import OUTCOMES, Analyser, FaceResult
 from affect_keras.deploy.config import GROUPS, PredictConfig
 from affect_keras.deploy.drawing import SOFTWARE, annotate, save_annotated
-from affect_keras.deploy.folders import analyse_folder, image_files
+from affect_keras.deploy.folders import analyse_folder, image_files, passed_over
 from affect_keras.deploy.outputs import check_outputs, save_settings
 from affect_keras.deploy.rows import csv_rows, track_rows, video_rows
 from affect_keras.deploy.video import WINDOW, VideoAnalysis, run_stream
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     if files == []:
         parser.error(
             f"argument input: {printable_name(source)} holds no images "
-            f"({', '.join(sorted(IMAGE_SUFFIXES))}, in it or its subfolders)"
+            f"({', '.join(sorted(readable_suffixes()))}, in it or its subfolders)"
         )
     if files is not None and not args.csv:
         args.csv = FOLDER_CSV  # a folder's predictions always go to a CSV
@@ -104,6 +104,14 @@ def _folder(folder: Path, files: list[Path], analyser: Analyser, args) -> int:
         "Every file, by outcome (the CSV's outcome column): "
         + ", ".join(f"{outcome} {count}" for outcome, count in run.outcomes.most_common())
     )
+    others = passed_over(folder, files)
+    if others:
+        phones = ", ".join(s for s in PHONE_SUFFIXES if s in others)
+        print(
+            f"{sum(others.values())} other files left, not images this reads: "
+            + ", ".join(f"{suffix} {count}" for suffix, count in others.most_common(8))
+            + (f" ({phones}: pip install pillow-heif, or a Pillow with AVIF, reads them)" if phones else "")
+        )
     print(f"Predictions: {args.csv}" + (f"; annotated images: {annotated}" if annotated else ""))
     return 130 if run.interrupted else 0
 

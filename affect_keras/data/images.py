@@ -16,6 +16,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 JPEG_QUALITY = 95
 # the files taken as images (prepare's folder source, predict's folders)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+# phones' formats, read where this Pillow has a reader (AVIF: built into Pillow since 11.2; HEIC / HEIF: with
+# the pillow-heif plugin installed)
+PHONE_SUFFIXES = (".avif", ".heic", ".heif")
 EXIF_ORIENTATION = 0x0112
 
 
@@ -25,6 +28,18 @@ class ImageError(Exception):
 
 class ImageTooLarge(ImageError):
     """An image of more pixels than allowed, found from its header before it is decoded."""
+
+
+def readable_suffixes() -> frozenset[str]:
+    """`IMAGE_SUFFIXES` and the `PHONE_SUFFIXES` this installation reads (pillow-heif registered if present)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pillow_heif") is not None:
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()
+    opened = {suffix for suffix, name in Image.registered_extensions().items() if name in Image.OPEN}
+    return IMAGE_SUFFIXES | {suffix for suffix in PHONE_SUFFIXES if suffix in opened}
 
 
 def uint8_values(array, what: str = "image"):

@@ -11,15 +11,27 @@ import numpy as np
 from tqdm import tqdm
 
 from affect_keras.atomic import RowsFile
-from affect_keras.data.images import IMAGE_SUFFIXES, ImageError, load_rgb, printable_name
+from affect_keras.data.images import ImageError, load_rgb, printable_name, readable_suffixes
 from affect_keras.deploy.analyse import OUTCOMES, Analyser
 from affect_keras.deploy.drawing import annotate, save_annotated
 from affect_keras.deploy.rows import csv_fields, csv_rows
 
 
 def image_files(folder: Path) -> list[Path]:
-    """The images in `folder` and its subfolders, sorted (by suffix: `data.images.IMAGE_SUFFIXES`)."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """The images in `folder` and its subfolders, sorted (by suffix: `data.images.readable_suffixes`)."""
+    suffixes = readable_suffixes()
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def passed_over(folder: Path, files: list[Path]) -> Counter:
+    """{suffix: count} of the other files in `folder` and its subfolders (hidden ones aside), which
+    `image_files` does not take: said, never silently left."""
+    taken = set(files)
+    return Counter(
+        p.suffix.lower() or "no suffix"
+        for p in folder.rglob("*")
+        if p.is_file() and p not in taken and not p.name.startswith(".")
+    )
 
 
 @dataclass

@@ -218,6 +218,26 @@ def test_a_users_table_with_some_of_predicts_columns_is_not_replaced(tiny_run, c
     assert main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(ours)]) == 0
 
 
+def test_a_folders_phone_photos_are_read_and_other_files_counted(tiny_run, crops, tmp_path, capsys):
+    """Issue 46, item 17: folder predict passed over .avif photos this Pillow reads, and every other file,
+    without a word. AVIF is read; the files left are counted by suffix (.heic with what reads it)."""
+    from PIL import features
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF")
+    first = sorted(crops.iterdir())[0]
+    Image.open(first).save(crops / "phone.avif")
+    (crops / "notes.txt").write_text("mine")
+    (crops / "phone.heic").write_bytes(b"not read here")
+    out = tmp_path / "faces.csv"
+    assert main([str(crops), "--no-detect", "--model", str(tiny_run / "run"), "--csv", str(out)]) == 0
+    rows = pd.read_csv(out)
+    assert "phone.avif" in set(rows["file"]) and len(rows) == 7  # the six crops and the AVIF
+    printed = capsys.readouterr().out
+    assert "2 other files left, not images this reads: " in printed and ".txt 1" in printed
+    assert ".heic 1" in printed and "pip install pillow-heif" in printed
+
+
 MUX = REPO.parent / "shared" / "data" / "muxspace_subset"
 needs_mux = pytest.mark.skipif(not MUX.is_dir(), reason="muxspace_subset not beside the repo")
 
