@@ -67,9 +67,14 @@ def _paired(first: dict, other: dict, bootstrap: int, seed: int, compared: bool)
     from affect_keras.evaluation.intervals import paired_difference
 
     columns = {f"{m} vs first": "" for m in ("accuracy", "macro F1")} | {"inside noise": ""}
-    same = first.get("faces") and other.get("faces") and first["faces"]["files"] == other["faces"]["files"]
-    if not compared or not bootstrap or not same:
-        return columns if compared else {**columns, "inside noise": "(reference)"}
+    if not compared:
+        return {**columns, "inside noise": "(reference)"}
+    if not bootstrap:
+        return {**columns, "inside noise": "(--bootstrap 0)"}
+    if not (first.get("faces") and other.get("faces")):  # a report of 0.2.0 does not list its faces
+        return {**columns, "inside noise": "(report lists no faces: evaluate again)"}
+    if first["faces"]["files"] != other["faces"]["files"]:
+        return {**columns, "inside noise": "(other faces: no paired difference)"}
     labels = np.array(first["faces"]["labels"])
     difference = paired_difference(
         labels,

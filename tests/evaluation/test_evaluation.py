@@ -189,3 +189,22 @@ def test_the_report_names_the_absent_classes(tiny_run, tmp_path):
     )
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert "Neutral" in report["absent_classes"] and report["per_class"]["Neutral"]["support"] == 0
+
+
+def test_compare_says_why_a_run_has_no_paired_difference():
+    """Issue 46, item 17: --compare of runs scored on other faces left their difference cells empty without
+    a reason; the `inside noise` cell now says why."""
+    from affect_keras.evaluation.compare import _paired
+
+    def report(files, predicted):
+        return {"faces": {"files": files, "labels": [0, 1, 1, 0], "predicted": predicted}, "class_names": ["a", "b"]}
+
+    first = report(["w", "x", "y", "z"], [0, 1, 1, 0])
+    assert _paired(first, report(["p", "q", "r", "s"], [0, 1, 1, 0]), 100, 0, True)["inside noise"] == (
+        "(other faces: no paired difference)"
+    )
+    assert _paired(first, {"class_names": ["a", "b"]}, 100, 0, True)["inside noise"].startswith("(report lists no")
+    assert _paired(first, first, 0, 0, True)["inside noise"] == "(--bootstrap 0)"
+    assert _paired(first, first, 0, 0, False)["inside noise"] == "(reference)"
+    paired = _paired(first, report(["w", "x", "y", "z"], [0, 1, 0, 0]), 200, 0, True)
+    assert paired["accuracy vs first"].startswith("-0.2500") and not paired["inside noise"].startswith("(")
