@@ -192,3 +192,20 @@ def test_calibrate_takes_the_runs_lock_and_a_temporary_file_of_its_own(tiny_run,
     ).stdout.strip()
     mine = partial_path(run / "best.keras")
     assert other != str(mine) and mine.suffix == ".keras" and mine.parent == run
+
+
+def test_calibrating_a_valence_arousal_model_is_refused_before_any_work(tiny_run, tmp_path):
+    """Issue 46, item 16: calibrating a V/A-only model wrote an unchanged 44 MB copy, then failed."""
+    import json
+    import zipfile
+
+    from affect_keras.options import OptionError
+    from affect_keras.training.calibrate import calibrate_model
+
+    model = tmp_path / "va.keras"
+    config = {"registered_name": "affect_keras>ExpressionClassifier", "config": {"task": "va", "backbone": "resnet18"}}
+    with zipfile.ZipFile(model, "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
+    with pytest.raises(OptionError, match="is a va model: temperature scaling is for expression probabilities"):
+        calibrate_model(model, tiny_run / "data", out=tmp_path / "out.keras")
+    assert not (tmp_path / "out.keras").exists()
