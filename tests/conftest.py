@@ -341,20 +341,20 @@ def build_model(
 # seconds on the 2-core machine), then the other end-to-end tests, then the other files. A long test
 # started last would keep one worker busy while the other has nothing left to do.
 LONGEST_FIRST = (
-    "test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accuracy",  # 195
     "test_cache.py",  # 230 in all
     "test_export.py",  # 200
     "test_models.py",  # 190
     "test_pretrained.py",  # 170
     "test_distribute.py",  # 130
-    "test_the_notebook_runs_on_the_sample_and_shows_its_figures",  # 122
-    "test_the_shipped_preset_reproduces_its_fer_validation_scores",  # 120
-    "test_every_public_example_runs_and_shows_what_it_says",  # 100
+    "test_the_notebook_runs_on_the_sample_and_shows_its_figures",  # 102
+    "test_a_killed_run_resumes_and_ends_where_an_uninterrupted_run_does",  # 94
     "test_prepare.py",  # 80
-    "test_a_killed_run_resumes_and_ends_where_an_uninterrupted_run_does",  # 80
+    "test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accuracy",  # 80
+    "test_the_shipped_preset_reproduces_its_fer_validation_scores",  # 78
+    "test_bench_measures_every_path",  # 76
     "test_the_readme_tour_runs",  # 76
-    "test_the_study_trains_every_strategy_once_and_writes_table_7",  # 76
-    "test_bench_measures_every_path",  # 71
+    "test_the_study_trains_every_strategy_once_and_writes_table_7",  # 72
+    "test_every_public_example_runs_and_shows_what_it_says",  # 56
     "test_every_task_trains_logs_its_monitors_and_evaluates",  # 2 x 40
 )
 E2E = Path(__file__).parent / "e2e"

@@ -31,7 +31,9 @@ def sample_32(tmp_path_factory):
 def test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accuracy(sample_32, tmp_path):
     """Issue 12's bar on the sample (its valence / arousal follow the expression): CCC > 0.5 on both
     dimensions, expression accuracy within 5 points of the expression-only model (same budget). The
-    expression-only run is also this file's check that ResNet18 learns the sample."""
+    expression-only run is also this file's check that ResNet18 learns the sample. ResNet18's ImageNet stem
+    at 32 px (a quarter of the side after it) and 4 epochs: 0.66 accuracy, CCC 0.75 / 0.68, in 75 s, where
+    the small stem's 2 epochs took 200 s for the same bar."""
     from affect_keras.evaluation.va_metrics import va_scores
     from affect_keras.models.loading import load
 
@@ -40,9 +42,11 @@ def test_a_multitask_model_learns_valence_arousal_and_keeps_the_expression_accur
         "--augment",
         "none",
         "--epochs",
-        "2",
+        "4",
         "--lr",
         "1e-3",
+        "--stem",
+        "imagenet",
         *LINEAR_HEAD,
     ]
     names = json.loads((sample_32 / "summary.json").read_text())["class_names"]
