@@ -390,24 +390,27 @@ def test_subject_independent_splits_and_grouped_folds(tmp_path):
     assert sorted(s for t in tests for s in t) == sorted(f"S{k:03d}" for k in range(1, 13))  # each once
 
 
-def test_prepares_workers_end_when_the_main_process_is_killed():
+def test_prepares_workers_end_when_the_main_process_is_killed(tmp_path):
     """Issue 46, item 14: SIGKILL of prepare's main process (as the memory killer sends) left its workers
-    waiting on the pool's queue for good. Each worker now ends with its parent."""
+    waiting on the pool's queue for good. Each worker now ends with its parent (workers started as
+    prepare starts them: from the forkserver, with its initializer)."""
     import os
     import signal
     import subprocess
     import sys
     import time
 
-    code = (
+    script = tmp_path / "pool.py"
+    script.write_text(
         "import os, time\nfrom concurrent.futures import ProcessPoolExecutor\n"
-        "from affect_keras.data.prepare.writing import _worker_start\n"
+        "from affect_keras.data.prepare.writing import _context, _worker_start\n"
         "def pid(_):\n    time.sleep(0.2)\n    return os.getpid()\n"
-        "if __name__ == '__main__':\n    pool = ProcessPoolExecutor(2, initializer=_worker_start)\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ProcessPoolExecutor(2, mp_context=_context(), initializer=_worker_start)\n"
         "    print(*sorted(set(pool.map(pid, range(8)))), flush=True)\n"
         "    waiting = [pool.submit(time.sleep, 60) for _ in range(4)]\n    time.sleep(60)\n"
     )
-    main = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    main = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     workers = [int(pid) for pid in main.stdout.readline().split()]
     os.kill(main.pid, signal.SIGKILL)
     main.wait()

@@ -32,6 +32,11 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+def _workers(pid: int) -> list[int]:
+    """prepare's worker processes: the children of its forkserver (a child of the command with children)."""
+    return [worker for child in _children(pid) for worker in _children(child)]
+
+
 def test_killed_run_resumes_to_the_same_result(sample_root, tmp_path):
     command = [
         sys.executable,
@@ -112,7 +117,7 @@ def test_a_killed_worker_stops_the_run_and_the_same_command_continues_byte_ident
     deadline = time.time() + 60
     while time.time() < deadline and len(list((tmp_path / "killed").glob("train/*/*.jpg"))) < 20:
         time.sleep(0.01)
-    workers = _children(victim.pid)
+    workers = _workers(victim.pid)
     assert workers, "no worker process to kill"
     os.kill(workers[0], signal.SIGKILL)
     _, stderr = victim.communicate(timeout=60)  # it used to wait here forever

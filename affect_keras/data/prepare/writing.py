@@ -58,6 +58,15 @@ def forget_stale_images(out: Path, items: list[Item]) -> None:
     write_text(path, json.dumps(planned))
 
 
+def _context():
+    """How workers start: from a small server process (forkserver), not forked from this one. A process that
+    has run TensorFlow (a notebook that trained, then prepares) cannot be forked safely: a worker's garbage
+    collector freeing an inherited TensorFlow function crashed it (seen in the test suite). Where there is
+    no forkserver (Windows), Python's spawn, which is as clean."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
 def _worker_start() -> None:
     """Workers leave Ctrl-C to the main process, which stops them all and says how to resume; and a worker
     ends when the main process is gone (killed by the memory killer, say: the pool's queue then never
@@ -136,7 +145,7 @@ def process(items: list[Item], config: PrepareConfig, out: Path, skipped: list, 
         if workers > 1:
             # concurrent.futures notices a worker that dies (the kernel's memory killer, a kill): the pool
             # breaks and the run stops saying so, where multiprocessing.Pool would wait for it forever
-            pool = ProcessPoolExecutor(workers, initializer=_worker_start)
+            pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_worker_start)
             try:
                 for future in as_completed([pool.submit(_work_chunk, job) for job in jobs]):
                     results += future.result()
