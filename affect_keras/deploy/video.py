@@ -206,16 +206,17 @@ def predict_video(
 FOURCC = {".webm": "VP80", ".avi": "MJPG"}  # the codec of an annotated video by its suffix; others: mp4v
 
 
-def video_writer(path: str, fps: float, size: tuple[int, int]):
+def video_writer(path: str, fps: float, size: tuple[int, int], name: str = ""):
     """An opened `cv2.VideoWriter` for `path`, its codec chosen by the suffix (`FOURCC`); ValueError naming
-    --annotate where OpenCV cannot write it (it would write nothing, silently)."""
+    --annotate (and `name`, the file the user asked for, where `path` is its temporary name) where OpenCV
+    cannot write it (it would write nothing, silently)."""
     import cv2
 
     suffix = Path(path).suffix.lower()
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*FOURCC.get(suffix, "mp4v")), fps, size)
     if not writer.isOpened():
         writer.release()
-        raise OptionError("annotate", f"{path}: OpenCV cannot write {suffix or 'this'} video here; try .mp4")
+        raise OptionError("annotate", f"{name or path}: OpenCV cannot write {suffix or 'this'} video here; try .mp4")
     return writer
 
 
@@ -262,7 +263,7 @@ def run_stream(
     finished = False
     try:
         if annotate and all(size):  # the writer checked before the work
-            writer = video_writer(str(writing), run.fps, size)
+            writer = video_writer(str(writing), run.fps, size, annotate)
         with tqdm(total=total, desc="frames", unit="frame", disable=not progress) as bar:
             for frame, time_s, rgb in read_frames(capture, clock):
                 if duration and run.frames and time_s > duration:
@@ -275,7 +276,7 @@ def run_stream(
                     bgr = cv2.cvtColor(np.asarray(draw(rgb, [t.face for t in shown], names, labels)), cv2.COLOR_RGB2BGR)
                     if annotate:
                         if writer is None:  # a stream that did not say its size
-                            writer = video_writer(str(writing), run.fps, (rgb.shape[1], rgb.shape[0]))
+                            writer = video_writer(str(writing), run.fps, (rgb.shape[1], rgb.shape[0]), annotate)
                         writer.write(bgr)
                     if show:
                         cv2.imshow(WINDOW, bgr)
@@ -289,10 +290,10 @@ def run_stream(
         capture.release()
         if writer is not None:
             writer.release()
-            if finished:
-                os.replace(writing, annotate)
-            else:
-                writing.unlink(missing_ok=True)
+        if annotate and writer is not None and finished:
+            os.replace(writing, annotate)
+        elif annotate:  # a writer that could not open may still have left an empty file
+            writing.unlink(missing_ok=True)
         if show:
             cv2.destroyAllWindows()
     run.seconds = time.perf_counter() - start
