@@ -23,11 +23,20 @@ def partial_path(path: Path) -> Path:
     .keras): a name of its own, so that two processes writing the same file (train.py ending, calibrate.py
     on the same run) never write into one temporary file. Those left by a killed process are removed."""
     path = Path(path)
-    for stale in path.parent.glob(f".{path.name}.*.partial{path.suffix}"):
-        pid = stale.name[len(path.name) + 2 : -len(f".partial{path.suffix}")]
-        if pid.isdigit() and int(pid) != os.getpid() and not running(int(pid)):
-            stale.unlink(missing_ok=True)
+    remove_stale(path.parent, f".{path.name}.", f".partial{path.suffix}")
     return path.with_name(f".{path.name}.{os.getpid()}.partial{path.suffix}")
+
+
+def remove_stale(folder: Path, prefix: str, suffix: str = "") -> None:
+    """Remove what killed processes left in `folder` under a temporary name, `prefix` + the process id +
+    `suffix` (a file or a folder), where that process has ended."""
+    import glob
+    import shutil
+
+    for stale in Path(folder).glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"):
+        pid = stale.name[len(prefix) : len(stale.name) - len(suffix)]
+        if pid.isdigit() and int(pid) != os.getpid() and not running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
 
 
 def write_model(model, path: Path) -> None:
@@ -151,10 +160,7 @@ class RowsFile:
 
     def __init__(self, path: Path, fields: list[str] | None = None):
         self.path = Path(path)
-        for stale in self.path.parent.glob(f".{self.path.name}.*.partial"):  # of a predict that was killed
-            pid = stale.name[len(self.path.name) + 2 : -len(".partial")]
-            if pid.isdigit() and not running(int(pid)):
-                stale.unlink(missing_ok=True)
+        remove_stale(self.path.parent, f".{self.path.name}.", ".partial")  # of a predict that was killed
         self.partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
         self.stream = open(self.partial, "w", newline="", encoding="utf-8")
         self.writer, self.fields, self.rows = None, fields, 0

@@ -87,12 +87,10 @@ def export(run: str | Path, formats: list[str], out: Path | None = None) -> dict
 def _building(out: Path) -> Path:
     """An empty folder beside `out` that an export is written into before it replaces `out` whole (one of an
     export killed before, its process gone, is removed first)."""
-    from affect_keras.atomic import running
+    from affect_keras.atomic import remove_stale
 
-    for stale in out.parent.glob(f".{out.name}.*-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if stale.name.split(".")[-1].startswith(("partial-", "old-")) and pid.isdigit() and not running(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
+    for kind in ("partial", "old"):
+        remove_stale(out.parent, f".{out.name}.{kind}-")
     building = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir()

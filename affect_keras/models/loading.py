@@ -229,7 +229,8 @@ def open_tflite(path: Path, metadata: dict, kind: str = "tflite") -> Loaded:
     except (ValueError, RuntimeError) as error:
         raise ModelFileError(f"{path}: not a LiteRT model this can run (damaged?): {_first_line(error)}") from None
     inputs = runner.get_input_details()
-    (name,) = _one_input(path, list(inputs))
+    _one_input(path, list(inputs))
+    (name,) = inputs
     batch = _check_input(path, inputs[name]["shape_signature"], metadata)
 
     lock = threading.Lock()  # an interpreter holds one set of tensors: two threads would swap answers
@@ -267,14 +268,18 @@ def open_onnx(path: Path, metadata: dict, kind: str = "onnx") -> Loaded:
     return _described(kind, path, in_batches(run, batch), metadata, "onnx")
 
 
-def _one_input(path: Path, names: list[str]) -> list[str]:
-    """`names`, when the model has one input (the faces); else ModelFileError saying what it has."""
+def _one_input(path: Path, names: list[str]) -> None:
+    """ModelFileError, saying what it has, unless the model has one input (the faces)."""
     if len(names) != 1:
         raise ModelFileError(
             f"{path}: takes {len(names)} inputs ({', '.join(map(str, names))[:120]}); an affect-keras model "
             "takes one, the faces"
         )
-    return names
+
+
+def side_in_pixels(size) -> bool:
+    """Whether a model's recorded input size is a side in pixels (an int from 8 to 4096, not a bool)."""
+    return not isinstance(size, bool) and isinstance(size, int) and 8 <= size <= 4096
 
 
 def _check_input(path: Path, shape, metadata: dict) -> int:
@@ -282,7 +287,7 @@ def _check_input(path: Path, shape, metadata: dict) -> int:
     not a side in pixels, or its input is not (batch, size, size, 3) for that size (a dimension the model
     leaves open, -1 or a name, fits any)."""
     size = metadata.get("image_size")
-    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 4096:
+    if not side_in_pixels(size):
         raise ModelFileError(f"{path}: its {METADATA} gives image_size {str(size)[:40]!r}, not a side in pixels")
     shape = [int(d) if isinstance(d, (int, np.integer)) else d for d in shape]
     fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
@@ -599,7 +604,7 @@ def _probe(loaded: Loaded) -> None:
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
         raise ModelFileError(f"{loaded.path}: its class names are not a list of names: {str(names)[:100]}")
     size = loaded.image_size
-    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 4096:
+    if not side_in_pixels(size):
         raise ModelFileError(f"{loaded.path}: its input size {str(size)[:40]} is not a side in pixels")
     try:
         outputs = loaded.outputs(np.zeros((1, size, size, 3), np.uint8))

@@ -33,7 +33,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from affect_keras.atomic import running, write_text
+from affect_keras.atomic import remove_stale, write_text
 from affect_keras.data.fingerprint import file_version, split_fingerprint
 from affect_keras.data.loader import FaceBatches
 from affect_keras.models.augment import augmentation
@@ -135,10 +135,7 @@ def cached_features(model: keras.Model, data: FaceBatches, key: CacheKey, root: 
             f"writable folder with --cache-dir (the default is beside the data)",
         ) from None
     start = time.perf_counter()
-    for stale in folder.glob(f"{data.split}.*.partial.npy"):  # of a run that was killed
-        pid = stale.name[len(data.split) + 1 : -len(".partial.npy")]
-        if pid.isdigit() and not running(int(pid)):
-            stale.unlink(missing_ok=True)
+    remove_stale(folder, f"{data.split}.", ".partial.npy")  # of a run that was killed
     partial = folder / f"{data.split}.{os.getpid()}.partial.npy"  # two runs filling one cache never share it
     features = np.lib.format.open_memmap(partial, mode="w+", dtype="float32", shape=shape)
     for view in range(key.views):
