@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(TF_EXTRA)
 DEMO ?= build/demo
 
-.PHONY: venv demo test quick lint docs clean browser
+.PHONY: venv demo test quick lint docs dist clean browser
 
 venv: $(STAMP)
 
@@ -69,5 +69,12 @@ quick: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
+# The release files into dist/: the sdist, and the wheel built from it (python -m build, in an isolated
+# environment), both checked by twine. tests/test_runtime.py installs that wheel on each Python claimed.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
 clean:
-	rm -rf $(VENV) build site *.egg-info
+	rm -rf $(VENV) build dist site *.egg-info

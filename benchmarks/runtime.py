@@ -1,9 +1,10 @@
 """The runtime install against the full one, and each engine, in one run.
 
-Builds three virtual environments from this checkout (pip's cache makes that minutes, not tens of them):
-`runtime` (`pip install .`: numpy, Pillow, OpenCV headless, LiteRT, SciPy), `runtime + onnxruntime`, and
-`full` (`pip install '.[train,cpu]'`: keras and TensorFlow), then measures, each engine in the venv that
-has it (LiteRT and ONNX Runtime in the light ones, keras in the full one):
+Builds the wheel of this checkout (python -m build) and two virtual environments from it (pip's cache
+makes that minutes, not tens of them): `runtime` (`pip install affect_keras-*.whl`: numpy, Pillow, OpenCV
+headless, LiteRT, PyYAML, tqdm) and `full` (`pip install 'affect_keras-*.whl[train,cpu]'`: keras and
+TensorFlow), then measures, each engine in the venv that has it (LiteRT in the light one, keras in the full
+one), the installed commands run from a folder outside the checkout:
 - install size: MB on disk of each virtual environment;
 - cold start: seconds from starting `predict.py photo.jpg` to its first printed line (median of 3, after a
   warm-up run that fills the disk cache);
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ENGINE_VENV = {"litert": "runtime", "litert-int8": "runtime", "onnx": "runtime + onnxruntime", "keras": "full"}
+ENGINE_VENV = {"litert": "runtime", "litert-int8": "runtime", "keras": "full"}
 
 FOLDER_RATE = """
 import sys, time
@@ -87,7 +88,7 @@ def size_mb(folder: Path) -> float:
 
 def cold_start(python: Path, photo: Path, engine: str, cwd: Path) -> float:
     """Seconds from starting predict.py to its first line on stdout (the photo's faces)."""
-    command = [str(python), str(REPO / "predict.py"), str(photo), "--engine", engine]
+    command = [str(python.parent / "affect-predict"), str(photo), "--engine", engine]
     times = []
     for attempt in range(4):
         start = time.perf_counter()
@@ -117,10 +118,12 @@ def main(argv=None) -> int:
     results: dict = {"install_mb": {}, "engines": {}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp / "dist"), str(REPO)], check=True)
+        (wheel,) = (tmp / "dist").glob("*.whl")
+        results["wheel_mb"] = round(wheel.stat().st_size / 1e6, 1)
         pythons = {
-            "runtime": venv(tmp / "runtime", str(REPO), []),
-            "runtime + onnxruntime": venv(tmp / "onnx", str(REPO), ["onnxruntime"]),
-            "full": venv(tmp / "full", f"{REPO}[train,cpu]", []),
+            "runtime": venv(tmp / "runtime", str(wheel), []),
+            "full": venv(tmp / "full", f"{wheel}[train,cpu]", []),
         }
         subprocess.run([sys.executable, "-m", "venv", str(tmp / "bare")], check=True)
         results["install_mb"] = {name: size_mb(python.parents[1]) for name, python in pythons.items()}
@@ -137,11 +140,11 @@ def main(argv=None) -> int:
             python = pythons[name]
             row = {"venv": name, "cold_start_s": cold_start(python, paths[0], engine, tmp)}
             done = subprocess.run(
-                [str(python), "-c", FOLDER_RATE, str(folder), engine], capture_output=True, text=True, cwd=REPO
+                [str(python), "-c", FOLDER_RATE, str(folder), engine], capture_output=True, text=True, cwd=tmp
             )
             row["photos_per_second"] = round(float(done.stdout.split()[-1]), 1) if done.returncode == 0 else None
             done = subprocess.run(
-                [str(python), str(REPO / "predict.py"), str(clip), "--every", "1", "--engine", engine],
+                [str(python.parent / "affect-predict"), str(clip), "--every", "1", "--engine", engine],
                 capture_output=True,
                 text=True,
                 cwd=tmp,
@@ -150,8 +153,7 @@ def main(argv=None) -> int:
             row["frames_per_second"] = float(rate[1]) if rate else None
             done = subprocess.run(
                 [
-                    str(python),
-                    str(REPO / "predict.py"),
+                    str(python.parent / "affect-predict"),
                     str(clip),
                     "--every",
                     "1",
@@ -171,7 +173,7 @@ def main(argv=None) -> int:
                     [str(python), "-c", FERPLUS, str(Path(args.data).resolve()), engine],
                     capture_output=True,
                     text=True,
-                    cwd=REPO,
+                    cwd=tmp,
                 )
                 row["ferplus_val"] = json.loads(done.stdout.splitlines()[-1]) if done.returncode == 0 else None
             results["engines"][engine] = row

@@ -77,16 +77,22 @@ def save_preset(
 
 
 def add_runtime_files(
-    preset: str | Path, data: str | Path, calibration: int = 300, int8_max_loss: float = 0.01
+    preset: str | Path,
+    data: str | Path,
+    calibration: int = 300,
+    int8_max_loss: float = 0.01,
+    onnx: bool = False,
 ) -> dict:
-    """Give a preset folder its runtime files, which predict runs without keras (LiteRT, ONNX Runtime),
-    checked on the faces of a prepared folder's val split against the keras model:
+    """Give a preset folder its runtime files, which predict runs without keras (LiteRT, and ONNX Runtime
+    where asked), checked on the faces of a prepared folder's val split against the keras model:
 
     - `model.tflite`: float16 weights where no probability of those faces moves by more than 1e-3, else
       float32;
-    - `model.onnx`: float32;
     - `model.int8.tflite`: weights and activations in int8, quantised on `calibration` faces of the train
-      split, kept only where it loses at most `int8_max_loss` of accuracy.
+      split, kept only where it loses at most `int8_max_loss` of accuracy;
+    - `model.onnx` (with `onnx`): float32. The shipped presets leave it out: LiteRT runs on every platform
+      the package claims, and with it the wheel would pass the package index's 100 MB limit
+      (benchmarks/preset_files.py measured the options).
 
     What was measured goes into metadata.json (`runtime`), every file into sha256.json.
 
@@ -95,6 +101,7 @@ def add_runtime_files(
         data: a prepared folder (train and val splits) with the preset's classes.
         calibration: train faces the int8 variant is quantised on.
         int8_max_loss: the most accuracy (a fraction) the int8 variant may lose.
+        onnx: also write `model.onnx`; without it, one the folder has is removed.
 
     Returns the `runtime` record.
 
@@ -126,7 +133,9 @@ def add_runtime_files(
         "checked_on": {"data": str(data), "split": "val", "faces": len(faces)},
         "keras": {"accuracy": accuracy(reference)},
     }
-    for engine, weights in (("litert", "float16"), ("litert", "float32"), ("onnx", "float32"), ("litert-int8", "int8")):
+    wanted = (("litert", "float16"), ("litert", "float32"), ("onnx", "float32"), ("litert-int8", "int8"))
+    (folder / RUNTIME_FILES["onnx"]).unlink(missing_ok=True)
+    for engine, weights in wanted if onnx else [pair for pair in wanted if pair[0] != "onnx"]:
         path = folder / RUNTIME_FILES[engine]
         if engine == "litert" and weights == "float32" and record.get("litert", {}).get("weights") == "float16":
             continue

@@ -141,7 +141,7 @@ def test_a_preset_gets_runtime_files_that_run_without_keras(tiny_run, tmp_path):
 
     preset = save_preset(tiny_run / "run", tmp_path / "preset")
     assert engine_for(preset) == "keras"  # nothing to run without keras yet
-    record = add_runtime_files(preset, tiny_run / "data", calibration=20)
+    record = add_runtime_files(preset, tiny_run / "data", calibration=20, onnx=True)
     carried = runtime_files(preset)
     assert {"litert", "onnx"} <= set(carried)
     assert (
