@@ -22,7 +22,7 @@ from affect_keras._registration import register_when_keras_loads
 # set wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # public name -> (module, attribute): imported on first use (PEP 562)
 _PUBLIC = {
