@@ -1,6 +1,7 @@
 """The one way the package opens a .tflite model: Google's LiteRT interpreter (`ai-edge-litert`, the
-runtime that replaces TensorFlow's deprecated `tf.lite.Interpreter`), else TensorFlow's own where LiteRT
-has no wheel (Windows). Used for the shipped face detector and for exported models."""
+runtime that replaces TensorFlow's deprecated `tf.lite.Interpreter`, installed with the package on every
+platform it claims), else TensorFlow's own where LiteRT is missing. Used for the shipped face detector and
+for exported models."""
 
 from __future__ import annotations
 

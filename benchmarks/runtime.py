@@ -1,10 +1,10 @@
 """The runtime install against the full one, and each engine, in one run.
 
-Builds the wheel of this checkout (python -m build) and two virtual environments from it (pip's cache
-makes that minutes, not tens of them): `runtime` (`pip install affect_keras-*.whl`: numpy, Pillow, OpenCV
-headless, LiteRT, PyYAML, tqdm) and `full` (`pip install 'affect_keras-*.whl[train,cpu]'`: keras and
-TensorFlow), then measures, each engine in the venv that has it (LiteRT in the light one, keras in the full
-one), the installed commands run from a folder outside the checkout:
+Builds the wheel of this checkout as `make dist` does (python -m build: the sdist, the wheel from it) and
+two virtual environments from it (pip's cache makes that minutes, not tens of them): `runtime` (`pip
+install affect_keras-*.whl`: numpy, Pillow, OpenCV headless, LiteRT, PyYAML, tqdm) and `full` (`pip install
+'affect_keras-*.whl[train,cpu]'`: keras and TensorFlow), then measures, each engine in the venv that has it
+(LiteRT in the light one, keras in the full one), the installed commands run from a folder outside the checkout:
 - install size: MB on disk of each virtual environment;
 - cold start: seconds from starting `predict.py photo.jpg` to its first printed line (median of 3, after a
   warm-up run that fills the disk cache);
@@ -118,7 +118,7 @@ def main(argv=None) -> int:
     results: dict = {"install_mb": {}, "engines": {}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp / "dist"), str(REPO)], check=True)
+        subprocess.run([sys.executable, "-m", "build", "--outdir", str(tmp / "dist"), str(REPO)], check=True)
         (wheel,) = (tmp / "dist").glob("*.whl")
         results["wheel_mb"] = round(wheel.stat().st_size / 1e6, 1)
         pythons = {

@@ -345,6 +345,7 @@ LONGEST_FIRST = (
     "test_export.py",  # 200
     "test_models.py",  # 190
     "test_pretrained.py",  # 170
+    "test_runtime.py",  # 145: the wheel built and installed on four Pythons, the training extra
     "test_distribute.py",  # 130
     "test_the_notebook_runs_on_the_sample_and_shows_its_figures",  # 102
     "test_a_killed_run_resumes_and_ends_where_an_uninterrupted_run_does",  # 94
