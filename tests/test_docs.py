@@ -103,7 +103,8 @@ def test_every_command_shown_parses_with_its_cli():
 # ---- prose checked against the code (issue 35): paths, flags, defaults, the module map ----
 
 NOTEBOOK = REPO / "notebooks" / "quickstart.ipynb"
-OTHER_TOOLS_FLAGS = {"--no-deps", "--data-binary"}  # pip's (the peer-benchmark install lines), curl's (the service)
+# pip's (the peer-benchmark install lines, the platform checks), curl's (the service), twine's (make dist)
+OTHER_TOOLS_FLAGS = {"--no-deps", "--dry-run", "--platform", "--only-binary", "--data-binary", "--strict"}
 
 
 def prose() -> dict[str, str]:
