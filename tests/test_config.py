@@ -14,6 +14,7 @@ from affect_keras.cli.train import main as train_main
 from affect_keras.data.prepare import PrepareConfig
 from affect_keras.options import OptionError
 from affect_keras.training.config import GROUPS, NOT_IDENTITY, TrainConfig
+from affect_keras import __version__
 
 FIELDS = {field.name: field for field in dataclasses.fields(TrainConfig)}
 
@@ -88,7 +89,7 @@ def test_settings_that_change_no_result_are_declared_so():
 def test_a_run_from_0_2_0_on_continues_and_one_from_before_is_refused():
     config = TrainConfig(data="d", run_dir="r")
     written_now = dataclasses.asdict(config)
-    assert written_now["version"] == "0.2.0" and config.recorded(written_now) == written_now
+    assert written_now["version"] == __version__ and config.recorded(written_now) == written_now
     for before in (
         {**written_now, "version": 2},
         {k: v for k, v in written_now.items() if k != "version"},

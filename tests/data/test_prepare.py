@@ -16,6 +16,7 @@ from affect_keras.cli.prepare import main as prepare_main
 from affect_keras.data.prepare import PrepareConfig, prepare
 from affect_keras.data.prepare.manifests import Summary
 from affect_keras.data.sources import sample
+from affect_keras import __version__
 
 
 @pytest.fixture(scope="session")
@@ -167,7 +168,7 @@ def test_a_folder_prepared_before_0_2_0_is_refused_in_one_line_and_left_as_it_is
     config = dict(source="sample", out=tmp_path / "out", count=60, size=32)
     prepare(PrepareConfig(**config))
     record = yaml.safe_load((tmp_path / "out" / CONFIG_FILE).read_text())
-    assert record["version"] == "0.2.0"
+    assert record["version"] == __version__
     del record["version"]
     (tmp_path / "out" / CONFIG_FILE).write_text(yaml.safe_dump(record, sort_keys=False))
     images = sorted((tmp_path / "out").rglob("*.jpg"))

@@ -34,6 +34,7 @@ from affect_keras.models.presets import (
     DEFAULT_PRESET,
 )
 from affect_keras.training import class_weights as cw
+from affect_keras import __version__
 
 
 def test_the_refusals_advice_works_a_run_continues_from_its_own_config_yaml(small_sample, tmp_path, capsys):
@@ -174,7 +175,7 @@ def test_two_phase_run_writes_its_run_directory(small_sample, tmp_path, capsys):
     assert (config["optimizer"], config["finetune_epochs"], config["image_size"]) == ("sgd", 1, 64)
     assert config["stem"] == "small"  # the saved backbone's, although 64 px alone would not say so
     assert classifier_of(__import__("keras").saving.load_model(run / "last.keras")).stem == "small"
-    assert config["version"] == "0.2.0"
+    assert config["version"] == __version__
 
 
 @pytest.mark.slow
@@ -362,7 +363,7 @@ def test_a_run_continues_with_the_same_command_and_one_from_before_0_2_0_is_refu
     ]
     assert main([*command, "--epochs", "1"]) == 0
     recorded = yaml.safe_load((run / "config.yaml").read_text())
-    assert recorded["version"] == "0.2.0"
+    assert recorded["version"] == __version__
     recorded["epochs"] = 2  # the continuation asks for one more epoch, as a re-run with --epochs 2 would
     (run / "config.yaml").write_text(yaml.safe_dump(recorded, sort_keys=False))
     assert main([*command, "--epochs", "2"]) == 0

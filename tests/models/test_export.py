@@ -14,6 +14,7 @@ from affect_keras.cli.export import main as export_main
 from affect_keras.litert import tflite_interpreter
 from affect_keras.models.classifier import ExpressionClassifier
 from affect_keras.models.loading import KINDS, ModelFileError, kind_of, load, named_outputs
+from affect_keras import __version__
 
 tf = pytest.importorskip("tensorflow")
 
@@ -86,7 +87,7 @@ def test_saved_model_round_trip(case):
         result = named_outputs(keras.tree.map_structure(lambda t: t.numpy(), loaded.serve(tf.constant(batch))))
         assert_outputs_match(result, expected, len(batch))
     described = json.loads((exported / "saved_model" / "assets" / "metadata.json").read_text())
-    assert described == json.loads((exported / "metadata.json").read_text()) and described["version"] == "0.2.0"
+    assert described == json.loads((exported / "metadata.json").read_text()) and described["version"] == __version__
 
 
 def test_keras_round_trip_in_safe_mode(case):
@@ -211,7 +212,7 @@ def test_export_records_its_resolved_settings(run, tmp_path):
     assert export_main([str(run), "--format", "keras", "--out", str(tmp_path / "out")]) == 0
     record = json.loads((tmp_path / "out" / "export.json").read_text())
     assert record["run"] == str(run) and record["format"] == ["keras"] and record["out"] == str(tmp_path / "out")
-    assert record["version"] == __import__("affect_keras").__version__
+    assert record["version"] == __version__
 
 
 def test_export_into_a_file_path_is_one_line(tiny_run, tmp_path, capsys):

@@ -19,6 +19,7 @@ from affect_keras.models.backbones import BACKBONES
 from affect_keras.models.build import backbone_of, classifier_of, unfreeze
 from affect_keras.models.classifier import ExpressionClassifier
 from affect_keras.models.preprocessing import MODES, BackbonePreprocessing
+from affect_keras import __version__
 
 SIZE = 32
 IMAGES = np.random.default_rng(0).integers(0, 256, size=(16, SIZE, SIZE, 3), dtype=np.uint8)
@@ -211,7 +212,7 @@ def test_the_classifier_describes_itself_and_reloads_as_itself(task, tmp_path):
 
     arguments = set(inspect.signature(ExpressionClassifier.__init__).parameters) - {"self", "kwargs"}
     assert arguments <= set(config)
-    assert config["stem"] == "small" and config["image_size"] == SIZE and config["version"] == "0.2.0"
+    assert config["stem"] == "small" and config["image_size"] == SIZE and config["version"] == __version__
     assert model.heads == get_task(task).heads
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)

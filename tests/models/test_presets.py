@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from affect_keras import __version__
 from affect_keras.cli.predict import main as predict_main
 from affect_keras.deploy.presets import save_preset
 from affect_keras.models.classifier import ExpressionClassifier
@@ -56,7 +57,7 @@ def test_a_preset_saves_and_loads_with_its_metadata(tiny_run, tmp_path, dtype, t
     assert type(loaded) is ExpressionClassifier and loaded.framing == {"crop": "box", "margin": 0.1}
     np.testing.assert_allclose(loaded.predict(FACES, verbose=0), model.predict(FACES, verbose=0), atol=tolerance)
     assert meta["class_names"] == names and meta["image_size"] == 32 and meta["backbone"] == "resnet18"
-    assert meta["stem"] == "small" and meta["preprocessing"] == "torch" and meta["version"] == "0.2.0"
+    assert meta["stem"] == "small" and meta["preprocessing"] == "torch" and meta["version"] == __version__
     assert meta["format_version"] == 2
     assert meta["weights_dtype"] == dtype and meta["framing"] == {"crop": "box", "margin": 0.1}
     assert meta["training"]["commit"] == "abc1234" and meta["training"]["config"]["epochs"] == 1
