@@ -109,9 +109,14 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancel what is queued and end the workers at once, as multiprocessing.Pool.terminate did: a worker
     killed mid-image leaves a temporary file, which the next run removes."""
     processes = list(getattr(pool, "_processes", {}).values())  # (no public handle on them)
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
+    # the pool's manager thread closes its wake-up pipe as it ends; ended before the interpreter's exit hook
+    # writes to that pipe, or Python 3.11 may race them and print "OSError: Bad file descriptor" at exit
+    if manager is not None:
+        manager.join(timeout=10)
 
 
 CHUNK = 32  # tasks a worker takes at a time
