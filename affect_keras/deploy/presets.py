@@ -133,9 +133,10 @@ def add_runtime_files(
         "checked_on": {"data": str(data), "split": "val", "faces": len(faces)},
         "keras": {"accuracy": accuracy(reference)},
     }
-    wanted = (("litert", "float16"), ("litert", "float32"), ("onnx", "float32"), ("litert-int8", "int8"))
-    (folder / RUNTIME_FILES["onnx"]).unlink(missing_ok=True)
-    for engine, weights in wanted if onnx else [pair for pair in wanted if pair[0] != "onnx"]:
+    (folder / RUNTIME_FILES["onnx"]).unlink(missing_ok=True)  # written again below where asked
+    for engine, weights in (("litert", "float16"), ("litert", "float32"), ("onnx", "float32"), ("litert-int8", "int8")):
+        if engine == "onnx" and not onnx:
+            continue
         path = folder / RUNTIME_FILES[engine]
         if engine == "litert" and weights == "float32" and record.get("litert", {}).get("weights") == "float16":
             continue
